@@ -1,0 +1,162 @@
+/**
+ * Starts one worker (child process or worker thread) running worker-main, and hides the
+ * differences between the two behind `WorkerChannel`.
+ *
+ * TypeScript: when this file runs from source (tests under Vitest, `node --import tsx`), the
+ * worker entry is `worker-main.ts`, and a user module or serializer may be `.ts` too. Child
+ * processes then get tsx through `--import`; worker threads on Node 20 ignore `--import`, so
+ * they start from a tiny bootstrap that registers tsx's ESM hooks before importing the entry.
+ * From the built `dist/` with plain JavaScript modules none of this happens.
+ */
+import { fork } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { BOOT_ENV, type WireMessage, type WorkerBootConfig } from './protocol.js';
+import type { ResolvedFarmOptions } from './options.js';
+import { channelSerialization } from './serializers.js';
+
+export interface ChannelEvents {
+  message(message: WireMessage): void;
+  /** Called once, whatever the cause (exit, failed spawn). */
+  exit(code: number | null, signal: string | null): void;
+  error(error: Error): void;
+  disconnect(): void;
+  /** Stdio closed (process); right after exit for a thread. Always the last event. */
+  close(code: number | null, signal: string | null): void;
+}
+
+export interface WorkerChannel {
+  readonly pid: number | undefined;
+  readonly threadId: number | undefined;
+  /** Throws synchronously when the message cannot be serialized. */
+  send(message: WireMessage): void;
+  /** Stop now: SIGTERM for a process, terminate() for a thread. */
+  terminate(): void;
+  /** Last resort once killTimeout has passed: SIGKILL. */
+  forceKill(): void;
+  /** Whether this worker keeps the parent's event loop alive. */
+  setRef(ref: boolean): void;
+}
+
+const SELF_URL = import.meta.url;
+const FROM_SOURCE = SELF_URL.endsWith('.ts');
+const ENTRY_URL = new URL(FROM_SOURCE ? './worker-main.ts' : './worker-main.js', SELF_URL).href;
+const TS_FILE = /\.[cm]?tsx?$/;
+
+/** True when the worker must load TypeScript: our own entry, the module or the serializer. */
+export function needsTypeScript(options: Pick<ResolvedFarmOptions, 'moduleUrl' | 'serializer'>): boolean {
+  return FROM_SOURCE || isTsUrl(options.moduleUrl) || (options.serializer.startsWith('file:') && isTsUrl(options.serializer));
+}
+
+export function openChannel(options: ResolvedFarmOptions, config: WorkerBootConfig, events: ChannelEvents): WorkerChannel {
+  return options.type === 'process' ? openProcess(options, config, events) : openThread(options, config, events);
+}
+
+function openProcess(options: ResolvedFarmOptions, config: WorkerBootConfig, events: ChannelEvents): WorkerChannel {
+  const { args = [], execArgv = [], env, ...forkOptions } = options.fork;
+  const child = fork(fileURLToPath(ENTRY_URL), args, {
+    ...forkOptions,
+    execArgv: needsTypeScript(options) && !hasTsx(execArgv) ? [...execArgv, '--import', tsxLoaderUrl()] : execArgv,
+    env: { ...env, [BOOT_ENV]: JSON.stringify(config) },
+    serialization: channelSerialization(options.serializer),
+  });
+  let exited = false;
+  const exit = (code: number | null, signal: string | null): void => {
+    if (exited) return;
+    exited = true;
+    events.exit(code, signal);
+  };
+  child.on('message', (message) => events.message(message as WireMessage));
+  child.on('exit', exit);
+  child.on('disconnect', () => events.disconnect());
+  child.on('close', (code, signal) => {
+    exit(code, signal); // a failed spawn emits 'error' and 'close' but no 'exit'
+    events.close(code, signal);
+  });
+  child.on('error', (error) => events.error(error));
+  return {
+    get pid() {
+      return child.pid;
+    },
+    threadId: undefined,
+    send: (message) => {
+      if (child.connected) child.send(message);
+    },
+    terminate: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    },
+    forceKill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+    setRef: (ref) => {
+      if (ref) {
+        child.ref();
+        child.channel?.ref();
+      } else {
+        child.unref();
+        child.channel?.unref();
+      }
+    },
+  };
+}
+
+// A CommonJS script (eval mode) because a thread cannot take a data: URL with bare imports.
+const TS_BOOTSTRAP = `
+const { workerData } = require('node:worker_threads');
+import(workerData.tsxApi).then((api) => { api.register(); return import(workerData.entry); });
+`;
+
+function openThread(options: ResolvedFarmOptions, config: WorkerBootConfig, events: ChannelEvents): WorkerChannel {
+  const worker = needsTypeScript(options)
+    ? new Worker(TS_BOOTSTRAP, { ...options.thread, eval: true, workerData: { config, tsxApi: tsxEsmApiUrl(), entry: ENTRY_URL } })
+    : new Worker(new URL(ENTRY_URL), { ...options.thread, workerData: { config } });
+  worker.on('message', (message) => events.message(message as WireMessage));
+  worker.on('error', (error) => events.error(error));
+  worker.on('messageerror', (error) => events.error(error));
+  worker.on('exit', (code) => {
+    events.exit(code, null);
+    events.close(code, null);
+  });
+  let terminating = false;
+  const terminate = (): void => {
+    if (terminating) return;
+    terminating = true;
+    worker.terminate().catch((error: unknown) => events.error(error instanceof Error ? error : new Error(String(error))));
+  };
+  return {
+    pid: undefined,
+    threadId: worker.threadId,
+    send: (message) => worker.postMessage(message),
+    terminate,
+    forceKill: terminate,
+    setRef: (ref) => (ref ? worker.ref() : worker.unref()),
+  };
+}
+
+function isTsUrl(url: string): boolean {
+  try {
+    return TS_FILE.test(new URL(url).pathname);
+  } catch {
+    return false;
+  }
+}
+
+/** tsx already loaded by the user's execArgv (`--import tsx`, the tsx CLI's own loader...). */
+function hasTsx(execArgv: readonly string[]): boolean {
+  return execArgv.some((arg, i) => {
+    const value = /^--(import|loader|experimental-loader)=(.*)$/.exec(arg)?.[2] ?? (/^--(import|loader|experimental-loader)$/.test(arg) ? execArgv[i + 1] : undefined);
+    return value !== undefined && /(^|[/\\])tsx([/\\]|$)/.test(value);
+  });
+}
+
+const requireHere = createRequire(SELF_URL);
+
+function tsxLoaderUrl(): string {
+  return pathToFileURL(requireHere.resolve('tsx')).href;
+}
+
+/** The ESM build of `tsx/esm/api`: its CommonJS build registers hooks from a wrong relative path. */
+function tsxEsmApiUrl(): string {
+  return pathToFileURL(requireHere.resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+}

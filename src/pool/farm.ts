@@ -1,0 +1,296 @@
+/**
+ * A farm: a fixed-size set of workers running the exports of one module, with a call queue in
+ * front. This file holds the public API and the life of a call:
+ *
+ *   submit ─▶ queued ─▶ running on a worker ─▶ settled
+ *                ▲            │ worker crashed or call timed out (retry left)
+ *                └────────────┘
+ *
+ * Dispatch takes the least-loaded ready worker from LoadBuckets (O(1)); the queue is FIFO and
+ * retries go to its front. Everything about starting, replacing and stopping workers lives in
+ * supervisor.ts. Farm states: 'running' → 'killing' (kill() called, workers exiting) → 'killed'.
+ */
+import { EventEmitter } from 'node:events';
+import { Call } from './call.js';
+import { CallMaxRetryError, MaxConcurrentCallsError, ModuleLoadError, SerializationError, WorkerTerminatedError } from './errors.js';
+import { logCall } from './log.js';
+import { resolveOptions, validateCallTimeout, type FarmOptions } from './options.js';
+import { RESULT_ERROR, RESULT_UNDEFINED, type WireMessage } from './protocol.js';
+import { fromErrorRecord, type ErrorRecord } from './remote-error.js';
+import { registerFarm, unregisterFarm } from './registry.js';
+import { Supervisor } from './supervisor.js';
+import type { FarmWorkerInfo, PoolWorker } from './worker.js';
+
+export type FarmState = 'running' | 'killing' | 'killed';
+
+/** What the farm's `message` event carries: one settled call. */
+export interface FarmMessage {
+  callId: number;
+  workerId: number;
+  ok: boolean;
+  value?: unknown;
+  error?: Error;
+}
+
+export interface FarmEvents {
+  /** A worker was spawned. */
+  fork: [worker: FarmWorkerInfo];
+  /** A worker loaded the module and takes calls. */
+  online: [worker: FarmWorkerInfo];
+  /** A worker answered a call. Only computed when someone listens. */
+  message: [worker: FarmWorkerInfo, message: FarmMessage];
+  /** A child process closed its IPC channel (it is then killed and replaced). Process mode only. */
+  disconnect: [worker: FarmWorkerInfo];
+  /** A worker failed to spawn, load, be killed or be reached. Emitted only if someone listens. */
+  error: [error: Error, worker: FarmWorkerInfo | null];
+  /** A worker exited. */
+  exit: [worker: FarmWorkerInfo, code: number | null, signal: string | null];
+  /** A worker's stdio closed (threads: right after exit). The last event of a worker. */
+  close: [worker: FarmWorkerInfo, code: number | null, signal: string | null];
+  /** A worker received `ttl` calls and will be replaced. */
+  ttl: [worker: FarmWorkerInfo];
+  /** A worker stayed `maxIdleTime` without calls and is stopped. */
+  idle: [worker: FarmWorkerInfo];
+  /** A worker used more than `maxMemoryMb` and will be replaced. */
+  memory: [worker: FarmWorkerInfo, bytes: number];
+}
+
+export interface FarmCallOptions {
+  /** Export to run: 'default' (the default) or a named export / method of the default export. */
+  method?: string;
+  args?: readonly unknown[];
+  /** Aborting rejects the call with `signal.reason`; a running call's worker is killed and replaced. */
+  signal?: AbortSignal;
+  /** Overrides the farm's `timeout` for this call (ms). */
+  timeout?: number;
+}
+
+type Callable = (...args: never[]) => unknown;
+/** Exports of the worker module M that are functions. `unknown` (the default) allows any name. */
+export type FarmMethodName<M> = unknown extends M ? string : { [K in keyof M & string]: M[K] extends Callable ? K : never }[keyof M & string];
+type FunctionOf<M, K extends string> = unknown extends M
+  ? (...args: unknown[]) => unknown
+  : K extends keyof M
+    ? M[K] extends Callable
+      ? M[K]
+      : never
+    : never;
+type ArgsOf<M, K extends string> = Parameters<FunctionOf<M, K>>;
+type ResultOf<M, K extends string> = Awaited<ReturnType<FunctionOf<M, K>>>;
+
+/**
+ * @typeParam M the worker module's type (`typeof import('./worker.js')`) to type run/runMethod;
+ * leave it out for untyped calls.
+ */
+export class Farm<M = unknown> extends EventEmitter<FarmEvents> {
+  readonly options;
+  private farmState: FarmState = 'running';
+  private readonly supervisor: Supervisor;
+  private nextCallId = 1;
+  /** Calls accepted and not settled: queued + running + waiting on a worker. */
+  private outstanding = 0;
+  private refed = false;
+  private unrefScheduled = false;
+  private killed: Promise<void> | undefined;
+
+  constructor(options: FarmOptions) {
+    super();
+    this.options = resolveOptions(options);
+    this.supervisor = new Supervisor(this.options, {
+      emit: (event, ...args) => this.emitEvent(event, ...args),
+      settle: (call, error, value) => this.settle(call, error, value),
+      failAttempt: (call, error) => this.failAttempt(call, error),
+      results: (worker, message) => this.onResults(worker, message),
+    });
+    registerFarm(this);
+  }
+
+  get state(): FarmState {
+    return this.farmState;
+  }
+
+  /** A snapshot of the workers (not yet exited). */
+  get workers(): FarmWorkerInfo[] {
+    return this.supervisor.snapshot();
+  }
+
+  /** Calls accepted and not yet settled. */
+  get pendingCalls(): number {
+    return this.outstanding;
+  }
+
+  /** Runs the module's default export. */
+  run(...args: ArgsOf<M, 'default'>): Promise<ResultOf<M, 'default'>> {
+    return this.submit('default', args, undefined, undefined, null) as Promise<ResultOf<M, 'default'>>;
+  }
+
+  /** Runs a named export (or a method of the default export). */
+  runMethod<K extends FarmMethodName<M>>(method: K, ...args: ArgsOf<M, K>): Promise<ResultOf<M, K>> {
+    return this.submit(method, args, undefined, undefined, null) as Promise<ResultOf<M, K>>;
+  }
+
+  /** The general form of run/runMethod, with a per-call AbortSignal and timeout. */
+  call(options: FarmCallOptions): Promise<unknown> {
+    const method = options.method ?? 'default';
+    if (typeof method !== 'string' || method === '') {
+      return Promise.reject(new TypeError(`call options.method must be a non-empty string, got ${String(method)}`));
+    }
+    let timeout: number | undefined;
+    try {
+      timeout = validateCallTimeout(options.timeout);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    return this.submit(method, [...(options.args ?? [])], options.signal, timeout, null);
+  }
+
+  /** Runs the default export once on every live worker: [results, errors]. */
+  broadcast(...args: ArgsOf<M, 'default'>): Promise<[results: ResultOf<M, 'default'>[], errors: Error[]]> {
+    return this.broadcastMethod('default' as FarmMethodName<M>, ...(args as ArgsOf<M, FarmMethodName<M>>)) as Promise<
+      [ResultOf<M, 'default'>[], Error[]]
+    >;
+  }
+
+  /**
+   * Runs a method once on every worker alive now (starting or ready). A broadcast call stays on
+   * its worker: if that worker dies, the call fails (it is not retried elsewhere).
+   */
+  async broadcastMethod<K extends FarmMethodName<M>>(method: K, ...args: ArgsOf<M, K>): Promise<[results: ResultOf<M, K>[], errors: Error[]]> {
+    const targets = this.farmState === 'running' ? this.supervisor.broadcastTargets() : [];
+    const settled = await Promise.allSettled(targets.map((worker) => this.submit(method, args, undefined, undefined, worker)));
+    const results: ResultOf<M, K>[] = [];
+    const errors: Error[] = [];
+    for (const outcome of settled) {
+      if (outcome.status === 'fulfilled') results.push(outcome.value as ResultOf<M, K>);
+      else errors.push(outcome.reason as Error);
+    }
+    return [results, errors];
+  }
+
+  /**
+   * Rejects every pending call with WorkerTerminatedError, stops every worker (SIGKILL after
+   * killTimeout) and resolves once all have exited. Safe to call more than once.
+   */
+  kill(): Promise<void> {
+    this.killed ??= this.doKill();
+    return this.killed;
+  }
+
+  private async doKill(): Promise<void> {
+    this.farmState = 'killing';
+    unregisterFarm(this);
+    const exited = this.supervisor.killAll((call, worker) =>
+      this.settle(call, new WorkerTerminatedError(`the farm was killed before call '${call.method}' finished`, { workerId: worker?.id ?? null })),
+    );
+    await exited;
+    this.farmState = 'killed';
+  }
+
+  private submit(method: string, args: unknown[], signal: AbortSignal | undefined, timeout: number | undefined, pinned: PoolWorker | null): Promise<unknown> {
+    if (this.farmState !== 'running') {
+      return Promise.reject(new WorkerTerminatedError(`the farm was killed; create a new farm to run '${method}'`));
+    }
+    if (this.outstanding >= this.options.maxConcurrentCalls) return Promise.reject(new MaxConcurrentCallsError(this.options.maxConcurrentCalls));
+    // Like fetch(): an aborted call rejects with whatever the signal was aborted with.
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+    if (signal?.aborted === true) return Promise.reject(signal.reason);
+    const failure = this.supervisor.loadFailure;
+    if (failure !== null && pinned === null) {
+      return Promise.reject(new ModuleLoadError(failure.module, failure.message, { cause: failure.cause }));
+    }
+    return new Promise((resolve, reject) => {
+      const call = new Call(this.nextCallId++, method, args, timeout ?? this.options.timeout, signal, pinned, resolve, reject);
+      if (++this.outstanding === 1 && !this.refed) this.setRef(true);
+      if (signal !== undefined) {
+        call.onAbort = () => this.abort(call);
+        signal.addEventListener('abort', call.onAbort, { once: true });
+      }
+      this.supervisor.enqueue(call);
+    });
+  }
+
+  private onResults(worker: PoolWorker, message: WireMessage): void {
+    const codec = this.supervisor.codec;
+    const listening = this.listenerCount('message') > 0;
+    for (let i = 1; i < message.length; i += 3) {
+      const call = worker.running.get(message[i] as number);
+      if (call === undefined) continue; // timed out or aborted meanwhile: its answer is moot
+      this.supervisor.release(worker, call);
+      const status = message[i + 1];
+      let error: Error | undefined;
+      let value: unknown;
+      if (status === RESULT_ERROR) error = fromErrorRecord(message[i + 2] as ErrorRecord);
+      else if (status !== RESULT_UNDEFINED) {
+        try {
+          value = codec?.decode(message[i + 2]);
+        } catch (cause) {
+          error = new SerializationError(`the result of '${call.method}' could not be decoded: ${describe(cause)}`, { cause });
+        }
+      }
+      if (listening) this.emit('message', worker, { callId: call.id, workerId: worker.id, ok: error === undefined, value, error });
+      this.settle(call, error, value);
+    }
+    this.supervisor.slotsFreed(worker);
+  }
+
+  /** A worker-side failure (crash, timeout): retry on another worker or give up. */
+  private failAttempt(call: Call, error: Error): void {
+    if (call.settled) return;
+    if (call.pinned === null && call.retries < this.options.maxRetries && this.farmState === 'running') {
+      call.retries++;
+      logCall('call %d (%s) retry %d after: %s', call.id, call.method, call.retries, error.message);
+      this.supervisor.requeue(call);
+      return;
+    }
+    this.settle(call, call.retries > 0 ? new CallMaxRetryError(error, call.attempts) : error);
+  }
+
+  private abort(call: Call): void {
+    if (call.settled) return;
+    this.supervisor.withdraw(call, 'abort');
+    this.settle(call, call.signal?.reason ?? new Error('call aborted'));
+  }
+
+  /** The one place a call ends: clears its timer and abort listener, then resolves or rejects. */
+  private settle(call: Call, error: unknown, value?: unknown): void {
+    if (call.settled) return;
+    call.settled = true;
+    if (call.timer !== undefined) clearTimeout(call.timer);
+    if (call.onAbort !== undefined) call.signal?.removeEventListener('abort', call.onAbort);
+    if (error === undefined) call.resolve(value);
+    else call.reject(error);
+    if (--this.outstanding === 0) this.scheduleUnref();
+  }
+
+  /**
+   * Workers keep the process alive only while calls are pending, so a script that forgets
+   * kill() still exits. Unref is deferred one turn so back-to-back calls do not toggle it.
+   */
+  private scheduleUnref(): void {
+    if (this.unrefScheduled) return;
+    this.unrefScheduled = true;
+    setImmediate(() => {
+      this.unrefScheduled = false;
+      if (this.outstanding === 0 && this.refed) this.setRef(false);
+    }).unref();
+  }
+
+  private setRef(ref: boolean): void {
+    this.refed = ref;
+    this.supervisor.setRef(ref);
+  }
+
+  private emitEvent<E extends keyof FarmEvents>(event: E, ...args: FarmEvents[E]): void {
+    if (event === 'error' && this.listenerCount('error') === 0) return;
+    (this.emit as (event: E, ...args: FarmEvents[E]) => boolean)(event, ...args);
+  }
+}
+
+/** Creates a farm and starts its workers. */
+export function createFarm<M = unknown>(options: FarmOptions): Farm<M> {
+  return new Farm<M>(options);
+}
+
+export function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,87 @@
+// Shared by the pool tests: fixture paths, farm creation with leak tracking, event waits.
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, expect } from 'vitest';
+import { createFarm, killAllFarms, type Farm, type FarmOptions, type FarmEvents } from '../../src/pool/index.js';
+import { liveFarmCount } from '../../src/pool/registry.js';
+
+export type Basic = typeof import('./fixtures/basic.js');
+
+export function fixture(name: string): string {
+  return new URL(`./fixtures/${name}`, import.meta.url).pathname;
+}
+
+const spawnedPids = new Set<number>();
+let forks = 0;
+let exits = 0;
+
+/** createFarm, plus bookkeeping for the leak check. */
+export function makeFarm<M = Basic>(options: Partial<FarmOptions> & Pick<FarmOptions, 'module'>): Farm<M> {
+  const farm = createFarm<M>({ numberOfWorkers: 1, ...options });
+  farm.on('fork', (worker) => {
+    forks++;
+    if (worker.pid !== undefined) spawnedPids.add(worker.pid);
+  });
+  farm.on('exit', () => exits++);
+  return farm;
+}
+
+export function basicFarm(options: Partial<FarmOptions> = {}): Farm<Basic> {
+  return makeFarm<Basic>({ module: fixture('basic.ts'), ...options });
+}
+
+/**
+ * Every test must kill its farms: after each test no farm may be alive, every spawned worker
+ * must have exited, and every child process must be gone from the OS.
+ */
+export function checkLeaksAfterEach(): void {
+  afterEach(async () => {
+    const leakedFarms = liveFarmCount();
+    await killAllFarms();
+    expect(leakedFarms, 'farms left alive by the test').toBe(0);
+    expect(exits, 'workers that never exited').toBe(forks);
+    for (const pid of spawnedPids) expect(isAlive(pid), `process ${pid} still running`).toBe(false);
+    spawnedPids.clear();
+  });
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves with the arguments of the next `event` of the farm. */
+export function nextEvent<E extends keyof FarmEvents>(farm: Farm<unknown> | Farm<Basic>, event: E): Promise<FarmEvents[E]> {
+  return once(farm, event) as Promise<FarmEvents[E]>;
+}
+
+/** Collects the events of a farm in order, with a timestamp. */
+export function recordEvents(farm: Farm<unknown> | Farm<Basic>, events: (keyof FarmEvents)[]): { event: string; at: number; args: unknown[] }[] {
+  const log: { event: string; at: number; args: unknown[] }[] = [];
+  for (const event of events) {
+    farm.on(event, (...args: unknown[]) => log.push({ event, at: performance.now(), args }));
+  }
+  return log;
+}
+
+/** Polls `predicate` until it holds (for states no event announces). */
+export async function waitFor(predicate: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+export function tempFile(name: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deflow-pool-'));
+  return path.join(dir, name);
+}
+
+export const TYPES = ['process', 'thread'] as const;
