@@ -1,0 +1,178 @@
+/**
+ * DeFlow: joins this process to a backend as a node (DeFlow-compatible `register` /
+ * `unregister`). One registration per process; WorkFlow and Step use it implicitly.
+ *
+ * Lifecycle:  connecting -> ready -> closing -> closed   (connecting -> failed when the backend is unreachable)
+ */
+import { EventEmitter } from 'node:events';
+import type { Backend } from '../backends/backend.js';
+import { DeflowError, NotRegisteredError, ValidationError } from '../errors.js';
+import { WorkerNode } from '../engine/node.js';
+import type { NodeProblem } from '../engine/node.js';
+import { backendKind, createBackend } from './backend-factory.js';
+import { checkRegisterOptions } from './options.js';
+import type { RegisterOptions, ResolvedRegisterOptions } from './options.js';
+import { views } from './views.js';
+
+export type DeFlowState = 'connecting' | 'ready' | 'failed' | 'closing' | 'closed';
+
+export interface DeFlowEvents {
+  /** Something failed in the background (heartbeat, claim, flush...); work continues or retries. */
+  error: [error: Error, during: string];
+}
+
+/** Something that must be told when the registration ends (a workflow handle waiting for its end). */
+export interface RegistrationWatcher {
+  registrationClosed(error: Error): void;
+}
+
+const WARNING_INTERVAL_MS = 30_000;
+
+export class DeFlow extends EventEmitter<DeFlowEvents> {
+  static #current: DeFlow | null = null;
+
+  readonly options: ResolvedRegisterOptions;
+  #state: DeFlowState = 'connecting';
+  #backend: Backend | null = null;
+  #node: WorkerNode | null = null;
+  #failure: Error | null = null;
+  readonly #ready: Promise<void>;
+  readonly #watchers = new Set<RegistrationWatcher>();
+  readonly #lastWarning = new Map<string, number>();
+
+  private constructor(options: ResolvedRegisterOptions) {
+    super();
+    this.options = options;
+    this.#ready = this.#connect();
+    // Failures are reported by ready(), by every call that needs the backend, and as a warning.
+    this.#ready.catch(() => undefined);
+  }
+
+  /**
+   * Joins this process to the backend (SQLite under ./.deflow/ by default). Throws at once for
+   * bad options; connection problems reject `ready()` and every call that needs the backend.
+   */
+  static register(options?: RegisterOptions): DeFlow {
+    const current = DeFlow.#current;
+    if (current !== null && current.#state !== 'closed') {
+      throw new ValidationError('DeFlow is already registered in this process; call await DeFlow.unregister() first');
+    }
+    const resolved = checkRegisterOptions(options);
+    backendKind(resolved.backend);
+    const instance = new DeFlow(resolved);
+    DeFlow.#current = instance;
+    return instance;
+  }
+
+  /** Stops claiming, lets running jobs finish (or hands them back), then disconnects. */
+  static async unregister(): Promise<void> {
+    const current = DeFlow.#current;
+    DeFlow.#current = null;
+    await current?.close();
+  }
+
+  /** The registration of this process; throws NotRegisteredError when there is none. */
+  static getInstance(): DeFlow {
+    const current = DeFlow.#current;
+    if (current === null || current.#state === 'closing' || current.#state === 'closed') throw new NotRegisteredError();
+    return current;
+  }
+
+  /** The registration of this process, or null. */
+  static get current(): DeFlow | null {
+    return DeFlow.#current;
+  }
+
+  get state(): DeFlowState {
+    return this.#state;
+  }
+
+  /** Resolves once the backend answers and the node runs; rejects with a clear error otherwise. */
+  async ready(): Promise<this> {
+    await this.#ready;
+    return this;
+  }
+
+  /** @internal backend and node, once ready. */
+  async services(): Promise<{ backend: Backend; node: WorkerNode }> {
+    await this.#ready;
+    if (this.#backend === null || this.#node === null || this.#state !== 'ready') {
+      throw this.#failure ?? new NotRegisteredError('DeFlow was unregistered');
+    }
+    return { backend: this.#backend, node: this.#node };
+  }
+
+  /** @internal */
+  watch(watcher: RegistrationWatcher): () => void {
+    this.#watchers.add(watcher);
+    return () => this.#watchers.delete(watcher);
+  }
+
+  async close(): Promise<void> {
+    if (this.#state === 'closing' || this.#state === 'closed') return;
+    this.#state = 'closing';
+    if (DeFlow.#current === this) DeFlow.#current = null;
+    try {
+      await this.#ready;
+    } catch {
+      // never connected: nothing to stop
+    }
+    await this.#node?.stop();
+    const ended = new DeflowError(
+      'ERR_UNREGISTERED',
+      'DeFlow was unregistered before this workflow finished; its state is kept in the backend: ' +
+        'register again and use WorkFlow.getById(id) to follow it',
+    );
+    for (const watcher of [...this.#watchers]) watcher.registrationClosed(ended);
+    this.#watchers.clear();
+    await this.#backend?.close();
+    this.#state = 'closed';
+  }
+
+  async #connect(): Promise<void> {
+    try {
+      const backend = await createBackend(this.options);
+      await backend.open();
+      this.#backend = backend;
+      const node = new WorkerNode(
+        backend,
+        views,
+        {
+          worker: this.options.worker,
+          leaseMs: this.options.leaseMs,
+          checkProcessQueueInterval: this.options.checkProcessQueueInterval,
+          maxBatch: this.options.maxBatch,
+          flushDelayMs: 5,
+          discoverIntervalMs: 1000,
+          drainTimeoutMs: this.options.drainTimeout,
+        },
+        (problem) => this.#onProblem(problem),
+      );
+      this.#node = node;
+      await node.start();
+      if (this.#state === 'connecting') this.#state = 'ready';
+    } catch (error) {
+      this.#failure = error instanceof Error ? error : new Error(String(error));
+      if (this.#state === 'connecting') this.#state = 'failed';
+      throw this.#failure;
+    }
+  }
+
+  #onProblem(problem: NodeProblem): void {
+    const error = problem.error instanceof Error ? problem.error : new Error(String(problem.error));
+    if (this.listenerCount('error') > 0) this.emit('error', error, problem.during);
+    else this.#warn(problem.during, error);
+  }
+
+  /** Background failures nobody listens for still show, at most once per 30 s per kind. */
+  #warn(during: string, error: Error): void {
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', error, during);
+      return;
+    }
+    const now = Date.now();
+    if (now - (this.#lastWarning.get(during) ?? 0) < WARNING_INTERVAL_MS) return;
+    this.#lastWarning.set(during, now);
+    process.emitWarning(`${during}: ${error.message}`, { type: 'DeflowWarning', code: (error as { code?: string }).code ?? 'DEFLOW' });
+  }
+}

@@ -1,0 +1,249 @@
+/**
+ * The one options pipeline: user options -> validated at the public call that received them
+ * (precise message naming the option, what it must be, what it got) -> defaults applied here.
+ * Every duration is in milliseconds.
+ */
+import { ValidationError } from '../errors.js';
+import type { ResolvedStepOptions, StoredWorkflowOptions } from '../backends/types.js';
+
+/** Per-step behaviour. Precedence: defaults < WorkFlow.create < StepHandler.options < addStep/addAfter. */
+export interface StepOptions {
+  /** Tasks of the step one node runs at the same time. Default 1. */
+  taskConcurrency: number;
+  /** Milliseconds before a task attempt fails with a TimeoutError (its `task.signal` aborts). 0 = no limit. Default 0. */
+  taskTimeout: number;
+  /** Total attempts of a task before it fails for good. Default 1 (no retry). */
+  taskMaxFailCount: number;
+  /** Milliseconds before a failed task can be tried again (the node keeps working meanwhile). Default 0. */
+  taskFailRetryDelay: number;
+}
+
+export const DEFAULT_STEP_OPTIONS: Readonly<StepOptions> = Object.freeze({
+  taskConcurrency: 1,
+  taskTimeout: 0,
+  taskMaxFailCount: 1,
+  taskFailRetryDelay: 0,
+});
+
+const STEP_OPTION_KEYS = Object.keys(DEFAULT_STEP_OPTIONS) as (keyof StepOptions)[];
+
+export interface WorkflowOptions extends Partial<StepOptions> {
+  /** Remove the workflow from the backend as soon as it finishes (after a 5 s grace for readers). Default false. */
+  cleanOnDone?: boolean;
+  /** Milliseconds a finished workflow is kept; `Infinity` keeps it. Default 7 days. */
+  retention?: number;
+  /** DeFlow compatibility: 'replace' removes every other workflow with the same name when this one starts. Default 'create'. */
+  ifExist?: 'create' | 'replace';
+}
+
+export const DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
+const WORKFLOW_ONLY_KEYS = ['cleanOnDone', 'retention', 'ifExist'] as const;
+
+/** Redis connection in DeFlow's shape. */
+export interface RedisConnectionOptions {
+  host?: string;
+  port?: number;
+  password?: string;
+  db?: number;
+  tls?: boolean;
+  maxAttempts?: number;
+  connectTimeout?: number;
+  retryMaxDelay?: number;
+}
+
+export interface RegisterOptions {
+  /** `sqlite:/path/file.db`, `redis://…`, `rediss://…`, `postgres://…`. Default: `$DEFLOW_BACKEND`, else `sqlite:./.deflow/deflow.db`. */
+  backend?: string;
+  /** DeFlow-compatible Redis connection (selects the Redis backend). */
+  connection?: RedisConnectionOptions;
+  /** Key namespace (Redis) so apps sharing a server do not see each other's work. */
+  prefix?: string;
+  /** PostgreSQL schema. Default `deflow`. */
+  schema?: string;
+  /** Milliseconds between two checks for jobs of dead nodes. 0 disables it on this process. Default 2000. */
+  checkProcessQueueInterval?: number;
+  /** Milliseconds a node may go without a heartbeat before its jobs are taken back. Default 10000. */
+  leaseMs?: number;
+  /** Run jobs in this process (true) or only create and watch workflows (false). Default true. */
+  worker?: boolean;
+  /** Most jobs claimed or completed per round trip. Default 1000. */
+  maxBatch?: number;
+  /** Milliseconds unregister() waits for running jobs before aborting them. Default 30000. */
+  drainTimeout?: number;
+  /** Milliseconds between checks for changes made by other processes (SQLite). Default 50. */
+  pollInterval?: number;
+}
+
+export interface ResolvedRegisterOptions {
+  backend: string;
+  prefix: string | undefined;
+  schema: string | undefined;
+  connection: RedisConnectionOptions | undefined;
+  checkProcessQueueInterval: number;
+  leaseMs: number;
+  worker: boolean;
+  maxBatch: number;
+  drainTimeout: number;
+  pollInterval: number;
+}
+
+const REGISTER_KEYS = [
+  'backend',
+  'connection',
+  'prefix',
+  'schema',
+  'checkProcessQueueInterval',
+  'leaseMs',
+  'worker',
+  'maxBatch',
+  'drainTimeout',
+  'pollInterval',
+] as const;
+const CONNECTION_KEYS = ['host', 'port', 'password', 'db', 'tls', 'maxAttempts', 'connectTimeout', 'retryMaxDelay'] as const;
+
+export const DEFAULT_BACKEND = 'sqlite:./.deflow/deflow.db';
+
+// --- validation primitives ----------------------------------------------------------------------
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function checkObject(value: unknown, where: string): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (!isPlainObject(value)) throw new ValidationError(`${where} must be an object, got ${describe(value)}`);
+  return value;
+}
+
+export function checkKnownKeys(value: Record<string, unknown>, known: readonly string[], where: string): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      throw new ValidationError(`${where}: unknown option "${key}". Known options: ${known.join(', ')}`);
+    }
+  }
+}
+
+function integer(value: unknown, name: string, min: number, unit = ''): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    const kind = min > 0 ? 'a positive integer' : 'a non-negative integer';
+    throw new ValidationError(`${name} must be ${kind}${unit}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function boolean(value: unknown, name: string): boolean {
+  if (typeof value !== 'boolean') throw new ValidationError(`${name} must be true or false, got ${describe(value)}`);
+  return value;
+}
+
+function nonEmptyString(value: unknown, name: string): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new ValidationError(`${name} must be a non-empty string, got ${describe(value)}`);
+  }
+  return value;
+}
+
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  if (Array.isArray(value)) return 'an array';
+  return `a ${typeof value}`;
+}
+
+// --- step options -------------------------------------------------------------------------------
+
+/** Validates a partial StepOptions given at `where` (e.g. "addStep options"). */
+export function checkStepOptions(value: unknown, where: string): Partial<StepOptions> {
+  const options = checkObject(value, where);
+  checkKnownKeys(options, STEP_OPTION_KEYS, where);
+  return pickStepOptions(options, where);
+}
+
+function pickStepOptions(options: Record<string, unknown>, where: string): Partial<StepOptions> {
+  const out: Partial<StepOptions> = {};
+  if (options.taskConcurrency !== undefined) out.taskConcurrency = integer(options.taskConcurrency, `${where}.taskConcurrency`, 1);
+  if (options.taskTimeout !== undefined) out.taskTimeout = integer(options.taskTimeout, `${where}.taskTimeout`, 0, ' (milliseconds, 0 = no timeout)');
+  if (options.taskMaxFailCount !== undefined) {
+    out.taskMaxFailCount = integer(options.taskMaxFailCount, `${where}.taskMaxFailCount`, 1, ' (total attempts)');
+  }
+  if (options.taskFailRetryDelay !== undefined) {
+    out.taskFailRetryDelay = integer(options.taskFailRetryDelay, `${where}.taskFailRetryDelay`, 0, ' (milliseconds)');
+  }
+  return out;
+}
+
+/** Applies the precedence chain: defaults < workflow < handler < call site. */
+export function resolveStepOptions(...layers: (Partial<StepOptions> | undefined)[]): ResolvedStepOptions {
+  const resolved: StepOptions = { ...DEFAULT_STEP_OPTIONS };
+  for (const layer of layers) {
+    if (layer === undefined) continue;
+    for (const key of STEP_OPTION_KEYS) {
+      const value = layer[key];
+      if (value !== undefined) resolved[key] = value;
+    }
+  }
+  return resolved;
+}
+
+// --- workflow options ---------------------------------------------------------------------------
+
+export interface ResolvedWorkflowOptions {
+  stored: StoredWorkflowOptions;
+  replaceByName: boolean;
+}
+
+export function checkWorkflowOptions(value: unknown): ResolvedWorkflowOptions {
+  const where = 'WorkFlow.create options';
+  const options = checkObject(value, where);
+  checkKnownKeys(options, [...STEP_OPTION_KEYS, ...WORKFLOW_ONLY_KEYS], where);
+  const stepDefaults = pickStepOptions(options, where);
+  const cleanOnDone = options.cleanOnDone === undefined ? false : boolean(options.cleanOnDone, `${where}.cleanOnDone`);
+  let retentionMs: number | null = DEFAULT_RETENTION_MS;
+  if (options.retention !== undefined) {
+    retentionMs = options.retention === Infinity ? null : integer(options.retention, `${where}.retention`, 0, ' (milliseconds, or Infinity)');
+  }
+  const ifExist = options.ifExist ?? 'create';
+  if (ifExist !== 'create' && ifExist !== 'replace') {
+    throw new ValidationError(`${where}.ifExist must be "create" or "replace", got ${describe(ifExist)}`);
+  }
+  return { stored: { cleanOnDone, retentionMs, stepDefaults }, replaceByName: ifExist === 'replace' };
+}
+
+// --- register options ---------------------------------------------------------------------------
+
+export function checkRegisterOptions(value: unknown, env: NodeJS.ProcessEnv = process.env): ResolvedRegisterOptions {
+  const where = 'DeFlow.register options';
+  const options = checkObject(value, where);
+  checkKnownKeys(options, REGISTER_KEYS, where);
+  let connection: RedisConnectionOptions | undefined;
+  if (options.connection !== undefined) {
+    const raw = checkObject(options.connection, `${where}.connection`);
+    checkKnownKeys(raw, CONNECTION_KEYS, `${where}.connection`);
+    connection = raw;
+    if (raw.port !== undefined) integer(raw.port, `${where}.connection.port`, 1);
+  }
+  if (options.backend !== undefined && connection !== undefined) {
+    throw new ValidationError(`${where}: give either "backend" or "connection", not both`);
+  }
+  const backend =
+    options.backend !== undefined
+      ? nonEmptyString(options.backend, `${where}.backend`)
+      : connection !== undefined
+        ? 'redis:'
+        : (env.DEFLOW_BACKEND ?? DEFAULT_BACKEND);
+  return {
+    backend,
+    connection,
+    prefix: options.prefix === undefined ? undefined : nonEmptyString(options.prefix, `${where}.prefix`),
+    schema: options.schema === undefined ? undefined : nonEmptyString(options.schema, `${where}.schema`),
+    checkProcessQueueInterval:
+      options.checkProcessQueueInterval === undefined
+        ? 2000
+        : integer(options.checkProcessQueueInterval, `${where}.checkProcessQueueInterval`, 0, ' (milliseconds, 0 = off)'),
+    leaseMs: options.leaseMs === undefined ? 10_000 : integer(options.leaseMs, `${where}.leaseMs`, 100, ' (milliseconds, at least 100)'),
+    worker: options.worker === undefined ? true : boolean(options.worker, `${where}.worker`),
+    maxBatch: options.maxBatch === undefined ? 1000 : integer(options.maxBatch, `${where}.maxBatch`, 1),
+    drainTimeout: options.drainTimeout === undefined ? 30_000 : integer(options.drainTimeout, `${where}.drainTimeout`, 0, ' (milliseconds)'),
+    pollInterval: options.pollInterval === undefined ? 50 : integer(options.pollInterval, `${where}.pollInterval`, 1, ' (milliseconds)'),
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * The `step` of addStep / addAfter: a StepHandler, an `import()` promise of a module that
+ * default-exports one, or the absolute path (or file URL) of such a module.
+ */
+import { existsSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { HandlerRef } from '../backends/types.js';
+import { StepModuleError, ValidationError } from '../errors.js';
+import { describe } from './options.js';
+import { isStepHandler } from './step-handler.js';
+import type { StepHandler } from './step-handler.js';
+
+export type StepSource<SD = unknown, TD = unknown, TR = unknown> =
+  | StepHandler<SD, TD, TR>
+  | PromiseLike<{ default: StepHandler<SD, TD, TR> }>
+  | string
+  | URL;
+
+export interface ResolvedStepSource {
+  handler: StepHandler;
+  ref: HandlerRef;
+}
+
+/** Checks what can be checked without loading anything; throws at the call that got it. */
+export function checkStepSource(given: unknown, where: string): void {
+  const source = given instanceof URL ? given.href : given;
+  if (isStepHandler(source) || isPromiseLike(source)) return;
+  if (typeof source === 'string') {
+    const path = modulePath(source, where);
+    if (!existsSync(path)) throw new StepModuleError(`${where}: step module ${source} does not exist`);
+    return;
+  }
+  throw new ValidationError(
+    `${where}: step must be a StepHandler, an import() of a module that default-exports one, ` +
+      `or the absolute path of such a module; got ${describe(source)}`,
+  );
+}
+
+export async function resolveStepSource(given: unknown, where: string): Promise<ResolvedStepSource> {
+  const source = given instanceof URL ? given.href : given;
+  checkStepSource(source, where);
+  if (isStepHandler(source)) return { handler: source, ref: source.toRef() };
+  let module: unknown;
+  const label = typeof source === 'string' ? `step module ${source}` : 'the imported step module';
+  try {
+    module = typeof source === 'string' ? await import(pathToFileURL(modulePath(source, where)).href) : await (source);
+  } catch (cause) {
+    throw new StepModuleError(`${where}: cannot load ${label}: ${(cause as Error).message}`, { cause });
+  }
+  const handler = (module as { default?: unknown } | null)?.default;
+  if (!isStepHandler(handler)) {
+    throw new StepModuleError(
+      `${where}: ${label} does not default-export a StepHandler; write "export default new StepHandler({ ... })" in it`,
+    );
+  }
+  return { handler, ref: handler.toRef() };
+}
+
+function modulePath(source: string, where: string): string {
+  if (source.startsWith('file://')) return fileURLToPath(source);
+  if (!isAbsolute(source)) {
+    throw new ValidationError(
+      `${where}: step module path must be absolute (got ${JSON.stringify(source)}); ` +
+        'use path.resolve(...) or new URL("./step.js", import.meta.url)',
+    );
+  }
+  return source;
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}

@@ -1,0 +1,315 @@
+/**
+ * Step: what a StepHandler's methods receive, and what reads of a workflow return.
+ * Inside a lifecycle method it can grow the workflow: `addTasks` appends tasks to this step,
+ * `addAfter` inserts a step right after the phase that called it.
+ */
+import { createHash } from 'node:crypto';
+import type { Backend, NewStep, RunnableStep } from '../backends/backend.js';
+import type { StepRecord, StepStatus } from '../backends/types.js';
+import { NotFoundError, ValidationError } from '../errors.js';
+import type { SerializedError } from '../errors.js';
+import { toJson } from '../engine/json.js';
+import type { JobContext } from '../engine/types.js';
+import { checkKnownKeys, checkObject, checkStepOptions, resolveStepOptions } from './options.js';
+import type { StepOptions } from './options.js';
+import { resolveStepSource } from './step-source.js';
+import type { StepSource } from './step-source.js';
+import { Task } from './task.js';
+import { WorkFlow } from './workflow.js';
+
+export interface StepProgress {
+  /** Finished tasks (succeeded or failed for good). */
+  done: number;
+  /** Tasks that failed for good. */
+  failed: number;
+  total: number;
+  /** DeFlow format: "33.33% - 1/3". */
+  percent: string;
+}
+
+export interface AddAfterParams<SD, TD, TR> {
+  step: StepSource<SD, TD, TR>;
+  name?: string;
+  tasks?: TD[];
+  data?: SD;
+  options?: Partial<StepOptions>;
+}
+
+const ADD_AFTER_KEYS = ['step', 'name', 'tasks', 'data', 'options'];
+const RESULT_PAGE = 1000;
+
+/** @internal the fields a Step is built from. */
+export interface StepFields {
+  workflowId: string;
+  id: string;
+  name: string;
+  index: number;
+  dataJson: string | null;
+  data?: unknown;
+  taskCount: number;
+  options: StepOptions;
+  parentId: string | null;
+  status: StepStatus;
+  error: SerializedError | null;
+}
+
+const parsedStepData = new WeakMap<RunnableStep, unknown>();
+
+export class Step<SD = unknown, TD = unknown, TR = unknown> {
+  readonly id: string;
+  readonly name: string;
+  /** Execution order within the workflow (0-based); -1 until the step starts. */
+  readonly index: number;
+  readonly options: StepOptions;
+  readonly workflowId: string;
+  /** `<workflowId>:<stepId>` */
+  readonly key: string;
+  /** Key of the step whose hook or handler added this one with addAfter. */
+  readonly parentKey: string | undefined;
+  /** Tasks of the step (as of when this object was made; addTasks keeps it current). */
+  taskCount: number;
+  /** waiting | running | succeeded | failed | skipped (as of when this object was made). */
+  readonly status: StepStatus;
+  readonly error: SerializedError | null;
+  #data: SD;
+  readonly #backend: Backend;
+  readonly #context: JobContext | null;
+
+  /** @internal */
+  constructor(fields: StepFields, backend: Backend, context: JobContext | null) {
+    this.id = fields.id;
+    this.name = fields.name;
+    this.index = fields.index;
+    this.options = fields.options;
+    this.workflowId = fields.workflowId;
+    this.key = `${fields.workflowId}:${fields.id}`;
+    this.parentKey = fields.parentId === null ? undefined : `${fields.workflowId}:${fields.parentId}`;
+    this.taskCount = fields.taskCount;
+    this.status = fields.status;
+    this.error = fields.error;
+    this.#data = ('data' in fields ? fields.data : JSON.parse(fields.dataJson ?? 'null')) as SD;
+    this.#backend = backend;
+    this.#context = context;
+  }
+
+  /** The step's data. Shared by the tasks a node runs: treat it as read-only. */
+  get data(): SD {
+    return this.#data;
+  }
+
+  /** Appends tasks to this step (from beforeAll, or from handler while the tasks run). */
+  async addTasks(tasks: TD[]): Promise<void> {
+    if (!Array.isArray(tasks)) throw new ValidationError('step.addTasks() takes an array of task data');
+    const tasksJson = tasks.map((task, i) => toJson(task, `step.addTasks(): task data at index ${i}`));
+    const context = this.#context;
+    const batchKey = context === null ? undefined : `${context.job.kind}:${context.job.seq}:${context.calls++}`;
+    const { total } = await this.#backend.addTasks({
+      workflowId: this.workflowId,
+      stepId: this.id,
+      tasksJson,
+      ...(batchKey === undefined ? {} : { batchKey }),
+    });
+    this.taskCount = total;
+  }
+
+  /**
+   * Inserts a step that runs right after the phase calling it: from beforeAll, before this
+   * step's tasks; from handler, after the tasks and before afterAll; from afterAll, right
+   * after this step. Several calls run in call order.
+   */
+  async addAfter<SD2 = unknown, TD2 = unknown, TR2 = unknown>(params: AddAfterParams<SD2, TD2, TR2>): Promise<Step<SD2, TD2, TR2>> {
+    const context = this.#context;
+    if (context === null) {
+      throw new ValidationError("step.addAfter() can only be called from the step's beforeAll, handler or afterAll");
+    }
+    const where = 'step.addAfter()';
+    const raw = checkObject(params, where);
+    checkKnownKeys(raw, ADD_AFTER_KEYS, where);
+    const callOptions = params.options === undefined ? undefined : checkStepOptions(params.options, `${where} options`);
+    if (params.tasks !== undefined && !Array.isArray(params.tasks)) throw new ValidationError(`${where}: tasks must be an array`);
+    const call = context.calls++;
+    const source = await resolveStepSource(params.step, where);
+    const workflow = await this.#backend.getWorkflow(this.workflowId);
+    if (workflow === null) throw new NotFoundError(`workflow ${this.workflowId} does not exist any more`);
+    const tasks = params.tasks ?? (source.handler.tasks as TD2[] | undefined) ?? [];
+    const data = params.data ?? source.handler.data ?? null;
+    const options = resolveStepOptions(workflow.options.stepDefaults, source.handler.options, callOptions);
+    const newStep: NewStep = {
+      id: addedStepId(this.workflowId, this.id, context, call),
+      name: params.name ?? source.handler.name,
+      handler: source.ref,
+      dataJson: toJson(data, `${where}: step data`),
+      options,
+      deps: [],
+      tasksJson: tasks.map((task, i) => toJson(task, `${where}: task data at index ${i}`)),
+    };
+    await this.#backend.addAnchoredSteps({
+      workflowId: this.workflowId,
+      anchorStepId: this.id,
+      phase: context.job.kind,
+      steps: [newStep],
+    });
+    return new Step<SD2, TD2, TR2>(
+      {
+        workflowId: this.workflowId,
+        id: newStep.id,
+        name: newStep.name,
+        index: -1,
+        dataJson: newStep.dataJson,
+        taskCount: tasks.length,
+        options,
+        parentId: this.id,
+        status: 'waiting',
+        error: null,
+      },
+      this.#backend,
+      null,
+    );
+  }
+
+  /** Finished and total task counts, DeFlow-formatted percent included. */
+  async getProgress(): Promise<StepProgress> {
+    const record = await this.#record();
+    const done = record.counts.done + record.counts.failed;
+    const total = record.counts.total;
+    this.taskCount = total;
+    return { done, failed: record.counts.failed, total, percent: formatPercent(done, total) };
+  }
+
+  /** Every task of the step, in task order, with results and errors. */
+  async getResults(): Promise<Task<TD, TR>[]> {
+    const all: Task<TD, TR>[] = [];
+    for await (const task of this.iterateResults()) all.push(task);
+    return all;
+  }
+
+  /** One page of tasks in task order: those with `seq` above `afterSeq`. */
+  async getResultsPage(page: { afterSeq?: number; limit?: number } = {}): Promise<Task<TD, TR>[]> {
+    const records = await this.#backend.getTasks(this.workflowId, this.id, {
+      afterSeq: page.afterSeq ?? 0,
+      limit: page.limit ?? RESULT_PAGE,
+    });
+    return records.map((record) => Task.fromRecord<TD, TR>(record));
+  }
+
+  /** Tasks in task order, fetched a page at a time: for steps too big to hold at once. */
+  async *iterateResults(pageSize = RESULT_PAGE): AsyncGenerator<Task<TD, TR>, void, undefined> {
+    let afterSeq = 0;
+    for (;;) {
+      const page = await this.getResultsPage({ afterSeq, limit: pageSize });
+      for (const task of page) yield task;
+      const last = page.at(-1);
+      if (page.length < pageSize || last === undefined) return;
+      afterSeq = last.seq;
+    }
+  }
+
+  /**
+   * The step this one follows: its first dependency, else (for a step added with addAfter)
+   * the step added just before it, else the step that added it.
+   */
+  async getPrevious(): Promise<Step | undefined> {
+    const steps = await this.#backend.getSteps(this.workflowId);
+    const self = steps.find((s) => s.id === this.id);
+    if (self === undefined) return undefined;
+    let previousId: string | undefined = self.deps[0]?.stepId;
+    if (previousId === undefined && self.anchor !== null) {
+      const anchor = self.anchor;
+      const siblings = steps
+        .filter((s) => s.anchor?.stepId === anchor.stepId && s.anchor.phase === anchor.phase && s.anchor.seq < anchor.seq)
+        .sort((a, b) => (b.anchor?.seq ?? 0) - (a.anchor?.seq ?? 0));
+      previousId = siblings[0]?.id ?? anchor.stepId;
+    }
+    const previous = steps.find((s) => s.id === previousId);
+    return previous === undefined ? undefined : stepFromRecord(previous, this.#backend);
+  }
+
+  /** A handle on the workflow this step belongs to. */
+  async getWorkflow(): Promise<WorkFlow> {
+    const workflow = await WorkFlow.getById(this.workflowId);
+    if (workflow === null) throw new NotFoundError(`workflow ${this.workflowId} does not exist any more`);
+    return workflow;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      id: this.id,
+      key: this.key,
+      name: this.name,
+      index: this.index,
+      data: this.data,
+      taskCount: this.taskCount,
+      options: this.options,
+      workflowId: this.workflowId,
+      parentKey: this.parentKey,
+      status: this.status,
+    };
+  }
+
+  async #record(): Promise<StepRecord> {
+    const record = await this.#backend.getStep(this.workflowId, this.id);
+    if (record === null) throw new NotFoundError(`step ${this.key} does not exist any more (was the workflow removed?)`);
+    return record;
+  }
+}
+
+/** @internal */
+export function stepFromRecord(record: StepRecord, backend: Backend): Step {
+  return new Step(
+    {
+      workflowId: record.workflowId,
+      id: record.id,
+      name: record.name,
+      index: record.runIndex === null ? -1 : record.runIndex - 1,
+      dataJson: null,
+      data: record.data,
+      taskCount: record.counts.total,
+      options: record.options,
+      parentId: record.parentId,
+      status: record.status,
+      error: record.error,
+    },
+    backend,
+    null,
+  );
+}
+
+/** @internal the Step a lifecycle method receives while a job runs. */
+export function stepFromContext(context: JobContext): Step {
+  const step = context.step;
+  let data = parsedStepData.get(step);
+  if (data === undefined && !parsedStepData.has(step)) {
+    data = JSON.parse(step.dataJson) as unknown;
+    parsedStepData.set(step, data);
+  }
+  return new Step(
+    {
+      workflowId: step.workflowId,
+      id: step.stepId,
+      name: step.name,
+      index: step.runIndex - 1,
+      dataJson: null,
+      data,
+      taskCount: context.taskCount,
+      options: step.options,
+      parentId: step.parentId,
+      status: 'running',
+      error: null,
+    },
+    context.node.backend,
+    context,
+  );
+}
+
+export function formatPercent(done: number, total: number): string {
+  const percent = total === 0 ? '0' : ((done / total) * 100).toFixed(2);
+  return `${percent}% - ${done}/${total}`;
+}
+
+/** Same id on every attempt of the same call, so a retried hook does not add the step twice. */
+function addedStepId(workflowId: string, stepId: string, context: JobContext, call: number): string {
+  const digest = createHash('sha1')
+    .update(`${workflowId}|${stepId}|${context.job.kind}|${context.job.seq}|${call}`)
+    .digest('base64url');
+  return `${stepId.split('.')[0]}.${digest.slice(0, 10)}`;
+}

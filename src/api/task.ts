@@ -1,0 +1,109 @@
+/**
+ * Task: one unit of work of a step. During a run it is handed to `handler`, `afterEach`
+ * and `onHandlerError`; in results it carries what happened to it.
+ */
+import type { ClaimedJob } from '../backends/backend.js';
+import type { JobStatus, TaskRecord } from '../backends/types.js';
+import type { SerializedError } from '../errors.js';
+import { ABORT_TASK } from '../engine/types.js';
+import type { TaskView } from '../engine/types.js';
+
+/** A task's error as stored: class name, message, stack, `code` when known, and `hook` when a side hook threw. */
+export type TaskError = SerializedError;
+
+const UNPARSED = Symbol('unparsed');
+
+export class Task<TD = unknown, TR = unknown> implements TaskView {
+  /** `<stepId>:<seq>`, unique within the workflow. */
+  readonly id: string;
+  /** Position of the task in its step, from 1. */
+  readonly seq: number;
+  /** `<workflowId>:<stepId>` (DeFlow `stepKey`). */
+  readonly stepKey: string;
+  /** What the handler returned (undefined until it succeeded). */
+  result: TR | undefined;
+  /** The last error of the task, or of a side hook when `error.hook` is set. */
+  error: TaskError | undefined;
+  /** Failed attempts so far. */
+  failedCount: number;
+  /** ready | leased | succeeded | failed. */
+  status: JobStatus;
+  #dataJson: string;
+  #data: TD | typeof UNPARSED = UNPARSED;
+  #controller: AbortController | null = null;
+  #abortReason: Error | null = null;
+
+  /** @internal */
+  constructor(fields: { id: string; seq: number; stepKey: string; dataJson: string; status: JobStatus; failedCount: number }) {
+    this.id = fields.id;
+    this.seq = fields.seq;
+    this.stepKey = fields.stepKey;
+    this.#dataJson = fields.dataJson;
+    this.status = fields.status;
+    this.failedCount = fields.failedCount;
+    this.result = undefined;
+    this.error = undefined;
+  }
+
+  /** The task's data, as given to addTasks (parsed on first read). */
+  get data(): TD {
+    if (this.#data === UNPARSED) this.#data = JSON.parse(this.#dataJson) as TD;
+    return this.#data;
+  }
+
+  /** Aborts when the task times out or its node shuts down before it finished. */
+  get signal(): AbortSignal {
+    if (this.#controller === null) {
+      this.#controller = new AbortController();
+      if (this.#abortReason !== null) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** @internal fires `signal`. */
+  [ABORT_TASK](reason: Error): void {
+    this.#abortReason ??= reason;
+    this.#controller?.abort(reason);
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      id: this.id,
+      seq: this.seq,
+      stepKey: this.stepKey,
+      data: this.data,
+      status: this.status,
+      result: this.result,
+      error: this.error,
+      failedCount: this.failedCount,
+    };
+  }
+
+  /** @internal */
+  static fromJob<TD, TR>(job: ClaimedJob): Task<TD, TR> {
+    return new Task<TD, TR>({
+      id: `${job.stepId}:${job.seq}`,
+      seq: job.seq,
+      stepKey: `${job.workflowId}:${job.stepId}`,
+      dataJson: job.dataJson,
+      status: 'leased',
+      failedCount: job.failedCount,
+    });
+  }
+
+  /** @internal */
+  static fromRecord<TD, TR>(record: TaskRecord): Task<TD, TR> {
+    const task = new Task<TD, TR>({
+      id: record.id,
+      seq: record.seq,
+      stepKey: `${record.workflowId}:${record.stepId}`,
+      dataJson: 'null',
+      status: record.status,
+      failedCount: record.failedCount,
+    });
+    task.#data = record.data as TD;
+    task.result = record.result as TR | undefined;
+    task.error = record.error ?? undefined;
+    return task;
+  }
+}

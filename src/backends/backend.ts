@@ -1,0 +1,339 @@
+/**
+ * The Backend contract: everything the engine asks of a store, in domain words.
+ *
+ * Rules every implementation follows (the conformance suite in test/conformance checks them):
+ * - Batch-first: one round trip per batch. `claim` and `complete` take and return batches, and
+ *   `complete` can hand back the next batch of the same step in the same round trip.
+ * - Atomic transitions: "last task of a step finished", "successor becomes ready", "workflow
+ *   finished" are decided inside one atomic operation (transaction / Lua script), so they fire
+ *   exactly once however many nodes race.
+ * - Fencing: a claimed job carries a token; only the current token's holder can complete, fail
+ *   or release it. A stale outcome is refused (reported in `stale`), never applied.
+ * - Time is the backend's: lease expiry and retry delays use the backend's clock.
+ * - Payloads (step data, task data, results) cross the contract as JSON text, serialized and
+ *   validated once by the engine; the backend stores them as given.
+ * - Idempotent by deterministic ids: creating a workflow or step that exists, or adding a task
+ *   batch whose `batchKey` was already applied, changes nothing.
+ */
+import type { SerializedError } from '../errors.js';
+import type {
+  DependencyCondition,
+  HandlerRef,
+  JobKind,
+  NodeRecord,
+  ResolvedStepOptions,
+  StepDependency,
+  StepRecord,
+  StepStatus,
+  StoredWorkflowOptions,
+  TaskRecord,
+  WorkflowRecord,
+  WorkflowStatus,
+} from './types.js';
+
+export type * from './types.js';
+
+/** JSON text produced by the engine's serializer. */
+export type Json = string;
+
+export interface NewStep {
+  /** Unique within the workflow; deterministic for steps added by addAfter (retries are no-ops). */
+  id: string;
+  name: string;
+  handler: HandlerRef;
+  dataJson: Json;
+  options: ResolvedStepOptions;
+  deps: StepDependency[];
+  /** Tasks created with the step. */
+  tasksJson: Json[];
+}
+
+export interface NewWorkflow {
+  id: string;
+  name: string;
+  options: StoredWorkflowOptions;
+  /** Steps in declaration order; those without deps start at once. */
+  steps: NewStep[];
+  /** Publish a `nextTask` event for every task attempt (somebody listens for them). */
+  watchNextTask: boolean;
+  /** DeFlow `ifExist: 'replace'`: remove every other workflow with this name first. */
+  replaceByName: boolean;
+}
+
+export interface NewAnchoredSteps {
+  workflowId: string;
+  /** The step whose hook or handler called addAfter. */
+  anchorStepId: string;
+  /** Which phase called it; the new steps run right after that phase, in call order. */
+  phase: JobKind;
+  steps: NewStep[];
+}
+
+export interface NewTasks {
+  workflowId: string;
+  stepId: string;
+  tasksJson: Json[];
+  /** Deterministic key of this addTasks call; a batch with a known key is ignored. */
+  batchKey?: string;
+}
+
+export interface ClaimRequest {
+  nodeId: string;
+  workflowId: string;
+  stepId: string;
+  /** At most this many jobs. */
+  limit: number;
+}
+
+/** A job leased to a node. Tasks and hook jobs alike. */
+export interface ClaimedJob {
+  /** Opaque id, unique in the backend. */
+  id: string;
+  workflowId: string;
+  stepId: string;
+  kind: JobKind;
+  /** Task position within its step (1-based); 0 for hook jobs. */
+  seq: number;
+  dataJson: Json;
+  /** Failed attempts before this one. */
+  failedCount: number;
+  /** Fencing token: only this claim may record the outcome. */
+  token: number;
+}
+
+export interface ClaimResult {
+  jobs: ClaimedJob[];
+  /** Somebody listens for `nextTask` events of this workflow. */
+  watchNextTask: boolean;
+  /** Current task total of the step (DeFlow `step.taskCount`). */
+  taskCount: number;
+}
+
+export interface JobLease {
+  id: string;
+  workflowId: string;
+  stepId: string;
+  kind: JobKind;
+  seq: number;
+  token: number;
+}
+
+export type JobOutcome = JobLease &
+  (
+    | {
+        status: 'succeeded';
+        /** null when the handler returned undefined. */
+        resultJson: Json | null;
+        /** A failure of a side hook (afterEach) that does not fail the task, kept for users to see. */
+        error: SerializedError | null;
+      }
+    | {
+        /** Failed attempt that will be tried again after `retryDelayMs`. */
+        status: 'retry';
+        error: SerializedError;
+        retryDelayMs: number;
+      }
+    | {
+        /** Failed for good: no attempts left. */
+        status: 'failed';
+        error: SerializedError;
+      }
+  );
+
+export interface CompleteRequest {
+  outcomes: JobOutcome[];
+  /** Events to publish in the same round trip, before the transitions of these outcomes. */
+  events?: NextTaskEvent[];
+  /** Claim the next batch of this step in the same round trip. */
+  next?: ClaimRequest;
+}
+
+export interface CompleteResult {
+  /** Ids of outcomes refused because their token was no longer current. */
+  stale: string[];
+  /** Transitions that fired, in order (also published to subscribers). */
+  events: BackendEvent[];
+  /** The next batch, when `next` was asked for. */
+  claimed?: ClaimResult;
+}
+
+/** A step with claimable work, with what a node needs to run its jobs. */
+export interface RunnableStep {
+  workflowId: string;
+  workflowName: string;
+  stepId: string;
+  name: string;
+  handler: HandlerRef;
+  dataJson: Json;
+  options: ResolvedStepOptions;
+  runIndex: number;
+  parentId: string | null;
+}
+
+export interface RunnableSteps {
+  steps: RunnableStep[];
+  /** The backend's clock when it answered, to turn `nextRunAt` into a local delay. */
+  now: number;
+  /** Earliest time (backend clock) a delayed job becomes claimable, if any. */
+  nextRunAt: number | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+// ---------------------------------------------------------------------------------------------
+
+/** Jobs of this step may be claimable now. */
+export interface WorkEvent {
+  type: 'work';
+  workflowId: string;
+  stepId: string;
+}
+
+export interface StepFinishedEvent {
+  type: 'step';
+  workflowId: string;
+  stepId: string;
+  status: StepStatus;
+}
+
+export interface WorkflowFinishedEvent {
+  type: 'workflow';
+  workflowId: string;
+  status: WorkflowStatus;
+}
+
+/** A node started an attempt of a task (DeFlow `nextTask`). */
+export interface NextTaskEvent {
+  type: 'nextTask';
+  workflowId: string;
+  stepId: string;
+  taskId: string;
+  dataJson: Json;
+  attempt: number;
+}
+
+/** Somebody started listening for nextTask events of this workflow. */
+export interface WatchEvent {
+  type: 'watch';
+  workflowId: string;
+}
+
+/**
+ * Something changed in the store but the backend cannot say what (SQLite sees another
+ * process commit): idle nodes re-check for runnable steps.
+ */
+export interface WakeEvent {
+  type: 'wake';
+}
+
+export type BackendEvent = WorkEvent | StepFinishedEvent | WorkflowFinishedEvent | NextTaskEvent | WatchEvent | WakeEvent;
+
+export type EventListener = (event: BackendEvent) => void;
+
+// ---------------------------------------------------------------------------------------------
+// Reads
+// ---------------------------------------------------------------------------------------------
+
+export interface WorkflowQuery {
+  name?: string;
+  status?: WorkflowStatus;
+  limit: number;
+  /** Page cursor: the `createdAt`/`id` of the last workflow of the previous page (newest first). */
+  before?: { createdAt: number; id: string };
+}
+
+export interface TaskPage {
+  /** Return tasks with seq greater than this. */
+  afterSeq: number;
+  limit: number;
+}
+
+export interface NewNode {
+  id: string;
+  host: string;
+  pid: number;
+  handlers: string[];
+  leaseMs: number;
+}
+
+export interface RecoverResult {
+  /** Jobs taken back from dead nodes. */
+  recovered: number;
+  /** Dead nodes removed. */
+  nodesRemoved: number;
+  events: BackendEvent[];
+}
+
+export interface Backend {
+  /** Short name for messages and `deflow ls`: `sqlite`, `redis`, `postgres`. */
+  readonly kind: string;
+  /** Human-readable location (path or URL without password). */
+  readonly location: string;
+
+  /** Connects and migrates. Rejects with a clear BackendError when unreachable. */
+  open(): Promise<void>;
+  /** Stops subscriptions and closes connections. Idempotent. */
+  close(): Promise<void>;
+  /** The backend's clock, in epoch milliseconds. */
+  now(): Promise<number>;
+
+  // --- definition ---------------------------------------------------------------------------
+  /** Stores a workflow with its steps and tasks and starts its root steps. Idempotent on id. */
+  createWorkflow(workflow: NewWorkflow): Promise<{ created: boolean; events: BackendEvent[] }>;
+  /** Inserts steps right after the anchor's phase, in call order. Idempotent on step ids. */
+  addAnchoredSteps(input: NewAnchoredSteps): Promise<{ added: number }>;
+  /**
+   * Appends tasks to a step that has not finished its tasks stage. Rejects with a
+   * DeflowError code `ERR_STEP_CLOSED` otherwise, and `ERR_NOT_FOUND` for an unknown step.
+   */
+  addTasks(input: NewTasks): Promise<{ added: number; total: number }>;
+  /** Turns `nextTask` publishing on for a workflow (a handle subscribed to the event). */
+  watchNextTask(workflowId: string): Promise<void>;
+
+  // --- work ---------------------------------------------------------------------------------
+  /** Steps that have claimable jobs now, oldest workflow first. */
+  runnableSteps(limit: number): Promise<RunnableSteps>;
+  /** Leases up to `limit` ready jobs of one step to a node. */
+  claim(request: ClaimRequest): Promise<ClaimResult>;
+  /** Records outcomes (fenced), fires transitions, optionally claims the next batch. */
+  complete(request: CompleteRequest): Promise<CompleteResult>;
+  /** Hands back claimed jobs that were never started; no attempt is counted. */
+  release(jobs: JobLease[]): Promise<void>;
+
+  // --- nodes and leases ---------------------------------------------------------------------
+  registerNode(node: NewNode): Promise<void>;
+  /**
+   * Extends the node's lease (covering every job it holds). `alive: false`: it was declared
+   * dead and must register again. When `held` is given (after a failed round trip, whose
+   * claim may have been applied without the node seeing the answer), jobs leased to this node
+   * but not listed are handed back without counting an attempt.
+   */
+  heartbeat(nodeId: string, leaseMs: number, held?: readonly string[]): Promise<{ alive: boolean }>;
+  /** Removes the node and hands back any job it still holds without counting an attempt. */
+  unregisterNode(nodeId: string): Promise<void>;
+  /** Takes jobs back from nodes whose lease expired (one failed attempt each) and removes those nodes. */
+  recoverExpired(limit: number): Promise<RecoverResult>;
+  listNodes(): Promise<NodeRecord[]>;
+
+  // --- events -------------------------------------------------------------------------------
+  /** Publishes events to every subscriber in every process. */
+  publish(events: BackendEvent[]): Promise<void>;
+  /** Receives every event from every process (including this one). Returns an unsubscribe function. */
+  subscribe(listener: EventListener): () => void;
+
+  // --- reads --------------------------------------------------------------------------------
+  getWorkflow(workflowId: string): Promise<WorkflowRecord | null>;
+  listWorkflows(query: WorkflowQuery): Promise<WorkflowRecord[]>;
+  getSteps(workflowId: string): Promise<StepRecord[]>;
+  getStep(workflowId: string, stepId: string): Promise<StepRecord | null>;
+  /** Tasks of a step in seq order, one page at a time. */
+  getTasks(workflowId: string, stepId: string, page: TaskPage): Promise<TaskRecord[]>;
+
+  // --- retention ----------------------------------------------------------------------------
+  /** Removes a workflow and everything under it. */
+  removeWorkflow(workflowId: string): Promise<boolean>;
+  /** Removes up to `limit` finished workflows whose retention (or cleanOnDone grace) ran out. */
+  sweep(limit: number): Promise<number>;
+}
+
+export type { DependencyCondition };

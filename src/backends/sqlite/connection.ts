@@ -1,0 +1,56 @@
+/**
+ * Opens the embedded database: WAL mode so several processes on one machine can share the
+ * file (one writer at a time, readers never blocked), and applies pending migrations under
+ * an immediate transaction so processes starting together migrate exactly once.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BackendError } from '../../errors.js';
+import { loadMigrations } from '../sql-files.js';
+
+export type SqliteDatabase = Database.Database;
+
+const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
+
+export function openDatabase(path: string, busyTimeoutMs: number): SqliteDatabase {
+  let db: SqliteDatabase;
+  try {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    db = new Database(path, { timeout: busyTimeoutMs });
+  } catch (cause) {
+    throw new BackendError(
+      `cannot open the SQLite database at ${path}: ${(cause as Error).message}. ` +
+        'Check that the directory is writable, or pass another path with { backend: "sqlite:/path/to/file.db" }.',
+      { cause },
+    );
+  }
+  // WAL + NORMAL: commits survive a killed process (the WAL is in the OS page cache);
+  // only an OS crash or power loss can drop the last commits.
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('temp_store = MEMORY');
+  db.pragma('cache_size = -65536');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: SqliteDatabase): void {
+  const apply = db.transaction(() => {
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS deflow_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+    );
+    const row = db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM deflow_migrations').get() as { v: number };
+    for (const migration of loadMigrations(MIGRATIONS_DIR)) {
+      if (migration.version <= row.v) continue;
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO deflow_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        migration.version,
+        migration.name,
+        Date.now(),
+      );
+    }
+  });
+  apply.immediate();
+}

@@ -1,0 +1,83 @@
+/** Prepares every named query of `sql/*.sql` once per connection. */
+import type { Statement } from 'better-sqlite3';
+import { fileURLToPath } from 'node:url';
+import { loadNamedQueries } from '../sql-files.js';
+import type { SqliteDatabase } from './connection.js';
+
+const QUERY_NAMES = [
+  // workflows.sql
+  'insertWorkflow',
+  'getWorkflow',
+  'idsByNameExcept',
+  'addOpenSteps',
+  'nextRunIndex',
+  'finishWorkflow',
+  'firstUnhandledFailure',
+  'watchNextTask',
+  'listWorkflows',
+  'expiredWorkflows',
+  'deleteJobsOfWorkflow',
+  'deleteBatchesOfWorkflow',
+  'deleteEdgesOfWorkflow',
+  'deleteStepsOfWorkflow',
+  'deleteWorkflow',
+  // steps.sql
+  'insertStep',
+  'insertEdge',
+  'stepByPk',
+  'stepById',
+  'stepsOfWorkflow',
+  'nextDeclIndex',
+  'setStage',
+  'startStep',
+  'finishStep',
+  'addCounts',
+  'reserveTaskSeq',
+  'reserveChildSeq',
+  'childrenOf',
+  'waitingChildrenOf',
+  'dependentsOf',
+  'parentsOf',
+  'runnableSteps',
+  'batchApplied',
+  // jobs.sql
+  'insertJob',
+  'claimJobs',
+  'succeedJob',
+  'failJob',
+  'retryJob',
+  'releaseJob',
+  'releaseJobsOfOwner',
+  'leasedBy',
+  'hookJob',
+  'nextRunAt',
+  'tasksPage',
+  'orphanedLeases',
+  // nodes.sql
+  'registerNode',
+  'heartbeat',
+  'deleteNode',
+  'deleteExpiredNodes',
+  'nodeExists',
+  'listNodes',
+  'insertEvent',
+  'eventsAfter',
+  'lastEventId',
+  'pruneEvents',
+] as const;
+
+export type QueryName = (typeof QUERY_NAMES)[number];
+export type Statements = { readonly [K in QueryName]: Statement };
+
+const SQL_DIR = fileURLToPath(new URL('./sql/', import.meta.url));
+
+export function prepareStatements(db: SqliteDatabase): Statements {
+  const sql = loadNamedQueries(SQL_DIR);
+  const prepared: Partial<Record<QueryName, Statement>> = {};
+  for (const name of QUERY_NAMES) {
+    const text = sql[name];
+    if (text === undefined) throw new Error(`SQL query "${name}" is missing from ${SQL_DIR}`);
+    prepared[name] = db.prepare(text);
+  }
+  return prepared as Statements;
+}

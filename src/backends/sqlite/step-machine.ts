@@ -1,0 +1,282 @@
+/**
+ * The step lifecycle, decided inside the caller's write transaction (so every transition
+ * fires exactly once however many processes share the file).
+ *
+ * A step moves waiting -> running -> succeeded | failed | skipped. While running it walks
+ * through its stages, skipping any with nothing to do:
+ *
+ *   before -> before-children -> tasks -> tasks-children -> after -> after-children -> done
+ *
+ * "X-children" are the steps that `addAfter` inserted from phase X; they run one after the
+ * other, in call order, before the step moves on. A child that fails fails its step.
+ * A task that fails for good marks the step as failing: the remaining tasks still run, then
+ * `afterAll` (so it can look at the failures), children are skipped and the step fails.
+ * When a step finishes, its dependents are evaluated: they start when their `when`
+ * condition holds, or are skipped. A workflow finishes when no step is left open; it fails
+ * when some failed step has no `failure`/`always` dependent to handle it.
+ */
+import type { SerializedError } from '../../errors.js';
+import type { BackendEvent } from '../backend.js';
+import type { JobKind, StepStage, StepStatus, StoredWorkflowOptions } from '../types.js';
+import { JOB_FAILED, JOB_SUCCEEDED, parseError } from './rows.js';
+import type { StepRow, WorkflowRow } from './rows.js';
+import type { Statements } from './statements.js';
+
+/** Finished workflows with `cleanOnDone` stay this long, so handles can read their results. */
+export const CLEAN_ON_DONE_GRACE_MS = 5_000;
+
+type ChildrenState = { state: 'done' } | { state: 'wait' } | { state: 'failed'; error: SerializedError };
+
+interface ChildRow {
+  pk: number;
+  id: string;
+  name: string;
+  status: StepStatus;
+  error: string | null;
+}
+
+export class StepMachine {
+  /** Steps whose advance loop is on the stack: a child finishing must not re-enter it. */
+  private readonly advancing = new Set<number>();
+  private readonly touchedWorkflows = new Set<string>();
+
+  constructor(
+    private readonly q: Statements,
+    private readonly now: number,
+    readonly events: BackendEvent[],
+  ) {}
+
+  stepRow(pk: number): StepRow {
+    const row = this.q.stepByPk.get(pk) as StepRow | undefined;
+    if (row === undefined) throw new Error(`step #${pk} vanished during a transition`);
+    return row;
+  }
+
+  /** Starts a waiting step and runs its stages as far as they go without a job. */
+  start(pk: number): void {
+    const step = this.stepRow(pk);
+    if (step.status !== 'waiting') return;
+    const { run_seq } = this.q.nextRunIndex.get({ id: step.workflow_id, now: this.now }) as { run_seq: number };
+    this.q.startStep.run({ pk, runIndex: run_seq, now: this.now });
+    this.touchedWorkflows.add(step.workflow_id);
+    if (step.has_before === 1) this.work(step);
+    this.advance(pk);
+  }
+
+  /** Re-examines a running step after a job of it finished. */
+  advance(pk: number): void {
+    if (this.advancing.has(pk)) return;
+    this.advancing.add(pk);
+    try {
+      this.advanceLoop(pk);
+    } finally {
+      this.advancing.delete(pk);
+    }
+  }
+
+  /** Decides every workflow touched by this transaction that has no open step left. */
+  settleWorkflows(): void {
+    for (const id of this.touchedWorkflows) {
+      const workflow = this.q.getWorkflow.get(id) as WorkflowRow | undefined;
+      if (workflow === undefined || workflow.open_steps > 0) continue;
+      if (workflow.status !== 'pending' && workflow.status !== 'running') continue;
+      const failure = this.q.firstUnhandledFailure.get(id) as
+        | { id: string; name: string; error: string | null }
+        | undefined;
+      const status = failure === undefined ? 'succeeded' : 'failed';
+      const error = failure === undefined ? null : stepFailure(failure.id, failure.name, parseError(failure.error));
+      const options = JSON.parse(workflow.options) as StoredWorkflowOptions;
+      const keepMs = options.cleanOnDone ? CLEAN_ON_DONE_GRACE_MS : options.retentionMs;
+      this.q.finishWorkflow.run({
+        id,
+        status,
+        error: error === null ? null : JSON.stringify(error),
+        now: this.now,
+        expiresAt: keepMs === null ? null : this.now + keepMs,
+      });
+      this.events.push({ type: 'workflow', workflowId: id, status });
+    }
+  }
+
+  /** Marks a step's workflow for settling (used when steps are added or counts change). */
+  touch(workflowId: string): void {
+    this.touchedWorkflows.add(workflowId);
+  }
+
+  private advanceLoop(pk: number): void {
+    for (;;) {
+      const step = this.stepRow(pk);
+      if (step.status !== 'running') return;
+      switch (step.stage) {
+        case 'before': {
+          if (step.has_before === 1) {
+            const hook = this.hookState(pk, 1);
+            if (hook.status === JOB_FAILED) return this.finish(step, 'failed', hook.error);
+            if (hook.status !== JOB_SUCCEEDED) return;
+          }
+          this.setStage(step, 'before-children');
+          continue;
+        }
+        case 'before-children': {
+          const children = this.runChildren(step, 'before');
+          if (children.state === 'wait') return;
+          if (children.state === 'failed') return this.finish(step, 'failed', children.error);
+          this.setStage(step, 'tasks');
+          if (step.total > step.done + step.failed) this.work(step);
+          continue;
+        }
+        case 'tasks': {
+          if (step.done + step.failed < step.total) return;
+          this.setStage(step, 'tasks-children');
+          continue;
+        }
+        case 'tasks-children': {
+          if (step.failing === null) {
+            const children = this.runChildren(step, 'task');
+            if (children.state === 'wait') return;
+            if (children.state === 'failed') return this.finish(step, 'failed', children.error);
+          } else {
+            this.skipWaitingChildren(step);
+          }
+          this.setStage(step, 'after');
+          if (step.has_after === 1) this.work(step);
+          continue;
+        }
+        case 'after': {
+          if (step.has_after === 1) {
+            const hook = this.hookState(pk, 2);
+            if (hook.status === JOB_FAILED) return this.finish(step, 'failed', hook.error);
+            if (hook.status !== JOB_SUCCEEDED) return;
+          }
+          this.setStage(step, 'after-children');
+          continue;
+        }
+        case 'after-children': {
+          if (step.failing === null) {
+            const children = this.runChildren(step, 'after');
+            if (children.state === 'wait') return;
+            if (children.state === 'failed') return this.finish(step, 'failed', children.error);
+            return this.finish(step, 'succeeded', null);
+          }
+          this.skipWaitingChildren(step);
+          return this.finish(step, 'failed', taskFailure(step));
+        }
+        case 'done':
+          return;
+      }
+    }
+  }
+
+  /** Runs the children of one phase in order; reports whether they all succeeded yet. */
+  private runChildren(step: StepRow, phase: JobKind): ChildrenState {
+    const children = this.q.childrenOf.all(step.pk, phase) as ChildRow[];
+    for (const child of children) {
+      let status = child.status;
+      if (status === 'waiting') {
+        this.start(child.pk);
+        status = this.stepRow(child.pk).status;
+      }
+      if (status === 'succeeded') continue;
+      if (status === 'running' || status === 'waiting') return { state: 'wait' };
+      const row = this.stepRow(child.pk);
+      return { state: 'failed', error: childFailure(row, step.name) };
+    }
+    return { state: 'done' };
+  }
+
+  private skipWaitingChildren(step: StepRow): void {
+    for (const { pk } of this.q.waitingChildrenOf.all(step.pk) as { pk: number }[]) {
+      this.finish(this.stepRow(pk), 'skipped', null);
+    }
+  }
+
+  private finish(step: StepRow, status: StepStatus, error: SerializedError | null): void {
+    this.q.finishStep.run({
+      pk: step.pk,
+      status,
+      error: error === null ? null : JSON.stringify(error),
+      now: this.now,
+    });
+    this.q.addOpenSteps.run({ id: step.workflow_id, delta: -1 });
+    this.touchedWorkflows.add(step.workflow_id);
+    this.events.push({ type: 'step', workflowId: step.workflow_id, stepId: step.id, status });
+    // Steps added to a finished step can no longer run.
+    this.skipWaitingChildren(step);
+
+    if (step.anchor_pk !== null) {
+      if (this.advancing.has(step.anchor_pk)) return; // the anchor's loop is looking at us
+      const anchor = this.stepRow(step.anchor_pk);
+      if (anchor.status !== 'running') return;
+      if (status === 'succeeded') this.advance(anchor.pk);
+      else this.finish(anchor, 'failed', childFailure(this.stepRow(step.pk), anchor.name));
+      return;
+    }
+    for (const { child_pk } of this.q.dependentsOf.all(step.pk) as { child_pk: number }[]) {
+      this.evaluate(child_pk);
+    }
+  }
+
+  /** Starts or skips a waiting dependent once all its parents are terminal. */
+  private evaluate(pk: number): void {
+    const step = this.stepRow(pk);
+    if (step.status !== 'waiting') return;
+    const parents = this.q.parentsOf.all(pk) as { on_cond: string; status: StepStatus }[];
+    if (parents.some((p) => p.status === 'waiting' || p.status === 'running')) return;
+    const condition = parents[0]?.on_cond ?? 'success';
+    const runs =
+      condition === 'always'
+        ? true
+        : condition === 'failure'
+          ? parents.some((p) => p.status === 'failed')
+          : parents.every((p) => p.status === 'succeeded');
+    if (runs) this.start(pk);
+    else this.finish(step, 'skipped', null);
+  }
+
+  private hookState(pk: number, kind: number): { status: number; error: SerializedError | null } {
+    const row = this.q.hookJob.get(pk, kind) as { status: number; error: string | null } | undefined;
+    return row === undefined ? { status: JOB_SUCCEEDED, error: null } : { status: row.status, error: parseError(row.error) };
+  }
+
+  private setStage(step: StepRow, stage: StepStage): void {
+    this.q.setStage.run(stage, step.pk);
+    step.stage = stage;
+  }
+
+  private work(step: StepRow): void {
+    this.events.push({ type: 'work', workflowId: step.workflow_id, stepId: step.id });
+  }
+}
+
+function stepFailure(stepId: string, name: string, error: SerializedError | null): SerializedError {
+  return {
+    name: 'StepFailedError',
+    code: 'ERR_STEP_FAILED',
+    message: `step "${name}" failed: ${error?.message ?? 'unknown error'}`,
+    step: name,
+    stepId,
+    ...(error === null ? {} : { cause: error }),
+  };
+}
+
+function childFailure(child: StepRow, anchorName: string): SerializedError {
+  const cause = parseError(child.error);
+  return {
+    name: 'StepFailedError',
+    code: 'ERR_STEP_FAILED',
+    message: `step "${child.name}" added by "${anchorName}" with addAfter ${child.status}: ${cause?.message ?? 'a step it depends on failed'}`,
+    step: child.name,
+    stepId: child.id,
+    ...(cause === null ? {} : { cause }),
+  };
+}
+
+function taskFailure(step: StepRow): SerializedError {
+  const first = step.failing === null ? null : (JSON.parse(step.failing) as { seq: number; error: SerializedError });
+  return {
+    name: first?.error.name ?? 'Error',
+    code: 'ERR_TASK_FAILED',
+    message: `${step.failed} of ${step.total} tasks failed; first failure (task ${first?.seq ?? '?'}): ${first?.error.message ?? 'unknown error'}`,
+    ...(first === null ? {} : { task: first.seq, cause: first.error }),
+  };
+}

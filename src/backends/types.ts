@@ -1,0 +1,143 @@
+/**
+ * The records a backend stores and returns. Plain JSON-friendly shapes: no backend type
+ * (row, Redis hash, pg result) ever crosses the contract.
+ */
+import type { SerializedError } from '../errors.js';
+
+/** Lifecycle of a workflow. `pending` exists only between create and the first step start. */
+export type WorkflowStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/**
+ * Lifecycle of a step:
+ *   waiting  -> its dependencies (or its place in an addAfter chain) are not finished yet
+ *   running  -> moving through its stages (see StepStage)
+ *   succeeded | failed | skipped   (terminal; skipped = its `when` condition was not met)
+ */
+export type StepStatus = 'waiting' | 'running' | 'succeeded' | 'failed' | 'skipped';
+
+/**
+ * Where a running step is. Each stage is skipped when it has nothing to do.
+ *   before          the `beforeAll` hook job
+ *   before-children steps inserted by `addAfter` from `beforeAll`, one after another
+ *   tasks           the tasks
+ *   tasks-children  steps inserted by `addAfter` from `handler`
+ *   after           the `afterAll` hook job
+ *   after-children  steps inserted by `addAfter` from `afterAll`
+ *   done            terminal
+ */
+export type StepStage = 'before' | 'before-children' | 'tasks' | 'tasks-children' | 'after' | 'after-children' | 'done';
+
+/** The part of the step lifecycle a job belongs to; `addAfter` anchors new steps to the phase that called it. */
+export type JobKind = 'task' | 'before' | 'after';
+
+export type JobStatus = 'ready' | 'leased' | 'succeeded' | 'failed';
+
+/** Edge condition of a dependency. */
+export type DependencyCondition = 'success' | 'failure' | 'always';
+
+export interface StepDependency {
+  /** Id of the step depended on (same workflow). */
+  stepId: string;
+  on: DependencyCondition;
+}
+
+/** How nodes find the code of a step. */
+export interface HandlerRef {
+  /** Registry key: the handler's explicit name, or `<module url>#<ordinal>`. */
+  key: string;
+  /** Module to import when the key is not registered in this process. */
+  module?: string;
+  /** Does the handler define beforeAll / afterAll? Unknown (true) when the creator could not load it. */
+  hasBeforeAll: boolean;
+  hasAfterAll: boolean;
+}
+
+/** Step options after defaults were applied. */
+export interface ResolvedStepOptions {
+  /** Tasks of this step one node runs at once. */
+  taskConcurrency: number;
+  /** Milliseconds before a task attempt fails with a TimeoutError; 0 = no limit. */
+  taskTimeout: number;
+  /** Total attempts of a task (and of each hook) before it fails for good. */
+  taskMaxFailCount: number;
+  /** Milliseconds a failed attempt waits before it can be claimed again. */
+  taskFailRetryDelay: number;
+}
+
+/** Workflow-level options as stored. */
+export interface StoredWorkflowOptions {
+  cleanOnDone: boolean;
+  /** Milliseconds a finished workflow is kept before retention removes it; null keeps it forever. */
+  retentionMs: number | null;
+  /** Step option defaults for every step of this workflow. */
+  stepDefaults: Partial<ResolvedStepOptions>;
+}
+
+export interface WorkflowRecord {
+  id: string;
+  name: string;
+  status: WorkflowStatus;
+  options: StoredWorkflowOptions;
+  error: SerializedError | null;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  /** Steps not yet terminal. */
+  openSteps: number;
+}
+
+export interface StepCounts {
+  total: number;
+  done: number;
+  failed: number;
+}
+
+export interface StepRecord {
+  workflowId: string;
+  id: string;
+  name: string;
+  handler: HandlerRef;
+  data: unknown;
+  options: ResolvedStepOptions;
+  deps: StepDependency[];
+  /** addAfter: the step (and phase) this one was inserted after; null for declared steps. */
+  anchor: { stepId: string; phase: JobKind; seq: number } | null;
+  /** The step whose hook or handler added this one (DeFlow `parentKey`), if any. */
+  parentId: string | null;
+  /** Position in the declared list (declared steps) or insertion order (added steps). */
+  declIndex: number;
+  /** Execution order, assigned atomically when the step starts; null until then. */
+  runIndex: number | null;
+  status: StepStatus;
+  stage: StepStage;
+  counts: StepCounts;
+  error: SerializedError | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
+export interface TaskRecord {
+  /** `<stepId>:<seq>` */
+  id: string;
+  workflowId: string;
+  stepId: string;
+  seq: number;
+  data: unknown;
+  status: JobStatus;
+  /** Failed attempts so far. */
+  failedCount: number;
+  result: unknown;
+  error: SerializedError | null;
+  finishedAt: number | null;
+}
+
+export interface NodeRecord {
+  id: string;
+  host: string;
+  pid: number;
+  startedAt: number;
+  heartbeatAt: number;
+  leaseExpiresAt: number;
+  /** Handler keys the node announced it can run (informational). */
+  handlers: string[];
+}

@@ -1,0 +1,115 @@
+/**
+ * Collects job outcomes and nextTask events and writes them in batches: one backend round
+ * trip per batch, optionally claiming the next batch of a step in the same trip. One flush
+ * is in flight at a time so events and transitions keep their order. A flush that fails
+ * keeps its outcomes and is retried with backoff; fencing tokens make a retry of a batch
+ * that did land harmless (its outcomes come back as stale).
+ */
+import createDebug from 'debug';
+import type { Backend, ClaimRequest, ClaimResult, CompleteResult, JobOutcome, NextTaskEvent } from '../backends/backend.js';
+
+const debug = createDebug('deflow:engine:batcher');
+
+export interface BatcherOptions {
+  /** Flush as soon as this many outcomes wait. */
+  maxBatch: number;
+  /** Longest an outcome waits while other jobs still run. */
+  maxDelayMs: number;
+  onResult(result: CompleteResult, sent: readonly JobOutcome[]): void;
+  onError(error: unknown): void;
+}
+
+export class CompletionBatcher {
+  private outcomes: JobOutcome[] = [];
+  private events: NextTaskEvent[] = [];
+  private inFlight: Promise<unknown> | null = null;
+  private timer: { cancel(): void; delayMs: number } | null = null;
+  private failures = 0;
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly options: BatcherOptions,
+  ) {}
+
+  get pending(): number {
+    return this.outcomes.length + this.events.length;
+  }
+
+  get busy(): boolean {
+    return this.inFlight !== null;
+  }
+
+  /** Queues an outcome; `idle` (nothing else runs on the node) flushes on the next turn. */
+  add(outcome: JobOutcome, idle: boolean): void {
+    this.outcomes.push(outcome);
+    this.flushSoon(idle ? 0 : this.options.maxDelayMs);
+  }
+
+  addEvent(event: NextTaskEvent): void {
+    this.events.push(event);
+    this.flushSoon(this.options.maxDelayMs);
+  }
+
+  /** Schedules a flush in `delayMs` (0: on the next turn of the event loop). */
+  flushSoon(delayMs: number): void {
+    if (this.outcomes.length >= this.options.maxBatch) delayMs = 0;
+    if (this.timer !== null) {
+      if (this.timer.delayMs <= delayMs) return;
+      this.timer.cancel();
+    }
+    const fire = (): void => {
+      this.timer = null;
+      this.flush().catch((error: unknown) => this.options.onError(error));
+    };
+    if (delayMs === 0) {
+      const handle = setImmediate(fire);
+      this.timer = { cancel: () => clearImmediate(handle), delayMs };
+    } else {
+      const handle = setTimeout(fire, delayMs);
+      this.timer = { cancel: () => clearTimeout(handle), delayMs };
+    }
+  }
+
+  /**
+   * Writes everything pending (waiting for a flush in flight first). With `next`, also
+   * claims that step's next batch in the same round trip and returns it.
+   */
+  async flush(next?: ClaimRequest): Promise<ClaimResult | undefined> {
+    while (this.inFlight !== null) await this.inFlight.catch(() => undefined);
+    if (this.timer !== null) {
+      this.timer.cancel();
+      this.timer = null;
+    }
+    if (this.outcomes.length === 0 && this.events.length === 0 && next === undefined) return undefined;
+    const outcomes = this.outcomes;
+    const events = this.events;
+    this.outcomes = [];
+    this.events = [];
+    const request = next === undefined ? { outcomes, events } : { outcomes, events, next };
+    const trip = this.backend.complete(request);
+    this.inFlight = trip;
+    try {
+      const result = await trip;
+      this.failures = 0;
+      this.options.onResult(result, outcomes);
+      return result.claimed;
+    } catch (error) {
+      // Keep everything for the next attempt, in order.
+      this.outcomes = outcomes.concat(this.outcomes);
+      this.events = events.concat(this.events);
+      this.failures++;
+      const retryMs = Math.min(5_000, 50 * 2 ** Math.min(this.failures, 7));
+      debug('flush of %d outcomes failed (attempt %d), retrying in %d ms: %O', outcomes.length, this.failures, retryMs, error);
+      this.flushSoon(retryMs);
+      throw error;
+    } finally {
+      this.inFlight = null;
+    }
+  }
+
+  /** Drops the retry timer (shutdown); pending outcomes stay readable for a final flush. */
+  stopTimers(): void {
+    this.timer?.cancel();
+    this.timer = null;
+  }
+}

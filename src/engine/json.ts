@@ -1,0 +1,67 @@
+/**
+ * JSON is the wire format of every payload (step data, task data, results): it is what all
+ * three backends store and what other languages can read. Values JSON would silently mangle
+ * (functions, symbols, BigInt, NaN, Infinity, Map, Set, circular structures) are rejected with
+ * an error that says where they are and what to do, instead of being stored wrong.
+ */
+import { ValidationError } from '../errors.js';
+
+function rejectUnfaithful(this: unknown, key: string, value: unknown): unknown {
+  switch (typeof value) {
+    case 'function':
+    case 'symbol':
+    case 'bigint':
+      throw new UnfaithfulValue(key, `a ${typeof value}`);
+    case 'number':
+      if (!Number.isFinite(value)) throw new UnfaithfulValue(key, String(value));
+      return value;
+    case 'object':
+      if (value instanceof Map || value instanceof Set) throw new UnfaithfulValue(key, `a ${value.constructor.name}`);
+      return value;
+    default:
+      return value;
+  }
+}
+
+class UnfaithfulValue extends Error {
+  constructor(
+    readonly key: string,
+    readonly what: string,
+  ) {
+    super(what);
+  }
+}
+
+/**
+ * Serializes `value`, which `what` names in error messages ("task data at index 3").
+ * `undefined` is refused unless `allowUndefined`, in which case it returns null.
+ */
+export function toJson(value: unknown, what: string): string;
+export function toJson(value: unknown, what: string, allowUndefined: true): string | null;
+export function toJson(value: unknown, what: string, allowUndefined = false): string | null {
+  if (value === undefined) {
+    if (allowUndefined) return null;
+    throw new ValidationError(`${what} is undefined; use null, or leave the property out`);
+  }
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value, rejectUnfaithful);
+  } catch (error) {
+    if (error instanceof UnfaithfulValue) {
+      const where = error.key === '' ? '' : ` at key "${error.key}"`;
+      throw new ValidationError(
+        `${what} is not JSON-serialisable: it holds ${error.what}${where}. ` +
+          'deflow stores payloads as JSON: convert it to plain objects, arrays, strings, finite numbers, booleans or null.',
+      );
+    }
+    throw new ValidationError(`${what} is not JSON-serialisable: ${(error as Error).message}`);
+  }
+  if (text === undefined) {
+    throw new ValidationError(`${what} is not JSON-serialisable (a ${typeof value}); use plain data`);
+  }
+  return text;
+}
+
+export function fromJson(text: string | null): unknown {
+  return text === null ? undefined : JSON.parse(text);
+}

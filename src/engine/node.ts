@@ -1,0 +1,368 @@
+/**
+ * One node: the runtime of one process that joined deflow.
+ *
+ * Lifecycle:  created -> starting -> running -> draining -> stopped
+ *   starting  registers in the backend, subscribes to wake-ups, starts heartbeats
+ *   running   finds runnable steps whose handler it can load and runs their jobs
+ *   draining  claims nothing more, hands back unstarted jobs, waits for running ones,
+ *             flushes outcomes, unregisters (anything still held goes back to the queue)
+ *
+ * A node with `worker: false` only creates and watches workflows; it never claims work.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import createDebug from 'debug';
+import type { Backend, BackendEvent, ClaimedJob, CompleteResult, JobOutcome, RunnableStep } from '../backends/backend.js';
+import { LeaseLostError } from '../errors.js';
+import { CompletionBatcher } from './completion-batcher.js';
+import { EventHub } from './event-hub.js';
+import type { ExecutionHooks } from './executor.js';
+import { LeaseKeeper } from './lease-keeper.js';
+import { registeredKeys } from './registry.js';
+import { HandlerResolver } from './resolver.js';
+import type { RunnerHost } from './runner-host.js';
+import { StepRunner, runnerKey } from './step-runner.js';
+import { ABORT_TASK } from './types.js';
+import type { TaskView, ViewFactory } from './types.js';
+
+const debug = createDebug('deflow:engine:node');
+
+export type NodeState = 'created' | 'starting' | 'running' | 'draining' | 'stopped';
+
+export interface NodeOptions {
+  /** Run jobs (true) or only create and watch workflows (false). */
+  worker: boolean;
+  /** Lease of the node over the jobs it holds; renewed every leaseMs / 3. */
+  leaseMs: number;
+  /** How often this node looks for jobs of dead nodes; 0 disables it on this node. */
+  checkProcessQueueInterval: number;
+  /** Most jobs claimed or completed in one round trip. */
+  maxBatch: number;
+  /** Longest an outcome waits for batch-mates while other jobs run. */
+  flushDelayMs: number;
+  /** Safety net: look for runnable steps this often even without a wake-up. */
+  discoverIntervalMs: number;
+  /** How long unregister waits for running jobs before aborting them. */
+  drainTimeoutMs: number;
+}
+
+export interface NodeProblem {
+  /** What the node was doing: heartbeat, claim, complete, discover, recovery, retention... */
+  during: string;
+  error: unknown;
+}
+
+export class WorkerNode implements RunnerHost {
+  readonly id = randomUUID();
+  readonly hub: EventHub;
+  readonly batcher: CompletionBatcher;
+  readonly executionHooks: ExecutionHooks;
+  readonly maxBatch: number;
+  private state: NodeState = 'created';
+  private readonly runners = new Map<string, StepRunner>();
+  private readonly resolver: HandlerResolver;
+  private readonly leaseKeeper: LeaseKeeper;
+  private readonly runningTasks = new Set<TaskView>();
+  private discovery: 'idle' | 'running' | 'again' = 'idle';
+  private discoverTimer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private lastYield = performance.now();
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    readonly backend: Backend,
+    readonly views: ViewFactory,
+    private readonly options: NodeOptions,
+    private readonly onProblem: (problem: NodeProblem) => void,
+    resolver?: HandlerResolver,
+  ) {
+    this.hub = new EventHub(backend);
+    this.maxBatch = options.maxBatch;
+    this.resolver = resolver ?? new HandlerResolver();
+    this.batcher = new CompletionBatcher(backend, {
+      maxBatch: options.maxBatch,
+      maxDelayMs: options.flushDelayMs,
+      onResult: (result, sent) => this.onCompleted(result, sent),
+      onError: (error) => this.problem('complete', error),
+    });
+    this.executionHooks = {
+      onTaskStart: (event) => this.batcher.addEvent(event),
+      track: (task) => {
+        this.runningTasks.add(task);
+        return () => this.runningTasks.delete(task);
+      },
+    };
+    this.leaseKeeper = new LeaseKeeper(backend, {
+      nodeId: this.id,
+      leaseMs: options.leaseMs,
+      recoverIntervalMs: options.checkProcessQueueInterval,
+      sweepIntervalMs: Math.max(10_000, options.checkProcessQueueInterval * 10),
+      heldJobs: () => this.heldJobIds(),
+      onDeclaredDead: () => void this.rejoin(),
+      onRecovered: () => this.discover(),
+      onError: (error, during) => this.problem(during, error),
+    });
+  }
+
+  get nodeId(): string {
+    return this.id;
+  }
+
+  get node(): WorkerNode {
+    return this;
+  }
+
+  get status(): NodeState {
+    return this.state;
+  }
+
+  get accepting(): boolean {
+    return this.state === 'running' && this.options.worker;
+  }
+
+  get isWorker(): boolean {
+    return this.options.worker;
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'created') return;
+    this.state = 'starting';
+    if (this.options.worker) {
+      await this.backend.registerNode({
+        id: this.id,
+        host: hostname(),
+        pid: process.pid,
+        handlers: registeredKeys(),
+        leaseMs: this.options.leaseMs,
+      });
+      this.unsubscribe = this.backend.subscribe((event) => this.onEvent(event));
+      this.leaseKeeper.start();
+      this.discoverTimer = setInterval(() => this.discover(), this.options.discoverIntervalMs);
+    }
+    this.state = 'running';
+    if (this.options.worker) this.discover();
+  }
+
+  /** Stops claiming, hands back unstarted jobs, waits for running ones, then unregisters. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'draining') return;
+    const wasWorker = this.options.worker && this.state === 'running';
+    this.state = 'draining';
+    if (this.discoverTimer !== null) clearInterval(this.discoverTimer);
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    if (wasWorker) {
+      const unstarted = [...this.runners.values()].flatMap((runner) => runner.stop());
+      await this.safely('release', () => this.releaseNow(unstarted));
+      const drained = await this.waitForIdle(this.options.drainTimeoutMs);
+      if (!drained) {
+        const reason = new LeaseLostError('deflow is shutting down: this node stopped before the task finished');
+        for (const task of this.runningTasks) task[ABORT_TASK](reason);
+      }
+      await this.safely('complete', async () => {
+        await this.batcher.flush();
+      });
+      this.batcher.stopTimers();
+      this.leaseKeeper.stop();
+      await this.safely('unregister', () => this.backend.unregisterNode(this.id));
+    }
+    this.hub.close();
+    this.runners.clear();
+    this.state = 'stopped';
+  }
+
+  activeJobs(): number {
+    let total = 0;
+    for (const runner of this.runners.values()) total += runner.active;
+    return total;
+  }
+
+  shouldYield(): boolean {
+    const now = performance.now();
+    if (now - this.lastYield < 15) return false;
+    this.lastYield = now;
+    return true;
+  }
+
+  onRunnerIdle(runner: StepRunner): void {
+    if (runner.idle && runner.isDrained && this.runners.get(runner.key) === runner) {
+      this.runners.delete(runner.key);
+    }
+    if (this.activeJobs() === 0) {
+      this.batcher.flushSoon(0);
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
+  }
+
+  onClaimError(runner: StepRunner, error: unknown): void {
+    if (error instanceof LeaseLostError) {
+      void this.rejoin();
+      return;
+    }
+    this.problem('claim', error);
+    this.leaseKeeper.requestReconcile();
+    // Back off, then try again: the backend may be restarting.
+    if (this.retryTimer === null && this.accepting) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = null;
+        runner.kick();
+        this.discover();
+      }, 500);
+    }
+  }
+
+  releaseJobs(jobs: readonly ClaimedJob[]): void {
+    void this.safely('release', () => this.releaseNow(jobs));
+  }
+
+  /** Looks for runnable steps this node can run and starts runners for them. */
+  discover(): void {
+    if (!this.accepting) return;
+    if (this.discovery !== 'idle') {
+      this.discovery = 'again';
+      return;
+    }
+    this.discovery = 'running';
+    this.discoverOnce()
+      .catch((error: unknown) => this.problem('discover', error))
+      .finally(() => {
+        const again = this.discovery === 'again';
+        this.discovery = 'idle';
+        if (again) this.discover();
+      });
+  }
+
+  private async discoverOnce(): Promise<void> {
+    const { steps, nextRunAt, now } = await this.backend.runnableSteps(100);
+    for (const step of steps) {
+      const existing = this.runners.get(runnerKey(step.workflowId, step.stepId));
+      if (existing !== undefined) {
+        existing.kick();
+        continue;
+      }
+      await this.startRunner(step);
+    }
+    if (nextRunAt !== null) {
+      const delay = Math.max(0, nextRunAt - now) + 5;
+      setTimeout(() => this.discover(), delay).unref();
+    }
+  }
+
+  private async startRunner(step: RunnableStep): Promise<void> {
+    const resolved = this.resolver.resolve(step.handler);
+    const handler = resolved instanceof Promise ? await resolved : resolved;
+    if (handler === null || !this.accepting) return;
+    const key = runnerKey(step.workflowId, step.stepId);
+    let runner = this.runners.get(key);
+    if (runner === undefined) {
+      runner = new StepRunner(this, step, handler);
+      this.runners.set(key, runner);
+    }
+    runner.kick();
+  }
+
+  private onEvent(event: BackendEvent): void {
+    switch (event.type) {
+      case 'work': {
+        const runner = this.runners.get(runnerKey(event.workflowId, event.stepId));
+        if (runner === undefined) this.discover();
+        else runner.kick();
+        return;
+      }
+      case 'wake':
+        this.discover();
+        return;
+      case 'watch':
+        for (const runner of this.runners.values()) {
+          if (runner.step.workflowId === event.workflowId) runner.watchNextTask = true;
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onCompleted(result: CompleteResult, sent: readonly JobOutcome[]): void {
+    if (result.stale.length > 0) {
+      this.problem(
+        'complete',
+        new LeaseLostError(
+          `${result.stale.length} of ${sent.length} results were refused because their lease had been taken over ` +
+            '(this node was presumed dead or the job was released); another node runs or ran those jobs',
+        ),
+      );
+    }
+    for (const event of result.events) {
+      if (event.type === 'work') this.onEvent(event);
+    }
+  }
+
+  /** The backend declared this node dead (it missed heartbeats): its jobs are gone; join again. */
+  private async rejoin(): Promise<void> {
+    if (this.state !== 'running' || !this.options.worker) return;
+    debug('node %s was declared dead; registering again', this.id);
+    for (const runner of this.runners.values()) runner.forget();
+    this.problem('heartbeat', new LeaseLostError(`node ${this.id} missed its heartbeats and was declared dead; it registered again`));
+    await this.safely('register', () =>
+      this.backend.registerNode({
+        id: this.id,
+        host: hostname(),
+        pid: process.pid,
+        handlers: registeredKeys(),
+        leaseMs: this.options.leaseMs,
+      }),
+    );
+    this.discover();
+  }
+
+  /** Ids of every job this node holds, or undefined while a round trip is in flight (unknowable). */
+  private heldJobIds(): string[] | undefined {
+    if (this.batcher.busy) return undefined;
+    const held: string[] = [];
+    for (const runner of this.runners.values()) {
+      if (runner.claimInFlight) return undefined;
+      held.push(...runner.heldJobIds());
+    }
+    return held;
+  }
+
+  private async releaseNow(jobs: readonly ClaimedJob[]): Promise<void> {
+    if (jobs.length === 0) return;
+    await this.backend.release(
+      jobs.map((job) => ({
+        id: job.id,
+        workflowId: job.workflowId,
+        stepId: job.stepId,
+        kind: job.kind,
+        seq: job.seq,
+        token: job.token,
+      })),
+    );
+  }
+
+  private waitForIdle(timeoutMs: number): Promise<boolean> {
+    if (this.activeJobs() === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  private async safely(during: string, action: () => Promise<void>): Promise<void> {
+    try {
+      await action();
+    } catch (error) {
+      this.problem(during, error);
+    }
+  }
+
+  private problem(during: string, error: unknown): void {
+    debug('%s failed: %O', during, error);
+    this.onProblem({ during, error });
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * The process-wide registry of step handlers. A StepHandler registers itself when it is
+ * constructed, under its explicit name or under `<module url>#<ordinal>`, so any process that
+ * imports the same module finds the same handler under the same key.
+ */
+import { ValidationError } from '../errors.js';
+import type { HandlerCode } from './types.js';
+
+export interface RegisteredHandler extends HandlerCode {
+  readonly name: string;
+  readonly moduleUrl: string | undefined;
+}
+
+interface RegistryState {
+  handlers: Map<string, RegisteredHandler>;
+  ordinals: Map<string, number>;
+}
+
+// Shared through globalThis so that two copies of deflow in one process (a global CLI and
+// a project's own install) see the same handlers.
+const REGISTRY = Symbol.for('deflow.handlerRegistry');
+const globalStore = globalThis as typeof globalThis & { [REGISTRY]?: RegistryState };
+const state: RegistryState = (globalStore[REGISTRY] ??= { handlers: new Map(), ordinals: new Map() });
+const handlers = state.handlers;
+const ordinals = state.ordinals;
+
+export function registerHandler(handler: RegisteredHandler): void {
+  const existing = handlers.get(handler.key);
+  if (existing !== undefined && existing !== handler && existing.moduleUrl !== handler.moduleUrl) {
+    throw new ValidationError(
+      `two StepHandlers are named "${handler.key}" (in ${existing.moduleUrl ?? 'unknown module'} and ` +
+        `${handler.moduleUrl ?? 'unknown module'}); give each a distinct name`,
+    );
+  }
+  handlers.set(handler.key, handler);
+}
+
+export function findHandler(key: string): RegisteredHandler | undefined {
+  return handlers.get(key);
+}
+
+export function registeredKeys(): string[] {
+  return [...handlers.keys()];
+}
+
+/** Next construction ordinal of a handler defined without a name in `moduleUrl`. */
+export function nextOrdinal(moduleUrl: string): number {
+  const next = ordinals.get(moduleUrl) ?? 0;
+  ordinals.set(moduleUrl, next + 1);
+  return next;
+}

@@ -1,0 +1,61 @@
+/**
+ * Finds the code of a step on this node: in the registry by key, or by importing the
+ * module the step was defined in (which registers its handlers). A handler that cannot be
+ * loaded is remembered, and the node never claims work for it.
+ */
+import createDebug from 'debug';
+import type { HandlerRef } from '../backends/types.js';
+import { findHandler } from './registry.js';
+import type { RegisteredHandler } from './registry.js';
+
+const debug = createDebug('deflow:engine:resolver');
+
+export type ModuleImporter = (specifier: string) => Promise<unknown>;
+
+export class HandlerResolver {
+  private readonly unloadable = new Map<string, string>();
+  private readonly loading = new Map<string, Promise<RegisteredHandler | null>>();
+
+  constructor(private readonly importModule: ModuleImporter = (specifier) => import(specifier)) {}
+
+  /** The handler, or null when this node cannot run it (see `whyUnloadable`). */
+  resolve(ref: HandlerRef): RegisteredHandler | null | Promise<RegisteredHandler | null> {
+    const found = findHandler(ref.key);
+    if (found !== undefined) return found;
+    if (this.unloadable.has(ref.key)) return null;
+    const module = ref.module;
+    if (module === undefined) {
+      this.markUnloadable(ref.key, 'it is not registered in this process and no module path is known');
+      return null;
+    }
+    let pending = this.loading.get(ref.key);
+    if (pending === undefined) {
+      pending = this.load(ref.key, module);
+      this.loading.set(ref.key, pending);
+    }
+    return pending;
+  }
+
+  whyUnloadable(key: string): string | undefined {
+    return this.unloadable.get(key);
+  }
+
+  private async load(key: string, module: string): Promise<RegisteredHandler | null> {
+    try {
+      await this.importModule(module);
+    } catch (error) {
+      this.markUnloadable(key, `importing ${module} failed: ${(error as Error).message}`);
+      return null;
+    } finally {
+      this.loading.delete(key);
+    }
+    const found = findHandler(key);
+    if (found === undefined) this.markUnloadable(key, `${module} was imported but defines no StepHandler with key "${key}"`);
+    return found ?? null;
+  }
+
+  private markUnloadable(key: string, reason: string): void {
+    this.unloadable.set(key, reason);
+    debug('will not run handler %s: %s', key, reason);
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * Runs the jobs of one step on this node: claims them in batches, runs up to
+ * `taskConcurrency` at once, and hands outcomes to the batcher.
+ *
+ * How many jobs it holds (running + claimed-but-not-started) adapts to how long jobs take:
+ * slow jobs are claimed one lane at a time, so other nodes get their share; quick jobs are
+ * claimed in batches of up to `maxBatch`, so round trips stop dominating. It refills when
+ * half of what it holds is used up, so the next batch is on its way while jobs still run.
+ */
+import type { ClaimRequest, ClaimResult, ClaimedJob, JobOutcome, RunnableStep } from '../backends/backend.js';
+import { serializeError } from '../errors.js';
+import { executeJob } from './executor.js';
+import type { RunnerHost } from './runner-host.js';
+import type { RegisteredHandler } from './registry.js';
+
+/** Milliseconds of work a node aims to hold per lane when jobs are quick. */
+const HOLD_WINDOW_MS = 25;
+/** Weight of the newest job duration in the moving average. */
+const EWMA_WEIGHT = 0.2;
+
+export class StepRunner {
+  readonly key: string;
+  watchNextTask = false;
+  private readonly queue: ClaimedJob[] = [];
+  private readonly runningIds = new Set<string>();
+  private head = 0;
+  private running = 0;
+  private claiming = false;
+  /** The last claim came back short: no more ready jobs until a work event says otherwise. */
+  private drained = false;
+  private stopped = false;
+  private taskCount = 0;
+  private averageJobMs = -1;
+
+  constructor(
+    private readonly host: RunnerHost,
+    readonly step: RunnableStep,
+    private readonly handler: RegisteredHandler,
+  ) {
+    this.key = runnerKey(step.workflowId, step.stepId);
+  }
+
+  /** Jobs running or waiting to start on this node. */
+  get active(): number {
+    return this.running + this.queue.length - this.head;
+  }
+
+  get idle(): boolean {
+    return this.active === 0 && !this.claiming;
+  }
+
+  get isDrained(): boolean {
+    return this.drained;
+  }
+
+  get claimInFlight(): boolean {
+    return this.claiming;
+  }
+
+  heldJobIds(): string[] {
+    return [...this.runningIds, ...this.queue.slice(this.head).map((job) => job.id)];
+  }
+
+  /** New jobs may be ready: claim again. */
+  kick(): void {
+    this.drained = false;
+    this.fill();
+  }
+
+  /** Stops claiming; returns the claimed jobs that never started, for release. */
+  stop(): ClaimedJob[] {
+    this.stopped = true;
+    const unstarted = this.queue.slice(this.head);
+    this.queue.length = 0;
+    this.head = 0;
+    return unstarted;
+  }
+
+  /** Drops every claimed job without running it (the node lost its lease: they are gone). */
+  forget(): void {
+    this.queue.length = 0;
+    this.head = 0;
+    this.drained = false;
+  }
+
+  fill(): void {
+    if (this.claiming || this.drained || this.stopped || !this.host.accepting) return;
+    const target = this.holdTarget();
+    const held = this.active;
+    if (held > target / 2) return;
+    const request: ClaimRequest = {
+      nodeId: this.host.nodeId,
+      workflowId: this.step.workflowId,
+      stepId: this.step.stepId,
+      limit: target - held,
+    };
+    this.claiming = true;
+    const claim = (): void => {
+      const trip: Promise<ClaimResult | undefined> =
+        this.host.batcher.pending > 0 ? this.host.batcher.flush(request) : this.host.backend.claim(request);
+      trip.then(
+        (result) => {
+          this.claiming = false;
+          this.accept(result, request.limit);
+        },
+        (error: unknown) => {
+          this.claiming = false;
+          this.host.onClaimError(this, error);
+        },
+      );
+    };
+    // Quick jobs on an in-process backend never leave the microtask queue: yield now and
+    // then so timers (heartbeats, flushes) and I/O keep running.
+    if (this.host.shouldYield()) setImmediate(claim);
+    else claim();
+  }
+
+  private holdTarget(): number {
+    const lanes = this.step.options.taskConcurrency;
+    if (this.averageJobMs < 0) return lanes;
+    const byTime = Math.ceil((lanes * HOLD_WINDOW_MS) / Math.max(this.averageJobMs, 0.001));
+    return Math.min(Math.max(lanes, this.host.maxBatch), Math.max(lanes, byTime));
+  }
+
+  private accept(result: ClaimResult | undefined, asked: number): void {
+    const jobs = result?.jobs ?? [];
+    if (result !== undefined) {
+      this.taskCount = result.taskCount;
+      if (jobs.length > 0) this.watchNextTask = result.watchNextTask;
+    }
+    if (jobs.length < asked) this.drained = true;
+    if (this.stopped) {
+      this.host.releaseJobs(jobs);
+      return;
+    }
+    for (const job of jobs) this.queue.push(job);
+    this.pump();
+    if (this.active === 0) this.host.onRunnerIdle(this);
+  }
+
+  private pump(): void {
+    const lanes = this.step.options.taskConcurrency;
+    while (this.running < lanes && this.head < this.queue.length) {
+      const job = this.queue[this.head++] as ClaimedJob;
+      if (this.head > 1024 && this.head * 2 > this.queue.length) {
+        this.queue.splice(0, this.head);
+        this.head = 0;
+      }
+      this.running++;
+      this.start(job);
+    }
+  }
+
+  private start(job: ClaimedJob): void {
+    const startedAt = performance.now();
+    this.runningIds.add(job.id);
+    const context = { node: this.host.node, step: this.step, job, taskCount: this.taskCount, calls: 0 };
+    executeJob(context, this.handler, this.host.views, this.watchNextTask, this.host.executionHooks).then(
+      (outcome) => this.finished(outcome, startedAt),
+      // executeJob catches user errors; reaching here is a deflow bug, still recorded on the job.
+      (error: unknown) => this.finished(internalFailure(job, error), startedAt),
+    );
+  }
+
+  private finished(outcome: JobOutcome, startedAt: number): void {
+    const tookMs = performance.now() - startedAt;
+    this.averageJobMs = this.averageJobMs < 0 ? tookMs : this.averageJobMs + EWMA_WEIGHT * (tookMs - this.averageJobMs);
+    this.running--;
+    this.runningIds.delete(outcome.id);
+    this.host.batcher.add(outcome, this.host.activeJobs() === 0);
+    this.pump();
+    this.fill();
+    if (this.active === 0) this.host.onRunnerIdle(this);
+  }
+}
+
+export function runnerKey(workflowId: string, stepId: string): string {
+  return `${workflowId}\u0000${stepId}`;
+}
+
+function internalFailure(job: ClaimedJob, error: unknown): JobOutcome {
+  return {
+    id: job.id,
+    workflowId: job.workflowId,
+    stepId: job.stepId,
+    kind: job.kind,
+    seq: job.seq,
+    token: job.token,
+    status: 'failed',
+    error: serializeError(error, 'deflow'),
+  };
+}

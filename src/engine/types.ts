@@ -1,0 +1,50 @@
+/**
+ * What the engine needs from the layer above it. The engine runs user code but does not
+ * know the public Step and Task classes: the api hands it a ViewFactory that builds them
+ * around a JobContext.
+ */
+import type { ClaimedJob, RunnableStep } from '../backends/backend.js';
+import type { SerializedError } from '../errors.js';
+import type { WorkerNode } from './node.js';
+
+/** The lifecycle methods of a step handler, as the engine calls them. */
+export interface HandlerCode {
+  /** Registry key (explicit name, or module URL plus ordinal). */
+  readonly key: string;
+  beforeAll?(step: StepView): unknown;
+  handler?(task: TaskView, step: StepView): unknown;
+  afterEach?(task: TaskView, step: StepView): unknown;
+  afterAll?(step: StepView): unknown;
+  onHandlerError?(task: TaskView, step: StepView, error: Error): unknown;
+}
+
+/** Key of the method that fires `task.signal`; a symbol so it stays off the public surface. */
+export const ABORT_TASK: unique symbol = Symbol('deflow.abortTask');
+
+/** The engine's grip on a task object while it runs. */
+export interface TaskView {
+  result: unknown;
+  error: SerializedError | undefined;
+  failedCount: number;
+  /** Fires `task.signal` with this reason. */
+  [ABORT_TASK](reason: Error): void;
+}
+
+/** A step object handed to user code; opaque to the engine. */
+export type StepView = object;
+
+/** One attempt of one claimed job, with what Step and Task views need to act on it. */
+export interface JobContext {
+  readonly node: WorkerNode;
+  readonly step: RunnableStep;
+  readonly job: ClaimedJob;
+  /** Task total of the step when the job was claimed. */
+  taskCount: number;
+  /** addTasks / addAfter calls made so far by this attempt; gives them deterministic ids. */
+  calls: number;
+}
+
+export interface ViewFactory {
+  task(context: JobContext): TaskView;
+  step(context: JobContext): StepView;
+}

@@ -1,0 +1,37 @@
+/**
+ * deflow: durable, distributed workflows for Node.js.
+ *
+ *   import DeFlow, { WorkFlow, StepHandler } from 'deflow';
+ */
+import { DeFlow } from './api/deflow.js';
+
+export default DeFlow;
+export { DeFlow };
+export type { DeFlowEvents, DeFlowState } from './api/deflow.js';
+export { WorkFlow, WorkflowFailedError } from './api/workflow.js';
+export type { AddStepParams, NextTaskInfo, StepFinishedInfo, WorkflowEventMap } from './api/workflow.js';
+export { StepHandler } from './api/step-handler.js';
+export type { StepHandlerDefinition } from './api/step-handler.js';
+export { Step, formatPercent } from './api/step.js';
+export type { AddAfterParams, StepProgress } from './api/step.js';
+export { Task } from './api/task.js';
+export type { TaskError } from './api/task.js';
+export type { StepResult, WorkflowResult } from './api/results.js';
+export type { StepSource } from './api/step-source.js';
+export { DEFAULT_STEP_OPTIONS } from './api/options.js';
+export type { RedisConnectionOptions, RegisterOptions, StepOptions, WorkflowOptions } from './api/options.js';
+export type { DependencyCondition, JobStatus, StepStatus, WorkflowStatus } from './backends/types.js';
+export {
+  BackendError,
+  DeflowError,
+  LeaseLostError,
+  NodeLostError,
+  NotFoundError,
+  NotRegisteredError,
+  StepClosedError,
+  StepModuleError,
+  TimeoutError,
+  ValidationError,
+  WorkflowDefinitionError,
+} from './errors.js';
+export type { SerializedError } from './errors.js';
