@@ -1,13 +1,13 @@
 // Shared by the pool tests: fixture paths, farm creation with leak tracking, event waits.
-import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, expect } from 'vitest';
 import { createFarm, killAllFarms, type Farm, type FarmOptions, type FarmEvents } from '../../src/pool/index.js';
 import { liveFarmCount } from '../../src/pool/registry.js';
+import type * as BasicModule from './fixtures/basic.js';
 
-export type Basic = typeof import('./fixtures/basic.js');
+export type Basic = typeof BasicModule;
 
 export function fixture(name: string): string {
   return new URL(`./fixtures/${name}`, import.meta.url).pathname;
@@ -58,7 +58,8 @@ export function isAlive(pid: number): boolean {
 
 /** Resolves with the arguments of the next `event` of the farm. */
 export function nextEvent<E extends keyof FarmEvents>(farm: Farm<unknown> | Farm<Basic>, event: E): Promise<FarmEvents[E]> {
-  return once(farm, event) as Promise<FarmEvents[E]>;
+  // Not events.once(): it listens to 'error' too, which would change what the farm emits.
+  return new Promise((resolve) => (farm as Farm<unknown>).once(event, ((...args: FarmEvents[E]) => resolve(args)) as never));
 }
 
 /** Collects the events of a farm in order, with a timestamp. */
@@ -85,3 +86,13 @@ export function tempFile(name: string): string {
 }
 
 export const TYPES = ['process', 'thread'] as const;
+
+/** Observes promises right away (no unhandled rejection while the test does something else). */
+export function settledLater<T>(...promises: Promise<T>[]): Promise<PromiseSettledResult<T> & { reason?: unknown }>[] {
+  return promises.map((promise) =>
+    promise.then(
+      (value) => ({ status: 'fulfilled' as const, value }),
+      (reason: unknown) => ({ status: 'rejected' as const, reason }),
+    ),
+  );
+}

@@ -10,7 +10,7 @@ const module = fixture('basic.ts');
 
 function messageFor(options: Record<string, unknown>): string {
   try {
-    resolveOptions({ module, ...options } as FarmOptions);
+    resolveOptions({ module, ...options });
   } catch (error) {
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).code).toBe('ERR_VALIDATION');

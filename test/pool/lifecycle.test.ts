@@ -1,0 +1,158 @@
+// Worker lifecycle: ttl, idleness, memory limits, failures to start, backoff, process exit.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import { promisify } from 'node:util';
+import { describe, expect, test } from 'vitest';
+import { ModuleLoadError, WorkerTerminatedError, type FarmWorkerInfo } from '../../src/pool/index.js';
+import { basicFarm, checkLeaksAfterEach, fixture, makeFarm, nextEvent, recordEvents, tempFile, TYPES, waitFor } from './helpers.js';
+
+checkLeaksAfterEach();
+
+describe.each(TYPES)('%s workers', (type) => {
+  const idOf = (who: { pid: number; threadId: number }): number => (type === 'process' ? who.pid : who.threadId);
+
+  test('ttl: a worker is replaced after receiving ttl calls', async () => {
+    const farm = basicFarm({ type, ttl: 2 });
+    const ttlEvents = recordEvents(farm, ['ttl']);
+    const seen: number[] = [];
+    for (let i = 0; i < 5; i++) seen.push(idOf(await farm.runMethod('whoami')));
+    expect(seen[0]).toBe(seen[1]);
+    expect(seen[2]).toBe(seen[3]);
+    expect(new Set(seen).size).toBe(3);
+    expect(ttlEvents).toHaveLength(2);
+    await farm.kill();
+  });
+
+  test('maxIdleTime counts from the start: a worker that never got a call is stopped', async () => {
+    const farm = basicFarm({ type, numberOfWorkers: 2, maxIdleTime: 300 });
+    const idle: FarmWorkerInfo[] = [];
+    farm.on('idle', (worker) => idle.push(worker));
+    await waitFor(() => farm.workers.length === 2);
+    const online = performance.now();
+    await waitFor(() => farm.workers.length === 0);
+    expect(idle.map((worker) => worker.id).sort()).toEqual([1, 2]);
+    expect(performance.now() - online).toBeGreaterThanOrEqual(250);
+    // A call starts a worker again on demand.
+    expect(await farm.run(1, 2)).toBe(3);
+    expect(farm.workers).toHaveLength(1);
+    await farm.kill();
+  });
+
+  test('maxIdleTime leaves busy workers alone', async () => {
+    const farm = basicFarm({ type, maxIdleTime: 200 });
+    const idle = recordEvents(farm, ['idle']);
+    expect(await farm.runMethod('sleep', 500, 'done')).toBe('done');
+    expect(idle).toHaveLength(0);
+    await farm.kill();
+  });
+
+  test('maxMemoryMb: a worker over the limit is replaced once its calls are done', async () => {
+    // Thread workers measure their own V8 heap (~a few MiB idle); processes their RSS.
+    const farm = basicFarm({ type, maxMemoryMb: type === 'thread' ? 64 : 400 });
+    const memoryEvents = recordEvents(farm, ['memory']);
+    const first = idOf(await farm.runMethod('whoami'));
+    for (let i = 0; i < 12 && memoryEvents.length === 0; i++) await farm.runMethod('retain', 48);
+    expect(memoryEvents).toHaveLength(1);
+    const [worker, bytes] = memoryEvents[0]?.args as [FarmWorkerInfo, number];
+    expect(bytes).toBeGreaterThan((type === 'thread' ? 64 : 400) * 1024 * 1024);
+    expect(['draining', 'stopping', 'exited']).toContain(worker.state);
+    expect(idOf(await farm.runMethod('whoami'))).not.toBe(first);
+    await farm.kill();
+  });
+
+  test('a module that throws while loading rejects calls with ModuleLoadError, without any timeout', async () => {
+    const farm = makeFarm({ module: fixture('load-throws.ts'), type });
+    const errors: Error[] = [];
+    farm.on('error', (error) => errors.push(error));
+    const error = (await farm.run().catch((e: unknown) => e)) as ModuleLoadError;
+    expect(error).toBeInstanceOf(ModuleLoadError);
+    expect(error.code).toBe('ERR_POOL_MODULE_LOAD');
+    expect(error.module).toMatch(/load-throws\.ts$/);
+    expect(error.message).toContain('cannot load me: missing configuration');
+    expect((error.cause as Error).message).toBe('cannot load me: missing configuration');
+    expect(errors[0]).toBeInstanceOf(ModuleLoadError);
+    // While no worker can start, new calls fail fast too.
+    await expect(farm.run()).rejects.toBeInstanceOf(ModuleLoadError);
+    const [results, failures] = await farm.broadcast();
+    expect(results).toEqual([]);
+    for (const failure of failures) expect(failure).toBeInstanceOf(ModuleLoadError);
+    await farm.kill();
+  });
+
+  test('a module with a syntax error rejects calls with ModuleLoadError', async () => {
+    const file = tempFile('broken.mjs');
+    fs.writeFileSync(file, 'export default function (a, b {\n');
+    const farm = makeFarm({ module: file, type });
+    await expect(farm.run()).rejects.toThrow(ModuleLoadError);
+    await farm.kill();
+  });
+
+  test('a module that exits while loading rejects calls with ModuleLoadError', async () => {
+    const farm = makeFarm({ module: fixture('exit-at-start.ts'), type });
+    await expect(farm.run()).rejects.toThrow(/exited \(code 3, signal null\) before it loaded/);
+    await farm.kill();
+  });
+
+  test('a worker that fails to load once is started again and then serves', async () => {
+    const marker = tempFile('flaky');
+    const options = type === 'process' ? { fork: { env: { ...process.env, DEFLOW_TEST_MARKER: marker } } } : { thread: { env: { ...process.env, DEFLOW_TEST_MARKER: marker } } };
+    const farm = makeFarm<{ default(): string }>({ module: fixture('flaky-start.ts'), type, ...options });
+    await nextEvent(farm, 'online');
+    expect(await farm.run()).toBe('loaded on a later try');
+    await farm.kill();
+  });
+});
+
+test('workers that crash at start are restarted with growing delays', async () => {
+  const farm = makeFarm({ module: fixture('exit-at-start.ts') });
+  const events = recordEvents(farm, ['fork', 'exit']);
+  farm.on('error', () => {}); // expected: each start fails
+  await waitFor(() => events.filter((e) => e.event === 'fork').length >= 4);
+  const delays: number[] = [];
+  for (let i = 0; i + 1 < events.length; i++) {
+    if (events[i]?.event === 'exit' && events[i + 1]?.event === 'fork') delays.push(events[i + 1]!.at - events[i]!.at);
+  }
+  expect(delays.length).toBeGreaterThanOrEqual(3);
+  expect(delays[0]).toBeGreaterThanOrEqual(90);
+  expect(delays[1]).toBeGreaterThanOrEqual(190);
+  expect(delays[2]).toBeGreaterThanOrEqual(390);
+  await farm.kill();
+});
+
+test('a process worker that closes its IPC channel is killed, and its calls retried', async () => {
+  const farm = basicFarm({ numberOfWorkers: 1 });
+  const [worker] = await nextEvent(farm, 'online');
+  const disconnected = nextEvent(farm, 'disconnect');
+  const exited = nextEvent(farm, 'exit');
+  expect(await farm.runMethod('disconnect')).toBe('disconnecting');
+  expect((await disconnected)[0].id).toBe(worker.id);
+  expect((await exited)[0].stopReason).toBe('crash');
+  expect(await farm.run(2, 2)).toBe(4);
+  await farm.kill();
+});
+
+describe('hard memory limits (a call allocating without end)', () => {
+  test('process: --max-old-space-size makes the worker die, the call fails', async () => {
+    const farm = basicFarm({ maxRetries: 0, fork: { execArgv: ['--max-old-space-size=64'] } });
+    const error = (await farm.runMethod('allocateForever').catch((e: unknown) => e)) as WorkerTerminatedError;
+    expect(error).toBeInstanceOf(WorkerTerminatedError);
+    expect(error.message).toMatch(/exited unexpectedly/);
+    await farm.kill();
+  });
+
+  test('thread: resourceLimits make the worker die, the call fails', async () => {
+    const farm = basicFarm({ type: 'thread', maxRetries: 0, thread: { resourceLimits: { maxOldGenerationSizeMb: 48 } } });
+    const errors: Error[] = [];
+    farm.on('error', (error) => errors.push(error));
+    const error = (await farm.runMethod('allocateForever').catch((e: unknown) => e)) as WorkerTerminatedError;
+    expect(error).toBeInstanceOf(WorkerTerminatedError);
+    expect(errors.some((e) => (e as Error & { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY')).toBe(true);
+    await farm.kill();
+  });
+});
+
+test.each(TYPES)('%s: a script that never calls kill() still exits on its own', async (type) => {
+  const run = promisify(execFile);
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', fixture('forgetful-script.ts'), type], { timeout: 30_000 });
+  expect(stdout.trim()).toBe('42');
+});
