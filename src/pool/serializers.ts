@@ -20,7 +20,7 @@ export type FarmSerializerName = 'json' | 'advanced' | 'cbor';
 /** A built-in serializer name, or the file: URL of a custom serializer module. */
 export type SerializerSpec = string;
 
-/** What a custom serializer module provides. Binary output arrives in `decode` as a Uint8Array. */
+/** What a custom serializer module provides. Binary output arrives in `decode` as a Buffer. */
 export interface FarmSerializer {
   encode(value: unknown): string | Uint8Array;
   decode(data: string | Uint8Array): unknown;
@@ -66,8 +66,13 @@ function binaryCodec(serializer: FarmSerializer): PayloadCodec {
       const data = serializer.encode(value);
       return typeof data === 'string' || data.byteLength === data.buffer.byteLength ? data : new Uint8Array(data);
     },
-    decode: (payload) => serializer.decode(payload as string | Uint8Array),
+    // Channels deliver bytes as plain Uint8Array; a Buffer view (no copy) lets cbor-x give back Buffers.
+    decode: (payload) => serializer.decode(typeof payload === 'string' ? payload : asBuffer(payload as Uint8Array)),
   };
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** Codec for a built-in serializer; null for a custom module (use `loadCustomCodec`). */

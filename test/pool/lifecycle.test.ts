@@ -61,7 +61,7 @@ describe.each(TYPES)('%s workers', (type) => {
   });
 
   test('a module that throws while loading rejects calls with ModuleLoadError, without any timeout', async () => {
-    const farm = makeFarm({ module: fixture('load-throws.ts'), type });
+    const farm = makeFarm<unknown>({ module: fixture('load-throws.ts'), type });
     const errors: Error[] = [];
     farm.on('error', (error) => errors.push(error));
     const error = (await farm.run().catch((e: unknown) => e)) as ModuleLoadError;
@@ -82,13 +82,13 @@ describe.each(TYPES)('%s workers', (type) => {
   test('a module with a syntax error rejects calls with ModuleLoadError', async () => {
     const file = tempFile('broken.mjs');
     fs.writeFileSync(file, 'export default function (a, b {\n');
-    const farm = makeFarm({ module: file, type });
+    const farm = makeFarm<unknown>({ module: file, type });
     await expect(farm.run()).rejects.toThrow(ModuleLoadError);
     await farm.kill();
   });
 
   test('a module that exits while loading rejects calls with ModuleLoadError', async () => {
-    const farm = makeFarm({ module: fixture('exit-at-start.ts'), type });
+    const farm = makeFarm<unknown>({ module: fixture('exit-at-start.ts'), type });
     await expect(farm.run()).rejects.toThrow(/exited \(code 3, signal null\) before it loaded/);
     await farm.kill();
   });
