@@ -179,8 +179,14 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
   /** Every task of the step, in task order, with results and errors. */
   async getResults(): Promise<Task<TD, TR>[]> {
     const all: Task<TD, TR>[] = [];
-    for await (const task of this.iterateResults()) all.push(task);
-    return all;
+    let afterSeq = 0;
+    for (;;) {
+      const page = await this.getResultsPage({ afterSeq, limit: RESULT_PAGE });
+      for (const task of page) all.push(task);
+      const last = page.at(-1);
+      if (page.length < RESULT_PAGE || last === undefined) return all;
+      afterSeq = last.seq;
+    }
   }
 
   /** One page of tasks in task order: those with `seq` above `afterSeq`. */

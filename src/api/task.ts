@@ -20,8 +20,6 @@ export class Task<TD = unknown, TR = unknown> implements TaskView {
   readonly seq: number;
   /** `<workflowId>:<stepId>` (DeFlow `stepKey`). */
   readonly stepKey: string;
-  /** What the handler returned (undefined until it succeeded). */
-  result: TR | undefined;
   /** The last error of the task, or of a side hook when `error.hook` is set. */
   error: TaskError | undefined;
   /** Failed attempts so far. */
@@ -30,6 +28,8 @@ export class Task<TD = unknown, TR = unknown> implements TaskView {
   status: JobStatus;
   #dataJson: string;
   #data: TD | typeof UNPARSED = UNPARSED;
+  #resultJson: string | null = null;
+  #result: TR | undefined | typeof UNPARSED = undefined;
   #controller: AbortController | null = null;
   #abortReason: Error | null = null;
 
@@ -41,8 +41,17 @@ export class Task<TD = unknown, TR = unknown> implements TaskView {
     this.#dataJson = fields.dataJson;
     this.status = fields.status;
     this.failedCount = fields.failedCount;
-    this.result = undefined;
     this.error = undefined;
+  }
+
+  /** What the handler returned (undefined until it succeeded, or when it returned nothing). */
+  get result(): TR | undefined {
+    if (this.#result === UNPARSED) this.#result = this.#resultJson === null ? undefined : (JSON.parse(this.#resultJson) as TR);
+    return this.#result;
+  }
+
+  set result(value: TR | undefined) {
+    this.#result = value;
   }
 
   /** The task's data, as given to addTasks (parsed on first read). */
@@ -97,12 +106,12 @@ export class Task<TD = unknown, TR = unknown> implements TaskView {
       id: record.id,
       seq: record.seq,
       stepKey: `${record.workflowId}:${record.stepId}`,
-      dataJson: 'null',
+      dataJson: record.dataJson,
       status: record.status,
       failedCount: record.failedCount,
     });
-    task.#data = record.data as TD;
-    task.result = record.result as TR | undefined;
+    task.#resultJson = record.resultJson;
+    task.#result = UNPARSED;
     task.error = record.error ?? undefined;
     return task;
   }

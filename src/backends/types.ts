@@ -122,11 +122,13 @@ export interface TaskRecord {
   workflowId: string;
   stepId: string;
   seq: number;
-  data: unknown;
+  /** Task data as JSON text. */
+  dataJson: string;
   status: JobStatus;
   /** Failed attempts so far. */
   failedCount: number;
-  result: unknown;
+  /** Result as JSON text; null when there is none (not finished, failed, or the handler returned undefined). */
+  resultJson: string | null;
   error: SerializedError | null;
   finishedAt: number | null;
 }

@@ -4,7 +4,7 @@
  * change its fate; a task that exceeds its timeout fails with a TimeoutError and its
  * `task.signal` aborts.
  */
-import type { JobOutcome, NextTaskEvent } from '../backends/backend.js';
+import type { ClaimedJob, JobOutcome, NextTaskEvent } from '../backends/backend.js';
 import { TimeoutError, serializeError } from '../errors.js';
 import type { SerializedError } from '../errors.js';
 import { toJson } from './json.js';
@@ -15,8 +15,9 @@ import type { JobContext, StepView, TaskView, ViewFactory } from './types.js';
 export interface ExecutionHooks {
   /** Publishes a nextTask event (only called when someone watches them). */
   onTaskStart(event: NextTaskEvent): void;
-  /** Tracks running task views so shutdown can abort them. */
-  track(task: TaskView): () => void;
+  /** A task starts / ends running (shutdown aborts the running ones). */
+  begin(task: TaskView): void;
+  end(task: TaskView): void;
 }
 
 export async function executeJob(
@@ -27,16 +28,15 @@ export async function executeJob(
   hooks: ExecutionHooks,
 ): Promise<JobOutcome> {
   const { job, step } = context;
-  const lease = { id: job.id, workflowId: job.workflowId, stepId: job.stepId, kind: job.kind, seq: job.seq, token: job.token };
   const stepView = views.step(context);
   if (job.kind !== 'task') {
     const hookName = job.kind === 'before' ? 'beforeAll' : 'afterAll';
     try {
       if (job.kind === 'before') await handler.beforeAll?.(stepView);
       else await handler.afterAll?.(stepView);
-      return { ...lease, status: 'succeeded', resultJson: null, error: null };
+      return { ...leaseOf(job), status: 'succeeded', resultJson: null, error: null };
     } catch (thrown) {
-      return failure(lease, context, serializeError(thrown, hookName));
+      return failure(leaseOf(job), context, serializeError(thrown, hookName));
     }
   }
 
@@ -51,24 +51,35 @@ export async function executeJob(
       attempt: job.failedCount + 1,
     });
   }
-  const untrack = hooks.track(task);
+  hooks.begin(task);
   try {
     let result: unknown;
     let resultJson: string | null;
     try {
       result = handler.handler === undefined ? undefined : handler.handler(task, stepView);
       if (isPromiseLike(result)) {
-        result = await withTimeout(result, step.options.taskTimeout, task, context);
+        const timeout = step.options.taskTimeout;
+        result = timeout > 0 ? await withTimeout(result, timeout, task, context) : await result;
       }
       resultJson = toJson(result, `the result of task ${job.seq} of step "${step.name}"`, true);
     } catch (thrown) {
-      return await handleFailure(handler, task, stepView, thrown, lease, context);
+      return await handleFailure(handler, task, stepView, thrown, leaseOf(job), context);
     }
     task.result = result;
-    const sideError = await runSideHook('afterEach', () => handler.afterEach?.(task, stepView));
-    return { ...lease, status: 'succeeded', resultJson, error: sideError };
+    const sideError = handler.afterEach === undefined ? null : await runSideHook('afterEach', () => handler.afterEach?.(task, stepView));
+    return {
+      id: job.id,
+      workflowId: job.workflowId,
+      stepId: job.stepId,
+      kind: job.kind,
+      seq: job.seq,
+      token: job.token,
+      status: 'succeeded',
+      resultJson,
+      error: sideError,
+    };
   } finally {
-    untrack();
+    hooks.end(task);
   }
 }
 
@@ -77,7 +88,7 @@ async function handleFailure(
   task: TaskView,
   stepView: StepView,
   thrown: unknown,
-  lease: Omit<JobOutcome, 'status' | 'error' | 'resultJson' | 'retryDelayMs'>,
+  lease: Lease,
   context: JobContext,
 ): Promise<JobOutcome> {
   const error = serializeError(thrown);
@@ -85,17 +96,26 @@ async function handleFailure(
   task.failedCount = context.job.failedCount + 1;
   const final = task.failedCount >= context.step.options.taskMaxFailCount;
   const thrownError = thrown instanceof Error ? thrown : new Error(String(thrown));
-  const onErrorFailure = await runSideHook('onHandlerError', () => handler.onHandlerError?.(task, stepView, thrownError));
+  const onErrorFailure =
+    handler.onHandlerError === undefined
+      ? null
+      : await runSideHook('onHandlerError', () => handler.onHandlerError?.(task, stepView, thrownError));
   if (onErrorFailure !== null) error.hookError = onErrorFailure;
-  if (final) {
+  if (final && handler.afterEach !== undefined) {
     const afterEachFailure = await runSideHook('afterEach', () => handler.afterEach?.(task, stepView));
     if (afterEachFailure !== null) error.hookError ??= afterEachFailure;
   }
   return failure(lease, context, error);
 }
 
+type Lease = Omit<JobOutcome, 'status' | 'error' | 'resultJson' | 'retryDelayMs'>;
+
+function leaseOf(job: ClaimedJob): Lease {
+  return { id: job.id, workflowId: job.workflowId, stepId: job.stepId, kind: job.kind, seq: job.seq, token: job.token };
+}
+
 function failure(
-  lease: Omit<JobOutcome, 'status' | 'error' | 'resultJson' | 'retryDelayMs'>,
+  lease: Lease,
   context: JobContext,
   error: SerializedError,
 ): JobOutcome {
@@ -115,7 +135,6 @@ async function runSideHook(name: string, call: () => unknown): Promise<Serialize
 }
 
 function withTimeout(promise: PromiseLike<unknown>, timeoutMs: number, task: TaskView, context: JobContext): Promise<unknown> {
-  if (timeoutMs <= 0) return Promise.resolve(promise);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       const error = new TimeoutError(

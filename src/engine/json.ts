@@ -39,6 +39,18 @@ class UnfaithfulValue extends Error {
 export function toJson(value: unknown, what: string): string;
 export function toJson(value: unknown, what: string, allowUndefined: true): string | null;
 export function toJson(value: unknown, what: string, allowUndefined = false): string | null {
+  // Fast paths for scalars, which handlers return most of the time.
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      if (Number.isFinite(value)) return JSON.stringify(value);
+      break;
+    default:
+      if (value === null) return 'null';
+  }
   if (value === undefined) {
     if (allowUndefined) return null;
     throw new ValidationError(`${what} is undefined; use null, or leave the property out`);

@@ -88,10 +88,8 @@ export class WorkerNode implements RunnerHost {
     });
     this.executionHooks = {
       onTaskStart: (event) => this.batcher.addEvent(event),
-      track: (task) => {
-        this.runningTasks.add(task);
-        return () => this.runningTasks.delete(task);
-      },
+      begin: (task) => this.runningTasks.add(task),
+      end: (task) => this.runningTasks.delete(task),
     };
     this.leaseKeeper = new LeaseKeeper(backend, {
       nodeId: this.id,

@@ -57,6 +57,7 @@ export interface StepRow {
   done: number;
   failed: number;
   next_seq: number;
+  fresh_cursor: number;
   child_seq: number;
   error: string | null;
   started_at: number | null;
@@ -65,7 +66,6 @@ export interface StepRow {
 
 export interface TaskRow {
   id: number;
-  seq: number;
   data: string;
   status: number;
   failed_count: number;
@@ -85,12 +85,36 @@ export interface NodeRow {
   lease_expires_at: number;
 }
 
-export const JOB_KIND_CODE: Record<JobKind, number> = { task: 0, before: 1, after: 2 };
-export const JOB_KINDS: readonly JobKind[] = ['task', 'before', 'after'];
-export const JOB_STATUSES: readonly JobStatus[] = ['ready', 'leased', 'succeeded', 'failed'];
-export const JOB_READY = 0;
+/**
+ * Job ids: step_pk * 2^26 + slot (keep in sync with sql/*.sql). A step's jobs are one rowid
+ * range in task order; ids stay below 2^53, so they are exact JavaScript numbers.
+ */
+export const SLOTS_PER_STEP = 67_108_864;
+export const BEFORE_SLOT = 0;
+export const AFTER_SLOT = SLOTS_PER_STEP - 1;
+export const MAX_TASKS_PER_STEP = SLOTS_PER_STEP - 2;
+export const MAX_STEP_PK = Math.floor(Number.MAX_SAFE_INTEGER / SLOTS_PER_STEP) - 1;
+
+export function jobId(stepPk: number, slot: number): number {
+  return stepPk * SLOTS_PER_STEP + slot;
+}
+
+export function stepPkOf(id: number): number {
+  return Math.floor(id / SLOTS_PER_STEP);
+}
+
+export function slotOf(id: number): number {
+  return id % SLOTS_PER_STEP;
+}
+
+export function kindOfSlot(slot: number): JobKind {
+  return slot === BEFORE_SLOT ? 'before' : slot === AFTER_SLOT ? 'after' : 'task';
+}
+
+/** Status codes: 0 fresh, 1 leased alone, 2 succeeded, 3 failed, 4 ready again. */
 export const JOB_SUCCEEDED = 2;
 export const JOB_FAILED = 3;
+const JOB_STATUSES: readonly JobStatus[] = ['ready', 'leased', 'succeeded', 'failed', 'ready'];
 
 export function parseError(text: string | null): SerializedError | null {
   return text === null ? null : (JSON.parse(text) as SerializedError);
@@ -136,15 +160,16 @@ export function toStepRecord(row: StepRow, anchorId: string | null): StepRecord 
 }
 
 export function toTaskRecord(row: TaskRow, workflowId: string, stepId: string): TaskRecord {
+  const seq = slotOf(row.id);
   return {
-    id: `${stepId}:${row.seq}`,
+    id: `${stepId}:${seq}`,
     workflowId,
     stepId,
-    seq: row.seq,
-    data: JSON.parse(row.data) as unknown,
+    seq,
+    dataJson: row.data,
     status: JOB_STATUSES[row.status] ?? 'ready',
     failedCount: row.failed_count,
-    result: row.result === null ? undefined : (JSON.parse(row.result) as unknown),
+    resultJson: row.result,
     error: parseError(row.error),
     finishedAt: row.finished_at,
   };

@@ -34,7 +34,21 @@ import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../type
 import { openDatabase } from './connection.js';
 import type { SqliteDatabase } from './connection.js';
 import { EventLog } from './event-log.js';
-import { JOB_KINDS, JOB_KIND_CODE, toNodeRecord, toStepRecord, toTaskRecord, toWorkflowRecord } from './rows.js';
+import {
+  AFTER_SLOT,
+  BEFORE_SLOT,
+  MAX_STEP_PK,
+  MAX_TASKS_PER_STEP,
+  SLOTS_PER_STEP,
+  jobId,
+  kindOfSlot,
+  slotOf,
+  stepPkOf,
+  toNodeRecord,
+  toStepRecord,
+  toTaskRecord,
+  toWorkflowRecord,
+} from './rows.js';
 import type { NodeRow, StepRow, TaskRow, WorkflowRow } from './rows.js';
 import { prepareStatements } from './statements.js';
 import type { Statements } from './statements.js';
@@ -50,19 +64,29 @@ export interface SqliteBackendOptions {
   clock?: Clock;
 }
 
-/** Stage in which each kind of job may be claimed. */
-const STAGE_JOB_KIND: Partial<Record<string, number>> = { before: 1, tasks: 0, after: 2 };
 /** Stages during which a phase may still add steps after itself. */
 const OPEN_STAGE_OF_PHASE = { before: 'before', task: 'tasks', after: 'after' } as const;
 
-interface ClaimedRow {
+interface LeasedRow {
   id: number;
-  kind: number;
-  seq: number;
   data: string;
   failed_count: number;
   token: number;
 }
+
+interface RangeLease {
+  id: number;
+  step_pk: number;
+  lo: number;
+  hi: number;
+}
+
+const NODE_LOST: SerializedError = {
+  name: 'NodeLostError',
+  code: 'ERR_NODE_LOST',
+  message:
+    'the node running this job stopped responding (its lease expired without a heartbeat); the attempt was counted as failed',
+};
 
 interface StepPlacement {
   declIndex: number;
@@ -301,14 +325,7 @@ export class SqliteBackend implements Backend {
     const { value } = this.write((machine, now) => {
       const alive = this.q.heartbeat.run({ id: nodeId, now, expiresAt: now + leaseMs }).changes > 0;
       const pk = this.nodePks.get(nodeId);
-      if (alive && held !== undefined && pk !== undefined) {
-        const keep = new Set(held.map(Number));
-        for (const job of this.q.leasedBy.all(pk) as { id: number; token: number; workflow_id: string; step_id: string }[]) {
-          if (keep.has(job.id)) continue;
-          this.q.releaseJob.run({ id: job.id, token: job.token });
-          machine.events.push({ type: 'work', workflowId: job.workflow_id, stepId: job.step_id });
-        }
-      }
+      if (alive && held !== undefined && pk !== undefined) this.reconcile(pk, new Set(held.map(Number)), machine);
       return alive;
     });
     return Promise.resolve({ alive: value });
@@ -317,7 +334,12 @@ export class SqliteBackend implements Backend {
   async unregisterNode(nodeId: string): Promise<void> {
     this.write(() => {
       const row = this.q.deleteNode.get(nodeId) as { pk: number } | undefined;
-      if (row !== undefined) this.q.releaseJobsOfOwner.run(row.pk);
+      if (row === undefined) return;
+      this.q.releaseLeasedAloneBy.run(row.pk);
+      for (const lease of this.q.rangesOf.all(row.pk) as RangeLease[]) {
+        this.q.releaseFreshRange.run(lease.lo, lease.hi);
+        this.q.deleteLease.run(lease.id);
+      }
     });
     this.nodePks.delete(nodeId);
     return Promise.resolve();
@@ -326,42 +348,24 @@ export class SqliteBackend implements Backend {
   async recoverExpired(limit: number): Promise<RecoverResult> {
     const { value, events } = this.write((machine, now) => {
       const dead = this.q.deleteExpiredNodes.all(now) as { pk: number; id: string }[];
-      const orphans = this.q.orphanedLeases.all(limit) as {
-        id: number;
-        step_pk: number;
-        kind: number;
-        seq: number;
-        token: number;
-        failed_count: number;
-        max_attempts: number;
-        retry_delay: number;
-      }[];
-      const outcomes: JobOutcome[] = [];
-      for (const orphan of orphans) {
-        const step = machine.stepRow(orphan.step_pk);
-        const error: SerializedError = {
-          name: 'NodeLostError',
-          code: 'ERR_NODE_LOST',
-          message:
-            'the node running this job stopped responding (its lease expired without a heartbeat); ' +
-            'the attempt was counted as failed',
-        };
-        const lease = {
-          id: String(orphan.id),
-          workflowId: step.workflow_id,
-          stepId: step.id,
-          kind: JOB_KINDS[orphan.kind] ?? 'task',
-          seq: orphan.seq,
-          token: orphan.token,
-        };
-        outcomes.push(
-          orphan.failed_count + 1 >= orphan.max_attempts
-            ? { ...lease, status: 'failed', error }
-            : { ...lease, status: 'retry', error, retryDelayMs: orphan.retry_delay },
-        );
-      }
+      let recovered = 0;
+      // Jobs leased alone: one outcome each, through the usual path.
+      const alone = this.q.orphanedAlone.all(limit) as { id: number; token: number; failed_count: number }[];
+      const outcomes: JobOutcome[] = alone.map((job) => {
+        const step = machine.stepRow(stepPkOf(job.id));
+        const slot = slotOf(job.id);
+        const lease = { id: String(job.id), workflowId: step.workflow_id, stepId: step.id, kind: kindOfSlot(slot), seq: slot, token: job.token };
+        return job.failed_count + 1 >= step.max_attempts
+          ? { ...lease, status: 'failed', error: NODE_LOST }
+          : { ...lease, status: 'retry', error: NODE_LOST, retryDelayMs: step.retry_delay };
+      });
       this.applyOutcomes(outcomes, machine, now);
-      return { recovered: outcomes.length, nodesRemoved: dead.length };
+      recovered += outcomes.length;
+      // Range leases: the fresh tasks left in them fail this attempt together.
+      for (const lease of this.q.orphanedRanges.all(limit) as RangeLease[]) {
+        recovered += this.recoverRange(lease, machine, now);
+      }
+      return { recovered, nodesRemoved: dead.length };
     });
     return Promise.resolve({ ...value, events });
   }
@@ -423,7 +427,11 @@ export class SqliteBackend implements Backend {
     const rows = this.guard(() => {
       const step = this.q.stepById.get(workflowId, stepId) as StepRow | undefined;
       if (step === undefined) return [];
-      return this.q.tasksPage.all({ stepPk: step.pk, afterSeq: page.afterSeq, limit: page.limit }) as TaskRow[];
+      return this.q.tasksPage.all({
+        lo: jobId(step.pk, page.afterSeq),
+        hi: jobId(step.pk, AFTER_SLOT),
+        limit: page.limit,
+      }) as TaskRow[];
     });
     return Promise.resolve(rows.map((row) => toTaskRecord(row, workflowId, stepId)));
   }
@@ -490,31 +498,45 @@ export class SqliteBackend implements Backend {
     if (this.q.nodeExists.get(request.nodeId) === undefined) {
       throw new LeaseLostError(`node ${request.nodeId} is not registered any more (its lease expired); it must register again`);
     }
-    const ownerPk = this.nodePks.get(request.nodeId);
+    const owner = this.nodePks.get(request.nodeId);
     const step = this.q.stepById.get(request.workflowId, request.stepId) as StepRow | undefined;
     const empty: ClaimResult = { jobs: [], watchNextTask: false, taskCount: step?.total ?? 0 };
-    if (step === undefined || step.status !== 'running' || ownerPk === undefined) return empty;
-    const kind = STAGE_JOB_KIND[step.stage];
-    if (kind === undefined) return empty;
-    const rows = this.q.claimJobs.all({ owner: ownerPk, stepPk: step.pk, kind, now, limit: request.limit }) as ClaimedRow[];
-    if (rows.length === 0) return empty;
-    rows.sort((a, b) => a.id - b.id);
-    const workflow = this.q.getWorkflow.get(request.workflowId) as WorkflowRow;
-    const jobKind = JOB_KINDS[kind] ?? 'task';
-    return {
-      jobs: rows.map((row) => ({
-        id: String(row.id),
+    if (step === undefined || step.status !== 'running' || owner === undefined) return empty;
+    const jobs: ClaimResult['jobs'] = [];
+    const toJob = (id: number, data: string, failedCount: number, token: number): void => {
+      const slot = slotOf(id);
+      jobs.push({
+        id: String(id),
         workflowId: request.workflowId,
         stepId: request.stepId,
-        kind: jobKind,
-        seq: row.seq,
-        dataJson: row.data,
-        failedCount: row.failed_count,
-        token: row.token,
-      })),
-      watchNextTask: workflow.watch_next_task === 1,
-      taskCount: step.total,
+        kind: kindOfSlot(slot),
+        seq: slot,
+        dataJson: data,
+        failedCount,
+        token,
+      });
     };
+    if (step.stage === 'before' || step.stage === 'after') {
+      const id = jobId(step.pk, step.stage === 'before' ? BEFORE_SLOT : AFTER_SLOT);
+      const row = this.q.claimHook.get({ owner, id, now }) as LeasedRow | undefined;
+      if (row !== undefined) toJob(row.id, row.data, row.failed_count, row.token);
+    } else if (step.stage === 'tasks') {
+      const base = step.pk * SLOTS_PER_STEP;
+      const again = this.q.claimRequeued.all({ owner, lo: base + 1, hi: base + MAX_TASKS_PER_STEP, now, limit: request.limit }) as LeasedRow[];
+      again.sort((a, b) => a.id - b.id);
+      for (const row of again) toJob(row.id, row.data, row.failed_count, row.token);
+      const room = request.limit - again.length;
+      if (room > 0 && step.fresh_cursor < step.next_seq) {
+        const lo = base + step.fresh_cursor + 1;
+        const hi = base + Math.min(step.fresh_cursor + room, step.next_seq);
+        for (const [id, data] of this.q.freshRange.all(lo, hi) as [number, string][]) toJob(id, data, 0, 0);
+        this.q.insertLease.run(owner, step.pk, lo, hi);
+        this.q.advanceCursor.run(hi - base, step.pk);
+      }
+    }
+    if (jobs.length === 0) return empty;
+    const workflow = this.q.getWorkflow.get(request.workflowId) as WorkflowRow;
+    return { jobs, watchNextTask: workflow.watch_next_task === 1, taskCount: step.total };
   }
 
   /** Applies fenced outcomes, aggregates counts per step, then advances the touched steps. */
@@ -522,51 +544,99 @@ export class SqliteBackend implements Backend {
     const stale: string[] = [];
     const counts = new Map<number, { done: number; failed: number; failing: string | null }>();
     const hookSteps = new Set<number>();
+    const q = this.q;
     for (const outcome of outcomes) {
-      const params = { id: Number(outcome.id), token: outcome.token, now };
-      let row: { step_pk: number; kind: number } | undefined;
+      const id = Number(outcome.id);
+      const token = outcome.token;
+      const fresh = token === 0;
+      let applied: boolean;
       if (outcome.status === 'succeeded') {
-        row = this.q.succeedJob.get({
-          ...params,
-          result: outcome.resultJson,
-          error: outcome.error === null ? null : JSON.stringify(outcome.error),
-        }) as typeof row;
+        const error = outcome.error === null ? null : JSON.stringify(outcome.error);
+        applied = fresh
+          ? q.succeedFresh.run(outcome.resultJson, error, now, id).changes > 0
+          : q.succeedLeased.run(outcome.resultJson, error, now, id, token).changes > 0;
       } else if (outcome.status === 'retry') {
         const runAt = outcome.retryDelayMs > 0 ? now + outcome.retryDelayMs : 0;
-        row = this.q.retryJob.get({ id: params.id, token: params.token, error: JSON.stringify(outcome.error), runAt }) as typeof row;
-        if (row !== undefined && runAt === 0) {
-          machine.events.push({ type: 'work', workflowId: outcome.workflowId, stepId: outcome.stepId });
-        }
-        if (row === undefined) stale.push(outcome.id);
+        const error = JSON.stringify(outcome.error);
+        applied = fresh ? q.retryFresh.run(error, runAt, id).changes > 0 : q.retryLeased.run(error, runAt, id, token).changes > 0;
+        if (applied && runAt === 0) machine.events.push({ type: 'work', workflowId: outcome.workflowId, stepId: outcome.stepId });
+        if (!applied) stale.push(outcome.id);
         continue;
       } else {
-        row = this.q.failJob.get({ ...params, error: JSON.stringify(outcome.error) }) as typeof row;
+        const error = JSON.stringify(outcome.error);
+        applied = fresh ? q.failFresh.run(error, now, id).changes > 0 : q.failLeased.run(error, now, id, token).changes > 0;
       }
-      if (row === undefined) {
+      if (!applied) {
         stale.push(outcome.id);
         continue;
       }
-      if (row.kind !== JOB_KIND_CODE.task) {
-        hookSteps.add(row.step_pk);
+      const pk = stepPkOf(id);
+      const slot = slotOf(id);
+      if (slot === BEFORE_SLOT || slot === AFTER_SLOT) {
+        hookSteps.add(pk);
         continue;
       }
-      let count = counts.get(row.step_pk);
+      let count = counts.get(pk);
       if (count === undefined) {
         count = { done: 0, failed: 0, failing: null };
-        counts.set(row.step_pk, count);
+        counts.set(pk, count);
       }
       if (outcome.status === 'succeeded') count.done++;
       else {
         count.failed++;
-        count.failing ??= JSON.stringify({ seq: outcome.seq, error: outcome.error });
+        count.failing ??= JSON.stringify({ seq: slot, error: outcome.error });
       }
     }
     for (const [pk, count] of counts) {
-      this.q.addCounts.run({ pk, ...count });
+      q.addCounts.run({ pk, ...count });
       machine.advance(pk);
     }
     for (const pk of hookSteps) machine.advance(pk);
     return stale;
+  }
+
+  /** A dead node's range: its fresh tasks count one failed attempt (or fail for good). */
+  private recoverRange(lease: RangeLease, machine: StepMachine, now: number): number {
+    this.q.deleteLease.run(lease.id);
+    const step = this.q.stepByPk.get(lease.step_pk) as StepRow | undefined;
+    if (step === undefined) return 0;
+    const error = JSON.stringify(NODE_LOST);
+    const failed = this.q.failFreshRange.all({ lo: lease.lo, hi: lease.hi, error, now, maxAttempts: step.max_attempts }) as { id: number }[];
+    const runAt = step.retry_delay > 0 ? now + step.retry_delay : 0;
+    const retried = this.q.retryFreshRange.all({ lo: lease.lo, hi: lease.hi, error, runAt }) as { id: number }[];
+    const first = failed.reduce((min, row) => Math.min(min, row.id), Infinity);
+    if (failed.length > 0) {
+      this.q.addCounts.run({
+        pk: step.pk,
+        done: 0,
+        failed: failed.length,
+        failing: JSON.stringify({ seq: slotOf(first), error: NODE_LOST }),
+      });
+      machine.advance(step.pk);
+    }
+    if (retried.length > 0 && runAt === 0) machine.events.push({ type: 'work', workflowId: step.workflow_id, stepId: step.id });
+    return failed.length + retried.length;
+  }
+
+  /** Hands back every job the node holds that it did not list (after an ambiguous round trip). */
+  private reconcile(owner: number, keep: ReadonlySet<number>, machine: StepMachine): void {
+    const touched = new Set<number>();
+    for (const job of this.q.leasedAloneBy.all(owner) as { id: number; token: number }[]) {
+      if (keep.has(job.id)) continue;
+      this.q.releaseJob.run({ id: job.id, token: job.token });
+      touched.add(stepPkOf(job.id));
+    }
+    for (const lease of this.q.rangesOf.all(owner) as RangeLease[]) {
+      for (const { id } of this.q.freshIdsInRange.all(lease.lo, lease.hi) as { id: number }[]) {
+        if (keep.has(id)) continue;
+        this.q.releaseJob.run({ id, token: 0 });
+        touched.add(lease.step_pk);
+      }
+    }
+    for (const pk of touched) {
+      const step = machine.stepRow(pk);
+      machine.events.push({ type: 'work', workflowId: step.workflow_id, stepId: step.id });
+    }
   }
 
   private requireStep(workflowId: string, stepId: string): StepRow {
@@ -596,8 +666,11 @@ export class SqliteBackend implements Backend {
       hasAfter: step.handler.hasAfterAll ? 1 : 0,
     }) as { pk: number } | undefined;
     if (row === undefined) return null;
-    if (step.handler.hasBeforeAll) this.q.insertJob.run(row.pk, JOB_KIND_CODE.before, 0, 'null');
-    if (step.handler.hasAfterAll) this.q.insertJob.run(row.pk, JOB_KIND_CODE.after, 0, 'null');
+    if (row.pk > MAX_STEP_PK) {
+      throw new BackendError(`this SQLite database holds the most steps it can number (${MAX_STEP_PK}); start a new database file`);
+    }
+    if (step.handler.hasBeforeAll) this.q.insertJob.run(jobId(row.pk, BEFORE_SLOT), 'null');
+    if (step.handler.hasAfterAll) this.q.insertJob.run(jobId(row.pk, AFTER_SLOT), 'null');
     this.insertTasks(row.pk, step.tasksJson);
     return row.pk;
   }
@@ -605,13 +678,30 @@ export class SqliteBackend implements Backend {
   private insertTasks(stepPk: number, tasksJson: readonly string[]): void {
     if (tasksJson.length === 0) return;
     const { next_seq } = this.q.reserveTaskSeq.get({ pk: stepPk, n: tasksJson.length }) as { next_seq: number };
-    const first = next_seq - tasksJson.length + 1;
-    const insert = this.q.insertJob;
-    for (let i = 0; i < tasksJson.length; i++) insert.run(stepPk, JOB_KIND_CODE.task, first + i, tasksJson[i]);
+    if (next_seq > MAX_TASKS_PER_STEP) {
+      throw new ValidationError(`a step of the embedded backend holds at most ${MAX_TASKS_PER_STEP} tasks; split the work over several steps`);
+    }
+    const first = jobId(stepPk, next_seq - tasksJson.length + 1);
+    const count = tasksJson.length;
+    let i = 0;
+    if (count >= 64) {
+      const params: (number | string)[] = new Array<number | string>(128);
+      for (; i + 64 <= count; i += 64) {
+        for (let k = 0; k < 64; k++) {
+          params[2 * k] = first + i + k;
+          params[2 * k + 1] = tasksJson[i + k] as string;
+        }
+        this.q.insertJobs64.run(params);
+      }
+    }
+    for (; i < count; i++) this.q.insertJob.run(first + i, tasksJson[i]);
   }
 
   private deleteWorkflowRows(workflowId: string): boolean {
-    this.q.deleteJobsOfWorkflow.run(workflowId);
+    for (const { pk } of this.q.stepPksOfWorkflow.all(workflowId) as { pk: number }[]) {
+      this.q.deleteJobsOfStep.run(jobId(pk, 0), jobId(pk, SLOTS_PER_STEP - 1));
+    }
+    this.q.deleteLeasesOfWorkflow.run(workflowId);
     this.q.deleteBatchesOfWorkflow.run(workflowId);
     this.q.deleteEdgesOfWorkflow.run(workflowId);
     this.q.deleteStepsOfWorkflow.run(workflowId);

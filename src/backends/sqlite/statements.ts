@@ -16,7 +16,7 @@ const QUERY_NAMES = [
   'watchNextTask',
   'listWorkflows',
   'expiredWorkflows',
-  'deleteJobsOfWorkflow',
+  'deleteLeasesOfWorkflow',
   'deleteBatchesOfWorkflow',
   'deleteEdgesOfWorkflow',
   'deleteStepsOfWorkflow',
@@ -40,19 +40,37 @@ const QUERY_NAMES = [
   'parentsOf',
   'runnableSteps',
   'batchApplied',
+  'stepPksOfWorkflow',
   // jobs.sql
   'insertJob',
-  'claimJobs',
-  'succeedJob',
-  'failJob',
-  'retryJob',
+  'claimHook',
+  'claimRequeued',
+  'freshRange',
+  'insertLease',
+  'advanceCursor',
+  'succeedFresh',
+  'succeedLeased',
+  'failFresh',
+  'failLeased',
+  'retryFresh',
+  'retryLeased',
+  'insertJobs64',
   'releaseJob',
-  'releaseJobsOfOwner',
-  'leasedBy',
+  'releaseLeasedAloneBy',
+  'leasedAloneBy',
+  'rangesOf',
+  'freshIdsInRange',
+  'releaseFreshRange',
+  'deleteLease',
+  'deleteLeasesOfStep',
   'hookJob',
   'nextRunAt',
   'tasksPage',
-  'orphanedLeases',
+  'orphanedAlone',
+  'orphanedRanges',
+  'failFreshRange',
+  'retryFreshRange',
+  'deleteJobsOfStep',
   // nodes.sql
   'registerNode',
   'heartbeat',
@@ -79,5 +97,7 @@ export function prepareStatements(db: SqliteDatabase): Statements {
     if (text === undefined) throw new Error(`SQL query "${name}" is missing from ${SQL_DIR}`);
     prepared[name] = db.prepare(text);
   }
+  // Rows as arrays: the claim hot path builds its own objects.
+  prepared.freshRange?.raw(true);
   return prepared as Statements;
 }

@@ -18,7 +18,7 @@
 import type { SerializedError } from '../../errors.js';
 import type { BackendEvent } from '../backend.js';
 import type { JobKind, StepStage, StepStatus, StoredWorkflowOptions } from '../types.js';
-import { JOB_FAILED, JOB_SUCCEEDED, parseError } from './rows.js';
+import { AFTER_SLOT, BEFORE_SLOT, JOB_FAILED, JOB_SUCCEEDED, jobId, parseError } from './rows.js';
 import type { StepRow, WorkflowRow } from './rows.js';
 import type { Statements } from './statements.js';
 
@@ -110,7 +110,7 @@ export class StepMachine {
       switch (step.stage) {
         case 'before': {
           if (step.has_before === 1) {
-            const hook = this.hookState(pk, 1);
+            const hook = this.hookState(jobId(pk, BEFORE_SLOT));
             if (hook.status === JOB_FAILED) return this.finish(step, 'failed', hook.error);
             if (hook.status !== JOB_SUCCEEDED) return;
           }
@@ -144,7 +144,7 @@ export class StepMachine {
         }
         case 'after': {
           if (step.has_after === 1) {
-            const hook = this.hookState(pk, 2);
+            const hook = this.hookState(jobId(pk, AFTER_SLOT));
             if (hook.status === JOB_FAILED) return this.finish(step, 'failed', hook.error);
             if (hook.status !== JOB_SUCCEEDED) return;
           }
@@ -198,6 +198,7 @@ export class StepMachine {
       now: this.now,
     });
     this.q.addOpenSteps.run({ id: step.workflow_id, delta: -1 });
+    this.q.deleteLeasesOfStep.run(step.pk);
     this.touchedWorkflows.add(step.workflow_id);
     this.events.push({ type: 'step', workflowId: step.workflow_id, stepId: step.id, status });
     // Steps added to a finished step can no longer run.
@@ -233,8 +234,8 @@ export class StepMachine {
     else this.finish(step, 'skipped', null);
   }
 
-  private hookState(pk: number, kind: number): { status: number; error: SerializedError | null } {
-    const row = this.q.hookJob.get(pk, kind) as { status: number; error: string | null } | undefined;
+  private hookState(id: number): { status: number; error: SerializedError | null } {
+    const row = this.q.hookJob.get(id) as { status: number; error: string | null } | undefined;
     return row === undefined ? { status: JOB_SUCCEEDED, error: null } : { status: row.status, error: parseError(row.error) };
   }
 

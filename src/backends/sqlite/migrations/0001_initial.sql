@@ -45,6 +45,7 @@ CREATE TABLE steps (
   done          INTEGER NOT NULL DEFAULT 0,
   failed        INTEGER NOT NULL DEFAULT 0,
   next_seq      INTEGER NOT NULL DEFAULT 0,  -- last task seq handed out
+  fresh_cursor  INTEGER NOT NULL DEFAULT 0,  -- last task seq leased in a range
   child_seq     INTEGER NOT NULL DEFAULT 0,  -- last anchor_seq handed out to added steps
   error         TEXT,
   started_at    INTEGER,
@@ -63,25 +64,36 @@ CREATE TABLE step_edges (
 ) WITHOUT ROWID;
 CREATE INDEX step_edges_child ON step_edges (child_pk);
 
--- Tasks and hook jobs. Row order (id) is task order within a step.
+-- Tasks and hook jobs. The id places a job in its step, so a step's tasks are one rowid
+-- range in task order and need no secondary index:
+--   id = step_pk * 2^26 + slot, slot 0 = beforeAll, 1.. = task seq, 2^26 - 1 = afterAll.
 CREATE TABLE jobs (
   id            INTEGER PRIMARY KEY,
-  step_pk       INTEGER NOT NULL,
-  kind          INTEGER NOT NULL,            -- 0 task | 1 beforeAll | 2 afterAll
-  seq           INTEGER NOT NULL,            -- task position in its step (1-based); 0 for hooks
   data          TEXT NOT NULL,
-  status        INTEGER NOT NULL DEFAULT 0,  -- 0 ready | 1 leased | 2 succeeded | 3 failed
+  status        INTEGER NOT NULL DEFAULT 0,  -- 0 fresh | 1 leased alone | 2 succeeded | 3 failed | 4 ready again
   failed_count  INTEGER NOT NULL DEFAULT 0,
-  token         INTEGER NOT NULL DEFAULT 0,  -- fencing token, bumped on every claim
-  owner         INTEGER,                     -- nodes.pk of the lease holder
+  token         INTEGER NOT NULL DEFAULT 0,  -- fencing token of a job leased alone, bumped on every claim
+  owner         INTEGER,                     -- nodes.pk of the holder of a job leased alone
   run_at        INTEGER NOT NULL DEFAULT 0,  -- not claimable before (retry delay)
   result        TEXT,
   error         TEXT,
   finished_at   INTEGER
 );
-CREATE INDEX jobs_by_step ON jobs (step_pk, kind);
-CREATE INDEX jobs_ready ON jobs (step_pk, kind) WHERE status = 0;
+CREATE INDEX jobs_requeued ON jobs (id) WHERE status = 4;
 CREATE INDEX jobs_leased ON jobs (owner) WHERE status = 1;
+CREATE INDEX jobs_delayed ON jobs (run_at) WHERE status = 4 AND run_at > 0;
+
+-- Fresh tasks are leased in ranges: one row per claimed batch instead of one write per task.
+-- A fresh task (status 0) with seq <= steps.fresh_cursor belongs to exactly one range lease.
+CREATE TABLE leases (
+  id      INTEGER PRIMARY KEY,
+  owner   INTEGER NOT NULL,                  -- nodes.pk
+  step_pk INTEGER NOT NULL,
+  lo      INTEGER NOT NULL,                  -- first job id of the range
+  hi      INTEGER NOT NULL                   -- last job id of the range
+);
+CREATE INDEX leases_by_owner ON leases (owner);
+CREATE INDEX leases_by_step ON leases (step_pk);
 
 -- addTasks calls already applied (deterministic keys make retried hooks idempotent).
 CREATE TABLE task_batches (

@@ -1,61 +1,129 @@
--- Queries on jobs (tasks and hook jobs). Status codes: 0 ready, 1 leased, 2 succeeded, 3 failed.
--- Kinds: 0 task, 1 beforeAll, 2 afterAll.
+-- Queries on jobs (tasks and hook jobs) and range leases.
+-- Job ids: step_pk * 67108864 (2^26) + slot; slot 0 = beforeAll, 1.. = task seq, 67108863 = afterAll.
+-- Status: 0 fresh, 1 leased alone, 2 succeeded, 3 failed, 4 ready again.
+-- Fencing: a job leased in a range is completed with token 0 and must still be fresh (status 0);
+-- a job leased alone is completed with its token and must still be leased (status 1).
 
 -- name: insertJob
-INSERT INTO jobs (step_pk, kind, seq, data) VALUES (?, ?, ?, ?);
+INSERT INTO jobs (id, data) VALUES (?, ?);
 
--- name: claimJobs
--- Leases the first @limit ready jobs of one kind of one step; the token fences the lease.
+-- name: insertJobs64
+-- 64 jobs per call: far fewer calls into SQLite when a step is created with many tasks.
+INSERT INTO jobs (id, data) VALUES
+(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),
+(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),
+(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),
+(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?);
+
+-- name: claimHook
+UPDATE jobs SET status = 1, owner = @owner, token = token + 1
+WHERE id = @id AND status IN (0, 4) AND run_at <= @now
+RETURNING id, data, failed_count, token;
+
+-- name: claimRequeued
+-- Jobs back in the queue (retried, handed back, recovered) are leased one by one.
 UPDATE jobs SET status = 1, owner = @owner, token = token + 1
 WHERE id IN (
-  SELECT id FROM jobs
-  WHERE step_pk = @stepPk AND kind = @kind AND status = 0 AND run_at <= @now
-  ORDER BY id
-  LIMIT @limit
+  SELECT id FROM jobs WHERE status = 4 AND id BETWEEN @lo AND @hi AND run_at <= @now ORDER BY id LIMIT @limit
 )
-RETURNING id, kind, seq, data, failed_count, token;
+RETURNING id, data, failed_count, token;
 
--- name: succeedJob
-UPDATE jobs SET status = 2, result = @result, error = @error, finished_at = @now, owner = NULL
-WHERE id = @id AND token = @token AND status = 1
-RETURNING step_pk, kind;
+-- name: freshRange
+SELECT id, data FROM jobs WHERE id BETWEEN ? AND ? AND status = 0;
 
--- name: failJob
-UPDATE jobs SET status = 3, error = @error, failed_count = failed_count + 1, finished_at = @now, owner = NULL
-WHERE id = @id AND token = @token AND status = 1
-RETURNING step_pk, kind;
+-- name: insertLease
+INSERT INTO leases (owner, step_pk, lo, hi) VALUES (?, ?, ?, ?);
 
--- name: retryJob
-UPDATE jobs SET status = 0, error = @error, failed_count = failed_count + 1, run_at = @runAt, owner = NULL
-WHERE id = @id AND token = @token AND status = 1
-RETURNING step_pk, kind;
+-- name: advanceCursor
+UPDATE steps SET fresh_cursor = ? WHERE pk = ?;
+
+-- Outcome statements come in pairs: "Fresh" for jobs leased in a range (token 0), "Leased"
+-- for jobs leased alone (their token). Positional parameters: this is the hot path.
+
+-- name: succeedFresh
+-- (result, error, finished_at, id)
+UPDATE jobs SET status = 2, result = ?, error = ?, finished_at = ? WHERE id = ? AND status = 0;
+
+-- name: succeedLeased
+-- (result, error, finished_at, id, token)
+UPDATE jobs SET status = 2, result = ?, error = ?, finished_at = ?, owner = NULL WHERE id = ? AND status = 1 AND token = ?;
+
+-- name: failFresh
+-- (error, finished_at, id)
+UPDATE jobs SET status = 3, error = ?, failed_count = failed_count + 1, finished_at = ? WHERE id = ? AND status = 0;
+
+-- name: failLeased
+-- (error, finished_at, id, token)
+UPDATE jobs SET status = 3, error = ?, failed_count = failed_count + 1, finished_at = ?, owner = NULL
+WHERE id = ? AND status = 1 AND token = ?;
+
+-- name: retryFresh
+-- (error, run_at, id)
+UPDATE jobs SET status = 4, error = ?, failed_count = failed_count + 1, run_at = ? WHERE id = ? AND status = 0;
+
+-- name: retryLeased
+-- (error, run_at, id, token)
+UPDATE jobs SET status = 4, error = ?, failed_count = failed_count + 1, run_at = ?, owner = NULL
+WHERE id = ? AND status = 1 AND token = ?;
 
 -- name: releaseJob
-UPDATE jobs SET status = 0, owner = NULL WHERE id = @id AND token = @token AND status = 1;
+-- Hands a claimed, never-started job back; no attempt is counted.
+UPDATE jobs SET status = 4, owner = NULL, run_at = 0
+WHERE id = @id AND ((@token = 0 AND status = 0) OR (@token > 0 AND status = 1 AND token = @token));
 
--- name: releaseJobsOfOwner
-UPDATE jobs SET status = 0, owner = NULL WHERE owner = ? AND status = 1;
+-- name: releaseLeasedAloneBy
+UPDATE jobs SET status = 4, owner = NULL, run_at = 0 WHERE owner = ? AND status = 1;
 
--- name: leasedBy
-SELECT j.id, j.token, s.workflow_id, s.id AS step_id FROM jobs j JOIN steps s ON s.pk = j.step_pk
-WHERE j.owner = ? AND j.status = 1;
+-- name: leasedAloneBy
+SELECT id, token FROM jobs WHERE owner = ? AND status = 1;
+
+-- name: rangesOf
+SELECT id, step_pk, lo, hi FROM leases WHERE owner = ?;
+
+-- name: freshIdsInRange
+SELECT id FROM jobs WHERE id BETWEEN ? AND ? AND status = 0;
+
+-- name: releaseFreshRange
+UPDATE jobs SET status = 4, run_at = 0 WHERE id BETWEEN ? AND ? AND status = 0;
+
+-- name: deleteLease
+DELETE FROM leases WHERE id = ?;
+
+-- name: deleteLeasesOfStep
+DELETE FROM leases WHERE step_pk = ?;
 
 -- name: hookJob
-SELECT status, error FROM jobs WHERE step_pk = ? AND kind = ? LIMIT 1;
+SELECT status, error FROM jobs WHERE id = ?;
 
 -- name: nextRunAt
 -- Earliest delayed retry still waiting (only delayed jobs have run_at > 0).
-SELECT MIN(run_at) AS next FROM jobs WHERE status = 0 AND run_at > 0 AND run_at > ?;
+SELECT MIN(run_at) AS next FROM jobs WHERE status = 4 AND run_at > 0 AND run_at > ?;
 
 -- name: tasksPage
-SELECT id, seq, data, status, failed_count, result, error, finished_at FROM jobs
-WHERE step_pk = @stepPk AND kind = 0 AND seq > @afterSeq
-ORDER BY seq
+SELECT id, data, status, failed_count, result, error, finished_at FROM jobs
+WHERE id > @lo AND id < @hi
+ORDER BY id
 LIMIT @limit;
 
--- name: orphanedLeases
--- Leased jobs whose owner is no longer a registered node.
-SELECT j.id, j.step_pk, j.kind, j.seq, j.token, j.failed_count, s.max_attempts, s.retry_delay
-FROM jobs j JOIN steps s ON s.pk = j.step_pk
-WHERE j.status = 1 AND (j.owner IS NULL OR j.owner NOT IN (SELECT pk FROM nodes))
+-- name: orphanedAlone
+-- Jobs leased alone whose owner is no longer a registered node.
+SELECT id, token, failed_count FROM jobs
+WHERE status = 1 AND (owner IS NULL OR owner NOT IN (SELECT pk FROM nodes))
 LIMIT ?;
+
+-- name: orphanedRanges
+SELECT id, step_pk, lo, hi FROM leases WHERE owner NOT IN (SELECT pk FROM nodes) LIMIT ?;
+
+-- name: failFreshRange
+-- A dead node's range, when no attempt is left: those tasks fail for good.
+UPDATE jobs SET status = 3, failed_count = failed_count + 1, error = @error, finished_at = @now
+WHERE id BETWEEN @lo AND @hi AND status = 0 AND failed_count + 1 >= @maxAttempts
+RETURNING id;
+
+-- name: retryFreshRange
+UPDATE jobs SET status = 4, failed_count = failed_count + 1, error = @error, run_at = @runAt
+WHERE id BETWEEN @lo AND @hi AND status = 0
+RETURNING id;
+
+-- name: deleteJobsOfStep
+DELETE FROM jobs WHERE id BETWEEN ? AND ?;

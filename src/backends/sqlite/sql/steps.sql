@@ -65,17 +65,29 @@ SELECT e.on_cond, s.status FROM step_edges e JOIN steps s ON s.pk = e.parent_pk 
 
 -- name: runnableSteps
 -- Running steps whose current stage has a claimable job, oldest workflow first.
+-- (67108864 = 2^26: job ids are step_pk * 2^26 + slot, see jobs.sql.)
 SELECT s.*, w.name AS workflow_name FROM steps s
 JOIN workflows w ON w.id = s.workflow_id
-WHERE s.status = 'running' AND s.stage IN ('before', 'tasks', 'after')
-  AND EXISTS (
-    SELECT 1 FROM jobs j
-    WHERE j.step_pk = s.pk
-      AND j.kind = CASE s.stage WHEN 'tasks' THEN 0 WHEN 'before' THEN 1 ELSE 2 END
-      AND j.status = 0 AND j.run_at <= @now
-  )
+WHERE s.status = 'running' AND (
+  (s.stage = 'tasks' AND (
+    s.fresh_cursor < s.next_seq
+    OR EXISTS (
+      SELECT 1 FROM jobs j
+      WHERE j.status = 4 AND j.id BETWEEN s.pk * 67108864 + 1 AND s.pk * 67108864 + 67108862 AND j.run_at <= @now
+    )
+  ))
+  OR (s.stage = 'before' AND EXISTS (
+    SELECT 1 FROM jobs j WHERE j.id = s.pk * 67108864 AND j.status IN (0, 4) AND j.run_at <= @now
+  ))
+  OR (s.stage = 'after' AND EXISTS (
+    SELECT 1 FROM jobs j WHERE j.id = s.pk * 67108864 + 67108863 AND j.status IN (0, 4) AND j.run_at <= @now
+  ))
+)
 ORDER BY w.created_at, s.run_index
 LIMIT @limit;
+
+-- name: stepPksOfWorkflow
+SELECT pk FROM steps WHERE workflow_id = ?;
 
 -- name: batchApplied
 INSERT OR IGNORE INTO task_batches (step_pk, batch_key) VALUES (?, ?);

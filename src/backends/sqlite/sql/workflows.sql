@@ -52,8 +52,8 @@ LIMIT @limit;
 -- name: expiredWorkflows
 SELECT id FROM workflows WHERE expires_at <= ? LIMIT ?;
 
--- name: deleteJobsOfWorkflow
-DELETE FROM jobs WHERE step_pk IN (SELECT pk FROM steps WHERE workflow_id = ?);
+-- name: deleteLeasesOfWorkflow
+DELETE FROM leases WHERE step_pk IN (SELECT pk FROM steps WHERE workflow_id = ?);
 
 -- name: deleteBatchesOfWorkflow
 DELETE FROM task_batches WHERE step_pk IN (SELECT pk FROM steps WHERE workflow_id = ?);
