@@ -10,6 +10,7 @@ import { EventEmitter } from 'node:events';
 import type { Backend, BackendEvent, NewStep } from '../backends/backend.js';
 import type { DependencyCondition, StepStatus, WorkflowRecord, WorkflowStatus } from '../backends/types.js';
 import { DeflowError, NotFoundError, ValidationError, WorkflowDefinitionError } from '../errors.js';
+import type { EventHub } from '../engine/event-hub.js';
 import { toJson } from '../engine/json.js';
 import { DeFlow } from './deflow.js';
 import type { RegistrationWatcher } from './deflow.js';
@@ -104,6 +105,7 @@ export class WorkFlow implements RegistrationWatcher {
   #finish: Finish | null = null;
   #outcome: { result: WorkflowResult | null; error: Error | null } | null = null;
   #settling = false;
+  #checking = false;
   #watchNextTask = false;
 
   private constructor(id: string, name: string, options: WorkflowOptions, resolved: ResolvedWorkflowOptions, phase: Phase, status: WorkflowStatus) {
@@ -313,7 +315,9 @@ export class WorkFlow implements RegistrationWatcher {
 
   async #start(deflow: DeFlow, deps: ReturnType<typeof planDependencies>): Promise<void> {
     try {
-      const { backend } = await deflow.services();
+      const { backend, node } = await deflow.services();
+      // Listen before the workflow exists, so no event of a quick run is missed.
+      if (this.#wantsFollowing()) this.#subscribe(deflow, node.hub, backend);
       const steps: NewStep[] = [];
       for (const [index, draft] of this.#drafts.entries()) {
         const where = `step #${index + 1} of workflow "${this.name}"`;
@@ -368,22 +372,31 @@ export class WorkFlow implements RegistrationWatcher {
 
   /** Listens to this workflow's events through the node's hub (started handles only). */
   #follow(): void {
-    if (this.#phase !== 'started' || this.#stopListening !== null || this.#outcome !== null) return;
+    if (this.#phase !== 'started' || this.#outcome !== null || this.#checking) return;
     const deflow = this.#deflow ?? DeFlow.getInstance();
     this.#deflow = deflow;
-    this.#stopWatchingRegistration = deflow.watch(this);
+    this.#checking = true;
     void deflow
       .services()
       .then(({ node, backend }) => {
-        if (this.#stopListening !== null || this.#outcome !== null) return;
-        this.#stopListening = node.hub.listen(this.id, (event) => this.#onEvent(event, backend));
+        if (this.#outcome !== null) return;
+        this.#subscribe(deflow, node.hub, backend);
         // It may have finished before we listened.
         return backend.getWorkflow(this.id).then((record) => {
           if (record === null) this.#conclude(null, new NotFoundError(`workflow ${this.id} does not exist (finished and removed?)`));
           else if (TERMINAL.includes(record.status)) void this.#finished(backend);
         });
       })
-      .catch((error: unknown) => this.#conclude(null, error instanceof Error ? error : new Error(String(error))));
+      .catch((error: unknown) => this.#conclude(null, error instanceof Error ? error : new Error(String(error))))
+      .finally(() => {
+        this.#checking = false;
+      });
+  }
+
+  #subscribe(deflow: DeFlow, hub: EventHub, backend: Backend): void {
+    if (this.#stopListening !== null) return;
+    this.#stopWatchingRegistration = deflow.watch(this);
+    this.#stopListening = hub.listen(this.id, (event) => this.#onEvent(event, backend));
   }
 
   #onEvent(event: BackendEvent, backend: Backend): void {

@@ -95,7 +95,7 @@ export class WorkerNode implements RunnerHost {
       nodeId: this.id,
       leaseMs: options.leaseMs,
       recoverIntervalMs: options.checkProcessQueueInterval,
-      sweepIntervalMs: Math.max(10_000, options.checkProcessQueueInterval * 10),
+      sweepIntervalMs: Math.max(1_000, options.checkProcessQueueInterval * 5),
       heldJobs: () => this.heldJobIds(),
       onDeclaredDead: () => void this.rejoin(),
       onRecovered: () => this.discover(),

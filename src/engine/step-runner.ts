@@ -96,6 +96,10 @@ export class StepRunner {
     };
     this.claiming = true;
     const claim = (): void => {
+      if (this.stopped || !this.host.accepting) {
+        this.claiming = false;
+        return;
+      }
       const trip: Promise<ClaimResult | undefined> =
         this.host.batcher.pending > 0 ? this.host.batcher.flush(request) : this.host.backend.claim(request);
       trip.then(

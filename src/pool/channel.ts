@@ -75,6 +75,9 @@ function openProcess(options: ResolvedFarmOptions, config: WorkerBootConfig, eve
     events.close(code, signal);
   });
   child.on('error', (error) => events.error(error));
+  // silent: true pipes the worker's output to us; unread, a full pipe would block the worker.
+  child.stdout?.resume();
+  child.stderr?.resume();
   return {
     get pid() {
       return child.pid;

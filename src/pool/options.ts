@@ -223,6 +223,7 @@ function positiveNumber(key: string, value: unknown, fallback: number, owner = '
   if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
     throw fail(`${owner}.${key} must be a positive number of ${unit} or Infinity`, value);
   }
+  if (unit === 'milliseconds') timerRange(`${owner}.${key}`, value);
   return value;
 }
 
@@ -231,7 +232,15 @@ function nonNegativeFinite(key: string, value: unknown, fallback: number): numbe
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
     throw fail(`options.${key} must be a non-negative finite number of milliseconds`, value);
   }
+  timerRange(`options.${key}`, value, '');
   return value;
+}
+
+/** Node turns a longer setTimeout into 1 ms (with a warning): a huge timeout would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function timerRange(name: string, value: number, orElse = ' or Infinity'): void {
+  if (value !== Infinity && value > MAX_TIMER_MS) throw fail(`${name} must be at most ${MAX_TIMER_MS} ms (about 24.8 days)${orElse}`, value);
 }
 
 function fail(message: string, value: unknown): ValidationError {

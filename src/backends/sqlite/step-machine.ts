@@ -56,8 +56,8 @@ export class StepMachine {
   start(pk: number): void {
     const step = this.stepRow(pk);
     if (step.status !== 'waiting') return;
-    const { run_seq } = this.q.nextRunIndex.get({ id: step.workflow_id, now: this.now }) as { run_seq: number };
-    this.q.startStep.run({ pk, runIndex: run_seq, now: this.now });
+    this.q.markWorkflowRunning.run({ id: step.workflow_id, now: this.now });
+    this.q.startStep.run({ pk, now: this.now });
     this.touchedWorkflows.add(step.workflow_id);
     if (step.has_before === 1) this.work(step);
     this.advance(pk);
@@ -122,6 +122,8 @@ export class StepMachine {
           if (children.state === 'wait') return;
           if (children.state === 'failed') return this.finish(step, 'failed', children.error);
           this.setStage(step, 'tasks');
+          const { run_seq } = this.q.nextRunIndex.get({ id: step.workflow_id, now: this.now }) as { run_seq: number };
+          this.q.setRunIndex.run(run_seq, step.pk);
           if (step.total > step.done + step.failed) this.work(step);
           continue;
         }

@@ -34,7 +34,11 @@ SELECT COALESCE(MAX(decl_index), -1) + 1 AS next FROM steps WHERE workflow_id = 
 UPDATE steps SET stage = ? WHERE pk = ?;
 
 -- name: startStep
-UPDATE steps SET status = 'running', stage = 'before', run_index = @runIndex, started_at = @now WHERE pk = @pk;
+UPDATE steps SET status = 'running', stage = 'before', started_at = @now WHERE pk = @pk;
+
+-- name: setRunIndex
+-- Execution order is counted when a step's tasks begin (after beforeAll and the steps it added).
+UPDATE steps SET run_index = ? WHERE pk = ?;
 
 -- name: finishStep
 UPDATE steps SET status = @status, stage = 'done', error = @error, finished_at = @now WHERE pk = @pk;

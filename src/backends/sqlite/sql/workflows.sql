@@ -14,6 +14,11 @@ SELECT id FROM workflows WHERE name = @name AND id <> @id;
 -- name: addOpenSteps
 UPDATE workflows SET open_steps = open_steps + @delta WHERE id = @id;
 
+-- name: markWorkflowRunning
+UPDATE workflows
+SET status = CASE WHEN status = 'pending' THEN 'running' ELSE status END, started_at = COALESCE(started_at, @now)
+WHERE id = @id;
+
 -- name: nextRunIndex
 UPDATE workflows
 SET run_seq = run_seq + 1,

@@ -1,0 +1,210 @@
+/** The public API around a run: steps and tasks as handlers see them, handles, errors, validation. */
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import DeFlow, { StepClosedError, StepHandler, StepModuleError, ValidationError, WorkFlow } from '../../src/index.js';
+import type { Step, StepOptions } from '../../src/index.js';
+import type { Conformance } from './context.js';
+import { eventually, sleep } from './context.js';
+
+interface Seen {
+  step: Pick<Step, 'id' | 'name' | 'index' | 'workflowId' | 'key' | 'parentKey' | 'taskCount'> & { data: unknown; options: StepOptions };
+  progress: string[];
+}
+const seen: Seen[] = [];
+const inspector = new StepHandler<{ tag: string }, number, number>({
+  name: 'api-inspector',
+  options: { taskTimeout: 4000, taskConcurrency: 2 },
+  async beforeAll(step) {
+    await step.addTasks([1, 2, 3]);
+  },
+  handler: (task) => task.data * 10,
+  async afterAll(step) {
+    const progress = await step.getProgress();
+    const { id, name, index, workflowId, key, parentKey, taskCount, data, options } = step;
+    seen.push({ step: { id, name, index, workflowId, key, parentKey, taskCount, data, options }, progress: [progress.percent] });
+  },
+});
+
+const sideEffects = new StepHandler<unknown, number, number>({
+  name: 'api-side-effects',
+  options: { taskMaxFailCount: 2 },
+  handler(task) {
+    if (task.data === 2) throw new Error('handler failed');
+    return task.data;
+  },
+  afterEach() {
+    throw new Error('afterEach failed');
+  },
+  onHandlerError() {
+    throw new Error('onHandlerError failed');
+  },
+});
+
+const closer = new StepHandler<unknown, number, number>({
+  name: 'api-closer',
+  handler: (task) => task.data,
+  async afterAll(step) {
+    const error = await step.addTasks([99]).catch((e: unknown) => e);
+    closed.push(error);
+  },
+});
+const closed: unknown[] = [];
+
+const slow = new StepHandler<unknown, number, number>({
+  name: 'api-slow',
+  async handler(task) {
+    await sleep(task.data);
+    return task.data;
+  },
+});
+
+export function api(t: Conformance): void {
+  describe('API', () => {
+    it('gives handlers the step (data, options by precedence, index, keys, progress)', async () => {
+      await t.register();
+      seen.length = 0;
+      const workflow = WorkFlow.create('inspect', { taskTimeout: 1000, taskMaxFailCount: 5 })
+        .addStep({ step: inspector, data: { tag: 'first' }, options: { taskConcurrency: 3 } })
+        .run();
+      const result = await workflow.done();
+      expect(seen).toHaveLength(1);
+      const [{ step, progress }] = seen as [Seen];
+      expect(step).toMatchObject({
+        id: '1',
+        name: 'api-inspector',
+        index: 0,
+        workflowId: workflow.id,
+        key: `${workflow.id}:1`,
+        parentKey: undefined,
+        taskCount: 3,
+        data: { tag: 'first' },
+      });
+      // defaults < WorkFlow.create < StepHandler.options < addStep options
+      expect(step.options).toEqual({ taskConcurrency: 3, taskTimeout: 4000, taskMaxFailCount: 5, taskFailRetryDelay: 0 });
+      expect(progress).toEqual(['100.00% - 3/3']);
+      expect(result.steps[0]?.tasks.map((task) => [task.seq, task.result])).toEqual([
+        [1, 10],
+        [2, 20],
+        [3, 30],
+      ]);
+      expect(result.steps[0]?.progress).toEqual({ done: 3, failed: 0, total: 3, percent: '100.00% - 3/3' });
+    });
+
+    it('records a throwing afterEach or onHandlerError on the task and never stalls the step', async () => {
+      await t.register();
+      const workflow = WorkFlow.create('side-effects').addStep({ step: sideEffects, tasks: [1, 2, 3] }).run();
+      const failure = (await workflow.done().catch((e: unknown) => e)) as { result: { steps: { tasks: { data: unknown; status: string; error?: Record<string, unknown> }[] }[] } };
+      const tasks = failure.result.steps[0]?.tasks ?? [];
+      expect(tasks.map((task) => task.status)).toEqual(['succeeded', 'failed', 'succeeded']);
+      expect(tasks[0]?.error).toMatchObject({ hook: 'afterEach', message: 'afterEach failed' });
+      expect(tasks[1]?.error).toMatchObject({ message: 'handler failed', hookError: { hook: 'onHandlerError', message: 'onHandlerError failed' } });
+    });
+
+    it('reads steps, pages of results and the previous step through handles', async () => {
+      await t.register();
+      const tasks = Array.from({ length: 25 }, (_, i) => i + 1);
+      const workflow = WorkFlow.create('reads')
+        .addStep({ name: 'first', step: slow, tasks: [1] })
+        .addStep({ name: 'second', step: slow, tasks })
+        .run();
+      await workflow.done();
+      const second = await workflow.getStep('second');
+      expect(second?.taskCount).toBe(25);
+      expect((await second?.getResults())?.map((task) => task.result)).toEqual(tasks);
+      expect((await second?.getResultsPage({ afterSeq: 10, limit: 5 }))?.map((task) => task.seq)).toEqual([11, 12, 13, 14, 15]);
+      const iterated: number[] = [];
+      for await (const task of second?.iterateResults(7) ?? []) iterated.push(task.seq);
+      expect(iterated).toEqual(tasks);
+      expect((await second?.getPrevious())?.name).toBe('first');
+      expect((await second?.getWorkflow())?.id).toBe(workflow.id);
+      expect(await second?.getProgress()).toEqual({ done: 25, failed: 0, total: 25, percent: '100.00% - 25/25' });
+    });
+
+    it('follows a workflow from another handle: events and done()', async () => {
+      await t.register();
+      const workflow = WorkFlow.create('followed').addStep({ step: slow, tasks: [300, 300] }).run();
+      await workflow.started();
+      const handle = await WorkFlow.getById(workflow.id);
+      expect(handle?.name).toBe('followed');
+      const finished: string[] = [];
+      handle?.on('done', (result) => finished.push(result.status));
+      const stepsDone: string[] = [];
+      handle?.on('step', (event) => stepsDone.push(event.status));
+      const result = await handle?.done();
+      expect(result?.steps[0]?.tasks.map((task) => task.result)).toEqual([300, 300]);
+      expect(finished).toEqual(['succeeded']);
+      expect(stepsDone).toEqual(['succeeded']);
+      // done() on a finished workflow resolves at once, with the same outcome.
+      expect((await (await WorkFlow.getById(workflow.id))?.done())?.status).toBe('succeeded');
+      expect(await WorkFlow.getById('no-such-workflow')).toBeNull();
+    });
+
+    it('refuses tasks for a step whose tasks already ran', async () => {
+      await t.register();
+      closed.length = 0;
+      await WorkFlow.create('closed').addStep({ step: closer, tasks: [1] }).run().done();
+      expect(closed[0]).toBeInstanceOf(StepClosedError);
+      expect((closed[0] as Error).message).toMatch(/its tasks already ran.*addAfter/);
+    });
+
+    it('rejects bad input at the call that received it, with a message that says what to do', async () => {
+      expect(() => WorkFlow.create('x', { taskTimout: 5 } as never)).toThrow(/unknown option "taskTimout". Known options: taskConcurrency/);
+      expect(() => WorkFlow.create('x', { taskTimeout: -1 })).toThrow(/taskTimeout must be a non-negative integer \(milliseconds, 0 = no timeout\), got -1/);
+      expect(() => WorkFlow.create('')).toThrow(/needs a non-empty name/);
+      const wf = WorkFlow.create('bad-input');
+      expect(() => wf.addStep({ step: slow, tasks: [() => 1] as never })).toThrow(/task data at index 0 is not JSON-serialisable: it holds a function/);
+      expect(() => wf.addStep({ step: slow, tasks: [{ big: 1n }] as never })).toThrow(/holds a bigint at key "big"/);
+      expect(() => wf.addStep({ step: slow, tasks: [{ m: new Map() }] as never })).toThrow(/holds a Map at key "m"/);
+      expect(() => wf.addStep({ step: slow, options: { taskConcurency: 2 } as never })).toThrow(/unknown option "taskConcurency"/);
+      expect(() => wf.addStep({ step: './relative.js' })).toThrow(/must be absolute/);
+      expect(() => wf.addStep({ step: '/no/such/module.js' })).toThrow(StepModuleError);
+      expect(() => wf.addStep({ step: 42 as never })).toThrow(/step must be a StepHandler/);
+      expect(() => new StepHandler({})).toThrow(/define at least one of handler, beforeAll or afterAll/);
+      expect(() => DeFlow.register({ backend: 'mysql://x' })).toThrow(/unsupported backend "mysql:\/\/x"/);
+      expect(() => DeFlow.register({ leaseMs: 5 })).toThrow(ValidationError);
+      expect(() => WorkFlow.create('empty').run()).toThrow(/has no steps/);
+      expect(() => WorkFlow.create('unregistered').addStep({ step: slow }).run()).toThrow(/call DeFlow.register\(\)/);
+    });
+
+    it('fails a workflow whose step module does not default-export a StepHandler, saying so', async () => {
+      await t.register();
+      const notAHandler = fileURLToPath(new URL('../fixtures/not-a-step.ts', import.meta.url));
+      const workflow = WorkFlow.create('bad-module').addStep({ step: notAHandler }).run();
+      await expect(workflow.done()).rejects.toThrow(/does not default-export a StepHandler/);
+      await expect(workflow.started()).rejects.toBeInstanceOf(StepModuleError);
+    });
+
+    it('rejects step.addTasks with data JSON cannot hold', async () => {
+      await t.register();
+      const errors: unknown[] = [];
+      const adder = new StepHandler<unknown, unknown, unknown>({
+        name: 'api-adder',
+        async beforeAll(step) {
+          errors.push(await step.addTasks([{ when: new Set([1]) }]).catch((e: unknown) => e));
+          await step.addTasks([1]);
+        },
+        handler: (task) => task.data,
+      });
+      await WorkFlow.create('add-bad').addStep({ step: adder }).run().done();
+      expect(errors[0]).toBeInstanceOf(ValidationError);
+      expect((errors[0] as Error).message).toMatch(/task data at index 0 is not JSON-serialisable: it holds a Set at key "when"/);
+    });
+
+    it('rejects pending done() promises when DeFlow is unregistered, instead of hanging', async () => {
+      await t.register();
+      const workflow = WorkFlow.create('abandoned').addStep({ step: slow, tasks: [200] }).run();
+      const pending = workflow.done();
+      await workflow.started();
+      await DeFlow.unregister();
+      await expect(pending).rejects.toMatchObject({ code: 'ERR_UNREGISTERED' });
+    });
+
+    it('removes a workflow soon after it finishes with cleanOnDone', async () => {
+      await t.register({ checkProcessQueueInterval: 100 });
+      const workflow = WorkFlow.create('clean', { cleanOnDone: true }).addStep({ step: slow, tasks: [1] }).run();
+      const result = await workflow.done();
+      expect(result.steps[0]?.tasks[0]?.result).toBe(1); // still readable at the end
+      await eventually(async () => ((await WorkFlow.getById(workflow.id)) === null ? true : undefined), 30_000, 250);
+    }, 40_000);
+  });
+}

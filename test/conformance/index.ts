@@ -1,0 +1,21 @@
+/**
+ * The behavioural suite every backend must pass unchanged. A backend's test file calls
+ * `runConformance` with a BackendUnderTest that gives each test a fresh store.
+ */
+import { describe } from 'vitest';
+import type { BackendUnderTest } from '../helpers/backends.js';
+import { api } from './api.js';
+import { useConformance } from './context.js';
+import { dag } from './dag.js';
+import { deflowPorts } from './deflow-ports.js';
+import { leases } from './leases.js';
+
+export function runConformance(backend: BackendUnderTest): void {
+  describe(`conformance: ${backend.name}`, () => {
+    const context = useConformance(backend);
+    deflowPorts(context);
+    dag(context);
+    api(context);
+    leases(context);
+  });
+}

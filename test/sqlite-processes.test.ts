@@ -1,0 +1,95 @@
+/**
+ * Several real processes sharing one SQLite file: they split the work, and when one is
+ * killed with SIGKILL mid-task another finishes its work; every task ends with one result.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import DeFlow, { WorkFlow } from '../src/index.js';
+import echo from './fixtures/steps/echo.js';
+import type { EchoResult } from './fixtures/steps/echo.js';
+import slowBefore from './fixtures/steps/slow-before.js';
+import { startNode, stopAllNodes } from './helpers/nodes.js';
+
+const dirs: string[] = [];
+function freshBackend(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'deflow-procs-'));
+  dirs.push(dir);
+  return `sqlite:${join(dir, 'shared.db')}`;
+}
+
+afterEach(async () => {
+  await DeFlow.unregister();
+  await stopAllNodes();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('SQLite shared by several processes', () => {
+  it('splits the tasks of a step between processes, each task processed once', async () => {
+    const backend = freshBackend();
+    const nodes = await Promise.all([startNode({ backend }), startNode({ backend })]);
+    DeFlow.register({ backend, worker: false });
+    const tasks = Array.from({ length: 60 }, (_, i) => ({ value: i, ms: 20 }));
+    const result = await WorkFlow.create('shared').addStep({ step: echo, tasks, options: { taskConcurrency: 2 } }).run().done();
+    const results = result.steps[0]?.tasks.map((task) => task.result as EchoResult) ?? [];
+    expect(results.map((r) => r.value)).toEqual(tasks.map((task) => task.value));
+    const byPid = new Map<number, number>();
+    for (const r of results) byPid.set(r.pid, (byPid.get(r.pid) ?? 0) + 1);
+    expect([...byPid.keys()].sort()).toEqual(nodes.map((node) => node.pid).sort());
+    // No task ran twice: the processes announced 60 starts between them.
+    const starts = nodes.flatMap((node) => node.messages.filter((m) => m.type === 'start').map((m) => m.value));
+    expect(starts.sort((a, b) => Number(a) - Number(b))).toEqual(tasks.map((task) => task.value));
+  });
+
+  it('finishes the work of a process killed with SIGKILL mid-task', async () => {
+    const backend = freshBackend();
+    const options = { backend, leaseMs: 1_000, checkProcessQueueInterval: 200 };
+    const [victim, survivor] = await Promise.all([startNode(options), startNode(options)]);
+    DeFlow.register({ ...options, worker: false });
+    const tasks = Array.from({ length: 40 }, (_, i) => ({ value: i, ms: 100 }));
+    const workflow = WorkFlow.create('crash').addStep({ step: echo, tasks, options: { taskConcurrency: 2, taskMaxFailCount: 3 } }).run();
+    await victim?.waitFor((m) => m.type === 'start');
+    const killedAt = Date.now();
+    await victim?.kill('SIGKILL');
+    const result = await workflow.done();
+    const elapsed = Date.now() - killedAt;
+    const results = result.steps[0]?.tasks ?? [];
+    expect(results.map((task) => (task.result as EchoResult).value)).toEqual(tasks.map((task) => task.value));
+    expect(results.every((task) => task.status === 'succeeded')).toBe(true);
+    // The tasks the victim held were retried once, on the survivor.
+    const recovered = results.filter((task) => task.failedCount === 1);
+    expect(recovered.length).toBeGreaterThan(0);
+    expect(recovered.every((task) => (task.result as EchoResult).pid === survivor?.pid)).toBe(true);
+    // Recovery came within lease + check interval (plus the survivor's own share of work).
+    expect(elapsed).toBeLessThan(15_000);
+  });
+
+  it('recovers a step whose beforeAll was running in a killed process', async () => {
+    const backend = freshBackend();
+    const options = { backend, leaseMs: 1_000, checkProcessQueueInterval: 200 };
+    const first = await startNode(options);
+    DeFlow.register({ ...options, worker: false });
+    const workflow = WorkFlow.create('crash-in-hook')
+      .addStep({ step: slowBefore, data: { count: 5, ms: 2_000 }, options: { taskMaxFailCount: 2 } })
+      .run();
+    await first.waitFor((m) => m.type === 'beforeAll');
+    await first.kill('SIGKILL');
+    const second = await startNode(options);
+    const result = await workflow.done();
+    expect(result.steps[0]?.tasks.map((task) => task.result)).toEqual([10, 20, 30, 40, 50]);
+    expect(second.messages.some((m) => m.type === 'beforeAll')).toBe(true);
+  });
+
+  it('delivers events to a handle in a process that runs no work', async () => {
+    const backend = freshBackend();
+    await startNode({ backend });
+    DeFlow.register({ backend, worker: false });
+    const workflow = WorkFlow.create('watched').addStep({ step: echo, tasks: [{ value: 1 }, { value: 2 }] }).run();
+    const seen: unknown[] = [];
+    workflow.on('nextTask', (next) => seen.push(next.data));
+    const result = await workflow.done();
+    expect(result.status).toBe('succeeded');
+    expect(seen).toEqual([{ value: 1 }, { value: 2 }]);
+  });
+});
