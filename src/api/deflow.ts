@@ -28,8 +28,19 @@ export interface RegistrationWatcher {
 
 const WARNING_INTERVAL_MS = 30_000;
 
+// The registration is per process, shared through globalThis so that a second copy of deflow
+// (a global CLI running a project that installs its own) sees the same one.
+const CURRENT = Symbol.for('deflow.currentRegistration');
+const registry = globalThis as typeof globalThis & { [CURRENT]?: DeFlow | null };
+
 export class DeFlow extends EventEmitter<DeFlowEvents> {
-  static #current: DeFlow | null = null;
+  static get #current(): DeFlow | null {
+    return registry[CURRENT] ?? null;
+  }
+
+  static set #current(value: DeFlow | null) {
+    registry[CURRENT] = value;
+  }
 
   readonly options: ResolvedRegisterOptions;
   #state: DeFlowState = 'connecting';
@@ -54,7 +65,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
    */
   static register(options?: RegisterOptions): DeFlow {
     const current = DeFlow.#current;
-    if (current !== null && current.#state !== 'closed') {
+    if (current !== null && current.state !== 'closed') {
       throw new ValidationError('DeFlow is already registered in this process; call await DeFlow.unregister() first');
     }
     const resolved = checkRegisterOptions(options);
@@ -74,7 +85,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
   /** The registration of this process; throws NotRegisteredError when there is none. */
   static getInstance(): DeFlow {
     const current = DeFlow.#current;
-    if (current === null || current.#state === 'closing' || current.#state === 'closed') throw new NotRegisteredError();
+    if (current === null || current.state === 'closing' || current.state === 'closed') throw new NotRegisteredError();
     return current;
   }
 

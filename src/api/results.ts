@@ -20,6 +20,8 @@ export interface StepResult {
   options: StepOptions;
   error: SerializedError | null;
   progress: StepProgress;
+  startedAt: number | null;
+  finishedAt: number | null;
   tasks: Task[];
 }
 
@@ -53,6 +55,8 @@ export async function loadWorkflowResult(backend: Backend, record: WorkflowRecor
       options: step.options,
       error: record.error,
       progress: { done, failed: record.counts.failed, total: record.counts.total, percent: formatPercent(done, record.counts.total) },
+      startedAt: record.startedAt,
+      finishedAt: record.finishedAt,
       tasks: await step.getResults(),
     });
   }

@@ -76,7 +76,9 @@ interface DraftStep {
   when: DependencyCondition;
 }
 
-type Phase = 'draft' | 'starting' | 'started' | 'failed';
+/** Where a handle is: being defined, being stored by run(), stored (running or finished), or failed to start. */
+export type WorkflowHandleState = 'draft' | 'starting' | 'started' | 'failed';
+type Phase = WorkflowHandleState;
 
 const ADD_STEP_KEYS = ['step', 'name', 'tasks', 'data', 'options', 'dependsOn', 'when'];
 const WHEN_VALUES: readonly DependencyCondition[] = ['success', 'failure', 'always'];
@@ -152,6 +154,11 @@ export class WorkFlow implements RegistrationWatcher {
     const handle = new WorkFlow(record.id, record.name, options, { stored, replaceByName: false }, 'started', record.status);
     handle.#deflow = deflow;
     return handle;
+  }
+
+  /** draft (before run()), starting, started (stored: running or finished), failed (could not start). */
+  get state(): WorkflowHandleState {
+    return this.#phase;
   }
 
   /** DeFlow compatibility: `workflow.events.on(...)`. */

@@ -1,0 +1,37 @@
+/** `deflow demo`: runs the bundled sample workflow on the embedded backend, with progress bars. */
+import type { Command } from 'commander';
+import DeFlow from '../../index.js';
+import { registerOptions, withBackendOptions } from '../backend-option.js';
+import type { BackendOptions } from '../backend-option.js';
+import { demoWorkflow } from '../demo/workflow.js';
+import { followWithProgress } from '../progress.js';
+import { outcomeLine, summaryTable } from '../summary.js';
+
+export function demoCommand(program: Command): void {
+  withBackendOptions(
+    program
+      .command('demo')
+      .description('run a sample workflow (fetch -> thumbnails + index -> report) with live progress, then a summary')
+      .option('--pages <n>', 'pages to crawl', '300'),
+  ).action(async (options: BackendOptions & { pages: string }) => {
+    const pages = Number(options.pages);
+    if (!Number.isInteger(pages) || pages < 1 || pages > 1_000_000) {
+      throw new Error(`--pages must be an integer between 1 and 1000000, got ${options.pages}`);
+    }
+    const deflow = DeFlow.register(registerOptions(options));
+    await deflow.ready();
+    const backend = (await deflow.services()).backend;
+    process.stderr.write(`deflow demo on ${backend.kind} (${backend.location})\n`);
+    try {
+      const workflow = demoWorkflow(pages).run();
+      const result = await followWithProgress(workflow);
+      process.stdout.write(`\n${summaryTable(result)}\n${outcomeLine(result)}\n`);
+      const report = result.steps.find((step) => step.name === 'report')?.tasks[0]?.result;
+      if (report !== undefined) process.stdout.write(`report: ${JSON.stringify(report)}\n`);
+      process.stdout.write(`inspect it again with: deflow show ${workflow.id}\n`);
+      if (result.status !== 'succeeded') process.exitCode = 1;
+    } finally {
+      await DeFlow.unregister();
+    }
+  });
+}

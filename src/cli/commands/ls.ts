@@ -1,0 +1,47 @@
+/** `deflow ls`: lists stored workflows, newest first. */
+import Table from 'cli-table3';
+import type { Command } from 'commander';
+import DeFlow, { ValidationError } from '../../index.js';
+import type { WorkflowStatus } from '../../index.js';
+import { registerOptions, withBackendOptions } from '../backend-option.js';
+import type { BackendOptions } from '../backend-option.js';
+import { duration, since, timestamp } from '../format.js';
+
+const STATUSES: readonly WorkflowStatus[] = ['pending', 'running', 'succeeded', 'failed', 'cancelled'];
+
+export function lsCommand(program: Command): void {
+  withBackendOptions(
+    program
+      .command('ls')
+      .description('list workflows, newest first')
+      .option('--status <status>', `only this status (${STATUSES.join(', ')})`)
+      .option('--name <name>', 'only workflows with this name')
+      .option('-n, --limit <n>', 'how many', '20'),
+  ).action(async (options: BackendOptions & { status?: string; name?: string; limit: string }) => {
+    if (options.status !== undefined && !STATUSES.includes(options.status as WorkflowStatus)) {
+      throw new ValidationError(`--status must be one of ${STATUSES.join(', ')}, got ${options.status}`);
+    }
+    const limit = Number(options.limit);
+    if (!Number.isInteger(limit) || limit < 1) throw new ValidationError(`--limit must be a positive integer, got ${options.limit}`);
+    const deflow = DeFlow.register({ ...registerOptions(options), worker: false });
+    try {
+      const { backend } = await deflow.services();
+      const workflows = await backend.listWorkflows({
+        limit,
+        ...(options.status === undefined ? {} : { status: options.status as WorkflowStatus }),
+        ...(options.name === undefined ? {} : { name: options.name }),
+      });
+      if (workflows.length === 0) {
+        process.stdout.write(`no workflows in ${backend.location}\n`);
+        return;
+      }
+      const table = new Table({ head: ['id', 'name', 'status', 'steps left', 'created', 'took'], style: { head: ['cyan'] } });
+      for (const w of workflows) {
+        table.push([w.id, w.name, w.status, String(w.openSteps), timestamp(w.createdAt), duration(since(w.startedAt ?? w.createdAt, w.finishedAt))]);
+      }
+      process.stdout.write(`${table.toString()}\n`);
+    } finally {
+      await DeFlow.unregister();
+    }
+  });
+}

@@ -1,0 +1,65 @@
+/**
+ * `deflow run <file>`: imports a module whose default export is a WorkFlow (or a function
+ * returning one), runs it on this process (plus any `deflow worker`), and follows it to
+ * the end with progress bars. Exit code 0 when it succeeds, 1 otherwise.
+ */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Command } from 'commander';
+import DeFlow from '../../index.js';
+import type { WorkFlow } from '../../index.js';
+import { registerOptions, withBackendOptions } from '../backend-option.js';
+import type { BackendOptions } from '../backend-option.js';
+import { followWithProgress } from '../progress.js';
+import { outcomeLine, summaryTable } from '../summary.js';
+import { enableTypeScript } from '../ts-loader.js';
+
+export function runCommand(program: Command): void {
+  withBackendOptions(
+    program
+      .command('run <file>')
+      .description('run the workflow a .ts/.js module default-exports (a WorkFlow, or a function returning one) and follow it')
+      .option('--no-worker', 'only start and follow the workflow; let `deflow worker` processes run it'),
+  ).action(async (file: string, options: BackendOptions & { worker: boolean }) => {
+    enableTypeScript();
+    const deflow = DeFlow.register({ ...registerOptions(options), worker: options.worker });
+    await deflow.ready();
+    try {
+      const module = (await import(pathToFileURL(resolve(file)).href)) as { default?: unknown };
+      const workflow = await toWorkflow(module.default, file);
+      const started = isDraft(workflow) ? workflow.run() : workflow;
+      process.stderr.write(`workflow ${started.name} (${started.id})\n`);
+      const result = await followWithProgress(started);
+      process.stdout.write(`\n${summaryTable(result)}\n${outcomeLine(result)}\n`);
+      if (result.status !== 'succeeded') process.exitCode = 1;
+    } finally {
+      await DeFlow.unregister();
+    }
+  });
+}
+
+async function toWorkflow(exported: unknown, file: string): Promise<WorkFlow> {
+  const value = typeof exported === 'function' ? await (exported as () => unknown)() : exported;
+  if (!isWorkflow(value)) {
+    throw new Error(
+      `${file} must default-export a WorkFlow or a function returning one, e.g.\n` +
+        "  export default WorkFlow.create('name').addStep({ step: myStep, tasks: [...] });",
+    );
+  }
+  return value;
+}
+
+/** Duck-typed: the module may use another copy of deflow than this CLI. */
+function isWorkflow(value: unknown): value is WorkFlow {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as WorkFlow).run === 'function' &&
+    typeof (value as WorkFlow).done === 'function' &&
+    typeof (value as WorkFlow).id === 'string'
+  );
+}
+
+function isDraft(workflow: WorkFlow): boolean {
+  return workflow.state === 'draft';
+}

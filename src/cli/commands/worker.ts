@@ -1,0 +1,64 @@
+/**
+ * `deflow worker --steps <dir>`: joins the backend as a node that runs the step handlers
+ * defined in the modules of <dir> (.ts, .js, .mjs), until SIGINT/SIGTERM, then drains.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { extname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Command } from 'commander';
+import DeFlow from '../../index.js';
+import { registerOptions, withBackendOptions } from '../backend-option.js';
+import type { BackendOptions } from '../backend-option.js';
+import { enableTypeScript } from '../ts-loader.js';
+
+const MODULE_EXTENSIONS = new Set(['.ts', '.mts', '.js', '.mjs']);
+
+export function workerCommand(program: Command): void {
+  withBackendOptions(
+    program
+      .command('worker')
+      .description('join as a node running the step handlers found in --steps, until interrupted')
+      .requiredOption('-s, --steps <dir>', 'directory of step modules (searched recursively)')
+      .option('--lease <ms>', 'node lease in milliseconds', '10000')
+      .option('--check-interval <ms>', 'how often to look for work of dead nodes, in milliseconds', '2000'),
+  ).action(async (options: BackendOptions & { steps: string; lease: string; checkInterval: string }) => {
+    enableTypeScript();
+    const files = stepModules(resolve(options.steps));
+    if (files.length === 0) throw new Error(`no step modules (.ts, .mts, .js, .mjs) found in ${options.steps}`);
+    for (const file of files) await import(pathToFileURL(file).href);
+    const deflow = DeFlow.register({
+      ...registerOptions(options),
+      leaseMs: Number(options.lease),
+      checkProcessQueueInterval: Number(options.checkInterval),
+    });
+    deflow.on('error', (error, during) => process.stderr.write(`deflow worker: ${during}: ${error.message}\n`));
+    await deflow.ready();
+    const backend = (await deflow.services()).backend;
+    process.stderr.write(`deflow worker ${process.pid} on ${backend.kind} (${backend.location}), ${files.length} step modules loaded\n`);
+    await new Promise<void>((done) => {
+      const stop = (signal: string): void => {
+        process.stderr.write(`${signal}: finishing running tasks, handing back the rest...\n`);
+        void DeFlow.unregister().then(done);
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+  });
+}
+
+function stepModules(dir: string): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch (error) {
+    throw new Error(`cannot read --steps directory ${dir}: ${(error as Error).message}`);
+  }
+  const found: string[] = [];
+  for (const entry of entries.sort()) {
+    if (entry === 'node_modules' || entry.startsWith('.')) continue;
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) found.push(...stepModules(path));
+    else if (MODULE_EXTENSIONS.has(extname(entry)) && !entry.endsWith('.d.ts') && !/\.(test|spec)\./.test(entry)) found.push(path);
+  }
+  return found;
+}

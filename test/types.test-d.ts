@@ -1,0 +1,76 @@
+/** Payload types flow from StepHandler<StepData, TaskData, TaskResult> to every place they appear. */
+import { describe, expectTypeOf, test } from 'vitest';
+import DeFlow, { StepHandler, WorkFlow } from '../src/index.js';
+import type { Step, Task, WorkflowResult } from '../src/index.js';
+
+interface Invoice {
+  email: string;
+  amount: number;
+}
+
+const send = new StepHandler<{ day: string }, Invoice, { sent: boolean }>({
+  async beforeAll(step) {
+    expectTypeOf(step.data).toEqualTypeOf<{ day: string }>();
+    await step.addTasks([{ email: 'a@example.com', amount: 3 }]);
+    // @ts-expect-error tasks must be Invoice
+    await step.addTasks([{ email: 'a@example.com' }]);
+  },
+  handler(task, step) {
+    expectTypeOf(task).toEqualTypeOf<Task<Invoice, { sent: boolean }>>();
+    expectTypeOf(task.data.amount).toBeNumber();
+    expectTypeOf(step).toEqualTypeOf<Step<{ day: string }, Invoice, { sent: boolean }>>();
+    expectTypeOf(task.signal).toEqualTypeOf<AbortSignal>();
+    return { sent: true };
+  },
+  afterEach(task) {
+    expectTypeOf(task.result).toEqualTypeOf<{ sent: boolean } | undefined>();
+  },
+  async afterAll(step) {
+    const results = await step.getResults();
+    expectTypeOf(results).toEqualTypeOf<Task<Invoice, { sent: boolean }>[]>();
+    for await (const task of step.iterateResults()) expectTypeOf(task.data).toEqualTypeOf<Invoice>();
+    const next = await step.addAfter({ step: send, tasks: [{ email: 'b@example.com', amount: 1 }], data: { day: 'mon' } });
+    expectTypeOf(next).toEqualTypeOf<Step<{ day: string }, Invoice, { sent: boolean }>>();
+    // @ts-expect-error addAfter tasks must match the added step's task type
+    await step.addAfter({ step: send, tasks: [42] });
+  },
+});
+
+describe('types', () => {
+  test('a handler must return its TaskResult', () => {
+    // @ts-expect-error returns a number where a string is declared
+    new StepHandler<unknown, number, string>({ handler: (task) => task.data });
+    new StepHandler<unknown, number, string>({ handler: (task) => String(task.data) });
+  });
+
+  test('addStep checks tasks and data against the handler', () => {
+    WorkFlow.create('typed').addStep({ step: send, tasks: [{ email: 'x', amount: 1 }], data: { day: 'tue' } });
+    // @ts-expect-error tasks of the wrong type
+    WorkFlow.create('typed').addStep({ step: send, tasks: [1] });
+    // @ts-expect-error step data of the wrong type
+    WorkFlow.create('typed').addStep({ step: send, data: { day: 1 } });
+    // @ts-expect-error an unknown step option
+    WorkFlow.create('typed').addStep({ step: send, options: { taskTimout: 5 } });
+    // @ts-expect-error an unknown workflow option
+    WorkFlow.create('typed', { cleanOnDne: true });
+    // @ts-expect-error `when` is one of success | failure | always
+    WorkFlow.create('typed').addStep({ step: send, when: 'sometimes' });
+  });
+
+  test('import() of a step module infers its types', () => {
+    WorkFlow.create('lazy').addStep({ step: import('./fixtures/steps/echo.js'), tasks: [{ value: 1, ms: 2 }] });
+    // @ts-expect-error EchoData has no `nope`
+    WorkFlow.create('lazy').addStep({ step: import('./fixtures/steps/echo.js'), tasks: [{ nope: 1 }] });
+  });
+
+  test('promise API and registration', () => {
+    const workflow = WorkFlow.create('p').addStep({ step: send }).run();
+    expectTypeOf(workflow).toEqualTypeOf<WorkFlow>();
+    expectTypeOf(workflow.done()).toEqualTypeOf<Promise<WorkflowResult>>();
+    workflow.on('nextTask', (next) => expectTypeOf(next.attempt).toBeNumber());
+    // @ts-expect-error no such event
+    workflow.on('finished', () => undefined);
+    expectTypeOf(DeFlow.register).returns.toEqualTypeOf<DeFlow>();
+    expectTypeOf(DeFlow.unregister).returns.toEqualTypeOf<Promise<void>>();
+  });
+});
