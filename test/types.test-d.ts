@@ -70,7 +70,7 @@ describe('types', () => {
     workflow.on('nextTask', (next) => expectTypeOf(next.attempt).toBeNumber());
     // @ts-expect-error no such event
     workflow.on('finished', () => undefined);
-    expectTypeOf(DeFlow.register).returns.toEqualTypeOf<DeFlow>();
-    expectTypeOf(DeFlow.unregister).returns.toEqualTypeOf<Promise<void>>();
+    expectTypeOf<ReturnType<typeof DeFlow.register>>().toEqualTypeOf<DeFlow>();
+    expectTypeOf<ReturnType<typeof DeFlow.unregister>>().toEqualTypeOf<Promise<void>>();
   });
 });

@@ -20,3 +20,9 @@ export function timestamp(ms: number | null): string {
 export function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
+
+/** Table colours only on a terminal, and never with NO_COLOR set (https://no-color.org). */
+export function tableStyle(): { head: string[]; border: string[] } {
+  const color = process.stdout.isTTY && process.env.NO_COLOR === undefined;
+  return color ? { head: ['cyan'], border: ['grey'] } : { head: [], border: [] };
+}

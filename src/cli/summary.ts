@@ -1,10 +1,10 @@
 /** Tables for finished and stored workflows. */
 import Table from 'cli-table3';
 import type { WorkflowResult } from '../index.js';
-import { duration, since, truncate } from './format.js';
+import { duration, since, tableStyle, truncate } from './format.js';
 
 export function summaryTable(result: WorkflowResult): string {
-  const table = new Table({ head: ['step', 'status', 'tasks', 'failed', 'retries', 'time'], style: { head: ['cyan'] } });
+  const table = new Table({ head: ['step', 'status', 'tasks', 'failed', 'retries', 'time'], style: tableStyle() });
   for (const step of result.steps) {
     const retries = step.tasks.reduce((sum, task) => sum + Math.max(0, task.failedCount - (task.status === 'failed' ? 1 : 0)), 0);
     table.push([

@@ -5,7 +5,7 @@ import DeFlow, { ValidationError } from '../../index.js';
 import type { WorkflowStatus } from '../../index.js';
 import { registerOptions, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
-import { duration, since, timestamp } from '../format.js';
+import { duration, since, tableStyle, timestamp } from '../format.js';
 
 const STATUSES: readonly WorkflowStatus[] = ['pending', 'running', 'succeeded', 'failed', 'cancelled'];
 
@@ -35,7 +35,7 @@ export function lsCommand(program: Command): void {
         process.stdout.write(`no workflows in ${backend.location}\n`);
         return;
       }
-      const table = new Table({ head: ['id', 'name', 'status', 'steps left', 'created', 'took'], style: { head: ['cyan'] } });
+      const table = new Table({ head: ['id', 'name', 'status', 'steps left', 'created', 'took'], style: tableStyle() });
       for (const w of workflows) {
         table.push([w.id, w.name, w.status, String(w.openSteps), timestamp(w.createdAt), duration(since(w.startedAt ?? w.createdAt, w.finishedAt))]);
       }

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import DeFlow from '../../index.js';
 import { registerOptions, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
-import { duration, since, timestamp, truncate } from '../format.js';
+import { duration, since, tableStyle, timestamp, truncate } from '../format.js';
 
 export function showCommand(program: Command): void {
   withBackendOptions(program.command('show <id>').description("show a workflow's steps, progress and errors")).action(
@@ -27,7 +27,7 @@ export function showCommand(program: Command): void {
         if (workflow.error !== null) lines.push(`  error    ${workflow.error.message}`);
         process.stdout.write(`${lines.join('\n')}\n`);
         const steps = await backend.getSteps(id);
-        const table = new Table({ head: ['#', 'step', 'status', 'progress', 'failed', 'took', 'error'], style: { head: ['cyan'] } });
+        const table = new Table({ head: ['#', 'step', 'status', 'progress', 'failed', 'took', 'error'], style: tableStyle() });
         for (const step of steps) {
           const done = step.counts.done + step.counts.failed;
           table.push([

@@ -51,7 +51,7 @@ function stepModules(dir: string): string[] {
   try {
     entries = readdirSync(dir);
   } catch (error) {
-    throw new Error(`cannot read --steps directory ${dir}: ${(error as Error).message}`);
+    throw new Error(`cannot read --steps directory ${dir}: ${(error as Error).message}`, { cause: error });
   }
   const found: string[] = [];
   for (const entry of entries.sort()) {

@@ -1,0 +1,108 @@
+/** The deflow command, run as a user runs it (from the sources, through tsx). */
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
+// The commands run in temporary directories, where a bare 'tsx' would not resolve.
+const TSX = new URL('../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
+
+const dirs: string[] = [];
+function workdir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'deflow-cli-'));
+  dirs.push(dir);
+  return dir;
+}
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function deflow(args: string[], cwd: string): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', TSX, MAIN, ...args], { cwd, timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
+    });
+  });
+}
+
+describe('deflow CLI', () => {
+  it('demo runs the sample workflow on the embedded backend and prints a summary', async () => {
+    const cwd = workdir();
+    const run = await deflow(['demo', '--pages', '40'], cwd);
+    expect(run.stderr).toContain('deflow demo on sqlite');
+    expect(run.code).toBe(0);
+    for (const step of ['fetch', 'thumbnails', 'index', 'report']) expect(run.stdout).toMatch(new RegExp(`│ ${step}\\s+│ succeeded`));
+    expect(run.stdout).toMatch(/workflow demo-crawl \(demo-crawl-\S+\) succeeded: 4 steps, 101 tasks/);
+    // The state stays: ls and show read it back.
+    const id = /deflow show (\S+)/.exec(run.stdout)?.[1] ?? '';
+    const ls = await deflow(['ls'], cwd);
+    expect(ls.stdout).toContain(id);
+    const show = await deflow(['show', id], cwd);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toMatch(/status\s+succeeded/);
+    expect(show.stdout).toContain('40/40');
+  });
+
+  it('run follows a TypeScript workflow module to the end, exit 0', async () => {
+    const run = await deflow(['run', join(FIXTURES, 'cli/workflow.ts')], workdir());
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/workflow cli-run \(\S+\) succeeded: 1 steps, 3 tasks/);
+  });
+
+  it('run exits 1 with the reason when the workflow fails', async () => {
+    const run = await deflow(['run', join(FIXTURES, 'cli/failing.ts')], workdir());
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('the printer is on fire');
+    expect(run.stdout).toMatch(/cli-failing \(\S+\) failed/);
+  });
+
+  it('worker runs the steps of a directory for `run --no-worker`, and drains on SIGTERM', async () => {
+    const cwd = workdir();
+    const backend = `sqlite:${join(cwd, 'shared.db')}`;
+    const worker = spawn(process.execPath, ['--import', TSX, MAIN, 'worker', '--steps', join(FIXTURES, 'steps'), '--backend', backend], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let workerErr = '';
+    worker.stderr.on('data', (chunk: Buffer) => (workerErr += chunk.toString()));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`worker did not start: ${workerErr}`)), 30_000);
+      worker.stderr.on('data', () => {
+        if (workerErr.includes('step modules loaded')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    const run = await deflow(['run', '--no-worker', '--backend', backend, join(FIXTURES, 'cli/workflow.ts')], cwd);
+    expect(run.code).toBe(0);
+    const exit = new Promise<number | null>((resolve) => worker.once('exit', resolve));
+    worker.kill('SIGTERM');
+    expect(await exit).toBe(0);
+    expect(workerErr).toContain('SIGTERM: finishing running tasks');
+  });
+
+  it('says what is wrong with bad arguments', async () => {
+    const cwd = workdir();
+    const missing = await deflow(['worker', '--steps', join(cwd, 'nope')], cwd);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/cannot read --steps directory/);
+    const notWorkflow = await deflow(['run', join(FIXTURES, 'not-a-step.ts')], cwd);
+    expect(notWorkflow.code).toBe(1);
+    expect(notWorkflow.stderr).toMatch(/must default-export a WorkFlow/);
+    const badBackend = await deflow(['ls', '--backend', 'mongodb://x'], cwd);
+    expect(badBackend.stderr).toMatch(/unsupported backend "mongodb:\/\/x"/);
+    const unknown = await deflow(['frobnicate'], cwd);
+    expect(unknown.code).toBe(1);
+  });
+});
