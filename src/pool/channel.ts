@@ -104,9 +104,10 @@ function openProcess(options: ResolvedFarmOptions, config: WorkerBootConfig, eve
   };
 }
 
-// A CommonJS script (eval mode) because a thread cannot take a data: URL with bare imports.
+// Eval'd source, valid both as a script and as a module: an inherited --input-type=module
+// makes Node evaluate it as ESM, where `require` does not exist.
 const TS_BOOTSTRAP = `
-const { workerData } = require('node:worker_threads');
+const { workerData } = process.getBuiltinModule('node:worker_threads');
 import(workerData.tsxApi).then((api) => { api.register(); return import(workerData.entry); });
 `;
 

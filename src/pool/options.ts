@@ -165,16 +165,39 @@ function forkOptions(value: FarmForkOptions | undefined): FarmForkOptions {
   }
   stringArray('options.fork.execArgv', given.execArgv);
   stringArray('options.fork.args', given.args);
+  const code = given.execArgv?.find((arg) => CODE_FLAG.test(arg));
+  if (code !== undefined) {
+    throw new ValidationError(`options.fork.execArgv must not contain ${code}: each worker would run that code instead of the worker`);
+  }
   return Object.freeze({
     cwd: process.cwd(),
     env: process.env,
     execPath: process.execPath,
-    // Debugger flags would make every worker fight for the parent's inspector port.
-    execArgv: process.execArgv.filter((arg) => !/^--(debug|inspect)/.test(arg)),
+    execArgv: inheritableExecArgv(process.execArgv),
     silent: false,
     args: [],
     ...given,
   });
+}
+
+/** Flags that make node run code other than the worker entry (eval, print, REPL, test runner, watch). */
+const CODE_FLAG = /^(-e|-p|-pe|-i|-c|--eval|--print|--interactive|--check|--test|--watch)(=|$)/;
+/** Of those, the ones whose value is the next argument. */
+const FLAG_WITH_VALUE = /^(-e|-p|-pe|--eval|--print|--watch-path|--input-type)$/;
+
+/**
+ * The parent's execArgv minus what must not reach a worker: debugger flags (every worker would
+ * fight for the inspector port) and code flags (`node -e "createFarm(...)"` would make each
+ * worker run the eval code again, and fork without end).
+ */
+export function inheritableExecArgv(execArgv: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i] as string;
+    if (FLAG_WITH_VALUE.test(arg)) i++;
+    else if (!CODE_FLAG.test(arg) && !/^--(debug|inspect|watch-|input-type=)/.test(arg)) kept.push(arg);
+  }
+  return kept;
 }
 
 function threadOptions(value: FarmThreadOptions | undefined): FarmThreadOptions {

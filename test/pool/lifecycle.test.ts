@@ -156,3 +156,17 @@ test.each(TYPES)('%s: a script that never calls kill() still exits on its own', 
   const { stdout } = await run(process.execPath, ['--import', 'tsx', fixture('forgetful-script.ts'), type], { timeout: 30_000 });
   expect(stdout.trim()).toBe('42');
 });
+
+test('a farm created from `node -e` does not make its workers run the eval code (no fork bomb)', async () => {
+  const run = promisify(execFile);
+  const pool = new URL('../../src/pool/index.ts', import.meta.url).href;
+  // Guard: should a worker ever run this code, it exits at once instead of forking again.
+  const code = `
+    if (process.env.DEFLOW_POOL_WORKER_CONFIG) { process.exit(1); }
+    const { createFarm } = await import(${JSON.stringify(pool)});
+    const farm = createFarm({ module: ${JSON.stringify(fixture('basic.ts'))}, numberOfWorkers: 1, maxRetries: 0 });
+    console.log(await farm.run(1, 2).catch((error) => error.message));
+    await farm.kill();`;
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { timeout: 30_000 });
+  expect(stdout.trim()).toBe('3');
+});

@@ -3,7 +3,7 @@ import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { createFarm, ValidationError, type FarmOptions } from '../../src/pool/index.js';
-import { resolveOptions } from '../../src/pool/options.js';
+import { inheritableExecArgv, resolveOptions } from '../../src/pool/options.js';
 import { fixture } from './helpers.js';
 
 const module = fixture('basic.ts');
@@ -48,6 +48,12 @@ describe('defaults', () => {
     } finally {
       Object.defineProperty(process, 'execArgv', { value: saved, configurable: true });
     }
+  });
+
+  test('the inherited execArgv drops flags that would make workers run other code', () => {
+    expect(inheritableExecArgv(['--import', 'tsx', '-e', 'createFarm()', '--conditions', 'dev'])).toEqual(['--import', 'tsx', '--conditions', 'dev']);
+    expect(inheritableExecArgv(['--eval=x', '-p', 'y', '-pe', 'z', '--print', 'w', '--input-type=module', '--test', '--watch', '--watch-path', 'src'])).toEqual([]);
+    expect(inheritableExecArgv(['--input-type', 'module', '-i', '--max-old-space-size=64'])).toEqual(['--max-old-space-size=64']);
   });
 
   test('module accepts an absolute path, a file: URL string or a URL object', () => {
@@ -102,6 +108,7 @@ describe('validation messages', () => {
     [{ thread: {} }, "options.thread applies to type 'thread' only"],
     [{ fork: 'yes' }, "options.fork must be an object, got 'yes'"],
     [{ fork: { serialization: 'json' } }, 'options.fork.serialization is managed by the farm and cannot be set'],
+    [{ fork: { execArgv: ['-e', 'run()'] } }, 'options.fork.execArgv must not contain -e: each worker would run that code instead of the worker'],
     [{ fork: { execArgv: '--inspect' } }, "options.fork.execArgv must be an array of strings, got '--inspect'"],
     [{ fork: { args: [1] } }, 'options.fork.args must be an array of strings, got [ 1 ]'],
     [{ type: 'thread', thread: { workerData: 1 } }, 'options.thread.workerData is managed by the farm and cannot be set'],

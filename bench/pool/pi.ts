@@ -1,0 +1,36 @@
+// CPU-bound job: Monte-Carlo pi, one process doing every call vs farms spreading them.
+import { fileURLToPath } from 'node:url';
+import insideCircle from './workers/pi.mjs';
+import { createFarm } from '../../src/pool/index.js';
+
+const POINTS = 1_000_000;
+
+export interface PiRow {
+  name: string;
+  ms: number;
+  speedUp: number;
+  pi: number;
+}
+
+export async function runPi(workers: number, calls: number): Promise<PiRow[]> {
+  const started = performance.now();
+  let inside = 0;
+  for (let i = 0; i < calls; i++) inside += insideCircle(POINTS);
+  const single = performance.now() - started;
+  const rows: PiRow[] = [{ name: 'single process', ms: single, speedUp: 1, pi: (4 * inside) / (POINTS * calls) }];
+
+  for (const type of ['process', 'thread'] as const) {
+    const farm = createFarm<{ default(points: number): number }>({
+      module: fileURLToPath(new URL('./workers/pi.mjs', import.meta.url)),
+      type,
+      numberOfWorkers: workers,
+    });
+    await farm.broadcast(1); // started and warm, like the single-process run
+    const t0 = performance.now();
+    const counts = await Promise.all(Array.from({ length: calls }, () => farm.run(POINTS)));
+    const ms = performance.now() - t0;
+    await farm.kill();
+    rows.push({ name: `deflow ${type} farm`, ms, speedUp: single / ms, pi: (4 * counts.reduce((a, b) => a + b, 0)) / (POINTS * calls) });
+  }
+  return rows;
+}
