@@ -1,6 +1,7 @@
 /** Payload types flow from StepHandler<StepData, TaskData, TaskResult> to every place they appear. */
 import { describe, expectTypeOf, test } from 'vitest';
-import DeFlow, { StepHandler, WorkFlow } from '../src/index.js';
+import type DeFlow from '../src/index.js';
+import { StepHandler, WorkFlow } from '../src/index.js';
 import type { Step, Task, WorkflowResult } from '../src/index.js';
 
 interface Invoice {
