@@ -29,7 +29,10 @@ export async function createBackend(options: ResolvedRegisterOptions): Promise<B
       if (path.length === 0) throw new ValidationError('DeFlow.register options.backend: "sqlite:" needs a file path, e.g. sqlite:./data/deflow.db');
       return Promise.resolve(new SqliteBackend({ path: path === ':memory:' ? path : resolve(path), pollIntervalMs: options.pollInterval }));
     }
-    case 'redis':
+    case 'redis': {
+      const { createRedisBackend } = await import('../backends/redis/index.js');
+      return createRedisBackend(options);
+    }
     case 'postgres':
       throw new BackendError(`the ${kind} backend is not available in this build of deflow`);
   }

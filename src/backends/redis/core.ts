@@ -1,0 +1,112 @@
+/**
+ * What every part of the Redis backend shares once it is open: the connections, the
+ * scripts, the key layout, node registrations, hints, events, and the one place that turns
+ * a workflow script's common reply into events, hints and index updates.
+ */
+import createDebug from 'debug';
+import type { Redis } from 'ioredis';
+import type { BackendEvent } from '../backend.js';
+import { Discovery } from './discovery.js';
+import { EventBus } from './event-bus.js';
+import type { RedisLink } from './connection.js';
+import { HintIndex } from './hint-index.js';
+import type { KeySpace } from './keys.js';
+import { NodeBook } from './node-book.js';
+import { list, text } from './records.js';
+import type { Reply, ScriptArg, WorkflowScript } from './scripts.js';
+import { Scripts } from './scripts.js';
+
+const debug = createDebug('deflow:redis');
+
+/** Workflows whose end this process waits for, kept to repair missed events (bounded). */
+const FOLLOW_LIMIT = 10_000;
+
+export class RedisCore {
+  readonly client: Redis;
+  readonly scripts: Scripts;
+  readonly nodes: NodeBook;
+  readonly hints: HintIndex;
+  readonly bus: EventBus;
+  readonly discovery: Discovery;
+  /** Redis time when the command connection last became ready (null until known). */
+  connectedAt: number | null = null;
+  private readonly following = new Set<string>();
+
+  constructor(
+    readonly link: RedisLink,
+    events: RedisLink,
+    readonly keys: KeySpace,
+    assertOneSlot: boolean,
+  ) {
+    this.client = link.client;
+    this.scripts = new Scripts(this.client, assertOneSlot);
+    this.nodes = new NodeBook(this.client, this.scripts, keys);
+    this.hints = new HintIndex(this.scripts, keys, (error) => debug('posting hints failed: %O', error));
+    this.bus = new EventBus(events, keys.channel, (event) => this.observe(event));
+    this.discovery = new Discovery(this.client, this.scripts, keys, this.hints);
+  }
+
+  /** Runs a workflow script: its twelve keys, then the workflow id and channel, then `args`. */
+  async runWorkflow(name: WorkflowScript, workflowId: string, args: readonly ScriptArg[], during: string): Promise<Reply[]> {
+    try {
+      return list(await this.scripts.run(name, this.keys.workflow(workflowId), [workflowId, this.keys.channel, ...args]));
+    } catch (error) {
+      throw this.link.wrap(error, during);
+    }
+  }
+
+  /**
+   * Acts on a common reply (lua/lib/machine.lua): queues the hint and work events when work
+   * appeared, the index update when the workflow finished; returns the events and the tail.
+   */
+  settle(workflowId: string, reply: Reply[]): { events: BackendEvent[]; tail: Reply[] } {
+    const eventsJson = text(reply[0]);
+    const events = eventsJson === '' ? [] : (JSON.parse(eventsJson) as BackendEvent[]);
+    const wv = text(reply[1]);
+    const earliest = text(reply[2]);
+    if (wv !== '' && earliest !== '') this.hints.add(workflowId, Number(earliest), Number(wv), events);
+    const finished = text(reply[3]);
+    if (finished !== '') {
+      this.hints.finish(workflowId, text(reply[4]));
+      this.nodes.workflowGone(workflowId);
+    }
+    if (wv !== '' || finished !== '') void this.hints.flush();
+    return { events, tail: list(reply[5]) };
+  }
+
+  /** Remembers that a handle here may wait for this workflow's end. */
+  follow(workflowId: string): void {
+    if (this.following.has(workflowId)) return;
+    this.following.add(workflowId);
+    if (this.following.size > FOLLOW_LIMIT) {
+      const oldest = this.following.values().next();
+      if (oldest.done !== true) this.following.delete(oldest.value);
+    }
+  }
+
+  /**
+   * The event connection came back: events published meanwhile are lost. Nodes look for work
+   * again, and workflows followed here that finished meanwhile are announced again.
+   */
+  async repairAfterReconnect(): Promise<void> {
+    const ids = [...this.following];
+    const statuses = await Promise.all(ids.map((id) => this.client.hget(this.keys.workflow(id)[0] ?? '', 'status')));
+    const events: BackendEvent[] = [{ type: 'wake' }];
+    ids.forEach((id, i) => {
+      const status = statuses[i];
+      if (status === 'succeeded' || status === 'failed' || status === 'cancelled') {
+        events.push({ type: 'workflow', workflowId: id, status });
+      }
+    });
+    this.bus.deliver(events);
+  }
+
+  private observe(event: BackendEvent): void {
+    if (event.type === 'work') this.hints.remember(event.workflowId);
+    else if (event.type === 'workflow') {
+      this.following.delete(event.workflowId);
+      this.hints.forget(event.workflowId);
+      this.nodes.workflowGone(event.workflowId);
+    }
+  }
+}

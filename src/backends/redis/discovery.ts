@@ -1,0 +1,134 @@
+/**
+ * Finding claimable work: runnableSteps reads the per-prefix hints and checks each hinted
+ * workflow (check.lua) in one pipelined round trip, together with the workflows this
+ * process saw work appear in recently (usually the whole answer, in one round trip).
+ * Hints that led to nothing are dropped or re-scored to their next delayed job.
+ *
+ * Reconciliation (the safety net for a hint lost with a crash between a workflow script
+ * and its hint, or a finished workflow whose index update was lost): a slice of the
+ * unfinished workflows is checked on every recovery round, round robin.
+ */
+import type { Redis } from 'ioredis';
+import createDebug from 'debug';
+import type { HandlerRef, ResolvedStepOptions, RunnableStep, RunnableSteps } from '../backend.js';
+import type { HintIndex } from './hint-index.js';
+import type { KeySpace } from './keys.js';
+import { list, text } from './records.js';
+import type { Scripts } from './scripts.js';
+
+const debug = createDebug('deflow:redis:discovery');
+
+type Check =
+  | { kind: 'missing' }
+  | { kind: 'done'; expireAt: string }
+  | { kind: 'ok'; createdAt: number; wv: number; nextAt: string; steps: RunnableStep[] };
+
+export class Discovery {
+  private cursor = 0;
+
+  constructor(
+    private readonly client: Redis,
+    private readonly scripts: Scripts,
+    private readonly keys: KeySpace,
+    private readonly hints: HintIndex,
+  ) {}
+
+  async runnableSteps(limit: number): Promise<RunnableSteps> {
+    const g = this.keys.global;
+    const recent = this.hints.recentIds();
+    const [head, ...first] = await Promise.all([
+      this.scripts.run('hints', [g.runnable], [limit]),
+      ...recent.map((id) => this.check(id, limit)),
+    ]);
+    const headReply = list(head);
+    const now = Number(text(headReply[0]));
+    const checks = new Map<string, Check>();
+    recent.forEach((id, i) => checks.set(id, first[i] as Check));
+    const due = list(headReply[1]).map(text);
+    const unchecked = due.filter((id) => !checks.has(id));
+    const more = await Promise.all(unchecked.map((id) => this.check(id, limit)));
+    unchecked.forEach((id, i) => checks.set(id, more[i] as Check));
+
+    const later = text(headReply[2]);
+    let nextRunAt = later === '' ? null : Number(later);
+    const found: { createdAt: number; step: RunnableStep }[] = [];
+    const drops: { workflowId: string; wv: number; nextAt: string }[] = [];
+    for (const [id, check] of checks) {
+      if (check.kind !== 'ok') {
+        this.settleGone(id, check);
+        continue;
+      }
+      for (const step of check.steps) found.push({ createdAt: check.createdAt, step });
+      if (check.nextAt !== '') {
+        const at = Number(check.nextAt);
+        if (at > now) nextRunAt = nextRunAt === null ? at : Math.min(nextRunAt, at);
+      }
+      if (check.steps.length === 0) {
+        this.hints.forget(id);
+        drops.push({ workflowId: id, wv: check.wv, nextAt: check.nextAt });
+      }
+    }
+    await this.hints.drop(drops);
+    found.sort((a, b) => a.createdAt - b.createdAt || a.step.runIndex - b.step.runIndex);
+    return { steps: found.slice(0, limit).map((entry) => entry.step), now, nextRunAt };
+  }
+
+  /** Checks the next `count` unfinished workflows and repairs their hints and index entries. */
+  async reconcile(count: number): Promise<void> {
+    const ids = await this.client.zrange(this.keys.global.active, this.cursor, this.cursor + count - 1);
+    this.cursor = ids.length < count ? 0 : this.cursor + count;
+    if (ids.length === 0) return;
+    const checks = await Promise.all(ids.map((id) => this.check(id, 1)));
+    const [seconds, micros] = await this.client.time();
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    ids.forEach((id, i) => {
+      const check = checks[i] as Check;
+      if (check.kind !== 'ok') return this.settleGone(id, check);
+      if (check.steps.length > 0) this.hints.add(id, now, check.wv, []);
+      else if (check.nextAt !== '') this.hints.add(id, Number(check.nextAt), check.wv, []);
+    });
+    await this.hints.flush();
+  }
+
+  private settleGone(id: string, check: Check): void {
+    this.hints.forget(id);
+    if (check.kind === 'done') {
+      this.hints.finish(id, check.expireAt);
+      void this.hints.flush();
+      return;
+    }
+    const g = this.keys.global;
+    this.scripts
+      .run('unindex-workflow', [g.active, g.bytime, g.byname, g.wmeta, g.runnable, g.hintv, g.expiry], [id, ''])
+      .catch((error: unknown) => debug('unindexing the vanished workflow %s failed: %O', id, error));
+  }
+
+  private async check(workflowId: string, limit: number): Promise<Check> {
+    const reply = list(await this.scripts.run('check', this.keys.workflow(workflowId), [workflowId, this.keys.channel, limit]));
+    const kind = text(reply[0]);
+    if (kind === 'missing') return { kind };
+    if (kind === 'done') {
+      const finishedAt = text(reply[2]);
+      const keep = text(reply[3]);
+      return { kind, expireAt: finishedAt === '' || keep === '' ? '' : String(Number(finishedAt) + Number(keep)) };
+    }
+    const flat = list(reply[5]).map(text);
+    const steps: RunnableStep[] = [];
+    const name = text(reply[2]);
+    for (let i = 0; i + 6 < flat.length; i += 7) {
+      const parent = flat[i + 6] ?? '';
+      steps.push({
+        workflowId,
+        workflowName: name,
+        stepId: flat[i] ?? '',
+        name: flat[i + 1] ?? '',
+        handler: JSON.parse(flat[i + 2] ?? '{}') as HandlerRef,
+        dataJson: flat[i + 3] ?? 'null',
+        options: JSON.parse(flat[i + 4] ?? '{}') as ResolvedStepOptions,
+        runIndex: Number(flat[i + 5] || 0),
+        parentId: parent === '' ? null : parent,
+      });
+    }
+    return { kind: 'ok', createdAt: Number(text(reply[1])), wv: Number(text(reply[3]) || 0), nextAt: text(reply[4]), steps };
+  }
+}

@@ -1,0 +1,111 @@
+/** Contract inputs turned into script ARGV (the layouts are documented in the .lua headers). */
+import { ValidationError } from '../../errors.js';
+import type { JobOutcome, NewStep } from '../backend.js';
+import { parseJobId } from './keys.js';
+import type { ScriptArg } from './scripts.js';
+
+/** A step as lua/lib/insert.lua reads it: 14 values, then its tasks. */
+function pushStep(args: ScriptArg[], step: NewStep, parents: string, dependents: string): void {
+  args.push(
+    step.id,
+    step.name,
+    JSON.stringify(step.handler),
+    step.dataJson,
+    JSON.stringify(step.options),
+    step.options.taskMaxFailCount,
+    step.options.taskFailRetryDelay,
+    JSON.stringify(step.deps),
+    step.handler.hasBeforeAll ? 1 : 0,
+    step.handler.hasAfterAll ? 1 : 0,
+    parents,
+    step.deps[0]?.on ?? 'success',
+    dependents,
+    step.tasksJson.length,
+  );
+  for (const task of step.tasksJson) args.push(task);
+}
+
+/** The declared steps of a new workflow, numbered 1..n in order, with their edges resolved. */
+export function encodeDeclaredSteps(workflowId: string, steps: readonly NewStep[]): ScriptArg[] {
+  const numberOf = new Map<string, number>();
+  steps.forEach((step, index) => {
+    if (numberOf.has(step.id)) throw new ValidationError(`two steps of workflow ${workflowId} have the id "${step.id}"`);
+    numberOf.set(step.id, index + 1);
+  });
+  const dependents = steps.map((): number[] => []);
+  const parents = steps.map((step, index) =>
+    step.deps.map((dep) => {
+      const parent = numberOf.get(dep.stepId);
+      if (parent === undefined) throw new ValidationError(`step "${step.name}" depends on unknown step id "${dep.stepId}"`);
+      dependents[parent - 1]?.push(index + 1);
+      return parent;
+    }),
+  );
+  const args: ScriptArg[] = [steps.length];
+  steps.forEach((step, index) => pushStep(args, step, (parents[index] ?? []).join(','), (dependents[index] ?? []).join(',')));
+  return args;
+}
+
+/** Steps added by addAfter: no edges (they run in their anchor's phase). */
+export function encodeAnchoredSteps(steps: readonly NewStep[]): ScriptArg[] {
+  const args: ScriptArg[] = [steps.length];
+  for (const step of steps) pushStep(args, step, '', '');
+  return args;
+}
+
+export interface OutcomeBatch {
+  /** Groups per step as complete.lua reads them (after its 8 fixed values). */
+  args: ScriptArg[];
+  /** Job field -> job id, to map stale fields back. */
+  ids: Map<string, string>;
+}
+
+/** Outcomes grouped by workflow, then by step. Ids this backend never handed out are stale at once. */
+export function encodeOutcomes(outcomes: readonly JobOutcome[]): { batches: Map<string, OutcomeBatch>; unknown: string[] } {
+  const byWorkflow = new Map<string, Map<string, ScriptArg[]>>();
+  const ids = new Map<string, Map<string, string>>();
+  const unknown: string[] = [];
+  for (const outcome of outcomes) {
+    const parsed = parseJobId(outcome.id);
+    if (parsed === null || parsed.workflowId !== outcome.workflowId) {
+      unknown.push(outcome.id);
+      continue;
+    }
+    let steps = byWorkflow.get(parsed.workflowId);
+    if (steps === undefined) {
+      steps = new Map();
+      byWorkflow.set(parsed.workflowId, steps);
+      ids.set(parsed.workflowId, new Map());
+    }
+    ids.get(parsed.workflowId)?.set(parsed.field, outcome.id);
+    let group = steps.get(parsed.n);
+    if (group === undefined) {
+      group = [];
+      steps.set(parsed.n, group);
+    }
+    switch (outcome.status) {
+      case 'succeeded':
+        if (outcome.error === null) group.push('S', parsed.slot, outcome.token, outcome.resultJson ?? '');
+        else group.push('E', parsed.slot, outcome.token, outcome.resultJson ?? '', JSON.stringify(outcome.error));
+        break;
+      case 'retry':
+        group.push('R', parsed.slot, outcome.token, JSON.stringify(outcome.error), outcome.retryDelayMs);
+        break;
+      case 'failed':
+        group.push('F', parsed.slot, outcome.token, JSON.stringify(outcome.error));
+        break;
+    }
+  }
+  const batches = new Map<string, OutcomeBatch>();
+  for (const [workflowId, steps] of byWorkflow) {
+    const args: ScriptArg[] = [steps.size];
+    for (const [n, group] of steps) {
+      let count = 0;
+      for (let i = 0; i < group.length; i += group[i] === 'E' || group[i] === 'R' ? 5 : 4) count++;
+      args.push(n, count);
+      for (const value of group) args.push(value);
+    }
+    batches.set(workflowId, { args, ids: ids.get(workflowId) ?? new Map<string, string>() });
+  }
+  return { batches, unknown };
+}

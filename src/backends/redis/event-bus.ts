@@ -1,0 +1,73 @@
+/**
+ * Events between processes: one pub/sub channel per prefix, carrying JSON arrays of
+ * BackendEvents. Scripts publish step/workflow/watch events in the same atomic call as the
+ * transition; `work` events are published right after the runnable hint they point to;
+ * nextTask events are published with the outcomes they precede. Every process, this one
+ * included, receives its events from Redis only, so each is delivered exactly once.
+ *
+ * After the event connection reconnects, events published meanwhile are gone: the bus then
+ * tells nodes to look for work (`wake`) and asks the backend to re-announce the end of
+ * workflows this process follows that finished while it was not listening.
+ */
+import createDebug from 'debug';
+import type { BackendEvent, EventListener } from '../backend.js';
+import type { RedisLink } from './connection.js';
+
+const debug = createDebug('deflow:redis:events');
+
+export class EventBus {
+  private readonly listeners = new Set<EventListener>();
+
+  constructor(
+    private readonly link: RedisLink,
+    private readonly channel: string,
+    /** Sees every incoming event before listeners do (backend bookkeeping). */
+    private readonly observe: (event: BackendEvent) => void,
+  ) {
+    link.client.on('message', (channel: string, message: string) => {
+      if (channel === this.channel) this.receive(message);
+    });
+  }
+
+  async open(): Promise<void> {
+    await this.link.open();
+    await this.link.client.subscribe(this.channel);
+  }
+
+  close(): void {
+    this.listeners.clear();
+    this.link.close();
+  }
+
+  subscribe(listener: EventListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** Delivers events that did not come through the channel (a repair after a reconnect). */
+  deliver(events: readonly BackendEvent[]): void {
+    for (const event of events) {
+      this.observe(event);
+      for (const listener of [...this.listeners]) {
+        try {
+          listener(event);
+        } catch (error) {
+          debug('event listener threw: %O', error);
+        }
+      }
+    }
+  }
+
+  private receive(message: string): void {
+    let events: BackendEvent[];
+    try {
+      events = JSON.parse(message) as BackendEvent[];
+    } catch (error) {
+      debug('ignoring a malformed event message: %O', error);
+      return;
+    }
+    this.deliver(Array.isArray(events) ? events : [events]);
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * The per-prefix "runnable" hints: which workflows may have claimable jobs, and from when.
+ * Workflow scripts cannot write them (other cluster slot), so each script that creates work
+ * returns the workflow's new work version and earliest ready time, and this class posts the
+ * hint in a second call, then publishes the `work` events (so a node woken by an event finds
+ * the hint). Hints are a superset: readers check the workflow and drop hints that lead to
+ * nothing, unless newer work was hinted meanwhile (work versions; see drop-hint.lua).
+ *
+ * A hint lost with a crash between the two calls is restored by reconciliation (every
+ * node's recovery round checks a slice of the unfinished workflows), and this process also
+ * remembers workflows that recently had work, which runnableSteps checks directly: a node
+ * finds the next step of its own workflow in one round trip.
+ *
+ * Failed posts stay queued and go out with the next one or after a short delay.
+ */
+import createDebug from 'debug';
+import type { BackendEvent, WorkEvent } from '../backend.js';
+import type { KeySpace } from './keys.js';
+import type { Scripts } from './scripts.js';
+
+const debug = createDebug('deflow:redis:hints');
+
+/** Workflows remembered as recently having work, checked first by runnableSteps. */
+const RECENT_LIMIT = 64;
+
+interface PendingHint {
+  at: number;
+  wv: number;
+}
+
+export class HintIndex {
+  private readonly hints = new Map<string, PendingHint>();
+  private readonly finished = new Map<string, string>();
+  private events: WorkEvent[] = [];
+  private readonly recent = new Map<string, number>();
+  private inFlight: Promise<void> | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private failures = 0;
+  private closed = false;
+
+  constructor(
+    private readonly scripts: Scripts,
+    private readonly keys: KeySpace,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  /** A workflow script created work: hint it (and publish its work events) soon. */
+  add(workflowId: string, at: number, wv: number, events: readonly BackendEvent[]): void {
+    const known = this.hints.get(workflowId);
+    if (known === undefined) this.hints.set(workflowId, { at, wv });
+    else this.hints.set(workflowId, { at: Math.min(known.at, at), wv: Math.max(known.wv, wv) });
+    for (const event of events) {
+      if (event.type === 'work') this.events.push(event);
+    }
+    this.remember(workflowId);
+  }
+
+  /** A workflow finished: leave the active and runnable indexes, enter the expiry index. */
+  finish(workflowId: string, expireAt: string): void {
+    this.finished.set(workflowId, expireAt);
+    this.hints.delete(workflowId);
+    this.recent.delete(workflowId);
+  }
+
+  remember(workflowId: string): void {
+    this.recent.delete(workflowId);
+    this.recent.set(workflowId, Date.now());
+    if (this.recent.size > RECENT_LIMIT) {
+      const oldest = this.recent.keys().next();
+      if (oldest.done !== true) this.recent.delete(oldest.value);
+    }
+  }
+
+  forget(workflowId: string): void {
+    this.recent.delete(workflowId);
+  }
+
+  /** Workflows to check first, most recent first. */
+  recentIds(): string[] {
+    return [...this.recent.keys()].reverse();
+  }
+
+  /** Sends everything pending; resolves when it is written (or failed and queued again). */
+  flush(): Promise<void> {
+    if (this.inFlight !== null) {
+      return this.inFlight.then(() => (this.hints.size + this.finished.size + this.events.length > 0 ? this.flush() : undefined));
+    }
+    if (this.hints.size === 0 && this.finished.size === 0 && this.events.length === 0) return Promise.resolve();
+    const hints = [...this.hints];
+    const finished = [...this.finished];
+    const events = this.events;
+    this.hints.clear();
+    this.finished.clear();
+    this.events = [];
+    const g = this.keys.global;
+    const calls: Promise<unknown>[] = finished.map(([id, expireAt]) =>
+      this.scripts.run('finished', [g.active, g.runnable, g.hintv, g.expiry], [id, expireAt]),
+    );
+    if (hints.length > 0 || events.length > 0) {
+      const args: (string | number)[] = [this.keys.channel, events.length === 0 ? '' : JSON.stringify(events)];
+      for (const [id, hint] of hints) args.push(id, hint.at, hint.wv);
+      calls.push(this.scripts.run('hint', [g.runnable, g.hintv], args));
+    }
+    this.inFlight = Promise.all(calls).then(
+      () => {
+        this.inFlight = null;
+        this.failures = 0;
+      },
+      (error: unknown) => {
+        this.inFlight = null;
+        // Keep them for the next attempt (newer entries win).
+        for (const [id, hint] of hints) if (!this.hints.has(id) && !this.finished.has(id)) this.hints.set(id, hint);
+        for (const [id, expireAt] of finished) if (!this.finished.has(id)) this.finished.set(id, expireAt);
+        this.events = events.concat(this.events);
+        this.failures++;
+        debug('posting %d hints failed (attempt %d): %O', hints.length, this.failures, error);
+        if (this.failures === 1) this.onError(error);
+        this.scheduleRetry();
+      },
+    );
+    return this.inFlight;
+  }
+
+  /** Drops or re-scores hints that led to nothing (see drop-hint.lua). */
+  async drop(entries: readonly { workflowId: string; wv: number; nextAt: string }[]): Promise<void> {
+    if (entries.length === 0) return;
+    const g = this.keys.global;
+    const args: (string | number)[] = [];
+    for (const entry of entries) args.push(entry.workflowId, entry.wv, entry.nextAt);
+    await this.scripts.run('drop-hint', [g.runnable, g.hintv], args);
+  }
+
+  /** Retries queued posts now (the connection is back). */
+  retrySoon(): void {
+    if (this.hints.size + this.finished.size + this.events.length > 0) void this.flush();
+  }
+
+  /** Stops retrying; waits for a post in flight (only then does it yield to the event loop). */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (this.inFlight !== null) await this.inFlight;
+  }
+
+  private scheduleRetry(): void {
+    if (this.closed || this.retryTimer !== null) return;
+    const delay = Math.min(2_000, 50 * 2 ** Math.min(this.failures, 6));
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.flush();
+    }, delay);
+    this.retryTimer.unref();
+  }
+}

@@ -1,0 +1,21 @@
+-- drop-hint.lua: a reader found no claimable work in a hinted workflow: re-score its hint to
+-- its next delayed job, or drop it. Only when no newer work was hinted since the reader
+-- looked (the work version it saw is still the highest hinted); otherwise the hint stays.
+--
+-- KEYS[1] runnable   KEYS[2] hintv   (see hint.lua)
+-- ARGV triples: workflow id, work version seen, next time (ms) or '' for none
+
+local dropped = 0
+for i = 1, #ARGV, 3 do
+  local id, seen, at = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
+  local known = tonumber(redis.call('HGET', KEYS[2], id)) or 0
+  if known <= seen then
+    if at == '' then
+      redis.call('ZREM', KEYS[1], id)
+      dropped = dropped + 1
+    else
+      redis.call('ZADD', KEYS[1], 'XX', at, id)
+    end
+  end
+end
+return dropped

@@ -1,0 +1,113 @@
+-- apply.lua: recording job outcomes (fenced) and recovered attempts. Included after
+-- core.lua and machine.lua. Counts are tallied per step and applied once at the end, then
+-- the touched steps advance.
+--
+-- Fencing: a job leased in a range (token 0) must still be fresh (no state) and inside the
+-- step's leased range; a job leased alone must still be leased (status 1) with that token.
+
+local TALLY, TALLY_ORDER, HOOK_STEPS, HOOK_ORDER = {}, {}, {}, {}
+
+local function tally(n)
+  local t = TALLY[n]
+  if not t then
+    t = { done = 0, failed = 0, fseq = nil, ferr = nil }
+    TALLY[n] = t
+    TALLY_ORDER[#TALLY_ORDER + 1] = n
+  end
+  return t
+end
+
+local function hook_done(n)
+  if HOOK_STEPS[n] then return end
+  HOOK_STEPS[n] = true
+  HOOK_ORDER[#HOOK_ORDER + 1] = n
+end
+
+local function failed_for_good(n, slot, err)
+  if is_hook(slot) then return hook_done(n) end
+  local t = tally(n)
+  t.failed = t.failed + 1
+  if not t.fseq then t.fseq, t.ferr = slot, err end
+end
+
+-- A failed attempt that will be tried again, at once or after `delay` ms.
+local function requeue(n, slot, field, fc, token, err, delay)
+  local run_at = 0
+  if delay > 0 then run_at = NOW + delay end
+  redis.call('HSET', K_JS, field, make_state(4, fc, token, '', run_at, '', err))
+  if run_at == 0 then
+    if not is_hook(slot) then redis.call('ZADD', K_RQ, I(tonumber(n) * SPAN + tonumber(slot)), field) end
+    work(n)
+  else
+    redis.call('ZADD', K_DL, I(run_at), field)
+    mark_ready(n, run_at)
+  end
+end
+
+-- Applies one outcome; false when it is stale. code: S succeeded, E succeeded with a side-hook
+-- error (extra), R retry (payload = error, extra = delay ms), F failed for good (payload = error).
+-- `cur` is the step's last task seq leased in a range.
+local function apply_one(n, slot, token, code, payload, extra, cur)
+  local field = n .. ':' .. slot
+  if token == 0 then
+    if is_hook(slot) or tonumber(slot) > cur then return false end
+    if code == 'S' or code == 'E' then
+      if redis.call('HSETNX', K_JS, field, '2|0|0||0|' .. NOWS .. '|' .. payload) == 0 then return false end
+      if code == 'E' then redis.call('HSET', K_ER, field, extra) end
+      local t = tally(n)
+      t.done = t.done + 1
+    elseif code == 'R' then
+      if redis.call('HEXISTS', K_JS, field) == 1 then return false end
+      requeue(n, slot, field, 1, 0, payload, tonumber(extra))
+    else
+      if redis.call('HSETNX', K_JS, field, make_state(3, 1, 0, '', 0, NOWS, payload)) == 0 then return false end
+      failed_for_good(n, slot, payload)
+    end
+    return true
+  end
+  local s = parse_state(redis.call('HGET', K_JS, field))
+  if s == nil or s.status ~= 1 or s.token ~= token then return false end
+  redis.call('HDEL', K_HELD, field)
+  if code == 'S' or code == 'E' then
+    redis.call('HSET', K_JS, field, make_state(2, s.fc, s.token, '', 0, NOWS, payload))
+    if code == 'E' then redis.call('HSET', K_ER, field, extra) end
+    if is_hook(slot) then
+      hook_done(n)
+    else
+      local t = tally(n)
+      t.done = t.done + 1
+    end
+  elseif code == 'R' then
+    requeue(n, slot, field, s.fc + 1, s.token, payload, tonumber(extra))
+  else
+    redis.call('HSET', K_JS, field, make_state(3, s.fc + 1, s.token, '', 0, NOWS, payload))
+    failed_for_good(n, slot, payload)
+  end
+  return true
+end
+
+-- A recovered attempt (its node died): counts as failed; retried while attempts are left.
+local function lose_attempt(n, slot, field, fc, token, err)
+  local f = redis.call('HMGET', K_ST, n .. ':maxA', n .. ':delay')
+  if fc + 1 >= tonumber(f[1]) then
+    redis.call('HSET', K_JS, field, make_state(3, fc + 1, token, '', 0, NOWS, err))
+    failed_for_good(n, slot, err)
+  else
+    requeue(n, slot, field, fc + 1, token, err, tonumber(f[2]))
+  end
+end
+
+-- Applies the tallied counts and advances every touched step.
+local function flush_tallies()
+  for _, n in ipairs(TALLY_ORDER) do
+    local t = TALLY[n]
+    if t.done > 0 then redis.call('HINCRBY', K_ST, n .. ':done', t.done) end
+    if t.failed > 0 then
+      redis.call('HINCRBY', K_ST, n .. ':failed', t.failed)
+      local first = sget(n, 'fseq')
+      if not first or first == '' then redis.call('HSET', K_ST, n .. ':fseq', t.fseq, n .. ':ferr', t.ferr) end
+    end
+    advance(n)
+  end
+  for _, n in ipairs(HOOK_ORDER) do advance(n) end
+end

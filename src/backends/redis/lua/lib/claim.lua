@@ -1,0 +1,77 @@
+-- claim.lua: leasing ready jobs of one step to a node. Included after core.lua.
+--
+-- Hook jobs (beforeAll, afterAll) and requeued tasks are leased alone: their state records
+-- the owner and a fencing token bumped on every claim, and `held` indexes them by owner.
+-- Fresh tasks are leased as one range per claim (`rl`), moving the step's cursor: one write
+-- per batch instead of one per task. A claim whose node lease (validUntil, on Redis's clock)
+-- has run out is refused: the node may have been declared dead, and a claim landing after
+-- its recovery pass would never be recovered.
+--
+-- Returns { code, total, watch, lo, freshData[], again[], n } with code 'ok' or 'lost'; fresh
+-- tasks have seqs lo, lo + 1, ...; `again` is flat: slot, data, failedCount, token per job.
+
+local function claim(step_id, owner, valid_until, limit)
+  if tonumber(valid_until) < NOW then return { 'lost', 0, 0, 0, {}, {} } end
+  local n = redis.call('HGET', K_SX, step_id)
+  if not n then return { 'ok', 0, 0, 0, {}, {} } end
+  local f = redis.call('HMGET', K_ST, n .. ':status', n .. ':stage', n .. ':total', n .. ':cur', n .. ':hb', n .. ':ha')
+  local total = tonumber(f[3])
+  if f[1] ~= 'running' then return { 'ok', total, 0, 0, {}, {} } end
+  promote_due()
+  local again, fresh, lo = {}, {}, 0
+  local stage = f[2]
+  if (stage == 'before' and f[5] == '1') or (stage == 'after' and f[6] == '1') then
+    local slot = stage == 'before' and 'b' or 'a'
+    local field = n .. ':' .. slot
+    local s = parse_state(redis.call('HGET', K_JS, field))
+    if s == nil or (s.status == 4 and s.runAt <= NOW) then
+      local fc, token, tail = 0, 1, ''
+      if s then fc, token, tail = s.fc, s.token + 1, s.tail end
+      redis.call('HSET', K_JS, field, make_state(1, fc, token, owner, 0, '', tail))
+      redis.call('HSET', K_HELD, field, owner)
+      again = { slot, 'null', fc, token }
+    end
+  elseif stage == 'tasks' then
+    local base = tonumber(n) * SPAN
+    local rows = redis.call('ZRANGEBYSCORE', K_RQ, I(base + 1), I(base + SPAN - 1), 'LIMIT', 0, limit)
+    for _, field in ipairs(rows) do
+      redis.call('ZREM', K_RQ, field)
+      local s = parse_state(redis.call('HGET', K_JS, field))
+      if s and s.status == 4 then
+        local token = s.token + 1
+        redis.call('HSET', K_JS, field, make_state(1, s.fc, token, owner, 0, '', s.tail))
+        redis.call('HSET', K_HELD, field, owner)
+        local seq = string.sub(field, #n + 2)
+        again[#again + 1] = seq
+        again[#again + 1] = redis.call('HGET', K_TD, field)
+        again[#again + 1] = s.fc
+        again[#again + 1] = token
+      end
+    end
+    local room = limit - #rows
+    local cur = tonumber(f[4])
+    if room > 0 and cur < total then
+      local hi = math.min(cur + room, total)
+      lo = cur + 1
+      local fields = {}
+      for seq = lo, hi do
+        fields[#fields + 1] = n .. ':' .. I(seq)
+        if #fields == 1000 then
+          local part = redis.call('HMGET', K_TD, unpack(fields))
+          for i = 1, #part do fresh[#fresh + 1] = part[i] end
+          fields = {}
+        end
+      end
+      if #fields > 0 then
+        local part = redis.call('HMGET', K_TD, unpack(fields))
+        for i = 1, #part do fresh[#fresh + 1] = part[i] end
+      end
+      local id = redis.call('HINCRBY', K_WF, 'rlSeq', 1)
+      redis.call('HSET', K_RL, I(id), n .. '|' .. I(lo) .. '|' .. I(hi) .. '|' .. owner)
+      sset(n, 'cur', I(hi))
+    end
+  end
+  settle_ready(n)
+  local watch = tonumber(redis.call('HGET', K_WF, 'watch')) or 0
+  return { 'ok', total, watch, lo, fresh, again, n }
+end

@@ -1,0 +1,280 @@
+-- machine.lua: the step lifecycle, decided inside the calling script (so every transition
+-- fires exactly once however many nodes race). Included after core.lua.
+--
+-- A step moves waiting -> running -> succeeded | failed | skipped. While running it walks
+-- through its stages, skipping any with nothing to do:
+--
+--   before -> before-children -> tasks -> tasks-children -> after -> after-children -> done
+--
+-- "X-children" are the steps `addAfter` inserted from phase X; they run one after the other,
+-- in call order, before the step moves on. A child that fails fails its step. A task that
+-- fails for good marks the step as failing: the remaining tasks still run, then afterAll,
+-- children are skipped and the step fails. When a step finishes its dependents are
+-- evaluated: they start when their `when` condition holds, or are skipped. The workflow
+-- finishes when no step is open; it fails when a failed step has no failure/always dependent.
+-- (Same machine as src/backends/sqlite/step-machine.ts.)
+
+local TOUCHED = false
+local FINISHED = nil
+local advancing = {}
+local start, advance, finish, evaluate
+
+local function step_failure(id, name, err)
+  local s = '{"name":"StepFailedError","code":"ERR_STEP_FAILED","message":' ..
+    cjson.encode('step "' .. name .. '" failed: ' .. (error_message(err) or 'unknown error')) ..
+    ',"step":' .. cjson.encode(name) .. ',"stepId":' .. cjson.encode(id)
+  if err and err ~= '' then s = s .. ',"cause":' .. err end
+  return s .. '}'
+end
+
+local function child_failure(c, anchor_name)
+  local f = redis.call('HMGET', K_ST, c .. ':id', c .. ':name', c .. ':status', c .. ':err')
+  local cause = f[4]
+  local s = '{"name":"StepFailedError","code":"ERR_STEP_FAILED","message":' ..
+    cjson.encode('step "' .. f[2] .. '" added by "' .. anchor_name .. '" with addAfter ' .. f[3] .. ': ' ..
+      (error_message(cause) or 'a step it depends on failed')) ..
+    ',"step":' .. cjson.encode(f[2]) .. ',"stepId":' .. cjson.encode(f[1])
+  if cause and cause ~= '' then s = s .. ',"cause":' .. cause end
+  return s .. '}'
+end
+
+local function task_failure(n)
+  local f = redis.call('HMGET', K_ST, n .. ':failed', n .. ':total', n .. ':fseq', n .. ':ferr')
+  local err = f[4]
+  local s = '{"name":' .. cjson.encode(error_name(err) or 'Error') .. ',"code":"ERR_TASK_FAILED","message":' ..
+    cjson.encode(f[1] .. ' of ' .. f[2] .. ' tasks failed; first failure (task ' .. ((f[3] and f[3] ~= '') and f[3] or '?') ..
+      '): ' .. (error_message(err) or 'unknown error'))
+  if f[3] and f[3] ~= '' then s = s .. ',"task":' .. f[3] .. ',"cause":' .. err end
+  return s .. '}'
+end
+
+local function mark_workflow_running()
+  local f = redis.call('HMGET', K_WF, 'status', 'startedAt')
+  if f[1] == 'pending' then redis.call('HSET', K_WF, 'status', 'running') end
+  if not f[2] or f[2] == '' then redis.call('HSET', K_WF, 'startedAt', NOWS) end
+end
+
+local function hook_state(n, slot)
+  local s = parse_state(redis.call('HGET', K_JS, n .. ':' .. slot))
+  if s == nil then return 0, nil end
+  return s.status, s.tail
+end
+
+-- Removes what is left of a finished step's jobs from the claim indexes.
+local function drop_step_jobs(n)
+  redis.call('ZREM', K_READY, n)
+  local base = tonumber(n) * SPAN
+  redis.call('ZREMRANGEBYSCORE', K_RQ, I(base + 1), I(base + SPAN - 1))
+  local prefix = n .. '|'
+  local leases = redis.call('HGETALL', K_RL)
+  for i = 1, #leases, 2 do
+    if string.sub(leases[i + 1], 1, #prefix) == prefix then redis.call('HDEL', K_RL, leases[i]) end
+  end
+  local jp = n .. ':'
+  local delayed = redis.call('ZRANGE', K_DL, 0, -1)
+  for _, field in ipairs(delayed) do
+    if string.sub(field, 1, #jp) == jp then redis.call('ZREM', K_DL, field) end
+  end
+end
+
+-- Runs the children of one phase in order; reports whether they all succeeded yet.
+local function run_children(n, phase)
+  for _, c in ipairs(split(sget(n, 'ch'))) do
+    if sget(c, 'phase') == phase then
+      local status = sget(c, 'status')
+      if status == 'waiting' then
+        start(c)
+        status = sget(c, 'status')
+      end
+      if status ~= 'succeeded' then
+        if status == 'running' or status == 'waiting' then return 'wait' end
+        return 'failed', child_failure(c, sget(n, 'name'))
+      end
+    end
+  end
+  return 'done'
+end
+
+local function skip_waiting_children(n)
+  for _, c in ipairs(split(sget(n, 'ch'))) do
+    if sget(c, 'status') == 'waiting' then finish(c, 'skipped', nil) end
+  end
+end
+
+local function advance_loop(n)
+  while true do
+    local f = redis.call('HMGET', K_ST, n .. ':status', n .. ':stage', n .. ':hb', n .. ':ha', n .. ':total', n .. ':done',
+      n .. ':failed', n .. ':fseq')
+    if f[1] ~= 'running' then return end
+    local stage = f[2]
+    local failing = f[8] and f[8] ~= ''
+    if stage == 'before' then
+      if f[3] == '1' then
+        local status, err = hook_state(n, 'b')
+        if status == 3 then return finish(n, 'failed', err) end
+        if status ~= 2 then return end
+      end
+      sset(n, 'stage', 'before-children')
+    elseif stage == 'before-children' then
+      local state, err = run_children(n, 'before')
+      if state == 'wait' then return end
+      if state == 'failed' then return finish(n, 'failed', err) end
+      sset(n, 'stage', 'tasks')
+      mark_workflow_running()
+      sset(n, 'run', I(redis.call('HINCRBY', K_WF, 'runSeq', 1)))
+      if tonumber(f[5]) > tonumber(f[6]) + tonumber(f[7]) then work(n) end
+    elseif stage == 'tasks' then
+      if tonumber(f[6]) + tonumber(f[7]) < tonumber(f[5]) then return end
+      sset(n, 'stage', 'tasks-children')
+    elseif stage == 'tasks-children' then
+      if not failing then
+        local state, err = run_children(n, 'task')
+        if state == 'wait' then return end
+        if state == 'failed' then return finish(n, 'failed', err) end
+      else
+        skip_waiting_children(n)
+      end
+      sset(n, 'stage', 'after')
+      if f[4] == '1' then work(n) end
+    elseif stage == 'after' then
+      if f[4] == '1' then
+        local status, err = hook_state(n, 'a')
+        if status == 3 then return finish(n, 'failed', err) end
+        if status ~= 2 then return end
+      end
+      sset(n, 'stage', 'after-children')
+    elseif stage == 'after-children' then
+      if not failing then
+        local state, err = run_children(n, 'after')
+        if state == 'wait' then return end
+        if state == 'failed' then return finish(n, 'failed', err) end
+        return finish(n, 'succeeded', nil)
+      end
+      skip_waiting_children(n)
+      return finish(n, 'failed', task_failure(n))
+    else
+      return
+    end
+  end
+end
+
+-- Starts a waiting step and runs its stages as far as they go without a job.
+start = function(n)
+  if sget(n, 'status') ~= 'waiting' then return end
+  mark_workflow_running()
+  redis.call('HSET', K_ST, n .. ':status', 'running', n .. ':stage', 'before', n .. ':sAt', NOWS)
+  TOUCHED = true
+  if sget(n, 'hb') == '1' then work(n) end
+  advance(n)
+end
+
+-- Re-examines a running step after a job of it finished.
+advance = function(n)
+  if advancing[n] then return end
+  advancing[n] = true
+  advance_loop(n)
+  advancing[n] = nil
+end
+
+finish = function(n, status, err)
+  redis.call('HSET', K_ST, n .. ':status', status, n .. ':stage', 'done', n .. ':err', err or '', n .. ':fAt', NOWS)
+  redis.call('HINCRBY', K_WF, 'open', -1)
+  drop_step_jobs(n)
+  TOUCHED = true
+  emit('{"type":"step","workflowId":' .. W_JSON .. ',"stepId":' .. cjson.encode(sget(n, 'id')) .. ',"status":"' .. status .. '"}',
+    true)
+  -- Steps added to a finished step can no longer run.
+  skip_waiting_children(n)
+  local anchor = sget(n, 'anchor')
+  if anchor and anchor ~= '' then
+    if advancing[anchor] then return end -- the anchor's loop is looking at us
+    if sget(anchor, 'status') ~= 'running' then return end
+    if status == 'succeeded' then
+      advance(anchor)
+    else
+      finish(anchor, 'failed', child_failure(n, sget(anchor, 'name')))
+    end
+    return
+  end
+  for _, c in ipairs(split(sget(n, 'kids'))) do evaluate(c) end
+end
+
+-- Starts or skips a waiting dependent once all its parents are terminal.
+evaluate = function(c)
+  if sget(c, 'status') ~= 'waiting' then return end
+  local any_failed, all_ok = false, true
+  for _, p in ipairs(split(sget(c, 'pars'))) do
+    local status = sget(p, 'status')
+    if status == 'waiting' or status == 'running' then return end
+    if status == 'failed' then any_failed = true end
+    if status ~= 'succeeded' then all_ok = false end
+  end
+  local cond = sget(c, 'cond')
+  local runs
+  if cond == 'always' then
+    runs = true
+  elseif cond == 'failure' then
+    runs = any_failed
+  else
+    runs = all_ok
+  end
+  if runs then start(c) else finish(c, 'skipped', nil) end
+end
+
+-- Decides the workflow once no step is open: succeeded, or failed with the first unhandled
+-- failure (by execution order; steps that never reached their tasks come first). Sets the
+-- retention TTL on every key of the workflow.
+local function settle_workflow()
+  if not TOUCHED then return end
+  local wf = redis.call('HMGET', K_WF, 'open', 'status', 'stepSeq', 'keep')
+  if tonumber(wf[1]) > 0 then return end
+  if wf[2] ~= 'pending' and wf[2] ~= 'running' then return end
+  local best, best_run = nil, nil
+  for i = 1, tonumber(wf[3]) do
+    local n = I(i)
+    local f = redis.call('HMGET', K_ST, n .. ':status', n .. ':anchor', n .. ':kids', n .. ':run')
+    if f[1] == 'failed' and (not f[2] or f[2] == '') then
+      local handled = false
+      for _, c in ipairs(split(f[3])) do
+        local cond = sget(c, 'cond')
+        if cond == 'failure' or cond == 'always' then handled = true end
+      end
+      if not handled then
+        local run = tonumber(f[4]) or -1
+        if best == nil or run < best_run then best, best_run = n, run end
+      end
+    end
+  end
+  local status, err = 'succeeded', ''
+  if best then
+    status = 'failed'
+    err = step_failure(sget(best, 'id'), sget(best, 'name'), sget(best, 'err'))
+  end
+  redis.call('HSET', K_WF, 'status', status, 'error', err, 'finishedAt', NOWS)
+  local expire_at = ''
+  if wf[4] and wf[4] ~= '' then
+    expire_at = I(NOW + tonumber(wf[4]))
+    for i = 1, #KEYS do redis.call('PEXPIREAT', KEYS[i], expire_at) end
+  end
+  emit('{"type":"workflow","workflowId":' .. W_JSON .. ',"status":"' .. status .. '"}', true)
+  FINISHED = { status, expire_at }
+end
+
+-- Every mutating script ends here: settles the workflow, bumps the work version when work
+-- appeared, publishes the public events in one message and returns
+--   { eventsJson, wv, earliestReady, finishedStatus, expireAt, tail }  ('' when absent).
+local function reply(tail)
+  settle_workflow()
+  local wv, earliest = '', ''
+  if WORK_CHANGED and FINISHED == nil then
+    wv = I(redis.call('HINCRBY', K_WF, 'wv', 1))
+    local first = redis.call('ZRANGE', K_READY, 0, 0, 'WITHSCORES')
+    if first[2] then earliest = first[2] end
+  end
+  if #PUBLIC_EVENTS > 0 then redis.call('PUBLISH', CHANNEL, '[' .. table.concat(PUBLIC_EVENTS, ',') .. ']') end
+  local events = ''
+  if #ALL_EVENTS > 0 then events = '[' .. table.concat(ALL_EVENTS, ',') .. ']' end
+  local fin_status, fin_expire = '', ''
+  if FINISHED then fin_status, fin_expire = FINISHED[1], FINISHED[2] end
+  return { events, wv, earliest, fin_status, fin_expire, tail or {} }
+end

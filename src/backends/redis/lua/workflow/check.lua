@@ -1,0 +1,32 @@
+-- check.lua: which steps of this workflow have claimable jobs now (for runnableSteps and
+-- the hint reconciliation). Moves due delayed jobs to the ready queue and re-scores steps
+-- found empty, so it writes, but it never creates work.
+--
+-- KEYS: the twelve workflow keys (see lib/core.lua).
+-- ARGV[1] workflow id   ARGV[2] event channel   ARGV[3] most steps to return
+-- Returns { 'missing' }, { 'done', status, finishedAt, keep } for a finished workflow, or
+--   { 'ok', createdAt, name, wv, nextRunAt or '', steps[] } where steps is flat:
+--   id name handlerJson dataJson optionsJson runIndex parentId per step.
+
+--- @include core
+
+if redis.call('EXISTS', K_WF) == 0 then return { 'missing' } end
+local wf = redis.call('HMGET', K_WF, 'status', 'createdAt', 'name', 'wv', 'finishedAt', 'keep')
+if wf[1] ~= 'pending' and wf[1] ~= 'running' then return { 'done', wf[1], wf[5] or '', wf[6] or '' } end
+promote_due()
+local limit = tonumber(ARGV[3])
+local steps, found = {}, 0
+for _, n in ipairs(redis.call('ZRANGEBYSCORE', K_READY, '-inf', NOWS)) do
+  if claimable_now(n) then
+    if found < limit then
+      local f = redis.call('HMGET', K_ST, n .. ':id', n .. ':name', n .. ':handler', n .. ':data', n .. ':options', n .. ':run',
+        n .. ':parent')
+      for i = 1, 7 do steps[#steps + 1] = f[i] or '' end
+      found = found + 1
+    end
+  else
+    settle_ready(n)
+  end
+end
+local later = redis.call('ZRANGEBYSCORE', K_READY, '(' .. NOWS, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+return { 'ok', wf[2], wf[3], wf[4], later[2] or '', steps }

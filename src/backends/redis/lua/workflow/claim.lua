@@ -1,0 +1,14 @@
+-- claim.lua: leases up to `limit` ready jobs of one step to a node.
+--
+-- KEYS: the twelve workflow keys (see lib/core.lua).
+-- ARGV[1] workflow id   ARGV[2] event channel
+-- ARGV[3] step id       ARGV[4] owner tag (the node's registration)
+-- ARGV[5] validUntil: the node's lease expiry as it last learned it (ms, Redis clock)
+-- ARGV[6] limit
+-- Returns the claim reply of lib/claim.lua.
+
+--- @include core
+--- @include claim
+
+if redis.call('EXISTS', K_WF) == 0 then return { 'ok', 0, 0, 0, {}, {} } end
+return claim(ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]))

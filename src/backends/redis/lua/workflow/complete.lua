@@ -1,0 +1,44 @@
+-- complete.lua: records a batch of job outcomes of one workflow (fenced), fires the
+-- transitions they cause, and optionally claims the next batch of a step, all at once.
+--
+-- KEYS: the twelve workflow keys (see lib/core.lua).
+-- ARGV[1] workflow id   ARGV[2] event channel
+-- ARGV[3] claim next: 0|1   ARGV[4] step id   ARGV[5] owner tag   ARGV[6] validUntil   ARGV[7] limit
+-- ARGV[8] group count, then per step: n, outcome count, then per outcome
+--         code slot token payload [extra]   (code S|F: 4 values; E|R: 5, see lib/apply.lua)
+-- Returns the common reply with tail { staleFields[], claimReply or {} }, { '!', 'LEASE' }
+-- when the next claim's node lease ran out (nothing applied), or { '!', 'GONE' } when the
+-- workflow no longer exists.
+
+--- @include core
+--- @include machine
+--- @include apply
+--- @include claim
+
+if redis.call('EXISTS', K_WF) == 0 then return { '!', 'GONE' } end
+local claim_next = ARGV[3] == '1'
+if claim_next and tonumber(ARGV[6]) < NOW then return { '!', 'LEASE' } end
+
+local stale = {}
+local pos = 9
+for _ = 1, tonumber(ARGV[8]) do
+  local n, count = ARGV[pos], tonumber(ARGV[pos + 1])
+  pos = pos + 2
+  local cur = tonumber(sget(n, 'cur'))
+  for _ = 1, count do
+    local code, slot, token, payload = ARGV[pos], ARGV[pos + 1], tonumber(ARGV[pos + 2]), ARGV[pos + 3]
+    local extra = ''
+    if code == 'E' or code == 'R' then
+      extra = ARGV[pos + 4]
+      pos = pos + 5
+    else
+      pos = pos + 4
+    end
+    if cur == nil or not apply_one(n, slot, token, code, payload, extra, cur) then stale[#stale + 1] = n .. ':' .. slot end
+  end
+end
+flush_tallies()
+
+local claimed = {}
+if claim_next then claimed = claim(ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])) end
+return reply({ stale, claimed })

@@ -1,0 +1,119 @@
+/**
+ * What this process knows about the nodes it registered: each registration's owner tag, the
+ * lease expiry it last learned (claims carry it, so a claim from a node that may have been
+ * declared dead is refused inside the claim script), and the workflows it claimed jobs in.
+ *
+ * Holdings: before a node's first claim in a workflow, the workflow joins the per-tag SET
+ * `hold:<tag>` (sent before the claim on the same connection, so it lands first). Recovery
+ * of a dead registration and unregistering read that set to find its jobs; a workflow leaves
+ * the set when this process sees it finish.
+ */
+import type { Redis } from 'ioredis';
+import type { NewNode } from '../backend.js';
+import type { KeySpace } from './keys.js';
+import { list, text } from './records.js';
+import type { Scripts } from './scripts.js';
+
+export interface Registration {
+  nodeId: string;
+  tag: string;
+  leaseMs: number;
+  /** Lease expiry (ms, Redis clock) as of the last register/heartbeat answer. */
+  validUntil: number;
+  /** Workflows already in this tag's holdings set. */
+  holds: Set<string>;
+}
+
+export class NodeBook {
+  private readonly registrations = new Map<string, Registration>();
+
+  constructor(
+    private readonly client: Redis,
+    private readonly scripts: Scripts,
+    private readonly keys: KeySpace,
+  ) {}
+
+  async register(node: NewNode, host: string): Promise<Registration> {
+    const g = this.keys.global;
+    const reply = list(
+      await this.scripts.run('register-node', [g.nodes, g.nodeinfo, g.nodeseq], [node.id, host, node.pid, JSON.stringify(node.handlers), node.leaseMs]),
+    );
+    const tag = text(reply[0]);
+    const previous = this.registrations.get(node.id);
+    const registration: Registration = {
+      nodeId: node.id,
+      tag,
+      leaseMs: node.leaseMs,
+      validUntil: Number(reply[1]),
+      holds: previous?.tag === tag ? previous.holds : new Set(),
+    };
+    this.registrations.set(node.id, registration);
+    return registration;
+  }
+
+  /** Extends the lease; null when the node was declared dead. */
+  async heartbeat(nodeId: string, leaseMs: number): Promise<Registration | null> {
+    const g = this.keys.global;
+    const reply = list(await this.scripts.run('heartbeat', [g.nodes, g.nodeinfo], [nodeId, leaseMs]));
+    if (Number(reply[0]) !== 1) {
+      this.registrations.delete(nodeId);
+      return null;
+    }
+    const tag = text(reply[2]);
+    let registration = this.registrations.get(nodeId);
+    if (registration === undefined || registration.tag !== tag) {
+      registration = { nodeId, tag, leaseMs, validUntil: 0, holds: new Set() };
+      this.registrations.set(nodeId, registration);
+    }
+    registration.leaseMs = leaseMs;
+    registration.validUntil = Number(reply[1]);
+    return registration;
+  }
+
+  /** The registration a claim runs under: known here, or looked up (a node registered elsewhere). */
+  async lease(nodeId: string): Promise<Registration | null> {
+    const known = this.registrations.get(nodeId);
+    if (known !== undefined) return known;
+    const g = this.keys.global;
+    const [info, expiry] = await Promise.all([this.client.hget(g.nodeinfo, nodeId), this.client.zscore(g.nodes, nodeId)]);
+    if (info === null || expiry === null) return null;
+    const [tag = '', leaseMs = '0'] = info.split('|');
+    return { nodeId, tag, leaseMs: Number(leaseMs), validUntil: Number(expiry), holds: new Set() };
+  }
+
+  /** After a claim was refused for an expired lease: is the node still registered? (extends it) */
+  refresh(registration: Registration): Promise<Registration | null> {
+    return this.heartbeat(registration.nodeId, registration.leaseMs);
+  }
+
+  /**
+   * Adds the workflow to the registration's holdings unless it is there already. Call it in
+   * the same tick as the claim that needs it, before it, so Redis runs it first.
+   */
+  hold(registration: Registration, workflowId: string): Promise<void> | null {
+    if (registration.holds.has(workflowId)) return null;
+    return this.client.sadd(this.keys.holdings(registration.tag), workflowId).then(() => {
+      registration.holds.add(workflowId);
+    });
+  }
+
+  /** Workflows this process claimed in for the node (what a reconcile must look at). */
+  holdingsOf(nodeId: string): string[] {
+    return [...(this.registrations.get(nodeId)?.holds ?? [])];
+  }
+
+  forget(nodeId: string): Registration | undefined {
+    const registration = this.registrations.get(nodeId);
+    this.registrations.delete(nodeId);
+    return registration;
+  }
+
+  /** A workflow finished or was removed: no registration holds anything in it any more. */
+  workflowGone(workflowId: string): void {
+    for (const registration of this.registrations.values()) {
+      if (registration.holds.delete(workflowId)) {
+        this.client.srem(this.keys.holdings(registration.tag), workflowId).catch(() => undefined);
+      }
+    }
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Reads, listings and removal. Listings walk the per-prefix lexicographic indexes newest
+ * first and drop entries whose workflow is gone (expired by TTL, removed, never created).
+ */
+import type { StepRecord, TaskRecord, WorkflowRecord } from '../types.js';
+import type { TaskPage, WorkflowQuery } from '../backend.js';
+import type { RedisCore } from './core.js';
+import { STEP_ATTRIBUTES, list, text, toStepRecord, toStepRecords, toTaskRecord, toWorkflowRecord } from './records.js';
+
+const STAMP_DIGITS = 15;
+
+function stamp(ms: number): string {
+  return String(ms).padStart(STAMP_DIGITS, '0');
+}
+
+export class Reads {
+  constructor(private readonly core: RedisCore) {}
+
+  async getWorkflow(workflowId: string): Promise<WorkflowRecord | null> {
+    const record = toWorkflowRecord(await this.guard(this.core.client.hgetall(this.wf(workflowId)), 'reading a workflow'));
+    if (record !== null && (record.status === 'pending' || record.status === 'running')) this.core.follow(workflowId);
+    return record;
+  }
+
+  async listWorkflows(query: WorkflowQuery): Promise<WorkflowRecord[]> {
+    const g = this.core.keys.global;
+    const byName = query.name !== undefined;
+    const key = byName ? g.byname : g.bytime;
+    const prefix = byName ? `${query.name}\u0000` : '';
+    const min = byName ? `[${prefix}` : '-';
+    let max = query.before === undefined ? (byName ? `(${query.name}\u0001` : '+') : `(${prefix}${stamp(query.before.createdAt)}:${query.before.id}`;
+    const out: WorkflowRecord[] = [];
+    const page = Math.max(query.limit, 20);
+    for (;;) {
+      const members = (await this.guard(this.core.client.call('ZRANGE', key, max, min, 'BYLEX', 'REV', 'LIMIT', 0, page), 'listing workflows')) as string[];
+      if (members.length === 0) return out;
+      const entries = members.map((member) => {
+        const body = member.slice(prefix.length);
+        const colon = body.indexOf(':');
+        return { member, createdAt: body.slice(0, colon), id: body.slice(colon + 1) };
+      });
+      const hashes = await this.guard(Promise.all(entries.map((entry) => this.core.client.hgetall(this.wf(entry.id)))), 'listing workflows');
+      for (const [i, entry] of entries.entries()) {
+        const record = toWorkflowRecord(hashes[i] ?? {});
+        if (record === null || stamp(record.createdAt) !== entry.createdAt) {
+          this.unindex(entry.id, entry.createdAt);
+          continue;
+        }
+        if (query.status !== undefined && record.status !== query.status) continue;
+        out.push(record);
+        if (out.length >= query.limit) return out;
+      }
+      if (members.length < page) return out;
+      max = `(${members[members.length - 1] ?? ''}`;
+    }
+  }
+
+  async getSteps(workflowId: string): Promise<StepRecord[]> {
+    const hash = await this.guard(this.core.client.hgetall(this.core.keys.workflow(workflowId)[2] ?? ''), 'reading steps');
+    return toStepRecords(workflowId, hash);
+  }
+
+  async getStep(workflowId: string, stepId: string): Promise<StepRecord | null> {
+    const keys = this.core.keys.workflow(workflowId);
+    const reply = list(await this.guard(this.core.scripts.run('read-step', keys, [stepId, ...STEP_ATTRIBUTES]), 'reading a step'));
+    if (reply.length === 0) return null;
+    const attributes: Record<string, string> = {};
+    STEP_ATTRIBUTES.forEach((name, i) => {
+      attributes[name] = text(reply[i]);
+    });
+    const anchor = text(reply[STEP_ATTRIBUTES.length]);
+    return toStepRecord(workflowId, attributes, anchor === '' ? null : anchor);
+  }
+
+  async getTasks(workflowId: string, stepId: string, page: TaskPage): Promise<TaskRecord[]> {
+    const keys = this.core.keys.workflow(workflowId);
+    const reply = list(await this.guard(this.core.scripts.run('read-tasks', keys, [stepId, page.afterSeq, page.limit]), 'reading tasks'));
+    const rows = list(reply[1]);
+    const tasks: TaskRecord[] = [];
+    for (let i = 0; i + 3 < rows.length; i += 4) {
+      tasks.push(toTaskRecord(workflowId, stepId, Number(rows[i]), text(rows[i + 1]), text(rows[i + 2]), text(rows[i + 3])));
+    }
+    return tasks;
+  }
+
+  async removeWorkflow(workflowId: string): Promise<boolean> {
+    const removed = await this.guard(this.core.client.del(...this.core.keys.workflow(workflowId)), 'removing a workflow');
+    await this.guard(this.unindexNow(workflowId, ''), 'removing a workflow');
+    this.core.nodes.workflowGone(workflowId);
+    this.core.hints.forget(workflowId);
+    return removed > 0;
+  }
+
+  async sweep(limit: number): Promise<number> {
+    const g = this.core.keys.global;
+    const ids = list(await this.guard(this.core.scripts.run('sweep', [g.expiry], [limit]), 'retention')).map(text);
+    for (const id of ids) {
+      // Normally already gone by TTL; removed here too in case expiry lags.
+      await this.guard(this.core.client.del(...this.core.keys.workflow(id)), 'retention');
+      await this.guard(this.unindexNow(id, ''), 'retention');
+      this.core.nodes.workflowGone(id);
+    }
+    return ids.length;
+  }
+
+  /** Ids of every workflow with this name (for ifExist: 'replace'). */
+  async idsByName(name: string): Promise<string[]> {
+    const members = (await this.guard(
+      this.core.client.call('ZRANGE', this.core.keys.global.byname, `[${name}\u0000`, `(${name}\u0001`, 'BYLEX'),
+      'listing workflows',
+    )) as string[];
+    return [...new Set(members.map((member) => member.slice(member.indexOf(':', name.length + 1) + 1)))];
+  }
+
+  private wf(workflowId: string): string {
+    return this.core.keys.workflow(workflowId)[0] ?? '';
+  }
+
+  unindexNow(workflowId: string, createdAt: string): Promise<unknown> {
+    const g = this.core.keys.global;
+    return this.core.scripts.run('unindex-workflow', [g.active, g.bytime, g.byname, g.wmeta, g.runnable, g.hintv, g.expiry], [workflowId, createdAt]);
+  }
+
+  private unindex(workflowId: string, createdAt: string): void {
+    this.unindexNow(workflowId, createdAt).catch(() => undefined);
+  }
+
+  private async guard<T>(promise: Promise<T>, during: string): Promise<T> {
+    try {
+      return await promise;
+    } catch (error) {
+      throw this.core.link.wrap(error, during);
+    }
+  }
+}

@@ -1,0 +1,165 @@
+/** Redis hashes and script replies turned into contract records (and nothing else). */
+import type { SerializedError } from '../../errors.js';
+import type {
+  HandlerRef,
+  JobKind,
+  JobStatus,
+  NodeRecord,
+  ResolvedStepOptions,
+  StepDependency,
+  StepRecord,
+  StepStage,
+  StepStatus,
+  StoredWorkflowOptions,
+  TaskRecord,
+  WorkflowRecord,
+  WorkflowStatus,
+} from '../types.js';
+import type { Reply } from './scripts.js';
+
+export function parseError(text: string | undefined | null): SerializedError | null {
+  return text === undefined || text === null || text === '' ? null : (JSON.parse(text) as SerializedError);
+}
+
+function numberOrNull(text: string | undefined): number | null {
+  return text === undefined || text === '' ? null : Number(text);
+}
+
+export function toWorkflowRecord(hash: Record<string, string>): WorkflowRecord | null {
+  if (hash.id === undefined) return null;
+  return {
+    id: hash.id,
+    name: hash.name ?? '',
+    status: (hash.status ?? 'pending') as WorkflowStatus,
+    options: JSON.parse(hash.options ?? '{}') as StoredWorkflowOptions,
+    error: parseError(hash.error),
+    createdAt: Number(hash.createdAt),
+    startedAt: numberOrNull(hash.startedAt),
+    finishedAt: numberOrNull(hash.finishedAt),
+    openSteps: Number(hash.open ?? 0),
+  };
+}
+
+/** Step attributes read by getStep, in this order (read-step.lua returns them plus the anchor's id). */
+export const STEP_ATTRIBUTES = [
+  'id',
+  'name',
+  'handler',
+  'data',
+  'options',
+  'deps',
+  'anchor',
+  'phase',
+  'aseq',
+  'parent',
+  'decl',
+  'run',
+  'status',
+  'stage',
+  'total',
+  'done',
+  'failed',
+  'err',
+  'sAt',
+  'fAt',
+] as const;
+
+type StepAttributes = Partial<Record<(typeof STEP_ATTRIBUTES)[number], string>>;
+
+export function toStepRecord(workflowId: string, a: StepAttributes, anchorId: string | null): StepRecord {
+  const phase = a.phase === undefined || a.phase === '' ? null : (a.phase as JobKind);
+  return {
+    workflowId,
+    id: a.id ?? '',
+    name: a.name ?? '',
+    handler: JSON.parse(a.handler ?? '{}') as HandlerRef,
+    data: JSON.parse(a.data ?? 'null') as unknown,
+    options: JSON.parse(a.options ?? '{}') as ResolvedStepOptions,
+    deps: JSON.parse(a.deps ?? '[]') as StepDependency[],
+    anchor: anchorId === null || phase === null ? null : { stepId: anchorId, phase, seq: Number(a.aseq ?? 0) },
+    parentId: a.parent === undefined || a.parent === '' ? null : a.parent,
+    declIndex: Number(a.decl ?? 0),
+    runIndex: numberOrNull(a.run),
+    status: (a.status ?? 'waiting') as StepStatus,
+    stage: (a.stage ?? 'before') as StepStage,
+    counts: { total: Number(a.total ?? 0), done: Number(a.done ?? 0), failed: Number(a.failed ?? 0) },
+    error: parseError(a.err),
+    startedAt: numberOrNull(a.sAt),
+    finishedAt: numberOrNull(a.fAt),
+  };
+}
+
+/** Every step of a workflow from its `st` hash ("<n>:<attr>" fields), in execution order. */
+export function toStepRecords(workflowId: string, hash: Record<string, string>): StepRecord[] {
+  const byNumber = new Map<string, StepAttributes>();
+  for (const [field, value] of Object.entries(hash)) {
+    const colon = field.indexOf(':');
+    const n = field.slice(0, colon);
+    let attributes = byNumber.get(n);
+    if (attributes === undefined) {
+      attributes = {};
+      byNumber.set(n, attributes);
+    }
+    (attributes as Record<string, string>)[field.slice(colon + 1)] = value;
+  }
+  const records = [...byNumber.values()].map((a) => {
+    const anchor = a.anchor === undefined || a.anchor === '' ? null : (byNumber.get(a.anchor)?.id ?? null);
+    return toStepRecord(workflowId, a, anchor);
+  });
+  // Execution order first; steps that never started follow in declaration order.
+  return records.sort((x, y) => {
+    if (x.runIndex === null || y.runIndex === null) {
+      if (x.runIndex !== y.runIndex) return x.runIndex === null ? 1 : -1;
+      return x.declIndex - y.declIndex;
+    }
+    return x.runIndex - y.runIndex || x.declIndex - y.declIndex;
+  });
+}
+
+const STATE = /^(\d)\|(\d+)\|(\d+)\|([^|]*)\|(\d+)\|(\d*)\|/;
+const JOB_STATUSES: Record<string, JobStatus> = { '1': 'leased', '2': 'succeeded', '3': 'failed', '4': 'ready' };
+
+/** One task from read-tasks.lua: seq, data, state ('' = fresh), side-hook error. */
+export function toTaskRecord(workflowId: string, stepId: string, seq: number, data: string, state: string, sideError: string): TaskRecord {
+  const match = STATE.exec(state);
+  if (match === null) {
+    return { id: `${stepId}:${seq}`, workflowId, stepId, seq, dataJson: data, status: 'ready', failedCount: 0, resultJson: null, error: null, finishedAt: null };
+  }
+  const [head, status = '0', failed = '0', , , , finished = ''] = match;
+  const tail = state.slice(head.length);
+  return {
+    id: `${stepId}:${seq}`,
+    workflowId,
+    stepId,
+    seq,
+    dataJson: data,
+    status: JOB_STATUSES[status] ?? 'ready',
+    failedCount: Number(failed),
+    resultJson: status === '2' && tail !== '' ? tail : null,
+    error: status === '2' ? parseError(sideError) : parseError(tail),
+    finishedAt: finished === '' ? null : Number(finished),
+  };
+}
+
+/** nodeinfo value: "<tag>|<leaseMs>|<startedAt>|<heartbeatAt>|<pid>|<host>|<handlers JSON>". */
+export function toNodeRecord(id: string, info: string, leaseExpiresAt: number): NodeRecord {
+  const parts = info.split('|');
+  return {
+    id,
+    host: parts[5] ?? '',
+    pid: Number(parts[4] ?? 0),
+    startedAt: Number(parts[2] ?? 0),
+    heartbeatAt: Number(parts[3] ?? 0),
+    leaseExpiresAt,
+    handlers: JSON.parse(parts.slice(6).join('|') || '[]') as string[],
+  };
+}
+
+/** Reads a reply element as an array (a missing element is an empty one). */
+export function list(reply: Reply | undefined): Reply[] {
+  return Array.isArray(reply) ? reply : [];
+}
+
+export function text(reply: Reply | undefined): string {
+  return reply === null || reply === undefined ? '' : Array.isArray(reply) ? '' : String(reply);
+}

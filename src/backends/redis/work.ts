@@ -1,0 +1,181 @@
+/**
+ * Claims, outcomes and releases: the hot path. One round trip per batch: `complete` sends
+ * one script call per workflow in the batch (in the same tick, so they are pipelined on the
+ * connection), and the call of the workflow whose next batch is wanted claims it too.
+ */
+import { LeaseLostError } from '../../errors.js';
+import type { BackendEvent, ClaimRequest, ClaimResult, ClaimedJob, CompleteRequest, CompleteResult, JobKind, JobLease } from '../backend.js';
+import type { RedisCore } from './core.js';
+import { encodeOutcomes } from './encode.js';
+import type { OutcomeBatch } from './encode.js';
+import { jobId, parseJobId } from './keys.js';
+import type { Registration } from './node-book.js';
+import { list, text } from './records.js';
+import type { Reply, ScriptArg } from './scripts.js';
+
+const NO_CLAIM: ScriptArg[] = [0, '', '', 0, 0];
+
+function kindOf(slot: string): JobKind {
+  return slot === 'b' ? 'before' : slot === 'a' ? 'after' : 'task';
+}
+
+/** claim reply (lua/lib/claim.lua) -> ClaimResult. */
+function toClaimResult(request: ClaimRequest, reply: Reply[]): ClaimResult {
+  const total = Number(reply[1] ?? 0);
+  const watch = Number(reply[2] ?? 0) === 1;
+  const lo = Number(reply[3] ?? 0);
+  const n = text(reply[6]);
+  const jobs: ClaimedJob[] = [];
+  const again = list(reply[5]);
+  for (let i = 0; i + 3 < again.length; i += 4) {
+    const slot = text(again[i]);
+    const kind = kindOf(slot);
+    jobs.push({
+      id: jobId(`${n}:${slot}`, request.workflowId),
+      workflowId: request.workflowId,
+      stepId: request.stepId,
+      kind,
+      seq: kind === 'task' ? Number(slot) : 0,
+      dataJson: text(again[i + 1]),
+      failedCount: Number(again[i + 2]),
+      token: Number(again[i + 3]),
+    });
+  }
+  const fresh = list(reply[4]);
+  for (let i = 0; i < fresh.length; i++) {
+    const seq = lo + i;
+    jobs.push({
+      id: `${n}:${seq}@${request.workflowId}`,
+      workflowId: request.workflowId,
+      stepId: request.stepId,
+      kind: 'task',
+      seq,
+      dataJson: fresh[i] as string,
+      failedCount: 0,
+      token: 0,
+    });
+  }
+  return { jobs, watchNextTask: watch, taskCount: total };
+}
+
+function lostError(nodeId: string): LeaseLostError {
+  return new LeaseLostError(`node ${nodeId} is not registered any more (its lease expired); it must register again`);
+}
+
+export class Work {
+  constructor(private readonly core: RedisCore) {}
+
+  async claim(request: ClaimRequest): Promise<ClaimResult> {
+    let registration = await this.registration(request.nodeId);
+    for (let attempt = 0; ; attempt++) {
+      const hold = this.core.nodes.hold(registration, request.workflowId);
+      const trip = this.core.runWorkflow('claim', request.workflowId, this.claimArgs(request, registration), 'claim');
+      const [reply] = await Promise.all([trip, hold]);
+      if (text(reply[0]) !== 'lost') return toClaimResult(request, reply);
+      // The lease this process knows ran out; the node may still be registered (a late heartbeat).
+      const refreshed = attempt === 0 ? await this.core.nodes.refresh(registration) : null;
+      if (refreshed === null) throw lostError(request.nodeId);
+      registration = refreshed;
+    }
+  }
+
+  async complete(request: CompleteRequest): Promise<CompleteResult> {
+    const core = this.core;
+    const { batches, unknown } = encodeOutcomes(request.outcomes);
+    const next = request.next;
+    let registration: Registration | null = null;
+    if (next !== undefined) {
+      registration = await this.registration(next.nodeId).catch(() => null);
+      if (!batches.has(next.workflowId)) batches.set(next.workflowId, { args: [0], ids: new Map() });
+    }
+    // Sent in this order in one tick: nextTask events first, then the holdings entry, then the scripts.
+    const published =
+      request.events === undefined || request.events.length === 0
+        ? null
+        : core.client.publish(core.keys.channel, JSON.stringify(request.events)).catch((error: unknown) => {
+            throw core.link.wrap(error, 'publishing nextTask events');
+          });
+    const hold = next !== undefined && registration !== null ? core.nodes.hold(registration, next.workflowId) : null;
+    const entries = [...batches];
+    const trips = entries.map(([workflowId, batch]) =>
+      this.completeOne(workflowId, batch, next !== undefined && workflowId === next.workflowId ? registration : null, next),
+    );
+    const [replies] = await Promise.all([Promise.all(trips), published, hold]);
+    const result: CompleteResult = { stale: [...unknown], events: [] };
+    replies.forEach((one) => {
+      result.stale.push(...one.stale);
+      result.events.push(...one.events);
+      if (one.claimed !== undefined) result.claimed = one.claimed;
+    });
+    if (next !== undefined && result.claimed === undefined) result.claimed = { jobs: [], watchNextTask: false, taskCount: 0 };
+    return result;
+  }
+
+  async release(jobs: readonly JobLease[]): Promise<void> {
+    const byWorkflow = new Map<string, ScriptArg[]>();
+    for (const job of jobs) {
+      const parsed = parseJobId(job.id);
+      if (parsed === null) continue;
+      let args = byWorkflow.get(parsed.workflowId);
+      if (args === undefined) {
+        args = [];
+        byWorkflow.set(parsed.workflowId, args);
+      }
+      args.push(parsed.field, job.token);
+    }
+    await Promise.all(
+      [...byWorkflow].map(async ([workflowId, args]) => {
+        this.core.settle(workflowId, await this.core.runWorkflow('release', workflowId, args, 'release'));
+      }),
+    );
+  }
+
+  private async registration(nodeId: string): Promise<Registration> {
+    let registration;
+    try {
+      registration = await this.core.nodes.lease(nodeId);
+    } catch (error) {
+      throw this.core.link.wrap(error, 'claim');
+    }
+    if (registration === null) throw lostError(nodeId);
+    return registration;
+  }
+
+  private claimArgs(request: ClaimRequest, registration: Registration): ScriptArg[] {
+    return [request.stepId, registration.tag, registration.validUntil, request.limit];
+  }
+
+  /** One workflow's part of a complete: outcomes, and the next claim when it is this workflow's. */
+  private async completeOne(
+    workflowId: string,
+    batch: OutcomeBatch,
+    registration: Registration | null,
+    next: ClaimRequest | undefined,
+  ): Promise<{ stale: string[]; events: BackendEvent[]; claimed?: ClaimResult }> {
+    const wantsClaim = registration !== null && next !== undefined;
+    const claimArgs = (r: Registration | null): ScriptArg[] =>
+      wantsClaim && r !== null && next !== undefined ? [1, next.stepId, r.tag, r.validUntil, next.limit] : NO_CLAIM;
+    let reply = await this.core.runWorkflow('complete', workflowId, [...claimArgs(registration), ...batch.args], 'complete');
+    if (text(reply[0]) === '!' && text(reply[1]) === 'LEASE') {
+      // Nothing was applied. Still registered (a late heartbeat)? Claim with the new lease;
+      // otherwise record the outcomes alone and let the heartbeat report the lost registration.
+      const refreshed = registration === null ? null : await this.core.nodes.refresh(registration).catch(() => null);
+      reply = await this.core.runWorkflow('complete', workflowId, [...claimArgs(refreshed), ...batch.args], 'complete');
+      if (text(reply[0]) === '!' && text(reply[1]) === 'LEASE') {
+        reply = await this.core.runWorkflow('complete', workflowId, [...NO_CLAIM, ...batch.args], 'complete');
+      }
+    }
+    if (text(reply[0]) === '!') {
+      // The workflow is gone (removed or expired): nothing can be recorded.
+      return { stale: [...batch.ids.values()], events: [], ...(wantsClaim ? { claimed: { jobs: [], watchNextTask: false, taskCount: 0 } } : {}) };
+    }
+    const { events, tail } = this.core.settle(workflowId, reply);
+    const stale = list(tail[0]).map((field) => batch.ids.get(text(field)) ?? jobId(text(field), workflowId));
+    const claimReply = list(tail[1]);
+    const out: { stale: string[]; events: BackendEvent[]; claimed?: ClaimResult } = { stale, events };
+    if (wantsClaim && next !== undefined) {
+      out.claimed = claimReply.length === 0 ? { jobs: [], watchNextTask: false, taskCount: 0 } : toClaimResult(next, claimReply);
+    }
+    return out;
+  }
+}
