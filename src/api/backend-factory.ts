@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import type { Backend } from '../backends/backend.js';
 import { SqliteBackend } from '../backends/sqlite/sqlite-backend.js';
-import { BackendError, ValidationError } from '../errors.js';
+import { ValidationError } from '../errors.js';
 import type { ResolvedRegisterOptions } from './options.js';
 
 export type BackendKind = 'sqlite' | 'redis' | 'postgres';
@@ -29,11 +29,13 @@ export async function createBackend(options: ResolvedRegisterOptions): Promise<B
       if (path.length === 0) throw new ValidationError('DeFlow.register options.backend: "sqlite:" needs a file path, e.g. sqlite:./data/deflow.db');
       return Promise.resolve(new SqliteBackend({ path: path === ':memory:' ? path : resolve(path), pollIntervalMs: options.pollInterval }));
     }
+    case 'postgres': {
+      const { createPostgresBackend } = await import('../backends/postgres/index.js');
+      return createPostgresBackend(options);
+    }
     case 'redis': {
       const { createRedisBackend } = await import('../backends/redis/index.js');
       return createRedisBackend(options);
     }
-    case 'postgres':
-      throw new BackendError(`the ${kind} backend is not available in this build of deflow`);
   }
 }

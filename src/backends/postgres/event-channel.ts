@@ -1,0 +1,230 @@
+/**
+ * The backend's dedicated connection. It LISTENs on the schema's channel and hands every
+ * event to the subscribers of this process, and it carries the node's heartbeats, so they
+ * never wait behind the pool.
+ *
+ * Lifecycle:  idle -> connecting -> listening -> reconnecting -> listening ... -> closed
+ *   reconnecting  the connection was lost (network, server restart, pg_terminate_backend):
+ *                 it connects again with backoff and LISTENs again, then replays the step and
+ *                 workflow events of the last minute it has not delivered (kept in the events
+ *                 table) and emits `wake`, so idle nodes look again for work they missed.
+ *
+ * Payload lines (see migrations/0002_events.sql): `{json}`, `<id> {json}` (kept for replay;
+ * delivered once however often it arrives), `#<id>` (too big for NOTIFY: read it back).
+ */
+import createDebug from 'debug';
+import pg from 'pg';
+import type { Client, ClientConfig, QueryResult, QueryResultRow } from 'pg';
+import { BackendError } from '../../errors.js';
+import type { BackendEvent, EventListener } from '../backend.js';
+import type { Queries } from './queries.js';
+
+const debug = createDebug('deflow:postgres:events');
+
+export type ChannelState = 'idle' | 'connecting' | 'listening' | 'reconnecting' | 'closed';
+
+/** Replayable event ids are remembered this long (the events table keeps them one minute). */
+const SEEN_TTL_MS = 120_000;
+const MAX_RETRY_MS = 2_000;
+
+export class EventChannel {
+  private state: ChannelState = 'idle';
+  private client: Client | null = null;
+  private readonly listeners = new Set<EventListener>();
+  private readonly seen = new Map<string, number>();
+  private retryTimer: NodeJS.Timeout | null = null;
+  private failures = 0;
+  /** Deliveries waiting for an event read back from the table, so order is kept. */
+  private ordered: Promise<void> | null = null;
+
+  constructor(
+    private readonly config: ClientConfig,
+    private readonly q: Queries,
+    private readonly fetchEvent: (id: string) => Promise<BackendEvent | null>,
+  ) {}
+
+  get status(): ChannelState {
+    return this.state;
+  }
+
+  /** Connects and LISTENs; rejects when the server cannot be reached. */
+  async start(): Promise<void> {
+    if (this.state !== 'idle') return;
+    await this.connect(false);
+  }
+
+  subscribe(listener: EventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Runs a query on the dedicated connection; null when it is down (the caller falls back to
+   * the pool). A query unanswered after `timeoutMs` drops the connection (it may be half-open).
+   */
+  async query<R extends QueryResultRow>(text: string, values: unknown[], timeoutMs: number): Promise<QueryResult<R> | null> {
+    const client = this.client;
+    if (client === null || this.state !== 'listening') return null;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.drop(client, new Error(`no answer within ${timeoutMs} ms`));
+        reject(new BackendError(`PostgreSQL did not answer within ${timeoutMs} ms; reconnecting`));
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([client.query<R>(text, values), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.listeners.clear();
+    const client = this.client;
+    this.client = null;
+    if (client !== null) await client.end().catch(() => undefined);
+  }
+
+  private async connect(reconnecting: boolean): Promise<void> {
+    this.state = reconnecting ? 'reconnecting' : 'connecting';
+    const client = new pg.Client(this.config);
+    client.on('error', (error) => this.lost(client, error));
+    client.on('end', () => this.lost(client, null));
+    client.on('notification', (message) => this.onPayload(message.payload ?? ''));
+    try {
+      await client.connect();
+      await client.query(this.q.listen);
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+    if (this.isClosed()) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.client = client;
+    this.state = 'listening';
+    this.failures = 0;
+    if (reconnecting) {
+      debug('listening again after a lost connection');
+      await this.replay(client);
+    }
+  }
+
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  private lost(client: Client, error: Error | null): void {
+    if (client !== this.client) return; // an old connection, or one still being set up
+    this.client = null;
+    if (this.state === 'closed') return;
+    debug('event connection lost: %s', error?.message ?? 'closed by the server');
+    this.state = 'reconnecting';
+    this.scheduleReconnect();
+  }
+
+  private drop(client: Client, reason: Error): void {
+    this.lost(client, reason);
+    void client.end().catch(() => undefined);
+  }
+
+  private scheduleReconnect(): void {
+    if (this.retryTimer !== null || this.state === 'closed') return;
+    const delay = Math.min(MAX_RETRY_MS, 50 * 2 ** this.failures++);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.connect(true).catch((error: unknown) => {
+        debug('reconnecting failed: %O', error);
+        if (this.state !== 'closed') this.scheduleReconnect();
+      });
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  /** Delivers the kept events this process missed while it was not listening, then `wake`. */
+  private async replay(client: Client): Promise<void> {
+    try {
+      const { rows } = await client.query<{ id: string; payload: BackendEvent }>(this.q.recentEvents);
+      const missed = rows.filter((row) => this.firstTime(row.id)).map((row) => row.payload);
+      this.deliver([...missed, { type: 'wake' }]);
+    } catch (error) {
+      debug('replay failed: %O', error);
+      this.deliver([{ type: 'wake' }]);
+    }
+  }
+
+  private onPayload(payload: string): void {
+    const parts: (BackendEvent | string)[] = [];
+    for (const line of payload.split('\n')) {
+      if (line.length === 0) continue;
+      try {
+        if (line.startsWith('#')) {
+          parts.push(line.slice(1));
+        } else if (line.startsWith('{')) {
+          parts.push(JSON.parse(line) as BackendEvent);
+        } else {
+          const space = line.indexOf(' ');
+          if (this.firstTime(line.slice(0, space))) parts.push(JSON.parse(line.slice(space + 1)) as BackendEvent);
+        }
+      } catch (error) {
+        debug('unreadable event line %s: %O', line, error);
+      }
+    }
+    if (this.ordered === null && parts.every((part) => typeof part !== 'string')) {
+      this.deliver(parts);
+      return;
+    }
+    const previous = this.ordered ?? Promise.resolve();
+    const next = previous.then(async () => {
+      const events: BackendEvent[] = [];
+      for (const part of parts) {
+        if (typeof part !== 'string') events.push(part);
+        else {
+          const event = await this.fetchEvent(part).catch((error: unknown) => {
+            debug('could not read event %s: %O', part, error);
+            return null;
+          });
+          if (event !== null) events.push(event);
+        }
+      }
+      this.deliver(events);
+    });
+    this.ordered = next;
+    void next.finally(() => {
+      if (this.ordered === next) this.ordered = null;
+    });
+  }
+
+  /** Remembers a replayable event id; false when it was delivered already. */
+  private firstTime(id: string): boolean {
+    if (this.seen.has(id)) return false;
+    const now = Date.now();
+    this.seen.set(id, now);
+    if (this.seen.size % 256 === 0) {
+      for (const [key, at] of this.seen) {
+        if (now - at < SEEN_TTL_MS) break;
+        this.seen.delete(key);
+      }
+    }
+    return true;
+  }
+
+  private deliver(events: readonly BackendEvent[]): void {
+    if (events.length === 0) return;
+    for (const listener of [...this.listeners]) {
+      for (const event of events) {
+        try {
+          listener(event);
+        } catch (error) {
+          debug('event listener threw: %O', error);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,321 @@
+-- deflow PostgreSQL schema, version 3: the step machine.
+--
+-- The step lifecycle, decided inside the caller's transaction. Every entry function that runs
+-- transitions first locks the rows of the workflows it touches (FOR UPDATE, in id order), so
+-- the transitions of one workflow never interleave and fire exactly once however many nodes
+-- race; each statement after the lock sees every transition committed before it.
+-- Lock order: jobs (outcomes are recorded first, so completions of different nodes overlap)
+-- -> workflows -> steps. Range leases of finished steps are left to retention, so that no
+-- transition waits on a lease row the watchdog holds.
+--
+-- A step moves waiting -> running -> succeeded | failed | skipped. While running it walks
+-- through its stages, skipping any with nothing to do:
+--
+--   before -> before-children -> tasks -> tasks-children -> after -> after-children -> done
+--
+-- "X-children" are the steps that addAfter inserted from phase X; they run one after the
+-- other, in call order, before the step moves on. A child that fails fails its step.
+-- A task that fails for good marks the step as failing: the remaining tasks still run, then
+-- afterAll (so it can look at the failures), children are skipped and the step fails.
+-- When a step finishes, its dependents are evaluated: they start when their `when` condition
+-- holds (success: every parent succeeded; failure: some parent failed; always), or are
+-- skipped. A workflow finishes when no step is left open; it fails when some failed step has
+-- no failure/always dependent to handle it.
+--
+-- p_adv: the steps whose advance loop is on the call stack; a child finishing must not
+-- re-enter its anchor's loop (the loop looks at the child itself when control returns).
+
+CREATE FUNCTION step_failure(p_step_id text, p_name text, p_error jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+  SELECT jsonb_build_object(
+    'name', 'StepFailedError',
+    'code', 'ERR_STEP_FAILED',
+    'message', format('step "%s" failed: %s', p_name, coalesce(p_error->>'message', 'unknown error')),
+    'step', p_name,
+    'stepId', p_step_id
+  ) || CASE WHEN p_error IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('cause', p_error) END
+$$;
+
+CREATE FUNCTION child_failure(p_child steps, p_anchor_name text) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+  SELECT jsonb_build_object(
+    'name', 'StepFailedError',
+    'code', 'ERR_STEP_FAILED',
+    'message', format('step "%s" added by "%s" with addAfter %s: %s', p_child.name, p_anchor_name, p_child.status,
+                      coalesce(p_child.error->>'message', 'a step it depends on failed')),
+    'step', p_child.name,
+    'stepId', p_child.id
+  ) || CASE WHEN p_child.error IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('cause', p_child.error) END
+$$;
+
+CREATE FUNCTION task_failure(p_step steps) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+  SELECT jsonb_build_object(
+    'name', coalesce(p_step.failing->'error'->>'name', 'Error'),
+    'code', 'ERR_TASK_FAILED',
+    'message', format('%s of %s tasks failed; first failure (task %s): %s', p_step.failed, p_step.total,
+                      coalesce(p_step.failing->>'seq', '?'), coalesce(p_step.failing->'error'->>'message', 'unknown error'))
+  ) || CASE WHEN p_step.failing IS NULL THEN '{}'::jsonb
+            ELSE jsonb_build_object('task', (p_step.failing->>'seq')::integer, 'cause', p_step.failing->'error') END
+$$;
+
+CREATE FUNCTION step_work(p_workflow_id text, p_step_id text) RETURNS void LANGUAGE sql AS $$
+  SELECT emit(jsonb_build_object('type', 'work', 'workflowId', p_workflow_id, 'stepId', p_step_id))
+$$;
+
+-- Starts a waiting step and runs its stages as far as they go without a job.
+CREATE FUNCTION step_start(p_pk bigint, p_adv bigint[]) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  v_step steps;
+BEGIN
+  SELECT * INTO v_step FROM steps WHERE pk = p_pk;
+  IF NOT FOUND OR v_step.status <> 'waiting' THEN
+    RETURN;
+  END IF;
+  UPDATE workflows
+  SET status = CASE WHEN status = 'pending' THEN 'running' ELSE status END, started_at = coalesce(started_at, ms_now())
+  WHERE id = v_step.workflow_id;
+  UPDATE steps SET status = 'running', stage = 'before', started_at = ms_now() WHERE pk = p_pk;
+  IF v_step.has_before THEN
+    PERFORM step_work(v_step.workflow_id, v_step.id);
+  END IF;
+  PERFORM step_advance(p_pk, p_adv);
+END
+$$;
+
+-- Runs the children one phase added, in call order; reports whether they all succeeded yet.
+CREATE FUNCTION step_run_children(p_pk bigint, p_name text, p_phase text, p_adv bigint[], OUT state text, OUT error jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_child record;
+  v_status text;
+  v_row steps;
+BEGIN
+  FOR v_child IN SELECT pk, status FROM steps WHERE anchor_pk = p_pk AND anchor_phase = p_phase ORDER BY anchor_seq LOOP
+    v_status := v_child.status;
+    IF v_status = 'waiting' THEN
+      PERFORM step_start(v_child.pk, p_adv);
+      SELECT status INTO v_status FROM steps WHERE pk = v_child.pk;
+    END IF;
+    CONTINUE WHEN v_status = 'succeeded';
+    IF v_status IN ('running', 'waiting') THEN
+      state := 'wait';
+      RETURN;
+    END IF;
+    SELECT * INTO v_row FROM steps WHERE pk = v_child.pk;
+    state := 'failed';
+    error := child_failure(v_row, p_name);
+    RETURN;
+  END LOOP;
+  state := 'done';
+END
+$$;
+
+CREATE FUNCTION step_skip_waiting_children(p_pk bigint, p_adv bigint[]) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  v_child record;
+BEGIN
+  FOR v_child IN SELECT pk FROM steps WHERE anchor_pk = p_pk AND status = 'waiting' ORDER BY anchor_seq LOOP
+    PERFORM step_finish(v_child.pk, 'skipped', NULL, p_adv);
+  END LOOP;
+END
+$$;
+
+-- Re-examines a running step after a job of it (or a child) finished.
+CREATE FUNCTION step_advance(p_pk bigint, p_adv bigint[]) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  v_adv bigint[];
+  v_step steps;
+  v_hook record;
+  v_children record;
+  v_run_index integer;
+BEGIN
+  IF p_pk = ANY(p_adv) THEN
+    RETURN;
+  END IF;
+  v_adv := p_adv || p_pk;
+  LOOP
+    SELECT * INTO v_step FROM steps WHERE pk = p_pk;
+    IF NOT FOUND OR v_step.status <> 'running' THEN
+      RETURN;
+    END IF;
+    CASE v_step.stage
+    WHEN 'before', 'after' THEN
+      IF (v_step.stage = 'before' AND v_step.has_before) OR (v_step.stage = 'after' AND v_step.has_after) THEN
+        SELECT status, error INTO v_hook FROM jobs
+        WHERE step_pk = p_pk AND seq = CASE WHEN v_step.stage = 'before' THEN 0 ELSE 2147483647 END;
+        IF FOUND THEN
+          IF v_hook.status = 'failed' THEN
+            PERFORM step_finish(p_pk, 'failed', v_hook.error, v_adv);
+            RETURN;
+          END IF;
+          IF v_hook.status <> 'succeeded' THEN
+            RETURN;
+          END IF;
+        END IF;
+      END IF;
+      UPDATE steps SET stage = v_step.stage || '-children' WHERE pk = p_pk;
+    WHEN 'before-children' THEN
+      SELECT * INTO v_children FROM step_run_children(p_pk, v_step.name, 'before', v_adv);
+      IF v_children.state = 'wait' THEN
+        RETURN;
+      ELSIF v_children.state = 'failed' THEN
+        PERFORM step_finish(p_pk, 'failed', v_children.error, v_adv);
+        RETURN;
+      END IF;
+      -- Execution order is counted when a step's tasks begin (after beforeAll and the steps it added).
+      UPDATE workflows
+      SET run_seq = run_seq + 1,
+          status = CASE WHEN status = 'pending' THEN 'running' ELSE status END,
+          started_at = coalesce(started_at, ms_now())
+      WHERE id = v_step.workflow_id
+      RETURNING run_seq INTO v_run_index;
+      UPDATE steps SET stage = 'tasks', run_index = v_run_index WHERE pk = p_pk;
+      IF v_step.total > v_step.done + v_step.failed THEN
+        PERFORM step_work(v_step.workflow_id, v_step.id);
+      END IF;
+    WHEN 'tasks' THEN
+      IF v_step.done + v_step.failed < v_step.total THEN
+        RETURN;
+      END IF;
+      UPDATE steps SET stage = 'tasks-children' WHERE pk = p_pk;
+    WHEN 'tasks-children' THEN
+      IF v_step.failing IS NULL THEN
+        SELECT * INTO v_children FROM step_run_children(p_pk, v_step.name, 'task', v_adv);
+        IF v_children.state = 'wait' THEN
+          RETURN;
+        ELSIF v_children.state = 'failed' THEN
+          PERFORM step_finish(p_pk, 'failed', v_children.error, v_adv);
+          RETURN;
+        END IF;
+      ELSE
+        PERFORM step_skip_waiting_children(p_pk, v_adv);
+      END IF;
+      UPDATE steps SET stage = 'after' WHERE pk = p_pk;
+      IF v_step.has_after THEN
+        PERFORM step_work(v_step.workflow_id, v_step.id);
+      END IF;
+    WHEN 'after-children' THEN
+      IF v_step.failing IS NULL THEN
+        SELECT * INTO v_children FROM step_run_children(p_pk, v_step.name, 'after', v_adv);
+        IF v_children.state = 'wait' THEN
+          RETURN;
+        ELSIF v_children.state = 'failed' THEN
+          PERFORM step_finish(p_pk, 'failed', v_children.error, v_adv);
+          RETURN;
+        END IF;
+        PERFORM step_finish(p_pk, 'succeeded', NULL, v_adv);
+        RETURN;
+      END IF;
+      PERFORM step_skip_waiting_children(p_pk, v_adv);
+      PERFORM step_finish(p_pk, 'failed', task_failure(v_step), v_adv);
+      RETURN;
+    ELSE
+      RETURN;
+    END CASE;
+  END LOOP;
+END
+$$;
+
+-- Ends a step, then moves on what waited for it: its anchor (addAfter) or its dependents.
+CREATE FUNCTION step_finish(p_pk bigint, p_status text, p_error jsonb, p_adv bigint[]) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  v_step steps;
+  v_anchor steps;
+  v_dependent record;
+BEGIN
+  UPDATE steps SET status = p_status, stage = 'done', error = p_error, finished_at = ms_now()
+  WHERE pk = p_pk AND status IN ('waiting', 'running')
+  RETURNING * INTO v_step;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  UPDATE workflows SET open_steps = open_steps - 1 WHERE id = v_step.workflow_id;
+  PERFORM emit(jsonb_build_object('type', 'step', 'workflowId', v_step.workflow_id, 'stepId', v_step.id, 'status', p_status));
+  -- Steps added to a finished step can no longer run.
+  PERFORM step_skip_waiting_children(p_pk, p_adv);
+
+  IF v_step.anchor_pk IS NOT NULL THEN
+    IF v_step.anchor_pk = ANY(p_adv) THEN
+      RETURN; -- the anchor's loop is looking at us
+    END IF;
+    SELECT * INTO v_anchor FROM steps WHERE pk = v_step.anchor_pk;
+    IF NOT FOUND OR v_anchor.status <> 'running' THEN
+      RETURN;
+    END IF;
+    IF p_status = 'succeeded' THEN
+      PERFORM step_advance(v_anchor.pk, p_adv);
+    ELSE
+      PERFORM step_finish(v_anchor.pk, 'failed', child_failure(v_step, v_anchor.name), p_adv);
+    END IF;
+    RETURN;
+  END IF;
+  FOR v_dependent IN SELECT child_pk FROM step_edges WHERE parent_pk = p_pk ORDER BY child_pk LOOP
+    PERFORM step_evaluate(v_dependent.child_pk, p_adv);
+  END LOOP;
+END
+$$;
+
+-- Starts or skips a waiting dependent once all its parents are terminal.
+CREATE FUNCTION step_evaluate(p_pk bigint, p_adv bigint[]) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  v_status text;
+  v_pending boolean;
+  v_any_failed boolean;
+  v_all_succeeded boolean;
+  v_condition text;
+BEGIN
+  SELECT status INTO v_status FROM steps WHERE pk = p_pk;
+  IF NOT FOUND OR v_status <> 'waiting' THEN
+    RETURN;
+  END IF;
+  SELECT bool_or(p.status IN ('waiting', 'running')), bool_or(p.status = 'failed'), bool_and(p.status = 'succeeded'), min(e.on_cond)
+  INTO v_pending, v_any_failed, v_all_succeeded, v_condition
+  FROM step_edges e JOIN steps p ON p.pk = e.parent_pk
+  WHERE e.child_pk = p_pk;
+  IF v_pending THEN
+    RETURN;
+  END IF;
+  IF (CASE coalesce(v_condition, 'success')
+        WHEN 'always' THEN true
+        WHEN 'failure' THEN coalesce(v_any_failed, false)
+        ELSE coalesce(v_all_succeeded, true)
+      END) THEN
+    PERFORM step_start(p_pk, p_adv);
+  ELSE
+    PERFORM step_finish(p_pk, 'skipped', NULL, p_adv);
+  END IF;
+END
+$$;
+
+-- Decides a workflow that has no open step left: succeeded, or failed with the first
+-- unhandled step failure (steps added by addAfter are left out: their failure already
+-- failed the step they belong to).
+CREATE FUNCTION settle_workflow(p_id text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  v_workflow workflows;
+  v_failure record;
+  v_status text := 'succeeded';
+  v_error jsonb;
+  v_keep_ms bigint;
+BEGIN
+  SELECT * INTO v_workflow FROM workflows WHERE id = p_id;
+  IF NOT FOUND OR v_workflow.open_steps > 0 OR v_workflow.status NOT IN ('pending', 'running') THEN
+    RETURN;
+  END IF;
+  SELECT s.id, s.name, s.error INTO v_failure
+  FROM steps s
+  WHERE s.workflow_id = p_id AND s.status = 'failed' AND s.anchor_pk IS NULL
+    AND NOT EXISTS (SELECT 1 FROM step_edges e WHERE e.parent_pk = s.pk AND e.on_cond IN ('failure', 'always'))
+  ORDER BY s.run_index NULLS FIRST, s.decl_index
+  LIMIT 1;
+  IF FOUND THEN
+    v_status := 'failed';
+    v_error := step_failure(v_failure.id, v_failure.name, v_failure.error);
+  END IF;
+  -- Finished workflows with cleanOnDone stay 5 s, so handles can read their results.
+  v_keep_ms := CASE WHEN (v_workflow.options->>'cleanOnDone')::boolean THEN 5000 ELSE (v_workflow.options->>'retentionMs')::bigint END;
+  UPDATE workflows
+  SET status = v_status, error = v_error, finished_at = ms_now(),
+      expires_at = ms_now() + v_keep_ms * interval '1 millisecond'
+  WHERE id = p_id;
+  PERFORM emit(jsonb_build_object('type', 'workflow', 'workflowId', p_id, 'status', v_status));
+END
+$$;

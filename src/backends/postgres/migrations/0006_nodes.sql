@@ -1,0 +1,224 @@
+-- deflow PostgreSQL schema, version 6: nodes, heartbeats and the watchdog.
+--
+-- A node holds one lease (nodes.lease_expires_at) covering every job it holds; heartbeats
+-- extend it. The watchdog (recover_expired, called by every node; the watchdog row makes it
+-- run once per interval) removes nodes whose lease ran out and takes their jobs back: each
+-- job counts one failed attempt (ERR_NODE_LOST), or fails for good when no attempt is left.
+-- A node that heartbeats after it was removed learns it is dead and registers again (a new
+-- pk: the jobs of its previous life are not its own any more).
+
+CREATE FUNCTION node_lost_error() RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+  SELECT jsonb_build_object(
+    'name', 'NodeLostError',
+    'code', 'ERR_NODE_LOST',
+    'message', 'the node running this job stopped responding (its lease expired without a heartbeat); '
+               'the attempt was counted as failed'
+  )
+$$;
+
+-- Entry point: extends a node's lease; false when the node was declared dead. With p_held
+-- (after an ambiguous round trip), the node's jobs not listed are handed back, no attempt counted.
+CREATE FUNCTION heartbeat(p_node_id text, p_lease_ms integer, p_held_steps bigint[], p_held_seqs integer[]) RETURNS boolean
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  v_owner bigint;
+  v_touched bigint[];
+  v_step record;
+BEGIN
+  UPDATE nodes SET heartbeat_at = ms_now(), lease_expires_at = now() + p_lease_ms * interval '1 millisecond'
+  WHERE id = p_node_id
+  RETURNING pk INTO v_owner;
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  IF p_held_steps IS NULL THEN
+    RETURN true;
+  END IF;
+  PERFORM begin_events();
+  WITH held AS (
+    SELECT * FROM unnest(p_held_steps, p_held_seqs) AS h(step_pk, seq)
+  ), alone AS (
+    UPDATE jobs j SET status = 'requeued', owner = NULL, run_at = NULL
+    WHERE j.owner = v_owner AND j.status = 'leased'
+      AND NOT EXISTS (SELECT 1 FROM held h WHERE h.step_pk = j.step_pk AND h.seq = j.seq)
+    RETURNING j.step_pk
+  ), ranged AS (
+    UPDATE jobs j SET status = 'requeued', run_at = NULL
+    FROM leases l
+    WHERE l.owner = v_owner AND j.step_pk = l.step_pk AND j.seq BETWEEN l.lo AND l.hi AND j.status = 'fresh'
+      AND NOT EXISTS (SELECT 1 FROM held h WHERE h.step_pk = j.step_pk AND h.seq = j.seq)
+    RETURNING j.step_pk
+  )
+  SELECT array_agg(DISTINCT t.step_pk) INTO v_touched FROM (SELECT * FROM alone UNION ALL SELECT * FROM ranged) t;
+  FOR v_step IN SELECT workflow_id, id FROM steps WHERE pk = ANY(v_touched) ORDER BY pk LOOP
+    PERFORM step_work(v_step.workflow_id, v_step.id);
+  END LOOP;
+  PERFORM flush_events();
+  RETURN true;
+END
+$$;
+
+-- Entry point: removes a node and hands back every job it still holds, no attempt counted.
+CREATE FUNCTION unregister_node(p_node_id text) RETURNS void
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  v_owner bigint;
+  v_touched bigint[];
+  v_step record;
+BEGIN
+  PERFORM begin_events();
+  DELETE FROM nodes WHERE id = p_node_id RETURNING pk INTO v_owner;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  WITH ranges AS (
+    DELETE FROM leases WHERE owner = v_owner RETURNING step_pk, lo, hi
+  ), ranged AS (
+    UPDATE jobs j SET status = 'requeued', run_at = NULL
+    FROM ranges l
+    WHERE j.step_pk = l.step_pk AND j.seq BETWEEN l.lo AND l.hi AND j.status = 'fresh'
+    RETURNING j.step_pk
+  ), alone AS (
+    UPDATE jobs j SET status = 'requeued', owner = NULL, run_at = NULL
+    WHERE j.owner = v_owner AND j.status = 'leased'
+    RETURNING j.step_pk
+  )
+  SELECT array_agg(DISTINCT t.step_pk) INTO v_touched FROM (SELECT * FROM alone UNION ALL SELECT * FROM ranged) t;
+  FOR v_step IN SELECT workflow_id, id FROM steps WHERE pk = ANY(v_touched) ORDER BY pk LOOP
+    PERFORM step_work(v_step.workflow_id, v_step.id);
+  END LOOP;
+  PERFORM flush_events();
+END
+$$;
+
+-- A dead node's range: its fresh tasks count one failed attempt together (or fail for good
+-- when no attempt is left). Touches the lease and the jobs; count_range applies the counts.
+CREATE FUNCTION recover_range(p_lease_id bigint, OUT step_pk bigint, OUT failed integer, OUT first_failed integer, OUT retried integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_lease leases;
+  v_step steps;
+BEGIN
+  failed := 0;
+  retried := 0;
+  DELETE FROM leases WHERE id = p_lease_id RETURNING * INTO v_lease;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  SELECT * INTO v_step FROM steps WHERE pk = v_lease.step_pk;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  step_pk := v_step.pk;
+  WITH gone AS (
+    UPDATE jobs j SET status = 'failed', failed_count = j.failed_count + 1, error = node_lost_error(), finished_at = ms_now()
+    WHERE j.step_pk = v_step.pk AND j.seq BETWEEN v_lease.lo AND v_lease.hi AND j.status = 'fresh'
+      AND j.failed_count + 1 >= v_step.max_attempts
+    RETURNING j.seq
+  )
+  SELECT count(*), min(gone.seq) INTO failed, first_failed FROM gone;
+  UPDATE jobs j
+  SET status = 'requeued', failed_count = j.failed_count + 1, error = node_lost_error(),
+      run_at = CASE WHEN v_step.retry_delay > 0 THEN now() + v_step.retry_delay * interval '1 millisecond' END
+  WHERE j.step_pk = v_step.pk AND j.seq BETWEEN v_lease.lo AND v_lease.hi AND j.status = 'fresh';
+  GET DIAGNOSTICS retried = ROW_COUNT;
+END
+$$;
+
+-- Entry point: the watchdog. Removes nodes whose lease ran out and takes back up to p_limit
+-- of their jobs (and up to p_limit of their range leases). Runs at most once per
+-- p_min_interval_ms across all nodes (minus a little for timer jitter); a call that finds
+-- another node running it, or finds it ran recently, does nothing.
+CREATE FUNCTION recover_expired(p_limit integer, p_min_interval_ms integer, OUT recovered integer, OUT nodes_removed integer, OUT events jsonb)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  v_ran_at timestamptz;
+  v_alone record;
+  v_stale text[] := '{}';
+  v_sum_steps bigint[];
+  v_sum_done integer[];
+  v_sum_failed integer[];
+  v_sum_failing jsonb[];
+  v_sum_hook boolean[];
+  v_sum_work boolean[];
+  v_lease bigint;
+  v_range record;
+  v_range_steps bigint[] := '{}';
+  v_range_failed integer[] := '{}';
+  v_range_first integer[] := '{}';
+  v_range_retried integer[] := '{}';
+  v_step steps;
+  v_workflows text[];
+  v_workflow_id text;
+BEGIN
+  recovered := 0;
+  nodes_removed := 0;
+  events := '[]';
+  SELECT ran_at INTO v_ran_at FROM watchdog WHERE id = 1 FOR UPDATE SKIP LOCKED;
+  IF NOT FOUND OR v_ran_at > now() - (p_min_interval_ms * 0.8) * interval '1 millisecond' THEN
+    RETURN;
+  END IF;
+  UPDATE watchdog SET ran_at = now() WHERE id = 1;
+  PERFORM begin_events();
+  WITH dead AS (DELETE FROM nodes WHERE lease_expires_at < now() RETURNING pk)
+  SELECT count(*) INTO nodes_removed FROM dead;
+
+  -- Jobs leased alone by nodes that are gone: one outcome each, fenced by their token.
+  SELECT array_agg(o.step_pk) AS steps, array_agg(o.seq) AS seqs, array_agg(o.token) AS tokens,
+         array_agg(CASE WHEN o.failed_count + 1 >= o.max_attempts THEN 'f' ELSE 'r' END) AS kinds,
+         array_agg(NULL::text) AS results, array_agg(node_lost_error()) AS errors, array_agg(o.retry_delay) AS delays
+  INTO v_alone
+  FROM (
+    SELECT j.step_pk, j.seq, j.token, j.failed_count, s.max_attempts, s.retry_delay
+    FROM jobs j JOIN steps s ON s.pk = j.step_pk
+    WHERE j.status = 'leased' AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.pk = j.owner)
+    ORDER BY j.step_pk, j.seq
+    LIMIT p_limit
+  ) o;
+  IF v_alone.steps IS NOT NULL THEN
+    SELECT r.stale, r.step_pks, r.done, r.failed, r.failing, r.hook, r.work
+    INTO v_stale, v_sum_steps, v_sum_done, v_sum_failed, v_sum_failing, v_sum_hook, v_sum_work
+    FROM record_outcomes(v_alone.steps, v_alone.seqs, v_alone.tokens, v_alone.kinds, v_alone.results, v_alone.errors, v_alone.delays) r;
+    recovered := array_length(v_alone.steps, 1) - coalesce(array_length(v_stale, 1), 0);
+  END IF;
+
+  -- Range leases of nodes that are gone.
+  FOR v_lease IN SELECT l.id FROM leases l WHERE NOT EXISTS (SELECT 1 FROM nodes n WHERE n.pk = l.owner) ORDER BY l.id LIMIT p_limit LOOP
+    SELECT * INTO v_range FROM recover_range(v_lease);
+    CONTINUE WHEN v_range.step_pk IS NULL OR v_range.failed + v_range.retried = 0;
+    v_range_steps := v_range_steps || v_range.step_pk;
+    v_range_failed := v_range_failed || v_range.failed;
+    v_range_first := v_range_first || v_range.first_failed;
+    v_range_retried := v_range_retried || v_range.retried;
+    recovered := recovered + v_range.failed + v_range.retried;
+  END LOOP;
+
+  -- Counts and transitions, under the workflow locks.
+  SELECT array_agg(DISTINCT s.workflow_id ORDER BY s.workflow_id) INTO v_workflows
+  FROM steps s WHERE s.pk = ANY(coalesce(v_sum_steps, '{}') || v_range_steps);
+  IF v_workflows IS NOT NULL THEN
+    PERFORM 1 FROM workflows w WHERE w.id = ANY(v_workflows) ORDER BY w.id FOR UPDATE;
+    IF v_sum_steps IS NOT NULL THEN
+      PERFORM count_outcomes(v_sum_steps, v_sum_done, v_sum_failed, v_sum_failing, v_sum_hook, v_sum_work);
+    END IF;
+    FOR i IN 1..coalesce(array_length(v_range_steps, 1), 0) LOOP
+      SELECT * INTO v_step FROM steps WHERE pk = v_range_steps[i];
+      CONTINUE WHEN NOT FOUND;
+      IF v_range_failed[i] > 0 THEN
+        UPDATE steps
+        SET failed = steps.failed + v_range_failed[i],
+            failing = coalesce(steps.failing, jsonb_build_object('seq', v_range_first[i], 'error', node_lost_error()))
+        WHERE pk = v_step.pk;
+        PERFORM step_advance(v_step.pk, '{}');
+      END IF;
+      IF v_range_retried[i] > 0 AND v_step.retry_delay = 0 THEN
+        PERFORM step_work(v_step.workflow_id, v_step.id);
+      END IF;
+    END LOOP;
+    FOREACH v_workflow_id IN ARRAY v_workflows LOOP
+      PERFORM settle_workflow(v_workflow_id);
+    END LOOP;
+  END IF;
+  events := flush_events();
+END
+$$;

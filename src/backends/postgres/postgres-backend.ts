@@ -1,0 +1,288 @@
+/**
+ * The PostgreSQL backend: all state in one schema, shared by any number of node processes.
+ * Every write operation is one call of a plpgsql entry function (migrations/*.sql): one
+ * round trip, one transaction, transitions decided inside it. Wake-ups travel by
+ * LISTEN/NOTIFY on a dedicated connection (EventChannel), which also carries heartbeats.
+ *
+ * Lifecycle:  created -> open -> closed. A lost connection is not a state: pool connections
+ * are replaced on demand, failed calls reject with a BackendError (the engine retries them;
+ * fencing makes a replayed completion harmless), and the event channel reconnects by itself.
+ */
+import { hostname } from 'node:os';
+import createDebug from 'debug';
+import pg from 'pg';
+import type { Pool, QueryResultRow } from 'pg';
+import { BackendError } from '../../errors.js';
+import type {
+  Backend,
+  BackendEvent,
+  ClaimRequest,
+  ClaimResult,
+  CompleteRequest,
+  CompleteResult,
+  EventListener,
+  JobLease,
+  NewAnchoredSteps,
+  NewNode,
+  NewTasks,
+  NewWorkflow,
+  RecoverResult,
+  RunnableSteps,
+  TaskPage,
+  WorkflowQuery,
+} from '../backend.js';
+import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../types.js';
+import { clientConfig, redactUrl } from './config.js';
+import type { PostgresConfig } from './config.js';
+import { toDeflowError } from './errors.js';
+import { EventChannel } from './event-channel.js';
+import { splitJobIds } from './job-ids.js';
+import { migrate } from './migrator.js';
+import { packLeases, packOutcomes, packSteps } from './packing.js';
+import { queries } from './queries.js';
+import type { Queries, QueryName } from './queries.js';
+import { toClaimResult, toNodeRecord, toRunnableStep, toStepRecord, toTaskRecord, toWorkflowRecord } from './rows.js';
+import type { ClaimRow, NodeRow, RunnableRow, StepRow, TaskRow, WorkflowRow } from './rows.js';
+
+const debug = createDebug('deflow:postgres');
+
+/** Jobs of removed workflows a sweep deletes per workflow it may remove. */
+const JOBS_PER_SWEPT_WORKFLOW = 250;
+
+export class PostgresBackend implements Backend {
+  readonly kind = 'postgres';
+  readonly location: string;
+  private readonly q: Queries = queries();
+  private pool: Pool | null = null;
+  private channel: EventChannel | null = null;
+
+  constructor(private readonly config: PostgresConfig) {
+    this.location = `${redactUrl(config.url)} (schema ${config.schema})`;
+  }
+
+  async open(): Promise<void> {
+    if (this.pool !== null) return;
+    const connection = clientConfig(this.config);
+    const pool = new pg.Pool({ ...connection, max: this.config.poolSize, idleTimeoutMillis: 30_000 });
+    // An idle connection the server dropped (restart, pg_terminate_backend): the pool replaces it.
+    pool.on('error', (error) => debug('idle connection lost: %s', error.message));
+    const channel = new EventChannel(connection, this.q, (id) => this.eventById(id));
+    try {
+      const applied = await migrate(pool, this.config.schema);
+      if (applied.length > 0) debug('schema %s: applied migrations %o', this.config.schema, applied);
+      await channel.start();
+    } catch (error) {
+      await channel.close();
+      await pool.end().catch(() => undefined);
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new BackendError(`cannot open the PostgreSQL backend at ${this.location}: ${reason}`, { cause: error });
+    }
+    this.pool = pool;
+    this.channel = channel;
+  }
+
+  async close(): Promise<void> {
+    const pool = this.pool;
+    const channel = this.channel;
+    this.pool = null;
+    this.channel = null;
+    await channel?.close();
+    await pool?.end();
+  }
+
+  async now(): Promise<number> {
+    const [row] = await this.run<{ now: number }>('now', []);
+    return row?.now ?? Date.now();
+  }
+
+  // --- definition -----------------------------------------------------------------------------
+
+  async createWorkflow(workflow: NewWorkflow): Promise<{ created: boolean; events: BackendEvent[] }> {
+    const [row] = await this.run<{ created: boolean; events: BackendEvent[] }>('createWorkflow', [
+      workflow.id,
+      workflow.name,
+      JSON.stringify(workflow.options),
+      workflow.watchNextTask,
+      workflow.replaceByName,
+      ...packSteps(workflow.steps),
+    ]);
+    return { created: row?.created ?? false, events: row?.events ?? [] };
+  }
+
+  async addAnchoredSteps(input: NewAnchoredSteps): Promise<{ added: number }> {
+    const [row] = await this.run<{ added: number }>('addAnchoredSteps', [
+      input.workflowId,
+      input.anchorStepId,
+      input.phase,
+      ...packSteps(input.steps),
+    ]);
+    return { added: row?.added ?? 0 };
+  }
+
+  async addTasks(input: NewTasks): Promise<{ added: number; total: number }> {
+    const [row] = await this.run<{ added: number; total: number }>('addTasks', [
+      input.workflowId,
+      input.stepId,
+      input.tasksJson,
+      input.batchKey ?? null,
+    ]);
+    return { added: row?.added ?? 0, total: row?.total ?? 0 };
+  }
+
+  async watchNextTask(workflowId: string): Promise<void> {
+    await this.run('watchNextTask', [workflowId]);
+  }
+
+  // --- work -----------------------------------------------------------------------------------
+
+  async runnableSteps(limit: number): Promise<RunnableSteps> {
+    const rows = await this.run<RunnableRow>('runnableSteps', [limit]);
+    const first = rows[0];
+    return {
+      steps: rows.flatMap((row) => (row.workflow_id === null ? [] : [toRunnableStep({ ...row, workflow_id: row.workflow_id })])),
+      now: first?.now ?? Date.now(),
+      nextRunAt: first?.next_run_at ?? null,
+    };
+  }
+
+  async claim(request: ClaimRequest): Promise<ClaimResult> {
+    const [row] = await this.run<ClaimRow>('claim', [request.nodeId, request.workflowId, request.stepId, request.limit]);
+    return toClaimResult(row, request.workflowId, request.stepId);
+  }
+
+  async complete(request: CompleteRequest): Promise<CompleteResult> {
+    const next = request.next;
+    const [row] = await this.run<ClaimRow & { stale: string[]; events: BackendEvent[] }>('complete', [
+      ...packOutcomes(request.outcomes),
+      (request.events ?? []).map((event) => JSON.stringify(event)),
+      next?.nodeId ?? null,
+      next?.workflowId ?? null,
+      next?.stepId ?? null,
+      next?.limit ?? null,
+    ]);
+    const result: CompleteResult = { stale: row?.stale ?? [], events: row?.events ?? [] };
+    if (next !== undefined) result.claimed = toClaimResult(row, next.workflowId, next.stepId);
+    return result;
+  }
+
+  async release(jobs: JobLease[]): Promise<void> {
+    if (jobs.length === 0) return;
+    await this.run('release', packLeases(jobs));
+  }
+
+  // --- nodes and leases -----------------------------------------------------------------------
+
+  async registerNode(node: NewNode): Promise<void> {
+    await this.run('registerNode', [node.id, node.host || hostname(), node.pid, JSON.stringify(node.handlers), node.leaseMs]);
+  }
+
+  async heartbeat(nodeId: string, leaseMs: number, held?: readonly string[]): Promise<{ alive: boolean }> {
+    const split = held === undefined ? null : splitJobIds(held);
+    const values = [nodeId, leaseMs, split?.steps ?? null, split?.seqs ?? null];
+    // On the dedicated connection when it is up, so a heartbeat never queues behind the pool;
+    // on the pool when it is down or does not answer (a replayed reconciliation is harmless).
+    let rows: { alive: boolean }[] | null = null;
+    try {
+      rows = (await this.requireChannel().query<{ alive: boolean }>(this.q.heartbeat, values, Math.max(1_000, leaseMs)))?.rows ?? null;
+    } catch (error) {
+      debug('heartbeat on the event connection failed, using the pool: %s', (error as Error).message);
+    }
+    rows ??= await this.run<{ alive: boolean }>('heartbeat', values);
+    return { alive: rows[0]?.alive ?? false };
+  }
+
+  async unregisterNode(nodeId: string): Promise<void> {
+    await this.run('unregisterNode', [nodeId]);
+  }
+
+  async recoverExpired(limit: number): Promise<RecoverResult> {
+    const [row] = await this.run<{ recovered: number; nodes_removed: number; events: BackendEvent[] }>('recoverExpired', [
+      limit,
+      this.config.recoverIntervalMs,
+    ]);
+    return { recovered: row?.recovered ?? 0, nodesRemoved: row?.nodes_removed ?? 0, events: row?.events ?? [] };
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    return (await this.run<NodeRow>('listNodes', [])).map(toNodeRecord);
+  }
+
+  // --- events ---------------------------------------------------------------------------------
+
+  async publish(events: BackendEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.run('publishEvents', [events.map((event) => JSON.stringify(event))]);
+  }
+
+  subscribe(listener: EventListener): () => void {
+    return this.requireChannel().subscribe(listener);
+  }
+
+  // --- reads ----------------------------------------------------------------------------------
+
+  async getWorkflow(workflowId: string): Promise<WorkflowRecord | null> {
+    const [row] = await this.run<WorkflowRow>('getWorkflow', [workflowId]);
+    return row === undefined ? null : toWorkflowRecord(row);
+  }
+
+  async listWorkflows(query: WorkflowQuery): Promise<WorkflowRecord[]> {
+    const rows = await this.run<WorkflowRow>('listWorkflows', [
+      query.name ?? null,
+      query.status ?? null,
+      query.before?.createdAt ?? null,
+      query.before?.id ?? null,
+      query.limit,
+    ]);
+    return rows.map(toWorkflowRecord);
+  }
+
+  async getSteps(workflowId: string): Promise<StepRecord[]> {
+    return (await this.run<StepRow>('getSteps', [workflowId])).map(toStepRecord);
+  }
+
+  async getStep(workflowId: string, stepId: string): Promise<StepRecord | null> {
+    const [row] = await this.run<StepRow>('getStep', [workflowId, stepId]);
+    return row === undefined ? null : toStepRecord(row);
+  }
+
+  async getTasks(workflowId: string, stepId: string, page: TaskPage): Promise<TaskRecord[]> {
+    const rows = await this.run<TaskRow>('getTasks', [workflowId, stepId, page.afterSeq, page.limit]);
+    return rows.map((row) => toTaskRecord(row, workflowId, stepId));
+  }
+
+  // --- retention ------------------------------------------------------------------------------
+
+  async removeWorkflow(workflowId: string): Promise<boolean> {
+    const [row] = await this.run<{ removed: boolean }>('removeWorkflow', [workflowId]);
+    return row?.removed ?? false;
+  }
+
+  async sweep(limit: number): Promise<number> {
+    const [row] = await this.run<{ removed: number }>('sweep', [limit, limit * JOBS_PER_SWEPT_WORKFLOW]);
+    return row?.removed ?? 0;
+  }
+
+  // --- internals ------------------------------------------------------------------------------
+
+  /** One named query on the pool, as a prepared statement; pg errors become deflow errors. */
+  private async run<R extends QueryResultRow>(name: QueryName, values: unknown[]): Promise<R[]> {
+    const pool = this.pool;
+    if (pool === null) throw new BackendError('the PostgreSQL backend is not open (was DeFlow unregistered?)');
+    try {
+      const result = await pool.query<R>({ name: `deflow_${name}`, text: this.q[name], values });
+      return result.rows;
+    } catch (error) {
+      throw toDeflowError(error, this.location);
+    }
+  }
+
+  private requireChannel(): EventChannel {
+    if (this.channel === null) throw new BackendError('the PostgreSQL backend is not open (was DeFlow unregistered?)');
+    return this.channel;
+  }
+
+  private async eventById(id: string): Promise<BackendEvent | null> {
+    const [row] = await this.run<{ payload: BackendEvent }>('eventById', [id]);
+    return row?.payload ?? null;
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * Row shapes the PostgreSQL queries return and their mapping to contract records. jsonb
+ * columns arrive parsed; instants arrive as epoch milliseconds (float8).
+ */
+import type { SerializedError } from '../../errors.js';
+import type { ClaimResult, RunnableStep } from '../backend.js';
+import type {
+  HandlerRef,
+  JobKind,
+  JobStatus,
+  NodeRecord,
+  ResolvedStepOptions,
+  StepDependency,
+  StepRecord,
+  StepStage,
+  StepStatus,
+  StoredWorkflowOptions,
+  TaskRecord,
+  WorkflowRecord,
+  WorkflowStatus,
+} from '../types.js';
+import { jobId, kindOfSeq } from './job-ids.js';
+
+export interface WorkflowRow {
+  id: string;
+  name: string;
+  status: WorkflowStatus;
+  options: StoredWorkflowOptions;
+  error: SerializedError | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  open_steps: number;
+}
+
+export interface StepRow {
+  workflow_id: string;
+  id: string;
+  name: string;
+  handler: HandlerRef;
+  data: string;
+  options: ResolvedStepOptions;
+  deps: StepDependency[];
+  anchor_id: string | null;
+  anchor_phase: JobKind | null;
+  anchor_seq: number | null;
+  parent_id: string | null;
+  decl_index: number;
+  run_index: number | null;
+  status: StepStatus;
+  stage: StepStage;
+  total: number;
+  done: number;
+  failed: number;
+  error: SerializedError | null;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+export interface TaskRow {
+  seq: number;
+  data: string;
+  status: JobStatus;
+  failed_count: number;
+  result: string | null;
+  error: SerializedError | null;
+  finished_at: number | null;
+}
+
+export interface NodeRow {
+  id: string;
+  host: string;
+  pid: number;
+  handlers: string[];
+  started_at: number;
+  heartbeat_at: number;
+  lease_expires_at: number;
+}
+
+/** One row of the runnableSteps query: the clock, and a step (all null when none). */
+export interface RunnableRow {
+  now: number;
+  next_run_at: number | null;
+  workflow_id: string | null;
+  workflow_name: string;
+  id: string;
+  name: string;
+  handler: HandlerRef;
+  data: string;
+  options: ResolvedStepOptions;
+  run_index: number | null;
+  parent_id: string | null;
+}
+
+/** Jobs handed out by claim_core, as parallel arrays. */
+export interface ClaimRow {
+  step_pk: string | null;
+  seqs: number[] | null;
+  datas: string[] | null;
+  failed: number[] | null;
+  tokens: number[] | null;
+  total: number | null;
+  watch: boolean | null;
+}
+
+export function toWorkflowRecord(row: WorkflowRow): WorkflowRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    status: row.status,
+    options: row.options,
+    error: row.error,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    openSteps: row.open_steps,
+  };
+}
+
+export function toStepRecord(row: StepRow): StepRecord {
+  return {
+    workflowId: row.workflow_id,
+    id: row.id,
+    name: row.name,
+    handler: row.handler,
+    data: JSON.parse(row.data) as unknown,
+    options: row.options,
+    deps: row.deps,
+    anchor:
+      row.anchor_id === null || row.anchor_phase === null ? null : { stepId: row.anchor_id, phase: row.anchor_phase, seq: row.anchor_seq ?? 0 },
+    parentId: row.parent_id,
+    declIndex: row.decl_index,
+    runIndex: row.run_index,
+    status: row.status,
+    stage: row.stage,
+    counts: { total: row.total, done: row.done, failed: row.failed },
+    error: row.error,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+export function toTaskRecord(row: TaskRow, workflowId: string, stepId: string): TaskRecord {
+  return {
+    id: `${stepId}:${row.seq}`,
+    workflowId,
+    stepId,
+    seq: row.seq,
+    dataJson: row.data,
+    status: row.status,
+    failedCount: row.failed_count,
+    resultJson: row.result,
+    error: row.error,
+    finishedAt: row.finished_at,
+  };
+}
+
+export function toNodeRecord(row: NodeRow): NodeRecord {
+  return {
+    id: row.id,
+    host: row.host,
+    pid: row.pid,
+    startedAt: row.started_at,
+    heartbeatAt: row.heartbeat_at,
+    leaseExpiresAt: row.lease_expires_at,
+    handlers: row.handlers,
+  };
+}
+
+export function toRunnableStep(row: RunnableRow & { workflow_id: string }): RunnableStep {
+  return {
+    workflowId: row.workflow_id,
+    workflowName: row.workflow_name,
+    stepId: row.id,
+    name: row.name,
+    handler: row.handler,
+    dataJson: row.data,
+    options: row.options,
+    runIndex: row.run_index ?? 0,
+    parentId: row.parent_id,
+  };
+}
+
+export function toClaimResult(row: ClaimRow | undefined, workflowId: string, stepId: string): ClaimResult {
+  const seqs = row?.seqs ?? [];
+  const stepPk = row?.step_pk ?? '';
+  const datas = row?.datas ?? [];
+  const failed = row?.failed ?? [];
+  const tokens = row?.tokens ?? [];
+  return {
+    jobs: seqs.map((seq, i) => {
+      const kind = kindOfSeq(seq);
+      return {
+        id: jobId(stepPk, seq),
+        workflowId,
+        stepId,
+        kind,
+        seq: kind === 'task' ? seq : 0,
+        dataJson: datas[i] ?? 'null',
+        failedCount: failed[i] ?? 0,
+        token: tokens[i] ?? 0,
+      };
+    }),
+    watchNextTask: row?.watch ?? false,
+    taskCount: row?.total ?? 0,
+  };
+}

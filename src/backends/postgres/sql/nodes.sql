@@ -1,0 +1,24 @@
+-- Nodes, heartbeats and the watchdog (migrations/0006_nodes.sql).
+
+-- name: registerNode
+-- ($1 id, $2 host, $3 pid, $4 handlers, $5 lease ms)
+INSERT INTO nodes (id, host, pid, handlers, started_at, heartbeat_at, lease_expires_at)
+VALUES ($1, $2, $3, $4::jsonb, ms_now(), ms_now(), now() + $5 * interval '1 millisecond')
+ON CONFLICT (id) DO UPDATE
+SET heartbeat_at = EXCLUDED.heartbeat_at, lease_expires_at = EXCLUDED.lease_expires_at, handlers = EXCLUDED.handlers;
+
+-- name: heartbeat
+-- ($1 id, $2 lease ms, $3 held step pks or null, $4 held seqs or null)
+SELECT heartbeat($1, $2, $3::bigint[], $4::integer[]) AS alive;
+
+-- name: unregisterNode
+SELECT unregister_node($1);
+
+-- name: recoverExpired
+-- ($1 limit, $2 minimum interval between two runs, ms)
+SELECT recovered, nodes_removed, events FROM recover_expired($1, $2);
+
+-- name: listNodes
+SELECT id, host, pid, handlers, epoch_ms(started_at) AS started_at, epoch_ms(heartbeat_at) AS heartbeat_at,
+       epoch_ms(lease_expires_at) AS lease_expires_at
+FROM nodes ORDER BY started_at, id;

@@ -1,0 +1,50 @@
+-- Reads. Instants come back as epoch milliseconds (float8, exact: they are stored in ms).
+
+-- name: now
+SELECT floor(epoch_ms(clock_timestamp())) AS now;
+
+-- name: getWorkflow
+SELECT id, name, status, options, error, epoch_ms(created_at) AS created_at, epoch_ms(started_at) AS started_at,
+       epoch_ms(finished_at) AS finished_at, open_steps
+FROM workflows WHERE id = $1;
+
+-- name: listWorkflows
+-- ($1 name or null, $2 status or null, $3 created_at (ms) of the page cursor or null, $4 its id, $5 limit)
+SELECT id, name, status, options, error, epoch_ms(created_at) AS created_at, epoch_ms(started_at) AS started_at,
+       epoch_ms(finished_at) AS finished_at, open_steps
+FROM workflows
+WHERE ($1::text IS NULL OR name = $1)
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::float8 IS NULL OR (created_at, id) < (to_timestamp($3::float8 / 1000), $4::text))
+ORDER BY created_at DESC, id DESC
+LIMIT $5;
+
+-- name: getSteps
+-- Execution order first; steps that never started follow in declaration order.
+SELECT s.workflow_id, s.id, s.name, s.handler, s.data, s.options, s.deps, a.id AS anchor_id, s.anchor_phase, s.anchor_seq,
+       s.parent_id, s.decl_index, s.run_index, s.status, s.stage, s.total, s.done, s.failed, s.error,
+       epoch_ms(s.started_at) AS started_at, epoch_ms(s.finished_at) AS finished_at
+FROM steps s LEFT JOIN steps a ON a.pk = s.anchor_pk
+WHERE s.workflow_id = $1
+ORDER BY s.run_index NULLS LAST, s.decl_index;
+
+-- name: getStep
+SELECT s.workflow_id, s.id, s.name, s.handler, s.data, s.options, s.deps, a.id AS anchor_id, s.anchor_phase, s.anchor_seq,
+       s.parent_id, s.decl_index, s.run_index, s.status, s.stage, s.total, s.done, s.failed, s.error,
+       epoch_ms(s.started_at) AS started_at, epoch_ms(s.finished_at) AS finished_at
+FROM steps s LEFT JOIN steps a ON a.pk = s.anchor_pk
+WHERE s.workflow_id = $1 AND s.id = $2;
+
+-- name: getTasks
+-- ($1 workflow id, $2 step id, $3 after seq, $4 limit) A fresh task inside a leased range is 'leased'.
+SELECT j.seq, j.data,
+       CASE
+         WHEN j.status = 'fresh' AND j.seq <= s.fresh_cursor THEN 'leased'
+         WHEN j.status IN ('fresh', 'requeued') THEN 'ready'
+         ELSE j.status::text
+       END AS status,
+       j.failed_count, j.result, j.error, epoch_ms(j.finished_at) AS finished_at
+FROM steps s JOIN jobs j ON j.step_pk = s.pk
+WHERE s.workflow_id = $1 AND s.id = $2 AND j.seq > $3 AND j.seq < 2147483647
+ORDER BY j.seq
+LIMIT $4;

@@ -1,0 +1,49 @@
+-- The hot path: claims, completions, releases, and finding steps with claimable jobs.
+-- Job ids are "<step_pk>.<seq>"; outcomes and job lists cross as parallel arrays.
+
+-- name: claim
+-- ($1 node id, $2 workflow id, $3 step id, $4 limit)
+SELECT step_pk::text AS step_pk, seqs, datas, failed, tokens, total, watch FROM claim_jobs($1, $2, $3, $4);
+
+-- name: complete
+-- ($1 workflow ids of the outcomes, sorted; $2..$8 outcomes: step pks, seqs, tokens, kinds s|r|f,
+--  results, errors, retry delays; $9 nextTask events to publish first;
+--  $10..$13 next claim: node id, workflow id, step id, limit, or nulls)
+SELECT stale, events, step_pk::text AS step_pk, seqs, datas, failed, tokens, total, watch
+FROM complete_jobs(
+  $1::text[], $2::bigint[], $3::integer[], $4::integer[], $5::text[], $6::text[], $7::jsonb[], $8::integer[],
+  $9::text[], $10, $11, $12, $13
+);
+
+-- name: release
+-- ($1 step pks, $2 seqs, $3 tokens)
+SELECT release_jobs($1::bigint[], $2::integer[], $3::integer[]);
+
+-- name: runnableSteps
+-- ($1 limit) Running steps whose current stage has a claimable job, oldest workflow first,
+-- with the clock and the earliest delayed retry (always one row; step columns null when none).
+SELECT clock.now, clock.next_run_at, r.*
+FROM (
+  SELECT floor(epoch_ms(now())) AS now,
+         (SELECT epoch_ms(min(j.run_at)) FROM jobs j WHERE j.status = 'requeued' AND j.run_at > now()) AS next_run_at
+) clock
+LEFT JOIN LATERAL (
+  SELECT s.workflow_id, w.name AS workflow_name, s.id, s.name, s.handler, s.data, s.options, s.run_index, s.parent_id
+  FROM steps s JOIN workflows w ON w.id = s.workflow_id
+  WHERE s.status = 'running' AND (
+    (s.stage = 'tasks' AND (
+      s.fresh_cursor < s.next_seq
+      OR EXISTS (
+        SELECT 1 FROM jobs j
+        WHERE j.step_pk = s.pk AND j.status = 'requeued' AND (j.run_at IS NULL OR j.run_at <= now())
+      )
+    ))
+    OR (s.stage IN ('before', 'after') AND EXISTS (
+      SELECT 1 FROM jobs j
+      WHERE j.step_pk = s.pk AND j.seq = CASE s.stage WHEN 'before' THEN 0 ELSE 2147483647 END
+        AND j.status IN ('fresh', 'requeued') AND (j.run_at IS NULL OR j.run_at <= now())
+    ))
+  )
+  ORDER BY w.created_at, s.run_index
+  LIMIT $1
+) r ON true;
