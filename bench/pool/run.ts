@@ -13,7 +13,7 @@ const quick = process.argv.includes('--quick');
 const WORKERS = os.availableParallelism();
 const ROUND_TRIP_CALLS = quick ? 1_000 : 5_000;
 const THROUGHPUT_CALLS = quick ? 10_000 : 50_000;
-const REPEATS = quick ? 1 : 3;
+const REPEATS = quick ? 1 : 5;
 
 interface Row {
   name: string;
@@ -21,19 +21,28 @@ interface Row {
   callsPerSecond: number;
 }
 
-async function measure(contender: Contender): Promise<Row> {
-  const running = contender.start(WORKERS);
+/**
+ * Starts every pool of a group, then measures them in turns (round trip for each, throughput
+ * for each, repeat) and keeps each one's median: a burst of load from elsewhere on the machine
+ * then hits all contenders alike instead of whichever ran at that moment.
+ */
+async function measureGroup(contenders: Contender[]): Promise<Row[]> {
+  const running = contenders.map((contender) => contender.start(WORKERS));
   try {
-    await warmUp(running.call);
-    const latencies: number[] = [];
-    const rates: number[] = [];
-    for (let i = 0; i < REPEATS; i++) {
-      latencies.push(await roundTrip(running.call, ROUND_TRIP_CALLS));
-      rates.push(await throughput(running.call, THROUGHPUT_CALLS));
+    for (const pool of running) await warmUp(pool.call);
+    const latencies = running.map((): number[] => []);
+    const rates = running.map((): number[] => []);
+    for (let round = 0; round < REPEATS; round++) {
+      for (const [i, pool] of running.entries()) latencies[i]?.push(await roundTrip(pool.call, ROUND_TRIP_CALLS));
+      for (const [i, pool] of running.entries()) rates[i]?.push(await throughput(pool.call, THROUGHPUT_CALLS));
     }
-    return { name: contender.name, roundTripUs: median(latencies), callsPerSecond: median(rates) };
+    return contenders.map((contender, i) => ({
+      name: contender.name,
+      roundTripUs: median(latencies[i] ?? []),
+      callsPerSecond: median(rates[i] ?? []),
+    }));
   } finally {
-    await running.close();
+    for (const pool of running) await pool.close();
   }
 }
 
@@ -47,14 +56,16 @@ function table(rows: Row[]): void {
 const ratio = (a: number, b: number): string => (a / b).toFixed(2);
 
 async function main(): Promise<void> {
-  console.log(`node ${process.version}, ${WORKERS} workers on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown cpu'})\n`);
+  console.log(`node ${process.version}, ${WORKERS} workers on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown cpu'})`);
+  // Other work on the machine skews every figure (the pi speed-up most): say how busy it was.
+  console.log(`load average before the run: ${os.loadavg().map((load) => load.toFixed(2)).join(' ')}\n`);
 
   console.log('Trivial task (x => x + 1), threads');
-  const threadRows = [await measure(deflow('thread')), await measure(piscina()), await measure(piscina({ concurrentTasksPerWorker: 10 }))];
+  const threadRows = await measureGroup([deflow('thread'), piscina(), piscina({ concurrentTasksPerWorker: 10 })]);
   table(threadRows);
 
   console.log('\nTrivial task (x => x + 1), child processes');
-  const processRows = [await measure(deflow('process')), await measure(workerFarm()), await measure(workerPool('process'))];
+  const processRows = await measureGroup([deflow('process'), workerFarm(), workerPool('process')]);
   table(processRows);
 
   const [ourThread, piscinaDefault] = threadRows as [Row, Row, Row];
@@ -66,8 +77,8 @@ async function main(): Promise<void> {
   console.log(`  process throughput, deflow / workerpool:      ${ratio(ourProcess.callsPerSecond, pool.callsPerSecond)}`);
   console.log(`  process round trip, deflow / worker-farm:     ${ratio(ourProcess.roundTripUs, farm.roundTripUs)}`);
 
-  console.log(`\nMonte-Carlo pi, ${quick ? 100 : 500} calls of 1,000,000 points`);
-  const pi = await runPi(WORKERS, quick ? 100 : 500);
+  console.log(`\nMonte-Carlo pi, ${quick ? 100 : 500} calls of 1,000,000 points (best of ${quick ? 1 : 2}; load average now ${os.loadavg()[0]?.toFixed(2)})`);
+  const pi = await runPi(WORKERS, quick ? 100 : 500, quick ? 1 : 2);
   for (const row of pi) console.log(`  ${row.name.padEnd(22)} ${row.ms.toFixed(0).padStart(7)} ms   speed-up ${row.speedUp.toFixed(2)}   pi ≈ ${row.pi.toFixed(5)}`);
 
   const out = path.join(fileURLToPath(new URL('../results/', import.meta.url)), `pool-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);

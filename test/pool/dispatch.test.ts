@@ -94,23 +94,25 @@ describe('LoadBuckets', () => {
     buckets.decrement(w);
   };
 
-  test('picks the least-loaded worker, round-robin among equals, none when all are full', () => {
+  test('picks the least-loaded worker, the most recently freed among equals, none when all are full', () => {
     const buckets = new LoadBuckets<W>(2);
     const [a, b] = [worker('a'), worker('b')];
     expect(buckets.pick()).toBeNull();
     buckets.add(a);
     buckets.add(b);
-    const order: string[] = [];
+    const loads: number[] = [];
     for (let i = 0; i < 4; i++) {
       const w = buckets.pick()!;
-      order.push(w.name);
+      loads.push(w.load);
       dispatch(buckets, w);
     }
-    expect(order).toEqual(['a', 'b', 'a', 'b']);
+    expect(loads).toEqual([0, 0, 1, 1]); // never a busier worker while a lighter one is free
+    expect([a.load, b.load]).toEqual([2, 2]);
     expect(buckets.pick()).toBeNull();
     complete(buckets, b);
     expect(buckets.pick()?.name).toBe('b');
     complete(buckets, a);
+    expect(buckets.pick()?.name).toBe('a'); // a warm worker that just answered goes first
     complete(buckets, a);
     expect(buckets.pick()?.name).toBe('a');
   });
