@@ -63,7 +63,7 @@ export class ModuleLoadError extends DeflowError {
 }
 
 /** Call arguments or a result could not be encoded or decoded by the farm's serializer. */
-export class SerializationError extends DeflowError {
+export class CallSerializationError extends DeflowError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_POOL_SERIALIZATION', message, options);
   }

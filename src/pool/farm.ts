@@ -12,7 +12,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { Call } from './call.js';
-import { CallMaxRetryError, MaxConcurrentCallsError, ModuleLoadError, SerializationError, WorkerTerminatedError } from './errors.js';
+import { CallMaxRetryError, MaxConcurrentCallsError, ModuleLoadError, CallSerializationError, WorkerTerminatedError } from './errors.js';
 import { logCall } from './log.js';
 import { resolveOptions, validateCallTimeout, type FarmOptions } from './options.js';
 import { RESULT_ERROR, RESULT_UNDEFINED, type WireMessage } from './protocol.js';
@@ -224,7 +224,7 @@ export class Farm<M = unknown> extends EventEmitter<FarmEvents> {
         try {
           value = codec?.decode(message[i + 2]);
         } catch (cause) {
-          error = new SerializationError(`the result of '${call.method}' could not be decoded: ${describe(cause)}`, { cause });
+          error = new CallSerializationError(`the result of '${call.method}' could not be decoded: ${describe(cause)}`, { cause });
         }
       }
       if (listening) this.emit('message', worker, { callId: call.id, workerId: worker.id, ok: error === undefined, value, error });

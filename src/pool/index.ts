@@ -19,7 +19,7 @@ export {
   DeflowError,
   MaxConcurrentCallsError,
   ModuleLoadError,
-  SerializationError,
+  CallSerializationError,
   TimeoutError,
   ValidationError,
   WorkerTerminatedError,

@@ -15,7 +15,7 @@
  */
 import type { Call } from './call.js';
 import { CallQueue } from './call-queue.js';
-import { ModuleLoadError, SerializationError, TimeoutError, WorkerTerminatedError } from './errors.js';
+import { ModuleLoadError, CallSerializationError, TimeoutError, WorkerTerminatedError } from './errors.js';
 import type { FarmEvents } from './farm.js';
 import { LoadBuckets } from './load-buckets.js';
 import { logFarm } from './log.js';
@@ -401,9 +401,9 @@ export class Supervisor implements WorkerOwner {
     return new WorkerTerminatedError(`worker ${worker.id} ${what}`, { workerId: worker.id, exitCode: code, signal });
   }
 
-  private argumentsError(call: Call, cause: unknown): SerializationError {
+  private argumentsError(call: Call, cause: unknown): CallSerializationError {
     const serializer = this.options.serializer.startsWith('file:') ? 'custom' : this.options.serializer;
-    return new SerializationError(`the arguments of '${call.method}' could not be serialized with the '${serializer}' serializer: ${message(cause)}`, {
+    return new CallSerializationError(`the arguments of '${call.method}' could not be serialized with the '${serializer}' serializer: ${message(cause)}`, {
       cause,
     });
   }

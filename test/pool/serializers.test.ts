@@ -1,6 +1,6 @@
 // Round trips through each serializer, in both worker types, and what happens when one fails.
 import { describe, expect, test } from 'vitest';
-import { ModuleLoadError, SerializationError } from '../../src/pool/index.js';
+import { ModuleLoadError, CallSerializationError } from '../../src/pool/index.js';
 import { basicFarm, checkLeaksAfterEach, fixture, TYPES } from './helpers.js';
 
 checkLeaksAfterEach();
@@ -46,12 +46,12 @@ describe.each(TYPES)('%s workers', (type) => {
     await farm.kill();
   });
 
-  test('json: an argument JSON cannot encode fails that call only, with SerializationError', async () => {
+  test('json: an argument JSON cannot encode fails that call only, with CallSerializationError', async () => {
     const farm = basicFarm({ type, maxConcurrentCallsPerWorker: 4 });
     const [bad, good] = await Promise.allSettled([farm.runMethod('echo', 10n), farm.runMethod('echo', 'fine')]);
     expect(bad.status).toBe('rejected');
-    const error = (bad as PromiseRejectedResult).reason as SerializationError;
-    expect(error).toBeInstanceOf(SerializationError);
+    const error = (bad as PromiseRejectedResult).reason as CallSerializationError;
+    expect(error).toBeInstanceOf(CallSerializationError);
     expect(error.code).toBe('ERR_POOL_SERIALIZATION');
     expect(error.message).toMatch(/the arguments of 'echo' could not be serialized with the 'json' serializer: .*BigInt/);
     expect(good).toEqual({ status: 'fulfilled', value: 'fine' });
