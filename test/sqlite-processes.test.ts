@@ -2,7 +2,7 @@
  * Several real processes sharing one SQLite file: they split the work, and when one is
  * killed with SIGKILL mid-task another finishes its work; every task ends with one result.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import DeFlow, { WorkFlow } from '../src/index.js';
 import echo from './fixtures/steps/echo.js';
 import type { EchoResult } from './fixtures/steps/echo.js';
 import slowBefore from './fixtures/steps/slow-before.js';
+import localOnly from './fixtures/steps-private/local-only.js';
 import { startNode, stopAllNodes } from './helpers/nodes.js';
 
 const dirs: string[] = [];
@@ -79,6 +80,27 @@ describe('SQLite shared by several processes', () => {
     const result = await workflow.done();
     expect(result.steps[0]?.tasks.map((task) => task.result)).toEqual([10, 20, 30, 40, 50]);
     expect(second.messages.some((m) => m.type === 'beforeAll')).toBe(true);
+  });
+
+  it('never lets a node claim work for a handler it cannot load', async () => {
+    const backend = freshBackend();
+    const other = await startNode({ backend });
+    DeFlow.register({ backend });
+    const tasks = Array.from({ length: 50 }, (_, i) => i + 1);
+    const result = await WorkFlow.create('local-only').addStep({ step: localOnly, tasks }).run().done();
+    // Every result was computed here (data * this pid), none by the node lacking the module.
+    expect(result.steps[0]?.tasks.map((task) => task.result)).toEqual(tasks.map((n) => n * process.pid));
+    expect(other.messages.filter((m) => m.type === 'problem')).toEqual([]);
+  });
+
+  it('rejects ready() with a clear error when the database cannot be opened', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'deflow-unwritable-'));
+    dirs.push(dir);
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'not a directory');
+    const deflow = DeFlow.register({ backend: `sqlite:${file}/deflow.db` });
+    await expect(deflow.ready()).rejects.toThrow(/cannot open the SQLite database at .*a-file\/deflow.db: .*Check that the directory is writable/);
+    await expect(WorkFlow.create('nowhere').addStep({ step: echo, tasks: [{ value: 1 }] }).run().done()).rejects.toMatchObject({ code: 'ERR_BACKEND' });
   });
 
   it('delivers events to a handle in a process that runs no work', async () => {

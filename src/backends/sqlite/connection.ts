@@ -26,14 +26,34 @@ export function openDatabase(path: string, busyTimeoutMs: number): SqliteDatabas
       { cause },
     );
   }
-  // WAL + NORMAL: commits survive a killed process (the WAL is in the OS page cache);
-  // only an OS crash or power loss can drop the last commits.
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('temp_store = MEMORY');
-  db.pragma('cache_size = -65536');
-  migrate(db);
+  try {
+    // Switching to WAL needs a moment alone with the file, and SQLite's busy timeout does not
+    // cover it: processes opening a new file together retry until the timeout.
+    retryWhileBusy(() => db.pragma('journal_mode = WAL'), busyTimeoutMs);
+    // WAL + NORMAL: commits survive a killed process (the WAL is in the OS page cache);
+    // only an OS crash or power loss can drop the last commits.
+    db.pragma('synchronous = NORMAL');
+    db.pragma('temp_store = MEMORY');
+    db.pragma('cache_size = -65536');
+    migrate(db);
+  } catch (cause) {
+    db.close();
+    throw new BackendError(`cannot prepare the SQLite database at ${path}: ${(cause as Error).message}`, { cause });
+  }
   return db;
+}
+
+function retryWhileBusy<T>(action: () => T, timeoutMs: number): T {
+  const deadline = Date.now() + timeoutMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return action();
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw error;
+      Atomics.wait(pause, 0, 0, Math.min(100, 5 * attempt)); // a short synchronous pause
+    }
+  }
 }
 
 function migrate(db: SqliteDatabase): void {
