@@ -6,8 +6,7 @@
  *                ▲            │ worker crashed or call timed out (retry left)
  *                └────────────┘
  *
- * Dispatch takes the least-loaded ready worker from LoadBuckets (O(1)); the queue is FIFO and
- * retries go to its front. Everything about starting, replacing and stopping workers lives in
+ * Routing calls to workers lives in dispatcher.ts; starting, replacing and stopping workers in
  * supervisor.ts. Farm states: 'running' → 'killing' (kill() called, workers exiting) → 'killed'.
  */
 import { EventEmitter } from 'node:events';
@@ -18,6 +17,7 @@ import { resolveOptions, validateCallTimeout, type FarmOptions } from './options
 import { RESULT_ERROR, RESULT_UNDEFINED, type WireMessage } from './protocol.js';
 import { fromErrorRecord, type ErrorRecord } from './remote-error.js';
 import { registerFarm, unregisterFarm } from './registry.js';
+import type { Dispatcher } from './dispatcher.js';
 import { Supervisor } from './supervisor.js';
 import type { FarmWorkerInfo, PoolWorker } from './worker.js';
 
@@ -86,6 +86,7 @@ export class Farm<M = unknown> extends EventEmitter<FarmEvents> {
   readonly options;
   private farmState: FarmState = 'running';
   private readonly supervisor: Supervisor;
+  private readonly dispatcher: Dispatcher;
   private nextCallId = 1;
   /** Calls accepted and not settled: queued + running + waiting on a worker. */
   private outstanding = 0;
@@ -102,6 +103,7 @@ export class Farm<M = unknown> extends EventEmitter<FarmEvents> {
       failAttempt: (call, error) => this.failAttempt(call, error),
       results: (worker, message) => this.onResults(worker, message),
     });
+    this.dispatcher = this.supervisor.dispatcher;
     registerFarm(this);
   }
 
@@ -205,17 +207,17 @@ export class Farm<M = unknown> extends EventEmitter<FarmEvents> {
         call.onAbort = () => this.abort(call);
         signal.addEventListener('abort', call.onAbort, { once: true });
       }
-      this.supervisor.enqueue(call);
+      this.dispatcher.enqueue(call);
     });
   }
 
   private onResults(worker: PoolWorker, message: WireMessage): void {
-    const codec = this.supervisor.codec;
+    const codec = this.dispatcher.codec;
     const listening = this.listenerCount('message') > 0;
     for (let i = 1; i < message.length; i += 3) {
       const call = worker.running.get(message[i] as number);
       if (call === undefined) continue; // timed out or aborted meanwhile: its answer is moot
-      this.supervisor.release(worker, call);
+      this.dispatcher.release(worker, call);
       const status = message[i + 1];
       let error: Error | undefined;
       let value: unknown;
@@ -230,7 +232,7 @@ export class Farm<M = unknown> extends EventEmitter<FarmEvents> {
       if (listening) this.emit('message', worker, { callId: call.id, workerId: worker.id, ok: error === undefined, value, error });
       this.settle(call, error, value);
     }
-    this.supervisor.slotsFreed(worker);
+    this.dispatcher.slotsFreed(worker);
   }
 
   /** A worker-side failure (crash, timeout): retry on another worker or give up. */
@@ -239,7 +241,7 @@ export class Farm<M = unknown> extends EventEmitter<FarmEvents> {
     if (call.pinned === null && call.retries < this.options.maxRetries && this.farmState === 'running') {
       call.retries++;
       logCall('call %d (%s) retry %d after: %s', call.id, call.method, call.retries, error.message);
-      this.supervisor.requeue(call);
+      this.dispatcher.requeue(call);
       return;
     }
     this.settle(call, call.retries > 0 ? new CallMaxRetryError(error, call.attempts) : error);
@@ -247,7 +249,7 @@ export class Farm<M = unknown> extends EventEmitter<FarmEvents> {
 
   private abort(call: Call): void {
     if (call.settled) return;
-    this.supervisor.withdraw(call, 'abort');
+    this.dispatcher.withdraw(call, 'abort');
     this.settle(call, call.signal?.reason ?? new Error('call aborted'));
   }
 

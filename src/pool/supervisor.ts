@@ -1,29 +1,27 @@
 /**
- * Owns the workers of a farm and the calls waiting for them: spawns `numberOfWorkers`, hands
- * each call to the least-loaded ready worker, and decides what a worker's exit means.
+ * Keeps a farm's workers: spawns `numberOfWorkers`, replaces the ones that go, and decides
+ * what each exit means. Calls are routed by the Dispatcher; this file only moves workers in
+ * and out of it.
  *
  * - A crash after start fails the attempt of each running call (the farm retries it on
- *   another worker) and the worker is replaced at once.
+ *   another worker) and the worker is replaced at once. So are workers recycled for ttl or
+ *   memory (their replacement starts while they drain) and workers killed for a timeout.
  * - A failure to start (LOAD_ERROR, or exit before READY) is a ModuleLoadError: broadcast calls
  *   waiting for that worker fail, and if no worker is ready the queued calls fail too, as do
  *   new calls until a worker starts, so nothing waits on a module that cannot load. Respawns
  *   then back off exponentially (100 ms doubling to 30 s).
- * - A timed-out or aborted call kills its worker. The worker leaves the dispatch buckets before
- *   the call is retried, so the retry can never land on it; its other calls are re-queued
- *   without using a retry (they did nothing wrong).
- * - Workers stopped for idleness are not replaced; calls start workers again on demand.
+ * - Workers stopped for idleness are not replaced; queued calls start workers on demand.
  */
 import type { Call } from './call.js';
-import { CallQueue } from './call-queue.js';
-import { ModuleLoadError, CallSerializationError, TimeoutError, WorkerTerminatedError } from './errors.js';
+import { Dispatcher } from './dispatcher.js';
+import { ModuleLoadError, WorkerTerminatedError } from './errors.js';
 import type { FarmEvents } from './farm.js';
-import { LoadBuckets } from './load-buckets.js';
 import { logFarm } from './log.js';
 import type { ResolvedFarmOptions } from './options.js';
 import type { WireMessage } from './protocol.js';
 import { fromErrorRecord, type ErrorRecord } from './remote-error.js';
 import { builtinCodec, loadCustomCodec, type PayloadCodec } from './serializers.js';
-import { PoolWorker, type FarmWorkerInfo, type FarmStopReason, type WorkerOwner, type FarmWorkerState } from './worker.js';
+import { PoolWorker, type FarmWorkerInfo, type FarmWorkerState, type WorkerOwner } from './worker.js';
 
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 30_000;
@@ -37,15 +35,11 @@ export interface SupervisorHooks {
 }
 
 export class Supervisor implements WorkerOwner {
-  /** Farm-side codec; null while a custom serializer module is loading. */
-  codec: PayloadCodec | null;
+  readonly dispatcher: Dispatcher;
   /** Set while no worker could start: calls fail fast with it. */
   loadFailure: ModuleLoadError | null = null;
 
   private readonly workers = new Set<PoolWorker>();
-  private readonly buckets: LoadBuckets<PoolWorker>;
-  private readonly queue = new CallQueue();
-  private readonly capacity: number;
   private nextWorkerId = 1;
   private starting = 0;
   /** Workers starting or ready: the ones that count toward numberOfWorkers. */
@@ -61,10 +55,17 @@ export class Supervisor implements WorkerOwner {
     private readonly options: ResolvedFarmOptions,
     private readonly hooks: SupervisorHooks,
   ) {
-    this.capacity = options.maxConcurrentCallsPerWorker;
-    this.buckets = new LoadBuckets(this.capacity);
-    this.codec = builtinCodec(options.serializer, options.type);
-    if (this.codec === null) {
+    this.dispatcher = new Dispatcher(options, {
+      settle: (call, error, value) => hooks.settle(call, error, value),
+      failAttempt: (call, error) => hooks.failAttempt(call, error),
+      ttlReached: (worker) => {
+        worker.drain('ttl');
+        hooks.emit('ttl', worker);
+      },
+      needWorker: () => this.spawnOnDemand(),
+    });
+    this.dispatcher.codec = builtinCodec(options.serializer, options.type);
+    if (this.dispatcher.codec === null) {
       loadCustomCodec(options.serializer).then(
         (codec) => this.codecLoaded(codec),
         (error: unknown) => this.codecFailedToLoad(error),
@@ -85,67 +86,6 @@ export class Supervisor implements WorkerOwner {
     return [...this.workers].filter((worker) => worker.state === 'starting' || worker.state === 'ready');
   }
 
-  enqueue(call: Call): void {
-    const pinned = call.pinned;
-    if (pinned !== null) {
-      if (pinned.state === 'starting' || pinned.state === 'ready') {
-        pinned.pinned.push(call);
-        this.servePinned(pinned);
-      } else {
-        this.hooks.settle(call, new WorkerTerminatedError(`worker ${pinned.id} stopped before the broadcast reached it`, { workerId: pinned.id }));
-      }
-      return;
-    }
-    if (this.queue.size === 0) {
-      const worker = this.buckets.pick();
-      if (worker !== null) {
-        this.assign(call, worker);
-        return;
-      }
-    }
-    this.queue.push(call);
-    this.spawnOnDemand();
-  }
-
-  /** A retry or a displaced call: first in line. */
-  requeue(call: Call): void {
-    this.queue.unshift(call);
-    this.dispatch();
-    if (this.queue.size > 0) this.spawnOnDemand();
-  }
-
-  /** Detaches an answered (or abandoned) call from its worker. */
-  release(worker: PoolWorker, call: Call): void {
-    if (!worker.running.delete(call.id)) return;
-    call.worker = null;
-    worker.load--;
-    this.buckets.decrement(worker);
-  }
-
-  /** After a batch of answers: stop a draining worker that is done, or give it more work. */
-  slotsFreed(worker: PoolWorker): void {
-    if (worker.running.size === 0) worker.idleSince = performance.now();
-    if (worker.state === 'draining') {
-      if (worker.running.size === 0) worker.stop(worker.stopReason ?? 'ttl');
-    } else if (worker.state === 'ready') {
-      this.servePinned(worker);
-      this.dispatch();
-    }
-  }
-
-  /** Takes a call back (abort): out of its queue, or off its worker, which is killed. */
-  withdraw(call: Call, reason: FarmStopReason): void {
-    if (call.queue !== null) {
-      call.queue.remove(call);
-      return;
-    }
-    const worker = call.worker;
-    if (worker === null) return;
-    this.release(worker, call);
-    this.retire(worker, reason);
-    this.dispatch();
-  }
-
   setRef(ref: boolean): void {
     this.refed = ref;
     for (const worker of this.workers) worker.setRef(ref);
@@ -155,12 +95,9 @@ export class Supervisor implements WorkerOwner {
   killAll(reject: (call: Call, worker: PoolWorker | null) => void): Promise<void> {
     this.killing = true;
     clearTimeout(this.respawnTimer);
-    this.queue.drainTo((call) => reject(call, null));
+    this.dispatcher.failQueued((call) => reject(call, null));
     for (const worker of this.workers) {
-      for (const call of [...worker.running.values()]) {
-        reject(call, worker);
-        this.release(worker, call);
-      }
+      this.dispatcher.evict(worker, (call) => reject(call, worker));
       worker.pinned.drainTo((call) => reject(call, worker));
       worker.kill('farm-killed');
     }
@@ -171,72 +108,7 @@ export class Supervisor implements WorkerOwner {
     });
   }
 
-  // ── dispatch ────────────────────────────────────────────────────────────────────────────
-
-  private dispatch(): void {
-    while (this.queue.size > 0) {
-      const worker = this.buckets.pick();
-      if (worker === null) return;
-      this.assign(worker.pinned.shift() ?? (this.queue.shift() as Call), worker);
-    }
-  }
-
-  private servePinned(worker: PoolWorker): void {
-    while (worker.pinned.size > 0 && worker.inBuckets && worker.load < this.capacity) {
-      this.assign(worker.pinned.shift() as Call, worker);
-    }
-  }
-
-  private assign(call: Call, worker: PoolWorker): void {
-    if (!call.encoded) {
-      try {
-        call.payload = (this.codec as PayloadCodec).encode(call.args);
-        call.encoded = true;
-      } catch (cause) {
-        this.hooks.settle(call, this.argumentsError(call, cause));
-        return;
-      }
-    }
-    call.worker = worker;
-    call.attempts++;
-    worker.running.set(call.id, call);
-    worker.load++;
-    this.buckets.increment(worker);
-    if (call.timeoutMs !== Infinity) call.timer = setTimeout(this.onTimeout, call.timeoutMs, call);
-    worker.send(call);
-    if (++worker.received >= this.options.ttl) {
-      worker.drain('ttl');
-      this.hooks.emit('ttl', worker);
-    }
-  }
-
-  private readonly onTimeout = (call: Call): void => {
-    call.timer = undefined;
-    const worker = call.worker;
-    if (worker === null || call.settled) return;
-    logFarm('call %d (%s) timed out after %d ms on worker %d: killing it', call.id, call.method, call.timeoutMs, worker.id);
-    this.release(worker, call);
-    this.retire(worker, 'timeout'); // out of the buckets before the retry is queued
-    this.hooks.failAttempt(
-      call,
-      new TimeoutError(`call '${call.method}' did not finish within ${call.timeoutMs} ms; its worker ${worker.id} was killed`, call.timeoutMs),
-    );
-    this.dispatch();
-  };
-
-  /** Kills a worker whose other calls are innocent: they go back to the queue, retries intact. */
-  private retire(worker: PoolWorker, reason: FarmStopReason): void {
-    for (const call of [...worker.running.values()]) {
-      this.release(worker, call);
-      clearTimeout(call.timer);
-      call.timer = undefined;
-      if (call.pinned !== null) this.hooks.settle(call, this.terminated(worker, `was killed (${reason}) while running the broadcast`));
-      else this.queue.unshift(call);
-    }
-    worker.kill(reason);
-  }
-
-  // ── workers coming and going ────────────────────────────────────────────────────────────
+  // ── spawning ────────────────────────────────────────────────────────────────────────────
 
   private spawnMissing(): void {
     while (this.live < this.options.numberOfWorkers && this.canSpawn()) this.spawn();
@@ -267,15 +139,17 @@ export class Supervisor implements WorkerOwner {
     this.hooks.emit('fork', worker);
   }
 
+  // ── what workers report (WorkerOwner) ───────────────────────────────────────────────────
+
   workerStateChanged(worker: PoolWorker, from: FarmWorkerState): void {
     if (from === 'starting') this.starting--;
-    if (from === 'ready') this.buckets.remove(worker);
+    if (from === 'ready') this.dispatcher.leave(worker);
     if ((from === 'starting' || from === 'ready') && worker.state !== 'ready') {
       this.live--;
       const reason = worker.stopReason;
       // Broadcast calls of a worker that never started fail in startFailed(), with the load error.
       if (from === 'ready' && worker.pinned.size > 0) {
-        const error = this.terminated(worker, `stopped (${reason ?? 'crash'}) before running the broadcast`);
+        const error = terminated(worker, `stopped (${reason ?? 'crash'}) before running the broadcast`);
         worker.pinned.drainTo((call) => this.hooks.settle(call, error));
       }
       // A worker that was serving is replaced at once; start failures wait for the backoff timer.
@@ -284,17 +158,14 @@ export class Supervisor implements WorkerOwner {
   }
 
   workerReady(worker: PoolWorker): void {
-    if (this.codec === null) return; // codecLoaded() brings it in
+    if (this.dispatcher.codec === null) return; // codecLoaded() brings it in
     this.startFailures = 0;
     if (!this.codecFailed) this.loadFailure = null;
     worker.idleSince = performance.now();
-    this.buckets.add(worker);
     if (this.options.maxIdleTime !== Infinity) worker.armIdleTimer(this.options.maxIdleTime);
     logFarm('worker %d online', worker.id);
     this.hooks.emit('online', worker);
-    this.servePinned(worker);
-    this.dispatch();
-    if (this.queue.size > 0) this.spawnOnDemand();
+    this.dispatcher.join(worker);
   }
 
   workerResults(worker: PoolWorker, message: WireMessage): void {
@@ -320,11 +191,7 @@ export class Supervisor implements WorkerOwner {
   }
 
   callNotSent(worker: PoolWorker, call: Call, cause: unknown): void {
-    if (call.worker !== worker) return;
-    this.release(worker, call);
-    clearTimeout(call.timer);
-    this.hooks.settle(call, this.argumentsError(call, cause));
-    this.slotsFreed(worker);
+    this.dispatcher.notSent(worker, call, cause);
   }
 
   workerExit(worker: PoolWorker, code: number | null, signal: string | null): void {
@@ -335,18 +202,12 @@ export class Supervisor implements WorkerOwner {
         new ModuleLoadError(this.options.moduleUrl, `worker ${worker.id} exited (code ${code}, signal ${signal}) before it loaded ${this.options.moduleUrl}`),
       );
     } else if (worker.stopReason === 'crash') {
-      const error = this.terminated(worker, `exited unexpectedly (code ${code}, signal ${signal})`, code, signal);
-      for (const call of [...worker.running.values()]) {
-        this.release(worker, call);
-        clearTimeout(call.timer);
-        call.timer = undefined;
-        if (call.pinned !== null) this.hooks.settle(call, error);
-        else this.hooks.failAttempt(call, error);
-      }
+      const error = terminated(worker, `exited unexpectedly (code ${code}, signal ${signal})`, code, signal);
+      this.dispatcher.evict(worker, (call) => (call.pinned !== null ? this.hooks.settle(call, error) : this.hooks.failAttempt(call, error)));
     }
     this.hooks.emit('exit', worker, code, signal);
     if (this.killing && this.workers.size === 0) this.exitWaiters.splice(0).forEach((resolve) => resolve());
-    this.dispatch();
+    this.dispatcher.dispatch();
   }
 
   workerEvent(event: 'error' | 'disconnect' | 'close', worker: PoolWorker, ...args: unknown[]): void {
@@ -369,7 +230,7 @@ export class Supervisor implements WorkerOwner {
     if (worker !== null) worker.pinned.drainTo((call) => this.hooks.settle(call, error));
     if (this.live - this.starting === 0) {
       this.loadFailure = error;
-      this.queue.drainTo((call) => this.hooks.settle(call, copyLoadError(error)));
+      this.dispatcher.failQueued((call) => this.hooks.settle(call, copyLoadError(error)));
     }
     if (this.killing || this.codecFailed || this.respawnTimer !== undefined) return;
     const delay = Math.min(BACKOFF_BASE_MS * 2 ** (this.startFailures - 1), BACKOFF_MAX_MS);
@@ -380,7 +241,7 @@ export class Supervisor implements WorkerOwner {
   }
 
   private codecLoaded(codec: PayloadCodec): void {
-    this.codec = codec;
+    this.dispatcher.codec = codec;
     for (const worker of this.workers) if (worker.state === 'ready' && !worker.inBuckets) this.workerReady(worker);
   }
 
@@ -390,23 +251,16 @@ export class Supervisor implements WorkerOwner {
     const error = new ModuleLoadError(this.options.moduleUrl, `could not load serializer ${this.options.serializer}: ${message(cause)}`, { cause });
     this.loadFailure = error;
     this.hooks.emit('error', error, null);
-    this.queue.drainTo((call) => this.hooks.settle(call, copyLoadError(error)));
+    this.dispatcher.failQueued((call) => this.hooks.settle(call, copyLoadError(error)));
     for (const worker of this.workers) {
       worker.pinned.drainTo((call) => this.hooks.settle(call, copyLoadError(error)));
       worker.kill('start-failure');
     }
   }
+}
 
-  private terminated(worker: PoolWorker, what: string, code: number | null = null, signal: string | null = null): WorkerTerminatedError {
-    return new WorkerTerminatedError(`worker ${worker.id} ${what}`, { workerId: worker.id, exitCode: code, signal });
-  }
-
-  private argumentsError(call: Call, cause: unknown): CallSerializationError {
-    const serializer = this.options.serializer.startsWith('file:') ? 'custom' : this.options.serializer;
-    return new CallSerializationError(`the arguments of '${call.method}' could not be serialized with the '${serializer}' serializer: ${message(cause)}`, {
-      cause,
-    });
-  }
+function terminated(worker: PoolWorker, what: string, code: number | null = null, signal: string | null = null): WorkerTerminatedError {
+  return new WorkerTerminatedError(`worker ${worker.id} ${what}`, { workerId: worker.id, exitCode: code, signal });
 }
 
 /** Each rejected call gets its own error object (shared instances would share mutations). */
