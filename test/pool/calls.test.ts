@@ -133,6 +133,14 @@ describe('call options', () => {
     expect(TimeoutError).toBe(SharedTimeoutError);
   });
 
+  test('fork.args and thread.argv reach the worker as process.argv', async () => {
+    const child = basicFarm({ fork: { args: ['--region', 'eu'] } });
+    expect(await child.runMethod('argv')).toEqual(['--region', 'eu']);
+    const thread = basicFarm({ type: 'thread', thread: { argv: ['--region', 'us'] } });
+    expect(await thread.runMethod('argv')).toEqual(['--region', 'us']);
+    await Promise.all([child.kill(), thread.kill()]);
+  });
+
   test('the module may be a file: URL', async () => {
     const farm = makeFarm({ module: new URL('./fixtures/basic.ts', import.meta.url).href });
     expect(await farm.run(2, 2)).toBe(4);
