@@ -72,9 +72,13 @@ export function redisSettings(url: string, connection: RedisConnectionOptions | 
     port,
     db,
     lazyConnect: true,
+    // A command in flight when the connection drops must fail, not wait or be resent: a
+    // resent script may run twice, and one that silently waits blocks the node. ioredis
+    // drops unfulfilled commands without settling them when resending is off, unless
+    // maxRetriesPerRequest is 0, which rejects them at the first disconnect.
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
-    maxRetriesPerRequest: null,
+    maxRetriesPerRequest: 0,
     connectTimeout: connection?.connectTimeout ?? 10_000,
     retryStrategy: (times) => (maxAttempts !== undefined && times > maxAttempts ? null : Math.min(retryMaxDelay, 50 * 2 ** Math.min(times, 10))),
   };
@@ -146,7 +150,7 @@ export class RedisLink {
   wrap(error: unknown, during: string): Error {
     if (error instanceof BackendError || error instanceof ValidationError) return error;
     const cause = error instanceof Error ? error : new Error(String(error));
-    if (this.state !== 'ready' || /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE/.test(cause.message)) {
+    if (this.state !== 'ready' || /Connection is closed|Stream isn't writeable|max retries per request|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE/i.test(cause.message)) {
       const last = this.lastError === null ? '' : ` (last error: ${this.lastError.message})`;
       return new BackendError(
         `lost the connection to Redis at ${this.settings.location} during ${during}${last}; reconnecting with backoff. ` +
