@@ -193,10 +193,10 @@ export function api(t: Conformance): void {
     it('rejects pending done() promises when DeFlow is unregistered, instead of hanging', async () => {
       await t.register();
       const workflow = WorkFlow.create('abandoned').addStep({ step: slow, tasks: [200] }).run();
-      const pending = workflow.done();
+      const pending = expect(workflow.done()).rejects.toMatchObject({ code: 'ERR_UNREGISTERED' });
       await workflow.started();
       await DeFlow.unregister();
-      await expect(pending).rejects.toMatchObject({ code: 'ERR_UNREGISTERED' });
+      await pending;
     });
 
     it('removes a workflow soon after it finishes with cleanOnDone', async () => {
