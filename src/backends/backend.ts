@@ -140,12 +140,31 @@ export type JobOutcome = JobLease &
       }
   );
 
+/**
+ * Optional: steps that this completion makes runnable (a chain's next step, a branch) can be
+ * claimed in the same round trip, so a step-to-step hop costs one trip instead of three.
+ */
+export interface AdoptRequest {
+  nodeId: string;
+  /** Handler keys this node has loaded; only steps with one of these handlers are adopted. */
+  handlers: readonly string[];
+  /** At most this many jobs per adopted step (the backend also caps at the step's taskConcurrency). */
+  limit: number;
+}
+
+export interface AdoptedStep {
+  step: RunnableStep;
+  claim: ClaimResult;
+}
+
 export interface CompleteRequest {
   outcomes: JobOutcome[];
   /** Events to publish in the same round trip, before the transitions of these outcomes. */
   events?: NextTaskEvent[];
   /** Claim the next batch of this step in the same round trip. */
   next?: ClaimRequest;
+  /** Claim the first jobs of steps these outcomes make runnable (backends may ignore it). */
+  adopt?: AdoptRequest;
 }
 
 export interface CompleteResult {
@@ -155,6 +174,8 @@ export interface CompleteResult {
   events: BackendEvent[];
   /** The next batch, when `next` was asked for. */
   claimed?: ClaimResult;
+  /** Steps adopted for `adopt`, with their first jobs (absent when the backend does not adopt). */
+  adopted?: AdoptedStep[];
 }
 
 /** A step with claimable work, with what a node needs to run its jobs. */

@@ -6,7 +6,16 @@
  * that did land harmless (its outcomes come back as stale).
  */
 import createDebug from 'debug';
-import type { Backend, ClaimRequest, ClaimResult, CompleteResult, JobOutcome, NextTaskEvent } from '../backends/backend.js';
+import type {
+  AdoptRequest,
+  Backend,
+  ClaimRequest,
+  ClaimResult,
+  CompleteRequest,
+  CompleteResult,
+  JobOutcome,
+  NextTaskEvent,
+} from '../backends/backend.js';
 
 const debug = createDebug('deflow:engine:batcher');
 
@@ -17,6 +26,8 @@ export interface BatcherOptions {
   maxDelayMs: number;
   onResult(result: CompleteResult, sent: readonly JobOutcome[]): void;
   onError(error: unknown): void;
+  /** What this node can adopt from the steps a completion makes runnable. */
+  adopt?(): AdoptRequest | undefined;
 }
 
 export class CompletionBatcher {
@@ -85,7 +96,10 @@ export class CompletionBatcher {
     const events = this.events;
     this.outcomes = [];
     this.events = [];
-    const request = next === undefined ? { outcomes, events } : { outcomes, events, next };
+    const request: CompleteRequest = { outcomes, events };
+    if (next !== undefined) request.next = next;
+    const adopt = this.options.adopt?.();
+    if (adopt !== undefined && outcomes.length > 0) request.adopt = adopt;
     const trip = this.backend.complete(request);
     this.inFlight = trip;
     try {

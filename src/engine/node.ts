@@ -18,7 +18,7 @@ import { CompletionBatcher } from './completion-batcher.js';
 import { EventHub } from './event-hub.js';
 import type { ExecutionHooks } from './executor.js';
 import { LeaseKeeper } from './lease-keeper.js';
-import { registeredKeys } from './registry.js';
+import { findHandler, registeredKeys } from './registry.js';
 import { HandlerResolver } from './resolver.js';
 import type { RunnerHost } from './runner-host.js';
 import { StepRunner, runnerKey } from './step-runner.js';
@@ -85,6 +85,7 @@ export class WorkerNode implements RunnerHost {
       maxDelayMs: options.flushDelayMs,
       onResult: (result, sent) => this.onCompleted(result, sent),
       onError: (error) => this.problem('complete', error),
+      adopt: () => (this.accepting ? { nodeId: this.id, handlers: registeredKeys(), limit: this.options.maxBatch } : undefined),
     });
     this.executionHooks = {
       onTaskStart: (event) => this.batcher.addEvent(event),
@@ -264,9 +265,13 @@ export class WorkerNode implements RunnerHost {
   private onEvent(event: BackendEvent): void {
     switch (event.type) {
       case 'work': {
-        const runner = this.runners.get(runnerKey(event.workflowId, event.stepId));
-        if (runner === undefined) this.discover();
-        else runner.kick();
+        // One turn later: a completion that adopted this step must create its runner first,
+        // or this event would start a needless discovery round trip.
+        setImmediate(() => {
+          const runner = this.runners.get(runnerKey(event.workflowId, event.stepId));
+          if (runner === undefined) this.discover();
+          else runner.kick();
+        });
         return;
       }
       case 'wake':
@@ -291,6 +296,17 @@ export class WorkerNode implements RunnerHost {
             '(this node was presumed dead or the job was released); another node runs or ran those jobs',
         ),
       );
+    }
+    for (const { step, claim } of result.adopted ?? []) {
+      const key = runnerKey(step.workflowId, step.stepId);
+      let runner = this.runners.get(key);
+      const handler = findHandler(step.handler.key);
+      if (runner === undefined && handler !== undefined && this.accepting) {
+        runner = new StepRunner(this, step, handler);
+        this.runners.set(key, runner);
+      }
+      if (runner === undefined) this.releaseJobs(claim.jobs);
+      else runner.adopt(claim);
     }
     for (const event of result.events) {
       if (event.type === 'work') this.onEvent(event);

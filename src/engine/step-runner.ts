@@ -67,6 +67,12 @@ export class StepRunner {
     this.fill();
   }
 
+  /** Jobs claimed for this step by someone else's round trip (an adopting completion). */
+  adopt(claim: ClaimResult): void {
+    this.drained = false;
+    this.accept(claim, 0);
+  }
+
   /** Stops claiming; returns the claimed jobs that never started, for release. */
   stop(): ClaimedJob[] {
     this.stopped = true;

@@ -11,6 +11,8 @@ import type { Clock } from '../../clock.js';
 import { BackendError, DeflowError, LeaseLostError, NotFoundError, StepClosedError, ValidationError } from '../../errors.js';
 import type { SerializedError } from '../../errors.js';
 import type {
+  AdoptRequest,
+  AdoptedStep,
   Backend,
   BackendEvent,
   ClaimRequest,
@@ -26,6 +28,7 @@ import type {
   NewTasks,
   NewWorkflow,
   RecoverResult,
+  RunnableStep,
   RunnableSteps,
   TaskPage,
   WorkflowQuery,
@@ -252,20 +255,7 @@ export class SqliteBackend implements Backend {
       next: (this.q.nextRunAt.get(now) as { next: number | null }).next,
     }))();
     return Promise.resolve({
-      steps: rows.steps.map((row) => {
-        const record = toStepRecord(row, null);
-        return {
-          workflowId: row.workflow_id,
-          workflowName: row.workflow_name,
-          stepId: row.id,
-          name: row.name,
-          handler: record.handler,
-          dataJson: row.data,
-          options: record.options,
-          runIndex: row.run_index ?? 0,
-          parentId: row.parent_id,
-        };
-      }),
+      steps: rows.steps.map((row) => runnableStep(row, row.workflow_name)),
       nextRunAt: rows.next,
       now,
     });
@@ -281,10 +271,12 @@ export class SqliteBackend implements Backend {
       if (request.events !== undefined) machine.events.push(...request.events);
       const stale = this.applyOutcomes(request.outcomes, machine, now);
       const claimed = request.next === undefined ? undefined : this.claimInTransaction(request.next, now);
-      return { stale, claimed };
+      const adopted = request.adopt === undefined ? undefined : this.adoptInTransaction(request.adopt, machine.events, request.next, now);
+      return { stale, claimed, adopted };
     });
     const result: CompleteResult = { stale: value.stale, events };
     if (value.claimed !== undefined) result.claimed = value.claimed;
+    if (value.adopted !== undefined && value.adopted.length > 0) result.adopted = value.adopted;
     return Promise.resolve(result);
   }
 
@@ -539,6 +531,28 @@ export class SqliteBackend implements Backend {
     return { jobs, watchNextTask: workflow.watch_next_task === 1, taskCount: step.total };
   }
 
+  /** Claims the first jobs of steps this transaction made runnable, for handlers the node has. */
+  private adoptInTransaction(adopt: AdoptRequest, events: readonly BackendEvent[], next: ClaimRequest | undefined, now: number): AdoptedStep[] {
+    if (adopt.handlers.length === 0 || this.q.nodeExists.get(adopt.nodeId) === undefined) return [];
+    const keys = new Set(adopt.handlers);
+    const seen = new Set<string>();
+    const adopted: AdoptedStep[] = [];
+    for (const event of events) {
+      if (event.type !== 'work') continue;
+      const key = `${event.workflowId}\u0000${event.stepId}`;
+      if (seen.has(key) || (next?.workflowId === event.workflowId && next.stepId === event.stepId)) continue;
+      seen.add(key);
+      const row = this.q.stepById.get(event.workflowId, event.stepId) as StepRow | undefined;
+      if (row === undefined || row.status !== 'running') continue;
+      const step = runnableStep(row, (this.q.getWorkflow.get(row.workflow_id) as WorkflowRow).name);
+      if (!keys.has(step.handler.key)) continue;
+      const limit = Math.min(adopt.limit, step.options.taskConcurrency);
+      const claim = this.claimInTransaction({ nodeId: adopt.nodeId, workflowId: event.workflowId, stepId: event.stepId, limit }, now);
+      if (claim.jobs.length > 0) adopted.push({ step, claim });
+    }
+    return adopted;
+  }
+
   /** Applies fenced outcomes, aggregates counts per step, then advances the touched steps. */
   private applyOutcomes(outcomes: readonly JobOutcome[], machine: StepMachine, now: number): string[] {
     const stale: string[] = [];
@@ -707,4 +721,19 @@ export class SqliteBackend implements Backend {
     this.q.deleteStepsOfWorkflow.run(workflowId);
     return this.q.deleteWorkflow.run(workflowId).changes > 0;
   }
+}
+
+function runnableStep(row: StepRow, workflowName: string): RunnableStep {
+  const record = toStepRecord(row, null);
+  return {
+    workflowId: row.workflow_id,
+    workflowName,
+    stepId: row.id,
+    name: row.name,
+    handler: record.handler,
+    dataJson: row.data,
+    options: record.options,
+    runIndex: row.run_index ?? 0,
+    parentId: row.parent_id,
+  };
 }
