@@ -1,0 +1,55 @@
+/**
+ * The examples keep working: they import 'deflow' by name (the package's own build, as a user
+ * would), so this runs after `npm run build` (npm test builds first).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLI = join(ROOT, 'dist/cli/main.js');
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const cwd = mkdtempSync(join(tmpdir(), 'deflow-example-'));
+  dirs.push(cwd);
+  return new Promise((resolve) => {
+    execFile(process.execPath, args, { cwd, timeout: 60_000, env: { ...process.env, NO_COLOR: '1', ...env } }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
+    });
+  });
+}
+
+describe('examples', () => {
+  it('quickstart (the README example) prints the report', async () => {
+    const result = await run([join(ROOT, 'examples/quickstart/main.js')]);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toContain('EUR=1.3 GBP=1.3 JPY=1.3');
+    expect(result.stdout).toContain('started 1:1');
+  });
+
+  it('dag succeeds, and with a declined card runs only the failure branch', async () => {
+    const ok = await run([CLI, 'run', join(ROOT, 'examples/dag/workflow.ts')]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/summary\s+│ succeeded/);
+    expect(ok.stdout).toMatch(/refund-alert\s+│ skipped/);
+    const declined = await run([CLI, 'run', join(ROOT, 'examples/dag/workflow.ts')], { FAIL: '1' });
+    expect(declined.code).toBe(0); // the failure is handled by refund-alert
+    expect(declined.stdout).toMatch(/charge\s+│ failed/);
+    expect(declined.stdout).toMatch(/refund-alert\s+│ succeeded/);
+    expect(declined.stdout).toMatch(/summary\s+│ skipped/);
+  });
+
+  it('invoices adds a fallback step from afterAll for the bounced invoice', async () => {
+    const result = await run([CLI, 'run', join(ROOT, 'examples/invoices/workflow.ts')]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/send-by-post\s+│ succeeded\s+│ 1 /);
+  });
+});
