@@ -18,6 +18,7 @@ import { CompletionBatcher } from './completion-batcher.js';
 import { EventHub } from './event-hub.js';
 import type { ExecutionHooks } from './executor.js';
 import { LeaseKeeper } from './lease-keeper.js';
+import { leaseOf } from './lease.js';
 import { findHandler, registeredKeys } from './registry.js';
 import { HandlerResolver } from './resolver.js';
 import type { RunnerHost } from './runner-host.js';
@@ -344,16 +345,7 @@ export class WorkerNode implements RunnerHost {
 
   private async releaseNow(jobs: readonly ClaimedJob[]): Promise<void> {
     if (jobs.length === 0) return;
-    await this.backend.release(
-      jobs.map((job) => ({
-        id: job.id,
-        workflowId: job.workflowId,
-        stepId: job.stepId,
-        kind: job.kind,
-        seq: job.seq,
-        token: job.token,
-      })),
-    );
+    await this.backend.release(jobs.map(leaseOf));
   }
 
   private waitForIdle(timeoutMs: number): Promise<boolean> {

@@ -10,6 +10,7 @@
 import type { ClaimRequest, ClaimResult, ClaimedJob, JobOutcome, RunnableStep } from '../backends/backend.js';
 import { serializeError } from '../errors.js';
 import { executeJob } from './executor.js';
+import { leaseOf } from './lease.js';
 import type { RunnerHost } from './runner-host.js';
 import type { RegisteredHandler } from './registry.js';
 
@@ -189,14 +190,5 @@ export function runnerKey(workflowId: string, stepId: string): string {
 }
 
 function internalFailure(job: ClaimedJob, error: unknown): JobOutcome {
-  return {
-    id: job.id,
-    workflowId: job.workflowId,
-    stepId: job.stepId,
-    kind: job.kind,
-    seq: job.seq,
-    token: job.token,
-    status: 'failed',
-    error: serializeError(error, 'deflow'),
-  };
+  return { ...leaseOf(job), status: 'failed', error: serializeError(error, 'deflow') };
 }
