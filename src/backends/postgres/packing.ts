@@ -21,29 +21,89 @@ export function packSteps(steps: readonly NewStep[]): unknown[] {
 
 const KIND_OF_STATUS = { succeeded: 's', retry: 'r', failed: 'f' } as const;
 
-/** Outcomes: the distinct workflows (lock set), then step pks, seqs, tokens, kinds, results, errors, retry delays. */
+interface Group {
+  lease: number;
+  stepPk: string;
+  entries: { seq: number; result: string | null; error: string | null }[];
+}
+
+/**
+ * Outcomes, as the parameters of complete_jobs: the distinct workflows (the lock set); the
+ * outcomes written one row each (jobs leased alone, range jobs that did not succeed); then the
+ * successes of range jobs grouped per lease (token -lease id): lease ids, step pks, group
+ * sizes, bit masks (one '1' per seq from the group's lowest seq on), and the flat seqs
+ * (ascending within a group), results and side errors (null when none at all).
+ */
 export function packOutcomes(outcomes: readonly JobOutcome[]): unknown[] {
-  const n = outcomes.length;
   const workflows = new Set<string>();
-  const steps = new Array<string>(n);
-  const seqs = new Array<number>(n);
-  const tokens = new Array<number>(n);
-  const kinds = new Array<string>(n);
-  const results = new Array<string | null>(n);
-  const errors = new Array<string | null>(n);
-  const retryMs = new Array<number>(n);
-  outcomes.forEach((outcome, i) => {
+  const rows = { steps: [] as string[], seqs: [] as number[], tokens: [] as number[], kinds: [] as string[] };
+  const rowResults: (string | null)[] = [];
+  const rowErrors: (string | null)[] = [];
+  const rowRetryMs: number[] = [];
+  const groups = new Map<number, Group>();
+  for (const outcome of outcomes) {
     const key = parseJobId(outcome.id);
     workflows.add(outcome.workflowId);
-    steps[i] = key.stepPk;
-    seqs[i] = key.seq;
-    tokens[i] = outcome.token;
-    kinds[i] = KIND_OF_STATUS[outcome.status];
-    results[i] = outcome.status === 'succeeded' ? outcome.resultJson : null;
-    errors[i] = outcome.error === null ? null : JSON.stringify(outcome.error);
-    retryMs[i] = outcome.status === 'retry' ? outcome.retryDelayMs : 0;
-  });
-  return [[...workflows], steps, seqs, tokens, kinds, results, errors, retryMs];
+    const error = outcome.error === null ? null : JSON.stringify(outcome.error);
+    if (outcome.token < 0 && outcome.status === 'succeeded') {
+      let group = groups.get(outcome.token);
+      if (group === undefined) {
+        group = { lease: -outcome.token, stepPk: key.stepPk, entries: [] };
+        groups.set(outcome.token, group);
+      }
+      group.entries.push({ seq: key.seq, result: outcome.resultJson, error });
+      continue;
+    }
+    rows.steps.push(key.stepPk);
+    rows.seqs.push(key.seq);
+    rows.tokens.push(outcome.token);
+    rows.kinds.push(KIND_OF_STATUS[outcome.status]);
+    rowResults.push(outcome.status === 'succeeded' ? outcome.resultJson : null);
+    rowErrors.push(error);
+    rowRetryMs.push(outcome.status === 'retry' ? outcome.retryDelayMs : 0);
+  }
+  const leases: number[] = [];
+  const steps: string[] = [];
+  const sizes: number[] = [];
+  const masks: string[] = [];
+  const seqs: number[] = [];
+  const results: (string | null)[] = [];
+  const errors: (string | null)[] = [];
+  let anyError = false;
+  for (const group of groups.values()) {
+    group.entries.sort((a, b) => a.seq - b.seq);
+    const first = group.entries[0]?.seq ?? 0;
+    const last = group.entries.at(-1)?.seq ?? 0;
+    const mask = new Uint8Array(last - first + 1).fill(48); // '0'
+    for (const entry of group.entries) {
+      mask[entry.seq - first] = 49; // '1'
+      seqs.push(entry.seq);
+      results.push(entry.result);
+      errors.push(entry.error);
+      anyError ||= entry.error !== null;
+    }
+    leases.push(group.lease);
+    steps.push(group.stepPk);
+    sizes.push(group.entries.length);
+    masks.push(Buffer.from(mask).toString('latin1'));
+  }
+  return [
+    [...workflows],
+    rows.steps,
+    rows.seqs,
+    rows.tokens,
+    rows.kinds,
+    rowResults,
+    rowErrors,
+    rowRetryMs,
+    leases,
+    steps,
+    sizes,
+    masks,
+    seqs,
+    results,
+    anyError ? errors : null,
+  ];
 }
 
 /** Leases to hand back: step pks, seqs, tokens. */

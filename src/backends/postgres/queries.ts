@@ -46,6 +46,7 @@ const QUERY_NAMES = [
   'getSteps',
   'getStep',
   'getTasks',
+  'taskResults',
   // retention.sql
   'removeWorkflow',
   'sweep',

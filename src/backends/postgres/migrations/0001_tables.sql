@@ -75,7 +75,8 @@ CREATE INDEX step_edges_child ON step_edges (child_pk);
 
 -- Tasks and hook jobs: seq 0 = beforeAll, 1.. = tasks in order, 2147483647 = afterAll.
 -- No foreign keys on purpose: this is the hot table, and retention deletes by step.
--- The fill factor leaves room on each page so that completing a job can stay on its page.
+-- A task that succeeded inside a range lease keeps status 'fresh' here: its outcome is in
+-- `results` (see below); every other outcome is written on the job's row.
 CREATE TABLE jobs (
   step_pk       bigint NOT NULL,
   seq           integer NOT NULL,
@@ -89,22 +90,44 @@ CREATE TABLE jobs (
   error         jsonb,
   finished_at   timestamptz,
   PRIMARY KEY (step_pk, seq)
-) WITH (fillfactor = 70);
+);
 CREATE INDEX jobs_requeued ON jobs (step_pk, seq) WHERE status = 'requeued';
 CREATE INDEX jobs_leased ON jobs (owner) WHERE status = 'leased';
 CREATE INDEX jobs_delayed ON jobs (run_at) WHERE status = 'requeued' AND run_at IS NOT NULL;
 
 -- Fresh tasks are leased in ranges: one row per claimed batch instead of one write per task.
--- A fresh task with seq <= steps.fresh_cursor belongs to exactly one range lease.
+-- A fresh task with seq <= steps.fresh_cursor belongs to exactly one range lease. The jobs of
+-- a range carry the fencing token -id; whoever changes them (completion, release,
+-- reconciliation, recovery) first locks the lease row. Bit i of `done` / `gone` stands for
+-- seq lo + i: done = succeeded (outcome in `results`), gone = left the range on its own
+-- (failed, retried or handed back: its job row says how). A task of the range that is
+-- neither is still held by the owner.
 CREATE TABLE leases (
   id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   owner   bigint NOT NULL,                      -- nodes.pk
   step_pk bigint NOT NULL,
   lo      integer NOT NULL,                     -- first task seq of the range
-  hi      integer NOT NULL                      -- last task seq of the range
+  hi      integer NOT NULL,                     -- last task seq of the range
+  done    bit varying,                          -- NULL: none yet
+  gone    bit varying                           -- NULL: none yet
 );
 CREATE INDEX leases_by_owner ON leases (owner);
 CREATE INDEX leases_by_step ON leases (step_pk);
+
+-- Outcomes of range-leased tasks that succeeded, one row per lease and completion batch: a
+-- batch of N successes is one insert (and one lease bitmap update) instead of N row updates.
+CREATE TABLE results (
+  id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  lease_id    bigint NOT NULL,
+  step_pk     bigint NOT NULL,
+  lo          integer NOT NULL,                 -- smallest seq of the batch
+  hi          integer NOT NULL,                 -- largest seq of the batch
+  seqs        integer[] NOT NULL,
+  results     text[] NOT NULL,                  -- JSON text or NULL per task, as the engine gave it
+  errors      jsonb[],                          -- side-hook errors (afterEach) per task; NULL when none
+  finished_at timestamptz NOT NULL
+);
+CREATE INDEX results_by_step ON results (step_pk, lo);
 
 -- addTasks calls already applied (deterministic keys make retried hooks idempotent).
 CREATE TABLE task_batches (

@@ -4,9 +4,9 @@
 -- transitions first locks the rows of the workflows it touches (FOR UPDATE, in id order), so
 -- the transitions of one workflow never interleave and fire exactly once however many nodes
 -- race; each statement after the lock sees every transition committed before it.
--- Lock order: jobs (outcomes are recorded first, so completions of different nodes overlap)
--- -> workflows -> steps. Range leases of finished steps are left to retention, so that no
--- transition waits on a lease row the watchdog holds.
+-- Lock order: leases -> jobs (outcomes are recorded first, so completions of different nodes
+-- overlap) -> workflows -> steps. Range leases of finished steps are left to retention, so
+-- that no transition waits on a lease row.
 --
 -- A step moves waiting -> running -> succeeded | failed | skipped. While running it walks
 -- through its stages, skipping any with nothing to do:

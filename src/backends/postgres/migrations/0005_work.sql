@@ -1,20 +1,35 @@
 -- deflow PostgreSQL schema, version 5: claiming and completing jobs.
 --
 -- Claims. Hook jobs and requeued tasks are leased alone: status 'leased', owner, and a fencing
--- token bumped on every claim; requeued tasks are picked with FOR UPDATE SKIP LOCKED, so
--- racing claims never wait for each other and never pick the same row. Fresh tasks are
--- leased as a range: the step's fresh_cursor moves forward under the step's row lock and
--- one leases row records (owner, lo..hi); no per-task write happens at claim time.
+-- token (positive) bumped on every claim; requeued tasks are picked with FOR UPDATE SKIP
+-- LOCKED, so racing claims never wait for each other and never pick the same row. Fresh tasks
+-- are leased as a range: the step's fresh_cursor moves forward under the step's row lock and
+-- one leases row records (owner, lo..hi); their fencing token is minus the lease id. No
+-- per-task write happens at claim time.
 --
--- Fencing at completion: a job leased alone is completed with its token and must still be
--- 'leased' with that token; a job leased in a range is completed with token 0 and must still
--- be 'fresh' (recovery, release and reconciliation all move it out of 'fresh').
+-- Completion. A job leased alone must still be 'leased' with its token. A job of a range
+-- needs its lease row (locked first, in a statement of its own, so the statements after it
+-- see whatever the previous holder committed) and must be neither done nor gone in it.
+-- Successes of a range arrive grouped per lease (seqs sorted, plus a bit mask of them from
+-- the lowest seq on): one results row and one lease update per group, whatever its size.
+-- Every other outcome is written on the job's row.
+
+-- A bit string of n zeros.
+CREATE FUNCTION zeros(p_n integer) RETURNS bit varying LANGUAGE sql IMMUTABLE AS $$
+  SELECT repeat('0', p_n)::bit varying
+$$;
+
+-- Done or gone in its lease: the task is not the owner's to complete any more.
+CREATE FUNCTION lease_taken(p_lease leases, p_seq integer) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+  SELECT (p_lease.done IS NOT NULL AND get_bit(p_lease.done, p_seq - p_lease.lo) = 1)
+      OR (p_lease.gone IS NOT NULL AND get_bit(p_lease.gone, p_seq - p_lease.lo) = 1)
+$$;
 
 -- Leases up to p_limit ready jobs of one step to a node. Raises DFL01 when the node is not
 -- registered (any more): it was declared dead and must register again.
 CREATE FUNCTION claim_core(
   p_node_id text, p_workflow_id text, p_step_id text, p_limit integer,
-  OUT step_pk bigint, OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens integer[],
+  OUT step_pk bigint, OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[],
   OUT total integer, OUT watch boolean
 ) LANGUAGE plpgsql AS $$
 DECLARE
@@ -25,10 +40,11 @@ DECLARE
   v_hi integer;
   v_cursor integer;
   v_next integer;
+  v_lease bigint;
   v_seqs integer[];
   v_datas text[];
   v_failed integer[];
-  v_tokens integer[];
+  v_tokens bigint[];
 BEGIN
   seqs := '{}';
   datas := '{}';
@@ -41,21 +57,31 @@ BEGIN
       MESSAGE = format('node %s is not registered any more (its lease expired); it must register again', p_node_id);
   END IF;
   SELECT * INTO v_step FROM steps s WHERE s.workflow_id = p_workflow_id AND s.id = p_step_id;
-  total := coalesce(v_step.total, 0);
+  IF NOT FOUND THEN
+    total := 0;
+    RETURN;
+  END IF;
+  total := v_step.total;
   step_pk := v_step.pk;
-  IF NOT FOUND OR v_step.status <> 'running' OR p_limit < 1 THEN
+  IF v_step.status <> 'running' OR p_limit < 1 THEN
     RETURN;
   END IF;
 
   IF v_step.stage IN ('before', 'after') THEN
     WITH claimed AS (
       UPDATE jobs j SET status = 'leased', owner = v_owner, token = j.token + 1
-      WHERE j.step_pk = v_step.pk AND j.seq = CASE WHEN v_step.stage = 'before' THEN 0 ELSE 2147483647 END
+      WHERE j.step_pk = v_step.pk AND j.seq = (CASE WHEN v_step.stage = 'before' THEN 0 ELSE 2147483647 END)
         AND j.status IN ('fresh', 'requeued') AND (j.run_at IS NULL OR j.run_at <= now())
       RETURNING j.seq, j.data, j.failed_count, j.token
     )
-    SELECT array_agg(c.seq), array_agg(c.data), array_agg(c.failed_count), array_agg(c.token)
+    SELECT array_agg(c.seq), array_agg(c.data), array_agg(c.failed_count), array_agg(c.token::bigint)
     INTO v_seqs, v_datas, v_failed, v_tokens FROM claimed c;
+    IF v_seqs IS NOT NULL THEN
+      seqs := v_seqs;
+      datas := v_datas;
+      failed := v_failed;
+      tokens := v_tokens;
+    END IF;
   ELSIF v_step.stage = 'tasks' THEN
     -- Jobs back in the queue (retried, handed back, recovered) are leased one by one.
     WITH picked AS (
@@ -70,7 +96,7 @@ BEGIN
       RETURNING j.seq, j.data, j.failed_count, j.token
     )
     SELECT array_agg(c.seq ORDER BY c.seq), array_agg(c.data ORDER BY c.seq),
-           array_agg(c.failed_count ORDER BY c.seq), array_agg(c.token ORDER BY c.seq)
+           array_agg(c.failed_count ORDER BY c.seq), array_agg(c.token::bigint ORDER BY c.seq)
     INTO v_seqs, v_datas, v_failed, v_tokens FROM claimed c;
     IF v_seqs IS NOT NULL THEN
       seqs := v_seqs;
@@ -80,7 +106,7 @@ BEGIN
     END IF;
     v_room := p_limit - coalesce(array_length(seqs, 1), 0);
     IF v_room > 0 AND v_step.fresh_cursor < v_step.next_seq THEN
-      -- The row lock serialises range claims of this step; it is re-read under the lock.
+      -- The row lock serialises range claims of this step; the cursor is re-read under it.
       SELECT s.fresh_cursor, s.next_seq INTO v_cursor, v_next FROM steps s
       WHERE s.pk = v_step.pk AND s.status = 'running' AND s.stage = 'tasks'
       FOR UPDATE;
@@ -88,7 +114,7 @@ BEGIN
         v_lo := v_cursor + 1;
         v_hi := least(v_cursor + v_room, v_next);
         UPDATE steps SET fresh_cursor = v_hi WHERE pk = v_step.pk;
-        INSERT INTO leases (owner, step_pk, lo, hi) VALUES (v_owner, v_step.pk, v_lo, v_hi);
+        INSERT INTO leases (owner, step_pk, lo, hi) VALUES (v_owner, v_step.pk, v_lo, v_hi) RETURNING id INTO v_lease;
         SELECT array_agg(j.seq ORDER BY j.seq), array_agg(j.data ORDER BY j.seq)
         INTO v_seqs, v_datas
         FROM jobs j WHERE j.step_pk = v_step.pk AND j.seq BETWEEN v_lo AND v_hi AND j.status = 'fresh';
@@ -96,17 +122,10 @@ BEGIN
           seqs := seqs || v_seqs;
           datas := datas || v_datas;
           failed := failed || array_fill(0, ARRAY[array_length(v_seqs, 1)]);
-          tokens := tokens || array_fill(0, ARRAY[array_length(v_seqs, 1)]);
+          tokens := tokens || array_fill(-v_lease, ARRAY[array_length(v_seqs, 1)]);
         END IF;
       END IF;
     END IF;
-    v_seqs := NULL;
-  END IF;
-  IF v_seqs IS NOT NULL THEN
-    seqs := v_seqs;
-    datas := v_datas;
-    failed := v_failed;
-    tokens := v_tokens;
   END IF;
   IF array_length(seqs, 1) > 0 THEN
     SELECT w.watch_next_task INTO watch FROM workflows w WHERE w.id = p_workflow_id;
@@ -117,25 +136,58 @@ $$;
 -- Entry point: a claim on its own.
 CREATE FUNCTION claim_jobs(
   p_node_id text, p_workflow_id text, p_step_id text, p_limit integer,
-  OUT step_pk bigint, OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens integer[],
+  OUT step_pk bigint, OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[],
   OUT total integer, OUT watch boolean
 ) LANGUAGE sql SET search_path FROM CURRENT AS $$
   SELECT * FROM claim_core(p_node_id, p_workflow_id, p_step_id, p_limit)
 $$;
 
--- Records fenced outcomes on their jobs (kind s = succeeded, r = retry later, f = failed for
--- good) and sums them up per step. Touches jobs only, so completions of different nodes run
--- in parallel; count_outcomes applies the sums under the workflow locks.
+-- Locks range leases, in id order: those named by negative tokens and those listed.
+CREATE FUNCTION lock_leases(p_tokens bigint[], p_ids bigint[]) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM 1 FROM leases
+  WHERE id IN (SELECT -t FROM unnest(p_tokens) AS t WHERE t < 0 UNION SELECT i FROM unnest(p_ids) AS i)
+  ORDER BY id FOR UPDATE;
+END
+$$;
+
+-- Records outcomes one row each (kind s = succeeded, r = retry later, f = failed for good):
+-- jobs leased alone, fenced by token, and outcomes of range jobs other than grouped
+-- successes, fenced by their lease (the caller locked it). Sums them up per step.
+-- stale: ids ("<step_pk>.<seq>") of the refused outcomes.
 CREATE FUNCTION record_outcomes(
-  p_steps bigint[], p_seqs integer[], p_tokens integer[], p_kinds text[], p_results text[], p_errors jsonb[], p_retry_ms integer[],
+  p_steps bigint[], p_seqs integer[], p_tokens bigint[], p_kinds text[], p_results text[], p_errors jsonb[], p_retry_ms integer[],
   OUT stale text[], OUT step_pks bigint[], OUT done integer[], OUT failed integer[], OUT failing jsonb[],
   OUT hook boolean[], OUT work boolean[]
 ) LANGUAGE plpgsql AS $$
+DECLARE
+  v_n integer := coalesce(array_length(p_steps, 1), 0);
+  v_applied bigint[] := '{}';
+  v_lease leases;
 BEGIN
+  -- Range jobs (rare here: failures, retries): checked and marked gone in their lease.
+  FOR i IN 1..v_n LOOP
+    CONTINUE WHEN p_tokens[i] >= 0;
+    SELECT * INTO v_lease FROM leases WHERE id = -p_tokens[i];
+    CONTINUE WHEN NOT FOUND OR v_lease.step_pk <> p_steps[i] OR p_seqs[i] NOT BETWEEN v_lease.lo AND v_lease.hi
+      OR lease_taken(v_lease, p_seqs[i]);
+    UPDATE jobs SET
+      status = (CASE p_kinds[i] WHEN 's' THEN 'succeeded' WHEN 'f' THEN 'failed' ELSE 'requeued' END)::job_state,
+      result = CASE WHEN p_kinds[i] = 's' THEN p_results[i] END,
+      error = p_errors[i],
+      failed_count = failed_count + CASE WHEN p_kinds[i] = 's' THEN 0 ELSE 1 END,
+      finished_at = CASE WHEN p_kinds[i] = 'r' THEN NULL ELSE ms_now() END,
+      run_at = CASE WHEN p_kinds[i] = 'r' AND p_retry_ms[i] > 0 THEN now() + p_retry_ms[i] * interval '1 millisecond' END
+    WHERE step_pk = p_steps[i] AND seq = p_seqs[i] AND status = 'fresh';
+    CONTINUE WHEN NOT FOUND;
+    UPDATE leases SET gone = set_bit(coalesce(gone, zeros(hi - lo + 1)), p_seqs[i] - lo, 1) WHERE id = v_lease.id;
+    v_applied := v_applied || i::bigint;
+  END LOOP;
+
   WITH outcome AS (
-    SELECT * FROM unnest(p_steps, p_seqs, p_tokens, p_kinds, p_results, p_errors, p_retry_ms)
-      AS o(step_pk, seq, token, kind, result, error, retry_ms)
-  ), applied AS (
+    SELECT * FROM unnest(p_steps, p_seqs, p_tokens, p_kinds, p_results, p_errors, p_retry_ms) WITH ORDINALITY
+      AS o(step_pk, seq, token, kind, result, error, retry_ms, idx)
+  ), alone AS (
     UPDATE jobs j SET
       status = (CASE o.kind WHEN 's' THEN 'succeeded' WHEN 'f' THEN 'failed' ELSE 'requeued' END)::job_state,
       result = CASE WHEN o.kind = 's' THEN o.result END,
@@ -145,9 +197,10 @@ BEGIN
       run_at = CASE WHEN o.kind = 'r' AND o.retry_ms > 0 THEN now() + o.retry_ms * interval '1 millisecond' END,
       owner = NULL
     FROM outcome o
-    WHERE j.step_pk = o.step_pk AND j.seq = o.seq
-      AND ((o.token = 0 AND j.status = 'fresh') OR (o.token > 0 AND j.status = 'leased' AND j.token = o.token))
-    RETURNING j.step_pk, j.seq, o.kind, o.error, o.retry_ms
+    WHERE o.token > 0 AND j.step_pk = o.step_pk AND j.seq = o.seq AND j.status = 'leased' AND j.token = o.token
+    RETURNING o.idx
+  ), applied AS (
+    SELECT o.* FROM outcome o WHERE o.idx = ANY(v_applied) OR o.idx IN (SELECT a.idx FROM alone a)
   ), per_step AS (
     SELECT a.step_pk,
            count(*) FILTER (WHERE a.kind = 's' AND a.seq BETWEEN 1 AND 2147483646)::integer AS done,
@@ -157,15 +210,76 @@ BEGIN
            bool_or(a.seq = 0 OR a.seq = 2147483647) AS hook,
            bool_or(a.kind = 'r' AND coalesce(a.retry_ms, 0) = 0) AS work
     FROM applied a GROUP BY a.step_pk
-  ), refused AS (
-    SELECT o.step_pk, o.seq FROM outcome o LEFT JOIN applied a ON a.step_pk = o.step_pk AND a.seq = o.seq
-    WHERE a.seq IS NULL
   )
-  SELECT coalesce((SELECT array_agg(r.step_pk || '.' || r.seq) FROM refused r), '{}'),
+  SELECT coalesce((SELECT array_agg(o.step_pk || '.' || o.seq ORDER BY o.idx) FROM outcome o
+                   WHERE o.idx NOT IN (SELECT a.idx FROM applied a)), '{}'),
          array_agg(p.step_pk ORDER BY p.step_pk), array_agg(p.done ORDER BY p.step_pk), array_agg(p.failed ORDER BY p.step_pk),
          array_agg(p.failing ORDER BY p.step_pk), array_agg(p.hook ORDER BY p.step_pk), array_agg(p.work ORDER BY p.step_pk)
   INTO stale, step_pks, done, failed, failing, hook, work
   FROM per_step p;
+END
+$$;
+
+-- Records the grouped successes of range jobs: group g is lease p_leases[g] of step
+-- p_steps[g], p_sizes[g] tasks whose seqs (ascending), results and side errors follow in the
+-- flat arrays, and p_masks[g] has a 1 for each of them from the lowest seq on. The caller
+-- locked the leases. A seq done or gone already (a replayed batch) is refused, the rest kept.
+CREATE FUNCTION record_batches(
+  p_leases bigint[], p_steps bigint[], p_sizes integer[], p_masks text[], p_seqs integer[], p_results text[], p_errors jsonb[],
+  OUT stale text[], OUT step_pks bigint[], OUT done integer[]
+) LANGUAGE plpgsql AS $$
+DECLARE
+  v_offset integer := 0;
+  v_n integer;
+  v_lease leases;
+  v_seqs integer[];
+  v_results text[];
+  v_errors jsonb[];
+  v_mask bit varying;
+  v_taken bit varying;
+  v_at integer;
+BEGIN
+  stale := '{}';
+  step_pks := '{}';
+  done := '{}';
+  FOR g IN 1..coalesce(array_length(p_leases, 1), 0) LOOP
+    v_n := p_sizes[g];
+    v_seqs := p_seqs[v_offset + 1 : v_offset + v_n];
+    v_results := p_results[v_offset + 1 : v_offset + v_n];
+    v_errors := p_errors[v_offset + 1 : v_offset + v_n];
+    v_offset := v_offset + v_n;
+    SELECT * INTO v_lease FROM leases WHERE id = p_leases[g];
+    IF NOT FOUND OR v_lease.step_pk <> p_steps[g] OR v_seqs[1] < v_lease.lo OR v_seqs[v_n] > v_lease.hi THEN
+      stale := stale || ARRAY(SELECT p_steps[g] || '.' || s FROM unnest(v_seqs) AS s);
+      CONTINUE;
+    END IF;
+    v_mask := (repeat('0', v_seqs[1] - v_lease.lo) || p_masks[g] || repeat('0', v_lease.hi - v_seqs[v_n]))::bit varying;
+    IF length(v_mask) <> v_lease.hi - v_lease.lo + 1 OR bit_count(v_mask) <> v_n THEN
+      RAISE EXCEPTION USING ERRCODE = 'DFL04', MESSAGE = format('malformed completion batch for lease %s', v_lease.id);
+    END IF;
+    v_taken := coalesce(v_lease.done, zeros(length(v_mask))) | coalesce(v_lease.gone, zeros(length(v_mask)));
+    IF bit_count(v_taken & v_mask) > 0 THEN
+      stale := stale || ARRAY(SELECT p_steps[g] || '.' || s FROM unnest(v_seqs) AS s WHERE get_bit(v_taken, s - v_lease.lo) = 1);
+      SELECT coalesce(array_agg(u.seq ORDER BY u.seq), '{}'), array_agg(u.result ORDER BY u.seq), array_agg(u.error ORDER BY u.seq)
+      INTO v_seqs, v_results, v_errors
+      FROM unnest(v_seqs, v_results, v_errors) AS u(seq, result, error)
+      WHERE get_bit(v_taken, u.seq - v_lease.lo) = 0;
+      v_mask := v_mask & ~v_taken;
+      v_n := coalesce(array_length(v_seqs, 1), 0);
+      CONTINUE WHEN v_n = 0;
+    END IF;
+    UPDATE leases SET done = coalesce(leases.done, zeros(length(v_mask))) | v_mask WHERE id = v_lease.id;
+    INSERT INTO results (lease_id, step_pk, lo, hi, seqs, results, errors, finished_at)
+    VALUES (v_lease.id, v_lease.step_pk, v_seqs[1], v_seqs[v_n], v_seqs, v_results,
+            CASE WHEN p_errors IS NULL THEN NULL ELSE v_errors END, ms_now());
+    v_at := array_position(step_pks, v_lease.step_pk);
+    IF v_at IS NULL THEN
+      step_pks := step_pks || v_lease.step_pk;
+      done := done || v_n;
+    ELSE
+      done[v_at] := done[v_at] + v_n;
+    END IF;
+  END LOOP;
 END
 $$;
 
@@ -198,33 +312,42 @@ $$;
 
 -- Entry point: records outcomes, publishes the given nextTask events first, fires the
 -- transitions, and optionally claims the next batch of a step, all in one round trip.
--- Lock order: the outcomes' jobs, then their workflows (p_workflow_ids, locked sorted), then steps.
+-- Outcomes come as rows (p_steps..p_retry_ms) and as grouped range successes
+-- (p_group_*, p_batch_*: see record_batches). Lock order: leases, jobs, then the outcomes'
+-- workflows (p_workflow_ids, locked in id order), then steps.
 CREATE FUNCTION complete_jobs(
   p_workflow_ids text[],
-  p_steps bigint[], p_seqs integer[], p_tokens integer[], p_kinds text[], p_results text[], p_errors jsonb[], p_retry_ms integer[],
+  p_steps bigint[], p_seqs integer[], p_tokens bigint[], p_kinds text[], p_results text[], p_errors jsonb[], p_retry_ms integer[],
+  p_group_leases bigint[], p_group_steps bigint[], p_group_sizes integer[], p_group_masks text[],
+  p_batch_seqs integer[], p_batch_results text[], p_batch_errors jsonb[],
   p_events text[],
   p_next_node_id text, p_next_workflow_id text, p_next_step_id text, p_next_limit integer,
   OUT stale text[], OUT events jsonb,
-  OUT step_pk bigint, OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens integer[],
+  OUT step_pk bigint, OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[],
   OUT total integer, OUT watch boolean
 ) LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
-  v_sums record;
+  v_rows record;
+  v_groups record;
   v_workflow_id text;
 BEGIN
   PERFORM begin_events();
   PERFORM notify_lines(p_events);
-  stale := '{}';
-  IF coalesce(array_length(p_steps, 1), 0) > 0 THEN
-    SELECT * INTO v_sums FROM record_outcomes(p_steps, p_seqs, p_tokens, p_kinds, p_results, p_errors, p_retry_ms);
-    stale := v_sums.stale;
-    IF v_sums.step_pks IS NOT NULL THEN
-      PERFORM 1 FROM workflows w WHERE w.id = ANY(p_workflow_ids) ORDER BY w.id FOR UPDATE;
-      PERFORM count_outcomes(v_sums.step_pks, v_sums.done, v_sums.failed, v_sums.failing, v_sums.hook, v_sums.work);
-      FOREACH v_workflow_id IN ARRAY p_workflow_ids LOOP
-        PERFORM settle_workflow(v_workflow_id);
-      END LOOP;
-    END IF;
+  PERFORM lock_leases(p_tokens, p_group_leases);
+  SELECT * INTO v_groups FROM record_batches(p_group_leases, p_group_steps, p_group_sizes, p_group_masks,
+                                             p_batch_seqs, p_batch_results, p_batch_errors);
+  SELECT * INTO v_rows FROM record_outcomes(p_steps, p_seqs, p_tokens, p_kinds, p_results, p_errors, p_retry_ms);
+  stale := v_groups.stale || v_rows.stale;
+  IF cardinality(v_groups.step_pks) > 0 OR v_rows.step_pks IS NOT NULL THEN
+    PERFORM 1 FROM workflows w WHERE w.id = ANY(p_workflow_ids) ORDER BY w.id FOR UPDATE;
+    PERFORM count_outcomes(v_groups.step_pks, v_groups.done, array_fill(0, ARRAY[cardinality(v_groups.step_pks)]),
+                           array_fill(NULL::jsonb, ARRAY[cardinality(v_groups.step_pks)]),
+                           array_fill(false, ARRAY[cardinality(v_groups.step_pks)]),
+                           array_fill(false, ARRAY[cardinality(v_groups.step_pks)]));
+    PERFORM count_outcomes(v_rows.step_pks, v_rows.done, v_rows.failed, v_rows.failing, v_rows.hook, v_rows.work);
+    FOREACH v_workflow_id IN ARRAY p_workflow_ids LOOP
+      PERFORM settle_workflow(v_workflow_id);
+    END LOOP;
   END IF;
   events := flush_events();
   IF p_next_step_id IS NOT NULL THEN
@@ -236,22 +359,33 @@ END
 $$;
 
 -- Entry point: hands claimed, never-started jobs back; no attempt is counted.
-CREATE FUNCTION release_jobs(p_steps bigint[], p_seqs integer[], p_tokens integer[]) RETURNS void
+CREATE FUNCTION release_jobs(p_steps bigint[], p_seqs integer[], p_tokens bigint[]) RETURNS void
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
+  v_lease leases;
+  v_touched bigint[] := '{}';
   v_step record;
 BEGIN
   PERFORM begin_events();
-  FOR v_step IN
-    WITH released AS (
-      UPDATE jobs j SET status = 'requeued', owner = NULL, run_at = NULL
-      FROM unnest(p_steps, p_seqs, p_tokens) AS o(step_pk, seq, token)
-      WHERE j.step_pk = o.step_pk AND j.seq = o.seq
-        AND ((o.token = 0 AND j.status = 'fresh') OR (o.token > 0 AND j.status = 'leased' AND j.token = o.token))
-      RETURNING j.step_pk
-    )
-    SELECT s.workflow_id, s.id FROM steps s WHERE s.pk IN (SELECT r.step_pk FROM released r) ORDER BY s.pk
-  LOOP
+  PERFORM lock_leases(p_tokens, '{}');
+  FOR i IN 1..coalesce(array_length(p_steps, 1), 0) LOOP
+    IF p_tokens[i] > 0 THEN
+      UPDATE jobs SET status = 'requeued', owner = NULL, run_at = NULL
+      WHERE step_pk = p_steps[i] AND seq = p_seqs[i] AND status = 'leased' AND token = p_tokens[i];
+    ELSE
+      SELECT * INTO v_lease FROM leases WHERE id = -p_tokens[i];
+      CONTINUE WHEN NOT FOUND OR v_lease.step_pk <> p_steps[i] OR p_seqs[i] NOT BETWEEN v_lease.lo AND v_lease.hi
+        OR lease_taken(v_lease, p_seqs[i]);
+      UPDATE jobs SET status = 'requeued', run_at = NULL WHERE step_pk = p_steps[i] AND seq = p_seqs[i] AND status = 'fresh';
+      IF FOUND THEN
+        UPDATE leases SET gone = set_bit(coalesce(gone, zeros(hi - lo + 1)), p_seqs[i] - lo, 1) WHERE id = v_lease.id;
+      END IF;
+    END IF;
+    IF FOUND AND NOT p_steps[i] = ANY(v_touched) THEN
+      v_touched := v_touched || p_steps[i];
+    END IF;
+  END LOOP;
+  FOR v_step IN SELECT workflow_id, id FROM steps WHERE pk = ANY(v_touched) ORDER BY pk LOOP
     PERFORM step_work(v_step.workflow_id, v_step.id);
   END LOOP;
   PERFORM flush_events();

@@ -16,6 +16,19 @@ CREATE FUNCTION node_lost_error() RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
   )
 $$;
 
+-- The lease's gone bits with the given bit positions set.
+CREATE FUNCTION gone_with(p_lease leases, p_bits integer[]) RETURNS bit varying LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  v_gone bit varying := coalesce(p_lease.gone, zeros(p_lease.hi - p_lease.lo + 1));
+  v_bit integer;
+BEGIN
+  FOREACH v_bit IN ARRAY p_bits LOOP
+    v_gone := set_bit(v_gone, v_bit, 1);
+  END LOOP;
+  RETURN v_gone;
+END
+$$;
+
 -- Entry point: extends a node's lease; false when the node was declared dead. With p_held
 -- (after an ambiguous round trip), the node's jobs not listed are handed back, no attempt counted.
 CREATE FUNCTION heartbeat(p_node_id text, p_lease_ms integer, p_held_steps bigint[], p_held_seqs integer[]) RETURNS boolean
@@ -35,6 +48,7 @@ BEGIN
     RETURN true;
   END IF;
   PERFORM begin_events();
+  PERFORM 1 FROM leases WHERE owner = v_owner ORDER BY id FOR UPDATE;
   WITH held AS (
     SELECT * FROM unnest(p_held_steps, p_held_seqs) AS h(step_pk, seq)
   ), alone AS (
@@ -42,12 +56,22 @@ BEGIN
     WHERE j.owner = v_owner AND j.status = 'leased'
       AND NOT EXISTS (SELECT 1 FROM held h WHERE h.step_pk = j.step_pk AND h.seq = j.seq)
     RETURNING j.step_pk
-  ), ranged AS (
-    UPDATE jobs j SET status = 'requeued', run_at = NULL
-    FROM leases l
-    WHERE l.owner = v_owner AND j.step_pk = l.step_pk AND j.seq BETWEEN l.lo AND l.hi AND j.status = 'fresh'
+  ), released AS (
+    SELECT l.id AS lease_id, j.step_pk, j.seq, j.seq - l.lo AS bit
+    FROM leases l JOIN jobs j ON j.step_pk = l.step_pk AND j.seq BETWEEN l.lo AND l.hi
+    WHERE l.owner = v_owner AND j.status = 'fresh' AND NOT lease_taken(l, j.seq)
       AND NOT EXISTS (SELECT 1 FROM held h WHERE h.step_pk = j.step_pk AND h.seq = j.seq)
+  ), ranged AS (
+    UPDATE jobs j SET status = 'requeued', run_at = NULL FROM released r
+    WHERE j.step_pk = r.step_pk AND j.seq = r.seq AND j.status = 'fresh'
     RETURNING j.step_pk
+  ), marked AS (
+    UPDATE leases l SET gone = m.gone
+    FROM (
+      SELECT r.lease_id, gone_with(l2, array_agg(r.bit)) AS gone
+      FROM released r JOIN leases l2 ON l2.id = r.lease_id GROUP BY r.lease_id, l2.id
+    ) m
+    WHERE l.id = m.lease_id
   )
   SELECT array_agg(DISTINCT t.step_pk) INTO v_touched FROM (SELECT * FROM alone UNION ALL SELECT * FROM ranged) t;
   FOR v_step IN SELECT workflow_id, id FROM steps WHERE pk = ANY(v_touched) ORDER BY pk LOOP
@@ -71,12 +95,12 @@ BEGIN
   IF NOT FOUND THEN
     RETURN;
   END IF;
-  WITH ranges AS (
-    DELETE FROM leases WHERE owner = v_owner RETURNING step_pk, lo, hi
-  ), ranged AS (
+  PERFORM 1 FROM leases WHERE owner = v_owner ORDER BY id FOR UPDATE;
+  WITH ranged AS (
     UPDATE jobs j SET status = 'requeued', run_at = NULL
-    FROM ranges l
-    WHERE j.step_pk = l.step_pk AND j.seq BETWEEN l.lo AND l.hi AND j.status = 'fresh'
+    FROM leases l
+    WHERE l.owner = v_owner AND j.step_pk = l.step_pk AND j.seq BETWEEN l.lo AND l.hi AND j.status = 'fresh'
+      AND NOT lease_taken(l, j.seq)
     RETURNING j.step_pk
   ), alone AS (
     UPDATE jobs j SET status = 'requeued', owner = NULL, run_at = NULL
@@ -84,6 +108,7 @@ BEGIN
     RETURNING j.step_pk
   )
   SELECT array_agg(DISTINCT t.step_pk) INTO v_touched FROM (SELECT * FROM alone UNION ALL SELECT * FROM ranged) t;
+  DELETE FROM leases WHERE owner = v_owner;
   FOR v_step IN SELECT workflow_id, id FROM steps WHERE pk = ANY(v_touched) ORDER BY pk LOOP
     PERFORM step_work(v_step.workflow_id, v_step.id);
   END LOOP;
@@ -110,17 +135,20 @@ BEGIN
     RETURN;
   END IF;
   step_pk := v_step.pk;
+  -- The lease row was deleted (locked) by the statement above: the statements below see every
+  -- completion of this range that committed before, and no later one can land.
   WITH gone AS (
     UPDATE jobs j SET status = 'failed', failed_count = j.failed_count + 1, error = node_lost_error(), finished_at = ms_now()
     WHERE j.step_pk = v_step.pk AND j.seq BETWEEN v_lease.lo AND v_lease.hi AND j.status = 'fresh'
-      AND j.failed_count + 1 >= v_step.max_attempts
+      AND j.failed_count + 1 >= v_step.max_attempts AND NOT lease_taken(v_lease, j.seq)
     RETURNING j.seq
   )
   SELECT count(*), min(gone.seq) INTO failed, first_failed FROM gone;
   UPDATE jobs j
   SET status = 'requeued', failed_count = j.failed_count + 1, error = node_lost_error(),
       run_at = CASE WHEN v_step.retry_delay > 0 THEN now() + v_step.retry_delay * interval '1 millisecond' END
-  WHERE j.step_pk = v_step.pk AND j.seq BETWEEN v_lease.lo AND v_lease.hi AND j.status = 'fresh';
+  WHERE j.step_pk = v_step.pk AND j.seq BETWEEN v_lease.lo AND v_lease.hi AND j.status = 'fresh'
+    AND NOT lease_taken(v_lease, j.seq);
   GET DIAGNOSTICS retried = ROW_COUNT;
 END
 $$;

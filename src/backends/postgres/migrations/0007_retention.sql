@@ -15,7 +15,6 @@ BEGIN
   END IF;
   SELECT array_agg(pk) INTO v_pks FROM steps WHERE workflow_id = p_workflow_id;
   IF v_pks IS NOT NULL THEN
-    DELETE FROM leases WHERE step_pk = ANY(v_pks);
     DELETE FROM task_batches WHERE step_pk = ANY(v_pks);
     DELETE FROM step_edges WHERE child_pk = ANY(v_pks);
     INSERT INTO doomed_steps (step_pk) SELECT unnest(v_pks) ON CONFLICT DO NOTHING;
@@ -36,6 +35,7 @@ BEGIN
   FOR v_doomed IN SELECT step_pk FROM doomed_steps ORDER BY step_pk FOR UPDATE SKIP LOCKED LOOP
     EXIT WHEN v_left <= 0;
     -- SKIP LOCKED: never wait for a node still completing a job of a removed workflow.
+    DELETE FROM results WHERE step_pk = v_doomed;
     DELETE FROM jobs WHERE step_pk = v_doomed AND seq IN (
       SELECT seq FROM jobs WHERE step_pk = v_doomed ORDER BY seq LIMIT v_left FOR UPDATE SKIP LOCKED
     );
@@ -72,6 +72,14 @@ DECLARE
   v_workflow_id text;
   v_removed integer := 0;
 BEGIN
+  -- Range leases outlive their step (no transition waits on a lease row); drop those of steps
+  -- that finished or were removed. First, before any workflow lock: leases come first in the
+  -- lock order.
+  DELETE FROM leases WHERE id IN (
+    SELECT l.id FROM leases l LEFT JOIN steps s ON s.pk = l.step_pk
+    WHERE s.pk IS NULL OR s.status <> 'running'
+    LIMIT 10000
+  );
   FOR v_workflow_id IN
     SELECT id FROM workflows WHERE expires_at <= now() ORDER BY expires_at LIMIT p_limit FOR UPDATE SKIP LOCKED
   LOOP
@@ -80,12 +88,6 @@ BEGIN
     END IF;
   END LOOP;
   PERFORM gc_jobs(p_job_budget);
-  -- Range leases outlive their step (transitions never wait on them); drop the finished ones.
-  DELETE FROM leases WHERE id IN (
-    SELECT l.id FROM leases l LEFT JOIN steps s ON s.pk = l.step_pk
-    WHERE s.pk IS NULL OR s.status <> 'running'
-    LIMIT 10000
-  );
   DELETE FROM events WHERE id IN (
     SELECT id FROM events WHERE created_at < now() - interval '1 minute' ORDER BY created_at LIMIT 10000
   );

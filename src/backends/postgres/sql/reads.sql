@@ -36,7 +36,9 @@ FROM steps s LEFT JOIN steps a ON a.pk = s.anchor_pk
 WHERE s.workflow_id = $1 AND s.id = $2;
 
 -- name: getTasks
--- ($1 workflow id, $2 step id, $3 after seq, $4 limit) A fresh task inside a leased range is 'leased'.
+-- ($1 workflow id, $2 step id, $3 after seq, $4 limit) Task seqs are 1..total without gaps, so
+-- the page is seqs $3+1 .. $3+$4. A fresh task inside a leased range is 'leased' here; the
+-- ones that succeeded in their range are in results (taskResults).
 SELECT j.seq, j.data,
        CASE
          WHEN j.status = 'fresh' AND j.seq <= s.fresh_cursor THEN 'leased'
@@ -45,6 +47,14 @@ SELECT j.seq, j.data,
        END AS status,
        j.failed_count, j.result, j.error, epoch_ms(j.finished_at) AS finished_at
 FROM steps s JOIN jobs j ON j.step_pk = s.pk
-WHERE s.workflow_id = $1 AND s.id = $2 AND j.seq > $3 AND j.seq < 2147483647
-ORDER BY j.seq
-LIMIT $4;
+WHERE s.workflow_id = $1 AND s.id = $2 AND j.seq > $3 AND j.seq <= least($3::bigint + $4, 2147483646)
+ORDER BY j.seq;
+
+-- name: taskResults
+-- ($1 workflow id, $2 step id, $3 after seq, $4 limit) Successes recorded in results batches
+-- for the same page of seqs.
+SELECT u.seq, u.result, u.error, epoch_ms(b.finished_at) AS finished_at
+FROM steps s
+JOIN results b ON b.step_pk = s.pk AND b.lo <= $3::bigint + $4 AND b.hi > $3
+CROSS JOIN LATERAL unnest(b.seqs, b.results, b.errors) AS u(seq, result, error)
+WHERE s.workflow_id = $1 AND s.id = $2 AND u.seq > $3 AND u.seq <= $3::bigint + $4;

@@ -3,21 +3,25 @@
 
 -- name: claim
 -- ($1 node id, $2 workflow id, $3 step id, $4 limit)
-SELECT step_pk::text AS step_pk, seqs, datas, failed, tokens, total, watch FROM claim_jobs($1, $2, $3, $4);
+SELECT step_pk::text AS step_pk, seqs, datas, failed, tokens::float8[] AS tokens, total, watch FROM claim_jobs($1, $2, $3, $4);
 
 -- name: complete
--- ($1 workflow ids of the outcomes, sorted; $2..$8 outcomes: step pks, seqs, tokens, kinds s|r|f,
---  results, errors, retry delays; $9 nextTask events to publish first;
---  $10..$13 next claim: node id, workflow id, step id, limit, or nulls)
-SELECT stale, events, step_pk::text AS step_pk, seqs, datas, failed, tokens, total, watch
+-- ($1 workflow ids of the outcomes;
+--  $2..$8 outcomes written one row each: step pks, seqs, tokens, kinds s|r|f, results, errors, retry delays;
+--  $9..$15 successes of range jobs grouped per lease: lease ids, step pks, sizes, masks, seqs, results, errors;
+--  $16 nextTask events to publish first; $17..$20 next claim: node id, workflow id, step id, limit, or nulls)
+-- stale: ids of the refused outcomes. Tokens: > 0 leased alone, < 0 minus a range lease id.
+SELECT stale, events, step_pk::text AS step_pk, seqs, datas, failed, tokens::float8[] AS tokens, total, watch
 FROM complete_jobs(
-  $1::text[], $2::bigint[], $3::integer[], $4::integer[], $5::text[], $6::text[], $7::jsonb[], $8::integer[],
-  $9::text[], $10, $11, $12, $13
+  $1::text[],
+  $2::bigint[], $3::integer[], $4::bigint[], $5::text[], $6::text[], $7::jsonb[], $8::integer[],
+  $9::bigint[], $10::bigint[], $11::integer[], $12::text[], $13::integer[], $14::text[], $15::jsonb[],
+  $16::text[], $17, $18, $19, $20
 );
 
 -- name: release
 -- ($1 step pks, $2 seqs, $3 tokens)
-SELECT release_jobs($1::bigint[], $2::integer[], $3::integer[]);
+SELECT release_jobs($1::bigint[], $2::integer[], $3::bigint[]);
 
 -- name: runnableSteps
 -- ($1 limit) Running steps whose current stage has a claimable job, oldest workflow first,
