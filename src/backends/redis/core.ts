@@ -3,6 +3,7 @@
  * scripts, the key layout, node registrations, hints, events, and the one place that turns
  * a workflow script's common reply into events, hints and index updates.
  */
+import { randomUUID } from 'node:crypto';
 import createDebug from 'debug';
 import type { Redis } from 'ioredis';
 import type { BackendEvent } from '../backend.js';
@@ -13,7 +14,7 @@ import { HintIndex } from './hint-index.js';
 import type { KeySpace } from './keys.js';
 import { NodeBook } from './node-book.js';
 import { list, text } from './records.js';
-import type { Reply, ScriptArg, WorkflowScript } from './scripts.js';
+import type { BatchCall, Reply, ScriptArg, ScriptMode, WorkflowScript } from './scripts.js';
 import { Scripts } from './scripts.js';
 
 const debug = createDebug('deflow:redis');
@@ -37,12 +38,14 @@ export class RedisCore {
     events: RedisLink,
     readonly keys: KeySpace,
     assertOneSlot: boolean,
+    scriptMode: ScriptMode,
   ) {
     this.client = link.client;
-    this.scripts = new Scripts(this.client, assertOneSlot);
+    this.scripts = new Scripts(this.client, assertOneSlot, scriptMode);
     this.nodes = new NodeBook(this.client, this.scripts, keys);
-    this.hints = new HintIndex(this.scripts, keys, (error) => debug('posting hints failed: %O', error));
-    this.bus = new EventBus(events, keys.channel, (event) => this.observe(event));
+    const origin = randomUUID();
+    this.hints = new HintIndex(this.scripts, keys, origin, (error) => debug('posting hints failed: %O', error));
+    this.bus = new EventBus(events, keys.channel, origin, (event) => this.observe(event));
     this.discovery = new Discovery(this.client, this.scripts, keys, this.hints);
   }
 
@@ -55,16 +58,36 @@ export class RedisCore {
     }
   }
 
+  /** A workflow script call for a batch. */
+  workflowCall(name: WorkflowScript, workflowId: string, args: readonly ScriptArg[]): BatchCall {
+    return { script: name, keys: this.keys.workflow(workflowId), args: [workflowId, this.keys.channel, ...args] };
+  }
+
+  /** Sends calls in one write; throws the first failure (as a BackendError). */
+  async batch(calls: readonly BatchCall[], during: string): Promise<Reply[]> {
+    let replies: (Reply | Error)[];
+    try {
+      replies = await this.scripts.batch(calls);
+    } catch (error) {
+      throw this.link.wrap(error, during);
+    }
+    const failed = replies.find((reply): reply is Error => reply instanceof Error);
+    if (failed !== undefined) throw this.link.wrap(failed, during);
+    return replies as Reply[];
+  }
+
   /**
    * Acts on a common reply (lua/lib/machine.lua): queues the hint and work events when work
    * appeared, the index update when the workflow finished; returns the events and the tail.
+   * `echo` false: the caller hands the work events to the engine (complete), so this process
+   * does not receive them again over pub/sub.
    */
-  settle(workflowId: string, reply: Reply[]): { events: BackendEvent[]; tail: Reply[] } {
+  settle(workflowId: string, reply: Reply[], echo = true): { events: BackendEvent[]; tail: Reply[] } {
     const eventsJson = text(reply[0]);
     const events = eventsJson === '' ? [] : (JSON.parse(eventsJson) as BackendEvent[]);
     const wv = text(reply[1]);
     const earliest = text(reply[2]);
-    if (wv !== '' && earliest !== '') this.hints.add(workflowId, Number(earliest), Number(wv), events);
+    if (wv !== '' && earliest !== '') this.hints.add(workflowId, Number(earliest), Number(wv), events, echo);
     const finished = text(reply[3]);
     if (finished !== '') {
       this.hints.finish(workflowId, text(reply[4]));

@@ -14,17 +14,21 @@ import type { HandlerRef, ResolvedStepOptions, RunnableStep, RunnableSteps } fro
 import type { HintIndex } from './hint-index.js';
 import type { KeySpace } from './keys.js';
 import { list, text } from './records.js';
-import type { Scripts } from './scripts.js';
+import type { BatchCall, Reply, Scripts } from './scripts.js';
 
 const debug = createDebug('deflow:redis:discovery');
 
 type Check =
   | { kind: 'missing' }
   | { kind: 'done'; expireAt: string }
-  | { kind: 'ok'; createdAt: number; wv: number; nextAt: string; steps: RunnableStep[] };
+  | { kind: 'ok'; createdAt: number; wv: number; nextAt: string; steps: RunnableStep[]; now: number };
+
+/** How often runnableSteps reads the global hints when the recent workflows have work. */
+const GLOBAL_READ_MS = 100;
 
 export class Discovery {
   private cursor = 0;
+  private lastGlobalRead = -Infinity;
 
   constructor(
     private readonly client: Redis,
@@ -36,20 +40,30 @@ export class Discovery {
   async runnableSteps(limit: number): Promise<RunnableSteps> {
     const g = this.keys.global;
     const recent = this.hints.recentIds();
-    const [head, ...first] = await Promise.all([
-      this.scripts.run('hints', [g.runnable], [limit]),
-      ...recent.map((id) => this.check(id, limit)),
-    ]);
-    const headReply = list(head);
-    const now = Number(text(headReply[0]));
+    // The workflows this process saw work appear in are checked first, in the same write as
+    // the global hints. The hints are skipped when read less than GLOBAL_READ_MS ago, unless
+    // the recent workflows turn out to have nothing.
+    let head: Reply[] | null = null;
+    const readHints = recent.length === 0 || performance.now() - this.lastGlobalRead >= GLOBAL_READ_MS;
+    const calls: BatchCall[] = recent.map((id) => this.checkCall(id, limit));
+    if (readHints) calls.unshift({ script: 'hints', keys: [g.runnable], args: [limit] });
+    const answers = await this.scripts.batch(calls);
+    if (readHints) head = this.hintsReply(answers.shift());
     const checks = new Map<string, Check>();
-    recent.forEach((id, i) => checks.set(id, first[i] as Check));
-    const due = list(headReply[1]).map(text);
+    recent.forEach((id, i) => checks.set(id, this.parseCheck(id, answers[i])));
+    const anySteps = [...checks.values()].some((check) => check.kind === 'ok' && check.steps.length > 0);
+    if (head === null && !anySteps) head = this.hintsReply((await this.scripts.batch([{ script: 'hints', keys: [g.runnable], args: [limit] }]))[0]);
+    const due = head === null ? [] : list(head[1]).map(text);
     const unchecked = due.filter((id) => !checks.has(id));
-    const more = await Promise.all(unchecked.map((id) => this.check(id, limit)));
-    unchecked.forEach((id, i) => checks.set(id, more[i] as Check));
+    if (unchecked.length > 0) {
+      const more = await this.scripts.batch(unchecked.map((id) => this.checkCall(id, limit)));
+      unchecked.forEach((id, i) => checks.set(id, this.parseCheck(id, more[i])));
+    }
 
-    const later = text(headReply[2]);
+    let now = head === null ? 0 : Number(text(head[0]));
+    for (const check of checks.values()) if (check.kind === 'ok') now = Math.max(now, check.now);
+    if (now === 0) now = Date.now();
+    const later = head === null ? '' : text(head[2]);
     let nextRunAt = later === '' ? null : Number(later);
     const found: { createdAt: number; step: RunnableStep }[] = [];
     const drops: { workflowId: string; wv: number; nextAt: string }[] = [];
@@ -78,7 +92,8 @@ export class Discovery {
     const ids = await this.client.zrange(this.keys.global.active, this.cursor, this.cursor + count - 1);
     this.cursor = ids.length < count ? 0 : this.cursor + count;
     if (ids.length === 0) return;
-    const checks = await Promise.all(ids.map((id) => this.check(id, 1)));
+    const answers = await this.scripts.batch(ids.map((id) => this.checkCall(id, 1)));
+    const checks = ids.map((id, i) => this.parseCheck(id, answers[i]));
     const [seconds, micros] = await this.client.time();
     const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
     ids.forEach((id, i) => {
@@ -103,8 +118,19 @@ export class Discovery {
       .catch((error: unknown) => debug('unindexing the vanished workflow %s failed: %O', id, error));
   }
 
-  private async check(workflowId: string, limit: number): Promise<Check> {
-    const reply = list(await this.scripts.run('check', this.keys.workflow(workflowId), [workflowId, this.keys.channel, limit]));
+  private checkCall(workflowId: string, limit: number): BatchCall & { script: 'check' } {
+    return { script: 'check', keys: this.keys.workflow(workflowId), args: [workflowId, this.keys.channel, limit] };
+  }
+
+  private hintsReply(answer: Reply | Error | undefined): Reply[] {
+    if (answer instanceof Error) throw answer;
+    this.lastGlobalRead = performance.now();
+    return list(answer);
+  }
+
+  private parseCheck(workflowId: string, answer: Reply | Error | undefined): Check {
+    if (answer instanceof Error) throw answer;
+    const reply = list(answer);
     const kind = text(reply[0]);
     if (kind === 'missing') return { kind };
     if (kind === 'done') {
@@ -129,6 +155,6 @@ export class Discovery {
         parentId: parent === '' ? null : parent,
       });
     }
-    return { kind: 'ok', createdAt: Number(text(reply[1])), wv: Number(text(reply[3]) || 0), nextAt: text(reply[4]), steps };
+    return { kind: 'ok', createdAt: Number(text(reply[1])), wv: Number(text(reply[3]) || 0), nextAt: text(reply[4]), steps, now: Number(text(reply[6])) };
   }
 }

@@ -3,7 +3,10 @@
  * BackendEvents. Scripts publish step/workflow/watch events in the same atomic call as the
  * transition; `work` events are published right after the runnable hint they point to;
  * nextTask events are published with the outcomes they precede. Every process, this one
- * included, receives its events from Redis only, so each is delivered exactly once.
+ * included, receives its events from Redis only, so each is delivered exactly once; the one
+ * exception are the `work` events a complete() returned to this process's engine, which
+ * come back marked with this process's origin and are not delivered twice (a second
+ * delivery only made the engine look for runnable steps again, for nothing).
  *
  * After the event connection reconnects, events published meanwhile are gone: the bus then
  * tells nodes to look for work (`wake`) and asks the backend to re-announce the end of
@@ -21,6 +24,8 @@ export class EventBus {
   constructor(
     private readonly link: RedisLink,
     private readonly channel: string,
+    /** Messages marked with this origin were already handed to this process's engine. */
+    private readonly origin: string,
     /** Sees every incoming event before listeners do (backend bookkeeping). */
     private readonly observe: (event: BackendEvent) => void,
   ) {
@@ -60,14 +65,16 @@ export class EventBus {
     }
   }
 
+  /** A message is a JSON array of events, or { origin, events } (see hint.lua). */
   private receive(message: string): void {
-    let events: BackendEvent[];
+    let parsed: BackendEvent[] | { origin: string; events: BackendEvent[] };
     try {
-      events = JSON.parse(message) as BackendEvent[];
+      parsed = JSON.parse(message) as BackendEvent[] | { origin: string; events: BackendEvent[] };
     } catch (error) {
       debug('ignoring a malformed event message: %O', error);
       return;
     }
-    this.deliver(Array.isArray(events) ? events : [events]);
+    if (Array.isArray(parsed)) this.deliver(parsed);
+    else if (parsed.origin !== this.origin) this.deliver(parsed.events);
   }
 }

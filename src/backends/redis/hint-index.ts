@@ -32,6 +32,8 @@ export class HintIndex {
   private readonly hints = new Map<string, PendingHint>();
   private readonly finished = new Map<string, string>();
   private events: WorkEvent[] = [];
+  /** Work events this process's engine already has (from complete()): others need them, it does not. */
+  private quiet: WorkEvent[] = [];
   private readonly recent = new Map<string, number>();
   private inFlight: Promise<void> | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -41,16 +43,22 @@ export class HintIndex {
   constructor(
     private readonly scripts: Scripts,
     private readonly keys: KeySpace,
+    /** Marks messages this process must not deliver to itself again. */
+    private readonly origin: string,
     private readonly onError: (error: unknown) => void,
   ) {}
 
-  /** A workflow script created work: hint it (and publish its work events) soon. */
-  add(workflowId: string, at: number, wv: number, events: readonly BackendEvent[]): void {
+  /**
+   * A workflow script created work: hint it (and publish its work events) soon. `echo`
+   * false: the caller hands the events to the local engine itself, so they are published
+   * for the other processes only.
+   */
+  add(workflowId: string, at: number, wv: number, events: readonly BackendEvent[], echo = true): void {
     const known = this.hints.get(workflowId);
     if (known === undefined) this.hints.set(workflowId, { at, wv });
     else this.hints.set(workflowId, { at: Math.min(known.at, at), wv: Math.max(known.wv, wv) });
     for (const event of events) {
-      if (event.type === 'work') this.events.push(event);
+      if (event.type === 'work') (echo ? this.events : this.quiet).push(event);
     }
     this.remember(workflowId);
   }
@@ -83,21 +91,27 @@ export class HintIndex {
   /** Sends everything pending; resolves when it is written (or failed and queued again). */
   flush(): Promise<void> {
     if (this.inFlight !== null) {
-      return this.inFlight.then(() => (this.hints.size + this.finished.size + this.events.length > 0 ? this.flush() : undefined));
+      return this.inFlight.then(() => (this.pending() ? this.flush() : undefined));
     }
-    if (this.hints.size === 0 && this.finished.size === 0 && this.events.length === 0) return Promise.resolve();
+    if (!this.pending()) return Promise.resolve();
     const hints = [...this.hints];
     const finished = [...this.finished];
     const events = this.events;
+    const quiet = this.quiet;
     this.hints.clear();
     this.finished.clear();
     this.events = [];
+    this.quiet = [];
     const g = this.keys.global;
     const calls: Promise<unknown>[] = finished.map(([id, expireAt]) =>
       this.scripts.run('finished', [g.active, g.runnable, g.hintv, g.expiry], [id, expireAt]),
     );
-    if (hints.length > 0 || events.length > 0) {
-      const args: (string | number)[] = [this.keys.channel, events.length === 0 ? '' : JSON.stringify(events)];
+    if (hints.length > 0 || events.length > 0 || quiet.length > 0) {
+      const args: (string | number)[] = [
+        this.keys.channel,
+        events.length === 0 ? '' : JSON.stringify(events),
+        quiet.length === 0 ? '' : JSON.stringify({ origin: this.origin, events: quiet }),
+      ];
       for (const [id, hint] of hints) args.push(id, hint.at, hint.wv);
       calls.push(this.scripts.run('hint', [g.runnable, g.hintv], args));
     }
@@ -112,6 +126,7 @@ export class HintIndex {
         for (const [id, hint] of hints) if (!this.hints.has(id) && !this.finished.has(id)) this.hints.set(id, hint);
         for (const [id, expireAt] of finished) if (!this.finished.has(id)) this.finished.set(id, expireAt);
         this.events = events.concat(this.events);
+        this.quiet = quiet.concat(this.quiet);
         this.failures++;
         debug('posting %d hints failed (attempt %d): %O', hints.length, this.failures, error);
         if (this.failures === 1) this.onError(error);
@@ -132,7 +147,7 @@ export class HintIndex {
 
   /** Retries queued posts now (the connection is back). */
   retrySoon(): void {
-    if (this.hints.size + this.finished.size + this.events.length > 0) void this.flush();
+    if (this.pending()) void this.flush();
   }
 
   /** Stops retrying; waits for a post in flight (only then does it yield to the event loop). */
@@ -141,6 +156,10 @@ export class HintIndex {
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     if (this.inFlight !== null) await this.inFlight;
+  }
+
+  private pending(): boolean {
+    return this.hints.size + this.finished.size + this.events.length + this.quiet.length > 0;
   }
 
   private scheduleRetry(): void {

@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import type { NewNode } from '../backend.js';
 import type { KeySpace } from './keys.js';
 import { list, text } from './records.js';
-import type { Scripts } from './scripts.js';
+import type { BatchCall, Scripts } from './scripts.js';
 
 export interface Registration {
   nodeId: string;
@@ -87,14 +87,17 @@ export class NodeBook {
   }
 
   /**
-   * Adds the workflow to the registration's holdings unless it is there already. Call it in
-   * the same tick as the claim that needs it, before it, so Redis runs it first.
+   * The command adding the workflow to the registration's holdings, unless it is there
+   * already: send it in the same batch as the claim that needs it, before it, so Redis runs
+   * it first. Call `held` once it succeeded.
    */
-  hold(registration: Registration, workflowId: string): Promise<void> | null {
+  holdCall(registration: Registration, workflowId: string): BatchCall | null {
     if (registration.holds.has(workflowId)) return null;
-    return this.client.sadd(this.keys.holdings(registration.tag), workflowId).then(() => {
-      registration.holds.add(workflowId);
-    });
+    return { command: 'sadd', args: [this.keys.holdings(registration.tag), workflowId] };
+  }
+
+  held(registration: Registration, workflowId: string): void {
+    registration.holds.add(workflowId);
   }
 
   /** Workflows this process claimed in for the node (what a reconcile must look at). */

@@ -36,6 +36,7 @@ import { Definitions } from './definitions.js';
 import { KeySpace } from './keys.js';
 import { Leases } from './leases.js';
 import { Reads } from './reads.js';
+import type { ScriptMode } from './scripts.js';
 import { Work } from './work.js';
 
 export interface RedisBackendOptions {
@@ -46,6 +47,8 @@ export interface RedisBackendOptions {
   prefix?: string | undefined;
   /** Assert that every script's keys share one hash tag (tests). Default: $DEFLOW_REDIS_ASSERT_SLOTS === '1'. */
   assertOneSlot?: boolean;
+  /** Run scripts as a Functions library (Redis >= 7, the default) or as EVAL scripts. Default: $DEFLOW_REDIS_SCRIPTS or 'functions'. */
+  scriptMode?: ScriptMode;
 }
 
 interface Parts {
@@ -235,9 +238,11 @@ export class RedisBackend implements Backend {
     const events = new RedisLink(this.settings, 'events', (_link, reconnected) => {
       if (reconnected && core !== null) core.repairAfterReconnect().catch(() => undefined);
     });
-    core = new RedisCore(commands, events, this.keys, assertOneSlot);
+    const scriptMode = this.options.scriptMode ?? (process.env.DEFLOW_REDIS_SCRIPTS === 'eval' ? 'eval' : 'functions');
+    core = new RedisCore(commands, events, this.keys, assertOneSlot, scriptMode);
     try {
       await commands.open();
+      await core.scripts.prepare();
       await core.bus.open();
       const [seconds, micros] = await commands.client.time();
       core.connectedAt = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);

@@ -11,7 +11,7 @@ import type { OutcomeBatch } from './encode.js';
 import { jobId, parseJobId } from './keys.js';
 import type { Registration } from './node-book.js';
 import { list, text } from './records.js';
-import type { Reply, ScriptArg } from './scripts.js';
+import type { BatchCall, Reply, ScriptArg } from './scripts.js';
 
 const NO_CLAIM: ScriptArg[] = [0, '', '', 0, 0];
 
@@ -66,14 +66,18 @@ export class Work {
   constructor(private readonly core: RedisCore) {}
 
   async claim(request: ClaimRequest): Promise<ClaimResult> {
+    const core = this.core;
     let registration = await this.registration(request.nodeId);
     for (let attempt = 0; ; attempt++) {
-      const hold = this.core.nodes.hold(registration, request.workflowId);
-      const trip = this.core.runWorkflow('claim', request.workflowId, this.claimArgs(request, registration), 'claim');
-      const [reply] = await Promise.all([trip, hold]);
+      const hold = core.nodes.holdCall(registration, request.workflowId);
+      const calls: BatchCall[] = hold === null ? [] : [hold];
+      calls.push(core.workflowCall('claim', request.workflowId, this.claimArgs(request, registration)));
+      const replies = await core.batch(calls, 'claim');
+      if (hold !== null) core.nodes.held(registration, request.workflowId);
+      const reply = list(replies[replies.length - 1]);
       if (text(reply[0]) !== 'lost') return toClaimResult(request, reply);
       // The lease this process knows ran out; the node may still be registered (a late heartbeat).
-      const refreshed = attempt === 0 ? await this.core.nodes.refresh(registration) : null;
+      const refreshed = attempt === 0 ? await core.nodes.refresh(registration) : null;
       if (refreshed === null) throw lostError(request.nodeId);
       registration = refreshed;
     }
@@ -88,25 +92,29 @@ export class Work {
       registration = await this.registration(next.nodeId).catch(() => null);
       if (!batches.has(next.workflowId)) batches.set(next.workflowId, { args: [0], ids: new Map() });
     }
-    // Sent in this order in one tick: nextTask events first, then the holdings entry, then the scripts.
-    const published =
-      request.events === undefined || request.events.length === 0
-        ? null
-        : core.client.publish(core.keys.channel, JSON.stringify(request.events)).catch((error: unknown) => {
-            throw core.link.wrap(error, 'publishing nextTask events');
-          });
-    const hold = next !== undefined && registration !== null ? core.nodes.hold(registration, next.workflowId) : null;
+    // One write, in this order: nextTask events first, then the holdings entry, then the scripts.
+    const calls: BatchCall[] = [];
+    if (request.events !== undefined && request.events.length > 0) {
+      calls.push({ command: 'publish', args: [core.keys.channel, JSON.stringify(request.events)] });
+    }
+    const hold = next !== undefined && registration !== null ? core.nodes.holdCall(registration, next.workflowId) : null;
+    if (hold !== null) calls.push(hold);
     const entries = [...batches];
-    const trips = entries.map(([workflowId, batch]) =>
-      this.completeOne(workflowId, batch, next !== undefined && workflowId === next.workflowId ? registration : null, next),
-    );
-    const [replies] = await Promise.all([Promise.all(trips), published, hold]);
+    const first = calls.length;
+    for (const [workflowId, batch] of entries) {
+      const claimer = next !== undefined && workflowId === next.workflowId ? registration : null;
+      calls.push(core.workflowCall('complete', workflowId, [...this.nextArgs(claimer, next), ...batch.args]));
+    }
+    const replies = await core.batch(calls, 'complete');
+    if (hold !== null && registration !== null && next !== undefined) core.nodes.held(registration, next.workflowId);
     const result: CompleteResult = { stale: [...unknown], events: [] };
-    replies.forEach((one) => {
+    for (const [i, [workflowId, batch]] of entries.entries()) {
+      const claimer = next !== undefined && workflowId === next.workflowId ? registration : null;
+      const one = await this.afterComplete(workflowId, batch, claimer, next, list(replies[first + i]));
       result.stale.push(...one.stale);
       result.events.push(...one.events);
       if (one.claimed !== undefined) result.claimed = one.claimed;
-    });
+    }
     if (next !== undefined && result.claimed === undefined) result.claimed = { jobs: [], watchNextTask: false, taskCount: 0 };
     return result;
   }
@@ -145,22 +153,25 @@ export class Work {
     return [request.stepId, registration.tag, registration.validUntil, request.limit];
   }
 
-  /** One workflow's part of a complete: outcomes, and the next claim when it is this workflow's. */
-  private async completeOne(
+  private nextArgs(registration: Registration | null, next: ClaimRequest | undefined): ScriptArg[] {
+    return registration !== null && next !== undefined ? [1, next.stepId, registration.tag, registration.validUntil, next.limit] : NO_CLAIM;
+  }
+
+  /** One workflow's part of a complete, once its reply is in (a refused claim is retried here). */
+  private async afterComplete(
     workflowId: string,
     batch: OutcomeBatch,
     registration: Registration | null,
     next: ClaimRequest | undefined,
+    first: Reply[],
   ): Promise<{ stale: string[]; events: BackendEvent[]; claimed?: ClaimResult }> {
     const wantsClaim = registration !== null && next !== undefined;
-    const claimArgs = (r: Registration | null): ScriptArg[] =>
-      wantsClaim && r !== null && next !== undefined ? [1, next.stepId, r.tag, r.validUntil, next.limit] : NO_CLAIM;
-    let reply = await this.core.runWorkflow('complete', workflowId, [...claimArgs(registration), ...batch.args], 'complete');
+    let reply = first;
     if (text(reply[0]) === '!' && text(reply[1]) === 'LEASE') {
       // Nothing was applied. Still registered (a late heartbeat)? Claim with the new lease;
       // otherwise record the outcomes alone and let the heartbeat report the lost registration.
       const refreshed = registration === null ? null : await this.core.nodes.refresh(registration).catch(() => null);
-      reply = await this.core.runWorkflow('complete', workflowId, [...claimArgs(refreshed), ...batch.args], 'complete');
+      reply = await this.core.runWorkflow('complete', workflowId, [...this.nextArgs(refreshed, next), ...batch.args], 'complete');
       if (text(reply[0]) === '!' && text(reply[1]) === 'LEASE') {
         reply = await this.core.runWorkflow('complete', workflowId, [...NO_CLAIM, ...batch.args], 'complete');
       }
@@ -169,7 +180,7 @@ export class Work {
       // The workflow is gone (removed or expired): nothing can be recorded.
       return { stale: [...batch.ids.values()], events: [], ...(wantsClaim ? { claimed: { jobs: [], watchNextTask: false, taskCount: 0 } } : {}) };
     }
-    const { events, tail } = this.core.settle(workflowId, reply);
+    const { events, tail } = this.core.settle(workflowId, reply, false);
     const stale = list(tail[0]).map((field) => batch.ids.get(text(field)) ?? jobId(text(field), workflowId));
     const claimReply = list(tail[1]);
     const out: { stale: string[]; events: BackendEvent[]; claimed?: ClaimResult } = { stale, events };

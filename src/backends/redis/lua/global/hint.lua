@@ -5,13 +5,16 @@
 -- KEYS[1] runnable  ZSET workflow id -> earliest time it may have claimable jobs
 -- KEYS[2] hintv     HASH workflow id -> highest work version hinted (see drop-hint.lua)
 -- ARGV[1] event channel   ARGV[2] events JSON array to publish ('' = none)
--- ARGV[3..] triples: workflow id, time (ms), work version
+-- ARGV[3] a second message to publish ('' = none): events the posting process already
+--         handed to its engine, as {"origin":…,"events":[…]} so that process skips them
+-- ARGV[4..] triples: workflow id, time (ms), work version
 
-for i = 3, #ARGV, 3 do
+for i = 4, #ARGV, 3 do
   local id, at, wv = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   redis.call('ZADD', KEYS[1], 'LT', at, id)
   local known = tonumber(redis.call('HGET', KEYS[2], id)) or 0
   if wv > known then redis.call('HSET', KEYS[2], id, ARGV[i + 2]) end
 end
 if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[3]) end
 return 1

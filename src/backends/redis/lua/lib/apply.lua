@@ -5,7 +5,7 @@
 -- Fencing: a job leased in a range (token 0) must still be fresh (no state) and inside the
 -- step's leased range; a job leased alone must still be leased (status 1) with that token.
 
-local TALLY, TALLY_ORDER, HOOK_STEPS, HOOK_ORDER = {}, {}, {}, {}
+-- State (TALLY, TALLY_ORDER, HOOK_STEPS, HOOK_ORDER) lives in core.lua and is reset per call.
 
 local function tally(n)
   local t = TALLY[n]
@@ -88,7 +88,7 @@ end
 
 -- A recovered attempt (its node died): counts as failed; retried while attempts are left.
 local function lose_attempt(n, slot, field, fc, token, err)
-  local f = redis.call('HMGET', K_ST, n .. ':maxA', n .. ':delay')
+  local f = sfetch(n, { 'maxA', 'delay' })
   if fc + 1 >= tonumber(f[1]) then
     redis.call('HSET', K_JS, field, make_state(3, fc + 1, token, '', 0, NOWS, err))
     failed_for_good(n, slot, err)
@@ -101,11 +101,11 @@ end
 local function flush_tallies()
   for _, n in ipairs(TALLY_ORDER) do
     local t = TALLY[n]
-    if t.done > 0 then redis.call('HINCRBY', K_ST, n .. ':done', t.done) end
+    if t.done > 0 then sincr(n, 'done', t.done) end
     if t.failed > 0 then
-      redis.call('HINCRBY', K_ST, n .. ':failed', t.failed)
+      sincr(n, 'failed', t.failed)
       local first = sget(n, 'fseq')
-      if not first or first == '' then redis.call('HSET', K_ST, n .. ':fseq', t.fseq, n .. ':ferr', t.ferr) end
+      if not first or first == '' then sput(n, { 'fseq', t.fseq, 'ferr', t.ferr }) end
     end
     advance(n)
   end

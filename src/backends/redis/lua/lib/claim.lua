@@ -14,7 +14,7 @@ local function claim(step_id, owner, valid_until, limit)
   if tonumber(valid_until) < NOW then return { 'lost', 0, 0, 0, {}, {} } end
   local n = redis.call('HGET', K_SX, step_id)
   if not n then return { 'ok', 0, 0, 0, {}, {} } end
-  local f = redis.call('HMGET', K_ST, n .. ':status', n .. ':stage', n .. ':total', n .. ':cur', n .. ':hb', n .. ':ha')
+  local f = sfetch(n, { 'status', 'stage', 'total', 'cur', 'hb', 'ha' })
   local total = tonumber(f[3])
   if f[1] ~= 'running' then return { 'ok', total, 0, 0, {}, {} } end
   promote_due()

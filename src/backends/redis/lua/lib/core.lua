@@ -1,4 +1,6 @@
--- core.lua: shared by every workflow-slot script (included, never run alone).
+-- core.lua: shared by every workflow-slot script (included, never run alone). Loaded as
+-- part of one Redis Functions library, or pasted into each EVAL script (see scripts.ts);
+-- either way a call starts with begin_call(keys, args) and the code reads KEYS/ARGV locals.
 --
 -- Every workflow script takes the same twelve KEYS, all under the workflow's hash tag
 -- `<prefix>:{<workflowId>}:` so one script touches one cluster slot:
@@ -23,38 +25,108 @@
 --   status 1 leased alone, 2 succeeded (tail = result JSON, '' = none), 3 failed (tail = error),
 --   4 ready again (tail = last error). A fresh task leased in a range has no state at all.
 
-local K_WF, K_SX, K_ST, K_TD, K_JS, K_ER, K_RQ, K_DL, K_READY, K_HELD, K_RL, K_BK =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
-local WID = ARGV[1]
-local CHANNEL = ARGV[2]
-local W_JSON = cjson.encode(WID)
+local K_WF, K_SX, K_ST, K_TD, K_JS, K_ER, K_RQ, K_DL, K_READY, K_HELD, K_RL, K_BK
+local WID, CHANNEL, W_JSON, NOW, NOWS
 -- Task seqs of step n are scored n * SPAN + seq in rq (a step's tasks are one score range).
 local SPAN = 67108864
+
+-- Per-call state (reset by begin_call: with Redis Functions the library outlives a call).
+local ALL_EVENTS, PUBLIC_EVENTS -- events in firing order; public ones go to other processes
+local WORK_CHANGED, WORK_EVENT_SENT -- work appeared (bump wv); steps already announced
+local TOUCHED, FINISHED, advancing -- lib/machine.lua
+local TALLY, TALLY_ORDER, HOOK_STEPS, HOOK_ORDER -- lib/apply.lua
+local SC -- step attributes read or written in this call: n -> { attr -> value } (see sget)
 
 local function I(x)
   return string.format('%d', x)
 end
 
-local NOW
-do
+-- Starts a workflow-script call: its keys, arguments, Redis's clock, fresh state.
+local function begin_call(keys, args)
+  set_call(keys, args)
+  K_WF, K_SX, K_ST, K_TD, K_JS, K_ER, K_RQ, K_DL, K_READY, K_HELD, K_RL, K_BK =
+    keys[1], keys[2], keys[3], keys[4], keys[5], keys[6], keys[7], keys[8], keys[9], keys[10], keys[11], keys[12]
+  WID, CHANNEL = args[1], args[2]
+  W_JSON = cjson.encode(WID)
   local t = redis.call('TIME')
   NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  NOWS = I(NOW)
+  ALL_EVENTS, PUBLIC_EVENTS = {}, {}
+  WORK_CHANGED, WORK_EVENT_SENT = false, {}
+  TOUCHED, FINISHED, advancing = false, nil, {}
+  TALLY, TALLY_ORDER, HOOK_STEPS, HOOK_ORDER = {}, {}, {}, {}
+  SC = {}
 end
-local NOWS = I(NOW)
 
--- Events in the order they fired; public ones are published to other processes.
-local ALL_EVENTS, PUBLIC_EVENTS = {}, {}
 local function emit(json, public)
   ALL_EVENTS[#ALL_EVENTS + 1] = json
   if public then PUBLIC_EVENTS[#PUBLIC_EVENTS + 1] = json end
 end
 
+-- Step attributes go through a per-call cache: a transition reads the same few attributes
+-- of a step many times. Every write of a step attribute goes through sset/sput/sincr, so the
+-- cache never disagrees with the hash.
+local function row(n)
+  local r = SC[n]
+  if r == nil then
+    r = {}
+    SC[n] = r
+  end
+  return r
+end
+
 local function sget(n, attr)
-  return redis.call('HGET', K_ST, n .. ':' .. attr)
+  local r = row(n)
+  local v = r[attr]
+  if v == nil then
+    v = redis.call('HGET', K_ST, n .. ':' .. attr)
+    r[attr] = v
+  end
+  return v
+end
+
+-- Several attributes at once (one HMGET for those not cached yet), in the order asked.
+local function sfetch(n, attrs)
+  local r = row(n)
+  local missing, fields = {}, {}
+  for _, attr in ipairs(attrs) do
+    if r[attr] == nil then
+      missing[#missing + 1] = attr
+      fields[#fields + 1] = n .. ':' .. attr
+    end
+  end
+  if #fields > 0 then
+    local values = redis.call('HMGET', K_ST, unpack(fields))
+    for i, attr in ipairs(missing) do r[attr] = values[i] end
+  end
+  local out = {}
+  for i, attr in ipairs(attrs) do out[i] = r[attr] end
+  return out
 end
 
 local function sset(n, attr, value)
+  value = tostring(value)
   redis.call('HSET', K_ST, n .. ':' .. attr, value)
+  row(n)[attr] = value
+end
+
+-- Writes several attributes: sput(n, { attr, value, attr, value, ... }).
+local function sput(n, pairs)
+  local r = row(n)
+  local args = {}
+  for i = 1, #pairs, 2 do
+    local value = tostring(pairs[i + 1])
+    args[#args + 1] = n .. ':' .. pairs[i]
+    args[#args + 1] = value
+    r[pairs[i]] = value
+  end
+  redis.call('HSET', K_ST, unpack(args))
+end
+
+local function sincr(n, attr, by)
+  local value = redis.call('HINCRBY', K_ST, n .. ':' .. attr, by)
+  row(n)[attr] = I(value)
+  return value
 end
 
 local function parse_state(v)
@@ -99,9 +171,6 @@ end
 -- `ready` holds every step that has (or may have) claimable jobs, scored by the earliest time
 -- one is claimable. The workflow's work version `wv` grows whenever work appears, so the
 -- global hint index can tell a stale "nothing to do" from a fresh one.
-local WORK_CHANGED = false
-local WORK_EVENT_SENT = {}
-
 local function mark_ready(n, at)
   redis.call('ZADD', K_READY, 'LT', I(at), n)
   WORK_CHANGED = true
@@ -126,7 +195,7 @@ local function requeued_any(n)
 end
 
 local function claimable_now(n)
-  local f = redis.call('HMGET', K_ST, n .. ':status', n .. ':stage', n .. ':cur', n .. ':total', n .. ':hb', n .. ':ha')
+  local f = sfetch(n, { 'status', 'stage', 'cur', 'total', 'hb', 'ha' })
   if f[1] ~= 'running' then return false end
   if f[2] == 'tasks' then
     if tonumber(f[3]) < tonumber(f[4]) then return true end

@@ -25,7 +25,7 @@ end
 -- Appends ARGV[first .. first + count - 1] as tasks of step n; returns the new total.
 local function insert_tasks(n, first, count)
   if count == 0 then return tonumber(sget(n, 'total')) end
-  local total = redis.call('HINCRBY', K_ST, n .. ':total', count)
+  local total = sincr(n, 'total', count)
   local seq = total - count
   local batch = {}
   for i = 0, count - 1 do
@@ -44,14 +44,12 @@ end
 -- placement: { anchor = n or '', phase = 'task'|'before'|'after'|'', aseq = number or '', parent = id or '', decl = number }
 local function insert_step(n, s, placement)
   redis.call('HSET', K_SX, s.id, n)
-  redis.call('HSET', K_ST,
-    n .. ':id', s.id, n .. ':name', s.name, n .. ':handler', s.handler, n .. ':data', s.data,
-    n .. ':options', s.options, n .. ':maxA', s.maxA, n .. ':delay', s.delay, n .. ':deps', s.deps,
-    n .. ':anchor', placement.anchor, n .. ':phase', placement.phase, n .. ':aseq', placement.aseq,
-    n .. ':parent', placement.parent, n .. ':decl', placement.decl, n .. ':run', '',
-    n .. ':status', 'waiting', n .. ':stage', 'before', n .. ':hb', s.hb, n .. ':ha', s.ha,
-    n .. ':total', 0, n .. ':done', 0, n .. ':failed', 0, n .. ':cur', 0, n .. ':cseq', 0,
-    n .. ':ch', '', n .. ':kids', s.kids, n .. ':pars', s.pars, n .. ':cond', s.cond,
-    n .. ':fseq', '', n .. ':ferr', '', n .. ':err', '', n .. ':sAt', '', n .. ':fAt', '')
+  sput(n, {
+    'id', s.id, 'name', s.name, 'handler', s.handler, 'data', s.data, 'options', s.options, 'maxA', s.maxA,
+    'delay', s.delay, 'deps', s.deps, 'anchor', placement.anchor, 'phase', placement.phase, 'aseq', placement.aseq,
+    'parent', placement.parent, 'decl', placement.decl, 'run', '', 'status', 'waiting', 'stage', 'before',
+    'hb', s.hb, 'ha', s.ha, 'total', 0, 'done', 0, 'failed', 0, 'cur', 0, 'cseq', 0, 'ch', '', 'kids', s.kids,
+    'pars', s.pars, 'cond', s.cond, 'fseq', '', 'ferr', '', 'err', '', 'sAt', '', 'fAt', '',
+  })
   insert_tasks(n, s.tasks_at, s.ntasks)
 end

@@ -14,9 +14,7 @@
 -- finishes when no step is open; it fails when a failed step has no failure/always dependent.
 -- (Same machine as src/backends/sqlite/step-machine.ts.)
 
-local TOUCHED = false
-local FINISHED = nil
-local advancing = {}
+-- State (TOUCHED, FINISHED, advancing) lives in core.lua and is reset per call.
 local start, advance, finish, evaluate
 
 local function step_failure(id, name, err)
@@ -28,7 +26,7 @@ local function step_failure(id, name, err)
 end
 
 local function child_failure(c, anchor_name)
-  local f = redis.call('HMGET', K_ST, c .. ':id', c .. ':name', c .. ':status', c .. ':err')
+  local f = sfetch(c, { 'id', 'name', 'status', 'err' })
   local cause = f[4]
   local s = '{"name":"StepFailedError","code":"ERR_STEP_FAILED","message":' ..
     cjson.encode('step "' .. f[2] .. '" added by "' .. anchor_name .. '" with addAfter ' .. f[3] .. ': ' ..
@@ -39,7 +37,7 @@ local function child_failure(c, anchor_name)
 end
 
 local function task_failure(n)
-  local f = redis.call('HMGET', K_ST, n .. ':failed', n .. ':total', n .. ':fseq', n .. ':ferr')
+  local f = sfetch(n, { 'failed', 'total', 'fseq', 'ferr' })
   local err = f[4]
   local s = '{"name":' .. cjson.encode(error_name(err) or 'Error') .. ',"code":"ERR_TASK_FAILED","message":' ..
     cjson.encode(f[1] .. ' of ' .. f[2] .. ' tasks failed; first failure (task ' .. ((f[3] and f[3] ~= '') and f[3] or '?') ..
@@ -103,8 +101,7 @@ end
 
 local function advance_loop(n)
   while true do
-    local f = redis.call('HMGET', K_ST, n .. ':status', n .. ':stage', n .. ':hb', n .. ':ha', n .. ':total', n .. ':done',
-      n .. ':failed', n .. ':fseq')
+    local f = sfetch(n, { 'status', 'stage', 'hb', 'ha', 'total', 'done', 'failed', 'fseq' })
     if f[1] ~= 'running' then return end
     local stage = f[2]
     local failing = f[8] and f[8] ~= ''
@@ -162,7 +159,7 @@ end
 start = function(n)
   if sget(n, 'status') ~= 'waiting' then return end
   mark_workflow_running()
-  redis.call('HSET', K_ST, n .. ':status', 'running', n .. ':stage', 'before', n .. ':sAt', NOWS)
+  sput(n, { 'status', 'running', 'stage', 'before', 'sAt', NOWS })
   TOUCHED = true
   if sget(n, 'hb') == '1' then work(n) end
   advance(n)
@@ -177,7 +174,7 @@ advance = function(n)
 end
 
 finish = function(n, status, err)
-  redis.call('HSET', K_ST, n .. ':status', status, n .. ':stage', 'done', n .. ':err', err or '', n .. ':fAt', NOWS)
+  sput(n, { 'status', status, 'stage', 'done', 'err', err or '', 'fAt', NOWS })
   redis.call('HINCRBY', K_WF, 'open', -1)
   drop_step_jobs(n)
   TOUCHED = true
@@ -232,7 +229,7 @@ local function settle_workflow()
   local best, best_run = nil, nil
   for i = 1, tonumber(wf[3]) do
     local n = I(i)
-    local f = redis.call('HMGET', K_ST, n .. ':status', n .. ':anchor', n .. ':kids', n .. ':run')
+    local f = sfetch(n, { 'status', 'anchor', 'kids', 'run' })
     if f[1] == 'failed' and (not f[2] or f[2] == '') then
       local handled = false
       for _, c in ipairs(split(f[3])) do

@@ -16,7 +16,7 @@ local OPEN_STAGE = { before = 'before', task = 'tasks', after = 'after' }
 
 local anchor = redis.call('HGET', K_SX, ARGV[3])
 if not anchor then return { '!', 'ERR_NOT_FOUND' } end
-local f = redis.call('HMGET', K_ST, anchor .. ':status', anchor .. ':stage', anchor .. ':name')
+local f = sfetch(anchor, { 'status', 'stage', 'name' })
 if f[1] ~= 'running' or f[2] ~= OPEN_STAGE[ARGV[4]] then return { '!', 'ERR_STEP_CLOSED', f[3], f[1], f[2] } end
 
 local added = 0
@@ -27,7 +27,7 @@ for _ = 1, tonumber(ARGV[5]) do
   if redis.call('HEXISTS', K_SX, s.id) == 0 then
     local n = I(redis.call('HINCRBY', K_WF, 'stepSeq', 1))
     local decl = redis.call('HINCRBY', K_WF, 'declSeq', 1) - 1
-    local aseq = redis.call('HINCRBY', K_ST, anchor .. ':cseq', 1)
+    local aseq = sincr(anchor, 'cseq', 1)
     insert_step(n, s, { anchor = anchor, phase = ARGV[4], aseq = aseq, parent = ARGV[3], decl = decl })
     local ch = sget(anchor, 'ch')
     sset(anchor, 'ch', (ch and ch ~= '') and (ch .. ',' .. n) or n)

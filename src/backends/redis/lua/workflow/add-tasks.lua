@@ -14,7 +14,7 @@
 
 local n = redis.call('HGET', K_SX, ARGV[3])
 if not n then return { '!', 'ERR_NOT_FOUND' } end
-local f = redis.call('HMGET', K_ST, n .. ':status', n .. ':stage', n .. ':name', n .. ':total')
+local f = sfetch(n, { 'status', 'stage', 'name', 'total' })
 local open = (f[1] == 'waiting' or f[1] == 'running') and (f[2] == 'before' or f[2] == 'before-children' or f[2] == 'tasks')
 if not open then return { '!', 'ERR_STEP_CLOSED', f[3], f[1], f[2] } end
 if ARGV[4] ~= '' and redis.call('SADD', K_BK, n .. ':' .. ARGV[4]) == 0 then

@@ -5,7 +5,7 @@
 -- KEYS: the twelve workflow keys (see lib/core.lua).
 -- ARGV[1] workflow id   ARGV[2] event channel   ARGV[3] most steps to return
 -- Returns { 'missing' }, { 'done', status, finishedAt, keep } for a finished workflow, or
---   { 'ok', createdAt, name, wv, nextRunAt or '', steps[] } where steps is flat:
+--   { 'ok', createdAt, name, wv, nextRunAt or '', steps[], now } where steps is flat:
 --   id name handlerJson dataJson optionsJson runIndex parentId per step.
 
 --- @include core
@@ -19,8 +19,7 @@ local steps, found = {}, 0
 for _, n in ipairs(redis.call('ZRANGEBYSCORE', K_READY, '-inf', NOWS)) do
   if claimable_now(n) then
     if found < limit then
-      local f = redis.call('HMGET', K_ST, n .. ':id', n .. ':name', n .. ':handler', n .. ':data', n .. ':options', n .. ':run',
-        n .. ':parent')
+      local f = sfetch(n, { 'id', 'name', 'handler', 'data', 'options', 'run', 'parent' })
       for i = 1, 7 do steps[#steps + 1] = f[i] or '' end
       found = found + 1
     end
@@ -29,4 +28,4 @@ for _, n in ipairs(redis.call('ZRANGEBYSCORE', K_READY, '-inf', NOWS)) do
   end
 end
 local later = redis.call('ZRANGEBYSCORE', K_READY, '(' .. NOWS, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-return { 'ok', wf[2], wf[3], wf[4], later[2] or '', steps }
+return { 'ok', wf[2], wf[3], wf[4], later[2] or '', steps, NOWS }
