@@ -12,34 +12,52 @@ export interface PiRow {
   pi: number;
 }
 
-/** Each variant runs `rounds` times; the fastest counts (least disturbed by other work on the machine). */
+/**
+ * Runs single-process, process farm and thread farm in turns, `rounds` times, and keeps each
+ * one's fastest run: other work on the machine then slows all three alike rather than whichever
+ * happened to run at that moment.
+ */
 export async function runPi(workers: number, calls: number, rounds = 1): Promise<PiRow[]> {
-  let single = Infinity;
-  let inside = 0;
-  for (let round = 0; round < rounds; round++) {
-    const started = performance.now();
-    inside = 0;
-    for (let i = 0; i < calls; i++) inside += insideCircle(POINTS);
-    single = Math.min(single, performance.now() - started);
-  }
-  const rows: PiRow[] = [{ name: 'single process', ms: single, speedUp: 1, pi: (4 * inside) / (POINTS * calls) }];
-
-  for (const type of ['process', 'thread'] as const) {
-    const farm = createFarm<{ default(points: number): number }>({
+  const farms = (['process', 'thread'] as const).map((type) =>
+    createFarm<{ default(points: number): number }>({
       module: fileURLToPath(new URL('./workers/pi.mjs', import.meta.url)),
       type,
       numberOfWorkers: workers,
-    });
-    await farm.broadcast(1); // started and warm, like the single-process run
-    let best = Infinity;
-    let counts: number[] = [];
+    }),
+  );
+  for (const farm of farms) await farm.broadcast(1); // started and warm, like the single-process run
+  const variants: { name: string; run: () => Promise<number> }[] = [
+    {
+      name: 'single process',
+      run: async () => {
+        let inside = 0;
+        for (let i = 0; i < calls; i++) inside += insideCircle(POINTS);
+        return inside;
+      },
+    },
+    ...farms.map((farm) => ({
+      name: `deflow ${farm.options.type} farm`,
+      run: async () => (await Promise.all(Array.from({ length: calls }, () => farm.run(POINTS)))).reduce((a, b) => a + b, 0),
+    })),
+  ];
+  const best = variants.map(() => ({ ms: Infinity, inside: 0 }));
+  try {
     for (let round = 0; round < rounds; round++) {
-      const started = performance.now();
-      counts = await Promise.all(Array.from({ length: calls }, () => farm.run(POINTS)));
-      best = Math.min(best, performance.now() - started);
+      for (const [i, variant] of variants.entries()) {
+        const started = performance.now();
+        const inside = await variant.run();
+        const ms = performance.now() - started;
+        if (ms < (best[i]?.ms ?? Infinity)) best[i] = { ms, inside };
+      }
     }
-    await farm.kill();
-    rows.push({ name: `deflow ${type} farm`, ms: best, speedUp: single / best, pi: (4 * counts.reduce((a, b) => a + b, 0)) / (POINTS * calls) });
+  } finally {
+    await Promise.all(farms.map((farm) => farm.kill()));
   }
-  return rows;
+  const single = best[0]?.ms ?? NaN;
+  return variants.map((variant, i) => ({
+    name: variant.name,
+    ms: best[i]?.ms ?? NaN,
+    speedUp: single / (best[i]?.ms ?? NaN),
+    pi: (4 * (best[i]?.inside ?? 0)) / (POINTS * calls),
+  }));
 }

@@ -77,8 +77,8 @@ async function main(): Promise<void> {
   console.log(`  process throughput, deflow / workerpool:      ${ratio(ourProcess.callsPerSecond, pool.callsPerSecond)}`);
   console.log(`  process round trip, deflow / worker-farm:     ${ratio(ourProcess.roundTripUs, farm.roundTripUs)}`);
 
-  console.log(`\nMonte-Carlo pi, ${quick ? 100 : 500} calls of 1,000,000 points (best of ${quick ? 1 : 2}; load average now ${os.loadavg()[0]?.toFixed(2)})`);
-  const pi = await runPi(WORKERS, quick ? 100 : 500, quick ? 1 : 2);
+  console.log(`\nMonte-Carlo pi, ${quick ? 100 : 500} calls of 1,000,000 points (best of ${quick ? 1 : 3}, in turns; load average now ${os.loadavg()[0]?.toFixed(2)})`);
+  const pi = await runPi(WORKERS, quick ? 100 : 500, quick ? 1 : 3);
   for (const row of pi) console.log(`  ${row.name.padEnd(22)} ${row.ms.toFixed(0).padStart(7)} ms   speed-up ${row.speedUp.toFixed(2)}   pi ≈ ${row.pi.toFixed(5)}`);
 
   const out = path.join(fileURLToPath(new URL('../results/', import.meta.url)), `pool-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
