@@ -5,6 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import type { NewWorkflow, ResolvedStepOptions } from '../../src/backends/backend.js';
+import { PostgresBackend } from '../../src/backends/postgres/index.js';
 import type { BackendUnderTest } from './backends.js';
 
 export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -68,5 +70,34 @@ export function postgresUnderTest(): BackendUnderTest {
     cleanup() {
       return dropSchemas(schemas.splice(0));
     },
+  };
+}
+
+/** A PostgreSQL backend on `schema`, opened (migrated); the caller closes it. */
+export async function openPostgresBackend(schema: string, checkProcessQueueInterval = 0): Promise<PostgresBackend> {
+  const backend = new PostgresBackend({ url: DATABASE_URL, schema, poolSize: 3, recoverIntervalMs: checkProcessQueueInterval });
+  await backend.open();
+  return backend;
+}
+
+/** A one-step workflow created through the contract, for tests that claim by hand. */
+export function oneStepWorkflow(id: string, tasks: number, options: Partial<ResolvedStepOptions> = {}): NewWorkflow {
+  return {
+    id,
+    name: 'by-hand',
+    options: { cleanOnDone: false, retentionMs: null, stepDefaults: {} },
+    watchNextTask: false,
+    replaceByName: false,
+    steps: [
+      {
+        id: '1',
+        name: 'by-hand',
+        handler: { key: 'by-hand', hasBeforeAll: false, hasAfterAll: false },
+        dataJson: 'null',
+        options: { taskConcurrency: 1, taskTimeout: 0, taskMaxFailCount: 1, taskFailRetryDelay: 0, ...options },
+        deps: [],
+        tasksJson: Array.from({ length: tasks }, (_, i) => String(i + 1)),
+      },
+    ],
   };
 }

@@ -1,0 +1,128 @@
+/**
+ * Operating the PostgreSQL backend: migrations when nodes start together, option and
+ * connection errors, the watchdog's once-per-interval coordination, bounded retention, and
+ * events too big for a NOTIFY payload.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import DeFlow, { BackendError, ValidationError } from '../../src/index.js';
+import type { BackendEvent, NextTaskEvent } from '../../src/backends/backend.js';
+import type { PostgresBackend } from '../../src/backends/postgres/index.js';
+import { DATABASE_URL, connectionsOf, dropSchemas, freshSchemaName, oneStepWorkflow, openPostgresBackend, withAdmin } from '../helpers/postgres.js';
+
+const schemas: string[] = [];
+const opened: PostgresBackend[] = [];
+function fresh(): string {
+  const schema = freshSchemaName();
+  schemas.push(schema);
+  return schema;
+}
+async function open(schema: string, interval = 0): Promise<PostgresBackend> {
+  const backend = await openPostgresBackend(schema, interval);
+  opened.push(backend);
+  return backend;
+}
+
+afterEach(async () => {
+  await DeFlow.unregister();
+  await Promise.all(opened.splice(0).map((backend) => backend.close()));
+  await dropSchemas(schemas.splice(0));
+});
+
+async function count(schema: string, sql: string): Promise<number> {
+  return withAdmin(async (client) => {
+    const { rows } = await client.query<{ n: number }>(sql.replaceAll('$schema', client.escapeIdentifier(schema)));
+    return rows[0]?.n ?? 0;
+  });
+}
+
+describe('PostgreSQL operations', () => {
+  it('migrates a new schema once when several nodes start together', async () => {
+    const schema = fresh();
+    await Promise.all(Array.from({ length: 5 }, () => open(schema)));
+    const versions = await withAdmin(async (client) => {
+      const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${client.escapeIdentifier(schema)}.migrations ORDER BY version`);
+      return rows.map((row) => row.version);
+    });
+    expect(versions).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    // Opening again applies nothing.
+    await open(schema);
+    expect(await count(schema, 'SELECT count(*)::int AS n FROM $schema.migrations')).toBe(7);
+  });
+
+  it('rejects a schema name it cannot use, saying what a valid one looks like', async () => {
+    await expect(DeFlow.register({ backend: DATABASE_URL, schema: 'Bad-Name' }).ready()).rejects.toThrow(ValidationError);
+    await DeFlow.unregister();
+    await expect(DeFlow.register({ backend: DATABASE_URL, schema: 'Bad-Name' }).ready()).rejects.toThrow(
+      /options\.schema must be a lowercase PostgreSQL name .* got "Bad-Name"/,
+    );
+  });
+
+  it('says which server it could not reach, without the password', async () => {
+    const deflow = DeFlow.register({ backend: 'postgres://someone:secret@127.0.0.1:1/nowhere', schema: 'x' });
+    const error = (await deflow.ready().catch((e: unknown) => e)) as Error;
+    expect(error).toBeInstanceOf(BackendError);
+    expect(error.message).toMatch(/cannot open the PostgreSQL backend at postgres:\/\/someone:\*\*\*@127\.0\.0\.1:1\/nowhere \(schema x\)/);
+    expect(error.message).not.toContain('secret');
+  });
+
+  it('runs the watchdog once per interval whichever node asks', async () => {
+    const schema = fresh();
+    const [first, second] = [await open(schema, 10_000), await open(schema, 10_000)];
+    await first.registerNode({ id: 'gone-1', host: 'test', pid: 1, handlers: [], leaseMs: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect((await first.recoverExpired(10)).nodesRemoved).toBe(1);
+    await second.registerNode({ id: 'gone-2', host: 'test', pid: 2, handlers: [], leaseMs: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // It ran a moment ago: the other node's call does nothing this interval.
+    expect((await second.recoverExpired(10)).nodesRemoved).toBe(0);
+    expect((await second.listNodes()).map((node) => node.id)).toEqual(['gone-2']);
+  });
+
+  it('removes expired workflows at once and their jobs in bounded batches', async () => {
+    const schema = fresh();
+    const backend = await open(schema);
+    const workflow = oneStepWorkflow('old', 600);
+    workflow.options.retentionMs = 0;
+    await backend.createWorkflow(workflow);
+    await backend.registerNode({ id: 'worker', host: 'test', pid: 1, handlers: [], leaseMs: 60_000 });
+    const { jobs } = await backend.claim({ nodeId: 'worker', workflowId: 'old', stepId: '1', limit: 600 });
+    await backend.complete({
+      outcomes: jobs.map((job) => ({ id: job.id, workflowId: job.workflowId, stepId: job.stepId, kind: job.kind, seq: job.seq, token: job.token, status: 'succeeded' as const, resultJson: '1', error: null })),
+    });
+    expect((await backend.getWorkflow('old'))?.status).toBe('succeeded');
+    expect(await backend.sweep(1)).toBe(1); // one workflow, 250 of its jobs
+    expect(await backend.getWorkflow('old')).toBeNull();
+    expect(await backend.getSteps('old')).toEqual([]);
+    expect(await count(schema, 'SELECT count(*)::int AS n FROM $schema.jobs')).toBe(350);
+    expect(await backend.sweep(1)).toBe(0);
+    expect(await backend.sweep(1)).toBe(0);
+    expect(await count(schema, 'SELECT count(*)::int AS n FROM $schema.jobs')).toBe(0);
+    expect(await count(schema, 'SELECT count(*)::int AS n FROM $schema.results')).toBe(0);
+    expect(await count(schema, 'SELECT count(*)::int AS n FROM $schema.doomed_steps')).toBe(0);
+  });
+
+  it('delivers an event too big for a NOTIFY payload through the events table', async () => {
+    const schema = fresh();
+    const [listener, publisher] = [await open(schema), await open(schema)];
+    const received: BackendEvent[] = [];
+    listener.subscribe((event) => received.push(event));
+    const big: NextTaskEvent = { type: 'nextTask', workflowId: 'w', stepId: '1', taskId: '1:1', dataJson: JSON.stringify('x'.repeat(20_000)), attempt: 1 };
+    const small: NextTaskEvent = { ...big, taskId: '1:2', dataJson: '2' };
+    await publisher.publish([big, small]);
+    const deadline = Date.now() + 10_000;
+    while (received.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(received).toEqual([big, small]); // in order, the big one read back from the table
+  });
+
+  it('closes every connection it opened', async () => {
+    const schema = fresh();
+    const backend = await openPostgresBackend(schema);
+    await backend.createWorkflow(oneStepWorkflow('w', 3));
+    expect(await connectionsOf(schema)).toBeGreaterThan(0);
+    await backend.close();
+    await backend.close(); // idempotent
+    const deadline = Date.now() + 10_000;
+    while ((await connectionsOf(schema)) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await connectionsOf(schema)).toBe(0);
+  });
+});
