@@ -128,8 +128,10 @@ export class RedisLink {
       await this.client.connect();
     } catch (error) {
       this.close();
+      // ioredis rejects with "Connection is closed."; the socket error it saw says why.
+      const reason = (this.lastError ?? (error as Error)).message.replace(/\.+$/, '');
       throw new BackendError(
-        `cannot reach Redis at ${this.settings.location}: ${(error as Error).message}. ` +
+        `cannot reach Redis at ${this.settings.location}: ${reason}. ` +
           'Check that it runs and that host, port, password and TLS are right.',
         { cause: error },
       );

@@ -87,7 +87,12 @@ export class RedisCore {
     const events = eventsJson === '' ? [] : (JSON.parse(eventsJson) as BackendEvent[]);
     const wv = text(reply[1]);
     const earliest = text(reply[2]);
-    if (wv !== '' && earliest !== '') this.hints.add(workflowId, Number(earliest), Number(wv), events, echo);
+    if (wv !== '' && earliest !== '') {
+      // Work appeared without a work event: a delayed retry. A wake makes idle nodes ask for
+      // runnable steps now and so learn when it comes due, instead of at their next poll.
+      const delayedOnly = !events.some((event) => event.type === 'work');
+      this.hints.add(workflowId, Number(earliest), Number(wv), delayedOnly ? [{ type: 'wake' }] : events, delayedOnly || echo);
+    }
     const finished = text(reply[3]);
     if (finished !== '') {
       this.hints.finish(workflowId, text(reply[4]));

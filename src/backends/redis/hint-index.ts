@@ -14,7 +14,7 @@
  * Failed posts stay queued and go out with the next one or after a short delay.
  */
 import createDebug from 'debug';
-import type { BackendEvent, WorkEvent } from '../backend.js';
+import type { BackendEvent, WakeEvent, WorkEvent } from '../backend.js';
 import type { KeySpace } from './keys.js';
 import type { Scripts } from './scripts.js';
 
@@ -31,9 +31,9 @@ interface PendingHint {
 export class HintIndex {
   private readonly hints = new Map<string, PendingHint>();
   private readonly finished = new Map<string, string>();
-  private events: WorkEvent[] = [];
+  private events: (WorkEvent | WakeEvent)[] = [];
   /** Work events this process's engine already has (from complete()): others need them, it does not. */
-  private quiet: WorkEvent[] = [];
+  private quiet: (WorkEvent | WakeEvent)[] = [];
   private readonly recent = new Map<string, number>();
   private inFlight: Promise<void> | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -58,7 +58,7 @@ export class HintIndex {
     if (known === undefined) this.hints.set(workflowId, { at, wv });
     else this.hints.set(workflowId, { at: Math.min(known.at, at), wv: Math.max(known.wv, wv) });
     for (const event of events) {
-      if (event.type === 'work') (echo ? this.events : this.quiet).push(event);
+      if (event.type === 'work' || event.type === 'wake') (echo ? this.events : this.quiet).push(event);
     }
     this.remember(workflowId);
   }
