@@ -16,12 +16,12 @@ export interface ChainTiming {
   totalMs: number;
 }
 
-export async function measureChain(steps: number): Promise<ChainTiming> {
+export async function measureChain(steps: number, profile = false): Promise<ChainTiming> {
   const schema = 'bench_chain';
   await dropSchema(schema);
   DeFlow.register({ backend: DATABASE_URL, schema, worker: false });
   await DeFlow.getInstance().ready();
-  const workers = await startWorkers('deflow', 1, { url: DATABASE_URL, schema });
+  const workers = await startWorkers(profile ? 'deflow-profiled' : 'deflow', 1, { url: DATABASE_URL, schema });
   try {
     let workflow = WorkFlow.create('chain');
     for (let i = 0; i < steps; i++) workflow = workflow.addStep({ step: stamp, tasks: [i] });

@@ -94,7 +94,7 @@ async function main(): Promise<void> {
   }
   let chain: ChainTiming | null = null;
   if (CHAIN > 0 && selected.has('deflow')) {
-    chain = await measureChain(CHAIN);
+    chain = await measureChain(CHAIN, values.profile);
     console.log(`\nchain of ${CHAIN} steps: p50 ${chain.p50Ms.toFixed(2)} ms, p99 ${chain.p99Ms.toFixed(2)} ms per step (${Math.round(chain.totalMs)} ms in all)`);
   }
   console.log(`load after: ${load()}`);

@@ -42,7 +42,7 @@ import { packLeases, packOutcomes, packSteps } from './packing.js';
 import { queries } from './queries.js';
 import type { Queries, QueryName } from './queries.js';
 import { toClaimResult, toNodeRecord, toRunnableStep, toStepRecord, toTaskRecord, toWorkflowRecord, withBatchedResults } from './rows.js';
-import type { BatchedResultRow, ClaimRow, NodeRow, RunnableRow, StepRow, TaskRow, WorkflowRow } from './rows.js';
+import type { BatchedResultRow, ClaimRow, CompleteRow, NodeRow, RunnableRow, StepRow, TaskRow, WorkflowRow } from './rows.js';
 
 const debug = createDebug('deflow:postgres');
 
@@ -152,16 +152,22 @@ export class PostgresBackend implements Backend {
 
   async complete(request: CompleteRequest): Promise<CompleteResult> {
     const next = request.next;
-    const [row] = await this.run<ClaimRow & { stale: string[]; events: BackendEvent[] }>('complete', [
+    const adopt = request.adopt;
+    const [row] = await this.run<CompleteRow>('complete', [
       ...packOutcomes(request.outcomes),
       (request.events ?? []).map((event) => JSON.stringify(event)),
       next?.nodeId ?? null,
       next?.workflowId ?? null,
       next?.stepId ?? null,
       next?.limit ?? null,
+      adopt?.nodeId ?? null,
+      adopt === undefined ? null : [...adopt.handlers],
+      adopt?.limit ?? null,
     ]);
     const result: CompleteResult = { stale: row?.stale ?? [], events: row?.events ?? [] };
     if (next !== undefined) result.claimed = toClaimResult(row, next.workflowId, next.stepId);
+    const adopted = (row?.adopted ?? []).map(({ step, claim }) => ({ step, claim: toClaimResult(claim, step.workflowId, step.stepId) }));
+    if (adopted.length > 0) result.adopted = adopted;
     return result;
   }
 

@@ -3,7 +3,7 @@
  * columns arrive parsed; instants arrive as epoch milliseconds (float8).
  */
 import type { SerializedError } from '../../errors.js';
-import type { ClaimResult, RunnableStep } from '../backend.js';
+import type { BackendEvent, ClaimResult, RunnableStep } from '../backend.js';
 import type {
   HandlerRef,
   JobKind,
@@ -109,6 +109,13 @@ export interface ClaimRow {
   tokens: number[] | null;
   total: number | null;
   watch: boolean | null;
+}
+
+/** What complete_jobs answers: refused ids, transitions, the next batch, adopted steps. */
+export interface CompleteRow extends ClaimRow {
+  stale: string[] | null;
+  events: BackendEvent[] | null;
+  adopted: { step: RunnableStep; claim: ClaimRow }[] | null;
 }
 
 export function toWorkflowRecord(row: WorkflowRow): WorkflowRecord {

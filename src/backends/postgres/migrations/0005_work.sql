@@ -310,8 +310,62 @@ BEGIN
 END
 $$;
 
+-- Claims the first jobs of the steps that the given events say became runnable (work
+-- events of this transaction), for a node that has their handlers loaded: a chain's next
+-- step starts in the round trip that finished the previous one. Skips p_skip (the step the
+-- caller claims anyway) and does nothing for a node that is not registered.
+CREATE FUNCTION adopt_steps(
+  p_events jsonb, p_node_id text, p_handlers text[], p_limit integer, p_skip_workflow_id text, p_skip_step_id text
+) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  v_adopted jsonb := '[]';
+  v_seen text[] := '{}';
+  v_work record;
+  v_step record;
+  v_claim record;
+BEGIN
+  IF p_node_id IS NULL OR coalesce(cardinality(p_handlers), 0) = 0 THEN
+    RETURN v_adopted;
+  END IF;
+  PERFORM 1 FROM nodes WHERE id = p_node_id;
+  IF NOT FOUND THEN
+    RETURN v_adopted;
+  END IF;
+  FOR v_work IN
+    SELECT e.value->>'workflowId' AS workflow_id, e.value->>'stepId' AS step_id
+    FROM jsonb_array_elements(p_events) WITH ORDINALITY AS e(value, ord)
+    WHERE e.value->>'type' = 'work'
+    ORDER BY e.ord
+  LOOP
+    CONTINUE WHEN (v_work.workflow_id || E'\n' || v_work.step_id) = ANY(v_seen)
+      OR (v_work.workflow_id = p_skip_workflow_id AND v_work.step_id = p_skip_step_id);
+    v_seen := v_seen || (v_work.workflow_id || E'\n' || v_work.step_id);
+    SELECT s.*, w.name AS workflow_name INTO v_step
+    FROM steps s JOIN workflows w ON w.id = s.workflow_id
+    WHERE s.workflow_id = v_work.workflow_id AND s.id = v_work.step_id;
+    CONTINUE WHEN NOT FOUND OR v_step.status <> 'running' OR NOT (v_step.handler->>'key' = ANY(p_handlers));
+    SELECT * INTO v_claim
+    FROM claim_core(p_node_id, v_work.workflow_id, v_work.step_id, least(p_limit, (v_step.options->>'taskConcurrency')::integer));
+    CONTINUE WHEN coalesce(cardinality(v_claim.seqs), 0) = 0;
+    v_adopted := v_adopted || jsonb_build_array(jsonb_build_object(
+      'step', jsonb_build_object(
+        'workflowId', v_step.workflow_id, 'workflowName', v_step.workflow_name, 'stepId', v_step.id, 'name', v_step.name,
+        'handler', v_step.handler, 'dataJson', v_step.data, 'options', v_step.options,
+        'runIndex', coalesce(v_step.run_index, 0), 'parentId', v_step.parent_id
+      ),
+      'claim', jsonb_build_object(
+        'step_pk', v_claim.step_pk::text, 'seqs', to_jsonb(v_claim.seqs), 'datas', to_jsonb(v_claim.datas),
+        'failed', to_jsonb(v_claim.failed), 'tokens', to_jsonb(v_claim.tokens), 'total', v_claim.total, 'watch', v_claim.watch
+      )
+    ));
+  END LOOP;
+  RETURN v_adopted;
+END
+$$;
+
 -- Entry point: records outcomes, publishes the given nextTask events first, fires the
--- transitions, and optionally claims the next batch of a step, all in one round trip.
+-- transitions, optionally claims the next batch of a step and adopts the steps these
+-- transitions started (adopt_steps), all in one round trip.
 -- Outcomes come as rows (p_steps..p_retry_ms) and as grouped range successes
 -- (p_group_*, p_batch_*: see record_batches). Lock order: leases, jobs, then the outcomes'
 -- workflows (p_workflow_ids, locked in id order), then steps.
@@ -322,9 +376,10 @@ CREATE FUNCTION complete_jobs(
   p_batch_seqs integer[], p_batch_results text[], p_batch_errors jsonb[],
   p_events text[],
   p_next_node_id text, p_next_workflow_id text, p_next_step_id text, p_next_limit integer,
+  p_adopt_node_id text, p_adopt_handlers text[], p_adopt_limit integer,
   OUT stale text[], OUT events jsonb,
   OUT step_pk bigint, OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[],
-  OUT total integer, OUT watch boolean
+  OUT total integer, OUT watch boolean, OUT adopted jsonb
 ) LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
   v_rows record;
@@ -355,6 +410,7 @@ BEGIN
     INTO step_pk, seqs, datas, failed, tokens, total, watch
     FROM claim_core(p_next_node_id, p_next_workflow_id, p_next_step_id, p_next_limit) c;
   END IF;
+  adopted := adopt_steps(events, p_adopt_node_id, p_adopt_handlers, p_adopt_limit, p_next_workflow_id, p_next_step_id);
 END
 $$;
 
