@@ -86,6 +86,72 @@ local function apply_one(n, slot, token, code, payload, extra, cur)
   return true
 end
 
+-- Applies one step's outcomes, read from ARGV at pos (see complete.lua); returns the position
+-- after them. Outcomes of fresh tasks leased in a range (token 0, the bulk of any batch) are
+-- checked with one HMGET and written with a few HSETs for the whole group; jobs leased alone
+-- go one by one. Stale job fields are appended to `stale`.
+local function apply_group(n, pos, count, stale)
+  local cur = tonumber(sget(n, 'cur'))
+  local fields, items, seen = {}, {}, {}
+  for _ = 1, count do
+    local code, slot, token, payload = ARGV[pos], ARGV[pos + 1], tonumber(ARGV[pos + 2]), ARGV[pos + 3]
+    local extra = ''
+    if code == 'E' or code == 'R' then
+      extra = ARGV[pos + 4]
+      pos = pos + 5
+    else
+      pos = pos + 4
+    end
+    local field = n .. ':' .. slot
+    if cur == nil or seen[field] then
+      stale[#stale + 1] = field
+    elseif token == 0 then
+      seen[field] = true
+      if is_hook(slot) or tonumber(slot) > cur then
+        stale[#stale + 1] = field
+      else
+        fields[#fields + 1] = field
+        items[#items + 1] = { code, slot, payload, extra }
+      end
+    else
+      seen[field] = true
+      if not apply_one(n, slot, token, code, payload, extra, cur) then stale[#stale + 1] = field end
+    end
+  end
+  local t = tally(n)
+  local writes = {}
+  for i = 1, #fields, 1000 do
+    local last = math.min(i + 999, #fields)
+    local existing = redis.call('HMGET', K_JS, unpack(fields, i, last))
+    for j = i, last do
+      local field, item = fields[j], items[j]
+      if existing[j - i + 1] then
+        stale[#stale + 1] = field -- no longer fresh: recovered, released or done already
+      else
+        local code = item[1]
+        if code == 'S' or code == 'E' then
+          writes[#writes + 1] = field
+          writes[#writes + 1] = '2|0|0||0|' .. NOWS .. '|' .. item[3]
+          if code == 'E' then redis.call('HSET', K_ER, field, item[4]) end
+          t.done = t.done + 1
+        elseif code == 'F' then
+          writes[#writes + 1] = field
+          writes[#writes + 1] = make_state(3, 1, 0, '', 0, NOWS, item[3])
+          failed_for_good(n, item[2], item[3])
+        else
+          requeue(n, item[2], field, 1, 0, item[3], tonumber(item[4]))
+        end
+        if #writes >= 1000 then
+          redis.call('HSET', K_JS, unpack(writes))
+          writes = {}
+        end
+      end
+    end
+  end
+  if #writes > 0 then redis.call('HSET', K_JS, unpack(writes)) end
+  return pos
+end
+
 -- A recovered attempt (its node died): counts as failed; retried while attempts are left.
 local function lose_attempt(n, slot, field, fc, token, err)
   local f = sfetch(n, { 'maxA', 'delay' })

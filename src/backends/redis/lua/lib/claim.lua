@@ -55,7 +55,7 @@ local function claim(step_id, owner, valid_until, limit)
       lo = cur + 1
       local fields = {}
       for seq = lo, hi do
-        fields[#fields + 1] = n .. ':' .. I(seq)
+        fields[#fields + 1] = n .. ':' .. seq -- seqs stay far below 1e14, so plain concatenation is exact
         if #fields == 1000 then
           local part = redis.call('HMGET', K_TD, unpack(fields))
           for i = 1, #part do fresh[#fresh + 1] = part[i] end

@@ -22,20 +22,7 @@ if claim_next and tonumber(ARGV[6]) < NOW then return { '!', 'LEASE' } end
 local stale = {}
 local pos = 9
 for _ = 1, tonumber(ARGV[8]) do
-  local n, count = ARGV[pos], tonumber(ARGV[pos + 1])
-  pos = pos + 2
-  local cur = tonumber(sget(n, 'cur'))
-  for _ = 1, count do
-    local code, slot, token, payload = ARGV[pos], ARGV[pos + 1], tonumber(ARGV[pos + 2]), ARGV[pos + 3]
-    local extra = ''
-    if code == 'E' or code == 'R' then
-      extra = ARGV[pos + 4]
-      pos = pos + 5
-    else
-      pos = pos + 4
-    end
-    if cur == nil or not apply_one(n, slot, token, code, payload, extra, cur) then stale[#stale + 1] = n .. ':' .. slot end
-  end
+  pos = apply_group(ARGV[pos], pos + 2, tonumber(ARGV[pos + 1]), stale)
 end
 flush_tallies()
 
