@@ -156,6 +156,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
           flushDelayMs: 5,
           discoverIntervalMs: 1000,
           drainTimeoutMs: this.options.drainTimeout,
+          poolSize: this.options.poolSize,
         },
         (problem) => this.#onProblem(problem),
       );

@@ -3,6 +3,7 @@
  * (precise message naming the option, what it must be, what it got) -> defaults applied here.
  * Every duration is in milliseconds.
  */
+import { availableParallelism } from 'node:os';
 import { ValidationError } from '../errors.js';
 import type { ResolvedStepOptions, StoredWorkflowOptions } from '../backends/types.js';
 
@@ -16,13 +17,23 @@ export interface StepOptions {
   taskMaxFailCount: number;
   /** Milliseconds before a failed task can be tried again (the node keeps working meanwhile). Default 0. */
   taskFailRetryDelay: number;
+  /**
+   * Where `handler` runs: in the node's own event loop ('none', default), or in a pool of worker
+   * threads ('thread') or child processes ('process') owned by the node, for CPU-heavy work.
+   * Isolated, a task that exceeds taskTimeout is really stopped (its worker is replaced).
+   */
+  isolation: StepIsolation;
 }
+
+export type StepIsolation = 'none' | 'thread' | 'process';
+const ISOLATIONS: readonly StepIsolation[] = ['none', 'thread', 'process'];
 
 export const DEFAULT_STEP_OPTIONS: Readonly<StepOptions> = Object.freeze({
   taskConcurrency: 1,
   taskTimeout: 0,
   taskMaxFailCount: 1,
   taskFailRetryDelay: 0,
+  isolation: 'none',
 });
 
 const STEP_OPTION_KEYS = Object.keys(DEFAULT_STEP_OPTIONS) as (keyof StepOptions)[];
@@ -72,6 +83,8 @@ export interface RegisterOptions {
   drainTimeout?: number;
   /** Milliseconds between checks for changes made by other processes (SQLite). Default 50. */
   pollInterval?: number;
+  /** Workers in each pool that runs isolated steps (`isolation: 'thread' | 'process'`). Default: the number of cores. */
+  poolSize?: number;
 }
 
 export interface ResolvedRegisterOptions {
@@ -85,6 +98,7 @@ export interface ResolvedRegisterOptions {
   maxBatch: number;
   drainTimeout: number;
   pollInterval: number;
+  poolSize: number;
 }
 
 const REGISTER_KEYS = [
@@ -98,6 +112,7 @@ const REGISTER_KEYS = [
   'maxBatch',
   'drainTimeout',
   'pollInterval',
+  'poolSize',
 ] as const;
 const CONNECTION_KEYS = ['host', 'port', 'password', 'db', 'tls', 'maxAttempts', 'connectTimeout', 'retryMaxDelay'] as const;
 
@@ -169,6 +184,12 @@ function pickStepOptions(options: Record<string, unknown>, where: string): Parti
   if (options.taskFailRetryDelay !== undefined) {
     out.taskFailRetryDelay = integer(options.taskFailRetryDelay, `${where}.taskFailRetryDelay`, 0, ' (milliseconds)');
   }
+  if (options.isolation !== undefined) {
+    if (!ISOLATIONS.includes(options.isolation as StepIsolation)) {
+      throw new ValidationError(`${where}.isolation must be "none", "thread" or "process", got ${describe(options.isolation)}`);
+    }
+    out.isolation = options.isolation as StepIsolation;
+  }
   return out;
 }
 
@@ -177,10 +198,8 @@ export function resolveStepOptions(...layers: (Partial<StepOptions> | undefined)
   const resolved: StepOptions = { ...DEFAULT_STEP_OPTIONS };
   for (const layer of layers) {
     if (layer === undefined) continue;
-    for (const key of STEP_OPTION_KEYS) {
-      const value = layer[key];
-      if (value !== undefined) resolved[key] = value;
-    }
+    const defined = Object.entries(layer).filter(([key, value]) => value !== undefined && STEP_OPTION_KEYS.includes(key as keyof StepOptions));
+    Object.assign(resolved, Object.fromEntries(defined));
   }
   return resolved;
 }
@@ -245,5 +264,11 @@ export function checkRegisterOptions(value: unknown, env: NodeJS.ProcessEnv = pr
     maxBatch: options.maxBatch === undefined ? 1000 : integer(options.maxBatch, `${where}.maxBatch`, 1),
     drainTimeout: options.drainTimeout === undefined ? 30_000 : integer(options.drainTimeout, `${where}.drainTimeout`, 0, ' (milliseconds)'),
     pollInterval: options.pollInterval === undefined ? 50 : integer(options.pollInterval, `${where}.pollInterval`, 1, ' (milliseconds)'),
+    poolSize: options.poolSize === undefined ? availableParallelism() : integer(options.poolSize, `${where}.poolSize`, 1),
   };
+}
+
+/** Stored step options as the public Step shows them (records written before `isolation` existed lack it). */
+export function toStepOptions(stored: ResolvedStepOptions): StepOptions {
+  return { ...stored, isolation: stored.isolation ?? 'none' };
 }

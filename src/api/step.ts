@@ -10,7 +10,7 @@ import { NotFoundError, ValidationError } from '../errors.js';
 import type { SerializedError } from '../errors.js';
 import { toJson } from '../engine/json.js';
 import type { JobContext } from '../engine/types.js';
-import { checkKnownKeys, checkObject, checkStepOptions, resolveStepOptions } from './options.js';
+import { checkKnownKeys, checkObject, checkStepOptions, resolveStepOptions, toStepOptions } from './options.js';
 import type { StepOptions } from './options.js';
 import { resolveStepSource } from './step-source.js';
 import type { StepSource } from './step-source.js';
@@ -53,7 +53,8 @@ export interface StepFields {
   error: SerializedError | null;
 }
 
-const parsedStepData = new WeakMap<RunnableStep, unknown>();
+/** Per step a node runs: its parsed data and public options, made once, not once per task. */
+const perStep = new WeakMap<RunnableStep, { data: unknown; options: StepOptions }>();
 
 export class Step<SD = unknown, TD = unknown, TR = unknown> {
   readonly id: string;
@@ -157,7 +158,7 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
         index: -1,
         dataJson: newStep.dataJson,
         taskCount: tasks.length,
-        options,
+        options: toStepOptions(options),
         parentId: this.id,
         status: 'waiting',
         error: null,
@@ -270,7 +271,7 @@ export function stepFromRecord(record: StepRecord, backend: Backend): Step {
       dataJson: null,
       data: record.data,
       taskCount: record.counts.total,
-      options: record.options,
+      options: toStepOptions(record.options),
       parentId: record.parentId,
       status: record.status,
       error: record.error,
@@ -283,10 +284,10 @@ export function stepFromRecord(record: StepRecord, backend: Backend): Step {
 /** @internal the Step a lifecycle method receives while a job runs. */
 export function stepFromContext(context: JobContext): Step {
   const step = context.step;
-  let data = parsedStepData.get(step);
-  if (data === undefined && !parsedStepData.has(step)) {
-    data = JSON.parse(step.dataJson) as unknown;
-    parsedStepData.set(step, data);
+  let shared = perStep.get(step);
+  if (shared === undefined) {
+    shared = { data: JSON.parse(step.dataJson) as unknown, options: toStepOptions(step.options) };
+    perStep.set(step, shared);
   }
   return new Step(
     {
@@ -295,9 +296,9 @@ export function stepFromContext(context: JobContext): Step {
       name: step.name,
       index: step.runIndex - 1,
       dataJson: null,
-      data,
+      data: shared.data,
       taskCount: context.taskCount,
-      options: step.options,
+      options: shared.options,
       parentId: step.parentId,
       status: 'running',
       error: null,

@@ -62,6 +62,8 @@ export interface ResolvedStepOptions {
   taskMaxFailCount: number;
   /** Milliseconds a failed attempt waits before it can be claimed again. */
   taskFailRetryDelay: number;
+  /** Where the task handler runs: the node's event loop (absent or 'none'), or its pool of threads / processes. */
+  isolation?: 'none' | 'thread' | 'process';
 }
 
 /** Workflow-level options as stored. */

@@ -8,7 +8,7 @@ import type { JobLease, JobOutcome, NextTaskEvent } from '../backends/backend.js
 import { leaseOf } from './lease.js';
 import { TimeoutError, serializeError } from '../errors.js';
 import type { SerializedError } from '../errors.js';
-import { toJson } from './json.js';
+import { fromJson, toJson } from './json.js';
 import type { RegisteredHandler } from './registry.js';
 import { ABORT_TASK } from './types.js';
 import type { JobContext, StepView, TaskView, ViewFactory } from './types.js';
@@ -19,6 +19,8 @@ export interface ExecutionHooks {
   /** A task starts / ends running (shutdown aborts the running ones). */
   begin(task: TaskView): void;
   end(task: TaskView): void;
+  /** Runs the handler of an isolated step in a worker; resolves with the result as JSON text. */
+  isolate(kind: 'thread' | 'process', context: JobContext, handler: RegisteredHandler, task: TaskView): Promise<string | null>;
 }
 
 export async function executeJob(
@@ -57,12 +59,18 @@ export async function executeJob(
     let result: unknown;
     let resultJson: string | null;
     try {
-      result = handler.handler === undefined ? undefined : handler.handler(task, stepView);
-      if (isPromiseLike(result)) {
-        const timeout = step.options.taskTimeout;
-        result = timeout > 0 ? await withTimeout(result, timeout, task, context) : await result;
+      const isolation = step.options.isolation;
+      if (isolation === 'thread' || isolation === 'process') {
+        resultJson = await hooks.isolate(isolation, context, handler, task);
+        result = fromJson(resultJson);
+      } else {
+        result = handler.handler === undefined ? undefined : handler.handler(task, stepView);
+        if (isPromiseLike(result)) {
+          const timeout = step.options.taskTimeout;
+          result = timeout > 0 ? await withTimeout(result, timeout, task, context) : await result;
+        }
+        resultJson = toJson(result, `the result of task ${job.seq} of step "${step.name}"`, true);
       }
-      resultJson = toJson(result, `the result of task ${job.seq} of step "${step.name}"`, true);
     } catch (thrown) {
       return await handleFailure(handler, task, stepView, thrown, leaseOf(job), context);
     }

@@ -17,6 +17,7 @@ import { LeaseLostError } from '../errors.js';
 import { CompletionBatcher } from './completion-batcher.js';
 import { EventHub } from './event-hub.js';
 import type { ExecutionHooks } from './executor.js';
+import { IsolationPools } from './isolation.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { leaseOf } from './lease.js';
 import { findHandler, registeredKeys } from './registry.js';
@@ -45,6 +46,8 @@ export interface NodeOptions {
   discoverIntervalMs: number;
   /** How long unregister waits for running jobs before aborting them. */
   drainTimeoutMs: number;
+  /** Workers per isolation pool (steps with isolation: 'thread' | 'process'). */
+  poolSize: number;
 }
 
 export interface NodeProblem {
@@ -64,6 +67,7 @@ export class WorkerNode implements RunnerHost {
   private readonly resolver: HandlerResolver;
   private readonly leaseKeeper: LeaseKeeper;
   private readonly runningTasks = new Set<TaskView>();
+  private readonly isolation: IsolationPools;
   private discovery: 'idle' | 'running' | 'again' = 'idle';
   private discoverTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -92,7 +96,9 @@ export class WorkerNode implements RunnerHost {
       onTaskStart: (event) => this.batcher.addEvent(event),
       begin: (task) => this.runningTasks.add(task),
       end: (task) => this.runningTasks.delete(task),
+      isolate: (kind, context, handler, task) => this.isolation.run(kind, context, handler, task.signal),
     };
+    this.isolation = new IsolationPools(views.isolationEntry, options.poolSize);
     this.leaseKeeper = new LeaseKeeper(backend, {
       nodeId: this.id,
       leaseMs: options.leaseMs,
@@ -168,6 +174,7 @@ export class WorkerNode implements RunnerHost {
       this.leaseKeeper.stop();
       await this.safely('unregister', () => this.backend.unregisterNode(this.id));
     }
+    await this.safely('isolation', () => this.isolation.close());
     this.hub.close();
     this.runners.clear();
     this.state = 'stopped';

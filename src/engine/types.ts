@@ -26,6 +26,7 @@ export interface TaskView {
   result: unknown;
   error: SerializedError | undefined;
   failedCount: number;
+  readonly signal: AbortSignal;
   /** Fires `task.signal` with this reason. */
   [ABORT_TASK](reason: Error): void;
 }
@@ -47,4 +48,15 @@ export interface JobContext {
 export interface ViewFactory {
   task(context: JobContext): TaskView;
   step(context: JobContext): StepView;
+  /** URL of the module isolation pools load in their workers (it exports `runHandler`). */
+  readonly isolationEntry: string;
+}
+
+/** One task to run in an isolation worker: everything the handler sees, as plain data. */
+export interface IsolatedCall {
+  moduleUrl: string;
+  handlerKey: string;
+  job: ClaimedJob;
+  step: RunnableStep;
+  taskCount: number;
 }

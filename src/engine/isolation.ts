@@ -1,0 +1,58 @@
+/**
+ * The pools a node runs isolated steps in (`isolation: 'thread' | 'process'`): one farm per
+ * kind, made on first use, each worker running one task at a time. Retries stay the engine's
+ * business (the farm retries nothing); a timeout or an abort replaces the worker, so a handler
+ * that never returns is really stopped.
+ */
+import { createFarm } from '../pool/index.js';
+import type { Farm } from '../pool/index.js';
+import { StepModuleError } from '../errors.js';
+import type { RegisteredHandler } from './registry.js';
+import type { IsolatedCall, JobContext } from './types.js';
+
+export type IsolationKind = 'thread' | 'process';
+
+export class IsolationPools {
+  private readonly farms = new Map<IsolationKind, Farm>();
+
+  constructor(
+    private readonly entry: string,
+    private readonly size: number,
+  ) {}
+
+  /** Runs the handler of `context`'s job in a worker; resolves with the result as JSON text. */
+  run(kind: IsolationKind, context: JobContext, handler: RegisteredHandler, signal: AbortSignal): Promise<string | null> {
+    if (handler.moduleUrl === undefined) {
+      return Promise.reject(
+        new StepModuleError(
+          `step "${context.step.name}" asks for isolation: '${kind}', but its StepHandler has no module workers can import; ` +
+            'define it at the top level of its own module',
+        ),
+      );
+    }
+    const call: IsolatedCall = {
+      moduleUrl: handler.moduleUrl,
+      handlerKey: handler.key,
+      job: context.job,
+      step: context.step,
+      taskCount: context.taskCount,
+    };
+    const timeout = context.step.options.taskTimeout;
+    return this.farm(kind).call({ method: 'runHandler', args: [call], signal, ...(timeout > 0 ? { timeout } : {}) }) as Promise<string | null>;
+  }
+
+  async close(): Promise<void> {
+    const farms = [...this.farms.values()];
+    this.farms.clear();
+    await Promise.all(farms.map((farm) => farm.kill()));
+  }
+
+  private farm(kind: IsolationKind): Farm {
+    let farm = this.farms.get(kind);
+    if (farm === undefined) {
+      farm = createFarm({ module: this.entry, type: kind, numberOfWorkers: this.size, maxConcurrentCallsPerWorker: 1, maxRetries: 0 });
+      this.farms.set(kind, farm);
+    }
+    return farm;
+  }
+}
