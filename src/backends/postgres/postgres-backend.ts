@@ -41,8 +41,8 @@ import { migrate } from './migrator.js';
 import { packLeases, packOutcomes, packSteps } from './packing.js';
 import { queries } from './queries.js';
 import type { Queries, QueryName } from './queries.js';
-import { toClaimResult, toNodeRecord, toRunnableStep, toStepRecord, toTaskRecord, toWorkflowRecord, withBatchedResults } from './rows.js';
-import type { BatchedResultRow, ClaimRow, CompleteRow, NodeRow, RunnableRow, StepRow, TaskRow, WorkflowRow } from './rows.js';
+import { toClaimResult, toNodeRecord, toRunnableStep, toStepRecord, toTaskRecord, toWorkflowRecord } from './rows.js';
+import type { ClaimRow, CompleteRow, NodeRow, RunnableRow, StepRow, TaskRow, WorkflowRow } from './rows.js';
 
 const debug = createDebug('deflow:postgres');
 
@@ -252,11 +252,8 @@ export class PostgresBackend implements Backend {
   }
 
   async getTasks(workflowId: string, stepId: string, page: TaskPage): Promise<TaskRecord[]> {
-    const values = [workflowId, stepId, page.afterSeq, page.limit];
-    const rows = await this.run<TaskRow>('getTasks', values);
-    // Read second: a task that succeeds in between shows as succeeded, never the other way.
-    const batched = await this.run<BatchedResultRow>('taskResults', values);
-    return withBatchedResults(rows, batched).map((row) => toTaskRecord(row, workflowId, stepId));
+    const rows = await this.run<TaskRow>('getTasks', [workflowId, stepId, page.afterSeq, page.limit]);
+    return rows.map((row) => toTaskRecord(row, workflowId, stepId));
   }
 
   // --- retention ------------------------------------------------------------------------------

@@ -46,7 +46,6 @@ const QUERY_NAMES = [
   'getSteps',
   'getStep',
   'getTasks',
-  'taskResults',
   // retention.sql
   'removeWorkflow',
   'sweep',

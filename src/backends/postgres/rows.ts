@@ -67,14 +67,6 @@ export interface TaskRow {
   finished_at: number | null;
 }
 
-/** A success recorded in a results batch (a task of a range lease). */
-export interface BatchedResultRow {
-  seq: number;
-  result: string | null;
-  error: SerializedError | null;
-  finished_at: number;
-}
-
 export interface NodeRow {
   id: string;
   host: string;
@@ -153,17 +145,6 @@ export function toStepRecord(row: StepRow): StepRecord {
     startedAt: row.started_at,
     finishedAt: row.finished_at,
   };
-}
-
-/** Task rows with the successes kept in results batches applied on top. */
-export function withBatchedResults(rows: readonly TaskRow[], batched: readonly BatchedResultRow[]): TaskRow[] {
-  if (batched.length === 0) return [...rows];
-  const bySeq = new Map(batched.map((row) => [row.seq, row]));
-  return rows.map((row) => {
-    const done = bySeq.get(row.seq);
-    if (done === undefined) return row;
-    return { ...row, status: 'succeeded', result: done.result, error: done.error, finished_at: done.finished_at };
-  });
 }
 
 export function toTaskRecord(row: TaskRow, workflowId: string, stepId: string): TaskRecord {

@@ -36,25 +36,6 @@ FROM steps s LEFT JOIN steps a ON a.pk = s.anchor_pk
 WHERE s.workflow_id = $1 AND s.id = $2;
 
 -- name: getTasks
--- ($1 workflow id, $2 step id, $3 after seq, $4 limit) Task seqs are 1..total without gaps, so
--- the page is seqs $3+1 .. $3+$4. A fresh task inside a leased range is 'leased' here; the
--- ones that succeeded in their range are in results (taskResults).
-SELECT j.seq, j.data,
-       CASE
-         WHEN j.status = 'fresh' AND j.seq <= s.fresh_cursor THEN 'leased'
-         WHEN j.status IN ('fresh', 'requeued') THEN 'ready'
-         ELSE j.status::text
-       END AS status,
-       j.failed_count, j.result, j.error, epoch_ms(j.finished_at) AS finished_at
-FROM steps s JOIN jobs j ON j.step_pk = s.pk
-WHERE s.workflow_id = $1 AND s.id = $2 AND j.seq > $3 AND j.seq <= least($3::bigint + $4, 2147483646)
-ORDER BY j.seq;
-
--- name: taskResults
--- ($1 workflow id, $2 step id, $3 after seq, $4 limit) Successes recorded in results batches
--- for the same page of seqs.
-SELECT u.seq, u.result, u.error, epoch_ms(b.finished_at) AS finished_at
-FROM steps s
-JOIN results b ON b.step_pk = s.pk AND b.lo <= $3::bigint + $4 AND b.hi > $3
-CROSS JOIN LATERAL unnest(b.seqs, b.results, b.errors) AS u(seq, result, error)
-WHERE s.workflow_id = $1 AND s.id = $2 AND u.seq > $3 AND u.seq <= $3::bigint + $4;
+-- ($1 workflow id, $2 step id, $3 after seq, $4 limit) One page of tasks in seq order; a fresh
+-- task inside a leased range is 'leased' (see task_page in migrations/0004_definition.sql).
+SELECT seq, data, status, failed_count, result, error, finished_at FROM task_page($1, $2, $3, $4);
