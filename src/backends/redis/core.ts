@@ -99,6 +99,8 @@ export class RedisCore {
       this.nodes.workflowGone(workflowId);
     }
     if (wv !== '' || finished !== '') void this.hints.flush();
+    const runnable = list(reply[6]);
+    if (runnable.length > 0) this.discovery.offer(workflowId, runnable.map(text));
     return { events, tail: list(reply[5]) };
   }
 

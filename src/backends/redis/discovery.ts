@@ -29,6 +29,10 @@ const GLOBAL_READ_MS = 100;
 export class Discovery {
   private cursor = 0;
   private lastGlobalRead = -Infinity;
+  /** Steps this process's own scripts just made claimable, with what a node needs to run them. */
+  private readonly offered = new Map<string, { createdAt: number; step: RunnableStep }>();
+  /** Redis clock minus this process's clock, as of the last answer that carried it. */
+  private clockOffset = 0;
 
   constructor(
     private readonly client: Redis,
@@ -37,7 +41,29 @@ export class Discovery {
     private readonly hints: HintIndex,
   ) {}
 
+  /**
+   * A script run by this process made these steps claimable (flat reply of runnable_now in
+   * lua/lib/machine.lua). The next runnableSteps answers with them without a round trip, if
+   * the global hints were read recently: the engine then starts the next step of a chain at
+   * once (a node that lost the race to claim it simply gets no job).
+   */
+  offer(workflowId: string, flat: readonly string[]): void {
+    const name = flat[0] ?? '';
+    const createdAt = Number(flat[1]);
+    for (let i = 2; i + 6 < flat.length; i += 7) {
+      const step = this.toStep(workflowId, name, flat, i);
+      this.offered.set(`${workflowId}\u0000${step.stepId}`, { createdAt, step });
+    }
+  }
+
   async runnableSteps(limit: number): Promise<RunnableSteps> {
+    if (this.offered.size > 0 && performance.now() - this.lastGlobalRead < GLOBAL_READ_MS) {
+      const entries = [...this.offered.values()];
+      this.offered.clear();
+      entries.sort((a, b) => a.createdAt - b.createdAt || a.step.runIndex - b.step.runIndex);
+      return { steps: entries.slice(0, limit).map((entry) => entry.step), now: Date.now() + this.clockOffset, nextRunAt: null };
+    }
+    this.offered.clear();
     const g = this.keys.global;
     const recent = this.hints.recentIds();
     // The workflows this process saw work appear in are checked first, in the same write as
@@ -62,7 +88,8 @@ export class Discovery {
 
     let now = head === null ? 0 : Number(text(head[0]));
     for (const check of checks.values()) if (check.kind === 'ok') now = Math.max(now, check.now);
-    if (now === 0) now = Date.now();
+    if (now === 0) now = Date.now() + this.clockOffset;
+    else this.clockOffset = now - Date.now();
     const later = head === null ? '' : text(head[2]);
     let nextRunAt = later === '' ? null : Number(later);
     const found: { createdAt: number; step: RunnableStep }[] = [];
@@ -122,6 +149,22 @@ export class Discovery {
     return { script: 'check', keys: this.keys.workflow(workflowId), args: [workflowId, this.keys.channel, limit] };
   }
 
+  /** Seven values from `at` (id name handler data options runIndex parentId) as a RunnableStep. */
+  private toStep(workflowId: string, workflowName: string, flat: readonly string[], at: number): RunnableStep {
+    const parent = flat[at + 6] ?? '';
+    return {
+      workflowId,
+      workflowName,
+      stepId: flat[at] ?? '',
+      name: flat[at + 1] ?? '',
+      handler: JSON.parse(flat[at + 2] ?? '{}') as HandlerRef,
+      dataJson: flat[at + 3] ?? 'null',
+      options: JSON.parse(flat[at + 4] ?? '{}') as ResolvedStepOptions,
+      runIndex: Number(flat[at + 5] || 0),
+      parentId: parent === '' ? null : parent,
+    };
+  }
+
   private hintsReply(answer: Reply | Error | undefined): Reply[] {
     if (answer instanceof Error) throw answer;
     this.lastGlobalRead = performance.now();
@@ -141,20 +184,7 @@ export class Discovery {
     const flat = list(reply[5]).map(text);
     const steps: RunnableStep[] = [];
     const name = text(reply[2]);
-    for (let i = 0; i + 6 < flat.length; i += 7) {
-      const parent = flat[i + 6] ?? '';
-      steps.push({
-        workflowId,
-        workflowName: name,
-        stepId: flat[i] ?? '',
-        name: flat[i + 1] ?? '',
-        handler: JSON.parse(flat[i + 2] ?? '{}') as HandlerRef,
-        dataJson: flat[i + 3] ?? 'null',
-        options: JSON.parse(flat[i + 4] ?? '{}') as ResolvedStepOptions,
-        runIndex: Number(flat[i + 5] || 0),
-        parentId: parent === '' ? null : parent,
-      });
-    }
+    for (let i = 0; i + 6 < flat.length; i += 7) steps.push(this.toStep(workflowId, name, flat, i));
     return { kind: 'ok', createdAt: Number(text(reply[1])), wv: Number(text(reply[3]) || 0), nextAt: text(reply[4]), steps, now: Number(text(reply[6])) };
   }
 }

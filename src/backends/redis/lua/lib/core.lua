@@ -32,7 +32,7 @@ local SPAN = 67108864
 
 -- Per-call state (reset by begin_call: with Redis Functions the library outlives a call).
 local ALL_EVENTS, PUBLIC_EVENTS -- events in firing order; public ones go to other processes
-local WORK_CHANGED, WORK_EVENT_SENT -- work appeared (bump wv); steps already announced
+local WORK_CHANGED, WORK_EVENT_SENT, WORK_STEPS -- work appeared (bump wv); steps announced, in order
 local TOUCHED, FINISHED, advancing -- lib/machine.lua
 local TALLY, TALLY_ORDER, HOOK_STEPS, HOOK_ORDER -- lib/apply.lua
 local SC -- step attributes read or written in this call: n -> { attr -> value } (see sget)
@@ -52,7 +52,7 @@ local function begin_call(keys, args)
   NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   NOWS = I(NOW)
   ALL_EVENTS, PUBLIC_EVENTS = {}, {}
-  WORK_CHANGED, WORK_EVENT_SENT = false, {}
+  WORK_CHANGED, WORK_EVENT_SENT, WORK_STEPS = false, {}, {}
   TOUCHED, FINISHED, advancing = false, nil, {}
   TALLY, TALLY_ORDER, HOOK_STEPS, HOOK_ORDER = {}, {}, {}, {}
   SC = {}
@@ -181,6 +181,7 @@ local function work(n)
   mark_ready(n, NOW)
   if WORK_EVENT_SENT[n] then return end
   WORK_EVENT_SENT[n] = true
+  WORK_STEPS[#WORK_STEPS + 1] = n
   emit('{"type":"work","workflowId":' .. W_JSON .. ',"stepId":' .. cjson.encode(sget(n, 'id')) .. '}', false)
 end
 

@@ -257,21 +257,40 @@ local function settle_workflow()
   FINISHED = { status, expire_at }
 end
 
+-- What a node needs to run the steps that got claimable work in this call (so the caller's
+-- engine can start them without asking again): { workflowName, createdAt, then per step
+-- id name handler data options runIndex parentId }, or {} when there are none.
+local function runnable_now()
+  local out = {}
+  for _, n in ipairs(WORK_STEPS) do
+    if claimable_now(n) then
+      for _, v in ipairs(sfetch(n, { 'id', 'name', 'handler', 'data', 'options', 'run', 'parent' })) do out[#out + 1] = v or '' end
+    end
+  end
+  if #out == 0 then return out end
+  local wf = redis.call('HMGET', K_WF, 'name', 'createdAt')
+  table.insert(out, 1, wf[2])
+  table.insert(out, 1, wf[1])
+  return out
+end
+
 -- Every mutating script ends here: settles the workflow, bumps the work version when work
 -- appeared, publishes the public events in one message and returns
---   { eventsJson, wv, earliestReady, finishedStatus, expireAt, tail }  ('' when absent).
+--   { eventsJson, wv, earliestReady, finishedStatus, expireAt, tail, runnable }  ('' when absent).
 local function reply(tail)
   settle_workflow()
   local wv, earliest = '', ''
+  local runnable = {}
   if WORK_CHANGED and FINISHED == nil then
     wv = I(redis.call('HINCRBY', K_WF, 'wv', 1))
     local first = redis.call('ZRANGE', K_READY, 0, 0, 'WITHSCORES')
     if first[2] then earliest = first[2] end
+    runnable = runnable_now()
   end
   if #PUBLIC_EVENTS > 0 then redis.call('PUBLISH', CHANNEL, '[' .. table.concat(PUBLIC_EVENTS, ',') .. ']') end
   local events = ''
   if #ALL_EVENTS > 0 then events = '[' .. table.concat(ALL_EVENTS, ',') .. ']' end
   local fin_status, fin_expire = '', ''
   if FINISHED then fin_status, fin_expire = FINISHED[1], FINISHED[2] end
-  return { events, wv, earliest, fin_status, fin_expire, tail or {} }
+  return { events, wv, earliest, fin_status, fin_expire, tail or {}, runnable }
 end
