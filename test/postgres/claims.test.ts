@@ -133,4 +133,32 @@ describe('PostgreSQL claims under contention', () => {
     expect((await backend.getStep('replay', '1'))?.counts).toEqual({ total: 10, done: 10, failed: 0 });
     expect((await backend.getWorkflow('replay'))?.status).toBe('succeeded');
   });
+
+  it('hands back what a node does not list in a reconciling heartbeat, without counting an attempt', async () => {
+    const [backend] = backends;
+    if (backend === undefined) throw new Error('no backend');
+    await backend.createWorkflow(oneStepWorkflow('reconcile', 8));
+    await backend.registerNode({ id: 'forgetful', host: 'test', pid: 1, handlers: [], leaseMs: 60_000 });
+    const { jobs } = await backend.claim({ nodeId: 'forgetful', workflowId: 'reconcile', stepId: '1', limit: 6 });
+    expect(jobs).toHaveLength(6);
+    const [kept, lost] = [jobs.slice(0, 2), jobs.slice(2)];
+    // The node lost track of the answer of a round trip: it only knows it holds two jobs.
+    expect(await backend.heartbeat('forgetful', 60_000, kept.map((job) => job.id))).toEqual({ alive: true });
+    const tasks = await backend.getTasks('reconcile', '1', { afterSeq: 0, limit: 8 });
+    expect(tasks.map((task) => [task.seq, task.status, task.failedCount])).toEqual([
+      [1, 'leased', 0],
+      [2, 'leased', 0],
+      [3, 'ready', 0],
+      [4, 'ready', 0],
+      [5, 'ready', 0],
+      [6, 'ready', 0],
+      [7, 'ready', 0],
+      [8, 'ready', 0],
+    ]);
+    // A late outcome for a handed-back job is refused; the kept ones still count.
+    const late = await backend.complete({ outcomes: [...kept, ...lost].map((job) => outcome(job, 'succeeded')) });
+    expect(late.stale.sort()).toEqual(lost.map((job) => job.id).sort());
+    const again = await backend.claim({ nodeId: 'forgetful', workflowId: 'reconcile', stepId: '1', limit: 10 });
+    expect(again.jobs.map((job) => [job.seq, job.failedCount])).toEqual([3, 4, 5, 6, 7, 8].map((seq) => [seq, 0]));
+  });
 });
