@@ -125,4 +125,25 @@ describe('PostgreSQL operations', () => {
     while ((await connectionsOf(schema)) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(await connectionsOf(schema)).toBe(0);
   });
+
+  it('pages through workflows newest first, ties on the creation instant included', async () => {
+    const schema = fresh();
+    const backend = await open(schema);
+    for (let i = 0; i < 7; i++) await backend.createWorkflow(oneStepWorkflow(`w${i}`, 1));
+    const seen: string[] = [];
+    let before: { createdAt: number; id: string } | undefined;
+    for (;;) {
+      const page = await backend.listWorkflows({ limit: 3, ...(before === undefined ? {} : { before }) });
+      if (page.length === 0) break;
+      seen.push(...page.map((w) => w.id));
+      const last = page.at(-1);
+      if (last === undefined) break;
+      before = { createdAt: last.createdAt, id: last.id };
+    }
+    expect(seen).toHaveLength(7);
+    expect(new Set(seen).size).toBe(7);
+    const all = await backend.listWorkflows({ limit: 10 });
+    expect(all.map((w) => w.id)).toEqual(seen);
+    expect(all.every((w, i) => i === 0 || (all[i - 1]?.createdAt ?? 0) >= w.createdAt)).toBe(true);
+  });
 });
