@@ -293,6 +293,6 @@ export function createFarm<M = unknown>(options: FarmOptions): Farm<M> {
   return new Farm<M>(options);
 }
 
-export function describe(error: unknown): string {
+function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
