@@ -27,7 +27,8 @@ type Check =
 const GLOBAL_READ_MS = 100;
 
 export class Discovery {
-  private cursor = 0;
+  /** Where this process's reconciliation continues (random start: nodes spread over the list). */
+  private cursor = Math.floor(Math.random() * 1_000);
   private lastGlobalRead = -Infinity;
   /** Steps this process's own scripts just made claimable, with what a node needs to run them. */
   private readonly offered = new Map<string, { createdAt: number; step: RunnableStep }>();
@@ -116,7 +117,8 @@ export class Discovery {
 
   /** Checks the next `count` unfinished workflows and repairs their hints and index entries. */
   async reconcile(count: number): Promise<void> {
-    const ids = await this.client.zrange(this.keys.global.active, this.cursor, this.cursor + count - 1);
+    let ids = await this.client.zrange(this.keys.global.active, this.cursor, this.cursor + count - 1);
+    if (ids.length === 0 && this.cursor > 0) ids = await this.client.zrange(this.keys.global.active, 0, count - 1);
     this.cursor = ids.length < count ? 0 : this.cursor + count;
     if (ids.length === 0) return;
     const answers = await this.scripts.batch(ids.map((id) => this.checkCall(id, 1)));

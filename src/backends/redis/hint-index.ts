@@ -16,7 +16,7 @@
 import createDebug from 'debug';
 import type { BackendEvent, WakeEvent, WorkEvent } from '../backend.js';
 import type { KeySpace } from './keys.js';
-import type { Scripts } from './scripts.js';
+import type { BatchCall, Scripts } from './scripts.js';
 
 const debug = createDebug('deflow:redis:hints');
 
@@ -103,9 +103,11 @@ export class HintIndex {
     this.events = [];
     this.quiet = [];
     const g = this.keys.global;
-    const calls: Promise<unknown>[] = finished.map(([id, expireAt]) =>
-      this.scripts.run('finished', [g.active, g.runnable, g.hintv, g.expiry], [id, expireAt]),
-    );
+    const calls: BatchCall[] = finished.map(([id, expireAt]) => ({
+      script: 'finished',
+      keys: [g.active, g.runnable, g.hintv, g.expiry],
+      args: [id, expireAt],
+    }));
     if (hints.length > 0 || events.length > 0 || quiet.length > 0) {
       const args: (string | number)[] = [
         this.keys.channel,
@@ -113,9 +115,13 @@ export class HintIndex {
         quiet.length === 0 ? '' : JSON.stringify({ origin: this.origin, events: quiet }),
       ];
       for (const [id, hint] of hints) args.push(id, hint.at, hint.wv);
-      calls.push(this.scripts.run('hint', [g.runnable, g.hintv], args));
+      calls.push({ script: 'hint', keys: [g.runnable, g.hintv], args });
     }
-    this.inFlight = Promise.all(calls).then(
+    const sent = this.scripts.batch(calls).then((replies) => {
+      const failed = replies.find((reply): reply is Error => reply instanceof Error);
+      if (failed !== undefined) throw failed;
+    });
+    this.inFlight = sent.then(
       () => {
         this.inFlight = null;
         this.failures = 0;
