@@ -35,14 +35,14 @@ describe('PostgreSQL connection loss', () => {
   it('finishes a run whose connections are all terminated twice mid-run', async () => {
     const schema = freshSchemaName();
     schemas.push(schema);
-    const options = { backend: DATABASE_URL, schema, leaseMs: 2_000, checkProcessQueueInterval: 200 };
+    const options = { backend: DATABASE_URL, schema, leaseMs: 5_000, checkProcessQueueInterval: 200 };
     await startNode(options);
     DeFlow.register(options); // this process works too
     await DeFlow.getInstance().ready();
     const tasks = Array.from({ length: 3_000 }, (_, i) => ({ value: i, ms: 1 }));
     const workflow = WorkFlow.create('restart')
       .addStep({ name: 'first', step: echo, tasks, options: { taskConcurrency: 8, taskMaxFailCount: 3 } })
-      .addStep({ name: 'second', step: fanIn, tasks: [1, 2, 3] })
+      .addStep({ name: 'second', step: fanIn, tasks: [1, 2, 3], options: { taskMaxFailCount: 3 } })
       .addStep({ name: 'third', step: echo, tasks: tasks.slice(0, 500), options: { taskConcurrency: 8, taskMaxFailCount: 3 } })
       .run();
     await workflow.started();
@@ -60,7 +60,11 @@ describe('PostgreSQL connection loss', () => {
       dropped.push(await terminateConnectionsOf(schema));
     }
     expect(dropped.every((n) => n > 0)).toBe(true);
-    const result = await workflow.done();
+    const result = await workflow.done().catch((error: unknown) => {
+      const failed = error as { result?: { steps: { name: string; error: unknown; tasks: { error?: unknown }[] }[] } };
+      const why = failed.result?.steps.map((step) => ({ step: step.name, error: step.error, task: step.tasks.find((task) => task.error)?.error }));
+      throw new Error(`the run failed: ${JSON.stringify(why ?? String(error))}`);
+    });
     expect(result.status).toBe('succeeded');
     expect(result.steps.map((step) => step.progress.done)).toEqual([3_000, 3, 500]);
     expect(result.steps[0]?.tasks.map((task) => (task.result as EchoResult).value)).toEqual(tasks.map((task) => task.value));

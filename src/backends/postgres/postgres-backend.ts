@@ -186,10 +186,12 @@ export class PostgresBackend implements Backend {
     const split = held === undefined ? null : splitJobIds(held);
     const values = [nodeId, leaseMs, split?.steps ?? null, split?.seqs ?? null];
     // On the dedicated connection when it is up, so a heartbeat never queues behind the pool;
-    // on the pool when it is down or does not answer (a replayed reconciliation is harmless).
+    // on the pool when it is down or has not answered within a third of the lease (the
+    // connection is then dropped as half-open; a replayed reconciliation is harmless).
     let rows: { alive: boolean }[] | null = null;
     try {
-      rows = (await this.requireChannel().query<{ alive: boolean }>(this.q.heartbeat, values, Math.max(1_000, leaseMs)))?.rows ?? null;
+      const timeoutMs = Math.max(500, Math.floor(leaseMs / 3));
+      rows = (await this.requireChannel().query<{ alive: boolean }>(this.q.heartbeat, values, timeoutMs))?.rows ?? null;
     } catch (error) {
       debug('heartbeat on the event connection failed, using the pool: %s', (error as Error).message);
     }

@@ -387,19 +387,37 @@ DECLARE
   v_workflow_id text;
 BEGIN
   PERFORM begin_events();
-  PERFORM notify_lines(p_events);
-  PERFORM lock_leases(p_tokens, p_group_leases);
-  SELECT * INTO v_groups FROM record_batches(p_group_leases, p_group_steps, p_group_sizes, p_group_masks,
-                                             p_batch_seqs, p_batch_results, p_batch_errors);
-  SELECT * INTO v_rows FROM record_outcomes(p_steps, p_seqs, p_tokens, p_kinds, p_results, p_errors, p_retry_ms);
+  IF cardinality(p_events) > 0 THEN
+    PERFORM notify_lines(p_events);
+  END IF;
+  IF cardinality(p_group_leases) > 0 OR -1 >= ANY(p_tokens) THEN
+    PERFORM lock_leases(p_tokens, p_group_leases);
+  END IF;
+  IF cardinality(p_group_leases) > 0 THEN
+    SELECT * INTO v_groups FROM record_batches(p_group_leases, p_group_steps, p_group_sizes, p_group_masks,
+                                               p_batch_seqs, p_batch_results, p_batch_errors);
+  ELSE
+    SELECT '{}'::text[] AS stale, '{}'::bigint[] AS step_pks, '{}'::integer[] AS done INTO v_groups;
+  END IF;
+  IF cardinality(p_steps) > 0 THEN
+    SELECT * INTO v_rows FROM record_outcomes(p_steps, p_seqs, p_tokens, p_kinds, p_results, p_errors, p_retry_ms);
+  ELSE
+    SELECT '{}'::text[] AS stale, NULL::bigint[] AS step_pks, NULL::integer[] AS done, NULL::integer[] AS failed,
+           NULL::jsonb[] AS failing, NULL::boolean[] AS hook, NULL::boolean[] AS work
+    INTO v_rows;
+  END IF;
   stale := v_groups.stale || v_rows.stale;
   IF cardinality(v_groups.step_pks) > 0 OR v_rows.step_pks IS NOT NULL THEN
     PERFORM 1 FROM workflows w WHERE w.id = ANY(p_workflow_ids) ORDER BY w.id FOR UPDATE;
-    PERFORM count_outcomes(v_groups.step_pks, v_groups.done, array_fill(0, ARRAY[cardinality(v_groups.step_pks)]),
-                           array_fill(NULL::jsonb, ARRAY[cardinality(v_groups.step_pks)]),
-                           array_fill(false, ARRAY[cardinality(v_groups.step_pks)]),
-                           array_fill(false, ARRAY[cardinality(v_groups.step_pks)]));
-    PERFORM count_outcomes(v_rows.step_pks, v_rows.done, v_rows.failed, v_rows.failing, v_rows.hook, v_rows.work);
+    IF cardinality(v_groups.step_pks) > 0 THEN
+      PERFORM count_outcomes(v_groups.step_pks, v_groups.done, array_fill(0, ARRAY[cardinality(v_groups.step_pks)]),
+                             array_fill(NULL::jsonb, ARRAY[cardinality(v_groups.step_pks)]),
+                             array_fill(false, ARRAY[cardinality(v_groups.step_pks)]),
+                             array_fill(false, ARRAY[cardinality(v_groups.step_pks)]));
+    END IF;
+    IF v_rows.step_pks IS NOT NULL THEN
+      PERFORM count_outcomes(v_rows.step_pks, v_rows.done, v_rows.failed, v_rows.failing, v_rows.hook, v_rows.work);
+    END IF;
     FOREACH v_workflow_id IN ARRAY p_workflow_ids LOOP
       PERFORM settle_workflow(v_workflow_id);
     END LOOP;
