@@ -35,3 +35,7 @@ export {
   WorkflowDefinitionError,
 } from './errors.js';
 export type { SerializedError } from './errors.js';
+
+// The worker pool, also importable alone as 'deflow/pool'. Its shared errors (DeflowError,
+// ValidationError, TimeoutError) are the same classes as above.
+export * from './pool/index.js';
