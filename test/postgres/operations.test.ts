@@ -146,4 +146,20 @@ describe('PostgreSQL operations', () => {
     expect(all.map((w) => w.id)).toEqual(seen);
     expect(all.every((w, i) => i === 0 || (all[i - 1]?.createdAt ?? 0) >= w.createdAt)).toBe(true);
   });
+
+  it('counts the execution order of steps that have no task', async () => {
+    const schema = fresh();
+    const backend = await open(schema);
+    const workflow = oneStepWorkflow('empty-first', 0);
+    const [first] = workflow.steps;
+    if (first === undefined) throw new Error('no step');
+    workflow.steps.push({ ...first, id: '2', name: 'second', deps: [{ stepId: '1', on: 'success' }], tasksJson: [] });
+    await backend.createWorkflow(workflow);
+    const steps = await backend.getSteps('empty-first');
+    expect(steps.map((step) => [step.id, step.status, step.runIndex])).toEqual([
+      ['1', 'succeeded', 1],
+      ['2', 'succeeded', 2],
+    ]);
+    expect((await backend.getWorkflow('empty-first'))?.status).toBe('succeeded');
+  });
 });

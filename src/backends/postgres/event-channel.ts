@@ -11,6 +11,11 @@
  *
  * Payload lines (see migrations/0002_events.sql): `{json}`, `<id> {json}` (kept for replay;
  * delivered once however often it arrives), `#<id>` (too big for NOTIFY: read it back).
+ *
+ * Events of this process's own calls that return them (create, complete, recover) are
+ * delivered at once from the call's answer, as an in-process backend would, and their
+ * NOTIFY echo (recognised by the sending connection's pid) is dropped: a late duplicate
+ * 'work' event would cost the node a needless claim round trip.
  */
 import createDebug from 'debug';
 import pg from 'pg';
@@ -25,6 +30,8 @@ export type ChannelState = 'idle' | 'connecting' | 'listening' | 'reconnecting' 
 
 /** Replayable event ids are remembered this long (the events table keeps them one minute). */
 const SEEN_TTL_MS = 120_000;
+/** An expected echo that never came (its connection was lost) is forgotten after this. */
+const ECHO_TTL_MS = 10_000;
 const MAX_RETRY_MS = 2_000;
 
 export class EventChannel {
@@ -36,6 +43,10 @@ export class EventChannel {
   private failures = 0;
   /** Deliveries waiting for an event read back from the table, so order is kept. */
   private ordered: Promise<void> | null = null;
+  /** NOTIFY echoes of events delivered locally already: "<pid>|<event json>" -> how many, since when. */
+  private readonly echoes = new Map<string, { count: number; at: number }>();
+  /** The other order: events that arrived by NOTIFY before the call that caused them answered. */
+  private readonly early = new Map<string, { count: number; at: number }>();
 
   constructor(
     private readonly config: ClientConfig,
@@ -51,6 +62,22 @@ export class EventChannel {
   async start(): Promise<void> {
     if (this.state !== 'idle') return;
     await this.connect(false);
+  }
+
+  /**
+   * Delivers the events a call of this process returned (sent by the server connection with
+   * pid `pid`) right away, and drops their NOTIFY echo when it comes.
+   */
+  deliverOwn(pid: number, events: readonly BackendEvent[], replayIds: readonly string[]): void {
+    for (const id of replayIds) this.firstTime(id);
+    const fresh: BackendEvent[] = [];
+    for (const event of events) {
+      const key = `${pid}|${JSON.stringify(event)}`;
+      if (take(this.early, key)) continue; // its NOTIFY came first and was delivered then
+      count(this.echoes, key);
+      fresh.push(event);
+    }
+    this.deliver(fresh);
   }
 
   subscribe(listener: EventListener): () => void {
@@ -95,7 +122,7 @@ export class EventChannel {
     const client = new pg.Client(this.config);
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, null));
-    client.on('notification', (message) => this.onPayload(message.payload ?? ''));
+    client.on('notification', (message) => this.onPayload(message.payload ?? '', message.processId));
     try {
       await client.connect();
       await client.query(this.q.listen);
@@ -159,7 +186,7 @@ export class EventChannel {
     }
   }
 
-  private onPayload(payload: string): void {
+  private onPayload(payload: string, pid: number): void {
     const parts: (BackendEvent | string)[] = [];
     for (const line of payload.split('\n')) {
       if (line.length === 0) continue;
@@ -167,10 +194,12 @@ export class EventChannel {
         if (line.startsWith('#')) {
           parts.push(line.slice(1));
         } else if (line.startsWith('{')) {
-          parts.push(JSON.parse(line) as BackendEvent);
+          const event = JSON.parse(line) as BackendEvent;
+          if (!this.isEcho(pid, event)) parts.push(event);
         } else {
           const space = line.indexOf(' ');
-          if (this.firstTime(line.slice(0, space))) parts.push(JSON.parse(line.slice(space + 1)) as BackendEvent);
+          const event = JSON.parse(line.slice(space + 1)) as BackendEvent;
+          if (this.firstTime(line.slice(0, space)) && !this.isEcho(pid, event)) parts.push(event);
         }
       } catch (error) {
         debug('unreadable event line %s: %O', line, error);
@@ -201,6 +230,18 @@ export class EventChannel {
     });
   }
 
+  /**
+   * An event this process delivered from a call's answer already (consumes the expectation).
+   * Otherwise the event is remembered for a while, in case the answer is still on its way.
+   */
+  private isEcho(pid: number, event: BackendEvent): boolean {
+    if (event.type === 'nextTask' || event.type === 'watch') return false; // never in a call's answer
+    const key = `${pid}|${JSON.stringify(event)}`;
+    if (take(this.echoes, key)) return true;
+    count(this.early, key);
+    return false;
+  }
+
   /** Remembers a replayable event id; false when it was delivered already. */
   private firstTime(id: string): boolean {
     if (this.seen.has(id)) return false;
@@ -227,4 +268,25 @@ export class EventChannel {
       }
     }
   }
+}
+
+/** Adds one to a counted key, dropping entries older than ECHO_TTL_MS. */
+function count(counts: Map<string, { count: number; at: number }>, key: string): void {
+  const now = Date.now();
+  const entry = counts.get(key);
+  if (entry === undefined) counts.set(key, { count: 1, at: now });
+  else entry.count++;
+  // Oldest first (insertion order): stop at the first entry still young.
+  for (const [k, e] of counts) {
+    if (now - e.at <= ECHO_TTL_MS) break;
+    counts.delete(k);
+  }
+}
+
+/** Takes one from a counted key; false when there was none. */
+function take(counts: Map<string, { count: number; at: number }>, key: string): boolean {
+  const entry = counts.get(key);
+  if (entry === undefined) return false;
+  if (--entry.count === 0) counts.delete(key);
+  return true;
 }

@@ -98,7 +98,7 @@ export class PostgresBackend implements Backend {
   // --- definition -----------------------------------------------------------------------------
 
   async createWorkflow(workflow: NewWorkflow): Promise<{ created: boolean; events: BackendEvent[] }> {
-    const [row] = await this.run<{ created: boolean; events: BackendEvent[] }>('createWorkflow', [
+    const [row] = await this.run<{ created: boolean; events: BackendEvent[]; pid: number }>('createWorkflow', [
       workflow.id,
       workflow.name,
       JSON.stringify(workflow.options),
@@ -106,7 +106,7 @@ export class PostgresBackend implements Backend {
       workflow.replaceByName,
       ...packSteps(workflow.steps),
     ]);
-    return { created: row?.created ?? false, events: row?.events ?? [] };
+    return { created: row?.created ?? false, events: this.deliverOwn(row?.pid, row?.events) };
   }
 
   async addAnchoredSteps(input: NewAnchoredSteps): Promise<{ added: number }> {
@@ -164,7 +164,7 @@ export class PostgresBackend implements Backend {
       adopt === undefined ? null : [...adopt.handlers],
       adopt?.limit ?? null,
     ]);
-    const result: CompleteResult = { stale: row?.stale ?? [], events: row?.events ?? [] };
+    const result: CompleteResult = { stale: row?.stale ?? [], events: this.deliverOwn(row?.pid, row?.events) };
     if (next !== undefined) result.claimed = toClaimResult(row, next.workflowId, next.stepId);
     const adopted = (row?.adopted ?? []).map(({ step, claim }) => ({ step, claim: toClaimResult(claim, step.workflowId, step.stepId) }));
     if (adopted.length > 0) result.adopted = adopted;
@@ -204,11 +204,11 @@ export class PostgresBackend implements Backend {
   }
 
   async recoverExpired(limit: number): Promise<RecoverResult> {
-    const [row] = await this.run<{ recovered: number; nodes_removed: number; events: BackendEvent[] }>('recoverExpired', [
+    const [row] = await this.run<{ recovered: number; nodes_removed: number; events: BackendEvent[]; pid: number }>('recoverExpired', [
       limit,
       this.config.recoverIntervalMs,
     ]);
-    return { recovered: row?.recovered ?? 0, nodesRemoved: row?.nodes_removed ?? 0, events: row?.events ?? [] };
+    return { recovered: row?.recovered ?? 0, nodesRemoved: row?.nodes_removed ?? 0, events: this.deliverOwn(row?.pid, row?.events) };
   }
 
   async listNodes(): Promise<NodeRecord[]> {
@@ -287,6 +287,20 @@ export class PostgresBackend implements Backend {
   private requireChannel(): EventChannel {
     if (this.channel === null) throw new BackendError('the PostgreSQL backend is not open (was DeFlow unregistered?)');
     return this.channel;
+  }
+
+  /**
+   * Events a call returned: to this process's subscribers now, like an in-process backend.
+   * Returns them without the replay ids ("eid") the SQL adds to the ones it keeps.
+   */
+  private deliverOwn(pid: number | undefined, returned: readonly (BackendEvent & { eid?: string })[] | null | undefined): BackendEvent[] {
+    const replayIds: string[] = [];
+    const events = (returned ?? []).map(({ eid, ...event }) => {
+      if (eid !== undefined) replayIds.push(eid);
+      return event;
+    });
+    if (pid !== undefined && events.length > 0) this.channel?.deliverOwn(pid, events, replayIds);
+    return events;
   }
 
   private async eventById(id: string): Promise<BackendEvent | null> {

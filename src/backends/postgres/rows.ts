@@ -105,6 +105,8 @@ export interface ClaimRow {
 
 /** What complete_jobs answers: refused ids, transitions, the next batch, adopted steps. */
 export interface CompleteRow extends ClaimRow {
+  /** Server process of the connection that ran it (its NOTIFY echoes carry this pid). */
+  pid: number;
   stale: string[] | null;
   events: BackendEvent[] | null;
   adopted: { step: RunnableStep; claim: ClaimRow }[] | null;

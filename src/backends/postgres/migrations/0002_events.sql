@@ -59,7 +59,8 @@ BEGIN
 END
 $$;
 
--- Publishes the events emitted since begin_events() and returns them, in order.
+-- Publishes the events emitted since begin_events() and returns them, in order; those kept
+-- for replay carry their id as "eid" (the caller removes it).
 CREATE FUNCTION flush_events() RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
   v_buffered text := rtrim(coalesce(current_setting('deflow.events', true), ''), E'\n');
@@ -75,12 +76,13 @@ BEGIN
   PERFORM set_config('deflow.events', '', true);
   FOREACH v_line IN ARRAY string_to_array(v_buffered, E'\n') LOOP
     v_event := v_line::jsonb;
-    v_events := v_events || v_event;
     IF v_event->>'type' IN ('step', 'workflow') THEN
       INSERT INTO events (payload, replay) VALUES (v_event, true) RETURNING id INTO v_id;
       v_lines := v_lines || (v_id::text || ' ' || v_line);
+      v_events := v_events || (v_event || jsonb_build_object('eid', v_id::text));
     ELSE
       v_lines := v_lines || v_line;
+      v_events := v_events || v_event;
     END IF;
   END LOOP;
   PERFORM notify_lines(v_lines);

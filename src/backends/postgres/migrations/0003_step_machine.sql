@@ -118,47 +118,62 @@ BEGIN
 END
 $$;
 
--- Re-examines a running step after a job of it (or a child) finished.
+-- Re-examines a running step after a job of it (or a child) finished. The step row is read
+-- once and its stage kept in hand: only this loop moves it (a child finishing inside it sees
+-- its anchor in p_adv and leaves it alone), and it is written back before anything that
+-- could look at it and when the loop stops. Steps that never had children added
+-- (child_seq = 0) skip the children stages without a query.
 CREATE FUNCTION step_advance(p_pk bigint, p_adv bigint[]) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   v_adv bigint[];
   v_step steps;
+  v_stage text;
   v_hook record;
   v_children record;
-  v_run_index integer;
+  v_stored_index integer;
 BEGIN
   IF p_pk = ANY(p_adv) THEN
     RETURN;
   END IF;
   v_adv := p_adv || p_pk;
+  SELECT * INTO v_step FROM steps WHERE pk = p_pk;
+  IF NOT FOUND OR v_step.status <> 'running' THEN
+    RETURN;
+  END IF;
+  v_stage := v_step.stage;
+  v_stored_index := v_step.run_index;
+  <<walk>>
   LOOP
-    SELECT * INTO v_step FROM steps WHERE pk = p_pk;
-    IF NOT FOUND OR v_step.status <> 'running' THEN
-      RETURN;
-    END IF;
-    CASE v_step.stage
+    CASE v_stage
     WHEN 'before', 'after' THEN
-      IF (v_step.stage = 'before' AND v_step.has_before) OR (v_step.stage = 'after' AND v_step.has_after) THEN
+      IF (v_stage = 'before' AND v_step.has_before) OR (v_stage = 'after' AND v_step.has_after) THEN
         SELECT status, error INTO v_hook FROM jobs
-        WHERE step_pk = p_pk AND seq = CASE WHEN v_step.stage = 'before' THEN 0 ELSE 2147483647 END;
+        WHERE step_pk = p_pk AND seq = (CASE WHEN v_stage = 'before' THEN 0 ELSE 2147483647 END);
         IF FOUND THEN
           IF v_hook.status = 'failed' THEN
+            IF v_step.run_index IS DISTINCT FROM v_stored_index THEN
+              v_step := step_set_stage(v_step, v_stage);
+            END IF;
             PERFORM step_finish(p_pk, 'failed', v_hook.error, v_adv);
             RETURN;
           END IF;
-          IF v_hook.status <> 'succeeded' THEN
-            RETURN;
-          END IF;
+          EXIT walk WHEN v_hook.status <> 'succeeded';
         END IF;
       END IF;
-      UPDATE steps SET stage = v_step.stage || '-children' WHERE pk = p_pk;
+      v_stage := v_stage || '-children';
     WHEN 'before-children' THEN
-      SELECT * INTO v_children FROM step_run_children(p_pk, v_step.name, 'before', v_adv);
-      IF v_children.state = 'wait' THEN
-        RETURN;
-      ELSIF v_children.state = 'failed' THEN
-        PERFORM step_finish(p_pk, 'failed', v_children.error, v_adv);
-        RETURN;
+      IF v_step.child_seq > 0 THEN
+        v_step := step_set_stage(v_step, v_stage);
+        SELECT * INTO v_children FROM step_run_children(p_pk, v_step.name, 'before', v_adv);
+        IF v_children.state = 'wait' THEN
+          RETURN;
+        ELSIF v_children.state = 'failed' THEN
+          IF v_step.run_index IS DISTINCT FROM v_stored_index THEN
+            v_step := step_set_stage(v_step, v_stage);
+          END IF;
+          PERFORM step_finish(p_pk, 'failed', v_children.error, v_adv);
+          RETURN;
+        END IF;
       END IF;
       -- Execution order is counted when a step's tasks begin (after beforeAll and the steps it added).
       UPDATE workflows
@@ -166,51 +181,83 @@ BEGIN
           status = CASE WHEN status = 'pending' THEN 'running' ELSE status END,
           started_at = coalesce(started_at, ms_now())
       WHERE id = v_step.workflow_id
-      RETURNING run_seq INTO v_run_index;
-      UPDATE steps SET stage = 'tasks', run_index = v_run_index WHERE pk = p_pk;
+      RETURNING run_seq INTO v_step.run_index;
+      v_stage := 'tasks';
       IF v_step.total > v_step.done + v_step.failed THEN
         PERFORM step_work(v_step.workflow_id, v_step.id);
       END IF;
     WHEN 'tasks' THEN
-      IF v_step.done + v_step.failed < v_step.total THEN
-        RETURN;
-      END IF;
-      UPDATE steps SET stage = 'tasks-children' WHERE pk = p_pk;
+      EXIT walk WHEN v_step.done + v_step.failed < v_step.total;
+      v_stage := 'tasks-children';
     WHEN 'tasks-children' THEN
-      IF v_step.failing IS NULL THEN
-        SELECT * INTO v_children FROM step_run_children(p_pk, v_step.name, 'task', v_adv);
-        IF v_children.state = 'wait' THEN
-          RETURN;
-        ELSIF v_children.state = 'failed' THEN
-          PERFORM step_finish(p_pk, 'failed', v_children.error, v_adv);
-          RETURN;
+      IF v_step.child_seq > 0 THEN
+        v_step := step_set_stage(v_step, v_stage);
+        IF v_step.failing IS NULL THEN
+          SELECT * INTO v_children FROM step_run_children(p_pk, v_step.name, 'task', v_adv);
+          IF v_children.state = 'wait' THEN
+            RETURN;
+          ELSIF v_children.state = 'failed' THEN
+            IF v_step.run_index IS DISTINCT FROM v_stored_index THEN
+              v_step := step_set_stage(v_step, v_stage);
+            END IF;
+            PERFORM step_finish(p_pk, 'failed', v_children.error, v_adv);
+            RETURN;
+          END IF;
+        ELSE
+          PERFORM step_skip_waiting_children(p_pk, v_adv);
         END IF;
-      ELSE
-        PERFORM step_skip_waiting_children(p_pk, v_adv);
       END IF;
-      UPDATE steps SET stage = 'after' WHERE pk = p_pk;
+      v_stage := 'after';
       IF v_step.has_after THEN
         PERFORM step_work(v_step.workflow_id, v_step.id);
       END IF;
     WHEN 'after-children' THEN
+      IF v_step.child_seq > 0 THEN
+        v_step := step_set_stage(v_step, v_stage);
+        IF v_step.failing IS NULL THEN
+          SELECT * INTO v_children FROM step_run_children(p_pk, v_step.name, 'after', v_adv);
+          IF v_children.state = 'wait' THEN
+            RETURN;
+          ELSIF v_children.state = 'failed' THEN
+            IF v_step.run_index IS DISTINCT FROM v_stored_index THEN
+              v_step := step_set_stage(v_step, v_stage);
+            END IF;
+            PERFORM step_finish(p_pk, 'failed', v_children.error, v_adv);
+            RETURN;
+          END IF;
+        ELSE
+          PERFORM step_skip_waiting_children(p_pk, v_adv);
+        END IF;
+      END IF;
       IF v_step.failing IS NULL THEN
-        SELECT * INTO v_children FROM step_run_children(p_pk, v_step.name, 'after', v_adv);
-        IF v_children.state = 'wait' THEN
-          RETURN;
-        ELSIF v_children.state = 'failed' THEN
-          PERFORM step_finish(p_pk, 'failed', v_children.error, v_adv);
-          RETURN;
+        IF v_step.run_index IS DISTINCT FROM v_stored_index THEN
+          v_step := step_set_stage(v_step, v_stage);
         END IF;
         PERFORM step_finish(p_pk, 'succeeded', NULL, v_adv);
-        RETURN;
+      ELSE
+        IF v_step.run_index IS DISTINCT FROM v_stored_index THEN
+          v_step := step_set_stage(v_step, v_stage);
+        END IF;
+        PERFORM step_finish(p_pk, 'failed', task_failure(v_step), v_adv);
       END IF;
-      PERFORM step_skip_waiting_children(p_pk, v_adv);
-      PERFORM step_finish(p_pk, 'failed', task_failure(v_step), v_adv);
       RETURN;
     ELSE
-      RETURN;
+      EXIT walk;
     END CASE;
   END LOOP;
+  v_step := step_set_stage(v_step, v_stage);
+END
+$$;
+
+-- Writes a stage (and the run index handed out with 'tasks') kept in hand by step_advance.
+-- (Before finishing a step, step_advance only writes it when the run index is new: the
+-- finish overwrites the stage anyway.)
+CREATE FUNCTION step_set_stage(INOUT p_step steps, p_stage text) LANGUAGE plpgsql AS $$
+BEGIN
+  IF p_step.stage IS DISTINCT FROM p_stage THEN
+    UPDATE steps SET stage = p_stage, run_index = p_step.run_index WHERE pk = p_step.pk;
+    p_step.stage := p_stage;
+  END IF;
 END
 $$;
 
@@ -230,7 +277,9 @@ BEGIN
   UPDATE workflows SET open_steps = open_steps - 1 WHERE id = v_step.workflow_id;
   PERFORM emit(jsonb_build_object('type', 'step', 'workflowId', v_step.workflow_id, 'stepId', v_step.id, 'status', p_status));
   -- Steps added to a finished step can no longer run.
-  PERFORM step_skip_waiting_children(p_pk, p_adv);
+  IF v_step.child_seq > 0 THEN
+    PERFORM step_skip_waiting_children(p_pk, p_adv);
+  END IF;
 
   IF v_step.anchor_pk IS NOT NULL THEN
     IF v_step.anchor_pk = ANY(p_adv) THEN

@@ -3,7 +3,7 @@
 -- name: createWorkflow
 -- ($1 id, $2 name, $3 options, $4 watchNextTask, $5 replaceByName,
 --  $6..$11 steps as parallel arrays, $12 task counts per step, $13 tasks of every step, in order)
-SELECT created, events FROM create_workflow(
+SELECT created, events, pg_backend_pid() AS pid FROM create_workflow(
   $1, $2, $3::jsonb, $4, $5,
   $6::text[], $7::text[], $8::jsonb[], $9::text[], $10::jsonb[], $11::jsonb[], $12::integer[], $13::text[]
 );

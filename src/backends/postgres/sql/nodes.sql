@@ -16,7 +16,7 @@ SELECT unregister_node($1);
 
 -- name: recoverExpired
 -- ($1 limit, $2 minimum interval between two runs, ms)
-SELECT recovered, nodes_removed, events FROM recover_expired($1, $2);
+SELECT recovered, nodes_removed, events, pg_backend_pid() AS pid FROM recover_expired($1, $2);
 
 -- name: listNodes
 SELECT id, host, pid, handlers, epoch_ms(started_at) AS started_at, epoch_ms(heartbeat_at) AS heartbeat_at,

@@ -12,7 +12,8 @@ SELECT step_pk::text AS step_pk, seqs, datas, failed, tokens::float8[] AS tokens
 --  $16 nextTask events to publish first; $17..$20 next claim: node id, workflow id, step id, limit, or nulls;
 --  $21..$23 adopt: node id, handler keys, limit per step, or nulls)
 -- stale: ids of the refused outcomes. Tokens: > 0 leased alone, < 0 minus a range lease id.
-SELECT stale, events, step_pk::text AS step_pk, seqs, datas, failed, tokens::float8[] AS tokens, total, watch, adopted
+SELECT stale, events, step_pk::text AS step_pk, seqs, datas, failed, tokens::float8[] AS tokens, total, watch, adopted,
+       pg_backend_pid() AS pid
 FROM complete_jobs(
   $1::text[],
   $2::bigint[], $3::integer[], $4::bigint[], $5::text[], $6::text[], $7::jsonb[], $8::integer[],
