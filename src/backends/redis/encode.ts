@@ -62,8 +62,7 @@ export interface OutcomeBatch {
 
 /** Outcomes grouped by workflow, then by step. Ids this backend never handed out are stale at once. */
 export function encodeOutcomes(outcomes: readonly JobOutcome[]): { batches: Map<string, OutcomeBatch>; unknown: string[] } {
-  const byWorkflow = new Map<string, Map<string, ScriptArg[]>>();
-  const ids = new Map<string, Map<string, string>>();
+  const byWorkflow = new Map<string, { steps: Map<string, { count: number; values: ScriptArg[] }>; ids: Map<string, string> }>();
   const unknown: string[] = [];
   for (const outcome of outcomes) {
     const parsed = parseJobId(outcome.id);
@@ -71,41 +70,40 @@ export function encodeOutcomes(outcomes: readonly JobOutcome[]): { batches: Map<
       unknown.push(outcome.id);
       continue;
     }
-    let steps = byWorkflow.get(parsed.workflowId);
-    if (steps === undefined) {
-      steps = new Map();
-      byWorkflow.set(parsed.workflowId, steps);
-      ids.set(parsed.workflowId, new Map());
+    let workflow = byWorkflow.get(parsed.workflowId);
+    if (workflow === undefined) {
+      workflow = { steps: new Map(), ids: new Map() };
+      byWorkflow.set(parsed.workflowId, workflow);
     }
-    ids.get(parsed.workflowId)?.set(parsed.field, outcome.id);
-    let group = steps.get(parsed.n);
+    workflow.ids.set(parsed.field, outcome.id);
+    let group = workflow.steps.get(parsed.n);
     if (group === undefined) {
-      group = [];
-      steps.set(parsed.n, group);
+      group = { count: 0, values: [] };
+      workflow.steps.set(parsed.n, group);
     }
+    group.count++;
+    const values = group.values;
     switch (outcome.status) {
       case 'succeeded':
-        if (outcome.error === null) group.push('S', parsed.slot, outcome.token, outcome.resultJson ?? '');
-        else group.push('E', parsed.slot, outcome.token, outcome.resultJson ?? '', JSON.stringify(outcome.error));
+        if (outcome.error === null) values.push('S', parsed.slot, outcome.token, outcome.resultJson ?? '');
+        else values.push('E', parsed.slot, outcome.token, outcome.resultJson ?? '', JSON.stringify(outcome.error));
         break;
       case 'retry':
-        group.push('R', parsed.slot, outcome.token, JSON.stringify(outcome.error), outcome.retryDelayMs);
+        values.push('R', parsed.slot, outcome.token, JSON.stringify(outcome.error), outcome.retryDelayMs);
         break;
       case 'failed':
-        group.push('F', parsed.slot, outcome.token, JSON.stringify(outcome.error));
+        values.push('F', parsed.slot, outcome.token, JSON.stringify(outcome.error));
         break;
     }
   }
   const batches = new Map<string, OutcomeBatch>();
-  for (const [workflowId, steps] of byWorkflow) {
-    const args: ScriptArg[] = [steps.size];
-    for (const [n, group] of steps) {
-      let count = 0;
-      for (let i = 0; i < group.length; i += group[i] === 'E' || group[i] === 'R' ? 5 : 4) count++;
-      args.push(n, count);
-      for (const value of group) args.push(value);
+  for (const [workflowId, workflow] of byWorkflow) {
+    const args: ScriptArg[] = [workflow.steps.size];
+    for (const [n, group] of workflow.steps) {
+      args.push(n, group.count);
+      for (const value of group.values) args.push(value);
     }
-    batches.set(workflowId, { args, ids: ids.get(workflowId) ?? new Map<string, string>() });
+    batches.set(workflowId, { args, ids: workflow.ids });
   }
   return { batches, unknown };
 }
