@@ -80,7 +80,7 @@ export function api(t: Conformance): void {
         data: { tag: 'first' },
       });
       // defaults < WorkFlow.create < StepHandler.options < addStep options
-      expect(step.options).toEqual({ taskConcurrency: 3, taskTimeout: 4000, taskMaxFailCount: 5, taskFailRetryDelay: 0 });
+      expect(step.options).toEqual({ taskConcurrency: 3, taskTimeout: 4000, taskMaxFailCount: 5, taskFailRetryDelay: 0, isolation: 'none' });
       expect(progress).toEqual(['100.00% - 3/3']);
       expect(result.steps[0]?.tasks.map((task) => [task.seq, task.result])).toEqual([
         [1, 10],

@@ -1,5 +1,6 @@
 /** Row shapes of the embedded schema and their mapping to contract records. */
 import type { SerializedError } from '../../errors.js';
+import type { RunnableStep } from '../backend.js';
 import type {
   HandlerRef,
   JobKind,
@@ -184,5 +185,21 @@ export function toNodeRecord(row: NodeRow): NodeRecord {
     heartbeatAt: row.heartbeat_at,
     leaseExpiresAt: row.lease_expires_at,
     handlers: JSON.parse(row.handlers) as string[],
+  };
+}
+
+/** A running step as the engine needs it to run its jobs. */
+export function runnableStep(row: StepRow, workflowName: string): RunnableStep {
+  const record = toStepRecord(row, null);
+  return {
+    workflowId: row.workflow_id,
+    workflowName,
+    stepId: row.id,
+    name: row.name,
+    handler: record.handler,
+    dataJson: row.data,
+    options: record.options,
+    runIndex: row.run_index ?? 0,
+    parentId: row.parent_id,
   };
 }

@@ -8,11 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { systemClock } from '../../clock.js';
 import type { Clock } from '../../clock.js';
-import { BackendError, DeflowError, LeaseLostError, NotFoundError, StepClosedError, ValidationError } from '../../errors.js';
-import type { SerializedError } from '../../errors.js';
+import { BackendError, DeflowError, StepClosedError, ValidationError } from '../../errors.js';
 import type {
-  AdoptRequest,
-  AdoptedStep,
   Backend,
   BackendEvent,
   ClaimRequest,
@@ -21,14 +18,11 @@ import type {
   CompleteResult,
   EventListener,
   JobLease,
-  JobOutcome,
   NewAnchoredSteps,
   NewNode,
-  NewStep,
   NewTasks,
   NewWorkflow,
   RecoverResult,
-  RunnableStep,
   RunnableSteps,
   TaskPage,
   WorkflowQuery,
@@ -36,22 +30,10 @@ import type {
 import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../types.js';
 import { openDatabase } from './connection.js';
 import type { SqliteDatabase } from './connection.js';
+import { Definitions } from './definitions.js';
 import { EventLog } from './event-log.js';
-import {
-  AFTER_SLOT,
-  BEFORE_SLOT,
-  MAX_STEP_PK,
-  MAX_TASKS_PER_STEP,
-  SLOTS_PER_STEP,
-  jobId,
-  kindOfSlot,
-  slotOf,
-  stepPkOf,
-  toNodeRecord,
-  toStepRecord,
-  toTaskRecord,
-  toWorkflowRecord,
-} from './rows.js';
+import { JobLedger } from './job-ledger.js';
+import { AFTER_SLOT, jobId, runnableStep, toNodeRecord, toStepRecord, toTaskRecord, toWorkflowRecord } from './rows.js';
 import type { NodeRow, StepRow, TaskRow, WorkflowRow } from './rows.js';
 import { prepareStatements } from './statements.js';
 import type { Statements } from './statements.js';
@@ -70,34 +52,9 @@ export interface SqliteBackendOptions {
 /** Stages during which a phase may still add steps after itself. */
 const OPEN_STAGE_OF_PHASE = { before: 'before', task: 'tasks', after: 'after' } as const;
 
-interface LeasedRow {
-  id: number;
-  data: string;
-  failed_count: number;
-  token: number;
-}
 
-interface RangeLease {
-  id: number;
-  step_pk: number;
-  lo: number;
-  hi: number;
-}
 
-const NODE_LOST: SerializedError = {
-  name: 'NodeLostError',
-  code: 'ERR_NODE_LOST',
-  message:
-    'the node running this job stopped responding (its lease expired without a heartbeat); the attempt was counted as failed',
-};
 
-interface StepPlacement {
-  declIndex: number;
-  anchorPk: number | null;
-  anchorPhase: string | null;
-  anchorSeq: number | null;
-  parentId: string | null;
-}
 
 export class SqliteBackend implements Backend {
   readonly kind = 'sqlite';
@@ -108,6 +65,8 @@ export class SqliteBackend implements Backend {
   private db: SqliteDatabase | null = null;
   private q!: Statements;
   private log!: EventLog;
+  private ledger!: JobLedger;
+  private definitions!: Definitions;
 
   constructor(private readonly options: SqliteBackendOptions) {
     this.location = options.path;
@@ -119,6 +78,8 @@ export class SqliteBackend implements Backend {
     const db = openDatabase(this.options.path, this.options.busyTimeoutMs ?? 10_000);
     this.q = prepareStatements(db);
     this.log = new EventLog(db, this.q, this.origin, this.options.pollIntervalMs ?? 50);
+    this.ledger = new JobLedger(this.q, this.nodePks);
+    this.definitions = new Definitions(this.q);
     this.db = db;
     return Promise.resolve();
   }
@@ -141,7 +102,7 @@ export class SqliteBackend implements Backend {
     const { value, events } = this.write((machine, now) => {
       if (workflow.replaceByName) {
         for (const { id } of this.q.idsByNameExcept.all({ name: workflow.name, id: workflow.id }) as { id: string }[]) {
-          this.deleteWorkflowRows(id);
+          this.definitions.deleteWorkflow(id);
         }
       }
       const inserted = this.q.insertWorkflow.run({
@@ -155,7 +116,7 @@ export class SqliteBackend implements Backend {
       if (inserted.changes === 0) return false;
       const pks = new Map<string, number>();
       workflow.steps.forEach((step, declIndex) => {
-        const pk = this.insertStep(workflow.id, step, {
+        const pk = this.definitions.insertStep(workflow.id, step, {
           declIndex,
           anchorPk: null,
           anchorPhase: null,
@@ -185,7 +146,7 @@ export class SqliteBackend implements Backend {
 
   async addAnchoredSteps(input: NewAnchoredSteps): Promise<{ added: number }> {
     const { value } = this.write((machine) => {
-      const anchor = this.requireStep(input.workflowId, input.anchorStepId);
+      const anchor = this.definitions.requireStep(input.workflowId, input.anchorStepId);
       const openStage = OPEN_STAGE_OF_PHASE[input.phase];
       if (anchor.status !== 'running' || anchor.stage !== openStage) {
         throw new StepClosedError(
@@ -197,7 +158,7 @@ export class SqliteBackend implements Backend {
       let added = 0;
       for (const step of input.steps) {
         const { child_seq } = this.q.reserveChildSeq.get(anchor.pk) as { child_seq: number };
-        const pk = this.insertStep(input.workflowId, step, {
+        const pk = this.definitions.insertStep(input.workflowId, step, {
           declIndex: declIndex++,
           anchorPk: anchor.pk,
           anchorPhase: input.phase,
@@ -216,7 +177,7 @@ export class SqliteBackend implements Backend {
 
   async addTasks(input: NewTasks): Promise<{ added: number; total: number }> {
     const { value } = this.write((machine) => {
-      const step = this.requireStep(input.workflowId, input.stepId);
+      const step = this.definitions.requireStep(input.workflowId, input.stepId);
       const open =
         (step.status === 'waiting' || step.status === 'running') &&
         (step.stage === 'before' || step.stage === 'before-children' || step.stage === 'tasks');
@@ -229,7 +190,7 @@ export class SqliteBackend implements Backend {
       if (input.batchKey !== undefined && this.q.batchApplied.run(step.pk, input.batchKey).changes === 0) {
         return { added: 0, total: step.total };
       }
-      this.insertTasks(step.pk, input.tasksJson);
+      this.definitions.insertTasks(step.pk, input.tasksJson);
       if (step.status === 'running' && step.stage === 'tasks' && input.tasksJson.length > 0) {
         machine.events.push({ type: 'work', workflowId: input.workflowId, stepId: input.stepId });
       }
@@ -262,16 +223,16 @@ export class SqliteBackend implements Backend {
   }
 
   async claim(request: ClaimRequest): Promise<ClaimResult> {
-    const { value } = this.write((_machine, now) => this.claimInTransaction(request, now));
+    const { value } = this.write((_machine, now) => this.ledger.claim(request, now));
     return Promise.resolve(value);
   }
 
   async complete(request: CompleteRequest): Promise<CompleteResult> {
     const { value, events } = this.write((machine, now) => {
       if (request.events !== undefined) machine.events.push(...request.events);
-      const stale = this.applyOutcomes(request.outcomes, machine, now);
-      const claimed = request.next === undefined ? undefined : this.claimInTransaction(request.next, now);
-      const adopted = request.adopt === undefined ? undefined : this.adoptInTransaction(request.adopt, machine.events, request.next, now);
+      const stale = this.ledger.applyOutcomes(request.outcomes, machine, now);
+      const claimed = request.next === undefined ? undefined : this.ledger.claim(request.next, now);
+      const adopted = request.adopt === undefined ? undefined : this.ledger.adopt(request.adopt, machine.events, request.next, now);
       return { stale, claimed, adopted };
     });
     const result: CompleteResult = { stale: value.stale, events };
@@ -317,7 +278,7 @@ export class SqliteBackend implements Backend {
     const { value } = this.write((machine, now) => {
       const alive = this.q.heartbeat.run({ id: nodeId, now, expiresAt: now + leaseMs }).changes > 0;
       const pk = this.nodePks.get(nodeId);
-      if (alive && held !== undefined && pk !== undefined) this.reconcile(pk, new Set(held.map(Number)), machine);
+      if (alive && held !== undefined && pk !== undefined) this.ledger.reconcile(pk, new Set(held.map(Number)), machine);
       return alive;
     });
     return Promise.resolve({ alive: value });
@@ -327,11 +288,7 @@ export class SqliteBackend implements Backend {
     this.write(() => {
       const row = this.q.deleteNode.get(nodeId) as { pk: number } | undefined;
       if (row === undefined) return;
-      this.q.releaseLeasedAloneBy.run(row.pk);
-      for (const lease of this.q.rangesOf.all(row.pk) as RangeLease[]) {
-        this.q.releaseFreshRange.run(lease.lo, lease.hi);
-        this.q.deleteLease.run(lease.id);
-      }
+      this.ledger.releaseAllOf(row.pk);
     });
     this.nodePks.delete(nodeId);
     return Promise.resolve();
@@ -340,24 +297,7 @@ export class SqliteBackend implements Backend {
   async recoverExpired(limit: number): Promise<RecoverResult> {
     const { value, events } = this.write((machine, now) => {
       const dead = this.q.deleteExpiredNodes.all(now) as { pk: number; id: string }[];
-      let recovered = 0;
-      // Jobs leased alone: one outcome each, through the usual path.
-      const alone = this.q.orphanedAlone.all(limit) as { id: number; token: number; failed_count: number }[];
-      const outcomes: JobOutcome[] = alone.map((job) => {
-        const step = machine.stepRow(stepPkOf(job.id));
-        const slot = slotOf(job.id);
-        const lease = { id: String(job.id), workflowId: step.workflow_id, stepId: step.id, kind: kindOfSlot(slot), seq: slot, token: job.token };
-        return job.failed_count + 1 >= step.max_attempts
-          ? { ...lease, status: 'failed', error: NODE_LOST }
-          : { ...lease, status: 'retry', error: NODE_LOST, retryDelayMs: step.retry_delay };
-      });
-      this.applyOutcomes(outcomes, machine, now);
-      recovered += outcomes.length;
-      // Range leases: the fresh tasks left in them fail this attempt together.
-      for (const lease of this.q.orphanedRanges.all(limit) as RangeLease[]) {
-        recovered += this.recoverRange(lease, machine, now);
-      }
-      return { recovered, nodesRemoved: dead.length };
+      return { recovered: this.ledger.recoverOrphans(machine, now, limit), nodesRemoved: dead.length };
     });
     return Promise.resolve({ ...value, events });
   }
@@ -431,14 +371,14 @@ export class SqliteBackend implements Backend {
   // --- retention ------------------------------------------------------------------------------
 
   async removeWorkflow(workflowId: string): Promise<boolean> {
-    const { value } = this.write(() => this.deleteWorkflowRows(workflowId));
+    const { value } = this.write(() => this.definitions.deleteWorkflow(workflowId));
     return Promise.resolve(value);
   }
 
   async sweep(limit: number): Promise<number> {
     const { value } = this.write((_machine, now) => {
       const ids = this.q.expiredWorkflows.all(now, limit) as { id: string }[];
-      for (const { id } of ids) this.deleteWorkflowRows(id);
+      for (const { id } of ids) this.definitions.deleteWorkflow(id);
       this.log.prune(now);
       return ids.length;
     });
@@ -486,254 +426,4 @@ export class SqliteBackend implements Backend {
     }
   }
 
-  private claimInTransaction(request: ClaimRequest, now: number): ClaimResult {
-    if (this.q.nodeExists.get(request.nodeId) === undefined) {
-      throw new LeaseLostError(`node ${request.nodeId} is not registered any more (its lease expired); it must register again`);
-    }
-    const owner = this.nodePks.get(request.nodeId);
-    const step = this.q.stepById.get(request.workflowId, request.stepId) as StepRow | undefined;
-    const empty: ClaimResult = { jobs: [], watchNextTask: false, taskCount: step?.total ?? 0 };
-    if (step === undefined || step.status !== 'running' || owner === undefined) return empty;
-    const jobs: ClaimResult['jobs'] = [];
-    const toJob = (id: number, data: string, failedCount: number, token: number): void => {
-      const slot = slotOf(id);
-      jobs.push({
-        id: String(id),
-        workflowId: request.workflowId,
-        stepId: request.stepId,
-        kind: kindOfSlot(slot),
-        seq: slot,
-        dataJson: data,
-        failedCount,
-        token,
-      });
-    };
-    if (step.stage === 'before' || step.stage === 'after') {
-      const id = jobId(step.pk, step.stage === 'before' ? BEFORE_SLOT : AFTER_SLOT);
-      const row = this.q.claimHook.get({ owner, id, now }) as LeasedRow | undefined;
-      if (row !== undefined) toJob(row.id, row.data, row.failed_count, row.token);
-    } else if (step.stage === 'tasks') {
-      const base = step.pk * SLOTS_PER_STEP;
-      const again = this.q.claimRequeued.all({ owner, lo: base + 1, hi: base + MAX_TASKS_PER_STEP, now, limit: request.limit }) as LeasedRow[];
-      again.sort((a, b) => a.id - b.id);
-      for (const row of again) toJob(row.id, row.data, row.failed_count, row.token);
-      const room = request.limit - again.length;
-      if (room > 0 && step.fresh_cursor < step.next_seq) {
-        const lo = base + step.fresh_cursor + 1;
-        const hi = base + Math.min(step.fresh_cursor + room, step.next_seq);
-        for (const [id, data] of this.q.freshRange.all(lo, hi) as [number, string][]) toJob(id, data, 0, 0);
-        this.q.insertLease.run(owner, step.pk, lo, hi);
-        this.q.advanceCursor.run(hi - base, step.pk);
-      }
-    }
-    if (jobs.length === 0) return empty;
-    const workflow = this.q.getWorkflow.get(request.workflowId) as WorkflowRow;
-    return { jobs, watchNextTask: workflow.watch_next_task === 1, taskCount: step.total };
-  }
-
-  /** Claims the first jobs of steps this transaction made runnable, for handlers the node has. */
-  private adoptInTransaction(adopt: AdoptRequest, events: readonly BackendEvent[], next: ClaimRequest | undefined, now: number): AdoptedStep[] {
-    if (adopt.handlers.length === 0 || this.q.nodeExists.get(adopt.nodeId) === undefined) return [];
-    const keys = new Set(adopt.handlers);
-    const seen = new Set<string>();
-    const adopted: AdoptedStep[] = [];
-    for (const event of events) {
-      if (event.type !== 'work') continue;
-      const key = `${event.workflowId}\u0000${event.stepId}`;
-      if (seen.has(key) || (next?.workflowId === event.workflowId && next.stepId === event.stepId)) continue;
-      seen.add(key);
-      const row = this.q.stepById.get(event.workflowId, event.stepId) as StepRow | undefined;
-      if (row === undefined || row.status !== 'running') continue;
-      const step = runnableStep(row, (this.q.getWorkflow.get(row.workflow_id) as WorkflowRow).name);
-      if (!keys.has(step.handler.key)) continue;
-      const limit = Math.min(adopt.limit, step.options.taskConcurrency);
-      const claim = this.claimInTransaction({ nodeId: adopt.nodeId, workflowId: event.workflowId, stepId: event.stepId, limit }, now);
-      if (claim.jobs.length > 0) adopted.push({ step, claim });
-    }
-    return adopted;
-  }
-
-  /** Applies fenced outcomes, aggregates counts per step, then advances the touched steps. */
-  private applyOutcomes(outcomes: readonly JobOutcome[], machine: StepMachine, now: number): string[] {
-    const stale: string[] = [];
-    const counts = new Map<number, { done: number; failed: number; failing: string | null }>();
-    const hookSteps = new Set<number>();
-    const q = this.q;
-    for (const outcome of outcomes) {
-      const id = Number(outcome.id);
-      const token = outcome.token;
-      const fresh = token === 0;
-      let applied: boolean;
-      if (outcome.status === 'succeeded') {
-        const error = outcome.error === null ? null : JSON.stringify(outcome.error);
-        applied = fresh
-          ? q.succeedFresh.run(outcome.resultJson, error, now, id).changes > 0
-          : q.succeedLeased.run(outcome.resultJson, error, now, id, token).changes > 0;
-      } else if (outcome.status === 'retry') {
-        const runAt = outcome.retryDelayMs > 0 ? now + outcome.retryDelayMs : 0;
-        const error = JSON.stringify(outcome.error);
-        applied = fresh ? q.retryFresh.run(error, runAt, id).changes > 0 : q.retryLeased.run(error, runAt, id, token).changes > 0;
-        if (applied && runAt === 0) machine.events.push({ type: 'work', workflowId: outcome.workflowId, stepId: outcome.stepId });
-        if (!applied) stale.push(outcome.id);
-        continue;
-      } else {
-        const error = JSON.stringify(outcome.error);
-        applied = fresh ? q.failFresh.run(error, now, id).changes > 0 : q.failLeased.run(error, now, id, token).changes > 0;
-      }
-      if (!applied) {
-        stale.push(outcome.id);
-        continue;
-      }
-      const pk = stepPkOf(id);
-      const slot = slotOf(id);
-      if (slot === BEFORE_SLOT || slot === AFTER_SLOT) {
-        hookSteps.add(pk);
-        continue;
-      }
-      let count = counts.get(pk);
-      if (count === undefined) {
-        count = { done: 0, failed: 0, failing: null };
-        counts.set(pk, count);
-      }
-      if (outcome.status === 'succeeded') count.done++;
-      else {
-        count.failed++;
-        count.failing ??= JSON.stringify({ seq: slot, error: outcome.error });
-      }
-    }
-    for (const [pk, count] of counts) {
-      q.addCounts.run({ pk, ...count });
-      machine.advance(pk);
-    }
-    for (const pk of hookSteps) machine.advance(pk);
-    return stale;
-  }
-
-  /** A dead node's range: its fresh tasks count one failed attempt (or fail for good). */
-  private recoverRange(lease: RangeLease, machine: StepMachine, now: number): number {
-    this.q.deleteLease.run(lease.id);
-    const step = this.q.stepByPk.get(lease.step_pk) as StepRow | undefined;
-    if (step === undefined) return 0;
-    const error = JSON.stringify(NODE_LOST);
-    const failed = this.q.failFreshRange.all({ lo: lease.lo, hi: lease.hi, error, now, maxAttempts: step.max_attempts }) as { id: number }[];
-    const runAt = step.retry_delay > 0 ? now + step.retry_delay : 0;
-    const retried = this.q.retryFreshRange.all({ lo: lease.lo, hi: lease.hi, error, runAt }) as { id: number }[];
-    const first = failed.reduce((min, row) => Math.min(min, row.id), Infinity);
-    if (failed.length > 0) {
-      this.q.addCounts.run({
-        pk: step.pk,
-        done: 0,
-        failed: failed.length,
-        failing: JSON.stringify({ seq: slotOf(first), error: NODE_LOST }),
-      });
-      machine.advance(step.pk);
-    }
-    if (retried.length > 0 && runAt === 0) machine.events.push({ type: 'work', workflowId: step.workflow_id, stepId: step.id });
-    return failed.length + retried.length;
-  }
-
-  /** Hands back every job the node holds that it did not list (after an ambiguous round trip). */
-  private reconcile(owner: number, keep: ReadonlySet<number>, machine: StepMachine): void {
-    const touched = new Set<number>();
-    for (const job of this.q.leasedAloneBy.all(owner) as { id: number; token: number }[]) {
-      if (keep.has(job.id)) continue;
-      this.q.releaseJob.run({ id: job.id, token: job.token });
-      touched.add(stepPkOf(job.id));
-    }
-    for (const lease of this.q.rangesOf.all(owner) as RangeLease[]) {
-      for (const { id } of this.q.freshIdsInRange.all(lease.lo, lease.hi) as { id: number }[]) {
-        if (keep.has(id)) continue;
-        this.q.releaseJob.run({ id, token: 0 });
-        touched.add(lease.step_pk);
-      }
-    }
-    for (const pk of touched) {
-      const step = machine.stepRow(pk);
-      machine.events.push({ type: 'work', workflowId: step.workflow_id, stepId: step.id });
-    }
-  }
-
-  private requireStep(workflowId: string, stepId: string): StepRow {
-    const step = this.q.stepById.get(workflowId, stepId) as StepRow | undefined;
-    if (step === undefined) throw new NotFoundError(`step "${stepId}" of workflow ${workflowId} does not exist (was the workflow removed?)`);
-    return step;
-  }
-
-  /** Inserts a step with its hook jobs and tasks; null when a step with that id exists. */
-  private insertStep(workflowId: string, step: NewStep, placement: StepPlacement): number | null {
-    const row = this.q.insertStep.get({
-      workflowId,
-      id: step.id,
-      name: step.name,
-      handler: JSON.stringify(step.handler),
-      data: step.dataJson,
-      options: JSON.stringify(step.options),
-      maxAttempts: step.options.taskMaxFailCount,
-      retryDelay: step.options.taskFailRetryDelay,
-      deps: JSON.stringify(step.deps),
-      anchorPk: placement.anchorPk,
-      anchorPhase: placement.anchorPhase,
-      anchorSeq: placement.anchorSeq,
-      parentId: placement.parentId,
-      declIndex: placement.declIndex,
-      hasBefore: step.handler.hasBeforeAll ? 1 : 0,
-      hasAfter: step.handler.hasAfterAll ? 1 : 0,
-    }) as { pk: number } | undefined;
-    if (row === undefined) return null;
-    if (row.pk > MAX_STEP_PK) {
-      throw new BackendError(`this SQLite database holds the most steps it can number (${MAX_STEP_PK}); start a new database file`);
-    }
-    if (step.handler.hasBeforeAll) this.q.insertJob.run(jobId(row.pk, BEFORE_SLOT), 'null');
-    if (step.handler.hasAfterAll) this.q.insertJob.run(jobId(row.pk, AFTER_SLOT), 'null');
-    this.insertTasks(row.pk, step.tasksJson);
-    return row.pk;
-  }
-
-  private insertTasks(stepPk: number, tasksJson: readonly string[]): void {
-    if (tasksJson.length === 0) return;
-    const { next_seq } = this.q.reserveTaskSeq.get({ pk: stepPk, n: tasksJson.length }) as { next_seq: number };
-    if (next_seq > MAX_TASKS_PER_STEP) {
-      throw new ValidationError(`a step of the embedded backend holds at most ${MAX_TASKS_PER_STEP} tasks; split the work over several steps`);
-    }
-    const first = jobId(stepPk, next_seq - tasksJson.length + 1);
-    const count = tasksJson.length;
-    let i = 0;
-    if (count >= 64) {
-      const params: (number | string)[] = new Array<number | string>(128);
-      for (; i + 64 <= count; i += 64) {
-        for (let k = 0; k < 64; k++) {
-          params[2 * k] = first + i + k;
-          params[2 * k + 1] = tasksJson[i + k] as string;
-        }
-        this.q.insertJobs64.run(params);
-      }
-    }
-    for (; i < count; i++) this.q.insertJob.run(first + i, tasksJson[i]);
-  }
-
-  private deleteWorkflowRows(workflowId: string): boolean {
-    for (const { pk } of this.q.stepPksOfWorkflow.all(workflowId) as { pk: number }[]) {
-      this.q.deleteJobsOfStep.run(jobId(pk, 0), jobId(pk, SLOTS_PER_STEP - 1));
-    }
-    this.q.deleteLeasesOfWorkflow.run(workflowId);
-    this.q.deleteBatchesOfWorkflow.run(workflowId);
-    this.q.deleteEdgesOfWorkflow.run(workflowId);
-    this.q.deleteStepsOfWorkflow.run(workflowId);
-    return this.q.deleteWorkflow.run(workflowId).changes > 0;
-  }
-}
-
-function runnableStep(row: StepRow, workflowName: string): RunnableStep {
-  const record = toStepRecord(row, null);
-  return {
-    workflowId: row.workflow_id,
-    workflowName,
-    stepId: row.id,
-    name: row.name,
-    handler: record.handler,
-    dataJson: row.data,
-    options: record.options,
-    runIndex: row.run_index ?? 0,
-    parentId: row.parent_id,
-  };
 }
