@@ -5,83 +5,33 @@
  *
  * Handle phases:  draft -> starting -> started   (draft -> failed when run() cannot start it)
  */
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { Backend, BackendEvent, NewStep } from '../backends/backend.js';
-import type { DependencyCondition, StepStatus, WorkflowRecord, WorkflowStatus } from '../backends/types.js';
+import type { Backend, BackendEvent } from '../backends/backend.js';
+import type { WorkflowRecord, WorkflowStatus } from '../backends/types.js';
 import { DeflowError, NotFoundError, ValidationError, WorkflowDefinitionError } from '../errors.js';
 import type { EventHub } from '../engine/event-hub.js';
-import { toJson } from '../engine/json.js';
 import { DeFlow } from './deflow.js';
 import type { RegistrationWatcher } from './deflow.js';
-import { declaredStepId, planDependencies } from './graph.js';
-import { checkKnownKeys, checkObject, checkStepOptions, checkWorkflowOptions, describe, resolveStepOptions } from './options.js';
-import type { ResolvedWorkflowOptions, StepOptions, WorkflowOptions } from './options.js';
+import { planDependencies } from './graph.js';
+import { checkWorkflowOptions, describe } from './options.js';
+import type { ResolvedWorkflowOptions, WorkflowOptions } from './options.js';
 import { loadWorkflowResult } from './results.js';
 import type { WorkflowResult } from './results.js';
 import { stepFromRecord } from './step.js';
 import type { Step } from './step.js';
-import { isStepHandler } from './step-handler.js';
-import { checkStepSource, resolveStepSource } from './step-source.js';
-import type { StepSource } from './step-source.js';
+import { buildSteps, draftStep, newWorkflowId } from './workflow-definition.js';
+import type { AddStepParams, DraftStep } from './workflow-definition.js';
+import { WorkflowFailedError } from './workflow-events.js';
+import type { WorkflowEventMap } from './workflow-events.js';
 
-export interface AddStepParams<SD = unknown, TD = unknown, TR = unknown> {
-  step: StepSource<SD, TD, TR>;
-  /** Name other steps use in `dependsOn`; default: the handler's name. */
-  name?: string;
-  tasks?: TD[];
-  data?: SD;
-  options?: Partial<StepOptions>;
-  /** Steps this one waits for; default: the step added just before (DeFlow chain). `[]` starts it at once. */
-  dependsOn?: string[];
-  /** Run when the steps it depends on all succeeded (default), when one failed, or always. */
-  when?: DependencyCondition;
-}
-
-export interface NextTaskInfo {
-  /** Task id, `<stepId>:<seq>`. */
-  id: string;
-  workflowId: string;
-  stepId: string;
-  stepKey: string;
-  data: unknown;
-  /** 1 for the first attempt. */
-  attempt: number;
-}
-
-export interface StepFinishedInfo {
-  workflowId: string;
-  stepId: string;
-  status: StepStatus;
-}
-
-export interface WorkflowEventMap {
-  /** The workflow finished (succeeded, failed or cancelled): check `result.status`. */
-  done: [result: WorkflowResult];
-  /** The workflow failed, or could not start. Only emitted when listened to. */
-  error: [error: Error];
-  /** A node started an attempt of a task. */
-  nextTask: [task: NextTaskInfo];
-  /** A step finished. */
-  step: [step: StepFinishedInfo];
-}
-
-interface DraftStep {
-  source: unknown;
-  name: string | undefined;
-  tasksJson: string[] | undefined;
-  dataJson: string | undefined;
-  options: Partial<StepOptions> | undefined;
-  dependsOn: string[] | undefined;
-  when: DependencyCondition;
-}
+export type { AddStepParams } from './workflow-definition.js';
+export { WorkflowFailedError } from './workflow-events.js';
+export type { NextTaskInfo, StepFinishedInfo, WorkflowEventMap } from './workflow-events.js';
 
 /** Where a handle is: being defined, being stored by run(), stored (running or finished), or failed to start. */
 export type WorkflowHandleState = 'draft' | 'starting' | 'started' | 'failed';
 type Phase = WorkflowHandleState;
 
-const ADD_STEP_KEYS = ['step', 'name', 'tasks', 'data', 'options', 'dependsOn', 'when'];
-const WHEN_VALUES: readonly DependencyCondition[] = ['success', 'failure', 'always'];
 const TERMINAL: readonly WorkflowStatus[] = ['succeeded', 'failed', 'cancelled'];
 
 interface Finish {
@@ -169,28 +119,7 @@ export class WorkFlow implements RegistrationWatcher {
   /** Adds a step. Without `dependsOn` it runs after the step added before it. */
   addStep<SD = unknown, TD = unknown, TR = unknown>(params: AddStepParams<SD, TD, TR>): this {
     if (this.#phase !== 'draft') throw new ValidationError(`workflow ${this.id} already runs: add steps before run(), or use step.addAfter() from a handler`);
-    const where = `addStep() #${this.#drafts.length + 1} of workflow "${this.name}"`;
-    const raw = checkObject(params, where);
-    checkKnownKeys(raw, ADD_STEP_KEYS, where);
-    checkStepSource(params.step, where);
-    if (params.name !== undefined && (typeof params.name !== 'string' || params.name.length === 0)) {
-      throw new ValidationError(`${where}: name must be a non-empty string, got ${describe(params.name)}`);
-    }
-    if (params.tasks !== undefined && !Array.isArray(params.tasks)) throw new ValidationError(`${where}: tasks must be an array, got ${describe(params.tasks)}`);
-    if (params.dependsOn !== undefined && (!Array.isArray(params.dependsOn) || params.dependsOn.some((d) => typeof d !== 'string'))) {
-      throw new ValidationError(`${where}: dependsOn must be an array of step names`);
-    }
-    const when = params.when ?? 'success';
-    if (!WHEN_VALUES.includes(when)) throw new ValidationError(`${where}: when must be "success", "failure" or "always", got ${describe(when)}`);
-    this.#drafts.push({
-      source: params.step,
-      name: params.name ?? (isStepHandler(params.step) ? params.step.name : undefined),
-      tasksJson: params.tasks?.map((task, i) => toJson(task, `${where}: task data at index ${i}`)),
-      dataJson: params.data === undefined ? undefined : toJson(params.data, `${where}: step data`),
-      options: params.options === undefined ? undefined : checkStepOptions(params.options, `${where} options`),
-      dependsOn: params.dependsOn,
-      when,
-    });
+    this.#drafts.push(draftStep(params, `addStep() #${this.#drafts.length + 1} of workflow "${this.name}"`));
     return this;
   }
 
@@ -325,20 +254,7 @@ export class WorkFlow implements RegistrationWatcher {
       const { backend, node } = await deflow.services();
       // Listen before the workflow exists, so no event of a quick run is missed.
       if (this.#wantsFollowing()) this.#subscribe(deflow, node.hub, backend);
-      const steps: NewStep[] = [];
-      for (const [index, draft] of this.#drafts.entries()) {
-        const where = `step #${index + 1} of workflow "${this.name}"`;
-        const { handler, ref } = await resolveStepSource(draft.source, where);
-        steps.push({
-          id: declaredStepId(index),
-          name: draft.name ?? handler.name,
-          handler: ref,
-          dataJson: draft.dataJson ?? toJson(handler.data ?? null, `${where}: step data`),
-          options: resolveStepOptions(this.#resolvedOptions.stored.stepDefaults, handler.options, draft.options),
-          deps: deps[index] ?? [],
-          tasksJson: draft.tasksJson ?? (handler.tasks ?? []).map((task, i) => toJson(task, `${where}: task data at index ${i}`)),
-        });
-      }
+      const steps = await buildSteps(this.name, this.#drafts, deps, this.#resolvedOptions.stored.stepDefaults);
       this.#drafts.length = 0;
       await backend.createWorkflow({
         id: this.id,
@@ -484,29 +400,6 @@ export class WorkFlow implements RegistrationWatcher {
   }
 }
 
-/** What done() rejects with when a workflow failed or was cancelled; `result` holds its steps and tasks. */
-export class WorkflowFailedError extends DeflowError {
-  readonly workflowId: string;
-  readonly status: WorkflowStatus;
-  readonly result: WorkflowResult;
-
-  constructor(result: WorkflowResult) {
-    super('ERR_WORKFLOW_FAILED', `workflow ${result.id} ${result.status}: ${result.error?.message ?? 'no reason recorded'}`);
-    this.workflowId = result.id;
-    this.status = result.status;
-    this.result = result;
-  }
-}
-
 function failedError(result: WorkflowResult): WorkflowFailedError {
   return new WorkflowFailedError(result);
-}
-
-function newWorkflowId(name: string): string {
-  const slug = name
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 40);
-  return `${slug.length > 0 ? slug : 'workflow'}-${randomBytes(6).toString('base64url').replace(/[-_]/g, 'x')}`;
 }

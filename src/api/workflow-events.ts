@@ -1,0 +1,46 @@
+/** What a workflow handle emits, and the error done() rejects with when a workflow fails. */
+import type { StepStatus, WorkflowStatus } from '../backends/types.js';
+import { DeflowError } from '../errors.js';
+import type { WorkflowResult } from './results.js';
+
+export interface NextTaskInfo {
+  /** Task id, `<stepId>:<seq>`. */
+  id: string;
+  workflowId: string;
+  stepId: string;
+  stepKey: string;
+  data: unknown;
+  /** 1 for the first attempt. */
+  attempt: number;
+}
+
+export interface StepFinishedInfo {
+  workflowId: string;
+  stepId: string;
+  status: StepStatus;
+}
+
+export interface WorkflowEventMap {
+  /** The workflow finished (succeeded, failed or cancelled): check `result.status`. */
+  done: [result: WorkflowResult];
+  /** The workflow failed, or could not start. Only emitted when listened to. */
+  error: [error: Error];
+  /** A node started an attempt of a task. */
+  nextTask: [task: NextTaskInfo];
+  /** A step finished. */
+  step: [step: StepFinishedInfo];
+}
+
+/** What done() rejects with when a workflow failed or was cancelled; `result` holds its steps and tasks. */
+export class WorkflowFailedError extends DeflowError {
+  readonly workflowId: string;
+  readonly status: WorkflowStatus;
+  readonly result: WorkflowResult;
+
+  constructor(result: WorkflowResult) {
+    super('ERR_WORKFLOW_FAILED', `workflow ${result.id} ${result.status}: ${result.error?.message ?? 'no reason recorded'}`);
+    this.workflowId = result.id;
+    this.status = result.status;
+    this.result = result;
+  }
+}
