@@ -16,9 +16,15 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(backends.map((backend) => backend.close()));
-  expect(await connectionsOf(schema)).toBe(0);
-  await dropSchemas([schema]);
+  try {
+    await Promise.all(backends.map((backend) => backend.close()));
+    // Server processes of closed connections can linger a moment in pg_stat_activity.
+    const deadline = Date.now() + 5_000;
+    while ((await connectionsOf(schema)) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await connectionsOf(schema)).toBe(0);
+  } finally {
+    await dropSchemas([schema]);
+  }
 });
 
 function outcome(job: ClaimedJob, status: 'succeeded' | 'retry'): JobOutcome {
