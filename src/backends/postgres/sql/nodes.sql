@@ -1,4 +1,4 @@
--- Nodes, heartbeats and the watchdog (migrations/0006_nodes.sql).
+-- Nodes, heartbeats and the watchdog (migrations/0007_nodes.sql).
 
 -- name: registerNode
 -- ($1 id, $2 host, $3 pid, $4 handlers, $5 lease ms)

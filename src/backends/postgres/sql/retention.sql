@@ -1,4 +1,4 @@
--- Retention (migrations/0007_retention.sql).
+-- Retention (migrations/0008_retention.sql).
 
 -- name: removeWorkflow
 SELECT remove_workflow($1) AS removed;

@@ -1,4 +1,4 @@
--- deflow PostgreSQL schema, version 7: retention.
+-- deflow PostgreSQL schema, version 8: retention.
 --
 -- Removing a workflow deletes its row, its steps and their small side rows at once (readers
 -- stop seeing it atomically); its jobs, possibly millions, are deleted a bounded batch at a

@@ -1,18 +1,11 @@
--- deflow PostgreSQL schema, version 5: claiming and completing jobs.
+-- deflow PostgreSQL schema, version 6: completions, hand-backs, and reading outcomes back.
 --
--- Claims. Hook jobs and requeued tasks are leased alone: status 'leased', owner, and a fencing
--- token (positive) bumped on every claim; requeued tasks are picked with FOR UPDATE SKIP
--- LOCKED, so racing claims never wait for each other and never pick the same row. Fresh tasks
--- are leased as a range: the step's fresh_cursor moves forward under the step's row lock and
--- one leases row records (owner, lo..hi); their fencing token is minus the lease id. No
--- per-task write happens at claim time.
---
--- Completion. A job leased alone must still be 'leased' with its token. A job of a range
--- needs its lease row (locked first, in a statement of its own, so the statements after it
--- see whatever the previous holder committed) and must be neither done nor gone in it.
--- Successes of a range arrive grouped per lease (seqs sorted, plus a bit mask of them from
--- the lowest seq on): one results row and one lease update per group, whatever its size.
--- Every other outcome is written on the job's row.
+-- A job leased alone must still be 'leased' with its token. A job of a range needs its lease
+-- row (locked first, in a statement of its own, so the statements after it see whatever the
+-- previous holder committed) and must be neither done nor gone in it. Successes of a range
+-- arrive grouped per lease (seqs sorted, plus a bit mask of them from the lowest seq on): one
+-- results row and one lease update per group, whatever its size. Every other outcome is
+-- written on the job's row.
 
 -- A bit string of n zeros.
 CREATE FUNCTION zeros(p_n integer) RETURNS bit varying LANGUAGE sql IMMUTABLE AS $$
@@ -23,123 +16,6 @@ $$;
 CREATE FUNCTION lease_taken(p_lease leases, p_seq integer) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
   SELECT (p_lease.done IS NOT NULL AND get_bit(p_lease.done, p_seq - p_lease.lo) = 1)
       OR (p_lease.gone IS NOT NULL AND get_bit(p_lease.gone, p_seq - p_lease.lo) = 1)
-$$;
-
--- Leases up to p_limit ready jobs of one step to a node. Raises DFL01 when the node is not
--- registered (any more): it was declared dead and must register again.
-CREATE FUNCTION claim_core(
-  p_node_id text, p_workflow_id text, p_step_id text, p_limit integer,
-  OUT step_pk bigint, OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[],
-  OUT total integer, OUT watch boolean
-) LANGUAGE plpgsql AS $$
-DECLARE
-  v_owner bigint;
-  v_step steps;
-  v_room integer;
-  v_lo integer;
-  v_hi integer;
-  v_cursor integer;
-  v_next integer;
-  v_lease bigint;
-  v_seqs integer[];
-  v_datas text[];
-  v_failed integer[];
-  v_tokens bigint[];
-BEGIN
-  seqs := '{}';
-  datas := '{}';
-  failed := '{}';
-  tokens := '{}';
-  watch := false;
-  SELECT pk INTO v_owner FROM nodes WHERE id = p_node_id;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION USING ERRCODE = 'DFL01',
-      MESSAGE = format('node %s is not registered any more (its lease expired); it must register again', p_node_id);
-  END IF;
-  SELECT * INTO v_step FROM steps s WHERE s.workflow_id = p_workflow_id AND s.id = p_step_id;
-  IF NOT FOUND THEN
-    total := 0;
-    RETURN;
-  END IF;
-  total := v_step.total;
-  step_pk := v_step.pk;
-  IF v_step.status <> 'running' OR p_limit < 1 THEN
-    RETURN;
-  END IF;
-
-  IF v_step.stage IN ('before', 'after') THEN
-    WITH claimed AS (
-      UPDATE jobs j SET status = 'leased', owner = v_owner, token = j.token + 1
-      WHERE j.step_pk = v_step.pk AND j.seq = (CASE WHEN v_step.stage = 'before' THEN 0 ELSE 2147483647 END)
-        AND j.status IN ('fresh', 'requeued') AND (j.run_at IS NULL OR j.run_at <= now())
-      RETURNING j.seq, j.data, j.failed_count, j.token
-    )
-    SELECT array_agg(c.seq), array_agg(c.data), array_agg(c.failed_count), array_agg(c.token::bigint)
-    INTO v_seqs, v_datas, v_failed, v_tokens FROM claimed c;
-    IF v_seqs IS NOT NULL THEN
-      seqs := v_seqs;
-      datas := v_datas;
-      failed := v_failed;
-      tokens := v_tokens;
-    END IF;
-  ELSIF v_step.stage = 'tasks' THEN
-    -- Jobs back in the queue (retried, handed back, recovered) are leased one by one.
-    WITH picked AS (
-      SELECT r.seq FROM jobs r
-      WHERE r.step_pk = v_step.pk AND r.status = 'requeued' AND (r.run_at IS NULL OR r.run_at <= now())
-      ORDER BY r.seq
-      LIMIT p_limit
-      FOR UPDATE SKIP LOCKED
-    ), claimed AS (
-      UPDATE jobs j SET status = 'leased', owner = v_owner, token = j.token + 1
-      FROM picked WHERE j.step_pk = v_step.pk AND j.seq = picked.seq
-      RETURNING j.seq, j.data, j.failed_count, j.token
-    )
-    SELECT array_agg(c.seq ORDER BY c.seq), array_agg(c.data ORDER BY c.seq),
-           array_agg(c.failed_count ORDER BY c.seq), array_agg(c.token::bigint ORDER BY c.seq)
-    INTO v_seqs, v_datas, v_failed, v_tokens FROM claimed c;
-    IF v_seqs IS NOT NULL THEN
-      seqs := v_seqs;
-      datas := v_datas;
-      failed := v_failed;
-      tokens := v_tokens;
-    END IF;
-    v_room := p_limit - coalesce(array_length(seqs, 1), 0);
-    IF v_room > 0 AND v_step.fresh_cursor < v_step.next_seq THEN
-      -- The row lock serialises range claims of this step; the cursor is re-read under it.
-      SELECT s.fresh_cursor, s.next_seq INTO v_cursor, v_next FROM steps s
-      WHERE s.pk = v_step.pk AND s.status = 'running' AND s.stage = 'tasks'
-      FOR UPDATE;
-      IF FOUND AND v_cursor < v_next THEN
-        v_lo := v_cursor + 1;
-        v_hi := least(v_cursor + v_room, v_next);
-        UPDATE steps SET fresh_cursor = v_hi WHERE pk = v_step.pk;
-        INSERT INTO leases (owner, step_pk, lo, hi) VALUES (v_owner, v_step.pk, v_lo, v_hi) RETURNING id INTO v_lease;
-        SELECT array_agg(j.seq ORDER BY j.seq), array_agg(j.data ORDER BY j.seq)
-        INTO v_seqs, v_datas
-        FROM jobs j WHERE j.step_pk = v_step.pk AND j.seq BETWEEN v_lo AND v_hi AND j.status = 'fresh';
-        IF v_seqs IS NOT NULL THEN
-          seqs := seqs || v_seqs;
-          datas := datas || v_datas;
-          failed := failed || array_fill(0, ARRAY[array_length(v_seqs, 1)]);
-          tokens := tokens || array_fill(-v_lease, ARRAY[array_length(v_seqs, 1)]);
-        END IF;
-      END IF;
-    END IF;
-  END IF;
-  IF array_length(seqs, 1) > 0 THEN
-    SELECT w.watch_next_task INTO watch FROM workflows w WHERE w.id = p_workflow_id;
-  END IF;
-END
-$$;
-
--- Entry point: a claim on its own.
-CREATE FUNCTION claim_jobs(
-  p_node_id text, p_workflow_id text, p_step_id text, p_limit integer,
-  OUT step_pk bigint, OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[],
-  OUT total integer, OUT watch boolean
-) LANGUAGE sql SET search_path FROM CURRENT AS $$
-  SELECT * FROM claim_core(p_node_id, p_workflow_id, p_step_id, p_limit)
 $$;
 
 -- Locks range leases, in id order: those named by negative tokens and those listed.
@@ -463,5 +339,61 @@ BEGIN
     PERFORM step_work(v_step.workflow_id, v_step.id);
   END LOOP;
   PERFORM flush_events();
+END
+$$;
+
+-- Entry point (read): one page of a step's tasks, seqs p_after_seq + 1 .. p_after_seq + p_limit
+-- (task seqs have no gaps). Successes of range leases are kept in results batches: they are
+-- laid over the job rows by position, so the page costs one pass over each.
+CREATE FUNCTION task_page(p_workflow_id text, p_step_id text, p_after_seq integer, p_limit integer)
+RETURNS TABLE (seq integer, data text, status text, failed_count integer, result text, error jsonb, finished_at float8)
+LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+DECLARE
+  v_step steps;
+  v_last integer;
+  v_done boolean[];
+  v_results text[];
+  v_errors jsonb[];
+  v_finished float8[];
+  v_batch record;
+BEGIN
+  SELECT * INTO v_step FROM steps s WHERE s.workflow_id = p_workflow_id AND s.id = p_step_id;
+  IF NOT FOUND OR p_limit < 1 THEN
+    RETURN;
+  END IF;
+  v_last := least(p_after_seq::bigint + p_limit, v_step.next_seq);
+  IF v_last <= p_after_seq THEN
+    RETURN;
+  END IF;
+  v_done := array_fill(false, ARRAY[v_last - p_after_seq]);
+  v_results := array_fill(NULL::text, ARRAY[v_last - p_after_seq]);
+  v_errors := array_fill(NULL::jsonb, ARRAY[v_last - p_after_seq]);
+  v_finished := array_fill(NULL::float8, ARRAY[v_last - p_after_seq]);
+  FOR v_batch IN
+    SELECT u.seq, u.result, u.error, epoch_ms(b.finished_at) AS finished_at
+    FROM results b CROSS JOIN LATERAL unnest(b.seqs, b.results, b.errors) AS u(seq, result, error)
+    WHERE b.step_pk = v_step.pk AND b.lo <= v_last AND b.hi > p_after_seq
+  LOOP
+    CONTINUE WHEN v_batch.seq <= p_after_seq OR v_batch.seq > v_last;
+    v_done[v_batch.seq - p_after_seq] := true;
+    v_results[v_batch.seq - p_after_seq] := v_batch.result;
+    v_errors[v_batch.seq - p_after_seq] := v_batch.error;
+    v_finished[v_batch.seq - p_after_seq] := v_batch.finished_at;
+  END LOOP;
+  RETURN QUERY
+  SELECT j.seq, j.data,
+         CASE
+           WHEN v_done[j.seq - p_after_seq] THEN 'succeeded'
+           WHEN j.status = 'fresh' AND j.seq <= v_step.fresh_cursor THEN 'leased'
+           WHEN j.status IN ('fresh', 'requeued') THEN 'ready'
+           ELSE j.status::text
+         END,
+         j.failed_count,
+         CASE WHEN v_done[j.seq - p_after_seq] THEN v_results[j.seq - p_after_seq] ELSE j.result END,
+         CASE WHEN v_done[j.seq - p_after_seq] THEN v_errors[j.seq - p_after_seq] ELSE j.error END,
+         CASE WHEN v_done[j.seq - p_after_seq] THEN v_finished[j.seq - p_after_seq] ELSE epoch_ms(j.finished_at) END
+  FROM jobs j
+  WHERE j.step_pk = v_step.pk AND j.seq > p_after_seq AND j.seq <= v_last
+  ORDER BY j.seq;
 END
 $$;

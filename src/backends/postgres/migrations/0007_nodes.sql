@@ -1,4 +1,4 @@
--- deflow PostgreSQL schema, version 6: nodes, heartbeats and the watchdog.
+-- deflow PostgreSQL schema, version 7: nodes, heartbeats and the watchdog.
 --
 -- A node holds one lease (nodes.lease_expires_at) covering every job it holds; heartbeats
 -- extend it. The watchdog (recover_expired, called by every node; the watchdog row makes it
