@@ -66,6 +66,26 @@ describe('SQLite shared by several processes', () => {
     expect(elapsed).toBeLessThan(15_000);
   });
 
+  it('a node frozen past its lease starts none of its queued jobs when it wakes up', async () => {
+    const backend = freshBackend();
+    const options = { backend, leaseMs: 1_000, checkProcessQueueInterval: 200 };
+    const [frozen, survivor] = await Promise.all([startNode(options), startNode(options)]);
+    DeFlow.register({ ...options, worker: false });
+    // Quick tasks, so each node claims several ahead of the one it runs.
+    const tasks = Array.from({ length: 600 }, (_, i) => ({ value: i, ms: 1 }));
+    const workflow = WorkFlow.create('frozen').addStep({ step: echo, tasks, options: { taskMaxFailCount: 3 } }).run();
+    await frozen.waitFor((m) => m.type === 'start' && Number(m.value) > 20);
+    frozen.child.kill('SIGSTOP');
+    const result = await workflow.done(); // the survivor takes the frozen node's jobs back and finishes
+    const seenBeforeWaking = frozen.messages.length;
+    frozen.child.kill('SIGCONT');
+    await frozen.waitFor((m) => m.type === 'problem' && /declared dead/.test(String(m.message)), 15_000);
+    const startedAfterWaking = frozen.messages.slice(seenBeforeWaking).filter((m) => m.type === 'start');
+    expect(startedAfterWaking).toEqual([]);
+    expect(result.steps[0]?.tasks.map((task) => (task.result as EchoResult).value)).toEqual(tasks.map((task) => task.value));
+    expect(result.steps[0]?.tasks.some((task) => (task.result as EchoResult).pid === survivor?.pid)).toBe(true);
+  });
+
   it('recovers a step whose beforeAll was running in a killed process', async () => {
     const backend = freshBackend();
     const options = { backend, leaseMs: 1_000, checkProcessQueueInterval: 200 };

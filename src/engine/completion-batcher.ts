@@ -50,10 +50,19 @@ export class CompletionBatcher {
     return this.inFlight !== null;
   }
 
-  /** Queues an outcome; `idle` (nothing else runs on the node) flushes on the next turn. */
-  add(outcome: JobOutcome, idle: boolean): void {
+  /** Queues an outcome; it leaves with the next flush (see `settle`). */
+  push(outcome: JobOutcome): void {
     this.outcomes.push(outcome);
-    this.flushSoon(idle ? 0 : this.options.maxDelayMs);
+  }
+
+  /**
+   * Makes sure queued outcomes leave: at once when the node is idle (nothing to batch them
+   * with), when a batch is full, or after `maxDelayMs`.
+   */
+  settle(idle: boolean): void {
+    if (this.outcomes.length === 0) return;
+    if (idle && this.inFlight === null) this.flush().catch((error: unknown) => this.options.onError(error));
+    else this.flushSoon(idle ? 0 : this.options.maxDelayMs);
   }
 
   addEvent(event: NextTaskEvent): void {

@@ -18,6 +18,8 @@ export interface LeaseKeeperOptions {
   /** Job ids the node holds right now, or undefined while that cannot be known (a claim in flight). */
   heldJobs(): readonly string[] | undefined;
   onDeclaredDead(): void;
+  /** A heartbeat went through after the lease had gone stale (the node was frozen or cut off). */
+  onRenewed(): void;
   onRecovered(count: number): void;
   onError(error: unknown, during: string): void;
 }
@@ -26,13 +28,24 @@ export class LeaseKeeper {
   private readonly timers: NodeJS.Timeout[] = [];
   private reconcileNext = false;
   private busy = new Set<string>();
+  private lastAliveAt = performance.now();
 
   constructor(
     private readonly backend: Backend,
     private readonly options: LeaseKeeperOptions,
   ) {}
 
+  /**
+   * False once the last heartbeat that went through is older than the lease: other nodes may
+   * already have taken this node's jobs, so it should not start more until it hears back.
+   */
+  get fresh(): boolean {
+    // 10% short of the lease, for drift between this clock and the backend's.
+    return performance.now() - this.lastAliveAt < this.options.leaseMs * 0.9;
+  }
+
   start(): void {
+    this.lastAliveAt = performance.now();
     const every = (ms: number, name: string, task: () => Promise<void>): void => {
       const timer = setInterval(() => {
         if (this.busy.has(name)) return; // the previous round is still waiting on the backend
@@ -65,9 +78,18 @@ export class LeaseKeeper {
 
   private async beat(): Promise<void> {
     const held = this.reconcileNext ? this.options.heldJobs() : undefined;
+    const wasFresh = this.fresh;
+    // The backend dates the lease when it receives the heartbeat, after it was sent: counting
+    // from the send keeps this node's view on the safe side of the backend's.
+    const sentAt = performance.now();
     const { alive } = await this.backend.heartbeat(this.options.nodeId, this.options.leaseMs, held);
     if (held !== undefined) this.reconcileNext = false;
-    if (!alive) this.options.onDeclaredDead();
+    if (!alive) {
+      this.options.onDeclaredDead();
+      return;
+    }
+    this.lastAliveAt = sentAt;
+    if (!wasFresh) this.options.onRenewed();
   }
 
   private async recover(): Promise<void> {

@@ -106,6 +106,9 @@ export class WorkerNode implements RunnerHost {
       sweepIntervalMs: Math.max(1_000, options.checkProcessQueueInterval * 5),
       heldJobs: () => this.heldJobIds(),
       onDeclaredDead: () => void this.rejoin(),
+      onRenewed: () => {
+        for (const runner of this.runners.values()) runner.kick();
+      },
       onRecovered: () => this.discover(),
       onError: (error, during) => this.problem(during, error),
     });
@@ -125,6 +128,10 @@ export class WorkerNode implements RunnerHost {
 
   get accepting(): boolean {
     return this.state === 'running' && this.options.worker;
+  }
+
+  get leaseFresh(): boolean {
+    return this.leaseKeeper.fresh;
   }
 
   get isWorker(): boolean {

@@ -16,6 +16,8 @@ export interface RunnerHost {
   readonly maxBatch: number;
   /** False while draining or stopped: runners stop claiming. */
   readonly accepting: boolean;
+  /** False while the node's lease may have lapsed: runners start no job until it is renewed. */
+  readonly leaseFresh: boolean;
   /** Jobs running or queued on the whole node. */
   activeJobs(): number;
   /** True when the node has not yielded to the event loop for a while. */

@@ -31,6 +31,8 @@ export class StepRunner {
   private drained = false;
   private stopped = false;
   private taskCount = 0;
+  /** Task jobs this runner claimed, to notice when it holds the whole step. */
+  private claimedTasks = 0;
   private averageJobMs = -1;
 
   constructor(
@@ -140,6 +142,10 @@ export class StepRunner {
       if (jobs.length > 0) this.watchNextTask = result.watchNextTask;
     }
     if (jobs.length < asked) this.drained = true;
+    for (const job of jobs) if (job.kind === 'task') this.claimedTasks++;
+    // Every task of the step came to this runner (a chain's single task, say): asking again
+    // would only come back empty; a retry or added task sends a work event anyway.
+    if (jobs.length > 0 && jobs.every((job) => job.kind === 'task') && this.claimedTasks >= this.taskCount) this.drained = true;
     if (this.stopped) {
       this.host.releaseJobs(jobs);
       return;
@@ -150,6 +156,7 @@ export class StepRunner {
   }
 
   private pump(): void {
+    if (!this.host.leaseFresh) return; // resumed by a kick once a heartbeat goes through
     const lanes = this.step.options.taskConcurrency;
     while (this.running < lanes && this.head < this.queue.length) {
       const job = this.queue[this.head++] as ClaimedJob;
@@ -178,9 +185,10 @@ export class StepRunner {
     this.averageJobMs = this.averageJobMs < 0 ? tookMs : this.averageJobMs + EWMA_WEIGHT * (tookMs - this.averageJobMs);
     this.running--;
     this.runningIds.delete(outcome.id);
-    this.host.batcher.add(outcome, this.host.activeJobs() === 0);
+    this.host.batcher.push(outcome);
     this.pump();
-    this.fill();
+    this.fill(); // a claim now carries the queued outcomes in the same round trip
+    this.host.batcher.settle(this.host.activeJobs() === 0);
     if (this.active === 0) this.host.onRunnerIdle(this);
   }
 }
