@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { ValidationError } from '../errors.js';
+import { checkRedisPrefix, checkSchemaName } from '../backends/names.js';
 import type { ResolvedStepOptions, StoredWorkflowOptions } from '../backends/types.js';
 
 /** Per-step behaviour. Precedence: defaults < WorkFlow.create < StepHandler.options < addStep/addAfter. */
@@ -253,8 +254,8 @@ export function checkRegisterOptions(value: unknown, env: NodeJS.ProcessEnv = pr
   return {
     backend,
     connection,
-    prefix: options.prefix === undefined ? undefined : nonEmptyString(options.prefix, `${where}.prefix`),
-    schema: options.schema === undefined ? undefined : nonEmptyString(options.schema, `${where}.schema`),
+    prefix: options.prefix === undefined ? undefined : checkRedisPrefix(nonEmptyString(options.prefix, `${where}.prefix`)),
+    schema: options.schema === undefined ? undefined : checkSchemaName(nonEmptyString(options.schema, `${where}.schema`)),
     checkProcessQueueInterval:
       options.checkProcessQueueInterval === undefined
         ? 2000

@@ -162,6 +162,8 @@ export function api(t: Conformance): void {
       expect(() => new StepHandler({})).toThrow(/define at least one of handler, beforeAll or afterAll/);
       expect(() => DeFlow.register({ backend: 'mysql://x' })).toThrow(/unsupported backend "mysql:\/\/x"/);
       expect(() => DeFlow.register({ leaseMs: 5 })).toThrow(ValidationError);
+      expect(() => DeFlow.register({ schema: 'Robert"); DROP TABLE students;--' })).toThrow(/options.schema must be a lowercase PostgreSQL name/);
+      expect(() => DeFlow.register({ prefix: 'app{1}' })).toThrow(/options.prefix must be a non-empty string without "\{" or "\}"/);
       expect(() => WorkFlow.create('empty').run()).toThrow(/has no steps/);
       expect(() => WorkFlow.create('unregistered').addStep({ step: slow }).run()).toThrow(/call DeFlow.register\(\)/);
     });

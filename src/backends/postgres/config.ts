@@ -4,14 +4,10 @@
  * and the pg client options every connection of the backend shares.
  */
 import type { ClientConfig } from 'pg';
-import { ValidationError } from '../../errors.js';
 
-export const DEFAULT_SCHEMA = 'deflow';
+export { DEFAULT_SCHEMA, checkSchemaName } from '../names.js';
 /** Connections of the pool (the event channel has one more of its own). */
 export const DEFAULT_POOL_SIZE = 5;
-
-/** Lowercase, unquoted-safe, and short enough for the channel name "deflow.<schema>" (63 bytes). */
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,47}$/;
 
 export interface PostgresConfig {
   /** Connection URL as given (postgres:// or postgresql://). */
@@ -22,16 +18,6 @@ export interface PostgresConfig {
   recoverIntervalMs: number;
 }
 
-export function checkSchemaName(schema: string | undefined): string {
-  const name = schema ?? DEFAULT_SCHEMA;
-  if (!SCHEMA_NAME.test(name)) {
-    throw new ValidationError(
-      `DeFlow.register options.schema must be a lowercase PostgreSQL name (a-z, 0-9 and _, starting with a letter or _, ` +
-        `at most 48 characters), got ${JSON.stringify(name)}`,
-    );
-  }
-  return name;
-}
 
 /**
  * Options of every connection: the search_path pins the schema from the first packet on (no
