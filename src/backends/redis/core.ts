@@ -98,7 +98,7 @@ export class RedisCore {
       this.hints.finish(workflowId, text(reply[4]));
       this.nodes.workflowGone(workflowId);
     }
-    if (wv !== '' || finished !== '') void this.hints.flush();
+    if (wv !== '' || finished !== '') this.hints.flushSoon();
     const runnable = list(reply[6]);
     if (runnable.length > 0) this.discovery.offer(workflowId, runnable.map(text));
     return { events, tail: list(reply[5]) };

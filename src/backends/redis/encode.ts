@@ -54,15 +54,21 @@ export function encodeAnchoredSteps(steps: readonly NewStep[]): ScriptArg[] {
 }
 
 export interface OutcomeBatch {
-  /** Groups per step as complete.lua reads them (after its 8 fixed values). */
+  /** Groups per step as complete.lua reads them (after its 7 fixed values). */
   args: ScriptArg[];
   /** Job field -> job id, to map stale fields back. */
   ids: Map<string, string>;
 }
 
 /** Outcomes grouped by workflow, then by step. Ids this backend never handed out are stale at once. */
+/**
+ * Outcomes grouped by workflow, then by step, in the blocks apply_group (lua/lib/apply.lua)
+ * reads: a fresh task that succeeded costs one or two arguments. Ids this backend never
+ * handed out are stale at once.
+ */
 export function encodeOutcomes(outcomes: readonly JobOutcome[]): { batches: Map<string, OutcomeBatch>; unknown: string[] } {
-  const byWorkflow = new Map<string, { steps: Map<string, { count: number; values: ScriptArg[] }>; ids: Map<string, string> }>();
+  type Block = { kind: 'N' | 'S' | 'X'; count: number; values: ScriptArg[] };
+  const byWorkflow = new Map<string, { steps: Map<string, Block[]>; ids: Map<string, string> }>();
   const unknown: string[] = [];
   for (const outcome of outcomes) {
     const parsed = parseJobId(outcome.id);
@@ -76,32 +82,46 @@ export function encodeOutcomes(outcomes: readonly JobOutcome[]): { batches: Map<
       byWorkflow.set(parsed.workflowId, workflow);
     }
     workflow.ids.set(parsed.field, outcome.id);
-    let group = workflow.steps.get(parsed.n);
-    if (group === undefined) {
-      group = { count: 0, values: [] };
-      workflow.steps.set(parsed.n, group);
+    let blocks = workflow.steps.get(parsed.n);
+    if (blocks === undefined) {
+      blocks = [];
+      workflow.steps.set(parsed.n, blocks);
     }
-    group.count++;
-    const values = group.values;
-    switch (outcome.status) {
-      case 'succeeded':
-        if (outcome.error === null) values.push('S', parsed.slot, outcome.token, outcome.resultJson ?? '');
-        else values.push('E', parsed.slot, outcome.token, outcome.resultJson ?? '', JSON.stringify(outcome.error));
-        break;
-      case 'retry':
-        values.push('R', parsed.slot, outcome.token, JSON.stringify(outcome.error), outcome.retryDelayMs);
-        break;
-      case 'failed':
-        values.push('F', parsed.slot, outcome.token, JSON.stringify(outcome.error));
-        break;
+    const plain = outcome.token === 0 && outcome.status === 'succeeded' && outcome.error === null;
+    const kind = plain ? (outcome.resultJson === null ? 'N' : 'S') : 'X';
+    let block = blocks[blocks.length - 1];
+    if (block?.kind !== kind) {
+      block = { kind, count: 0, values: [] };
+      blocks.push(block);
+    }
+    block.count++;
+    const values = block.values;
+    if (kind === 'N') values.push(parsed.slot);
+    else if (kind === 'S') values.push(parsed.slot, outcome.status === 'succeeded' ? (outcome.resultJson ?? '') : '');
+    else {
+      switch (outcome.status) {
+        case 'succeeded':
+          if (outcome.error === null) values.push('S', parsed.slot, outcome.token, outcome.resultJson ?? '', '');
+          else values.push('E', parsed.slot, outcome.token, outcome.resultJson ?? '', JSON.stringify(outcome.error));
+          break;
+        case 'retry':
+          values.push('R', parsed.slot, outcome.token, JSON.stringify(outcome.error), outcome.retryDelayMs);
+          break;
+        case 'failed':
+          values.push('F', parsed.slot, outcome.token, JSON.stringify(outcome.error), '');
+          break;
+      }
     }
   }
   const batches = new Map<string, OutcomeBatch>();
   for (const [workflowId, workflow] of byWorkflow) {
     const args: ScriptArg[] = [workflow.steps.size];
-    for (const [n, group] of workflow.steps) {
-      args.push(n, group.count);
-      for (const value of group.values) args.push(value);
+    for (const [n, blocks] of workflow.steps) {
+      args.push(n, blocks.length);
+      for (const block of blocks) {
+        args.push(block.kind, block.count);
+        for (const value of block.values) args.push(value);
+      }
     }
     batches.set(workflowId, { args, ids: workflow.ids });
   }

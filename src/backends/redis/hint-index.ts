@@ -37,6 +37,7 @@ export class HintIndex {
   private readonly recent = new Map<string, number>();
   private inFlight: Promise<void> | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
   private failures = 0;
   private closed = false;
 
@@ -86,6 +87,19 @@ export class HintIndex {
   /** Workflows to check first, most recent first. */
   recentIds(): string[] {
     return [...this.recent.keys()].reverse();
+  }
+
+  /**
+   * Sends what is pending after the current turn of the event loop: what the caller's engine
+   * does next with a script's answer (usually claiming the step it just learned about) goes
+   * to Redis first, and the hints of several scripts share one write.
+   */
+  flushSoon(): void {
+    if (this.immediate !== null || this.closed) return;
+    this.immediate = setImmediate(() => {
+      this.immediate = null;
+      void this.flush();
+    });
   }
 
   /** Sends everything pending; resolves when it is written (or failed and queued again). */
@@ -161,6 +175,11 @@ export class HintIndex {
     this.closed = true;
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.retryTimer = null;
+    if (this.immediate !== null) {
+      clearImmediate(this.immediate);
+      this.immediate = null;
+      if (this.pending()) await this.flush();
+    }
     if (this.inFlight !== null) await this.inFlight;
   }
 

@@ -9,6 +9,7 @@
  * overlap, so a workflow whose id equals the prefix cannot collide with an index.
  */
 import { ValidationError } from '../../errors.js';
+import { checkRedisPrefix } from '../names.js';
 
 /** Workflow key names, in the KEYS order every workflow script expects (lua/lib/core.lua). */
 export const WORKFLOW_KEY_NAMES = ['wf', 'sx', 'st', 'td', 'js', 'er', 'rq', 'dl', 'ready', 'held', 'rl', 'bk'] as const;
@@ -45,9 +46,7 @@ export class KeySpace {
   private readonly globalBase: string;
 
   constructor(readonly prefix: string) {
-    if (prefix.length === 0 || /[{}]/.test(prefix)) {
-      throw new ValidationError(`DeFlow.register options.prefix must be a non-empty string without "{" or "}", got ${JSON.stringify(prefix)}`);
-    }
+    checkRedisPrefix(prefix);
     this.globalBase = `${prefix}:{${prefix}}:`;
     const g = (name: string): string => this.globalBase + name;
     this.global = {

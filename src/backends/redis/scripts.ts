@@ -102,9 +102,14 @@ function sources(): Sources {
   return cached;
 }
 
-/** Workflow scripts start with begin_call (clock, state); the others only take their keys and args. */
-function starter(file: ScriptFile): string {
-  return file.includes.includes('core') ? 'begin_call' : 'set_call';
+/**
+ * A script's body as the code of one call: workflow scripts start with begin_call (clock,
+ * state) and end with flush_steps (step attributes written back); the others only take their
+ * keys and arguments.
+ */
+function callCode(file: ScriptFile, keys: string, args: string): string {
+  if (!file.includes.includes('core')) return `set_call(${keys}, ${args})\n${file.body}\n`;
+  return `begin_call(${keys}, ${args})\nlocal function body()\n${file.body}\nend\nlocal result = body()\nflush_steps()\nreturn result\n`;
 }
 
 function prologue(mode: ScriptMode): string {
@@ -118,7 +123,7 @@ export function evalSources(): Map<ScriptName, string> {
   const out = new Map<ScriptName, string>();
   for (const file of files) {
     const libs = file.includes.map((name) => lib.get(name) ?? '').join('\n');
-    out.set(file.name, `${prologue('eval')}${libs}\nlocal function __entry()\n${file.body}\nend\n${starter(file)}(KEYS, ARGV)\nreturn __entry()\n`);
+    out.set(file.name, `${prologue('eval')}${libs}\nlocal function __entry()\n${callCode(file, 'KEYS', 'ARGV')}end\nreturn __entry()\n`);
   }
   return out;
 }
@@ -137,7 +142,7 @@ export function functionLibrary(): { name: string; code: string; functions: Map<
   const registrations = files.map((file) => {
     const fn = `${name}_${file.name.replace(/-/g, '_')}`;
     functions.set(file.name, fn);
-    return `redis.register_function('${fn}', function(keys, args)\n${starter(file)}(keys, args)\n${file.body}\nend)\n`;
+    return `redis.register_function('${fn}', function(keys, args)\n${callCode(file, 'keys', 'args')}end)\n`;
   });
   return { name, code: `#!lua name=${name}\n${prologue('functions')}${libs}\n${registrations.join('\n')}`, functions };
 }

@@ -87,35 +87,50 @@ local function apply_one(n, slot, token, code, payload, extra, cur)
 end
 
 -- Applies one step's outcomes, read from ARGV at pos (see complete.lua); returns the position
--- after them. Outcomes of fresh tasks leased in a range (token 0, the bulk of any batch) are
--- checked with one HMGET and written with a few HSETs for the whole group; jobs leased alone
--- go one by one. Stale job fields are appended to `stale`.
-local function apply_group(n, pos, count, stale)
+-- after them. The outcomes come in blocks, so the common case costs one argument per task:
+--   'N' k  slot × k                               fresh task (token 0) succeeded, no result
+--   'S' k  (slot result) × k                      fresh task succeeded with a result
+--   'X' k  (code slot token payload extra) × k    anything else (codes as apply_one)
+-- Outcomes of fresh tasks leased in a range (the bulk of any batch) are checked with one
+-- HMGET and written with a few HSETs for the whole group; jobs leased alone go one by one.
+-- Stale job fields are appended to `stale`.
+local function apply_group(n, pos, blocks, stale)
   local cur = tonumber(sget(n, 'cur'))
-  local fields, items, seen = {}, {}, {}
-  for _ = 1, count do
-    local code, slot, token, payload = ARGV[pos], ARGV[pos + 1], tonumber(ARGV[pos + 2]), ARGV[pos + 3]
-    local extra = ''
-    if code == 'E' or code == 'R' then
-      extra = ARGV[pos + 4]
-      pos = pos + 5
-    else
-      pos = pos + 4
-    end
-    local field = n .. ':' .. slot
-    if cur == nil or seen[field] then
+  local prefix = n .. ':'
+  local done_state = '2|0|0||0|' .. NOWS .. '|'
+  local fields, codes, slots, payloads, extras, seen = {}, {}, {}, {}, {}, {}
+  local function fresh(field, code, slot, payload, extra)
+    if cur == nil or seen[field] or is_hook(slot) or tonumber(slot) > cur then
       stale[#stale + 1] = field
-    elseif token == 0 then
-      seen[field] = true
-      if is_hook(slot) or tonumber(slot) > cur then
-        stale[#stale + 1] = field
-      else
-        fields[#fields + 1] = field
-        items[#items + 1] = { code, slot, payload, extra }
-      end
+      return
+    end
+    seen[field] = true
+    local i = #fields + 1
+    fields[i], codes[i], slots[i], payloads[i], extras[i] = field, code, slot, payload, extra
+  end
+  for _ = 1, blocks do
+    local kind, k = ARGV[pos], tonumber(ARGV[pos + 1])
+    pos = pos + 2
+    if kind == 'N' then
+      for i = pos, pos + k - 1 do fresh(prefix .. ARGV[i], 'S', ARGV[i], '', '') end
+      pos = pos + k
+    elseif kind == 'S' then
+      for i = pos, pos + 2 * k - 1, 2 do fresh(prefix .. ARGV[i], 'S', ARGV[i], ARGV[i + 1], '') end
+      pos = pos + 2 * k
     else
-      seen[field] = true
-      if not apply_one(n, slot, token, code, payload, extra, cur) then stale[#stale + 1] = field end
+      for i = pos, pos + 5 * k - 1, 5 do
+        local code, slot, token, payload, extra = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4]
+        local field = prefix .. slot
+        if token == 0 then
+          fresh(field, code, slot, payload, extra)
+        elseif cur == nil or seen[field] then
+          stale[#stale + 1] = field
+        else
+          seen[field] = true
+          if not apply_one(n, slot, token, code, payload, extra, cur) then stale[#stale + 1] = field end
+        end
+      end
+      pos = pos + 5 * k
     end
   end
   local t = tally(n)
@@ -124,27 +139,24 @@ local function apply_group(n, pos, count, stale)
     local last = math.min(i + 999, #fields)
     local existing = redis.call('HMGET', K_JS, unpack(fields, i, last))
     for j = i, last do
-      local field, item = fields[j], items[j]
+      local field, code = fields[j], codes[j]
       if existing[j - i + 1] then
         stale[#stale + 1] = field -- no longer fresh: recovered, released or done already
+      elseif code == 'S' or code == 'E' then
+        writes[#writes + 1] = field
+        writes[#writes + 1] = payloads[j] == '' and done_state or done_state .. payloads[j]
+        if code == 'E' then redis.call('HSET', K_ER, field, extras[j]) end
+        t.done = t.done + 1
+      elseif code == 'F' then
+        writes[#writes + 1] = field
+        writes[#writes + 1] = make_state(3, 1, 0, '', 0, NOWS, payloads[j])
+        failed_for_good(n, slots[j], payloads[j])
       else
-        local code = item[1]
-        if code == 'S' or code == 'E' then
-          writes[#writes + 1] = field
-          writes[#writes + 1] = '2|0|0||0|' .. NOWS .. '|' .. item[3]
-          if code == 'E' then redis.call('HSET', K_ER, field, item[4]) end
-          t.done = t.done + 1
-        elseif code == 'F' then
-          writes[#writes + 1] = field
-          writes[#writes + 1] = make_state(3, 1, 0, '', 0, NOWS, item[3])
-          failed_for_good(n, item[2], item[3])
-        else
-          requeue(n, item[2], field, 1, 0, item[3], tonumber(item[4]))
-        end
-        if #writes >= 1000 then
-          redis.call('HSET', K_JS, unpack(writes))
-          writes = {}
-        end
+        requeue(n, slots[j], field, 1, 0, payloads[j], tonumber(extras[j]))
+      end
+      if #writes >= 1000 then
+        redis.call('HSET', K_JS, unpack(writes))
+        writes = {}
       end
     end
   end

@@ -53,21 +53,23 @@ local function claim(step_id, owner, valid_until, limit)
     if room > 0 and cur < total then
       local hi = math.min(cur + room, total)
       lo = cur + 1
-      local fields = {}
-      for seq = lo, hi do
-        fields[#fields + 1] = n .. ':' .. seq -- seqs stay far below 1e14, so plain concatenation is exact
-        if #fields == 1000 then
-          local part = redis.call('HMGET', K_TD, unpack(fields))
+      local prefix = n .. ':'
+      for first = lo, hi, 1000 do
+        local fields = {}
+        for seq = first, math.min(first + 999, hi) do
+          fields[#fields + 1] = prefix .. seq -- seqs stay far below 1e14: plain concatenation is exact
+        end
+        local part = redis.call('HMGET', K_TD, unpack(fields))
+        if first == lo and #part == hi - lo + 1 then
+          fresh = part
+        else
           for i = 1, #part do fresh[#fresh + 1] = part[i] end
-          fields = {}
         end
       end
-      if #fields > 0 then
-        local part = redis.call('HMGET', K_TD, unpack(fields))
-        for i = 1, #part do fresh[#fresh + 1] = part[i] end
-      end
-      local id = redis.call('HINCRBY', K_WF, 'rlSeq', 1)
-      redis.call('HSET', K_RL, I(id), n .. '|' .. I(lo) .. '|' .. I(hi) .. '|' .. owner)
+      -- Range lease ids are "<n>:<k>", k counting the step's leases (rlc), so a finishing step
+      -- can delete its leases without looking for them.
+      local k = sincr(n, 'rlc', 1)
+      redis.call('HSET', K_RL, n .. ':' .. k, n .. '|' .. I(lo) .. '|' .. I(hi) .. '|' .. owner)
       sset(n, 'cur', I(hi))
     end
   end

@@ -6,7 +6,7 @@
 -- `<prefix>:{<workflowId>}:` so one script touches one cluster slot:
 --   KEYS[1]  wf     HASH  the workflow: id name status options error createdAt startedAt
 --                         finishedAt open (steps not terminal) runSeq watch keep (ms or '')
---                         stepSeq declSeq wv (work version) rlSeq
+--                         stepSeq declSeq wv (work version)
 --   KEYS[2]  sx     HASH  stepId -> step number n (1, 2, ... in insertion order)
 --   KEYS[3]  st     HASH  "<n>:<attr>" -> step attribute (see lib/insert.lua for the list)
 --   KEYS[4]  td     HASH  "<n>:<seq>" -> task data JSON
@@ -17,7 +17,7 @@
 --   KEYS[8]  dl     ZSET  delayed jobs (retry delay), score = runAt
 --   KEYS[9]  ready  ZSET  steps that may have claimable jobs, score = earliest time
 --   KEYS[10] held   HASH  jobs leased alone "<n>:<slot>" -> owner tag
---   KEYS[11] rl     HASH  range leases: id -> "<n>|<lo>|<hi>|<owner>"
+--   KEYS[11] rl     HASH  range leases: "<n>:<k>" -> "<n>|<lo>|<hi>|<owner>"
 --   KEYS[12] bk     SET   applied addTasks batch keys "<n>:<batchKey>"
 -- ARGV[1] is always the workflow id and ARGV[2] the event channel; the rest is per script.
 --
@@ -35,7 +35,8 @@ local ALL_EVENTS, PUBLIC_EVENTS -- events in firing order; public ones go to oth
 local WORK_CHANGED, WORK_EVENT_SENT, WORK_STEPS -- work appeared (bump wv); steps announced, in order
 local TOUCHED, FINISHED, advancing -- lib/machine.lua
 local TALLY, TALLY_ORDER, HOOK_STEPS, HOOK_ORDER -- lib/apply.lua
-local SC -- step attributes read or written in this call: n -> { attr -> value } (see sget)
+local SC, SDIRTY, SDIRTY_SET -- step attributes of this call: n -> { attr -> value }; changed ones (see sget)
+local WF_RUNNING -- the workflow is known to be running with its startedAt set (machine.lua)
 
 local function I(x)
   return string.format('%d', x)
@@ -55,7 +56,8 @@ local function begin_call(keys, args)
   WORK_CHANGED, WORK_EVENT_SENT, WORK_STEPS = false, {}, {}
   TOUCHED, FINISHED, advancing = false, nil, {}
   TALLY, TALLY_ORDER, HOOK_STEPS, HOOK_ORDER = {}, {}, {}, {}
-  SC = {}
+  SC, SDIRTY, SDIRTY_SET = {}, {}, {}
+  WF_RUNNING = false
 end
 
 local function emit(json, public)
@@ -63,9 +65,11 @@ local function emit(json, public)
   if public then PUBLIC_EVENTS[#PUBLIC_EVENTS + 1] = json end
 end
 
--- Step attributes go through a per-call cache: a transition reads the same few attributes
--- of a step many times. Every write of a step attribute goes through sset/sput/sincr, so the
--- cache never disagrees with the hash.
+-- Step attributes go through a per-call cache: a transition reads and writes the same few
+-- attributes of a step many times, and every redis.call costs microseconds. Reads fill the
+-- cache (sfetch: several in one HMGET); writes stay in it and go out as one HSET when the call
+-- ends (flush_steps, run by the script wrapper, see scripts.ts). Nothing in a call reads `st`
+-- except through sget/sfetch.
 local function row(n)
   local r = SC[n]
   if r == nil then
@@ -104,29 +108,54 @@ local function sfetch(n, attrs)
   return out
 end
 
-local function sset(n, attr, value)
-  value = tostring(value)
-  redis.call('HSET', K_ST, n .. ':' .. attr, value)
-  row(n)[attr] = value
+local function mark(n, attr)
+  local field = n .. ':' .. attr
+  if SDIRTY_SET[field] then return end
+  SDIRTY_SET[field] = true
+  SDIRTY[#SDIRTY + 1] = n
+  SDIRTY[#SDIRTY + 1] = attr
 end
 
--- Writes several attributes: sput(n, { attr, value, attr, value, ... }).
-local function sput(n, pairs)
-  local r = row(n)
-  local args = {}
-  for i = 1, #pairs, 2 do
-    local value = tostring(pairs[i + 1])
-    args[#args + 1] = n .. ':' .. pairs[i]
-    args[#args + 1] = value
-    r[pairs[i]] = value
+local function sset(n, attr, value)
+  row(n)[attr] = tostring(value)
+  mark(n, attr)
+end
+
+-- Writes several attributes: sput(n, { attr, value, attr, value, ... }). `new`: a step being
+-- inserted (nothing to read first).
+local function sput(n, pairs, new)
+  local r = SC[n]
+  if r == nil then
+    if new then
+      r = {}
+      SC[n] = r
+    else
+      r = row(n)
+    end
   end
-  redis.call('HSET', K_ST, unpack(args))
+  for i = 1, #pairs, 2 do
+    r[pairs[i]] = tostring(pairs[i + 1])
+    mark(n, pairs[i])
+  end
 end
 
 local function sincr(n, attr, by)
-  local value = redis.call('HINCRBY', K_ST, n .. ':' .. attr, by)
-  row(n)[attr] = I(value)
+  local value = (tonumber(sget(n, attr)) or 0) + by
+  sset(n, attr, I(value))
   return value
+end
+
+-- Writes the step attributes changed in this call (one HSET per 500 of them).
+local function flush_steps()
+  if #SDIRTY == 0 then return end
+  local args = {}
+  for i = 1, #SDIRTY, 2 do
+    local n, attr = SDIRTY[i], SDIRTY[i + 1]
+    args[#args + 1] = n .. ':' .. attr
+    args[#args + 1] = SC[n][attr]
+  end
+  for i = 1, #args, 1000 do redis.call('HSET', K_ST, unpack(args, i, math.min(i + 999, #args))) end
+  SDIRTY, SDIRTY_SET = {}, {}
 end
 
 local function parse_state(v)

@@ -47,6 +47,8 @@ local function task_failure(n)
 end
 
 local function mark_workflow_running()
+  if WF_RUNNING then return end
+  WF_RUNNING = true
   local f = redis.call('HMGET', K_WF, 'status', 'startedAt')
   if f[1] == 'pending' then redis.call('HSET', K_WF, 'status', 'running') end
   if not f[2] or f[2] == '' then redis.call('HSET', K_WF, 'startedAt', NOWS) end
@@ -58,20 +60,16 @@ local function hook_state(n, slot)
   return s.status, s.tail
 end
 
--- Removes what is left of a finished step's jobs from the claim indexes.
+-- Removes what is left of a finished step's jobs from the claim indexes. A step finishes with
+-- every task terminal, or before its tasks started: none is requeued or delayed then, so
+-- only its `ready` entry and its range leases ("<n>:1" .. "<n>:<rlc>") are left.
 local function drop_step_jobs(n)
   redis.call('ZREM', K_READY, n)
-  local base = tonumber(n) * SPAN
-  redis.call('ZREMRANGEBYSCORE', K_RQ, I(base + 1), I(base + SPAN - 1))
-  local prefix = n .. '|'
-  local leases = redis.call('HGETALL', K_RL)
-  for i = 1, #leases, 2 do
-    if string.sub(leases[i + 1], 1, #prefix) == prefix then redis.call('HDEL', K_RL, leases[i]) end
-  end
-  local jp = n .. ':'
-  local delayed = redis.call('ZRANGE', K_DL, 0, -1)
-  for _, field in ipairs(delayed) do
-    if string.sub(field, 1, #jp) == jp then redis.call('ZREM', K_DL, field) end
+  local count = tonumber(sget(n, 'rlc')) or 0
+  for first = 1, count, 1000 do
+    local ids = {}
+    for k = first, math.min(first + 999, count) do ids[#ids + 1] = n .. ':' .. k end
+    redis.call('HDEL', K_RL, unpack(ids))
   end
 end
 
@@ -101,7 +99,7 @@ end
 
 local function advance_loop(n)
   while true do
-    local f = sfetch(n, { 'status', 'stage', 'hb', 'ha', 'total', 'done', 'failed', 'fseq' })
+    local f = sfetch(n, { 'status', 'stage', 'hb', 'ha', 'total', 'done', 'failed', 'fseq', 'ch', 'id', 'anchor', 'kids', 'rlc' })
     if f[1] ~= 'running' then return end
     local stage = f[2]
     local failing = f[8] and f[8] ~= ''
@@ -198,7 +196,8 @@ end
 
 -- Starts or skips a waiting dependent once all its parents are terminal.
 evaluate = function(c)
-  if sget(c, 'status') ~= 'waiting' then return end
+  local f = sfetch(c, { 'status', 'pars', 'cond', 'hb', 'ha', 'stage', 'total', 'done', 'failed', 'fseq', 'ch', 'id' })
+  if f[1] ~= 'waiting' then return end
   local any_failed, all_ok = false, true
   for _, p in ipairs(split(sget(c, 'pars'))) do
     local status = sget(p, 'status')

@@ -4,8 +4,8 @@
 -- KEYS: the twelve workflow keys (see lib/core.lua).
 -- ARGV[1] workflow id   ARGV[2] event channel
 -- ARGV[3] claim next: 0|1   ARGV[4] step id   ARGV[5] owner tag   ARGV[6] validUntil   ARGV[7] limit
--- ARGV[8] group count, then per step: n, outcome count, then per outcome
---         code slot token payload [extra]   (code S|F: 4 values; E|R: 5, see lib/apply.lua)
+-- ARGV[8] group count, then per step: n, block count, then blocks of outcomes (see
+--         apply_group in lib/apply.lua)
 -- Returns the common reply with tail { staleFields[], claimReply or {} }, { '!', 'LEASE' }
 -- when the next claim's node lease ran out (nothing applied), or { '!', 'GONE' } when the
 -- workflow no longer exists.

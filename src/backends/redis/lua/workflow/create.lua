@@ -21,7 +21,7 @@ end
 local count = tonumber(ARGV[8])
 redis.call('HSET', K_WF, 'id', WID, 'name', ARGV[3], 'status', 'pending', 'options', ARGV[4], 'error', '',
   'createdAt', ARGV[5], 'startedAt', '', 'finishedAt', '', 'open', count, 'runSeq', 0, 'watch', ARGV[6],
-  'keep', ARGV[7], 'stepSeq', count, 'declSeq', count, 'wv', 0, 'rlSeq', 0)
+  'keep', ARGV[7], 'stepSeq', count, 'declSeq', count, 'wv', 0)
 
 local roots = {}
 local pos = 9
