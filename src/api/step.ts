@@ -53,49 +53,109 @@ export interface StepFields {
   error: SerializedError | null;
 }
 
-/** Per step a node runs: its parsed data and public options, made once, not once per task. */
-const perStep = new WeakMap<RunnableStep, { data: unknown; options: StepOptions }>();
+/** What a Step shows that does not change while it runs: shared by the Steps of one step's jobs. */
+interface StepIdentity {
+  id: string;
+  name: string;
+  index: number;
+  options: StepOptions;
+  workflowId: string;
+  key: string;
+  parentKey: string | undefined;
+  status: StepStatus;
+  error: SerializedError | null;
+  data: unknown;
+}
+
+function identityOf(fields: StepFields): StepIdentity {
+  return {
+    id: fields.id,
+    name: fields.name,
+    index: fields.index,
+    options: fields.options,
+    workflowId: fields.workflowId,
+    key: `${fields.workflowId}:${fields.id}`,
+    parentKey: fields.parentId === null ? undefined : `${fields.workflowId}:${fields.parentId}`,
+    status: fields.status,
+    error: fields.error,
+    data: 'data' in fields ? fields.data : JSON.parse(fields.dataJson ?? 'null'),
+  };
+}
+
+/** Per step a node runs, its identity is made once, not once per task. */
+const identities = new WeakMap<RunnableStep, StepIdentity>();
 
 export class Step<SD = unknown, TD = unknown, TR = unknown> {
-  readonly id: string;
-  readonly name: string;
-  /** Execution order within the workflow (0-based); -1 until the step starts. */
-  readonly index: number;
-  readonly options: StepOptions;
-  readonly workflowId: string;
-  /** `<workflowId>:<stepId>` */
-  readonly key: string;
-  /** Key of the step whose hook or handler added this one with addAfter. */
-  readonly parentKey: string | undefined;
-  /** Tasks of the step (as of when this object was made; addTasks keeps it current). */
-  taskCount: number;
-  /** waiting | running | succeeded | failed | skipped (as of when this object was made). */
-  readonly status: StepStatus;
-  readonly error: SerializedError | null;
-  #data: SD;
+  readonly #identity: StepIdentity;
+  #taskCount: number;
   readonly #backend: Backend;
   readonly #context: JobContext | null;
 
   /** @internal */
-  constructor(fields: StepFields, backend: Backend, context: JobContext | null) {
-    this.id = fields.id;
-    this.name = fields.name;
-    this.index = fields.index;
-    this.options = fields.options;
-    this.workflowId = fields.workflowId;
-    this.key = `${fields.workflowId}:${fields.id}`;
-    this.parentKey = fields.parentId === null ? undefined : `${fields.workflowId}:${fields.parentId}`;
-    this.taskCount = fields.taskCount;
-    this.status = fields.status;
-    this.error = fields.error;
-    this.#data = ('data' in fields ? fields.data : JSON.parse(fields.dataJson ?? 'null')) as SD;
+  constructor(fields: StepFields | { identity: StepIdentity; taskCount: number }, backend: Backend, context: JobContext | null) {
+    if ('identity' in fields) {
+      this.#identity = fields.identity;
+      this.#taskCount = fields.taskCount;
+    } else {
+      this.#identity = identityOf(fields);
+      this.#taskCount = fields.taskCount;
+    }
     this.#backend = backend;
     this.#context = context;
   }
 
+  get id(): string {
+    return this.#identity.id;
+  }
+
+  get name(): string {
+    return this.#identity.name;
+  }
+
+  /** Execution order within the workflow (0-based); -1 until the step's tasks begin. */
+  get index(): number {
+    return this.#identity.index;
+  }
+
+  get options(): StepOptions {
+    return this.#identity.options;
+  }
+
+  get workflowId(): string {
+    return this.#identity.workflowId;
+  }
+
+  /** `<workflowId>:<stepId>` */
+  get key(): string {
+    return this.#identity.key;
+  }
+
+  /** Key of the step whose hook or handler added this one with addAfter. */
+  get parentKey(): string | undefined {
+    return this.#identity.parentKey;
+  }
+
+  /** waiting | running | succeeded | failed | skipped (as of when this object was made). */
+  get status(): StepStatus {
+    return this.#identity.status;
+  }
+
+  get error(): SerializedError | null {
+    return this.#identity.error;
+  }
+
+  /** Tasks of the step (as of when this object was made; addTasks and getProgress keep it current). */
+  get taskCount(): number {
+    return this.#taskCount;
+  }
+
+  set taskCount(value: number) {
+    this.#taskCount = value;
+  }
+
   /** The step's data. Shared by the tasks a node runs: treat it as read-only. */
   get data(): SD {
-    return this.#data;
+    return this.#identity.data as SD;
   }
 
   /** Appends tasks to this step (from beforeAll, or from handler while the tasks run). */
@@ -284,28 +344,23 @@ export function stepFromRecord(record: StepRecord, backend: Backend): Step {
 /** @internal the Step a lifecycle method receives while a job runs. */
 export function stepFromContext(context: JobContext): Step {
   const step = context.step;
-  let shared = perStep.get(step);
-  if (shared === undefined) {
-    shared = { data: JSON.parse(step.dataJson) as unknown, options: toStepOptions(step.options) };
-    perStep.set(step, shared);
-  }
-  return new Step(
-    {
+  let identity = identities.get(step);
+  if (identity === undefined) {
+    identity = identityOf({
       workflowId: step.workflowId,
       id: step.stepId,
       name: step.name,
       index: step.runIndex - 1,
-      dataJson: null,
-      data: shared.data,
-      taskCount: context.taskCount,
-      options: shared.options,
+      dataJson: step.dataJson,
+      taskCount: 0,
+      options: toStepOptions(step.options),
       parentId: step.parentId,
       status: 'running',
       error: null,
-    },
-    context.node.backend,
-    context,
-  );
+    });
+    identities.set(step, identity);
+  }
+  return new Step({ identity, taskCount: context.taskCount }, context.node.backend, context);
 }
 
 export function formatPercent(done: number, total: number): string {

@@ -107,6 +107,8 @@ export interface ClaimResult {
   watchNextTask: boolean;
   /** Current task total of the step (DeFlow `step.taskCount`). */
   taskCount: number;
+  /** The step's execution order now (it is assigned when its tasks begin); optional for backends. */
+  runIndex?: number;
 }
 
 export interface JobLease {

@@ -37,10 +37,15 @@ export class StepRunner {
 
   constructor(
     private readonly host: RunnerHost,
-    readonly step: RunnableStep,
+    private current: RunnableStep,
     private readonly handler: RegisteredHandler,
   ) {
-    this.key = runnerKey(step.workflowId, step.stepId);
+    this.key = runnerKey(current.workflowId, current.stepId);
+  }
+
+  /** What this node knows of the step (refreshed when a claim reports a new execution index). */
+  get step(): RunnableStep {
+    return this.current;
   }
 
   /** Jobs running or waiting to start on this node. */
@@ -140,6 +145,10 @@ export class StepRunner {
     if (result !== undefined) {
       this.taskCount = result.taskCount;
       if (jobs.length > 0) this.watchNextTask = result.watchNextTask;
+      // Claimed while the step was in beforeAll, the snapshot had no execution index yet.
+      if (result.runIndex !== undefined && result.runIndex !== this.current.runIndex) {
+        this.current = { ...this.current, runIndex: result.runIndex };
+      }
     }
     if (jobs.length < asked) this.drained = true;
     for (const job of jobs) if (job.kind === 'task') this.claimedTasks++;
@@ -157,7 +166,7 @@ export class StepRunner {
 
   private pump(): void {
     if (!this.host.leaseFresh) return; // resumed by a kick once a heartbeat goes through
-    const lanes = this.step.options.taskConcurrency;
+    const lanes = this.current.options.taskConcurrency;
     while (this.running < lanes && this.head < this.queue.length) {
       const job = this.queue[this.head++] as ClaimedJob;
       if (this.head > 1024 && this.head * 2 > this.queue.length) {
@@ -172,7 +181,7 @@ export class StepRunner {
   private start(job: ClaimedJob): void {
     const startedAt = performance.now();
     this.runningIds.add(job.id);
-    const context = { node: this.host.node, step: this.step, job, taskCount: this.taskCount, calls: 0 };
+    const context = { node: this.host.node, step: this.current, job, taskCount: this.taskCount, calls: 0 };
     executeJob(context, this.handler, this.host.views, this.watchNextTask, this.host.executionHooks).then(
       (outcome) => this.finished(outcome, startedAt),
       // executeJob catches user errors; reaching here is a deflow bug, still recorded on the job.

@@ -11,13 +11,17 @@ interface Seen {
   progress: string[];
 }
 const seen: Seen[] = [];
+const handlerIndexes: number[] = [];
 const inspector = new StepHandler<{ tag: string }, number, number>({
   name: 'api-inspector',
   options: { taskTimeout: 4000, taskConcurrency: 2 },
   async beforeAll(step) {
     await step.addTasks([1, 2, 3]);
   },
-  handler: (task) => task.data * 10,
+  handler(task, step) {
+    handlerIndexes.push(step.index);
+    return task.data * 10;
+  },
   async afterAll(step) {
     const progress = await step.getProgress();
     const { id, name, index, workflowId, key, parentKey, taskCount, data, options } = step;
@@ -63,6 +67,7 @@ export function api(t: Conformance): void {
     it('gives handlers the step (data, options by precedence, index, keys, progress)', async () => {
       await t.register();
       seen.length = 0;
+      handlerIndexes.length = 0;
       const workflow = WorkFlow.create('inspect', { taskTimeout: 1000, taskMaxFailCount: 5 })
         .addStep({ step: inspector, data: { tag: 'first' }, options: { taskConcurrency: 3 } })
         .run();
@@ -82,6 +87,8 @@ export function api(t: Conformance): void {
       // defaults < WorkFlow.create < StepHandler.options < addStep options
       expect(step.options).toEqual({ taskConcurrency: 3, taskTimeout: 4000, taskMaxFailCount: 5, taskFailRetryDelay: 0, isolation: 'none' });
       expect(progress).toEqual(['100.00% - 3/3']);
+      // The index is known from the tasks on, also on the node that ran beforeAll.
+      expect(handlerIndexes).toEqual([0, 0, 0]);
       expect(result.steps[0]?.tasks.map((task) => [task.seq, task.result])).toEqual([
         [1, 10],
         [2, 20],

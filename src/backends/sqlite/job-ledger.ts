@@ -92,7 +92,7 @@ export class JobLedger {
     }
     if (jobs.length === 0) return empty;
     const workflow = this.q.getWorkflow.get(request.workflowId) as WorkflowRow;
-    return { jobs, watchNextTask: workflow.watch_next_task === 1, taskCount: step.total };
+    return { jobs, watchNextTask: workflow.watch_next_task === 1, taskCount: step.total, runIndex: step.run_index ?? 0 };
   }
 
   /** Claims the first jobs of steps this transaction made runnable, for handlers the node has. */

@@ -65,15 +65,8 @@ export interface StepRow {
   finished_at: number | null;
 }
 
-export interface TaskRow {
-  id: number;
-  data: string;
-  status: number;
-  failed_count: number;
-  result: string | null;
-  error: string | null;
-  finished_at: number | null;
-}
+/** A row of the tasksPage query, read as an array: id, data, status, failed_count, result, error, finished_at. */
+export type TaskRow = [id: number, data: string, status: number, failedCount: number, result: string | null, error: string | null, finishedAt: number | null];
 
 export interface NodeRow {
   pk: number;
@@ -161,18 +154,19 @@ export function toStepRecord(row: StepRow, anchorId: string | null): StepRecord 
 }
 
 export function toTaskRecord(row: TaskRow, workflowId: string, stepId: string): TaskRecord {
-  const seq = slotOf(row.id);
+  const [id, data, status, failedCount, result, error, finishedAt] = row;
+  const seq = slotOf(id);
   return {
     id: `${stepId}:${seq}`,
     workflowId,
     stepId,
     seq,
-    dataJson: row.data,
-    status: JOB_STATUSES[row.status] ?? 'ready',
-    failedCount: row.failed_count,
-    resultJson: row.result,
-    error: parseError(row.error),
-    finishedAt: row.finished_at,
+    dataJson: data,
+    status: JOB_STATUSES[status] ?? 'ready',
+    failedCount,
+    resultJson: result,
+    error: parseError(error),
+    finishedAt,
   };
 }
 
