@@ -10,11 +10,12 @@
 -- Returns { code, total, watch, lo, freshData[], again[], n } with code 'ok' or 'lost'; fresh
 -- tasks have seqs lo, lo + 1, ...; `again` is flat: slot, data, failedCount, token per job.
 
+local CLAIM_ATTRS = { 'status', 'stage', 'total', 'cur', 'hb', 'ha', 'rlc' }
 local function claim(step_id, owner, valid_until, limit)
   if tonumber(valid_until) < NOW then return { 'lost', 0, 0, 0, {}, {} } end
   local n = redis.call('HGET', K_SX, step_id)
   if not n then return { 'ok', 0, 0, 0, {}, {} } end
-  local f = sfetch(n, { 'status', 'stage', 'total', 'cur', 'hb', 'ha' })
+  local f = sfetch(n, CLAIM_ATTRS)
   local total = tonumber(f[3])
   if f[1] ~= 'running' then return { 'ok', total, 0, 0, {}, {} } end
   promote_due()

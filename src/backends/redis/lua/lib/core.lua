@@ -89,20 +89,29 @@ local function sget(n, attr)
   return v
 end
 
--- Several attributes at once (one HMGET for those not cached yet), in the order asked.
-local function sfetch(n, attrs)
+-- Makes sure these attributes of step n are cached (one HMGET for the missing ones) and
+-- returns the step's cache row: row.status, row.stage, ...
+local function sload(n, attrs)
   local r = row(n)
-  local missing, fields = {}, {}
+  local missing
   for _, attr in ipairs(attrs) do
     if r[attr] == nil then
+      missing = missing or {}
       missing[#missing + 1] = attr
-      fields[#fields + 1] = n .. ':' .. attr
     end
   end
-  if #fields > 0 then
+  if missing then
+    local fields = {}
+    for i, attr in ipairs(missing) do fields[i] = n .. ':' .. attr end
     local values = redis.call('HMGET', K_ST, unpack(fields))
     for i, attr in ipairs(missing) do r[attr] = values[i] end
   end
+  return r
+end
+
+-- Several attributes at once, as a list in the order asked.
+local function sfetch(n, attrs)
+  local r = sload(n, attrs)
   local out = {}
   for i, attr in ipairs(attrs) do out[i] = r[attr] end
   return out
@@ -224,16 +233,17 @@ local function requeued_any(n)
   return #redis.call('ZRANGEBYSCORE', K_RQ, I(base + 1), I(base + SPAN - 1), 'LIMIT', 0, 1) > 0
 end
 
+local CLAIMABLE_ATTRS = { 'status', 'stage', 'cur', 'total', 'hb', 'ha' }
 local function claimable_now(n)
-  local f = sfetch(n, { 'status', 'stage', 'cur', 'total', 'hb', 'ha' })
-  if f[1] ~= 'running' then return false end
-  if f[2] == 'tasks' then
-    if tonumber(f[3]) < tonumber(f[4]) then return true end
+  local r = sload(n, CLAIMABLE_ATTRS)
+  if r.status ~= 'running' then return false end
+  if r.stage == 'tasks' then
+    if tonumber(r.cur) < tonumber(r.total) then return true end
     return requeued_any(n)
-  elseif f[2] == 'before' then
-    return f[5] == '1' and hook_claimable(n, 'b')
-  elseif f[2] == 'after' then
-    return f[6] == '1' and hook_claimable(n, 'a')
+  elseif r.stage == 'before' then
+    return r.hb == '1' and hook_claimable(n, 'b')
+  elseif r.stage == 'after' then
+    return r.ha == '1' and hook_claimable(n, 'a')
   end
   return false
 end

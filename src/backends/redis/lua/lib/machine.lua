@@ -97,14 +97,15 @@ local function skip_waiting_children(n)
   end
 end
 
+local ADVANCE_ATTRS = { 'status', 'stage', 'hb', 'ha', 'total', 'done', 'failed', 'fseq', 'ch', 'id', 'anchor', 'kids', 'rlc' }
 local function advance_loop(n)
   while true do
-    local f = sfetch(n, { 'status', 'stage', 'hb', 'ha', 'total', 'done', 'failed', 'fseq', 'ch', 'id', 'anchor', 'kids', 'rlc' })
-    if f[1] ~= 'running' then return end
-    local stage = f[2]
-    local failing = f[8] and f[8] ~= ''
+    local r = sload(n, ADVANCE_ATTRS)
+    if r.status ~= 'running' then return end
+    local stage = r.stage
+    local failing = r.fseq and r.fseq ~= ''
     if stage == 'before' then
-      if f[3] == '1' then
+      if r.hb == '1' then
         local status, err = hook_state(n, 'b')
         if status == 3 then return finish(n, 'failed', err) end
         if status ~= 2 then return end
@@ -117,9 +118,9 @@ local function advance_loop(n)
       sset(n, 'stage', 'tasks')
       mark_workflow_running()
       sset(n, 'run', I(redis.call('HINCRBY', K_WF, 'runSeq', 1)))
-      if tonumber(f[5]) > tonumber(f[6]) + tonumber(f[7]) then work(n) end
+      if tonumber(r.total) > tonumber(r.done) + tonumber(r.failed) then work(n) end
     elseif stage == 'tasks' then
-      if tonumber(f[6]) + tonumber(f[7]) < tonumber(f[5]) then return end
+      if tonumber(r.done) + tonumber(r.failed) < tonumber(r.total) then return end
       sset(n, 'stage', 'tasks-children')
     elseif stage == 'tasks-children' then
       if not failing then
@@ -130,9 +131,9 @@ local function advance_loop(n)
         skip_waiting_children(n)
       end
       sset(n, 'stage', 'after')
-      if f[4] == '1' then work(n) end
+      if r.ha == '1' then work(n) end
     elseif stage == 'after' then
-      if f[4] == '1' then
+      if r.ha == '1' then
         local status, err = hook_state(n, 'a')
         if status == 3 then return finish(n, 'failed', err) end
         if status ~= 2 then return end
@@ -195,9 +196,10 @@ finish = function(n, status, err)
 end
 
 -- Starts or skips a waiting dependent once all its parents are terminal.
+local EVALUATE_ATTRS = { 'status', 'pars', 'cond', 'hb', 'ha', 'stage', 'total', 'done', 'failed', 'fseq', 'ch', 'id', 'anchor',
+  'kids', 'rlc' }
 evaluate = function(c)
-  local f = sfetch(c, { 'status', 'pars', 'cond', 'hb', 'ha', 'stage', 'total', 'done', 'failed', 'fseq', 'ch', 'id' })
-  if f[1] ~= 'waiting' then return end
+  if sload(c, EVALUATE_ATTRS).status ~= 'waiting' then return end
   local any_failed, all_ok = false, true
   for _, p in ipairs(split(sget(c, 'pars'))) do
     local status = sget(p, 'status')
@@ -220,9 +222,9 @@ end
 -- Decides the workflow once no step is open: succeeded, or failed with the first unhandled
 -- failure (by execution order; steps that never reached their tasks come first). Sets the
 -- retention TTL on every key of the workflow.
-local function settle_workflow()
+-- wf: HMGET of open, status, stepSeq, keep (see reply).
+local function settle_workflow(wf)
   if not TOUCHED then return end
-  local wf = redis.call('HMGET', K_WF, 'open', 'status', 'stepSeq', 'keep')
   if tonumber(wf[1]) > 0 then return end
   if wf[2] ~= 'pending' and wf[2] ~= 'running' then return end
   local best, best_run = nil, nil
@@ -259,7 +261,7 @@ end
 -- What a node needs to run the steps that got claimable work in this call (so the caller's
 -- engine can start them without asking again): { workflowName, createdAt, then per step
 -- id name handler data options runIndex parentId }, or {} when there are none.
-local function runnable_now()
+local function runnable_now(name, created_at)
   local out = {}
   for _, n in ipairs(WORK_STEPS) do
     if claimable_now(n) then
@@ -267,9 +269,8 @@ local function runnable_now()
     end
   end
   if #out == 0 then return out end
-  local wf = redis.call('HMGET', K_WF, 'name', 'createdAt')
-  table.insert(out, 1, wf[2])
-  table.insert(out, 1, wf[1])
+  table.insert(out, 1, created_at)
+  table.insert(out, 1, name)
   return out
 end
 
@@ -277,14 +278,16 @@ end
 -- appeared, publishes the public events in one message and returns
 --   { eventsJson, wv, earliestReady, finishedStatus, expireAt, tail, runnable }  ('' when absent).
 local function reply(tail)
-  settle_workflow()
+  local wf
+  if TOUCHED or WORK_CHANGED then wf = redis.call('HMGET', K_WF, 'open', 'status', 'stepSeq', 'keep', 'name', 'createdAt') end
+  settle_workflow(wf)
   local wv, earliest = '', ''
   local runnable = {}
   if WORK_CHANGED and FINISHED == nil then
     wv = I(redis.call('HINCRBY', K_WF, 'wv', 1))
     local first = redis.call('ZRANGE', K_READY, 0, 0, 'WITHSCORES')
     if first[2] then earliest = first[2] end
-    runnable = runnable_now()
+    runnable = runnable_now(wf[5], wf[6])
   end
   if #PUBLIC_EVENTS > 0 then redis.call('PUBLISH', CHANNEL, '[' .. table.concat(PUBLIC_EVENTS, ',') .. ']') end
   local events = ''
