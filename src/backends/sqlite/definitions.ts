@@ -81,6 +81,7 @@ export class Definitions {
   deleteWorkflow(workflowId: string): boolean {
     for (const { pk } of this.q.stepPksOfWorkflow.all(workflowId) as { pk: number }[]) {
       this.q.deleteJobsOfStep.run(jobId(pk, 0), jobId(pk, SLOTS_PER_STEP - 1));
+      this.q.deleteRangeResultsOfStep.run(pk);
     }
     this.q.deleteLeasesOfWorkflow.run(workflowId);
     this.q.deleteBatchesOfWorkflow.run(workflowId);

@@ -6,7 +6,7 @@
  */
 import { LeaseLostError } from '../../errors.js';
 import type { SerializedError } from '../../errors.js';
-import type { AdoptRequest, AdoptedStep, BackendEvent, ClaimRequest, ClaimResult, JobOutcome } from '../backend.js';
+import type { AdoptRequest, AdoptedStep, BackendEvent, ClaimRequest, ClaimResult, JobLease, JobOutcome } from '../backend.js';
 import {
   AFTER_SLOT,
   BEFORE_SLOT,
@@ -19,6 +19,8 @@ import {
   stepPkOf,
 } from './rows.js';
 import type { StepRow, WorkflowRow } from './rows.js';
+import { MAX_LEASE_SPAN, covers, isSettled, markSettled, noneSettled, unsettledIds } from './range-lease.js';
+import type { RangeLease } from './range-lease.js';
 import type { Statements } from './statements.js';
 import type { StepMachine } from './step-machine.js';
 
@@ -29,12 +31,6 @@ interface LeasedRow {
   token: number;
 }
 
-interface RangeLease {
-  id: number;
-  step_pk: number;
-  lo: number;
-  hi: number;
-}
 
 const NODE_LOST: SerializedError = {
   name: 'NodeLostError',
@@ -81,14 +77,19 @@ export class JobLedger {
       const again = this.q.claimRequeued.all({ owner, lo: base + 1, hi: base + MAX_TASKS_PER_STEP, now, limit: request.limit }) as LeasedRow[];
       again.sort((a, b) => a.id - b.id);
       for (const row of again) toJob(row.id, row.data, row.failed_count, row.token);
-      const room = request.limit - again.length;
-      if (room > 0 && step.fresh_cursor < step.next_seq) {
-        const lo = base + step.fresh_cursor + 1;
-        const hi = base + Math.min(step.fresh_cursor + room, step.next_seq);
-        for (const [id, data] of this.q.freshRange.all(lo, hi) as [number, string][]) toJob(id, data, 0, 0);
-        this.q.insertLease.run(owner, step.pk, lo, hi);
-        this.q.advanceCursor.run(hi - base, step.pk);
+      let room = request.limit - again.length;
+      let cursor = step.fresh_cursor;
+      while (room > 0 && cursor < step.next_seq) {
+        const span = Math.min(room, MAX_LEASE_SPAN, step.next_seq - cursor);
+        const lo = base + cursor + 1;
+        const hi = base + cursor + span;
+        const leaseId = Number(this.q.insertLease.run(owner, step.pk, lo, hi, noneSettled(lo, hi)).lastInsertRowid);
+        // A range job's token names its lease (negative, so it never equals a job's own token).
+        for (const [id, data] of this.q.freshRange.all(lo, hi) as [number, string][]) toJob(id, data, 0, -leaseId);
+        cursor += span;
+        room -= span;
       }
+      if (cursor !== step.fresh_cursor) this.q.advanceCursor.run(cursor, step.pk);
     }
     if (jobs.length === 0) return empty;
     const workflow = this.q.getWorkflow.get(request.workflowId) as WorkflowRow;
@@ -117,40 +118,49 @@ export class JobLedger {
     return adopted;
   }
 
-  /** Applies fenced outcomes, aggregates counts per step, then advances the touched steps. */
+  /**
+   * Applies fenced outcomes, aggregates counts per step, then advances the touched steps.
+   * Successes of range jobs become one range_results row per lease and call; everything else
+   * updates its job row.
+   */
   applyOutcomes(outcomes: readonly JobOutcome[], machine: StepMachine, now: number): string[] {
     const stale: string[] = [];
     const counts = new Map<number, { done: number; failed: number; failing: string | null }>();
     const hookSteps = new Set<number>();
+    const ranges = new RangeBook(this.q);
     const q = this.q;
     for (const outcome of outcomes) {
       const id = Number(outcome.id);
       const token = outcome.token;
-      const fresh = token === 0;
       let applied: boolean;
-      if (outcome.status === 'succeeded') {
-        const error = outcome.error === null ? null : JSON.stringify(outcome.error);
-        applied = fresh
-          ? q.succeedFresh.run(outcome.resultJson, error, now, id).changes > 0
-          : q.succeedLeased.run(outcome.resultJson, error, now, id, token).changes > 0;
-      } else if (outcome.status === 'retry') {
-        const runAt = outcome.retryDelayMs > 0 ? now + outcome.retryDelayMs : 0;
-        const error = JSON.stringify(outcome.error);
-        applied = fresh ? q.retryFresh.run(error, runAt, id).changes > 0 : q.retryLeased.run(error, runAt, id, token).changes > 0;
-        if (applied && runAt === 0) machine.events.push({ type: 'work', workflowId: outcome.workflowId, stepId: outcome.stepId });
-        if (!applied) stale.push(outcome.id);
-        continue;
+      let batched = false;
+      if (token < 0) {
+        const lease = ranges.lease(-token);
+        if (lease === null || !covers(lease, id) || isSettled(lease, id)) {
+          stale.push(outcome.id);
+          continue;
+        }
+        ranges.settle(lease, id);
+        if (outcome.status === 'succeeded' && outcome.error === null) {
+          ranges.success(lease, id, outcome.resultJson);
+          batched = true;
+          applied = true;
+        } else {
+          applied = this.applyToRow(outcome, id, now, machine, true);
+        }
+      } else if (token > 0) {
+        applied = this.applyToRow(outcome, id, now, machine, false);
       } else {
-        const error = JSON.stringify(outcome.error);
-        applied = fresh ? q.failFresh.run(error, now, id).changes > 0 : q.failLeased.run(error, now, id, token).changes > 0;
+        applied = false;
       }
       if (!applied) {
         stale.push(outcome.id);
         continue;
       }
+      if (outcome.status === 'retry') continue;
       const pk = stepPkOf(id);
       const slot = slotOf(id);
-      if (slot === BEFORE_SLOT || slot === AFTER_SLOT) {
+      if (!batched && (slot === BEFORE_SLOT || slot === AFTER_SLOT)) {
         hookSteps.add(pk);
         continue;
       }
@@ -162,9 +172,10 @@ export class JobLedger {
       if (outcome.status === 'succeeded') count.done++;
       else {
         count.failed++;
-        count.failing ??= JSON.stringify({ seq: slot, error: outcome.error });
+        count.failing ??= JSON.stringify({ seq: outcome.seq, error: outcome.error });
       }
     }
+    ranges.write(now);
     for (const [pk, count] of counts) {
       q.addCounts.run({ pk, ...count });
       machine.advance(pk);
@@ -173,11 +184,55 @@ export class JobLedger {
     return stale;
   }
 
+  /** Hands claimed, never-started jobs back; no attempt is counted. */
+  release(jobs: readonly JobLease[], machine: StepMachine): void {
+    const ranges = new RangeBook(this.q);
+    const steps = new Set<string>();
+    for (const job of jobs) {
+      const id = Number(job.id);
+      let released = false;
+      if (job.token < 0) {
+        const lease = ranges.lease(-job.token);
+        if (lease !== null && covers(lease, id) && !isSettled(lease, id)) {
+          ranges.settle(lease, id);
+          released = this.q.releaseJob.run({ id, token: 0 }).changes > 0;
+        }
+      } else if (job.token > 0) {
+        released = this.q.releaseJob.run({ id, token: job.token }).changes > 0;
+      }
+      if (released && !steps.has(job.stepId)) {
+        steps.add(job.stepId);
+        machine.events.push({ type: 'work', workflowId: job.workflowId, stepId: job.stepId });
+      }
+    }
+    ranges.write(0);
+  }
+
+  /** The per-row path: jobs leased alone, and range jobs whose outcome is not a plain success. */
+  private applyToRow(outcome: JobOutcome, id: number, now: number, machine: StepMachine, fresh: boolean): boolean {
+    const q = this.q;
+    const token = outcome.token;
+    if (outcome.status === 'succeeded') {
+      const error = outcome.error === null ? null : JSON.stringify(outcome.error);
+      return fresh
+        ? q.succeedFresh.run(outcome.resultJson, error, now, id).changes > 0
+        : q.succeedLeased.run(outcome.resultJson, error, now, id, token).changes > 0;
+    }
+    const error = JSON.stringify(outcome.error);
+    if (outcome.status === 'retry') {
+      const runAt = outcome.retryDelayMs > 0 ? now + outcome.retryDelayMs : 0;
+      const applied = fresh ? q.retryFresh.run(error, runAt, id).changes > 0 : q.retryLeased.run(error, runAt, id, token).changes > 0;
+      if (applied && runAt === 0) machine.events.push({ type: 'work', workflowId: outcome.workflowId, stepId: outcome.stepId });
+      return applied;
+    }
+    return fresh ? q.failFresh.run(error, now, id).changes > 0 : q.failLeased.run(error, now, id, token).changes > 0;
+  }
+
   /** Hands back everything a leaving node holds, without counting an attempt. */
   releaseAllOf(owner: number): void {
     this.q.releaseLeasedAloneBy.run(owner);
     for (const lease of this.q.rangesOf.all(owner) as RangeLease[]) {
-      this.q.releaseFreshRange.run(lease.lo, lease.hi);
+      for (const id of unsettledIds(lease)) this.q.releaseJob.run({ id, token: 0 });
       this.q.deleteLease.run(lease.id);
     }
   }
@@ -203,27 +258,33 @@ export class JobLedger {
     return recovered;
   }
 
-  /** A dead node's range: its fresh tasks count one failed attempt (or fail for good). */
+  /** A dead node's range: each task without an outcome counts one failed attempt (or fails for good). */
   private recoverRange(lease: RangeLease, machine: StepMachine, now: number): number {
     this.q.deleteLease.run(lease.id);
     const step = this.q.stepByPk.get(lease.step_pk) as StepRow | undefined;
     if (step === undefined) return 0;
     const error = JSON.stringify(NODE_LOST);
-    const failed = this.q.failFreshRange.all({ lo: lease.lo, hi: lease.hi, error, now, maxAttempts: step.max_attempts }) as { id: number }[];
+    // Range tasks had no attempt before this one: they fail for good only with one attempt allowed.
+    const exhausted = step.max_attempts <= 1;
     const runAt = step.retry_delay > 0 ? now + step.retry_delay : 0;
-    const retried = this.q.retryFreshRange.all({ lo: lease.lo, hi: lease.hi, error, runAt }) as { id: number }[];
-    const first = failed.reduce((min, row) => Math.min(min, row.id), Infinity);
-    if (failed.length > 0) {
-      this.q.addCounts.run({
-        pk: step.pk,
-        done: 0,
-        failed: failed.length,
-        failing: JSON.stringify({ seq: slotOf(first), error: NODE_LOST }),
-      });
+    let failed = 0;
+    let retried = 0;
+    let first = -1;
+    for (const id of unsettledIds(lease)) {
+      if (exhausted) {
+        if (this.q.failFresh.run(error, now, id).changes === 0) continue;
+        failed++;
+        if (first < 0) first = id;
+      } else if (this.q.retryFresh.run(error, runAt, id).changes > 0) {
+        retried++;
+      }
+    }
+    if (failed > 0) {
+      this.q.addCounts.run({ pk: step.pk, done: 0, failed, failing: JSON.stringify({ seq: slotOf(first), error: NODE_LOST }) });
       machine.advance(step.pk);
     }
-    if (retried.length > 0 && runAt === 0) machine.events.push({ type: 'work', workflowId: step.workflow_id, stepId: step.id });
-    return failed.length + retried.length;
+    if (retried > 0 && runAt === 0) machine.events.push({ type: 'work', workflowId: step.workflow_id, stepId: step.id });
+    return failed + retried;
   }
 
   /** Hands back every job the node holds that it did not list (after an ambiguous round trip). */
@@ -234,17 +295,69 @@ export class JobLedger {
       this.q.releaseJob.run({ id: job.id, token: job.token });
       touched.add(stepPkOf(job.id));
     }
+    const ranges = new RangeBook(this.q);
     for (const lease of this.q.rangesOf.all(owner) as RangeLease[]) {
-      for (const { id } of this.q.freshIdsInRange.all(lease.lo, lease.hi) as { id: number }[]) {
+      for (const id of unsettledIds(lease)) {
         if (keep.has(id)) continue;
+        ranges.settle(lease, id);
         this.q.releaseJob.run({ id, token: 0 });
         touched.add(lease.step_pk);
       }
     }
+    ranges.write(0);
     for (const pk of touched) {
       const step = machine.stepRow(pk);
       machine.events.push({ type: 'work', workflowId: step.workflow_id, stepId: step.id });
     }
   }
+}
 
+/**
+ * The range leases touched by one call: loaded once, their settled bits changed in memory,
+ * written back once, with the successes of each lease stored as one range_results row.
+ */
+class RangeBook {
+  private readonly leases = new Map<number, RangeLease | null>();
+  private readonly dirty = new Set<RangeLease>();
+  private readonly successes = new Map<RangeLease, { ids: number[]; results: string[] }>();
+
+  constructor(private readonly q: Statements) {}
+
+  lease(id: number): RangeLease | null {
+    let lease = this.leases.get(id);
+    if (lease === undefined) {
+      lease = (this.q.leaseById.get(id) as RangeLease | undefined) ?? null;
+      this.leases.set(id, lease);
+    }
+    return lease;
+  }
+
+  settle(lease: RangeLease, id: number): void {
+    markSettled(lease, id);
+    this.dirty.add(lease);
+  }
+
+  success(lease: RangeLease, id: number, resultJson: string | null): void {
+    let batch = this.successes.get(lease);
+    if (batch === undefined) {
+      batch = { ids: [], results: [] };
+      this.successes.set(lease, batch);
+    }
+    batch.ids.push(id);
+    // Each result is kept as its JSON text (a JSON string), or null when the handler returned nothing.
+    batch.results.push(resultJson === null ? 'null' : JSON.stringify(resultJson));
+  }
+
+  write(now: number): void {
+    for (const lease of this.dirty) this.q.setLeaseSettled.run(lease.settled, lease.id);
+    for (const [lease, batch] of this.successes) {
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const id of batch.ids) {
+        if (id < lo) lo = id;
+        if (id > hi) hi = id;
+      }
+      this.q.insertRangeResults.run(lease.step_pk, lo, hi, `[${batch.ids.join(',')}]`, `[${batch.results.join(',')}]`, now);
+    }
+  }
 }

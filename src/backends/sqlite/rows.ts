@@ -1,6 +1,7 @@
 /** Row shapes of the embedded schema and their mapping to contract records. */
 import type { SerializedError } from '../../errors.js';
 import type { RunnableStep } from '../backend.js';
+import type { Statements } from './statements.js';
 import type {
   HandlerRef,
   JobKind,
@@ -151,6 +152,34 @@ export function toStepRecord(row: StepRow, anchorId: string | null): StepRecord 
     startedAt: row.started_at,
     finishedAt: row.finished_at,
   };
+}
+
+/**
+ * Successes of range-leased tasks live in range_results, not on their job rows (which stay
+ * fresh): fills them in for a page of rows, in place.
+ */
+export function overlayRangeResults(q: Statements, stepPk: number, rows: TaskRow[]): void {
+  const first = rows[0];
+  const last = rows.at(-1);
+  if (first === undefined || last === undefined) return;
+  const found = new Map<number, { resultJson: string | null; finishedAt: number }>();
+  const batches = q.rangeResultsNear.all({ stepPk, from: first[0], to: last[0] }) as { ids: string; results: string; finished_at: number }[];
+  for (const batch of batches) {
+    const ids = JSON.parse(batch.ids) as number[];
+    const results = JSON.parse(batch.results) as (string | null)[];
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i] as number;
+      if (id >= first[0] && id <= last[0]) found.set(id, { resultJson: results[i] ?? null, finishedAt: batch.finished_at });
+    }
+  }
+  if (found.size === 0) return;
+  for (const row of rows) {
+    const hit = row[2] === 0 ? found.get(row[0]) : undefined;
+    if (hit === undefined) continue;
+    row[2] = JOB_SUCCEEDED;
+    row[4] = hit.resultJson;
+    row[6] = hit.finishedAt;
+  }
 }
 
 export function toTaskRecord(row: TaskRow, workflowId: string, stepId: string): TaskRecord {

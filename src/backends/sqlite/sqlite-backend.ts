@@ -33,7 +33,7 @@ import type { SqliteDatabase } from './connection.js';
 import { Definitions } from './definitions.js';
 import { EventLog } from './event-log.js';
 import { JobLedger } from './job-ledger.js';
-import { AFTER_SLOT, jobId, runnableStep, toNodeRecord, toStepRecord, toTaskRecord, toWorkflowRecord } from './rows.js';
+import { AFTER_SLOT, jobId, overlayRangeResults, runnableStep, toNodeRecord, toStepRecord, toTaskRecord, toWorkflowRecord } from './rows.js';
 import type { NodeRow, StepRow, TaskRow, WorkflowRow } from './rows.js';
 import { prepareStatements } from './statements.js';
 import type { Statements } from './statements.js';
@@ -243,16 +243,7 @@ export class SqliteBackend implements Backend {
 
   async release(jobs: JobLease[]): Promise<void> {
     if (jobs.length === 0) return;
-    this.write((machine) => {
-      const steps = new Set<string>();
-      for (const job of jobs) {
-        const released = this.q.releaseJob.run({ id: Number(job.id), token: job.token });
-        if (released.changes > 0 && !steps.has(job.stepId)) {
-          steps.add(job.stepId);
-          machine.events.push({ type: 'work', workflowId: job.workflowId, stepId: job.stepId });
-        }
-      }
-    });
+    this.write((machine) => this.ledger.release(jobs, machine));
     return Promise.resolve();
   }
 
@@ -359,11 +350,13 @@ export class SqliteBackend implements Backend {
     const rows = this.guard(() => {
       const step = this.q.stepById.get(workflowId, stepId) as StepRow | undefined;
       if (step === undefined) return [];
-      return this.q.tasksPage.all({
+      const page_ = this.q.tasksPage.all({
         lo: jobId(step.pk, page.afterSeq),
         hi: jobId(step.pk, AFTER_SLOT),
         limit: page.limit,
       }) as TaskRow[];
+      overlayRangeResults(this.q, step.pk, page_);
+      return page_;
     });
     return Promise.resolve(rows.map((row) => toTaskRecord(row, workflowId, stepId)));
   }

@@ -89,11 +89,26 @@ CREATE TABLE leases (
   id      INTEGER PRIMARY KEY,
   owner   INTEGER NOT NULL,                  -- nodes.pk
   step_pk INTEGER NOT NULL,
-  lo      INTEGER NOT NULL,                  -- first job id of the range
-  hi      INTEGER NOT NULL                   -- last job id of the range
+  lo      INTEGER NOT NULL,                  -- first job id of the range (spans at most 4096 ids)
+  hi      INTEGER NOT NULL,                  -- last job id of the range
+  settled BLOB NOT NULL                      -- a bit per job: its outcome was recorded through this lease,
+                                             -- or it left the range (released); then nothing more is accepted for it
 );
 CREATE INDEX leases_by_owner ON leases (owner);
 CREATE INDEX leases_by_step ON leases (step_pk);
+
+-- Successes of fresh tasks, one row per completed batch of a lease instead of one update per
+-- task: their job rows stay status 0 and read as succeeded through this table.
+CREATE TABLE range_results (
+  id          INTEGER PRIMARY KEY,
+  step_pk     INTEGER NOT NULL,
+  lo          INTEGER NOT NULL,              -- smallest job id of the batch
+  hi          INTEGER NOT NULL,              -- largest job id of the batch
+  ids         TEXT NOT NULL,                 -- JSON array of job ids
+  results     TEXT NOT NULL,                 -- JSON array, per job: its result as JSON text, or null for none
+  finished_at INTEGER NOT NULL
+);
+CREATE INDEX range_results_by_step ON range_results (step_pk, lo);
 
 -- addTasks calls already applied (deterministic keys make retried hooks idempotent).
 CREATE TABLE task_batches (

@@ -1,8 +1,9 @@
 -- Queries on jobs (tasks and hook jobs) and range leases.
 -- Job ids: step_pk * 67108864 (2^26) + slot; slot 0 = beforeAll, 1.. = task seq, 67108863 = afterAll.
 -- Status: 0 fresh, 1 leased alone, 2 succeeded, 3 failed, 4 ready again.
--- Fencing: a job leased in a range is completed with token 0 and must still be fresh (status 0);
--- a job leased alone is completed with its token and must still be leased (status 1).
+-- Fencing: a job leased in a range carries token -<lease id>; its outcome is accepted while that
+-- lease exists and its bit in leases.settled is clear. A job leased alone carries its token and
+-- must still be leased (status 1).
 
 -- name: insertJob
 INSERT INTO jobs (id, data) VALUES (?, ?);
@@ -32,7 +33,22 @@ RETURNING id, data, failed_count, token;
 SELECT id, data FROM jobs WHERE id BETWEEN ? AND ? AND status = 0;
 
 -- name: insertLease
-INSERT INTO leases (owner, step_pk, lo, hi) VALUES (?, ?, ?, ?);
+INSERT INTO leases (owner, step_pk, lo, hi, settled) VALUES (?, ?, ?, ?, ?);
+
+-- name: leaseById
+SELECT id, owner, step_pk, lo, hi, settled FROM leases WHERE id = ?;
+
+-- name: setLeaseSettled
+UPDATE leases SET settled = ? WHERE id = ?;
+
+-- name: insertRangeResults
+INSERT INTO range_results (step_pk, lo, hi, ids, results, finished_at) VALUES (?, ?, ?, ?, ?, ?);
+
+-- name: rangeResultsNear
+-- Batches that may hold results for job ids in [@from, @to]: a batch lies within one lease,
+-- and a lease spans at most 4096 ids.
+SELECT ids, results, finished_at FROM range_results
+WHERE step_pk = @stepPk AND lo BETWEEN @from - 4096 AND @to AND hi >= @from;
 
 -- name: advanceCursor
 UPDATE steps SET fresh_cursor = ? WHERE pk = ?;
@@ -78,13 +94,7 @@ UPDATE jobs SET status = 4, owner = NULL, run_at = 0 WHERE owner = ? AND status 
 SELECT id, token FROM jobs WHERE owner = ? AND status = 1;
 
 -- name: rangesOf
-SELECT id, step_pk, lo, hi FROM leases WHERE owner = ?;
-
--- name: freshIdsInRange
-SELECT id FROM jobs WHERE id BETWEEN ? AND ? AND status = 0;
-
--- name: releaseFreshRange
-UPDATE jobs SET status = 4, run_at = 0 WHERE id BETWEEN ? AND ? AND status = 0;
+SELECT id, step_pk, lo, hi, settled FROM leases WHERE owner = ?;
 
 -- name: deleteLease
 DELETE FROM leases WHERE id = ?;
@@ -112,18 +122,10 @@ WHERE status = 1 AND (owner IS NULL OR owner NOT IN (SELECT pk FROM nodes))
 LIMIT ?;
 
 -- name: orphanedRanges
-SELECT id, step_pk, lo, hi FROM leases WHERE owner NOT IN (SELECT pk FROM nodes) LIMIT ?;
-
--- name: failFreshRange
--- A dead node's range, when no attempt is left: those tasks fail for good.
-UPDATE jobs SET status = 3, failed_count = failed_count + 1, error = @error, finished_at = @now
-WHERE id BETWEEN @lo AND @hi AND status = 0 AND failed_count + 1 >= @maxAttempts
-RETURNING id;
-
--- name: retryFreshRange
-UPDATE jobs SET status = 4, failed_count = failed_count + 1, error = @error, run_at = @runAt
-WHERE id BETWEEN @lo AND @hi AND status = 0
-RETURNING id;
+SELECT id, step_pk, lo, hi, settled FROM leases WHERE owner NOT IN (SELECT pk FROM nodes) LIMIT ?;
 
 -- name: deleteJobsOfStep
 DELETE FROM jobs WHERE id BETWEEN ? AND ?;
+
+-- name: deleteRangeResultsOfStep
+DELETE FROM range_results WHERE step_pk = ?;
