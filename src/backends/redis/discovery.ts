@@ -57,6 +57,11 @@ export class Discovery {
     }
   }
 
+  /** Whether a script just offered this step (it still had claimable jobs). */
+  isOffered(workflowId: string, stepId: string): boolean {
+    return this.offered.has(`${workflowId}\u0000${stepId}`);
+  }
+
   async runnableSteps(limit: number): Promise<RunnableSteps> {
     if (this.offered.size > 0 && performance.now() - this.lastGlobalRead < GLOBAL_READ_MS) {
       const entries = [...this.offered.values()];

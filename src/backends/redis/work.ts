@@ -4,7 +4,20 @@
  * connection), and the call of the workflow whose next batch is wanted claims it too.
  */
 import { LeaseLostError } from '../../errors.js';
-import type { BackendEvent, ClaimRequest, ClaimResult, ClaimedJob, CompleteRequest, CompleteResult, JobKind, JobLease } from '../backend.js';
+import type {
+  AdoptRequest,
+  AdoptedStep,
+  BackendEvent,
+  ClaimRequest,
+  ClaimResult,
+  ClaimedJob,
+  CompleteRequest,
+  CompleteResult,
+  HandlerRef,
+  JobKind,
+  JobLease,
+  ResolvedStepOptions,
+} from '../backend.js';
 import type { RedisCore } from './core.js';
 import { encodeOutcomes } from './encode.js';
 import type { OutcomeBatch } from './encode.js';
@@ -14,6 +27,7 @@ import { list, text } from './records.js';
 import type { BatchCall, Reply, ScriptArg } from './scripts.js';
 
 const NO_CLAIM: ScriptArg[] = [0, '', '', 0, 0];
+const NO_ADOPT: ScriptArg[] = [0, '', '', 0, 0];
 
 function kindOf(slot: string): JobKind {
   return slot === 'b' ? 'before' : slot === 'a' ? 'after' : 'task';
@@ -58,6 +72,32 @@ function toClaimResult(request: ClaimRequest, reply: Reply[]): ClaimResult {
   return { jobs, watchNextTask: watch, taskCount: total };
 }
 
+/** adopted reply of complete.lua: { workflowName, { 7 step values, claimReply }... }. */
+function toAdopted(workflowId: string, reply: Reply[]): AdoptedStep[] {
+  const workflowName = text(reply[0]);
+  const adopted: AdoptedStep[] = [];
+  for (const item of reply.slice(1)) {
+    const v = list(item);
+    const stepId = text(v[0]);
+    const parent = text(v[6]);
+    adopted.push({
+      step: {
+        workflowId,
+        workflowName,
+        stepId,
+        name: text(v[1]),
+        handler: JSON.parse(text(v[2]) || '{}') as HandlerRef,
+        dataJson: text(v[3]) || 'null',
+        options: JSON.parse(text(v[4]) || '{}') as ResolvedStepOptions,
+        runIndex: Number(text(v[5]) || 0),
+        parentId: parent === '' ? null : parent,
+      },
+      claim: toClaimResult({ nodeId: '', workflowId, stepId, limit: 0 }, list(v[7])),
+    });
+  }
+  return adopted;
+}
+
 function lostError(nodeId: string): LeaseLostError {
   return new LeaseLostError(`node ${nodeId} is not registered any more (its lease expired); it must register again`);
 }
@@ -92,30 +132,44 @@ export class Work {
       registration = await this.registration(next.nodeId).catch(() => null);
       if (!batches.has(next.workflowId)) batches.set(next.workflowId, { args: [0], ids: new Map() });
     }
-    // One write, in this order: nextTask events first, then the holdings entry, then the scripts.
+    const adopt = request.adopt;
+    let adopter: Registration | null = null;
+    if (adopt !== undefined && adopt.handlers.length > 0 && batches.size > 0) {
+      adopter = adopt.nodeId === next?.nodeId ? registration : await this.registration(adopt.nodeId).catch(() => null);
+    }
+    // One write, in this order: nextTask events first, then the holdings entries, then the scripts.
     const calls: BatchCall[] = [];
     if (request.events !== undefined && request.events.length > 0) {
       calls.push({ command: 'publish', args: [core.keys.channel, JSON.stringify(request.events)] });
     }
-    const hold = next !== undefined && registration !== null ? core.nodes.holdCall(registration, next.workflowId) : null;
-    if (hold !== null) calls.push(hold);
+    const holds: [Registration, string][] = [];
+    if (next !== undefined && registration !== null) holds.push([registration, next.workflowId]);
+    if (adopter !== null) for (const workflowId of batches.keys()) holds.push([adopter, workflowId]);
+    for (const [owner, workflowId] of holds) {
+      const hold = core.nodes.holdCall(owner, workflowId);
+      if (hold !== null) calls.push(hold);
+    }
+    const adoptArgs = this.adoptArgs(adopter, adopt);
     const entries = [...batches];
     const first = calls.length;
     for (const [workflowId, batch] of entries) {
       const claimer = next !== undefined && workflowId === next.workflowId ? registration : null;
-      calls.push(core.workflowCall('complete', workflowId, [...this.nextArgs(claimer, next), ...batch.args]));
+      calls.push(core.workflowCall('complete', workflowId, [...this.nextArgs(claimer, next), ...adoptArgs, ...batch.args]));
     }
     const replies = await core.batch(calls, 'complete');
-    if (hold !== null && registration !== null && next !== undefined) core.nodes.held(registration, next.workflowId);
+    for (const [owner, workflowId] of holds) core.nodes.held(owner, workflowId);
     const result: CompleteResult = { stale: [...unknown], events: [] };
+    const adopted: AdoptedStep[] = [];
     for (const [i, [workflowId, batch]] of entries.entries()) {
       const claimer = next !== undefined && workflowId === next.workflowId ? registration : null;
-      const one = await this.afterComplete(workflowId, batch, claimer, next, list(replies[first + i]));
+      const one = await this.afterComplete(workflowId, batch, claimer, next, adoptArgs, list(replies[first + i]));
       result.stale.push(...one.stale);
       result.events.push(...one.events);
+      adopted.push(...one.adopted);
       if (one.claimed !== undefined) result.claimed = one.claimed;
     }
     if (next !== undefined && result.claimed === undefined) result.claimed = { jobs: [], watchNextTask: false, taskCount: 0 };
+    if (adopted.length > 0) result.adopted = adopted;
     return result;
   }
 
@@ -153,6 +207,11 @@ export class Work {
     return [request.stepId, registration.tag, registration.validUntil, request.limit];
   }
 
+  private adoptArgs(registration: Registration | null, adopt: AdoptRequest | undefined): ScriptArg[] {
+    if (registration === null || adopt === undefined) return NO_ADOPT;
+    return [1, registration.tag, registration.validUntil, adopt.limit, adopt.handlers.length, ...adopt.handlers];
+  }
+
   private nextArgs(registration: Registration | null, next: ClaimRequest | undefined): ScriptArg[] {
     return registration !== null && next !== undefined ? [1, next.stepId, registration.tag, registration.validUntil, next.limit] : NO_CLAIM;
   }
@@ -163,27 +222,41 @@ export class Work {
     batch: OutcomeBatch,
     registration: Registration | null,
     next: ClaimRequest | undefined,
+    adoptArgs: ScriptArg[],
     first: Reply[],
-  ): Promise<{ stale: string[]; events: BackendEvent[]; claimed?: ClaimResult }> {
+  ): Promise<{ stale: string[]; events: BackendEvent[]; claimed?: ClaimResult; adopted: AdoptedStep[] }> {
     const wantsClaim = registration !== null && next !== undefined;
     let reply = first;
     if (text(reply[0]) === '!' && text(reply[1]) === 'LEASE') {
       // Nothing was applied. Still registered (a late heartbeat)? Claim with the new lease;
       // otherwise record the outcomes alone and let the heartbeat report the lost registration.
       const refreshed = registration === null ? null : await this.core.nodes.refresh(registration).catch(() => null);
-      reply = await this.core.runWorkflow('complete', workflowId, [...this.nextArgs(refreshed, next), ...batch.args], 'complete');
+      reply = await this.core.runWorkflow('complete', workflowId, [...this.nextArgs(refreshed, next), ...adoptArgs, ...batch.args], 'complete');
       if (text(reply[0]) === '!' && text(reply[1]) === 'LEASE') {
-        reply = await this.core.runWorkflow('complete', workflowId, [...NO_CLAIM, ...batch.args], 'complete');
+        reply = await this.core.runWorkflow('complete', workflowId, [...NO_CLAIM, ...NO_ADOPT, ...batch.args], 'complete');
       }
     }
     if (text(reply[0]) === '!') {
       // The workflow is gone (removed or expired): nothing can be recorded.
-      return { stale: [...batch.ids.values()], events: [], ...(wantsClaim ? { claimed: { jobs: [], watchNextTask: false, taskCount: 0 } } : {}) };
+      return {
+        stale: [...batch.ids.values()],
+        events: [],
+        adopted: [],
+        ...(wantsClaim ? { claimed: { jobs: [], watchNextTask: false, taskCount: 0 } } : {}),
+      };
     }
     const { events, tail } = this.core.settle(workflowId, reply, false);
     const stale = list(tail[0]).map((field) => batch.ids.get(text(field)) ?? jobId(text(field), workflowId));
     const claimReply = list(tail[1]);
-    const out: { stale: string[]; events: BackendEvent[]; claimed?: ClaimResult } = { stale, events };
+    const adopted = toAdopted(workflowId, list(tail[2]));
+    // The engine starts a discovery for a work event whose step has no runner by the next
+    // turn; an adopted step whose jobs were all claimed may already be done by then.
+    const exhausted = new Set(adopted.filter((a) => !this.core.discovery.isOffered(workflowId, a.step.stepId)).map((a) => a.step.stepId));
+    const out: { stale: string[]; events: BackendEvent[]; claimed?: ClaimResult; adopted: AdoptedStep[] } = {
+      stale,
+      events: exhausted.size === 0 ? events : events.filter((e) => !(e.type === 'work' && exhausted.has(e.stepId))),
+      adopted,
+    };
     if (wantsClaim && next !== undefined) {
       out.claimed = claimReply.length === 0 ? { jobs: [], watchNextTask: false, taskCount: 0 } : toClaimResult(next, claimReply);
     }

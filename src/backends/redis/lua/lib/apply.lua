@@ -40,6 +40,7 @@ local function requeue(n, slot, field, fc, token, err, delay)
     work(n)
   else
     redis.call('ZADD', K_DL, I(run_at), field)
+    HAS_DELAYED = true
     mark_ready(n, run_at)
   end
 end

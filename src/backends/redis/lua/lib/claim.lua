@@ -11,9 +11,10 @@
 -- tasks have seqs lo, lo + 1, ...; `again` is flat: slot, data, failedCount, token per job.
 
 local CLAIM_ATTRS = { 'status', 'stage', 'total', 'cur', 'hb', 'ha', 'rlc' }
-local function claim(step_id, owner, valid_until, limit)
+-- n: the step's number when the caller knows it (else it is looked up by id).
+local function claim(step_id, owner, valid_until, limit, n)
   if tonumber(valid_until) < NOW then return { 'lost', 0, 0, 0, {}, {} } end
-  local n = redis.call('HGET', K_SX, step_id)
+  n = n or redis.call('HGET', K_SX, step_id)
   if not n then return { 'ok', 0, 0, 0, {}, {} } end
   local f = sfetch(n, CLAIM_ATTRS)
   local total = tonumber(f[3])

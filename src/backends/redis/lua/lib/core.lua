@@ -37,6 +37,7 @@ local TOUCHED, FINISHED, advancing -- lib/machine.lua
 local TALLY, TALLY_ORDER, HOOK_STEPS, HOOK_ORDER -- lib/apply.lua
 local SC, SDIRTY, SDIRTY_SET -- step attributes of this call: n -> { attr -> value }; changed ones (see sget)
 local WF_RUNNING -- the workflow is known to be running with its startedAt set (machine.lua)
+local HAS_DELAYED -- nil: not checked yet in this call; whether `dl` holds any job
 
 local function I(x)
   return string.format('%d', x)
@@ -58,6 +59,7 @@ local function begin_call(keys, args)
   TALLY, TALLY_ORDER, HOOK_STEPS, HOOK_ORDER = {}, {}, {}, {}
   SC, SDIRTY, SDIRTY_SET = {}, {}, {}
   WF_RUNNING = false
+  HAS_DELAYED = nil
 end
 
 local function emit(json, public)
@@ -248,8 +250,15 @@ local function claimable_now(n)
   return false
 end
 
+-- Whether any job of the workflow waits for a retry delay (one EXISTS per call at most).
+local function has_delayed()
+  if HAS_DELAYED == nil then HAS_DELAYED = redis.call('EXISTS', K_DL) == 1 end
+  return HAS_DELAYED
+end
+
 -- Earliest delayed job of step n (a scan of the delayed set, which holds only waiting retries).
 local function delayed_min(n)
+  if not has_delayed() then return nil end
   local prefix = n .. ':'
   local all = redis.call('ZRANGE', K_DL, 0, -1, 'WITHSCORES')
   for i = 1, #all, 2 do
@@ -272,6 +281,7 @@ end
 
 -- Delayed jobs whose time came: tasks join the requeued set (hooks are claimable by state).
 local function promote_due()
+  if not has_delayed() then return end
   local due = redis.call('ZRANGEBYSCORE', K_DL, '-inf', NOWS)
   for _, field in ipairs(due) do
     local n, slot = string.match(field, '^(%d+):(.+)$')

@@ -261,11 +261,13 @@ end
 -- What a node needs to run the steps that got claimable work in this call (so the caller's
 -- engine can start them without asking again): { workflowName, createdAt, then per step
 -- id name handler data options runIndex parentId }, or {} when there are none.
+local RUNNABLE_ATTRS = { 'id', 'name', 'handler', 'data', 'options', 'run', 'parent', 'status' }
 local function runnable_now(name, created_at)
   local out = {}
   for _, n in ipairs(WORK_STEPS) do
     if claimable_now(n) then
-      for _, v in ipairs(sfetch(n, { 'id', 'name', 'handler', 'data', 'options', 'run', 'parent' })) do out[#out + 1] = v or '' end
+      local r = sload(n, RUNNABLE_ATTRS)
+      for i = 1, 7 do out[#out + 1] = r[RUNNABLE_ATTRS[i]] or '' end
     end
   end
   if #out == 0 then return out end
