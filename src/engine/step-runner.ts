@@ -197,7 +197,7 @@ export class StepRunner {
     this.host.batcher.push(outcome);
     this.pump();
     this.fill(); // a claim now carries the queued outcomes in the same round trip
-    this.host.batcher.settle(this.host.activeJobs() === 0);
+    this.host.batcher.settle(this.active === 0 && this.host.activeJobs() === 0);
     if (this.active === 0) this.host.onRunnerIdle(this);
   }
 }
