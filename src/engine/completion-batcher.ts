@@ -121,13 +121,23 @@ export class CompletionBatcher {
       this.outcomes = outcomes.concat(this.outcomes);
       this.events = events.concat(this.events);
       this.failures++;
-      const retryMs = Math.min(5_000, 50 * 2 ** Math.min(this.failures, 7));
+      const retryMs = Math.min(1_000, 50 * 2 ** Math.min(this.failures, 5));
       debug('flush of %d outcomes failed (attempt %d), retrying in %d ms: %O', outcomes.length, this.failures, retryMs, error);
       this.flushSoon(retryMs);
       throw error;
     } finally {
       this.inFlight = null;
     }
+  }
+
+  /** Ids of the jobs whose outcome waits here: the node still holds them. */
+  pendingIds(): string[] {
+    return this.outcomes.map((outcome) => outcome.id);
+  }
+
+  /** The backend answers again (a wake-up after a reconnect): retry a failed flush now. */
+  retryNow(): void {
+    if (this.failures > 0 && this.outcomes.length > 0) this.flushSoon(0);
   }
 
   /** Drops the retry timer (shutdown); pending outcomes stay readable for a final flush. */

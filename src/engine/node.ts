@@ -67,6 +67,8 @@ export class WorkerNode implements RunnerHost {
   private readonly resolver: HandlerResolver;
   private readonly leaseKeeper: LeaseKeeper;
   private readonly runningTasks = new Set<TaskView>();
+  /** Steps the last completion adopted: their work events need no discovery. */
+  private readonly adoptedWork = new Set<string>();
   private readonly isolation: IsolationPools;
   private discovery: 'idle' | 'running' | 'again' = 'idle';
   private discoverTimer: NodeJS.Timeout | null = null;
@@ -282,14 +284,17 @@ export class WorkerNode implements RunnerHost {
       case 'work': {
         // One turn later: a completion that adopted this step must create its runner first,
         // or this event would start a needless discovery round trip.
+        const key = runnerKey(event.workflowId, event.stepId);
         setImmediate(() => {
-          const runner = this.runners.get(runnerKey(event.workflowId, event.stepId));
+          if (this.adoptedWork.has(key)) return; // the completion already handed us this work
+          const runner = this.runners.get(key);
           if (runner === undefined) this.discover();
           else runner.kick();
         });
         return;
       }
       case 'wake':
+        this.batcher.retryNow();
         this.discover();
         return;
       case 'watch':
@@ -312,8 +317,13 @@ export class WorkerNode implements RunnerHost {
         ),
       );
     }
+    if (result.adopted !== undefined && result.adopted.length > 0 && this.adoptedWork.size === 0) {
+      // Forget after this turn: only the work events of this completion are covered.
+      setImmediate(() => this.adoptedWork.clear());
+    }
     for (const { step, claim } of result.adopted ?? []) {
       const key = runnerKey(step.workflowId, step.stepId);
+      this.adoptedWork.add(key);
       let runner = this.runners.get(key);
       const handler = findHandler(step.handler.key);
       if (runner === undefined && handler !== undefined && this.accepting) {
@@ -349,7 +359,8 @@ export class WorkerNode implements RunnerHost {
   /** Ids of every job this node holds, or undefined while a round trip is in flight (unknowable). */
   private heldJobIds(): string[] | undefined {
     if (this.batcher.busy) return undefined;
-    const held: string[] = [];
+    // Jobs whose outcome waits in the batcher are still this node's until it lands.
+    const held: string[] = this.batcher.pendingIds();
     for (const runner of this.runners.values()) {
       if (runner.claimInFlight) return undefined;
       held.push(...runner.heldJobIds());

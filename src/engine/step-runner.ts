@@ -69,9 +69,10 @@ export class StepRunner {
     return [...this.runningIds, ...this.queue.slice(this.head).map((job) => job.id)];
   }
 
-  /** New jobs may be ready: claim again. */
+  /** New jobs may be ready, or the node may run again (its lease was renewed): start and claim. */
   kick(): void {
     this.drained = false;
+    this.pump();
     this.fill();
   }
 

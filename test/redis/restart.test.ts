@@ -51,12 +51,10 @@ describe('Redis restarting under a running workflow', () => {
     await outage(10_000, 1_500);
   });
 
-  // Down for longer than the nodes' lease: the backend keeps live nodes alive (outage grace)
-  // and the run completes, but only once the engine starts jobs it queued while its lease was
-  // stale. StepRunner.kick() (called when a heartbeat goes through again) does not pump the
-  // queue, so those jobs wait forever (src/engine/step-runner.ts, since dc6c486). Passes with
-  // `this.pump()` in kick(); turn it on with that fix.
-  it.skip('resumes after an outage longer than the lease, nothing lost or failed', async () => {
+  // Down for longer than the nodes' lease: the backend keeps live nodes alive (outage grace),
+  // the engine holds back jobs it queued while its lease was stale, and starts them once a
+  // heartbeat goes through again.
+  it('resumes after an outage longer than the lease, nothing lost or failed', async () => {
     await outage(1_500, 2_000);
   });
 });
