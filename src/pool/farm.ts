@@ -13,7 +13,8 @@ import { EventEmitter } from 'node:events';
 import { Call } from './call.js';
 import { CallMaxRetryError, MaxConcurrentCallsError, ModuleLoadError, CallSerializationError, WorkerTerminatedError } from './errors.js';
 import { logCall } from './log.js';
-import { resolveOptions, validateCallTimeout, type FarmOptions } from './options.js';
+import { checkCallOptions, checkMethod, type CheckedCall } from './call-options.js';
+import { resolveOptions, type FarmOptions } from './options.js';
 import { RESULT_ERROR, RESULT_UNDEFINED, type WireMessage } from './protocol.js';
 import { fromErrorRecord, type ErrorRecord } from './remote-error.js';
 import { registerFarm, unregisterFarm } from './registry.js';
@@ -128,22 +129,23 @@ export class Farm<M = unknown> extends EventEmitter<FarmEvents> {
 
   /** Runs a named export (or a method of the default export). */
   runMethod<K extends FarmMethodName<M>>(method: K, ...args: ArgsOf<M, K>): Promise<ResultOf<M, K>> {
+    try {
+      checkMethod(method);
+    } catch (error) {
+      return rejected(error);
+    }
     return this.submit(method, args, undefined, undefined, null) as Promise<ResultOf<M, K>>;
   }
 
   /** The general form of run/runMethod, with a per-call AbortSignal and timeout. */
   call(options: FarmCallOptions): Promise<unknown> {
-    const method = options.method ?? 'default';
-    if (typeof method !== 'string' || method === '') {
-      return Promise.reject(new TypeError(`call options.method must be a non-empty string, got ${String(method)}`));
-    }
-    let timeout: number | undefined;
+    let checked: CheckedCall;
     try {
-      timeout = validateCallTimeout(options.timeout);
+      checked = checkCallOptions(options);
     } catch (error) {
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      return rejected(error);
     }
-    return this.submit(method, [...(options.args ?? [])], options.signal, timeout, null);
+    return this.submit(checked.method, checked.args, checked.signal, checked.timeout, null);
   }
 
   /** Runs the default export once on every live worker: [results, errors]. */
@@ -158,6 +160,7 @@ export class Farm<M = unknown> extends EventEmitter<FarmEvents> {
    * its worker: if that worker dies, the call fails (it is not retried elsewhere).
    */
   async broadcastMethod<K extends FarmMethodName<M>>(method: K, ...args: ArgsOf<M, K>): Promise<[results: ResultOf<M, K>[], errors: Error[]]> {
+    checkMethod(method);
     const targets = this.farmState === 'running' ? this.supervisor.broadcastTargets() : [];
     const settled = await Promise.allSettled(targets.map((worker) => this.submit(method, args, undefined, undefined, worker)));
     const results: ResultOf<M, K>[] = [];
@@ -202,11 +205,12 @@ export class Farm<M = unknown> extends EventEmitter<FarmEvents> {
     }
     return new Promise((resolve, reject) => {
       const call = new Call(this.nextCallId++, method, args, timeout ?? this.options.timeout, signal, pinned, resolve, reject);
-      if (++this.outstanding === 1 && !this.refed) this.setRef(true);
+      // Listen before counting: should the signal throw, nothing is left half-registered.
       if (signal !== undefined) {
         call.onAbort = () => this.abort(call);
         signal.addEventListener('abort', call.onAbort, { once: true });
       }
+      if (++this.outstanding === 1 && !this.refed) this.setRef(true);
       this.dispatcher.enqueue(call);
     });
   }
@@ -291,6 +295,11 @@ export class Farm<M = unknown> extends EventEmitter<FarmEvents> {
 /** Creates a farm and starts its workers. */
 export function createFarm<M = unknown>(options: FarmOptions): Farm<M> {
   return new Farm<M>(options);
+}
+
+/** A synchronous validation failure, as the rejected promise callers expect. */
+function rejected(error: unknown): Promise<never> {
+  return Promise.reject(error instanceof Error ? error : new Error(String(error)));
 }
 
 function describe(error: unknown): string {

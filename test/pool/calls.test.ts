@@ -125,7 +125,35 @@ describe('call options', () => {
     await expect(farm.call({ timeout: -1 })).rejects.toThrow(
       new ValidationError('call options.timeout must be a positive number of milliseconds or Infinity, got -1'),
     );
-    await expect(farm.call({ method: '' })).rejects.toThrow('call options.method must be a non-empty string, got ');
+    await expect(farm.call({ method: '' })).rejects.toThrow("call options.method must be a non-empty string naming an export of the worker module, got ''");
+    await farm.kill();
+  });
+
+  test('per-call options are checked before the call counts, each with a precise ValidationError', async () => {
+    const farm = basicFarm({ maxConcurrentCalls: 1 });
+    const cases: [unknown, string][] = [
+      [5, 'call options must be an object ({ method?, args?, signal?, timeout? }), got 5'],
+      [{ method: 5 }, 'call options.method must be a non-empty string naming an export of the worker module, got 5'],
+      [{ args: 'abc' }, "call options.args must be an array of arguments (e.g. args: [value]), got 'abc'"],
+      [{ args: 5 }, 'call options.args must be an array of arguments (e.g. args: [value]), got 5'],
+      [
+        { signal: new AbortController() },
+        'call options.signal must be an AbortSignal (pass controller.signal, not the AbortController), got AbortController',
+      ],
+      [{ methd: 'echo' }, 'call options.methd is not a call option (method, args, signal, timeout)'],
+    ];
+    for (const [options, message] of cases) {
+      const error = (await farm.call(options as never).catch((e: unknown) => e)) as ValidationError;
+      expect(error).toBeInstanceOf(ValidationError);
+      expect(error.code).toBe('ERR_VALIDATION');
+      expect(error.message).toBe(message);
+      expect(farm.pendingCalls).toBe(0);
+    }
+    await expect((farm as unknown as { runMethod(method: unknown): Promise<unknown> }).runMethod(5)).rejects.toThrow(
+      new ValidationError('method must be a non-empty string naming an export of the worker module, got 5'),
+    );
+    // No slot of maxConcurrentCalls (1) leaked: a real call still goes through.
+    expect(await farm.call({ method: 'echo', args: ['ok'], signal: new AbortController().signal })).toBe('ok');
     await farm.kill();
   });
 
