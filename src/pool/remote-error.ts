@@ -1,6 +1,6 @@
 /**
- * Carries errors thrown in a worker back to the caller: class name, message, stack, `cause`
- * and own properties (those JSON can carry). Records are plain objects on purpose, so they
+ * Carries errors thrown in a worker back to the caller: class name, message, stack, `cause`,
+ * an AggregateError's `errors`, and own properties (those JSON can carry). Records are plain objects on purpose, so they
  * cross every channel (JSON IPC, V8 IPC, structured clone) whatever the farm's serializer.
  */
 
@@ -11,9 +11,13 @@ export interface ErrorRecord {
   /** Own enumerable properties other than name, message and stack (e.g. `code`, `errno`). */
   props?: Record<string, unknown>;
   cause?: ErrorRecord;
+  /** The `errors` of an AggregateError. */
+  errors?: ErrorRecord[];
 }
 
+/** How deep causes and aggregated errors are followed, and how many aggregated errors are kept. */
 const MAX_CAUSE_DEPTH = 4;
+const MAX_AGGREGATED = 100;
 
 const BUILTIN_ERRORS: Record<string, ErrorConstructor> = {
   Error,
@@ -35,14 +39,20 @@ export function toErrorRecord(thrown: unknown, depth = 0): ErrorRecord {
   if (typeof thrown.stack === 'string') record.stack = thrown.stack;
   addProps(record, thrown as unknown as Record<string, unknown>);
   if (thrown.cause !== undefined && depth < MAX_CAUSE_DEPTH) record.cause = toErrorRecord(thrown.cause, depth + 1);
+  if (thrown instanceof AggregateError && Array.isArray(thrown.errors) && depth < MAX_CAUSE_DEPTH) {
+    record.errors = (thrown.errors as unknown[]).slice(0, MAX_AGGREGATED).map((inner) => toErrorRecord(inner, depth + 1));
+  }
   return record;
 }
 
 /** Rebuilds an Error on the farm side. Built-in classes (TypeError...) are rebuilt as such. */
 export function fromErrorRecord(record: ErrorRecord): Error {
   const Ctor = BUILTIN_ERRORS[record.name] ?? Error;
-  const error = new Ctor(record.message);
-  if (Ctor === Error && record.name !== 'Error') {
+  const error =
+    record.name === 'AggregateError'
+      ? new AggregateError((record.errors ?? []).map(fromErrorRecord), record.message)
+      : new Ctor(record.message);
+  if (Ctor === Error && record.name !== 'Error' && !(error instanceof AggregateError)) {
     Object.defineProperty(error, 'name', { value: record.name, enumerable: false, configurable: true, writable: true });
   }
   if (record.stack !== undefined) error.stack = record.stack;

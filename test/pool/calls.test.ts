@@ -33,13 +33,26 @@ describe.each(TYPES)('%s workers', (type) => {
     expect(async.message).toBe('out of range');
     expect((async.cause as Error).message).toBe('root cause');
 
+    const aggregate = await farm.runMethod('failAggregate').catch((e: unknown) => e as AggregateError);
+    expect(aggregate).toBeInstanceOf(AggregateError);
+    expect(aggregate.message).toBe('several things failed');
+    expect(aggregate.stack).toContain('fixtures/basic.ts');
+    expect(aggregate.errors).toHaveLength(3);
+    const [first, second, third] = aggregate.errors as Error[];
+    expect(first).toBeInstanceOf(RangeError);
+    expect(first?.message).toBe('first');
+    expect(second).toBeInstanceOf(TypeError);
+    expect((second?.cause as Error).message).toBe('why');
+    expect(third).toBeInstanceOf(Error);
+    expect(third?.message).toBe('third');
+
     const thrown = await farm.runMethod('throwString').catch((e: unknown) => e as Error);
     expect(thrown).toBeInstanceOf(Error);
     expect(thrown.message).toBe('a plain string');
 
     // A thrown error is the function's answer: not retried, and the worker keeps serving.
     expect(farm.workers).toHaveLength(1);
-    expect(farm.workers[0]?.received).toBe(3);
+    expect(farm.workers[0]?.received).toBe(4);
     await farm.kill();
   });
 
