@@ -29,8 +29,11 @@ export interface FarmSerializer {
 export interface PayloadCodec {
   /** True when the channel itself serializes payloads with the right semantics. */
   readonly passThrough: boolean;
+  /** Encodes a value; `undefined` means the serializer encodes it as nothing (the call resolves undefined). */
   encode(value: unknown): unknown;
   decode(payload: unknown): unknown;
+  /** Pass-through JSON: whether JSON would encode this top-level value as nothing. */
+  omits?(value: unknown): boolean;
 }
 
 export const BUILTIN_SERIALIZERS: readonly FarmSerializerName[] = ['json', 'advanced', 'cbor'];
@@ -45,6 +48,21 @@ export function channelSerialization(spec: SerializerSpec): 'json' | 'advanced' 
 }
 
 const passThrough: PayloadCodec = { passThrough: true, encode: (value) => value, decode: (payload) => payload };
+
+/**
+ * JSON IPC would turn a top-level function or symbol into `null` inside the message, where the
+ * thread codec's JSON.stringify gives `undefined`; both now resolve `undefined`, JSON's answer.
+ */
+const jsonPassThrough: PayloadCodec = { ...passThrough, omits: jsonOmits };
+
+function jsonOmits(value: unknown): boolean {
+  if (typeof value === 'function' || typeof value === 'symbol') return true;
+  if (value === null || typeof value !== 'object') return false;
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON !== 'function') return false;
+  const json: unknown = toJSON.call(value, '');
+  return json === undefined || typeof json === 'function' || typeof json === 'symbol';
+}
 
 const jsonCodec: PayloadCodec = {
   passThrough: false,
@@ -79,7 +97,7 @@ function asBuffer(bytes: Uint8Array): Buffer {
 export function builtinCodec(spec: SerializerSpec, type: 'process' | 'thread'): PayloadCodec | null {
   switch (spec) {
     case 'json':
-      return type === 'process' ? passThrough : jsonCodec;
+      return type === 'process' ? jsonPassThrough : jsonCodec;
     case 'advanced':
       return type === 'process' ? passThrough : advancedCodec;
     case 'cbor': {

@@ -99,14 +99,13 @@ function resolveMethod(name: string): Method {
 }
 
 function pushValue(id: number, value: unknown): void {
-  if (value === undefined) {
-    outbox.push(id, RESULT_UNDEFINED, null);
-  } else {
-    try {
-      outbox.push(id, RESULT_VALUE, codec.encode(value));
-    } catch (error) {
-      pushError(id, serializationFailure(error));
-    }
+  try {
+    // JSON encodes a top-level function or symbol as nothing: the caller gets undefined.
+    const payload = value === undefined || codec.omits?.(value) === true ? undefined : codec.encode(value);
+    if (payload === undefined) outbox.push(id, RESULT_UNDEFINED, null);
+    else outbox.push(id, RESULT_VALUE, payload);
+  } catch (error) {
+    pushError(id, serializationFailure(error));
   }
   checkMemory();
 }

@@ -46,6 +46,16 @@ describe.each(TYPES)('%s workers', (type) => {
     await farm.kill();
   });
 
+  test('json: a result JSON encodes as nothing (function, symbol) resolves undefined, as in the other worker type', async () => {
+    const farm = basicFarm({ type });
+    expect(await farm.runMethod('returnsFunction')).toBeUndefined();
+    expect(await farm.runMethod('returnsSymbol')).toBeUndefined();
+    expect(await farm.runMethod('returnsUndefinedJson')).toBeUndefined();
+    // Inside a value, JSON rules apply as usual.
+    expect(await farm.runMethod('echo', [1])).toEqual([1]);
+    await farm.kill();
+  });
+
   test('json: an argument JSON cannot encode fails that call only, with CallSerializationError', async () => {
     const farm = basicFarm({ type, maxConcurrentCallsPerWorker: 4 });
     const [bad, good] = await Promise.allSettled([farm.runMethod('echo', 10n), farm.runMethod('echo', 'fine')]);
