@@ -100,6 +100,12 @@ function openProcess(options: ResolvedFarmOptions, config: WorkerBootConfig, eve
         child.unref();
         child.channel?.unref();
       }
+      // Piped stdio (silent: true, stdio: 'pipe') is a handle of its own that would keep us alive.
+      for (const stream of child.stdio) {
+        const handle = stream as { ref?: () => void; unref?: () => void } | null;
+        if (ref) handle?.ref?.();
+        else handle?.unref?.();
+      }
     },
   };
 }

@@ -157,6 +157,12 @@ test.each(TYPES)('%s: a script that never calls kill() still exits on its own', 
   expect(stdout.trim()).toBe('42');
 });
 
+test.each(TYPES)('%s: ... and so does one whose workers write to pipes (fork.silent, thread.stdout)', async (type) => {
+  const run = promisify(execFile);
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', fixture('forgetful-script.ts'), type, 'piped'], { timeout: 30_000 });
+  expect(stdout.trim()).toBe('42');
+});
+
 test('a farm created from `node -e` does not make its workers run the eval code (no fork bomb)', async () => {
   const run = promisify(execFile);
   const pool = new URL('../../src/pool/index.ts', import.meta.url).href;
