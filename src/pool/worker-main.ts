@@ -25,9 +25,7 @@ import { loadCodec, type PayloadCodec } from './serializers.js';
 type Method = { fn: (...args: unknown[]) => unknown; self: unknown };
 
 const config = readConfig();
-const send: (message: WireMessage) => void = isMainThread
-  ? (message) => void process.send?.(message)
-  : (message) => parentPort?.postMessage(message);
+const send: (message: WireMessage) => void = isMainThread ? sendToFarmProcess : (message) => parentPort?.postMessage(message);
 
 let codec: PayloadCodec;
 let userModule: Record<string, unknown>;
@@ -35,6 +33,20 @@ const methods = new Map<string, Method>();
 const outbox: unknown[] = [MSG_RESULTS];
 let flushScheduled = false;
 let memoryReported = false;
+
+/**
+ * The farm may have exited while we were loading (its 'disconnect' can even come before we
+ * listen for it): nobody is left to answer, so leave quietly instead of throwing
+ * ERR_IPC_CHANNEL_CLOSED. A failed write on a live channel is still a crash.
+ */
+function sendToFarmProcess(message: WireMessage): void {
+  if (!process.connected) process.exit(0);
+  process.send?.(message, undefined, undefined, (error: Error | null) => {
+    if (error === null) return;
+    if (!process.connected) process.exit(0);
+    throw error;
+  });
+}
 
 function readConfig(): WorkerBootConfig {
   if (!isMainThread) return (workerData as { config: WorkerBootConfig }).config;
@@ -172,6 +184,7 @@ async function start(): Promise<void> {
   if (isMainThread) {
     // The farm (our parent) is gone: nobody can use our results any more.
     process.on('disconnect', () => process.exit(0));
+    if (!process.connected) process.exit(0); // it left before we listened
     process.on('message', (message) => onMessage(message as WireMessage));
   } else {
     parentPort?.on('message', onMessage);

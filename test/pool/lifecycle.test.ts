@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
 import { ModuleLoadError, WorkerTerminatedError, type FarmWorkerInfo } from '../../src/pool/index.js';
-import { basicFarm, checkLeaksAfterEach, fixture, makeFarm, nextEvent, recordEvents, tempFile, TYPES, waitFor } from './helpers.js';
+import { basicFarm, checkLeaksAfterEach, fixture, isAlive, makeFarm, nextEvent, recordEvents, tempFile, TYPES, waitFor } from './helpers.js';
 
 checkLeaksAfterEach();
 
@@ -161,6 +161,16 @@ test.each(TYPES)('%s: ... and so does one whose workers write to pipes (fork.sil
   const run = promisify(execFile);
   const { stdout } = await run(process.execPath, ['--import', 'tsx', fixture('forgetful-script.ts'), type, 'piped'], { timeout: 30_000 });
   expect(stdout.trim()).toBe('42');
+});
+
+test('process workers still starting when the parent exits leave quietly (no IPC error on stderr)', async () => {
+  const run = promisify(execFile);
+  // execFile answers once every holder of the script's stdio is gone, the orphaned workers too.
+  const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', fixture('exit-while-starting.ts')], { timeout: 30_000 });
+  const pids = [...stdout.matchAll(/worker (\d+)/g)].map((match) => Number(match[1]));
+  expect(pids).toHaveLength(2);
+  expect(stderr).toBe('');
+  await waitFor(() => pids.every((pid) => !isAlive(pid)));
 });
 
 test('a farm created from `node -e` does not make its workers run the eval code (no fork bomb)', async () => {
