@@ -20,7 +20,8 @@ export interface ChannelEvents {
   message(message: WireMessage): void;
   /** Called once, whatever the cause (exit, failed spawn). */
   exit(code: number | null, signal: string | null): void;
-  error(error: Error): void;
+  /** `fatal`: the worker never started or is going away (a failed spawn, a thread's uncaught error). */
+  error(error: Error, fatal: boolean): void;
   disconnect(): void;
   /** Stdio closed (process); right after exit for a thread. Always the last event. */
   close(code: number | null, signal: string | null): void;
@@ -74,7 +75,8 @@ function openProcess(options: ResolvedFarmOptions, config: WorkerBootConfig, eve
     exit(code, signal); // a failed spawn emits 'error' and 'close' but no 'exit'
     events.close(code, signal);
   });
-  child.on('error', (error) => events.error(error));
+  // Without a pid, the spawn itself failed (bad cwd or execPath, no resources).
+  child.on('error', (error) => events.error(error, child.pid === undefined));
   // silent: true pipes the worker's output to us; unread, a full pipe would block the worker.
   child.stdout?.resume();
   child.stderr?.resume();
@@ -122,8 +124,8 @@ function openThread(options: ResolvedFarmOptions, config: WorkerBootConfig, even
     ? new Worker(TS_BOOTSTRAP, { ...options.thread, eval: true, workerData: { config, tsxApi: tsxEsmApiUrl(), entry: ENTRY_URL } })
     : new Worker(new URL(ENTRY_URL), { ...options.thread, workerData: { config } });
   worker.on('message', (message) => events.message(message as WireMessage));
-  worker.on('error', (error) => events.error(error));
-  worker.on('messageerror', (error) => events.error(error));
+  worker.on('error', (error) => events.error(error, true));
+  worker.on('messageerror', (error) => events.error(error, false));
   worker.on('exit', (code) => {
     events.exit(code, null);
     events.close(code, null);
@@ -132,7 +134,7 @@ function openThread(options: ResolvedFarmOptions, config: WorkerBootConfig, even
   const terminate = (): void => {
     if (terminating) return;
     terminating = true;
-    worker.terminate().catch((error: unknown) => events.error(error instanceof Error ? error : new Error(String(error))));
+    worker.terminate().catch((error: unknown) => events.error(error instanceof Error ? error : new Error(String(error)), false));
   };
   return {
     pid: undefined,

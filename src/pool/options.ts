@@ -206,7 +206,24 @@ function threadOptions(value: FarmThreadOptions | undefined): FarmThreadOptions 
     if (key in given) throw new ValidationError(`options.thread.${key} is managed by the farm and cannot be set`);
   }
   stringArray('options.thread.execArgv', given.execArgv);
+  if (given.resourceLimits !== undefined) resourceLimits(given.resourceLimits);
   return Object.freeze({ ...given });
+}
+
+const RESOURCE_LIMITS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'];
+
+/** Node would start a thread with a negative limit and watch it die of "out of memory" instead. */
+function resourceLimits(value: unknown): void {
+  const limits = plainObject('options.thread.resourceLimits', value as Record<string, unknown>);
+  for (const [key, limit] of Object.entries(limits)) {
+    if (!RESOURCE_LIMITS.includes(key)) {
+      throw new ValidationError(`options.thread.resourceLimits.${key} is not a resource limit (${RESOURCE_LIMITS.join(', ')})`);
+    }
+    if (limit === undefined) continue;
+    if (typeof limit !== 'number' || !Number.isFinite(limit) || limit <= 0) {
+      throw fail(`options.thread.resourceLimits.${key} must be a positive finite number of MiB`, limit);
+    }
+  }
 }
 
 function plainObject<T extends object>(name: string, value: T | undefined): Partial<T> {

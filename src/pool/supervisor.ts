@@ -197,10 +197,7 @@ export class Supervisor implements WorkerOwner {
   workerExit(worker: PoolWorker, code: number | null, signal: string | null): void {
     this.workers.delete(worker);
     if (!worker.wasReady && worker.stopReason === 'crash' && !this.killing) {
-      this.startFailed(
-        worker,
-        new ModuleLoadError(this.options.moduleUrl, `worker ${worker.id} exited (code ${code}, signal ${signal}) before it loaded ${this.options.moduleUrl}`),
-      );
+      this.startFailed(worker, this.exitedBeforeReady(worker, code, signal));
     } else if (worker.stopReason === 'crash') {
       const error = terminated(worker, `exited unexpectedly (code ${code}, signal ${signal})`, code, signal);
       this.dispatcher.evict(worker, (call) => (call.pinned !== null ? this.hooks.settle(call, error) : this.hooks.failAttempt(call, error)));
@@ -222,6 +219,18 @@ export class Supervisor implements WorkerOwner {
   }
 
   // ── failures to start ───────────────────────────────────────────────────────────────────
+
+  private exitedBeforeReady(worker: PoolWorker, code: number | null, signal: string | null): ModuleLoadError {
+    const module = this.options.moduleUrl;
+    const cause = worker.startError;
+    if (cause === null) return new ModuleLoadError(module, `worker ${worker.id} exited (code ${code}, signal ${signal}) before it loaded ${module}`);
+    if (worker.type === 'process' && worker.pid === undefined) {
+      const errno = (cause as NodeJS.ErrnoException).code;
+      const hint = errno === 'ENOENT' || errno === 'EACCES' ? '; check that fork.cwd and fork.execPath exist' : '';
+      return new ModuleLoadError(module, `worker ${worker.id} could not be spawned: ${cause.message}${hint}`, { cause });
+    }
+    return new ModuleLoadError(module, `worker ${worker.id} failed before it loaded ${module}: ${cause.message}`, { cause });
+  }
 
   private startFailed(worker: PoolWorker | null, error: ModuleLoadError): void {
     this.startFailures++;

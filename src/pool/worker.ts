@@ -68,6 +68,8 @@ export class PoolWorker implements Bucketed<PoolWorker>, FarmWorkerInfo {
   received = 0;
   /** Whether it ever said READY: an exit before that is a failure to start, not a crash. */
   wasReady = false;
+  /** A fatal error while starting (failed spawn, out of memory): the cause of its start failure. */
+  startError: Error | null = null;
   /** When the worker last became idle (or started); drives maxIdleTime. */
   idleSince = 0;
 
@@ -96,7 +98,7 @@ export class PoolWorker implements Bucketed<PoolWorker>, FarmWorkerInfo {
       {
         message: (message) => this.onMessage(message),
         exit: (code, signal) => this.onExit(code, signal),
-        error: (error) => owner.workerEvent('error', this, error),
+        error: (error, fatal) => this.onError(error, fatal),
         disconnect: () => this.onDisconnect(),
         close: (code, signal) => owner.workerEvent('close', this, code, signal),
       },
@@ -216,6 +218,12 @@ export class PoolWorker implements Bucketed<PoolWorker>, FarmWorkerInfo {
         this.owner.workerMemory(this, message[1] as number);
         break;
     }
+  }
+
+  /** While starting, a fatal error is why the start failed: the farm reports it as the cause. */
+  private onError(error: Error, fatal: boolean): void {
+    if (fatal && this.state === 'starting') this.startError ??= error;
+    else this.owner.workerEvent('error', this, error);
   }
 
   /** A child process that closed its IPC channel can never answer: treat it as crashed. */

@@ -103,6 +103,29 @@ describe.each(TYPES)('%s workers', (type) => {
   });
 });
 
+test('a worker that cannot be spawned rejects calls with ModuleLoadError, the spawn error as cause', async () => {
+  const farm = basicFarm({ fork: { cwd: '/nonexistent-dir' } });
+  const errors: Error[] = [];
+  farm.on('error', (error) => errors.push(error));
+  const error = (await farm.run(1, 2).catch((e: unknown) => e)) as ModuleLoadError;
+  expect(error).toBeInstanceOf(ModuleLoadError);
+  expect(error.message).toMatch(/^worker 1 could not be spawned: spawn .* ENOENT; check that fork\.cwd and fork\.execPath exist$/);
+  expect((error.cause as NodeJS.ErrnoException).code).toBe('ENOENT');
+  // One error event per failure, the ModuleLoadError carrying the cause.
+  expect(errors[0]).toBeInstanceOf(ModuleLoadError);
+  expect((errors[0]?.cause as NodeJS.ErrnoException).code).toBe('ENOENT');
+  await farm.kill();
+});
+
+test('a thread that runs out of memory while starting rejects calls with ModuleLoadError, the OOM as cause', async () => {
+  const farm = basicFarm({ type: 'thread', thread: { resourceLimits: { maxOldGenerationSizeMb: 1 } } });
+  const error = (await farm.run(1, 2).catch((e: unknown) => e)) as ModuleLoadError;
+  expect(error).toBeInstanceOf(ModuleLoadError);
+  expect(error.message).toMatch(/^worker 1 failed before it loaded .*basic\.ts: Worker terminated due to reaching memory limit/);
+  expect((error.cause as Error & { code?: string }).code).toBe('ERR_WORKER_OUT_OF_MEMORY');
+  await farm.kill();
+});
+
 test('workers that crash at start are restarted with growing delays', async () => {
   const farm = makeFarm({ module: fixture('exit-at-start.ts') });
   const events = recordEvents(farm, ['fork', 'exit']);

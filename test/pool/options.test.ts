@@ -113,6 +113,19 @@ describe('validation messages', () => {
     [{ fork: { args: [1] } }, 'options.fork.args must be an array of strings, got [ 1 ]'],
     [{ type: 'thread', thread: { workerData: 1 } }, 'options.thread.workerData is managed by the farm and cannot be set'],
     [{ type: 'thread', thread: { execArgv: [false] } }, 'options.thread.execArgv must be an array of strings, got [ false ]'],
+    [{ type: 'thread', thread: { resourceLimits: 64 } }, 'options.thread.resourceLimits must be an object, got 64'],
+    [
+      { type: 'thread', thread: { resourceLimits: { maxOldGenerationSizeMb: -5 } } },
+      'options.thread.resourceLimits.maxOldGenerationSizeMb must be a positive finite number of MiB, got -5',
+    ],
+    [
+      { type: 'thread', thread: { resourceLimits: { stackSizeMb: 'x' } } },
+      "options.thread.resourceLimits.stackSizeMb must be a positive finite number of MiB, got 'x'",
+    ],
+    [
+      { type: 'thread', thread: { resourceLimits: { maxOldGenerationSize: 64 } } },
+      'options.thread.resourceLimits.maxOldGenerationSize is not a resource limit (maxOldGenerationSizeMb, maxYoungGenerationSizeMb, codeRangeSizeMb, stackSizeMb)',
+    ],
   ])('%o', (options, expected) => {
     expect(messageFor(options)).toBe(expected);
   });
