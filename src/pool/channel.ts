@@ -1,20 +1,14 @@
 /**
  * Starts one worker (child process or worker thread) running worker-main, and hides the
- * differences between the two behind `WorkerChannel`.
- *
- * TypeScript: when this file runs from source (tests under Vitest, `node --import tsx`), the
- * worker entry is `worker-main.ts`, and a user module or serializer may be `.ts` too. Child
- * processes then get tsx through `--import`; worker threads on Node 20 ignore `--import`, so
- * they start from a tiny bootstrap that registers tsx's ESM hooks before importing the entry.
- * From the built `dist/` with plain JavaScript modules none of this happens.
+ * differences between the two behind `WorkerChannel`. TypeScript loading: see typescript.ts.
  */
 import { fork } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { BOOT_ENV, type WireMessage, type WorkerBootConfig } from './protocol.js';
 import type { ResolvedFarmOptions } from './options.js';
 import { channelSerialization } from './serializers.js';
+import { FROM_SOURCE, hasTsx, needsTypeScript, tsxEsmApiUrl, tsxLoaderUrl } from './typescript.js';
 
 export interface ChannelEvents {
   message(message: WireMessage): void;
@@ -40,15 +34,7 @@ export interface WorkerChannel {
   setRef(ref: boolean): void;
 }
 
-const SELF_URL = import.meta.url;
-const FROM_SOURCE = SELF_URL.endsWith('.ts');
-const ENTRY_URL = new URL(FROM_SOURCE ? './worker-main.ts' : './worker-main.js', SELF_URL).href;
-const TS_FILE = /\.[cm]?tsx?$/;
-
-/** True when the worker must load TypeScript: our own entry, the module or the serializer. */
-export function needsTypeScript(options: Pick<ResolvedFarmOptions, 'moduleUrl' | 'serializer'>): boolean {
-  return FROM_SOURCE || isTsUrl(options.moduleUrl) || (options.serializer.startsWith('file:') && isTsUrl(options.serializer));
-}
+const ENTRY_URL = new URL(FROM_SOURCE ? './worker-main.ts' : './worker-main.js', import.meta.url).href;
 
 export function openChannel(options: ResolvedFarmOptions, config: WorkerBootConfig, events: ChannelEvents): WorkerChannel {
   return options.type === 'process' ? openProcess(options, config, events) : openThread(options, config, events);
@@ -144,31 +130,4 @@ function openThread(options: ResolvedFarmOptions, config: WorkerBootConfig, even
     forceKill: terminate,
     setRef: (ref) => (ref ? worker.ref() : worker.unref()),
   };
-}
-
-function isTsUrl(url: string): boolean {
-  try {
-    return TS_FILE.test(new URL(url).pathname);
-  } catch {
-    return false;
-  }
-}
-
-/** tsx already loaded by the user's execArgv (`--import tsx`, the tsx CLI's own loader...). */
-function hasTsx(execArgv: readonly string[]): boolean {
-  return execArgv.some((arg, i) => {
-    const value = /^--(import|loader|experimental-loader)=(.*)$/.exec(arg)?.[2] ?? (/^--(import|loader|experimental-loader)$/.test(arg) ? execArgv[i + 1] : undefined);
-    return value !== undefined && /(^|[/\\])tsx([/\\]|$)/.test(value);
-  });
-}
-
-const requireHere = createRequire(SELF_URL);
-
-function tsxLoaderUrl(): string {
-  return pathToFileURL(requireHere.resolve('tsx')).href;
-}
-
-/** The ESM build of `tsx/esm/api`: its CommonJS build registers hooks from a wrong relative path. */
-function tsxEsmApiUrl(): string {
-  return pathToFileURL(requireHere.resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
 }

@@ -53,7 +53,7 @@ export class WorkerTerminatedError extends DeflowError {
 
 /** A worker could not load the farm's module or serializer, or exited before it was ready. */
 export class ModuleLoadError extends DeflowError {
-  /** URL of the module the farm was created with. */
+  /** URL of what failed to load: the farm's worker module, or its serializer. */
   readonly module: string;
 
   constructor(module: string, message: string, options?: { cause?: unknown }) {

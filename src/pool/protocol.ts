@@ -3,7 +3,7 @@
  * (no per-call objects) so a batch of N calls is one message of 1 + 3N slots:
  *
  *   farm → worker   [MSG_CALLS, id, method, payload, id, method, payload, ...] | [MSG_STOP]
- *   worker → farm   [MSG_READY] | [MSG_LOAD_ERROR, ErrorRecord]
+ *   worker → farm   [MSG_READY] | [MSG_LOAD_ERROR, ErrorRecord, url of the module that failed]
  *                   [MSG_RESULTS, id, status, payload, ...] | [MSG_MEMORY, bytes]
  *
  * `payload` is what the serializer produced (see serializers.ts); error payloads are always

@@ -109,9 +109,15 @@ export function builtinCodec(spec: SerializerSpec, type: 'process' | 'thread'): 
   }
 }
 
-/** Imports a custom serializer module and checks its shape. */
-export async function loadCustomCodec(url: string): Promise<PayloadCodec> {
-  const mod = (await import(url)) as Record<string, unknown>;
+/**
+ * Imports a custom serializer module and checks its shape. `load` is how: workers import
+ * natively (they get tsx when needed), the farm's process may need tsx for a `.ts` module.
+ */
+export async function loadCustomCodec(
+  url: string,
+  load: (url: string) => Promise<Record<string, unknown>> = async (url) => (await import(url)) as Record<string, unknown>,
+): Promise<PayloadCodec> {
+  const mod = await load(url);
   const serializer = pickSerializer(mod.default) ?? pickSerializer(mod);
   if (serializer === null) {
     throw new TypeError(

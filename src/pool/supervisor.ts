@@ -21,6 +21,7 @@ import type { ResolvedFarmOptions } from './options.js';
 import type { WireMessage } from './protocol.js';
 import { fromErrorRecord, type ErrorRecord } from './remote-error.js';
 import { builtinCodec, loadCustomCodec, type PayloadCodec } from './serializers.js';
+import { importInFarm } from './typescript.js';
 import { PoolWorker, type FarmWorkerInfo, type FarmWorkerState, type WorkerOwner } from './worker.js';
 
 const BACKOFF_BASE_MS = 100;
@@ -66,7 +67,7 @@ export class Supervisor implements WorkerOwner {
     });
     this.dispatcher.codec = builtinCodec(options.serializer, options.type);
     if (this.dispatcher.codec === null) {
-      loadCustomCodec(options.serializer).then(
+      loadCustomCodec(options.serializer, importInFarm).then(
         (codec) => this.codecLoaded(codec),
         (error: unknown) => this.codecFailedToLoad(error),
       );
@@ -172,10 +173,11 @@ export class Supervisor implements WorkerOwner {
     this.hooks.results(worker, message);
   }
 
-  workerLoadError(worker: PoolWorker, record: ErrorRecord): void {
+  workerLoadError(worker: PoolWorker, record: ErrorRecord, url: string): void {
     const cause = fromErrorRecord(record);
+    const what = url === this.options.serializer ? `serializer ${url}` : url;
     worker.kill('start-failure');
-    this.startFailed(worker, new ModuleLoadError(this.options.moduleUrl, `worker ${worker.id} could not load ${this.options.moduleUrl}: ${cause.message}`, { cause }));
+    this.startFailed(worker, new ModuleLoadError(url, `worker ${worker.id} could not load ${what}: ${cause.message}`, { cause }));
   }
 
   workerMemory(worker: PoolWorker, bytes: number): void {
@@ -257,7 +259,7 @@ export class Supervisor implements WorkerOwner {
   /** The farm side cannot encode anything: the farm is unusable, say so to every call. */
   private codecFailedToLoad(cause: unknown): void {
     this.codecFailed = true;
-    const error = new ModuleLoadError(this.options.moduleUrl, `could not load serializer ${this.options.serializer}: ${message(cause)}`, { cause });
+    const error = new ModuleLoadError(this.options.serializer, `could not load serializer ${this.options.serializer}: ${message(cause)}`, { cause });
     this.loadFailure = error;
     this.hooks.emit('error', error, null);
     this.dispatcher.failQueued((call) => this.hooks.settle(call, copyLoadError(error)));

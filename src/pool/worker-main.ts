@@ -189,11 +189,13 @@ async function start(): Promise<void> {
   } else {
     parentPort?.on('message', onMessage);
   }
+  let loading = config.serializer;
   try {
     codec = await loadCodec(config.serializer, config.type);
+    loading = config.moduleUrl;
     userModule = (await import(config.moduleUrl)) as Record<string, unknown>;
   } catch (error) {
-    send([MSG_LOAD_ERROR, toErrorRecord(error)]);
+    send([MSG_LOAD_ERROR, toErrorRecord(error), loading]);
     return;
   }
   send([MSG_READY]);

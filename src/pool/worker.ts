@@ -49,7 +49,8 @@ export interface WorkerOwner {
   workerStateChanged(worker: PoolWorker, from: FarmWorkerState): void;
   workerReady(worker: PoolWorker): void;
   workerResults(worker: PoolWorker, message: WireMessage): void;
-  workerLoadError(worker: PoolWorker, record: ErrorRecord): void;
+  /** `url`: the module that failed, the user's module or the serializer. */
+  workerLoadError(worker: PoolWorker, record: ErrorRecord, url: string): void;
   workerMemory(worker: PoolWorker, bytes: number): void;
   workerIdle(worker: PoolWorker): void;
   /** A batch could not be sent; `error` is why this one call could not be serialized. */
@@ -212,7 +213,7 @@ export class PoolWorker implements Bucketed<PoolWorker>, FarmWorkerInfo {
         this.owner.workerReady(this);
         break;
       case MSG_LOAD_ERROR:
-        this.owner.workerLoadError(this, message[1] as ErrorRecord);
+        this.owner.workerLoadError(this, message[1] as ErrorRecord, (message[2] as string | undefined) ?? this.options.moduleUrl);
         break;
       case MSG_MEMORY:
         this.owner.workerMemory(this, message[1] as number);

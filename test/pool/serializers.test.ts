@@ -1,4 +1,8 @@
 // Round trips through each serializer, in both worker types, and what happens when one fails.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
 import { ModuleLoadError, CallSerializationError } from '../../src/pool/index.js';
 import { basicFarm, checkLeaksAfterEach, fixture, TYPES } from './helpers.js';
@@ -86,11 +90,38 @@ describe.each(TYPES)('%s workers', (type) => {
     }
   });
 
-  test('a serializer module without encode/decode makes calls fail with ModuleLoadError', async () => {
+  test('a serializer module without encode/decode makes calls fail with ModuleLoadError naming it', async () => {
     const farm = basicFarm({ type, serializer: fixture('not-a-serializer.ts') });
     const error = (await farm.run(1, 2).catch((e: unknown) => e)) as ModuleLoadError;
     expect(error).toBeInstanceOf(ModuleLoadError);
     expect(error.message).toMatch(/must export encode\(value\) and decode\(data\)/);
+    expect(error.module).toBe(pathToFileURL(fixture('not-a-serializer.ts')).href);
     await farm.kill();
   });
+
+  test('a serializer that workers cannot load: the ModuleLoadError names the serializer, not the module', async () => {
+    const serializer = pathToFileURL(fixture('serializer-fails-in-workers.ts')).href;
+    const farm = basicFarm({ type, serializer });
+    const error = (await farm.run(1, 2).catch((e: unknown) => e)) as ModuleLoadError;
+    expect(error).toBeInstanceOf(ModuleLoadError);
+    expect(error.module).toBe(serializer);
+    expect(error.message).toBe(`worker 1 could not load serializer ${serializer}: this serializer cannot load in a worker`);
+    await farm.kill();
+  });
+});
+
+// The farm's process loads the serializer too: a plain JavaScript parent (the built package, no
+// tsx of its own) must manage a .ts serializer as its workers do. Needs `npm run build` (npm test builds first).
+const built = new URL('../../dist/pool/index.js', import.meta.url);
+test.skipIf(!fs.existsSync(built))('a .ts serializer works from a plain JavaScript parent, in both worker types', async () => {
+  const code = `
+    const { createFarm } = await import(${JSON.stringify(built.href)});
+    for (const type of ['process', 'thread']) {
+      const farm = createFarm({ module: ${JSON.stringify(fixture('basic.ts'))}, type, numberOfWorkers: 1, serializer: ${JSON.stringify(fixture('serializer.ts'))} });
+      const back = await farm.runMethod('echo', { when: new Date(5) }).catch((error) => error);
+      console.log(type, back instanceof Error ? back.message : back.when instanceof Date);
+      await farm.kill();
+    }`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', code], { timeout: 60_000 });
+  expect(stdout.trim().split('\n')).toEqual(['process true', 'thread true']);
 });
