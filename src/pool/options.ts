@@ -45,6 +45,11 @@ export interface FarmOptions {
   maxIdleTime?: number;
   /** Milliseconds a stopping worker gets before SIGKILL (threads: terminate()). Default: 500. */
   killTimeout?: number;
+  /**
+   * Milliseconds a new worker may take to load the module (and the serializer) before it is
+   * killed and counted as a failure to start (ModuleLoadError). Default: 30000.
+   */
+  startupTimeout?: number;
   /** Memory in MiB above which a worker is replaced once its running calls finish. Default: Infinity. */
   maxMemoryMb?: number;
   /** 'json' (default), 'advanced', 'cbor', or the absolute path / file: URL of a custom serializer module. */
@@ -68,6 +73,7 @@ export interface ResolvedFarmOptions {
   readonly ttl: number;
   readonly maxIdleTime: number;
   readonly killTimeout: number;
+  readonly startupTimeout: number;
   readonly maxMemoryMb: number;
   /** A built-in name or the file: URL of a custom serializer module. */
   readonly serializer: string;
@@ -84,13 +90,14 @@ export const DEFAULTS = {
   ttl: Infinity,
   maxIdleTime: Infinity,
   killTimeout: 500,
+  startupTimeout: 30_000,
   maxMemoryMb: Infinity,
   serializer: 'json',
 } as const;
 
 const KNOWN_KEYS = new Set<string>([
   'module', 'type', 'numberOfWorkers', 'maxConcurrentCallsPerWorker', 'maxConcurrentCalls', 'maxRetries',
-  'timeout', 'ttl', 'maxIdleTime', 'killTimeout', 'maxMemoryMb', 'serializer', 'serializerPath', 'fork', 'thread',
+  'timeout', 'ttl', 'maxIdleTime', 'killTimeout', 'startupTimeout', 'maxMemoryMb', 'serializer', 'serializerPath', 'fork', 'thread',
 ]);
 
 /** Fork options the farm sets itself; a user value would break the protocol or the lifecycle. */
@@ -118,6 +125,7 @@ export function resolveOptions(input: FarmOptions): ResolvedFarmOptions {
     ttl: positiveIntegerOrInfinity('ttl', input.ttl, DEFAULTS.ttl),
     maxIdleTime: positiveNumber('maxIdleTime', input.maxIdleTime, DEFAULTS.maxIdleTime),
     killTimeout: nonNegativeFinite('killTimeout', input.killTimeout, DEFAULTS.killTimeout),
+    startupTimeout: positiveNumber('startupTimeout', input.startupTimeout, DEFAULTS.startupTimeout),
     maxMemoryMb: positiveNumber('maxMemoryMb', input.maxMemoryMb, DEFAULTS.maxMemoryMb, 'options', 'MiB'),
     serializer: serializer(input.serializer, input.serializerPath),
     fork: forkOptions(input.fork),

@@ -6,7 +6,8 @@
  * - A crash after start fails the attempt of each running call (the farm retries it on
  *   another worker) and the worker is replaced at once. So are workers recycled for ttl or
  *   memory (their replacement starts while they drain) and workers killed for a timeout.
- * - A failure to start (LOAD_ERROR, or exit before READY) is a ModuleLoadError: broadcast calls
+ * - A failure to start (LOAD_ERROR, exit before READY, or no READY within startupTimeout, when
+ *   the worker is killed) is a ModuleLoadError: broadcast calls
  *   waiting for that worker fail, and if no worker is ready the queued calls fail too, as do
  *   new calls until a worker starts, so nothing waits on a module that cannot load. Respawns
  *   then back off exponentially (100 ms doubling to 30 s).
@@ -66,12 +67,7 @@ export class Supervisor implements WorkerOwner {
       needWorker: () => this.spawnOnDemand(),
     });
     this.dispatcher.codec = builtinCodec(options.serializer, options.type);
-    if (this.dispatcher.codec === null) {
-      loadCustomCodec(options.serializer, importInFarm).then(
-        (codec) => this.codecLoaded(codec),
-        (error: unknown) => this.codecFailedToLoad(error),
-      );
-    }
+    if (this.dispatcher.codec === null) this.loadCodec();
     // Next tick, so listeners attached right after createFarm() see the first 'fork' events.
     process.nextTick(() => this.spawnMissing());
   }
@@ -180,6 +176,16 @@ export class Supervisor implements WorkerOwner {
     this.startFailed(worker, new ModuleLoadError(url, `worker ${worker.id} could not load ${what}: ${cause.message}`, { cause }));
   }
 
+  workerStartTimedOut(worker: PoolWorker): void {
+    const { moduleUrl, startupTimeout } = this.options;
+    logFarm('worker %d still loading after %d ms: killing it', worker.id, startupTimeout);
+    worker.kill('start-failure');
+    this.startFailed(
+      worker,
+      new ModuleLoadError(moduleUrl, `worker ${worker.id} did not finish loading ${moduleUrl} within ${startupTimeout} ms (options.startupTimeout); it was killed`),
+    );
+  }
+
   workerMemory(worker: PoolWorker, bytes: number): void {
     logFarm('worker %d uses %d bytes, over maxMemoryMb=%d: replacing it', worker.id, bytes, this.options.maxMemoryMb);
     this.hooks.emit('memory', worker, bytes);
@@ -249,6 +255,31 @@ export class Supervisor implements WorkerOwner {
       this.respawnTimer = undefined;
       this.spawnMissing();
     }, delay).unref();
+  }
+
+  /** The farm's side of a custom serializer, bounded by startupTimeout like a worker's start. */
+  private loadCodec(): void {
+    const { serializer, startupTimeout } = this.options;
+    let settled = false;
+    const timer =
+      startupTimeout === Infinity
+        ? undefined
+        : setTimeout(() => {
+            settled = true;
+            this.codecFailedToLoad(new Error(`it did not finish loading within ${startupTimeout} ms (options.startupTimeout)`));
+          }, startupTimeout).unref();
+    loadCustomCodec(serializer, importInFarm).then(
+      (codec) => {
+        if (settled) return;
+        clearTimeout(timer);
+        this.codecLoaded(codec);
+      },
+      (error: unknown) => {
+        if (settled) return;
+        clearTimeout(timer);
+        this.codecFailedToLoad(error);
+      },
+    );
   }
 
   private codecLoaded(codec: PayloadCodec): void {

@@ -6,6 +6,7 @@
  *      └──────────────────┴───────────────────┴──── kill() / lost IPC ────┘
  *
  * - starting: spawned, loading the user's module; takes no calls (broadcast calls wait in `pinned`).
+ *   Killed as a failure to start if it is not ready within startupTimeout.
  * - ready: takes calls, sits in the farm's load buckets.
  * - draining: takes no new calls (ttl reached, memory over the limit); stops once idle.
  * - stopping: asked to exit (STOP message or SIGTERM/terminate); SIGKILL after killTimeout.
@@ -52,6 +53,8 @@ export interface WorkerOwner {
   /** `url`: the module that failed, the user's module or the serializer. */
   workerLoadError(worker: PoolWorker, record: ErrorRecord, url: string): void;
   workerMemory(worker: PoolWorker, bytes: number): void;
+  /** Still starting after startupTimeout. */
+  workerStartTimedOut(worker: PoolWorker): void;
   workerIdle(worker: PoolWorker): void;
   /** A batch could not be sent; `error` is why this one call could not be serialized. */
   callNotSent(worker: PoolWorker, call: Call, error: unknown): void;
@@ -86,6 +89,7 @@ export class PoolWorker implements Bucketed<PoolWorker>, FarmWorkerInfo {
   private flushScheduled = false;
   private killTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
+  private startTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly id: number,
@@ -105,6 +109,12 @@ export class PoolWorker implements Bucketed<PoolWorker>, FarmWorkerInfo {
       },
     );
     logWorker('worker %d spawned (%s pid=%s thread=%s)', id, options.type, this.pid, this.threadId);
+    // A module whose top-level await never settles would otherwise keep every caller waiting.
+    if (options.startupTimeout !== Infinity) {
+      this.startTimer = setTimeout(() => {
+        if (this.state === 'starting') owner.workerStartTimedOut(this);
+      }, options.startupTimeout).unref();
+    }
   }
 
   get type(): 'process' | 'thread' {
@@ -208,11 +218,13 @@ export class PoolWorker implements Bucketed<PoolWorker>, FarmWorkerInfo {
         break;
       case MSG_READY:
         if (this.state !== 'starting') return;
+        clearTimeout(this.startTimer);
         this.wasReady = true;
         this.setState('ready');
         this.owner.workerReady(this);
         break;
       case MSG_LOAD_ERROR:
+        clearTimeout(this.startTimer);
         this.owner.workerLoadError(this, message[1] as ErrorRecord, (message[2] as string | undefined) ?? this.options.moduleUrl);
         break;
       case MSG_MEMORY:
@@ -236,6 +248,7 @@ export class PoolWorker implements Bucketed<PoolWorker>, FarmWorkerInfo {
   private onExit(code: number | null, signal: string | null): void {
     clearTimeout(this.killTimer);
     clearTimeout(this.idleTimer);
+    clearTimeout(this.startTimer);
     logWorker('worker %d exited (code=%s signal=%s reason=%s)', this.id, code, signal, this.stopReason ?? 'crash');
     this.stopReason ??= 'crash';
     this.setState('exited');

@@ -1,6 +1,7 @@
 // Worker lifecycle: ttl, idleness, memory limits, failures to start, backoff, process exit.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
 import { ModuleLoadError, WorkerTerminatedError, type FarmWorkerInfo } from '../../src/pool/index.js';
@@ -76,6 +77,37 @@ describe.each(TYPES)('%s workers', (type) => {
     const [results, failures] = await farm.broadcast();
     expect(results).toEqual([]);
     for (const failure of failures) expect(failure).toBeInstanceOf(ModuleLoadError);
+    await farm.kill();
+  });
+
+  test('a module that never finishes loading: after startupTimeout its worker is killed and calls reject with ModuleLoadError', async () => {
+    const farm = makeFarm<unknown>({ module: fixture('hang-at-load.ts'), type, startupTimeout: 500 });
+    const errors: Error[] = [];
+    farm.on('error', (error) => errors.push(error));
+    const exited = nextEvent(farm, 'exit');
+    const plain = farm.run().catch((e: unknown) => e);
+    const timed = farm.call({ timeout: 100 }).catch((e: unknown) => e);
+    const broadcast = farm.broadcast();
+    const error = (await plain) as ModuleLoadError;
+    expect(error).toBeInstanceOf(ModuleLoadError);
+    expect(error.message).toBe(`worker 1 did not finish loading ${pathToFileURL(fixture('hang-at-load.ts')).href} within 500 ms (options.startupTimeout); it was killed`);
+    expect(error.module).toBe(pathToFileURL(fixture('hang-at-load.ts')).href);
+    expect(await timed).toBeInstanceOf(ModuleLoadError);
+    const [results, failures] = await broadcast;
+    expect(results).toEqual([]);
+    expect(failures.map((failure) => failure.constructor)).toEqual([ModuleLoadError]);
+    expect(errors[0]).toBeInstanceOf(ModuleLoadError);
+    expect((await exited)[0].stopReason).toBe('start-failure');
+    await farm.kill();
+  });
+
+  test('a custom serializer that never finishes loading in the farm fails calls after startupTimeout', async () => {
+    const serializer = pathToFileURL(fixture('serializer-hangs-in-farm.ts')).href;
+    const farm = basicFarm({ type, serializer, startupTimeout: 500 });
+    const error = (await farm.run(1, 2).catch((e: unknown) => e)) as ModuleLoadError;
+    expect(error).toBeInstanceOf(ModuleLoadError);
+    expect(error.module).toBe(serializer);
+    expect(error.message).toBe(`could not load serializer ${serializer}: it did not finish loading within 500 ms (options.startupTimeout)`);
     await farm.kill();
   });
 

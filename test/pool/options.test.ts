@@ -33,6 +33,7 @@ describe('defaults', () => {
       ttl: Infinity,
       maxIdleTime: Infinity,
       killTimeout: 500,
+      startupTimeout: 30_000,
       maxMemoryMb: Infinity,
       serializer: 'json',
     });
@@ -93,6 +94,9 @@ describe('validation messages', () => {
     [{ maxIdleTime: -5 }, 'options.maxIdleTime must be a positive number of milliseconds or Infinity, got -5'],
     [{ killTimeout: -1 }, 'options.killTimeout must be a non-negative finite number of milliseconds, got -1'],
     [{ killTimeout: Infinity }, 'options.killTimeout must be a non-negative finite number of milliseconds, got Infinity'],
+    [{ startupTimeout: 0 }, 'options.startupTimeout must be a positive number of milliseconds or Infinity, got 0'],
+    [{ startupTimeout: '5s' }, "options.startupTimeout must be a positive number of milliseconds or Infinity, got '5s'"],
+    [{ startupTimeout: 2 ** 31 }, 'options.startupTimeout must be at most 2147483647 ms (about 24.8 days) or Infinity, got 2147483648'],
     [{ maxMemoryMb: 0 }, 'options.maxMemoryMb must be a positive number of MiB or Infinity, got 0'],
     [
       { serializer: 'yaml' },
