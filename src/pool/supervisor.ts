@@ -4,13 +4,16 @@
  * and out of it.
  *
  * - A crash after start fails the attempt of each running call (the farm retries it on
- *   another worker) and the worker is replaced at once. So are workers recycled for ttl or
+ *   another worker) and the worker is replaced at once, unless it came within EARLY_CRASH_MS
+ *   of READY: a module that crashes right after loading would respawn in a tight loop, so
+ *   that counts toward the start backoff (and is an 'error' event). So are workers recycled for ttl or
  *   memory (their replacement starts while they drain) and workers killed for a timeout.
  * - A failure to start (LOAD_ERROR, exit before READY, or no READY within startupTimeout, when
  *   the worker is killed) is a ModuleLoadError: broadcast calls
  *   waiting for that worker fail, and if no worker is ready the queued calls fail too, as do
  *   new calls until a worker starts, so nothing waits on a module that cannot load. Respawns
- *   then back off exponentially (100 ms doubling to 30 s).
+ *   then back off exponentially (100 ms doubling to 30 s), until a worker has stayed up for
+ *   EARLY_CRASH_MS.
  * - Workers stopped for idleness are not replaced; queued calls start workers on demand.
  */
 import type { Call } from './call.js';
@@ -27,6 +30,8 @@ import { PoolWorker, type FarmWorkerInfo, type FarmWorkerState, type WorkerOwner
 
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 30_000;
+/** A worker that crashes sooner than this after READY counts as failing to start. */
+const EARLY_CRASH_MS = 1000;
 
 /** What the supervisor needs from the farm. */
 export interface SupervisorHooks {
@@ -46,7 +51,10 @@ export class Supervisor implements WorkerOwner {
   private starting = 0;
   /** Workers starting or ready: the ones that count toward numberOfWorkers. */
   private live = 0;
-  private startFailures = 0;
+  /** Start failures and early crashes since a worker last stayed up: drives the backoff. */
+  private failures = 0;
+  /** Workers that crashed early, by how long after READY: reported when they exit. */
+  private readonly earlyCrashes = new Map<PoolWorker, number>();
   private respawnTimer: NodeJS.Timeout | undefined;
   private codecFailed = false;
   private killing = false;
@@ -149,16 +157,27 @@ export class Supervisor implements WorkerOwner {
         const error = terminated(worker, `stopped (${reason ?? 'crash'}) before running the broadcast`);
         worker.pinned.drainTo((call) => this.hooks.settle(call, error));
       }
-      // A worker that was serving is replaced at once; start failures wait for the backoff timer.
-      if (from === 'ready' && reason !== 'idle' && reason !== 'farm-killed') this.spawnMissing();
+      // A worker that was serving is replaced at once; start failures and early crashes wait
+      // for the backoff timer.
+      if (from === 'ready' && reason !== 'idle' && reason !== 'farm-killed') {
+        const upFor = performance.now() - worker.readyAt;
+        if (reason === 'crash' && upFor < EARLY_CRASH_MS) {
+          this.earlyCrashes.set(worker, Math.round(upFor));
+          this.backOff();
+        } else {
+          this.spawnMissing();
+        }
+      }
     }
   }
 
   workerReady(worker: PoolWorker): void {
     if (this.dispatcher.codec === null) return; // codecLoaded() brings it in
-    this.startFailures = 0;
     if (!this.codecFailed) this.loadFailure = null;
-    worker.idleSince = performance.now();
+    worker.readyAt = worker.idleSince = performance.now();
+    setTimeout(() => {
+      if (worker.state === 'ready' || worker.state === 'draining') this.failures = 0;
+    }, EARLY_CRASH_MS).unref();
     if (this.options.maxIdleTime !== Infinity) worker.armIdleTimer(this.options.maxIdleTime);
     logFarm('worker %d online', worker.id);
     this.hooks.emit('online', worker);
@@ -209,6 +228,12 @@ export class Supervisor implements WorkerOwner {
     } else if (worker.stopReason === 'crash') {
       const error = terminated(worker, `exited unexpectedly (code ${code}, signal ${signal})`, code, signal);
       this.dispatcher.evict(worker, (call) => (call.pinned !== null ? this.hooks.settle(call, error) : this.hooks.failAttempt(call, error)));
+      const upFor = this.earlyCrashes.get(worker);
+      if (upFor !== undefined) {
+        this.earlyCrashes.delete(worker);
+        const what = `exited (code ${code}, signal ${signal}) ${upFor} ms after it started; workers that crash this early are restarted with a growing delay`;
+        this.hooks.emit('error', terminated(worker, what, code, signal), worker);
+      }
     }
     this.hooks.emit('exit', worker, code, signal);
     if (this.killing && this.workers.size === 0) this.exitWaiters.splice(0).forEach((resolve) => resolve());
@@ -241,16 +266,22 @@ export class Supervisor implements WorkerOwner {
   }
 
   private startFailed(worker: PoolWorker | null, error: ModuleLoadError): void {
-    this.startFailures++;
-    logFarm('start failure #%d: %s', this.startFailures, error.message);
+    logFarm('start failure: %s', error.message);
     this.hooks.emit('error', error, worker);
     if (worker !== null) worker.pinned.drainTo((call) => this.hooks.settle(call, error));
     if (this.live - this.starting === 0) {
       this.loadFailure = error;
       this.dispatcher.failQueued((call) => this.hooks.settle(call, copyLoadError(error)));
     }
+    this.backOff();
+  }
+
+  /** One more failure in a row: the next spawn waits 100 ms, doubling up to 30 s. */
+  private backOff(): void {
+    this.failures++;
     if (this.killing || this.codecFailed || this.respawnTimer !== undefined) return;
-    const delay = Math.min(BACKOFF_BASE_MS * 2 ** (this.startFailures - 1), BACKOFF_MAX_MS);
+    const delay = Math.min(BACKOFF_BASE_MS * 2 ** (this.failures - 1), BACKOFF_MAX_MS);
+    logFarm('failure #%d in a row: next worker in %d ms', this.failures, delay);
     this.respawnTimer = setTimeout(() => {
       this.respawnTimer = undefined;
       this.spawnMissing();

@@ -74,6 +74,8 @@ export class PoolWorker implements Bucketed<PoolWorker>, FarmWorkerInfo {
   wasReady = false;
   /** A fatal error while starting (failed spawn, out of memory): the cause of its start failure. */
   startError: Error | null = null;
+  /** When it said READY (performance.now()): a crash soon after is a failure to start. */
+  readyAt = 0;
   /** When the worker last became idle (or started); drives maxIdleTime. */
   idleSince = 0;
 

@@ -158,6 +158,30 @@ test('a thread that runs out of memory while starting rejects calls with ModuleL
   await farm.kill();
 });
 
+describe.each(TYPES)('%s workers that crash right after they start', (type) => {
+  test('are restarted with growing delays, each crash an error event', async () => {
+    const quiet = type === 'process' ? { fork: { silent: true } } : {}; // the crash's stack would clutter the test output
+    const farm = makeFarm<unknown>({ module: fixture('crash-after-ready.ts'), type, ...quiet });
+    const events = recordEvents(farm, ['fork', 'online', 'exit']);
+    const errors: Error[] = [];
+    farm.on('error', (error) => errors.push(error));
+    await waitFor(() => events.filter((e) => e.event === 'fork').length >= 4);
+    const delays: number[] = [];
+    for (let i = 0; i + 1 < events.length; i++) {
+      if (events[i]?.event === 'exit' && events[i + 1]?.event === 'fork') delays.push(events[i + 1]!.at - events[i]!.at);
+    }
+    expect(events.some((e) => e.event === 'online')).toBe(true); // they did start
+    expect(delays.length).toBeGreaterThanOrEqual(3);
+    expect(delays[0]).toBeGreaterThanOrEqual(90);
+    expect(delays[1]).toBeGreaterThanOrEqual(190);
+    expect(delays[2]).toBeGreaterThanOrEqual(390);
+    const early = errors.filter((error) => error instanceof WorkerTerminatedError);
+    expect(early.length).toBeGreaterThanOrEqual(3);
+    expect(early[0]?.message).toMatch(/^worker 1 exited \(code 1, signal null\) \d+ ms after it started; workers that crash this early are restarted with a growing delay$/);
+    await farm.kill();
+  });
+});
+
 test('workers that crash at start are restarted with growing delays', async () => {
   const farm = makeFarm({ module: fixture('exit-at-start.ts') });
   const events = recordEvents(farm, ['fork', 'exit']);
