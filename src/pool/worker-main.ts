@@ -19,6 +19,7 @@ import {
   type WireMessage,
   type WorkerBootConfig,
 } from './protocol.js';
+import { dieWithParent } from './orphan-watchdog.js';
 import { toErrorRecord } from './remote-error.js';
 import { loadCodec, type PayloadCodec } from './serializers.js';
 
@@ -185,6 +186,7 @@ async function start(): Promise<void> {
     // The farm (our parent) is gone: nobody can use our results any more.
     process.on('disconnect', () => process.exit(0));
     if (!process.connected) process.exit(0); // it left before we listened
+    dieWithParent(); // the 'disconnect' handler cannot run while a call spins
     process.on('message', (message) => onMessage(message as WireMessage));
   } else {
     parentPort?.on('message', onMessage);

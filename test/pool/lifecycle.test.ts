@@ -1,5 +1,5 @@
 // Worker lifecycle: ttl, idleness, memory limits, failures to start, backoff, process exit.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -252,6 +252,23 @@ test('process workers still starting when the parent exits leave quietly (no IPC
   await waitFor(() => pids.every((pid) => !isAlive(pid)));
 });
 
+test('a process worker busy in a synchronous loop dies when its farm process is killed with SIGKILL', async () => {
+  const marker = tempFile('spinning');
+  const parent = spawn(process.execPath, ['--import', 'tsx', fixture('orphan-parent.ts'), marker], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  parent.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  let workerPid: number | undefined;
+  try {
+    await waitFor(() => fs.existsSync(marker) && /worker \d+/.test(output));
+    workerPid = Number(/worker (\d+)/.exec(output)?.[1]);
+    parent.kill('SIGKILL');
+    await waitFor(() => !isRunning(workerPid!), 10_000);
+  } finally {
+    parent.kill('SIGKILL');
+    if (workerPid !== undefined && isRunning(workerPid)) process.kill(workerPid, 'SIGKILL');
+  }
+});
+
 test('a farm created from `node -e` does not make its workers run the eval code (no fork bomb)', async () => {
   const run = promisify(execFile);
   const pool = new URL('../../src/pool/index.ts', import.meta.url).href;
@@ -265,3 +282,13 @@ test('a farm created from `node -e` does not make its workers run the eval code 
   const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { timeout: 30_000 });
   expect(stdout.trim()).toBe('3');
 });
+
+/** Alive and not a zombie (an orphan's reaper may be slow, or absent in a container). */
+function isRunning(pid: number): boolean {
+  if (!isAlive(pid)) return false;
+  try {
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true; // no /proc (macOS): signal 0 is all we have
+  }
+}
