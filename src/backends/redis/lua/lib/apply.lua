@@ -165,10 +165,12 @@ local function apply_group(n, pos, blocks, stale)
   return pos
 end
 
--- A recovered attempt (its node died): counts as failed; retried while attempts are left.
+-- A recovered attempt (its node died): counts as failed. A crash need not be the job's fault,
+-- so it fails for good only once fc + 1 >= max(taskMaxFailCount, 2): every job gets at least
+-- one more attempt after a crash, and one that takes its node down twice fails for good.
 local function lose_attempt(n, slot, field, fc, token, err)
   local f = sfetch(n, { 'maxA', 'delay' })
-  if fc + 1 >= tonumber(f[1]) then
+  if fc + 1 >= math.max(tonumber(f[1]), 2) then
     redis.call('HSET', K_JS, field, make_state(3, fc + 1, token, '', 0, NOWS, err))
     failed_for_good(n, slot, err)
   else

@@ -1,6 +1,7 @@
 -- recover.lua: takes back the jobs that dead node registrations hold in this workflow.
 -- Each one counts a failed attempt (error ERR_NODE_LOST) and is retried, or fails for good
--- when no attempt is left.
+-- when failedCount + 1 >= max(taskMaxFailCount, 2) (lib/apply.lua lose_attempt): a node's
+-- death alone never fails a job that had no failed attempt before.
 --
 -- KEYS: the twelve workflow keys (see lib/core.lua).
 -- ARGV[1] workflow id   ARGV[2] event channel
