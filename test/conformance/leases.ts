@@ -78,14 +78,37 @@ export function leases(t: Conformance): void {
       expect((await backend.getWorkflow(workflowId))?.status).toBe('succeeded');
     });
 
-    it('fails a recovered job for good when it has no attempt left', async () => {
+    it('retries a job lost with its node even with taskMaxFailCount 1, and fails it when lost twice', async () => {
       await t.register({ worker: false, checkProcessQueueInterval: 0 });
       const backend = await backendOf();
-      const workflowId = await idleWorkflow([1]);
+      const workflowId = await idleWorkflow([1, 2]);
+      // A crash is not the task's fault: the first loss leaves one more attempt, even for
+      // tasks that had only one attempt.
       await backend.registerNode({ id: 'doomed', host: 'test', pid: 1, handlers: [], leaseMs: 100 });
-      await claimAll(backend, 'doomed', workflowId);
+      expect(await claimAll(backend, 'doomed', workflowId)).toHaveLength(2);
       await sleep(250);
       await backend.recoverExpired(100);
+      let tasks = await backend.getTasks(workflowId, '1', { afterSeq: 0, limit: 10 });
+      expect(tasks.map((task) => [task.status, task.failedCount])).toEqual([
+        ['ready', 1],
+        ['ready', 1],
+      ]);
+      expect((await backend.getWorkflow(workflowId))?.status).toBe('running');
+      // A task that takes its node down twice is failed for good, with the reason.
+      await backend.registerNode({ id: 'doomed-too', host: 'test', pid: 2, handlers: [], leaseMs: 100 });
+      const again = await claimAll(backend, 'doomed-too', workflowId, 1);
+      expect(again.map((job) => job.failedCount)).toEqual([1]);
+      await sleep(250);
+      await backend.recoverExpired(100);
+      tasks = await backend.getTasks(workflowId, '1', { afterSeq: 0, limit: 10 });
+      expect(tasks.map((task) => [task.status, task.failedCount])).toEqual([
+        ['failed', 2],
+        ['ready', 1],
+      ]);
+      expect(tasks[0]?.error).toMatchObject({ code: 'ERR_NODE_LOST' });
+      await backend.registerNode({ id: 'finisher', host: 'test', pid: 3, handlers: [], leaseMs: 60_000 });
+      const rest = await claimAll(backend, 'finisher', workflowId);
+      await backend.complete({ outcomes: rest.map(succeed) });
       const record = await backend.getWorkflow(workflowId);
       expect(record?.status).toBe('failed');
       expect(record?.error?.message).toMatch(/stopped responding/);

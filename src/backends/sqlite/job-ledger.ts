@@ -32,6 +32,15 @@ interface LeasedRow {
 }
 
 
+/**
+ * Attempts a task may use up when node losses are among them: a crash is not the task's
+ * fault, so a task always gets one more attempt after it; a task that takes its node down
+ * twice fails for good (the same rule in every backend).
+ */
+function attemptsAfterNodeLoss(maxAttempts: number): number {
+  return Math.max(maxAttempts, 2);
+}
+
 const NODE_LOST: SerializedError = {
   name: 'NodeLostError',
   code: 'ERR_NODE_LOST',
@@ -245,7 +254,7 @@ export class JobLedger {
       const step = machine.stepRow(stepPkOf(job.id));
       const slot = slotOf(job.id);
       const lease = { id: String(job.id), workflowId: step.workflow_id, stepId: step.id, kind: kindOfSlot(slot), seq: slot, token: job.token };
-      return job.failed_count + 1 >= step.max_attempts
+      return job.failed_count + 1 >= attemptsAfterNodeLoss(step.max_attempts)
         ? { ...lease, status: 'failed', error: NODE_LOST }
         : { ...lease, status: 'retry', error: NODE_LOST, retryDelayMs: step.retry_delay };
     });
@@ -264,8 +273,8 @@ export class JobLedger {
     const step = this.q.stepByPk.get(lease.step_pk) as StepRow | undefined;
     if (step === undefined) return 0;
     const error = JSON.stringify(NODE_LOST);
-    // Range tasks had no attempt before this one: they fail for good only with one attempt allowed.
-    const exhausted = step.max_attempts <= 1;
+    // Range tasks had no failed attempt before this one, so a node loss never fails them for good.
+    const exhausted = attemptsAfterNodeLoss(step.max_attempts) <= 1;
     const runAt = step.retry_delay > 0 ? now + step.retry_delay : 0;
     let failed = 0;
     let retried = 0;
