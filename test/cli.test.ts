@@ -1,6 +1,6 @@
 /** The deflow command, run as a user runs it (from the sources, through tsx). */
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -104,5 +104,17 @@ describe('deflow CLI', () => {
     expect(badBackend.stderr).toMatch(/unsupported backend "mongodb:\/\/x"/);
     const unknown = await deflow(['frobnicate'], cwd);
     expect(unknown.code).toBe(1);
+    const broken = await deflow(['worker', '--steps', join(FIXTURES, 'steps-broken')], cwd);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/step module .*throws-at-import.ts failed to load: config missing/);
+    const badLease = await deflow(['worker', '--steps', join(FIXTURES, 'steps'), '--lease', '5'], cwd);
+    expect(badLease.stderr).toMatch(/--lease must be a whole number of milliseconds >= 100, got "5"/);
+    const noModule = await deflow(['run', 'missing.ts'], cwd);
+    expect(noModule.stderr).toMatch(/no workflow module at .*missing.ts/);
+    // Reading commands do not create a database where there is none (a typo in the path).
+    const typo = await deflow(['ls', '--backend', `sqlite:${join(cwd, 'typo', 'deflow.db')}`], cwd);
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toMatch(/no deflow database at .*typo\/deflow.db/);
+    expect(existsSync(join(cwd, 'typo'))).toBe(false);
   });
 });

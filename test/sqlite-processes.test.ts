@@ -2,9 +2,12 @@
  * Several real processes sharing one SQLite file: they split the work, and when one is
  * killed with SIGKILL mid-task another finishes its work; every task ends with one result.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import DeFlow, { WorkFlow } from '../src/index.js';
 import echo from './fixtures/steps/echo.js';
@@ -12,6 +15,10 @@ import type { EchoResult } from './fixtures/steps/echo.js';
 import slowBefore from './fixtures/steps/slow-before.js';
 import localOnly from './fixtures/steps-private/local-only.js';
 import { startNode, stopAllNodes } from './helpers/nodes.js';
+
+const execFileAsync = promisify(execFile);
+const WATCH_ONLY = fileURLToPath(new URL('./fixtures/watch-only.ts', import.meta.url));
+const ENTRY_INLINE = fileURLToPath(new URL('./fixtures/entry-inline-step.ts', import.meta.url));
 
 const dirs: string[] = [];
 function freshBackend(): string {
@@ -49,7 +56,8 @@ describe('SQLite shared by several processes', () => {
     const [victim, survivor] = await Promise.all([startNode(options), startNode(options)]);
     DeFlow.register({ ...options, worker: false });
     const tasks = Array.from({ length: 40 }, (_, i) => ({ value: i, ms: 100 }));
-    const workflow = WorkFlow.create('crash').addStep({ step: echo, tasks, options: { taskConcurrency: 2, taskMaxFailCount: 3 } }).run();
+    // Default taskMaxFailCount (1): a crash is not the tasks' fault, they still get another attempt.
+    const workflow = WorkFlow.create('crash').addStep({ step: echo, tasks, options: { taskConcurrency: 2 } }).run();
     await victim?.waitFor((m) => m.type === 'start');
     const killedAt = Date.now();
     await victim?.kill('SIGKILL');
@@ -121,6 +129,26 @@ describe('SQLite shared by several processes', () => {
     const deflow = DeFlow.register({ backend: `sqlite:${file}/deflow.db` });
     await expect(deflow.ready()).rejects.toThrow(/cannot open the SQLite database at .*a-file\/deflow.db: .*Check that the directory is writable/);
     await expect(WorkFlow.create('nowhere').addStep({ step: echo, tasks: [{ value: 1 }] }).run().done()).rejects.toMatchObject({ code: 'ERR_BACKEND' });
+  });
+
+  it('keeps a process that only awaits done() (worker: false) alive until the workflow ends', async () => {
+    const backend = freshBackend();
+    await startNode({ backend });
+    const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', WATCH_ONLY, backend], { timeout: 60_000 });
+    expect(JSON.parse(stdout)).toMatchObject({ status: 'succeeded' });
+  });
+
+  it("never imports a program's own script in another process to find its inline handlers", async () => {
+    const backend = freshBackend();
+    const other = await startNode({ backend });
+    const marker = join(dirs.at(-1) ?? tmpdir(), 'evaluations.txt');
+    const { stdout, stderr } = await execFileAsync(process.execPath, ['--import', 'tsx', ENTRY_INLINE, backend, marker], { timeout: 60_000 });
+    const program = Number(readFileSync(marker, 'utf8').trim());
+    // Evaluated once, by the program itself, which ran every task of its inline step.
+    expect(readFileSync(marker, 'utf8').trim().split('\n')).toHaveLength(1);
+    expect(JSON.parse(stdout)).toEqual(Array.from({ length: 30 }, () => program));
+    expect(stderr).not.toMatch(/Warning/);
+    expect(other.messages.filter((m) => m.type === 'problem')).toEqual([]);
   });
 
   it('delivers events to a handle in a process that runs no work', async () => {

@@ -3,13 +3,25 @@
  * remembers the file it was defined in, so other processes can import it to find the same
  * handler.
  */
+import { realpathSync } from 'node:fs';
 import { pathToFileURL, fileURLToPath } from 'node:url';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 
 /** deflow's own source (src/ or dist/): frames in here are not the caller. */
 const OWN_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 
+export interface CallerSite {
+  /** File URL of the calling module. */
+  url: string;
+  /** `<url>:<line>:<column>`: tells a module evaluated twice from two definitions in one module. */
+  site: string;
+}
+
 export function callerModuleUrl(): string | undefined {
+  return callerSite()?.url;
+}
+
+export function callerSite(): CallerSite | undefined {
   // Restored unchanged below, never called here.
   // eslint-disable-next-line @typescript-eslint/unbound-method
   const original = Error.prepareStackTrace;
@@ -19,7 +31,7 @@ export function callerModuleUrl(): string | undefined {
     Error.stackTraceLimit = 30;
     Error.prepareStackTrace = (_error, stack) => stack;
     const holder: { stack?: NodeJS.CallSite[] } = {};
-    Error.captureStackTrace(holder, callerModuleUrl);
+    Error.captureStackTrace(holder, callerSite);
     frames = holder.stack ?? [];
   } finally {
     Error.prepareStackTrace = original;
@@ -32,9 +44,38 @@ export function callerModuleUrl(): string | undefined {
     if (url === undefined) continue;
     const path = fileURLToPath(url);
     if (path.startsWith(OWN_ROOT + '/')) continue;
-    return url;
+    return { url, site: `${url}:${frame.getLineNumber() ?? 0}:${frame.getColumnNumber() ?? 0}` };
   }
   return undefined;
+}
+
+let entryUrl: string | null | undefined;
+
+/**
+ * The script node was started with (`node main.js`), as a file URL. Other processes must not
+ * import it to find a handler: that would run the whole program again.
+ */
+export function entryModuleUrl(): string | null {
+  if (entryUrl !== undefined) return entryUrl;
+  const script = process.argv[1];
+  entryUrl = null;
+  if (script !== undefined && script.length > 0) {
+    try {
+      entryUrl = pathToFileURL(realpathSync(resolve(script))).href;
+    } catch {
+      entryUrl = null;
+    }
+  }
+  return entryUrl;
+}
+
+/** The same file, whatever symlinks led to it. */
+export function realModuleUrl(url: string): string {
+  try {
+    return pathToFileURL(realpathSync(fileURLToPath(url))).href;
+  } catch {
+    return url;
+  }
 }
 
 /** "string-to-number" from ".../steps/string-to-number.ts". */

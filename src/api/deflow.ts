@@ -9,7 +9,7 @@ import type { Backend } from '../backends/backend.js';
 import { DeflowError, NotRegisteredError, ValidationError } from '../errors.js';
 import { WorkerNode } from '../engine/node.js';
 import type { NodeProblem } from '../engine/node.js';
-import { backendKind, createBackend } from './backend-factory.js';
+import { backendKind, createBackend, warnAboutForeignOptions } from './backend-factory.js';
 import { checkRegisterOptions } from './options.js';
 import type { RegisterOptions, ResolvedRegisterOptions } from './options.js';
 import { views } from './views.js';
@@ -69,7 +69,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
       throw new ValidationError('DeFlow is already registered in this process; call await DeFlow.unregister() first');
     }
     const resolved = checkRegisterOptions(options);
-    backendKind(resolved.backend);
+    warnAboutForeignOptions(backendKind(resolved.backend), resolved.prefix, resolved.schema);
     const instance = new DeFlow(resolved);
     DeFlow.#current = instance;
     return instance;

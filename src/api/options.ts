@@ -57,7 +57,8 @@ export interface RedisConnectionOptions {
   port?: number;
   password?: string;
   db?: number;
-  tls?: boolean;
+  /** true, or TLS options (as node:tls takes them). */
+  tls?: boolean | Record<string, unknown>;
   maxAttempts?: number;
   connectTimeout?: number;
   retryMaxDelay?: number;
@@ -118,6 +119,8 @@ const REGISTER_KEYS = [
 const CONNECTION_KEYS = ['host', 'port', 'password', 'db', 'tls', 'maxAttempts', 'connectTimeout', 'retryMaxDelay'] as const;
 
 export const DEFAULT_BACKEND = 'sqlite:./.deflow/deflow.db';
+/** A day: heartbeats run every third of a lease, and a longer lease only delays recovery. */
+const MAX_LEASE_MS = 86_400_000;
 
 // --- validation primitives ----------------------------------------------------------------------
 
@@ -139,11 +142,15 @@ export function checkKnownKeys(value: Record<string, unknown>, known: readonly s
   }
 }
 
-function integer(value: unknown, name: string, min: number, unit = ''): number {
+/** Node's timers take at most this many milliseconds; longer ones fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+export function integer(value: unknown, name: string, min: number, unit = '', max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
     const kind = min > 0 ? 'a positive integer' : 'a non-negative integer';
     throw new ValidationError(`${name} must be ${kind}${unit}, got ${describe(value)}`);
   }
+  if (value > max) throw new ValidationError(`${name} must be at most ${max}${unit}, got ${value}`);
   return value;
 }
 
@@ -164,6 +171,23 @@ export function describe(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
   if (Array.isArray(value)) return 'an array';
   return `a ${typeof value}`;
+}
+
+/** DeFlow's Redis `connection` fields, checked at register() rather than when connecting. */
+function checkConnection(raw: Record<string, unknown>, where: string): RedisConnectionOptions {
+  if (raw.host !== undefined) nonEmptyString(raw.host, `${where}.host`);
+  if (raw.port !== undefined) integer(raw.port, `${where}.port`, 1, '', 65_535);
+  if (raw.password !== undefined && typeof raw.password !== 'string') {
+    throw new ValidationError(`${where}.password must be a string, got ${describe(raw.password)}`);
+  }
+  if (raw.db !== undefined) integer(raw.db, `${where}.db`, 0, ' (a Redis database index)');
+  if (raw.tls !== undefined && typeof raw.tls !== 'boolean' && !isPlainObject(raw.tls)) {
+    throw new ValidationError(`${where}.tls must be true, false or an object of TLS options, got ${describe(raw.tls)}`);
+  }
+  if (raw.maxAttempts !== undefined) integer(raw.maxAttempts, `${where}.maxAttempts`, 1, ' (reconnect attempts)');
+  if (raw.connectTimeout !== undefined) integer(raw.connectTimeout, `${where}.connectTimeout`, 1, ' (milliseconds)', MAX_TIMER_MS);
+  if (raw.retryMaxDelay !== undefined) integer(raw.retryMaxDelay, `${where}.retryMaxDelay`, 1, ' (milliseconds)', MAX_TIMER_MS);
+  return raw;
 }
 
 // --- step options -------------------------------------------------------------------------------
@@ -239,8 +263,7 @@ export function checkRegisterOptions(value: unknown, env: NodeJS.ProcessEnv = pr
   if (options.connection !== undefined) {
     const raw = checkObject(options.connection, `${where}.connection`);
     checkKnownKeys(raw, CONNECTION_KEYS, `${where}.connection`);
-    connection = raw;
-    if (raw.port !== undefined) integer(raw.port, `${where}.connection.port`, 1);
+    connection = checkConnection(raw, `${where}.connection`);
   }
   if (options.backend !== undefined && connection !== undefined) {
     throw new ValidationError(`${where}: give either "backend" or "connection", not both`);
@@ -259,12 +282,15 @@ export function checkRegisterOptions(value: unknown, env: NodeJS.ProcessEnv = pr
     checkProcessQueueInterval:
       options.checkProcessQueueInterval === undefined
         ? 2000
-        : integer(options.checkProcessQueueInterval, `${where}.checkProcessQueueInterval`, 0, ' (milliseconds, 0 = off)'),
-    leaseMs: options.leaseMs === undefined ? 10_000 : integer(options.leaseMs, `${where}.leaseMs`, 100, ' (milliseconds, at least 100)'),
+        : integer(options.checkProcessQueueInterval, `${where}.checkProcessQueueInterval`, 0, ' (milliseconds, 0 = off)', MAX_TIMER_MS),
+    leaseMs:
+      options.leaseMs === undefined ? 10_000 : integer(options.leaseMs, `${where}.leaseMs`, 100, ' (milliseconds, at least 100)', MAX_LEASE_MS),
     worker: options.worker === undefined ? true : boolean(options.worker, `${where}.worker`),
     maxBatch: options.maxBatch === undefined ? 1000 : integer(options.maxBatch, `${where}.maxBatch`, 1),
-    drainTimeout: options.drainTimeout === undefined ? 30_000 : integer(options.drainTimeout, `${where}.drainTimeout`, 0, ' (milliseconds)'),
-    pollInterval: options.pollInterval === undefined ? 50 : integer(options.pollInterval, `${where}.pollInterval`, 1, ' (milliseconds)'),
+    drainTimeout:
+      options.drainTimeout === undefined ? 30_000 : integer(options.drainTimeout, `${where}.drainTimeout`, 0, ' (milliseconds)', MAX_TIMER_MS),
+    pollInterval:
+      options.pollInterval === undefined ? 50 : integer(options.pollInterval, `${where}.pollInterval`, 1, ' (milliseconds)', MAX_TIMER_MS),
     poolSize: options.poolSize === undefined ? availableParallelism() : integer(options.poolSize, `${where}.poolSize`, 1),
   };
 }

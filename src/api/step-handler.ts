@@ -4,9 +4,10 @@
  * so every process that imports the same module can run it.
  */
 import { ValidationError } from '../errors.js';
+import { toJson } from '../engine/json.js';
 import { nextOrdinal, registerHandler } from '../engine/registry.js';
 import type { HandlerRef } from '../backends/types.js';
-import { callerModuleUrl, moduleBaseName } from './caller.js';
+import { callerSite, entryModuleUrl, moduleBaseName, realModuleUrl } from './caller.js';
 import { checkKnownKeys, checkObject, checkStepOptions, describe } from './options.js';
 import type { StepOptions } from './options.js';
 import type { Step } from './step.js';
@@ -49,6 +50,13 @@ export class StepHandler<SD = unknown, TD = unknown, TR = unknown> {
   readonly name: string;
   /** Module the handler was defined in (a file URL), if known. */
   readonly moduleUrl: string | undefined;
+  /**
+   * The module other processes (and isolation workers) may import to find this handler:
+   * `moduleUrl`, except for the script the process was started with, which they must not run.
+   */
+  readonly shareableModuleUrl: string | undefined;
+  /** Where the constructor was called (`<url>:<line>:<column>`), to tell duplicates from re-evaluations. */
+  readonly definedAt: string | undefined;
   /** DeFlow compatibility: the module path. */
   readonly path: string | undefined;
   readonly options: Partial<StepOptions> | undefined;
@@ -78,7 +86,13 @@ export class StepHandler<SD = unknown, TD = unknown, TR = unknown> {
     if (definition.tasks !== undefined && !Array.isArray(definition.tasks)) {
       throw new ValidationError(`${where}: tasks must be an array, got ${describe(definition.tasks)}`);
     }
-    this.moduleUrl = callerModuleUrl();
+    // Checked here, where they were given, not when a workflow first uses them.
+    definition.tasks?.forEach((task, i) => toJson(task, `${where}: task data at index ${i}`));
+    if (definition.data !== undefined) toJson(definition.data, `${where}: data`);
+    const site = callerSite();
+    this.moduleUrl = site?.url;
+    this.definedAt = site?.site;
+    this.shareableModuleUrl = site === undefined || realModuleUrl(site.url) === entryModuleUrl() ? undefined : site.url;
     this.path = this.moduleUrl;
     this.name = definition.name ?? moduleBaseName(this.moduleUrl) ?? 'step';
     this.key = definition.name ?? `${this.moduleUrl ?? 'anonymous'}#${nextOrdinal(this.moduleUrl ?? 'anonymous')}`;
@@ -101,7 +115,7 @@ export class StepHandler<SD = unknown, TD = unknown, TR = unknown> {
       hasBeforeAll: this.beforeAll !== undefined,
       hasAfterAll: this.afterAll !== undefined,
     };
-    if (this.moduleUrl !== undefined) ref.module = this.moduleUrl;
+    if (this.shareableModuleUrl !== undefined) ref.module = this.shareableModuleUrl;
     return ref;
   }
 }

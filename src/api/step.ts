@@ -10,7 +10,7 @@ import { NotFoundError, ValidationError } from '../errors.js';
 import type { SerializedError } from '../errors.js';
 import { toJson } from '../engine/json.js';
 import type { JobContext } from '../engine/types.js';
-import { checkKnownKeys, checkObject, checkStepOptions, resolveStepOptions, toStepOptions } from './options.js';
+import { checkKnownKeys, checkObject, checkStepOptions, integer, resolveStepOptions, toStepOptions } from './options.js';
 import type { StepOptions } from './options.js';
 import { resolveStepSource } from './step-source.js';
 import type { StepSource } from './step-source.js';
@@ -253,14 +253,15 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
   /** One page of tasks in task order: those with `seq` above `afterSeq`. */
   async getResultsPage(page: { afterSeq?: number; limit?: number } = {}): Promise<Task<TD, TR>[]> {
     const records = await this.#backend.getTasks(this.workflowId, this.id, {
-      afterSeq: page.afterSeq ?? 0,
-      limit: page.limit ?? RESULT_PAGE,
+      afterSeq: integer(page.afterSeq ?? 0, 'getResultsPage() afterSeq', 0),
+      limit: integer(page.limit ?? RESULT_PAGE, 'getResultsPage() limit', 1),
     });
     return records.map((record) => Task.fromRecord<TD, TR>(record));
   }
 
   /** Tasks in task order, fetched a page at a time: for steps too big to hold at once. */
   async *iterateResults(pageSize = RESULT_PAGE): AsyncGenerator<Task<TD, TR>, void, undefined> {
+    integer(pageSize, 'iterateResults() pageSize', 1);
     let afterSeq = 0;
     for (;;) {
       const page = await this.getResultsPage({ afterSeq, limit: pageSize });

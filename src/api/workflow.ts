@@ -13,7 +13,7 @@ import type { EventHub } from '../engine/event-hub.js';
 import { DeFlow } from './deflow.js';
 import type { RegistrationWatcher } from './deflow.js';
 import { planDependencies } from './graph.js';
-import { checkWorkflowOptions, describe } from './options.js';
+import { checkWorkflowOptions, describe, integer } from './options.js';
 import type { ResolvedWorkflowOptions, WorkflowOptions } from './options.js';
 import { loadWorkflowResult } from './results.js';
 import type { WorkflowResult } from './results.js';
@@ -54,6 +54,8 @@ export class WorkFlow implements RegistrationWatcher {
   #starting: Promise<void> | null = null;
   #stopListening: (() => void) | null = null;
   #stopWatchingRegistration: (() => void) | null = null;
+  /** Keeps the process alive while it follows the workflow (some backends' wake-ups do not). */
+  #keepAlive: NodeJS.Timeout | null = null;
   #finish: Finish | null = null;
   #outcome: { result: WorkflowResult | null; error: Error | null } | null = null;
   #settling = false;
@@ -88,6 +90,7 @@ export class WorkFlow implements RegistrationWatcher {
 
   /** Handles on every stored workflow with this name, newest first. */
   static async getByName(name: string, limit = 1000): Promise<WorkFlow[]> {
+    integer(limit, 'WorkFlow.getByName() limit', 1);
     const deflow = DeFlow.getInstance();
     const { backend } = await deflow.services();
     const records = await backend.listWorkflows({ name, limit });
@@ -200,10 +203,15 @@ export class WorkFlow implements RegistrationWatcher {
     return steps.find((step) => step.name === nameOrId) ?? steps.find((step) => step.id === nameOrId);
   }
 
-  /** Removes the workflow and all its steps and tasks from the backend. */
+  /**
+   * Removes the workflow and all its steps and tasks from the backend. Handles still waiting
+   * for it to finish (in any process) reject with a NotFoundError.
+   */
   async clean(): Promise<void> {
     const { backend } = await this.#services();
-    await backend.removeWorkflow(this.id);
+    const record = await backend.getWorkflow(this.id);
+    const removed = await backend.removeWorkflow(this.id);
+    if (removed && record !== null && !TERMINAL.includes(record.status)) await announceRemoved(backend, [this.id]);
   }
 
   on<K extends keyof WorkflowEventMap>(event: K, listener: (...args: WorkflowEventMap[K]) => void): this {
@@ -256,6 +264,7 @@ export class WorkFlow implements RegistrationWatcher {
       if (this.#wantsFollowing()) this.#subscribe(deflow, node.hub, backend);
       const steps = await buildSteps(this.name, this.#drafts, deps, this.#resolvedOptions.stored.stepDefaults);
       this.#drafts.length = 0;
+      const replaced = this.#resolvedOptions.replaceByName ? (await unfinishedByName(backend, this.name)).filter((id) => id !== this.id) : [];
       await backend.createWorkflow({
         id: this.id,
         name: this.name,
@@ -264,6 +273,7 @@ export class WorkFlow implements RegistrationWatcher {
         watchNextTask: this.#watchNextTask,
         replaceByName: this.#resolvedOptions.replaceByName,
       });
+      if (replaced.length > 0) await announceRemoved(backend, replaced);
       this.#phase = 'started';
       this.status = 'running';
       if (this.#wantsFollowing()) this.#follow();
@@ -320,6 +330,9 @@ export class WorkFlow implements RegistrationWatcher {
     if (this.#stopListening !== null) return;
     this.#stopWatchingRegistration = deflow.watch(this);
     this.#stopListening = hub.listen(this.id, (event) => this.#onEvent(event, backend));
+    // An awaited done() must not let node exit early: SQLite's cross-process poll timer is
+    // unref'd, and a `worker: false` process has no other timer.
+    this.#keepAlive ??= setInterval(() => undefined, 1 << 30);
   }
 
   #onEvent(event: BackendEvent, backend: Backend): void {
@@ -350,7 +363,11 @@ export class WorkFlow implements RegistrationWatcher {
     this.#settling = true;
     try {
       const record = await backend.getWorkflow(this.id);
-      if (record === null) throw new NotFoundError(`workflow ${this.id} finished and was removed before its results could be read`);
+      if (record === null) {
+        throw new NotFoundError(
+          `workflow ${this.id} was removed (clean(), ifExist: 'replace', or retention) before its result could be read`,
+        );
+      }
       const result = await loadWorkflowResult(backend, record);
       this.status = result.status;
       this.#conclude(result, null);
@@ -386,6 +403,8 @@ export class WorkFlow implements RegistrationWatcher {
   }
 
   #stopFollowing(): void {
+    if (this.#keepAlive !== null) clearInterval(this.#keepAlive);
+    this.#keepAlive = null;
     this.#stopListening?.();
     this.#stopListening = null;
     this.#stopWatchingRegistration?.();
@@ -398,6 +417,17 @@ export class WorkFlow implements RegistrationWatcher {
     if (this.#emitter.listenerCount('error') > 0) this.#emitter.emit('error', asError);
     else if (this.#finish === null) process.emitWarning(`workflow ${this.id}: ${asError.message}`, { type: 'DeflowWarning' });
   }
+}
+
+/** Workflows of this name that have not finished: `ifExist: 'replace'` is about to remove them. */
+async function unfinishedByName(backend: Backend, name: string): Promise<string[]> {
+  const records = await backend.listWorkflows({ name, limit: 1000 });
+  return records.filter((record) => !TERMINAL.includes(record.status)).map((record) => record.id);
+}
+
+/** Tells handles following removed workflows (in every process) that there is no end to wait for. */
+async function announceRemoved(backend: Backend, ids: readonly string[]): Promise<void> {
+  await backend.publish(ids.map((workflowId) => ({ type: 'workflow', workflowId, status: 'cancelled' })));
 }
 
 function failedError(result: WorkflowResult): WorkflowFailedError {

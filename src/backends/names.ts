@@ -12,6 +12,9 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,47}$/;
 /** The PostgreSQL schema deflow keeps its tables in. */
 export function checkSchemaName(schema: string | undefined): string {
   const name = schema ?? DEFAULT_SCHEMA;
+  if (name.startsWith('pg_')) {
+    throw new ValidationError(`DeFlow.register options.schema: names starting with "pg_" are reserved by PostgreSQL, got ${JSON.stringify(name)}`);
+  }
   if (!SCHEMA_NAME.test(name)) {
     throw new ValidationError(
       `DeFlow.register options.schema must be a lowercase PostgreSQL name (a-z, 0-9 and _, starting with a letter or _, ` +

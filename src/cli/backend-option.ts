@@ -1,5 +1,9 @@
 /** The `--backend` option shared by every command. */
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
+import { backendKind, sqlitePath } from '../api/backend-factory.js';
+import { DEFAULT_BACKEND } from '../api/options.js';
+import { ValidationError } from '../errors.js';
 
 export interface BackendOptions {
   backend?: string;
@@ -20,4 +24,19 @@ export function registerOptions(options: BackendOptions): Record<string, string>
   if (options.prefix !== undefined) out.prefix = options.prefix;
   if (options.schema !== undefined) out.schema = options.schema;
   return out;
+}
+
+/**
+ * For commands that only read (ls, show): a SQLite file that does not exist is a typo or the
+ * wrong directory, not an empty store; say so instead of creating it.
+ */
+export function requireExistingStore(options: BackendOptions): void {
+  const url = options.backend ?? process.env.DEFLOW_BACKEND ?? DEFAULT_BACKEND;
+  if (backendKind(url) !== 'sqlite') return;
+  const path = sqlitePath(url);
+  if (path !== ':memory:' && !existsSync(path)) {
+    throw new ValidationError(
+      `no deflow database at ${path}: run a workflow here first (npx deflow demo), or point --backend (or $DEFLOW_BACKEND) at the right file`,
+    );
+  }
 }

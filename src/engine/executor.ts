@@ -75,6 +75,7 @@ export async function executeJob(
       return await handleFailure(handler, task, stepView, thrown, leaseOf(job), context);
     }
     task.result = result;
+    task.status = 'succeeded';
     const sideError = handler.afterEach === undefined ? null : await runSideHook('afterEach', () => handler.afterEach?.(task, stepView));
     // A literal, not a spread of leaseOf(job): this is the per-task hot path, and spread-built
     // objects halved end-to-end throughput (measured with bench/sqlite-throughput.ts).
@@ -106,6 +107,8 @@ async function handleFailure(
   task.error = error;
   task.failedCount = context.job.failedCount + 1;
   const final = task.failedCount >= context.step.options.taskMaxFailCount;
+  // What the hooks see: failed for good, or still this node's until the retry is recorded.
+  if (final) task.status = 'failed';
   const thrownError = thrown instanceof Error ? thrown : new Error(String(thrown));
   const onErrorFailure =
     handler.onHandlerError === undefined

@@ -22,16 +22,17 @@ export class IsolationPools {
 
   /** Runs the handler of `context`'s job in a worker; resolves with the result as JSON text. */
   run(kind: IsolationKind, context: JobContext, handler: RegisteredHandler, signal: AbortSignal): Promise<string | null> {
-    if (handler.moduleUrl === undefined) {
+    if (handler.shareableModuleUrl === undefined) {
+      const where = handler.moduleUrl === undefined ? 'no module' : `only the script this process was started with (${handler.moduleUrl})`;
       return Promise.reject(
         new StepModuleError(
-          `step "${context.step.name}" asks for isolation: '${kind}', but its StepHandler has no module workers can import; ` +
-            'define it at the top level of its own module',
+          `step "${context.step.name}" asks for isolation: '${kind}', but its StepHandler has ${where}, which workers must not import; ` +
+            'define it at the top level of a module of its own and import it',
         ),
       );
     }
     const call: IsolatedCall = {
-      moduleUrl: handler.moduleUrl,
+      moduleUrl: handler.shareableModuleUrl,
       handlerKey: handler.key,
       job: context.job,
       step: context.step,

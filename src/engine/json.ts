@@ -1,12 +1,18 @@
 /**
  * JSON is the wire format of every payload (step data, task data, results): it is what all
  * three backends store and what other languages can read. Values JSON would silently mangle
- * (functions, symbols, BigInt, NaN, Infinity, Map, Set, circular structures) are rejected with
- * an error that says where they are and what to do, instead of being stored wrong.
+ * (functions, symbols, BigInt, NaN, Infinity, Map, Set, binary data, circular structures) are
+ * rejected with an error that says where they are and what to do, instead of being stored wrong.
+ * JSON's own conversions stay: a Date becomes its ISO string, `undefined` in an array null.
  */
 import { ValidationError } from '../errors.js';
 
 function rejectUnfaithful(this: unknown, key: string, value: unknown): unknown {
+  // Before toJSON: a Buffer would arrive here as {type, data}, a Uint8Array as {"0": …}.
+  const original = (this as Record<string, unknown>)[key];
+  if (ArrayBuffer.isView(original) || original instanceof ArrayBuffer) {
+    throw new UnfaithfulValue(key, `binary data (${original.constructor.name})`, 'encode binary data as a string (base64) first');
+  }
   switch (typeof value) {
     case 'function':
     case 'symbol':
@@ -27,6 +33,7 @@ class UnfaithfulValue extends Error {
   constructor(
     readonly key: string,
     readonly what: string,
+    readonly fix = 'convert it to plain objects, arrays, strings, finite numbers, booleans or null',
   ) {
     super(what);
   }
@@ -62,8 +69,7 @@ export function toJson(value: unknown, what: string, allowUndefined = false): st
     if (error instanceof UnfaithfulValue) {
       const where = error.key === '' ? '' : ` at key "${error.key}"`;
       throw new ValidationError(
-        `${what} is not JSON-serialisable: it holds ${error.what}${where}. ` +
-          'deflow stores payloads as JSON: convert it to plain objects, arrays, strings, finite numbers, booleans or null.',
+        `${what} is not JSON-serialisable: it holds ${error.what}${where}. deflow stores payloads as JSON: ${error.fix}.`,
       );
     }
     throw new ValidationError(`${what} is not JSON-serialisable: ${(error as Error).message}`);

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import createDebug from 'debug';
 import type { Backend, BackendEvent, ClaimedJob, CompleteResult, JobOutcome, RunnableStep } from '../backends/backend.js';
-import { LeaseLostError } from '../errors.js';
+import { LeaseLostError, StepModuleError } from '../errors.js';
 import { CompletionBatcher } from './completion-batcher.js';
 import { EventHub } from './event-hub.js';
 import type { ExecutionHooks } from './executor.js';
@@ -76,6 +76,8 @@ export class WorkerNode implements RunnerHost {
   private unsubscribe: (() => void) | null = null;
   private lastYield = performance.now();
   private idleWaiters: (() => void)[] = [];
+  private readonly reportedUnloadable = new Set<string>();
+  private delayedDiscovery: { at: number; timer: NodeJS.Timeout } | null = null;
 
   constructor(
     readonly backend: Backend,
@@ -166,6 +168,8 @@ export class WorkerNode implements RunnerHost {
     this.state = 'draining';
     if (this.discoverTimer !== null) clearInterval(this.discoverTimer);
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    if (this.delayedDiscovery !== null) clearTimeout(this.delayedDiscovery.timer);
+    this.delayedDiscovery = null;
     this.unsubscribe?.();
     this.unsubscribe = null;
     if (wasWorker) {
@@ -260,16 +264,30 @@ export class WorkerNode implements RunnerHost {
       }
       await this.startRunner(step);
     }
-    if (nextRunAt !== null) {
-      const delay = Math.max(0, nextRunAt - now) + 5;
-      setTimeout(() => this.discover(), delay).unref();
-    }
+    if (nextRunAt !== null) this.discoverIn(Math.max(0, nextRunAt - now) + 5);
+  }
+
+  /** Looks again in `delayMs` (delayed retries): one timer, for the earliest time asked. */
+  private discoverIn(delayMs: number): void {
+    const at = Date.now() + delayMs;
+    if (this.delayedDiscovery !== null && this.delayedDiscovery.at <= at) return;
+    if (this.delayedDiscovery !== null) clearTimeout(this.delayedDiscovery.timer);
+    const timer = setTimeout(() => {
+      this.delayedDiscovery = null;
+      this.discover();
+    }, delayMs);
+    timer.unref();
+    this.delayedDiscovery = { at, timer };
   }
 
   private async startRunner(step: RunnableStep): Promise<void> {
     const resolved = this.resolver.resolve(step.handler);
     const handler = resolved instanceof Promise ? await resolved : resolved;
-    if (handler === null || !this.accepting) return;
+    if (handler === null) {
+      this.reportUnloadable(step);
+      return;
+    }
+    if (!this.accepting) return;
     const key = runnerKey(step.workflowId, step.stepId);
     let runner = this.runners.get(key);
     if (runner === undefined) {
@@ -308,12 +326,18 @@ export class WorkerNode implements RunnerHost {
   }
 
   private onCompleted(result: CompleteResult, sent: readonly JobOutcome[]): void {
+    // A retry after a delay is claimable only then: look again when it is due, not at the next safety-net round.
+    let retryIn = Infinity;
+    for (const outcome of sent) {
+      if (outcome.status === 'retry' && outcome.retryDelayMs > 0) retryIn = Math.min(retryIn, outcome.retryDelayMs);
+    }
+    if (retryIn !== Infinity && this.accepting) this.discoverIn(retryIn + 5);
     if (result.stale.length > 0) {
       this.problem(
         'complete',
         new LeaseLostError(
-          `${result.stale.length} of ${sent.length} results were refused because their lease had been taken over ` +
-            '(this node was presumed dead or the job was released); another node runs or ran those jobs',
+          `${result.stale.length} of ${sent.length} results were refused because their lease was no longer this node's ` +
+            '(it was presumed dead and another node took the jobs over, or their workflow was removed)',
         ),
       );
     }
@@ -336,6 +360,21 @@ export class WorkerNode implements RunnerHost {
     for (const event of result.events) {
       if (event.type === 'work') this.onEvent(event);
     }
+  }
+
+  /**
+   * A step module that exists but fails to load is a bug the user must hear about (once per
+   * handler); a handler this node simply does not have is another node's business.
+   */
+  private reportUnloadable(step: RunnableStep): void {
+    const key = step.handler.key;
+    if (!this.resolver.isBroken(key) || this.reportedUnloadable.has(key)) return;
+    this.reportedUnloadable.add(key);
+    const why = this.resolver.whyUnloadable(key) ?? 'it could not be loaded';
+    this.problem(
+      'load',
+      new StepModuleError(`this node cannot run step "${step.name}" of workflow ${step.workflowId}: ${why}; it leaves the step to other nodes`),
+    );
   }
 
   /** The backend declared this node dead (it missed heartbeats): its jobs are gone; join again. */

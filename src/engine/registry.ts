@@ -9,6 +9,10 @@ import type { HandlerCode } from './types.js';
 export interface RegisteredHandler extends HandlerCode {
   readonly name: string;
   readonly moduleUrl: string | undefined;
+  /** The module workers may import to load it; undefined for handlers of the entry script. */
+  readonly shareableModuleUrl: string | undefined;
+  /** `<url>:<line>:<column>` of its definition. */
+  readonly definedAt: string | undefined;
 }
 
 interface RegistryState {
@@ -26,10 +30,12 @@ const ordinals = state.ordinals;
 
 export function registerHandler(handler: RegisteredHandler): void {
   const existing = handlers.get(handler.key);
-  if (existing !== undefined && existing !== handler && existing.moduleUrl !== handler.moduleUrl) {
+  // The same definition evaluated again (a module loaded twice) replaces the old handler;
+  // two definitions sharing a name would run each other's code.
+  if (existing !== undefined && existing !== handler && existing.definedAt !== handler.definedAt) {
     throw new ValidationError(
-      `two StepHandlers are named "${handler.key}" (in ${existing.moduleUrl ?? 'unknown module'} and ` +
-        `${handler.moduleUrl ?? 'unknown module'}); give each a distinct name`,
+      `two StepHandlers are named "${handler.key}" (defined at ${existing.definedAt ?? 'an unknown place'} and ` +
+        `${handler.definedAt ?? 'an unknown place'}); give each a distinct name`,
     );
   }
   handlers.set(handler.key, handler);

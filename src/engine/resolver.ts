@@ -14,12 +14,16 @@ export type ModuleImporter = (specifier: string) => Promise<unknown>;
 
 export class HandlerResolver {
   private readonly unloadable = new Map<string, string>();
+  private readonly failedImports = new Set<string>();
+  private readonly missingInModule = new Set<string>();
   private readonly loading = new Map<string, Promise<RegisteredHandler | null>>();
 
   constructor(private readonly importModule: ModuleImporter = (specifier) => import(specifier)) {}
 
   /** The handler, or null when this node cannot run it (see `whyUnloadable`). */
   resolve(ref: HandlerRef): RegisteredHandler | null | Promise<RegisteredHandler | null> {
+    // Checked first: a module whose import threw may have registered the handler before it did.
+    if (this.failedImports.has(ref.key)) return null;
     const found = findHandler(ref.key);
     if (found !== undefined) return found;
     if (this.unloadable.has(ref.key)) return null;
@@ -36,6 +40,11 @@ export class HandlerResolver {
     return pending;
   }
 
+  /** Whether the handler's module exists but could not be loaded (a bug to report, not a routing choice). */
+  isBroken(key: string): boolean {
+    return this.failedImports.has(key) || this.missingInModule.has(key);
+  }
+
   whyUnloadable(key: string): string | undefined {
     return this.unloadable.get(key);
   }
@@ -44,13 +53,17 @@ export class HandlerResolver {
     try {
       await this.importModule(module);
     } catch (error) {
+      this.failedImports.add(key);
       this.markUnloadable(key, `importing ${module} failed: ${(error as Error).message}`);
       return null;
     } finally {
       this.loading.delete(key);
     }
     const found = findHandler(key);
-    if (found === undefined) this.markUnloadable(key, `${module} was imported but defines no StepHandler with key "${key}"`);
+    if (found === undefined) {
+      this.missingInModule.add(key);
+      this.markUnloadable(key, `${module} was imported but defines no StepHandler with key "${key}"`);
+    }
     return found ?? null;
   }
 

@@ -3,7 +3,7 @@
  * know the public Step and Task classes: the api hands it a ViewFactory that builds them
  * around a JobContext.
  */
-import type { ClaimedJob, RunnableStep } from '../backends/backend.js';
+import type { ClaimedJob, JobStatus, RunnableStep } from '../backends/backend.js';
 import type { SerializedError } from '../errors.js';
 import type { WorkerNode } from './node.js';
 
@@ -24,6 +24,7 @@ export const ABORT_TASK: unique symbol = Symbol('deflow.abortTask');
 /** The engine's grip on a task object while it runs. */
 export interface TaskView {
   result: unknown;
+  status: JobStatus;
   error: SerializedError | undefined;
   failedCount: number;
   readonly signal: AbortSignal;

@@ -29,6 +29,7 @@ const inspector = new StepHandler<{ tag: string }, number, number>({
   },
 });
 
+const hookStatuses: string[] = [];
 const sideEffects = new StepHandler<unknown, number, number>({
   name: 'api-side-effects',
   options: { taskMaxFailCount: 2 },
@@ -36,11 +37,24 @@ const sideEffects = new StepHandler<unknown, number, number>({
     if (task.data === 2) throw new Error('handler failed');
     return task.data;
   },
-  afterEach() {
+  afterEach(task) {
+    hookStatuses.push(`afterEach ${task.data} ${task.status}`);
     throw new Error('afterEach failed');
   },
-  onHandlerError() {
+  onHandlerError(task) {
+    hookStatuses.push(`onHandlerError ${task.data} ${task.status}`);
     throw new Error('onHandlerError failed');
+  },
+});
+
+const retryTimes: number[] = [];
+const retriedSoon = new StepHandler<unknown, number, number>({
+  name: 'api-retried-soon',
+  options: { taskMaxFailCount: 4, taskFailRetryDelay: 150 },
+  handler(task) {
+    retryTimes.push(Date.now());
+    if (task.failedCount < 3) throw new Error(`attempt ${task.failedCount + 1} fails`);
+    return task.data;
   },
 });
 
@@ -99,12 +113,56 @@ export function api(t: Conformance): void {
 
     it('records a throwing afterEach or onHandlerError on the task and never stalls the step', async () => {
       await t.register();
+      hookStatuses.length = 0;
       const workflow = WorkFlow.create('side-effects').addStep({ step: sideEffects, tasks: [1, 2, 3] }).run();
       const failure = (await workflow.done().catch((e: unknown) => e)) as { result: { steps: { tasks: { data: unknown; status: string; error?: Record<string, unknown> }[] }[] } };
       const tasks = failure.result.steps[0]?.tasks ?? [];
       expect(tasks.map((task) => task.status)).toEqual(['succeeded', 'failed', 'succeeded']);
       expect(tasks[0]?.error).toMatchObject({ hook: 'afterEach', message: 'afterEach failed' });
       expect(tasks[1]?.error).toMatchObject({ message: 'handler failed', hookError: { hook: 'onHandlerError', message: 'onHandlerError failed' } });
+      // Hooks see the task's fate in task.status.
+      expect(hookStatuses.sort()).toEqual([
+        'afterEach 1 succeeded',
+        'afterEach 2 failed',
+        'afterEach 3 succeeded',
+        'onHandlerError 2 failed',
+        'onHandlerError 2 leased',
+      ]);
+    });
+
+    it('retries a failed task after taskFailRetryDelay, not at the next idle check', async () => {
+      await t.register();
+      retryTimes.length = 0;
+      const result = await WorkFlow.create('retry-delay').addStep({ step: retriedSoon, tasks: [7] }).run().done();
+      expect(result.steps[0]?.tasks[0]).toMatchObject({ result: 7, failedCount: 3 });
+      const gaps = retryTimes.slice(1).map((time, i) => time - (retryTimes[i] ?? time));
+      expect(gaps).toHaveLength(3);
+      // Each retry waits its delay; none waits for the 1 s safety-net discovery (generous bound).
+      for (const gap of gaps) {
+        expect(gap).toBeGreaterThanOrEqual(140);
+        expect(gap).toBeLessThan(900);
+      }
+    });
+
+    it('rejects done() in every handle when a running workflow is removed', async () => {
+      await t.register();
+      const workflow = WorkFlow.create('removed').addStep({ step: slow, tasks: [400, 400, 400] }).run();
+      const creatorDone = workflow.done().catch((e: unknown) => e);
+      await workflow.started();
+      const follower = await WorkFlow.getById(workflow.id);
+      const followerDone = follower?.done().catch((e: unknown) => e);
+      await follower?.clean();
+      for (const outcome of [await creatorDone, await followerDone]) {
+        expect(outcome).toMatchObject({ code: 'ERR_NOT_FOUND' });
+        expect((outcome as Error).message).toMatch(/was removed/);
+      }
+      // ifExist: 'replace' removes the running namesake, whose waiters hear of it too.
+      const old = WorkFlow.create('replaced').addStep({ step: slow, tasks: [400, 400] }).run();
+      const oldDone = old.done().catch((e: unknown) => e);
+      await old.started();
+      const fresh = WorkFlow.create('replaced', { ifExist: 'replace' }).addStep({ step: slow, tasks: [1] }).run();
+      expect(await oldDone).toMatchObject({ code: 'ERR_NOT_FOUND' });
+      expect((await fresh.done()).status).toBe('succeeded');
     });
 
     it('reads steps, pages of results and the previous step through handles', async () => {
@@ -173,6 +231,31 @@ export function api(t: Conformance): void {
       expect(() => DeFlow.register({ prefix: 'app{1}' })).toThrow(/options.prefix must be a non-empty string without "\{" or "\}"/);
       expect(() => WorkFlow.create('empty').run()).toThrow(/has no steps/);
       expect(() => WorkFlow.create('unregistered').addStep({ step: slow }).run()).toThrow(/call DeFlow.register\(\)/);
+      expect(() => wf.addStep({ step: slow, tasks: [{ bytes: new Uint8Array([1, 2]) }] as never })).toThrow(/binary data \(Uint8Array\) at key "bytes"/);
+      expect(() => new StepHandler({ name: 'api-bad-defaults', tasks: [() => 1], handler: () => 1 })).toThrow(/task data at index 0 is not JSON-serialisable/);
+      new StepHandler({ name: 'api-twice', handler: () => 1 });
+      expect(() => new StepHandler({ name: 'api-twice', handler: () => 2 })).toThrow(/two StepHandlers are named "api-twice"/);
+      expect(() => DeFlow.register({ backend: 'sqlite:' })).toThrow(/"sqlite:" needs a file path/);
+      expect(() => DeFlow.register({ backend: 'redis://127.0.0.1:abc' })).toThrow(/is not a valid URL/);
+      expect(() => DeFlow.register({ backend: 'redis://127.0.0.1:6379/abc' })).toThrow(/must be a database index/);
+      expect(() => DeFlow.register({ backend: 'postgres://u:secret@127.0.0.1:abc/db' })).toThrow(/"postgres:\/\/u:\*\*\*@127.0.0.1:abc\/db" is not a valid URL/);
+      expect(() => DeFlow.register({ connection: { port: 70_000 } })).toThrow(/connection.port must be at most 65535/);
+      expect(() => DeFlow.register({ connection: { connectTimeout: -1 } })).toThrow(/connection.connectTimeout must be a positive integer/);
+      expect(() => DeFlow.register({ connection: { db: '2' } as never })).toThrow(/connection.db must be a non-negative integer .*got "2"/);
+      expect(() => DeFlow.register({ connection: { tls: 'no' } as never })).toThrow(/connection.tls must be true, false or an object/);
+      expect(() => DeFlow.register({ leaseMs: 7e9 })).toThrow(/leaseMs must be at most 86400000/);
+      expect(() => DeFlow.register({ schema: 'pg_mine' })).toThrow(/"pg_" are reserved/);
+    });
+
+    it('checks paging arguments', async () => {
+      await t.register();
+      const workflow = WorkFlow.create('paging').addStep({ step: slow, tasks: [1, 2] }).run();
+      await workflow.done();
+      const step = await workflow.getStep('api-slow');
+      await expect(step?.getResultsPage({ limit: 1.5 })).rejects.toThrow(/getResultsPage\(\) limit must be a positive integer, got 1.5/);
+      await expect(step?.getResultsPage({ afterSeq: -1 })).rejects.toThrow(/afterSeq must be a non-negative integer/);
+      await expect(step?.iterateResults(0).next()).rejects.toThrow(/pageSize must be a positive integer/);
+      await expect(WorkFlow.getByName('paging', -1)).rejects.toThrow(/limit must be a positive integer/);
     });
 
     it('fails a workflow whose step module does not default-export a StepHandler, saying so', async () => {

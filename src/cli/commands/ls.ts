@@ -3,7 +3,7 @@ import Table from 'cli-table3';
 import type { Command } from 'commander';
 import DeFlow, { ValidationError } from '../../index.js';
 import type { WorkflowStatus } from '../../index.js';
-import { registerOptions, withBackendOptions } from '../backend-option.js';
+import { registerOptions, requireExistingStore, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
 import { duration, since, tableStyle, timestamp } from '../format.js';
 
@@ -23,6 +23,7 @@ export function lsCommand(program: Command): void {
     }
     const limit = Number(options.limit);
     if (!Number.isInteger(limit) || limit < 1) throw new ValidationError(`--limit must be a positive integer, got ${options.limit}`);
+    requireExistingStore(options);
     const deflow = DeFlow.register({ ...registerOptions(options), worker: false });
     try {
       const { backend } = await deflow.services();

@@ -3,10 +3,11 @@
  * returning one), runs it on this process (plus any `deflow worker`), and follows it to
  * the end with progress bars. Exit code 0 when it succeeds, 1 otherwise.
  */
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
-import DeFlow from '../../index.js';
+import DeFlow, { DeflowError, StepModuleError, ValidationError } from '../../index.js';
 import type { WorkFlow } from '../../index.js';
 import { registerOptions, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
@@ -22,13 +23,16 @@ export function runCommand(program: Command): void {
       .option('--no-worker', 'only start and follow the workflow; let `deflow worker` processes run it'),
   ).action(async (file: string, options: BackendOptions & { worker: boolean }) => {
     enableTypeScript();
+    const path = resolve(file);
+    if (!existsSync(path)) throw new ValidationError(`no workflow module at ${path}`);
     const deflow = DeFlow.register({ ...registerOptions(options), worker: options.worker });
     await deflow.ready();
     try {
-      const module = (await import(pathToFileURL(resolve(file)).href)) as { default?: unknown };
+      const module = await importWorkflowModule(path, file);
       const workflow = await toWorkflow(module.default, file);
       const started = isDraft(workflow) ? workflow.run() : workflow;
       process.stderr.write(`workflow ${started.name} (${started.id})\n`);
+      if (!options.worker) await warnWithoutWorkers();
       const result = await followWithProgress(started);
       process.stdout.write(`\n${summaryTable(result)}\n${outcomeLine(result)}\n`);
       if (result.status !== 'succeeded') process.exitCode = 1;
@@ -36,6 +40,27 @@ export function runCommand(program: Command): void {
       await DeFlow.unregister();
     }
   });
+}
+
+/** With --no-worker, a run nobody works on would just wait: say so. */
+async function warnWithoutWorkers(): Promise<void> {
+  const { backend } = await DeFlow.getInstance().services();
+  if ((await backend.listNodes()).length > 0) return;
+  process.stderr.write(
+    `no worker is running on ${backend.kind} (${backend.location}) yet: the workflow waits until one joins, ` +
+      'e.g. deflow worker --steps <dir> with the same --backend\n',
+  );
+}
+
+async function importWorkflowModule(path: string, file: string): Promise<{ default?: unknown }> {
+  try {
+    return (await import(pathToFileURL(path).href)) as { default?: unknown };
+  } catch (error) {
+    if (error instanceof DeflowError && error.message.startsWith('DeFlow is already registered')) {
+      throw new ValidationError(`${file} calls DeFlow.register(): remove that call, deflow run registers this process itself (use --backend to choose the backend)`);
+    }
+    throw new StepModuleError(`${file} failed to load: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 async function toWorkflow(exported: unknown, file: string): Promise<WorkFlow> {

@@ -2,14 +2,15 @@
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import DeFlow from '../../index.js';
-import { registerOptions, withBackendOptions } from '../backend-option.js';
+import { registerOptions, requireExistingStore, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
 import { duration, since, tableStyle, timestamp, truncate } from '../format.js';
 
 export function showCommand(program: Command): void {
   withBackendOptions(program.command('show <id>').description("show a workflow's steps, progress and errors")).action(
     async (id: string, options: BackendOptions) => {
-      const deflow = DeFlow.register({ ...registerOptions(options), worker: false });
+      requireExistingStore(options);
+    const deflow = DeFlow.register({ ...registerOptions(options), worker: false });
       try {
         const { backend } = await deflow.services();
         const workflow = await backend.getWorkflow(id);

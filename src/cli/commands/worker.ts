@@ -6,7 +6,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
-import DeFlow from '../../index.js';
+import DeFlow, { StepModuleError, ValidationError } from '../../index.js';
 import { registerOptions, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
 import { enableTypeScript } from '../ts-loader.js';
@@ -24,13 +24,11 @@ export function workerCommand(program: Command): void {
   ).action(async (options: BackendOptions & { steps: string; lease: string; checkInterval: string }) => {
     enableTypeScript();
     const files = stepModules(resolve(options.steps));
-    if (files.length === 0) throw new Error(`no step modules (.ts, .mts, .js, .mjs) found in ${options.steps}`);
-    for (const file of files) await import(pathToFileURL(file).href);
-    const deflow = DeFlow.register({
-      ...registerOptions(options),
-      leaseMs: Number(options.lease),
-      checkProcessQueueInterval: Number(options.checkInterval),
-    });
+    if (files.length === 0) throw new ValidationError(`no step modules (.ts, .mts, .js, .mjs) found in ${options.steps}`);
+    for (const file of files) await importStepModule(file);
+    const leaseMs = cliNumber(options.lease, '--lease', 100);
+    const checkProcessQueueInterval = cliNumber(options.checkInterval, '--check-interval', 0);
+    const deflow = DeFlow.register({ ...registerOptions(options), leaseMs, checkProcessQueueInterval });
     deflow.on('error', (error, during) => process.stderr.write(`deflow worker: ${during}: ${error.message}\n`));
     await deflow.ready();
     const backend = (await deflow.services()).backend;
@@ -44,6 +42,21 @@ export function workerCommand(program: Command): void {
       process.once('SIGTERM', () => stop('SIGTERM'));
     });
   });
+}
+
+async function importStepModule(file: string): Promise<void> {
+  try {
+    await import(pathToFileURL(file).href);
+  } catch (error) {
+    throw new StepModuleError(`step module ${file} failed to load: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** A whole number of milliseconds of at least `min`, or an error naming the flag. */
+function cliNumber(text: string, flag: string, min: number): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min) throw new ValidationError(`${flag} must be a whole number of milliseconds >= ${min}, got ${JSON.stringify(text)}`);
+  return value;
 }
 
 function stepModules(dir: string): string[] {
