@@ -55,6 +55,8 @@ export class PostgresBackend implements Backend {
   private readonly q: Queries = queries();
   private pool: Pool | null = null;
   private channel: EventChannel | null = null;
+  /** Number of the last call sent that may claim (see nextClaimCall). */
+  private lastClaimCall = 0;
 
   constructor(private readonly config: PostgresConfig) {
     this.location = `${redactUrl(config.url)} (schema ${config.schema})`;
@@ -146,7 +148,7 @@ export class PostgresBackend implements Backend {
   }
 
   async claim(request: ClaimRequest): Promise<ClaimResult> {
-    const [row] = await this.run<ClaimRow>('claim', [request.nodeId, request.workflowId, request.stepId, request.limit]);
+    const [row] = await this.run<ClaimRow>('claim', [request.nodeId, request.workflowId, request.stepId, request.limit, this.nextClaimCall()]);
     return toClaimResult(row, request.workflowId, request.stepId);
   }
 
@@ -163,6 +165,7 @@ export class PostgresBackend implements Backend {
       adopt?.nodeId ?? null,
       adopt === undefined ? null : [...adopt.handlers],
       adopt?.limit ?? null,
+      this.nextClaimCall(),
     ]);
     const result: CompleteResult = { stale: row?.stale ?? [], events: this.deliverOwn(row?.pid, row?.events) };
     if (next !== undefined) result.claimed = toClaimResult(row, next.workflowId, next.stepId);
@@ -184,7 +187,9 @@ export class PostgresBackend implements Backend {
 
   async heartbeat(nodeId: string, leaseMs: number, held?: readonly string[]): Promise<{ alive: boolean }> {
     const split = held === undefined ? null : splitJobIds(held);
-    const values = [nodeId, leaseMs, split?.steps ?? null, split?.seqs ?? null];
+    // `held` was taken just now: it accounts for the claims of every call sent so far, and for
+    // none sent from now on (the fence of migrations/0009_claim_calls.sql).
+    const values = [nodeId, leaseMs, split?.steps ?? null, split?.seqs ?? null, split === null ? null : this.lastClaimCall];
     // On the dedicated connection when it is up, so a heartbeat never queues behind the pool;
     // on the pool when it is down or has not answered within a third of the lease (the
     // connection is then dropped as half-open; a replayed reconciliation is harmless).
@@ -271,6 +276,17 @@ export class PostgresBackend implements Backend {
   }
 
   // --- internals ------------------------------------------------------------------------------
+
+  /**
+   * Numbers the calls that may claim, increasing: a reconciling heartbeat hands back only jobs
+   * claimed by calls up to the last one sent before its held list was taken. A node's claims
+   * and heartbeats go through its own process's backend; the numbers also follow the clock (µs)
+   * so that two backends of one process number alike.
+   */
+  private nextClaimCall(): number {
+    this.lastClaimCall = Math.max(this.lastClaimCall + 1, Date.now() * 1000);
+    return this.lastClaimCall;
+  }
 
   /** One named query on the pool, as a prepared statement; pg errors become deflow errors. */
   private async run<R extends QueryResultRow>(name: QueryName, values: unknown[]): Promise<R[]> {

@@ -8,8 +8,9 @@ ON CONFLICT (id) DO UPDATE
 SET heartbeat_at = EXCLUDED.heartbeat_at, lease_expires_at = EXCLUDED.lease_expires_at, handlers = EXCLUDED.handlers;
 
 -- name: heartbeat
--- ($1 id, $2 lease ms, $3 held step pks or null, $4 held seqs or null)
-SELECT heartbeat($1, $2, $3::bigint[], $4::integer[]) AS alive;
+-- ($1 id, $2 lease ms, $3 held step pks or null, $4 held seqs or null, $5 the last call number
+--  sent before the held list was taken: only jobs claimed up to it are reconciled)
+SELECT heartbeat($1, $2, $3::bigint[], $4::integer[], $5::bigint) AS alive;
 
 -- name: unregisterNode
 SELECT unregister_node($1);

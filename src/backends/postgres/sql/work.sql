@@ -2,15 +2,15 @@
 -- Job ids are "<step_pk>.<seq>"; outcomes and job lists cross as parallel arrays.
 
 -- name: claim
--- ($1 node id, $2 workflow id, $3 step id, $4 limit)
-SELECT step_pk::text AS step_pk, seqs, datas, failed, tokens::float8[] AS tokens, total, watch FROM claim_jobs($1, $2, $3, $4);
+-- ($1 node id, $2 workflow id, $3 step id, $4 limit, $5 call number: see migrations/0009_claim_calls.sql)
+SELECT step_pk::text AS step_pk, seqs, datas, failed, tokens::float8[] AS tokens, total, watch FROM claim_jobs($1, $2, $3, $4, $5::bigint);
 
 -- name: complete
 -- ($1 workflow ids of the outcomes;
 --  $2..$8 outcomes written one row each: step pks, seqs, tokens, kinds s|r|f, results, errors, retry delays;
 --  $9..$15 successes of range jobs grouped per lease: lease ids, step pks, sizes, masks, seqs, results, errors;
 --  $16 nextTask events to publish first; $17..$20 next claim: node id, workflow id, step id, limit, or nulls;
---  $21..$23 adopt: node id, handler keys, limit per step, or nulls)
+--  $21..$23 adopt: node id, handler keys, limit per step, or nulls; $24 call number of the claims)
 -- stale: ids of the refused outcomes. Tokens: > 0 leased alone, < 0 minus a range lease id.
 SELECT stale, events, step_pk::text AS step_pk, seqs, datas, failed, tokens::float8[] AS tokens, total, watch, adopted,
        pg_backend_pid() AS pid
@@ -18,7 +18,7 @@ FROM complete_jobs(
   $1::text[],
   $2::bigint[], $3::integer[], $4::bigint[], $5::text[], $6::text[], $7::jsonb[], $8::integer[],
   $9::bigint[], $10::bigint[], $11::integer[], $12::text[], $13::integer[], $14::text[], $15::jsonb[],
-  $16::text[], $17, $18, $19, $20, $21, $22::text[], $23
+  $16::text[], $17, $18, $19, $20, $21, $22::text[], $23, $24::bigint
 );
 
 -- name: release
