@@ -68,6 +68,31 @@ describe('PostgreSQL with real node processes', () => {
     expect(new Set(starts(nodes))).toEqual(new Set(tasks.map((task) => task.value)));
   }, 90_000);
 
+  it('fails no task when a node is killed mid-run with the default taskMaxFailCount (1)', async () => {
+    const options = freshOptions({ leaseMs: 2_000, checkProcessQueueInterval: 200 });
+    const nodes = await Promise.all([startNode(options), startNode(options), startNode(options)]);
+    const [victim] = nodes;
+    DeFlow.register({ ...options, worker: false });
+    const tasks = Array.from({ length: 2_000 }, (_, i) => ({ value: i, ms: 2 }));
+    // Quick tasks: nodes claim them in large ranges, so the victim dies holding many it never started.
+    const workflow = WorkFlow.create('kill-default').addStep({ step: echo, tasks, options: { taskConcurrency: 4 } }).run();
+    await victim.waitFor(() => victim.messages.filter((m) => m.type === 'start').length >= 100);
+    await victim.kill('SIGKILL');
+    const result = await workflow.done();
+
+    expect(result.status).toBe('succeeded');
+    const recorded = result.steps[0]?.tasks ?? [];
+    expect(recorded.map((task) => (task.result as EchoResult).value)).toEqual(tasks.map((task) => task.value));
+    expect(result.steps[0]?.progress).toMatchObject({ done: 2_000, failed: 0, total: 2_000 });
+    const successes = await successesBySeq(options.schema);
+    expect(successes.size).toBe(2_000);
+    expect([...successes.values()].every((n) => n === 1)).toBe(true);
+    // What the victim held was charged one attempt (ERR_NODE_LOST) and run again elsewhere.
+    const retried = recorded.filter((task) => task.failedCount > 0);
+    expect(retried.length).toBeGreaterThan(0);
+    expect(retried.every((task) => task.failedCount === 1 && (task.result as EchoResult).pid !== victim.pid)).toBe(true);
+  }, 90_000);
+
   it('declares a frozen node dead within lease + watchdog interval, moves its work, and takes it back when it wakes', async () => {
     const leaseMs = 1_000;
     const interval = 200;

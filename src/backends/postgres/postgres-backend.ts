@@ -57,6 +57,9 @@ export class PostgresBackend implements Backend {
   private channel: EventChannel | null = null;
   /** Number of the last call sent that may claim (see nextClaimCall). */
   private lastClaimCall = 0;
+  /** When (performance.now()) a call last failed, and when the last heartbeat that went through was sent. */
+  private lostContactAt = -Infinity;
+  private heardBackAt = -Infinity;
 
   constructor(private readonly config: PostgresConfig) {
     this.location = `${redactUrl(config.url)} (schema ${config.schema})`;
@@ -182,7 +185,9 @@ export class PostgresBackend implements Backend {
   // --- nodes and leases -----------------------------------------------------------------------
 
   async registerNode(node: NewNode): Promise<void> {
+    const sentAt = performance.now();
     await this.run('registerNode', [node.id, node.host || hostname(), node.pid, JSON.stringify(node.handlers), node.leaseMs]);
+    this.heardBack(sentAt);
   }
 
   async heartbeat(nodeId: string, leaseMs: number, held?: readonly string[]): Promise<{ alive: boolean }> {
@@ -193,6 +198,7 @@ export class PostgresBackend implements Backend {
     // On the dedicated connection when it is up, so a heartbeat never queues behind the pool;
     // on the pool when it is down or has not answered within a third of the lease (the
     // connection is then dropped as half-open; a replayed reconciliation is harmless).
+    const sentAt = performance.now();
     let rows: { alive: boolean }[] | null = null;
     try {
       const timeoutMs = Math.max(500, Math.floor(leaseMs / 3));
@@ -201,6 +207,7 @@ export class PostgresBackend implements Backend {
       debug('heartbeat on the event connection failed, using the pool: %s', (error as Error).message);
     }
     rows ??= await this.run<{ alive: boolean }>('heartbeat', values);
+    this.heardBack(sentAt);
     return { alive: rows[0]?.alive ?? false };
   }
 
@@ -209,6 +216,9 @@ export class PostgresBackend implements Backend {
   }
 
   async recoverExpired(limit: number): Promise<RecoverResult> {
+    // After losing the database, judge nobody until a heartbeat of ours went through again:
+    // it notes the silence (migrations/0010_outage_grace.sql) before any node is judged.
+    if (this.lostContactAt > this.heardBackAt) return { recovered: 0, nodesRemoved: 0, events: [] };
     const [row] = await this.run<{ recovered: number; nodes_removed: number; events: BackendEvent[]; pid: number }>('recoverExpired', [
       limit,
       this.config.recoverIntervalMs,
@@ -296,8 +306,15 @@ export class PostgresBackend implements Backend {
       const result = await pool.query<R>({ name: `deflow_${name}`, text: this.q[name], values });
       return result.rows;
     } catch (error) {
-      throw toDeflowError(error, this.location);
+      const mapped = toDeflowError(error, this.location);
+      if (mapped instanceof BackendError) this.lostContactAt = performance.now(); // not one of our own SQLSTATEs
+      throw mapped;
     }
+  }
+
+  /** A heartbeat or registration sent at `sentAt` went through. */
+  private heardBack(sentAt: number): void {
+    this.heardBackAt = Math.max(this.heardBackAt, sentAt);
   }
 
   private requireChannel(): EventChannel {

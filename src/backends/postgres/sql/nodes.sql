@@ -1,11 +1,8 @@
--- Nodes, heartbeats and the watchdog (migrations/0007_nodes.sql).
+-- Nodes, heartbeats and the watchdog (migrations/0007_nodes.sql, 0009_claim_calls.sql, 0010_outage_grace.sql).
 
 -- name: registerNode
 -- ($1 id, $2 host, $3 pid, $4 handlers, $5 lease ms)
-INSERT INTO nodes (id, host, pid, handlers, started_at, heartbeat_at, lease_expires_at)
-VALUES ($1, $2, $3, $4::jsonb, ms_now(), ms_now(), now() + $5 * interval '1 millisecond')
-ON CONFLICT (id) DO UPDATE
-SET heartbeat_at = EXCLUDED.heartbeat_at, lease_expires_at = EXCLUDED.lease_expires_at, handlers = EXCLUDED.handlers;
+SELECT register_node($1, $2, $3, $4::jsonb, $5);
 
 -- name: heartbeat
 -- ($1 id, $2 lease ms, $3 held step pks or null, $4 held seqs or null, $5 the last call number

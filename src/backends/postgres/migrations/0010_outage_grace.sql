@@ -1,0 +1,226 @@
+-- deflow PostgreSQL schema, version 10: an outage is not a node's death, and a node's death
+-- is not a task's failure.
+--
+-- Outage grace. When the database is unreachable for everybody (a restart, a network outage)
+-- for longer than a lease, every lease runs out, and the first watchdog to run afterwards used
+-- to declare every live node dead. Now the database notices the silence: a heartbeat (or a
+-- registration) that finds no heartbeat at all for more than half the shortest lease of the
+-- nodes alive when it began records its end (contact.silence_ended_at), and a node is declared
+-- dead only once its lease ran out AND a whole lease of it passed since the end of the last
+-- silence: every node gets a full lease to heartbeat again, on the database's clock. While
+-- nodes heartbeat, a silence never happens and a dead node is declared dead as before, within
+-- leaseMs + checkProcessQueueInterval. (The process side: a process whose calls failed runs
+-- the watchdog only once one of its heartbeats went through again, so the silence is noted
+-- before anybody is judged.)
+--
+-- Node loss. A job taken back from a dead node counts one failed attempt (ERR_NODE_LOST), but
+-- fails for good only when failed_count + 1 >= greatest(max_attempts, 2): a node's death alone
+-- never fails a task that had no failed attempt before, whatever taskMaxFailCount is.
+
+ALTER TABLE nodes ADD COLUMN lease_ms integer;
+UPDATE nodes SET lease_ms = greatest(1, round(extract(epoch FROM lease_expires_at - heartbeat_at) * 1000))::integer;
+ALTER TABLE nodes ALTER COLUMN lease_ms SET NOT NULL;
+
+-- The end of the last silence: the first heartbeat or registration after nobody heartbeated
+-- for more than half a lease.
+CREATE TABLE contact (
+  id               integer PRIMARY KEY CHECK (id = 1),
+  silence_ended_at timestamptz NOT NULL
+);
+INSERT INTO contact (id, silence_ended_at) VALUES (1, '-infinity');
+
+-- Called by every heartbeat and registration before it dates its own row: records the end of
+-- a silence (once per silence, however many nodes come back at the same time).
+CREATE FUNCTION note_contact(p_lease_ms integer) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  v_last timestamptz;
+  v_shortest integer;
+BEGIN
+  SELECT max(heartbeat_at) INTO v_last FROM nodes;
+  IF v_last IS NULL THEN
+    RETURN; -- no node: nobody to judge
+  END IF;
+  -- Half the shortest lease of the nodes alive when the silence began (and of the caller):
+  -- a node that heartbeats every lease / 3 as it should never leaves such a gap.
+  SELECT least(p_lease_ms, min(n.lease_ms)) INTO v_shortest FROM nodes n WHERE n.lease_expires_at > v_last;
+  IF now() - v_last > (v_shortest / 2.0) * interval '1 millisecond' THEN
+    UPDATE contact SET silence_ended_at = now() WHERE id = 1 AND silence_ended_at < v_last;
+  END IF;
+END
+$$;
+
+-- Entry point: registers a node (again: a node declared dead comes back under a new pk).
+CREATE FUNCTION register_node(p_id text, p_host text, p_pid integer, p_handlers jsonb, p_lease_ms integer) RETURNS void
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+  PERFORM note_contact(p_lease_ms);
+  INSERT INTO nodes (id, host, pid, handlers, started_at, heartbeat_at, lease_expires_at, lease_ms)
+  VALUES (p_id, p_host, p_pid, p_handlers, ms_now(), ms_now(), now() + p_lease_ms * interval '1 millisecond', p_lease_ms)
+  ON CONFLICT (id) DO UPDATE
+  SET heartbeat_at = EXCLUDED.heartbeat_at, lease_expires_at = EXCLUDED.lease_expires_at, lease_ms = EXCLUDED.lease_ms,
+      handlers = EXCLUDED.handlers;
+END
+$$;
+
+-- Entry point: extends a node's lease; false when the node was declared dead. With p_held
+-- (after an ambiguous round trip), reconciles what it holds (reconcile_held, fenced by p_call).
+CREATE OR REPLACE FUNCTION heartbeat(p_node_id text, p_lease_ms integer, p_held_steps bigint[], p_held_seqs integer[], p_call bigint) RETURNS boolean
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  v_owner bigint;
+BEGIN
+  PERFORM note_contact(p_lease_ms);
+  UPDATE nodes SET heartbeat_at = ms_now(), lease_expires_at = now() + p_lease_ms * interval '1 millisecond', lease_ms = p_lease_ms
+  WHERE id = p_node_id
+  RETURNING pk INTO v_owner;
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  IF p_held_steps IS NULL THEN
+    RETURN true;
+  END IF;
+  PERFORM begin_events();
+  PERFORM reconcile_held(v_owner, p_node_id, p_held_steps, p_held_seqs, p_call);
+  PERFORM flush_events();
+  RETURN true;
+END
+$$;
+
+-- A dead node's range: its fresh tasks count one failed attempt together, and fail for good
+-- when that was their last one and not their first (see above).
+CREATE OR REPLACE FUNCTION recover_range(p_lease_id bigint, OUT step_pk bigint, OUT failed integer, OUT first_failed integer, OUT retried integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_lease leases;
+  v_step steps;
+BEGIN
+  failed := 0;
+  retried := 0;
+  DELETE FROM leases WHERE id = p_lease_id RETURNING * INTO v_lease;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  SELECT * INTO v_step FROM steps WHERE pk = v_lease.step_pk;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  step_pk := v_step.pk;
+  -- The lease row was deleted (locked) by the statement above: the statements below see every
+  -- completion of this range that committed before, and no later one can land.
+  WITH gone AS (
+    UPDATE jobs j SET status = 'failed', failed_count = j.failed_count + 1, error = node_lost_error(), finished_at = ms_now()
+    WHERE j.step_pk = v_step.pk AND j.seq BETWEEN v_lease.lo AND v_lease.hi AND j.status = 'fresh'
+      AND j.failed_count + 1 >= greatest(v_step.max_attempts, 2) AND NOT lease_taken(v_lease, j.seq)
+    RETURNING j.seq
+  )
+  SELECT count(*), min(gone.seq) INTO failed, first_failed FROM gone;
+  UPDATE jobs j
+  SET status = 'requeued', failed_count = j.failed_count + 1, error = node_lost_error(),
+      run_at = CASE WHEN v_step.retry_delay > 0 THEN now() + v_step.retry_delay * interval '1 millisecond' END
+  WHERE j.step_pk = v_step.pk AND j.seq BETWEEN v_lease.lo AND v_lease.hi AND j.status = 'fresh'
+    AND NOT lease_taken(v_lease, j.seq);
+  GET DIAGNOSTICS retried = ROW_COUNT;
+END
+$$;
+
+-- Entry point: the watchdog (see 0007_nodes.sql), with the outage grace and the node loss rule above.
+CREATE OR REPLACE FUNCTION recover_expired(p_limit integer, p_min_interval_ms integer, OUT recovered integer, OUT nodes_removed integer, OUT events jsonb)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  v_ran_at timestamptz;
+  v_silence_ended_at timestamptz;
+  v_alone record;
+  v_stale text[] := '{}';
+  v_sum_steps bigint[];
+  v_sum_done integer[];
+  v_sum_failed integer[];
+  v_sum_failing jsonb[];
+  v_sum_hook boolean[];
+  v_sum_work boolean[];
+  v_lease bigint;
+  v_range record;
+  v_range_steps bigint[] := '{}';
+  v_range_failed integer[] := '{}';
+  v_range_first integer[] := '{}';
+  v_range_retried integer[] := '{}';
+  v_step steps;
+  v_workflows text[];
+  v_workflow_id text;
+BEGIN
+  recovered := 0;
+  nodes_removed := 0;
+  events := '[]';
+  SELECT ran_at INTO v_ran_at FROM watchdog WHERE id = 1 FOR UPDATE SKIP LOCKED;
+  IF NOT FOUND OR v_ran_at > now() - (p_min_interval_ms * 0.8) * interval '1 millisecond' THEN
+    RETURN;
+  END IF;
+  UPDATE watchdog SET ran_at = now() WHERE id = 1;
+  PERFORM begin_events();
+  -- Dead: its lease ran out, and it had a whole lease to heartbeat since the last silence.
+  SELECT c.silence_ended_at INTO v_silence_ended_at FROM contact c WHERE c.id = 1;
+  WITH dead AS (
+    DELETE FROM nodes
+    WHERE lease_expires_at < now() AND v_silence_ended_at + lease_ms * interval '1 millisecond' < now()
+    RETURNING pk
+  )
+  SELECT count(*) INTO nodes_removed FROM dead;
+
+  -- Jobs leased alone by nodes that are gone: one outcome each, fenced by their token.
+  SELECT array_agg(o.step_pk) AS steps, array_agg(o.seq) AS seqs, array_agg(o.token) AS tokens,
+         array_agg(CASE WHEN o.failed_count + 1 >= greatest(o.max_attempts, 2) THEN 'f' ELSE 'r' END) AS kinds,
+         array_agg(NULL::text) AS results, array_agg(node_lost_error()) AS errors, array_agg(o.retry_delay) AS delays
+  INTO v_alone
+  FROM (
+    SELECT j.step_pk, j.seq, j.token, j.failed_count, s.max_attempts, s.retry_delay
+    FROM jobs j JOIN steps s ON s.pk = j.step_pk
+    WHERE j.status = 'leased' AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.pk = j.owner)
+    ORDER BY j.step_pk, j.seq
+    LIMIT p_limit
+  ) o;
+  IF v_alone.steps IS NOT NULL THEN
+    SELECT r.stale, r.step_pks, r.done, r.failed, r.failing, r.hook, r.work
+    INTO v_stale, v_sum_steps, v_sum_done, v_sum_failed, v_sum_failing, v_sum_hook, v_sum_work
+    FROM record_outcomes(v_alone.steps, v_alone.seqs, v_alone.tokens, v_alone.kinds, v_alone.results, v_alone.errors, v_alone.delays) r;
+    recovered := array_length(v_alone.steps, 1) - coalesce(array_length(v_stale, 1), 0);
+  END IF;
+
+  -- Range leases of nodes that are gone.
+  FOR v_lease IN SELECT l.id FROM leases l WHERE NOT EXISTS (SELECT 1 FROM nodes n WHERE n.pk = l.owner) ORDER BY l.id LIMIT p_limit LOOP
+    SELECT * INTO v_range FROM recover_range(v_lease);
+    CONTINUE WHEN v_range.step_pk IS NULL OR v_range.failed + v_range.retried = 0;
+    v_range_steps := v_range_steps || v_range.step_pk;
+    v_range_failed := v_range_failed || v_range.failed;
+    v_range_first := v_range_first || v_range.first_failed;
+    v_range_retried := v_range_retried || v_range.retried;
+    recovered := recovered + v_range.failed + v_range.retried;
+  END LOOP;
+
+  -- Counts and transitions, under the workflow locks.
+  SELECT array_agg(DISTINCT s.workflow_id ORDER BY s.workflow_id) INTO v_workflows
+  FROM steps s WHERE s.pk = ANY(coalesce(v_sum_steps, '{}') || v_range_steps);
+  IF v_workflows IS NOT NULL THEN
+    PERFORM 1 FROM workflows w WHERE w.id = ANY(v_workflows) ORDER BY w.id FOR UPDATE;
+    IF v_sum_steps IS NOT NULL THEN
+      PERFORM count_outcomes(v_sum_steps, v_sum_done, v_sum_failed, v_sum_failing, v_sum_hook, v_sum_work);
+    END IF;
+    FOR i IN 1..coalesce(array_length(v_range_steps, 1), 0) LOOP
+      SELECT * INTO v_step FROM steps WHERE pk = v_range_steps[i];
+      CONTINUE WHEN NOT FOUND;
+      IF v_range_failed[i] > 0 THEN
+        UPDATE steps
+        SET failed = steps.failed + v_range_failed[i],
+            failing = coalesce(steps.failing, jsonb_build_object('seq', v_range_first[i], 'error', node_lost_error()))
+        WHERE pk = v_step.pk;
+        PERFORM step_advance(v_step.pk, '{}');
+      END IF;
+      IF v_range_retried[i] > 0 AND v_step.retry_delay = 0 THEN
+        PERFORM step_work(v_step.workflow_id, v_step.id);
+      END IF;
+    END LOOP;
+    FOREACH v_workflow_id IN ARRAY v_workflows LOOP
+      PERFORM settle_workflow(v_workflow_id);
+    END LOOP;
+  END IF;
+  events := flush_events();
+END
+$$;
