@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import DeFlow, { BackendError, ValidationError } from '../../src/index.js';
 import type { BackendEvent, NextTaskEvent } from '../../src/backends/backend.js';
-import type { PostgresBackend } from '../../src/backends/postgres/index.js';
+import { PostgresBackend } from '../../src/backends/postgres/index.js';
 import { DATABASE_URL, connectionsOf, dropSchemas, freshSchemaName, oneStepWorkflow, openPostgresBackend, withAdmin } from '../helpers/postgres.js';
 
 const schemas: string[] = [];
@@ -62,6 +62,24 @@ describe('PostgreSQL operations', () => {
     expect(error).toBeInstanceOf(BackendError);
     expect(error.message).toMatch(/cannot open the PostgreSQL backend at postgres:\/\/someone:\*\*\*@127\.0\.0\.1:1\/nowhere \(schema x\)/);
     expect(error.message).not.toContain('secret');
+  });
+
+  it('rejects a URL it cannot parse with a ValidationError naming the option and showing the URL without its password', async () => {
+    const backendOf = (url: string) => () => new PostgresBackend({ url, schema: 'x', poolSize: 1, recoverIntervalMs: 0 });
+    expect(backendOf('postgres://postgres@127.0.0.1:abc/test')).toThrow(ValidationError);
+    expect(backendOf('postgres://postgres@127.0.0.1:abc/test')).toThrow(
+      /^DeFlow\.register options\.backend is not a PostgreSQL URL deflow can use: the port is not a number from 0 to 65535, in postgres:\/\/postgres@127\.0\.0\.1:abc\/test /,
+    );
+    expect(backendOf('postgres://me:secret@db:99999/app')).toThrow(/the port is not a number .* in postgres:\/\/me:\*\*\*@db:99999\/app /);
+    expect(backendOf('postgres://me:se/cr?et@db/app')).toThrow(/must be percent-encoded, in postgres:\/\/me:\*\*\*@db\/app /);
+    expect(backendOf('postgres://me:secret@/app')).toThrow(/the host is empty, in postgres:\/\/me:\*\*\*@\/app /);
+    // Through register: ready() (or register() itself, which checks URLs too) fails the same way.
+    const failure = await (async () => DeFlow.register({ backend: 'postgres://me:secret@127.0.0.1:abc/test', schema: 'x' }).ready())().catch(
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(ValidationError);
+    expect((failure as Error).message).toMatch(/options\.backend/);
+    expect((failure as Error).message).not.toContain('secret');
   });
 
   it('runs the watchdog once per interval whichever node asks', async () => {

@@ -11,7 +11,7 @@
 import { hostname } from 'node:os';
 import createDebug from 'debug';
 import pg from 'pg';
-import type { Pool, QueryResultRow } from 'pg';
+import type { ClientConfig, Pool, QueryResultRow } from 'pg';
 import { BackendError } from '../../errors.js';
 import type {
   Backend,
@@ -53,6 +53,7 @@ export class PostgresBackend implements Backend {
   readonly kind = 'postgres';
   readonly location: string;
   private readonly q: Queries = queries();
+  private readonly connection: ClientConfig;
   private pool: Pool | null = null;
   private channel: EventChannel | null = null;
   /** Number of the last call sent that may claim (see nextClaimCall). */
@@ -63,11 +64,12 @@ export class PostgresBackend implements Backend {
 
   constructor(private readonly config: PostgresConfig) {
     this.location = `${redactUrl(config.url)} (schema ${config.schema})`;
+    this.connection = clientConfig(config); // a URL it cannot use is a ValidationError now, not at open()
   }
 
   async open(): Promise<void> {
     if (this.pool !== null) return;
-    const connection = clientConfig(this.config);
+    const connection = this.connection;
     const pool = new pg.Pool({ ...connection, max: this.config.poolSize, idleTimeoutMillis: 30_000 });
     // An idle connection the server dropped (restart, pg_terminate_backend): the pool replaces it.
     pool.on('error', (error) => debug('idle connection lost: %s', error.message));

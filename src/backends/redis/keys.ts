@@ -1,6 +1,7 @@
 /**
- * The Redis key layout. Every key starts with the prefix (so `SCAN MATCH <prefix>:*` and ACL
- * patterns `~<prefix>:*` cover an app), followed by a hash tag:
+ * The Redis key layout. Every key starts with the prefix, a colon and a hash tag. A prefix has
+ * no braces, so `<prefix>:{*` (SCAN MATCH, ACL `~`) matches exactly one app's keys; `<prefix>:*`
+ * would also match a prefix that extends it with a colon (`<prefix>:b`).
  *
  *   <prefix>:{<workflowId>}:<name>   the twelve keys of one workflow (one cluster slot)
  *   <prefix>:{<prefix>}:<name>       the per-prefix indexes: nodes, hints, listings, retention
