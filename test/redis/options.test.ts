@@ -63,6 +63,26 @@ describe('Redis connection settings', () => {
     await expect(deflow.ready()).rejects.toThrow(new RegExp(`cannot reach Redis at redis://127\\.0\\.0\\.1:${port}/0: .*ECONNREFUSED.*Check that it runs`));
   });
 
+  it('rejects ready() when the server has no such database, quoting Redis', async () => {
+    const { hostname: host, port: given } = new URL(REDIS_URL);
+    const port = Number(given || 6379);
+    const where = `redis://${host}:${port}/99`.replace(/\./g, '\\.');
+    const outOfRange = new RegExp(`^cannot use Redis at ${where}: the db index 99 is out of range .*Redis answered "ERR DB index is out of range"`);
+    const byUrl = DeFlow.register({ backend: `redis://${host}:${port}/99` });
+    await expect(byUrl.ready()).rejects.toThrow(outOfRange);
+    await expect(byUrl.ready()).rejects.toMatchObject({ name: 'BackendError', code: 'ERR_BACKEND' });
+    await DeFlow.unregister();
+    const byConnection = DeFlow.register({ connection: { host, port, db: 99 } });
+    await expect(byConnection.ready()).rejects.toThrow(outOfRange);
+  });
+
+  it('takes only digits as the database of a URL', () => {
+    expect(() => DeFlow.register({ backend: 'redis://127.0.0.1:6379/abc' })).toThrow(/database index .*got "\/abc"/);
+    for (const path of ['abc', '0x10', '1e1', '-1']) {
+      expect(() => redisSettings(`redis://127.0.0.1:6379/${path}`, undefined)).toThrow(`the database in "redis://127.0.0.1:6379/${path}" must be a number, got "${path}"`);
+    }
+  });
+
   it('rejects a prefix Redis Cluster could not route, at register()', () => {
     expect(() => DeFlow.register({ backend: REDIS_URL, prefix: 'a{b}' })).toThrow(/without "\{" or "\}"/);
   });

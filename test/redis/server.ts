@@ -1,4 +1,7 @@
-/** A redis-server owned by one test: its own port and directory, AOF on, killed and restarted at will. */
+/**
+ * A redis-server owned by one test: its own port and directory, killed and restarted at will.
+ * Persistent (AOF, appendfsync always) by default; `persistence: false` loses everything on a kill.
+ */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,14 +20,22 @@ function freePort(): Promise<number> {
   });
 }
 
+export interface OwnedRedisOptions {
+  /** AOF with appendfsync always (default), or no persistence at all. */
+  persistence?: boolean;
+}
+
 export class OwnedRedis {
   private process: ChildProcess | null = null;
   private readonly dir = mkdtempSync(join(tmpdir(), 'deflow-redis-'));
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly persistence: boolean,
+  ) {}
 
-  static async start(): Promise<OwnedRedis> {
-    const server = new OwnedRedis(await freePort());
+  static async start(options: OwnedRedisOptions = {}): Promise<OwnedRedis> {
+    const server = new OwnedRedis(await freePort(), options.persistence ?? true);
     await server.start();
     return server;
   }
@@ -33,11 +44,12 @@ export class OwnedRedis {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  /** Starts (or restarts) the server on the same port and data directory. */
-  start(): Promise<void> {
+  /** Starts (or restarts) the server on the same port and data directory; `extra` are more redis-server arguments. */
+  start(extra: readonly string[] = []): Promise<void> {
+    const persistence = this.persistence ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
     const child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''],
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, ...persistence, '--save', '', ...extra],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     this.process = child;
@@ -58,7 +70,7 @@ export class OwnedRedis {
     });
   }
 
-  /** Kills the server without warning (SIGKILL); with appendfsync always nothing acknowledged is lost. */
+  /** Kills the server without warning (SIGKILL); with persistence nothing acknowledged is lost, without it everything is. */
   kill(): Promise<void> {
     const child = this.process;
     this.process = null;

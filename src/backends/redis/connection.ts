@@ -10,6 +10,13 @@
  * resend of a script that may already have run), with a BackendError saying so; the engine
  * pauses claiming, keeps its results and retries. ioredis reconnects with exponential
  * backoff capped at `retryMaxDelay`, forever unless `maxAttempts` is set.
+ *
+ * A link fails for good (state 'failed', `onFailed` called once) when ioredis gives up
+ * reconnecting after `maxAttempts`, or when the server refuses the configured database on a
+ * reconnect; from then on `wrap` returns that final error instead of "reconnecting".
+ *
+ * Lifecycle:  connecting -> ready <-> reconnecting;  any -> closed (close());
+ *             ready | reconnecting -> failed (gave up, or the database was refused)
  */
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
@@ -23,6 +30,8 @@ export interface RedisSettings {
   options: RedisOptions;
   /** host:port/db, without credentials. */
   location: string;
+  /** Reconnect attempts before giving up for good; undefined: forever. */
+  maxAttempts: number | undefined;
 }
 
 const DEFAULT_RETRY_MAX_DELAY_MS = 2_000;
@@ -49,8 +58,9 @@ export function redisSettings(url: string, connection: RedisConnectionOptions | 
     if (parsed.password !== '') password = decodeURIComponent(parsed.password);
     const path = parsed.pathname.replace(/^\//, '');
     if (path !== '') {
+      // Digits only: Number() would take "0x10", "1e1" or " 2".
+      if (!/^\d+$/.test(path)) throw new ValidationError(`${where}.backend: the database in ${JSON.stringify(url)} must be a number, got "${path}"`);
       db = Number(path);
-      if (!Number.isInteger(db) || db < 0) throw new ValidationError(`${where}.backend: the database in ${JSON.stringify(url)} must be a number, got "${path}"`);
     }
     tls = parsed.protocol === 'rediss:';
   } else if (url === 'rediss:') {
@@ -85,41 +95,56 @@ export function redisSettings(url: string, connection: RedisConnectionOptions | 
   if (password !== undefined) options.password = password;
   if (username !== undefined) options.username = username;
   if (tls) options.tls = {};
-  return { options, location: `${tls ? 'rediss' : 'redis'}://${host}:${port}/${db}` };
+  return { options, location: `${tls ? 'rediss' : 'redis'}://${host}:${port}/${db}`, maxAttempts };
 }
 
-export type LinkState = 'connecting' | 'ready' | 'reconnecting' | 'closed';
+export type LinkState = 'connecting' | 'ready' | 'reconnecting' | 'closed' | 'failed';
+
+/** What a link reports when it stops for good. */
+export type LinkFailed = (link: RedisLink, error: BackendError) => void;
 
 /**
  * One ioredis client with the bookkeeping deflow needs: its state, the last error it saw,
- * and a callback each time it (re)connects.
+ * a callback each time it (re)connects, and one when it stops for good.
  */
 export class RedisLink {
   readonly client: Redis;
   state: LinkState = 'connecting';
+  /** Why the link stopped for good (state 'failed'). */
+  failure: BackendError | null = null;
   private lastError: Error | null = null;
   private readyCount = 0;
+  /** open() succeeded: later trouble is this link's to report, not open()'s. */
+  private opened = false;
 
   constructor(
     private readonly settings: RedisSettings,
     readonly role: 'commands' | 'events',
     private readonly onReady: (link: RedisLink, reconnected: boolean) => void,
+    private readonly onFailed: LinkFailed = () => undefined,
   ) {
     this.client = new Redis({ ...settings.options, connectionName: `deflow-${role}` });
     this.client.on('error', (error: Error) => {
       this.lastError = error;
       debug('%s connection to %s: %s', role, settings.location, error.message);
+      // ioredis only emits a refused SELECT and goes on in database 0: never write there.
+      // open() checks the first connection itself; a reconnect is checked here.
+      if (isSelectError(error) && this.opened) this.fail(this.databaseError(error));
     });
     this.client.on('ready', () => {
+      if (this.state === 'closed' || this.state === 'failed') return;
       this.state = 'ready';
       this.readyCount++;
       this.onReady(this, this.readyCount > 1);
     });
     this.client.on('reconnecting', () => {
-      if (this.state !== 'closed') this.state = 'reconnecting';
+      if (this.state === 'ready' || this.state === 'connecting') this.state = 'reconnecting';
     });
     this.client.on('end', () => {
-      if (this.state !== 'closed') this.state = 'closed';
+      if (this.state === 'closed' || this.state === 'failed') return;
+      // While opening, open() reports why it could not connect.
+      if (!this.opened) this.state = 'closed';
+      else this.fail(this.gaveUpError());
     });
   }
 
@@ -136,6 +161,17 @@ export class RedisLink {
         { cause: error },
       );
     }
+    const db = this.settings.options.db ?? 0;
+    if (db !== 0) {
+      // ioredis swallowed a refused SELECT at connect: ask again and hear the answer.
+      try {
+        await this.client.select(db);
+      } catch (error) {
+        this.close();
+        throw this.databaseError(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+    this.opened = true;
   }
 
   /**
@@ -144,12 +180,13 @@ export class RedisLink {
    * not yield to the event loop.
    */
   close(): void {
-    this.state = 'closed';
+    if (this.state !== 'failed') this.state = 'closed';
     this.client.disconnect();
   }
 
   /** A BackendError that says what happened to a failed command, and what deflow does about it. */
   wrap(error: unknown, during: string): Error {
+    if (this.failure !== null) return this.failure;
     if (error instanceof BackendError || error instanceof ValidationError) return error;
     const cause = error instanceof Error ? error : new Error(String(error));
     if (this.state !== 'ready' || /Connection is closed|Stream isn't writeable|max retries per request|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE/i.test(cause.message)) {
@@ -162,4 +199,41 @@ export class RedisLink {
     }
     return new BackendError(`Redis at ${this.settings.location} failed ${during}: ${cause.message}`, { cause });
   }
+
+  /** Stops for good: no more reconnecting; `wrap` answers with `error` from now on. */
+  fail(error: BackendError): void {
+    if (this.state === 'failed' || this.state === 'closed') return;
+    this.state = 'failed';
+    this.failure = error;
+    this.client.disconnect();
+    this.onFailed(this, error);
+  }
+
+  private gaveUpError(): BackendError {
+    const attempts = this.settings.maxAttempts === undefined ? '' : ` after ${this.settings.maxAttempts} attempts (connection.maxAttempts)`;
+    const last = this.lastError === null ? '' : `; last error: ${this.lastError.message.replace(/\.+$/, '')}`;
+    return new BackendError(
+      `gave up reconnecting to ${this.settings.location}${attempts}${last}. ` +
+        'This process no longer uses Redis: its calls fail with this error and the workflows it waits for reject. ' +
+        'Unregister and register DeFlow again once Redis is back.',
+      { cause: this.lastError ?? undefined },
+    );
+  }
+
+  private databaseError(error: Error): BackendError {
+    const db = this.settings.options.db ?? 0;
+    const answer = error.message.replace(/\.+$/, '');
+    const why = /out of range/i.test(answer)
+      ? `the db index ${db} is out of range for this server (its \`databases\` setting, 16 by default, sets how many there are)`
+      : `it refused database ${db}`;
+    return new BackendError(`cannot use Redis at ${this.settings.location}: ${why}; Redis answered "${answer}". Use a database index the server has.`, {
+      cause: error,
+    });
+  }
+}
+
+/** A reply error to SELECT (ioredis tags reply errors with their command). */
+function isSelectError(error: Error): boolean {
+  const command = (error as Error & { command?: { name?: unknown } }).command;
+  return typeof command?.name === 'string' && command.name.toLowerCase() === 'select';
 }

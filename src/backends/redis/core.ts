@@ -7,8 +7,10 @@ import { randomUUID } from 'node:crypto';
 import createDebug from 'debug';
 import type { Redis } from 'ioredis';
 import type { BackendEvent } from '../backend.js';
+import type { BackendError } from '../../errors.js';
 import { Discovery } from './discovery.js';
 import { EventBus } from './event-bus.js';
+import { Followed } from './followed.js';
 import type { RedisLink } from './connection.js';
 import { HintIndex } from './hint-index.js';
 import type { KeySpace } from './keys.js';
@@ -19,9 +21,6 @@ import { Scripts } from './scripts.js';
 
 const debug = createDebug('deflow:redis');
 
-/** Workflows whose end this process waits for, kept to repair missed events (bounded). */
-const FOLLOW_LIMIT = 10_000;
-
 export class RedisCore {
   readonly client: Redis;
   readonly scripts: Scripts;
@@ -29,13 +28,17 @@ export class RedisCore {
   readonly hints: HintIndex;
   readonly bus: EventBus;
   readonly discovery: Discovery;
+  /** Workflows handles here wait for; repaired after a reconnect, announced on a failure. */
+  readonly followed: Followed;
   /** Redis time when the command connection last became ready (null until known). */
   connectedAt: number | null = null;
-  private readonly following = new Set<string>();
+  /** Why this backend stopped for good (a connection gave up); every call then rejects with it. */
+  failure: BackendError | null = null;
+  private readonly fatalListeners = new Set<(error: BackendError) => void>();
 
   constructor(
     readonly link: RedisLink,
-    events: RedisLink,
+    readonly events: RedisLink,
     readonly keys: KeySpace,
     assertOneSlot: boolean,
     scriptMode: ScriptMode,
@@ -47,6 +50,7 @@ export class RedisCore {
     this.hints = new HintIndex(this.scripts, keys, origin, (error) => debug('posting hints failed: %O', error));
     this.bus = new EventBus(events, keys.channel, origin, (event) => this.observe(event));
     this.discovery = new Discovery(this.client, this.scripts, keys, this.hints);
+    this.followed = new Followed(this.client, keys, [link, events], (batch) => this.bus.deliver(batch));
   }
 
   /** Runs a workflow script: its twelve keys, then the workflow id and channel, then `args`. */
@@ -104,37 +108,51 @@ export class RedisCore {
     return { events, tail: list(reply[5]) };
   }
 
-  /** Remembers that a handle here may wait for this workflow's end. */
-  follow(workflowId: string): void {
-    if (this.following.has(workflowId)) return;
-    this.following.add(workflowId);
-    if (this.following.size > FOLLOW_LIMIT) {
-      const oldest = this.following.values().next();
-      if (oldest.done !== true) this.following.delete(oldest.value);
+  /**
+   * A connection stopped for good: stop the other one too (events alone would be lost for
+   * good), stop posting hints, and tell handles waiting here to look again: their reads now
+   * reject with `error`, so their done() rejects instead of hanging.
+   */
+  fail(error: BackendError): void {
+    if (this.failure !== null) return;
+    this.failure = error;
+    this.link.fail(error);
+    this.events.fail(error);
+    this.hints.close().catch(() => undefined);
+    this.followed.abandon();
+    for (const listener of [...this.fatalListeners]) {
+      try {
+        listener(error);
+      } catch (thrown) {
+        debug('fatal listener threw: %O', thrown);
+      }
     }
   }
 
-  /**
-   * The event connection came back: events published meanwhile are lost. Nodes look for work
-   * again, and workflows followed here that finished meanwhile are announced again.
-   */
-  async repairAfterReconnect(): Promise<void> {
-    const ids = [...this.following];
-    const statuses = await Promise.all(ids.map((id) => this.client.hget(this.keys.workflow(id)[0] ?? '', 'status')));
-    const events: BackendEvent[] = [{ type: 'wake' }];
-    ids.forEach((id, i) => {
-      const status = statuses[i];
-      if (status === 'succeeded' || status === 'failed' || status === 'cancelled') {
-        events.push({ type: 'workflow', workflowId: id, status });
-      }
-    });
-    this.bus.deliver(events);
+  /** Calls `listener` once when the backend stops for good (at once if it already did). */
+  onFatal(listener: (error: BackendError) => void): () => void {
+    if (this.failure !== null) {
+      listener(this.failure);
+      return () => undefined;
+    }
+    this.fatalListeners.add(listener);
+    return () => {
+      this.fatalListeners.delete(listener);
+    };
+  }
+
+  /** Stops timers and closes both connections (the backend is closing). */
+  async close(): Promise<void> {
+    this.followed.stop();
+    await this.hints.close();
+    this.bus.close();
+    this.link.close();
   }
 
   private observe(event: BackendEvent): void {
     if (event.type === 'work') this.hints.remember(event.workflowId);
     else if (event.type === 'workflow') {
-      this.following.delete(event.workflowId);
+      this.followed.delete(event.workflowId);
       this.hints.forget(event.workflowId);
       this.nodes.workflowGone(event.workflowId);
     }

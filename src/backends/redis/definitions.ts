@@ -60,7 +60,7 @@ export class Definitions {
       // The workflow existed: drop the index entry this call added for it.
       await this.reads.unindexNow(workflow.id, String(createdAt).padStart(15, '0')).catch(() => undefined);
     }
-    core.follow(workflow.id);
+    core.followed.add(workflow.id);
     await core.hints.flush();
     return { created, events };
   }

@@ -18,7 +18,7 @@ export class Reads {
 
   async getWorkflow(workflowId: string): Promise<WorkflowRecord | null> {
     const record = toWorkflowRecord(await this.guard(this.core.client.hgetall(this.wf(workflowId)), 'reading a workflow'));
-    if (record !== null && (record.status === 'pending' || record.status === 'running')) this.core.follow(workflowId);
+    if (record !== null && (record.status === 'pending' || record.status === 'running')) this.core.followed.add(workflowId);
     return record;
   }
 

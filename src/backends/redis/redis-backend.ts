@@ -86,143 +86,170 @@ export class RedisBackend implements Backend {
     const parts = this.parts;
     this.parts = null;
     if (parts === null) return;
-    await parts.core.hints.close();
-    parts.core.bus.close();
-    parts.core.link.close();
+    await parts.core.close();
   }
 
-  async now(): Promise<number> {
-    const { core } = this.open_();
-    try {
-      const [seconds, micros] = await core.client.time();
-      return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-    } catch (error) {
-      throw core.link.wrap(error, 'reading the clock');
-    }
+  now(): Promise<number> {
+    return this.use(async ({ core }) => {
+      try {
+        const [seconds, micros] = await core.client.time();
+        return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+      } catch (error) {
+        throw core.link.wrap(error, 'reading the clock');
+      }
+    });
   }
 
   // --- definition -----------------------------------------------------------------------------
 
   createWorkflow(workflow: NewWorkflow): Promise<{ created: boolean; events: BackendEvent[] }> {
-    return this.open_().definitions.createWorkflow(workflow);
+    return this.use((parts) => parts.definitions.createWorkflow(workflow));
   }
 
   addAnchoredSteps(input: NewAnchoredSteps): Promise<{ added: number }> {
-    return this.open_().definitions.addAnchoredSteps(input);
+    return this.use((parts) => parts.definitions.addAnchoredSteps(input));
   }
 
   addTasks(input: NewTasks): Promise<{ added: number; total: number }> {
-    return this.open_().definitions.addTasks(input);
+    return this.use((parts) => parts.definitions.addTasks(input));
   }
 
   watchNextTask(workflowId: string): Promise<void> {
-    return this.open_().definitions.watchNextTask(workflowId);
+    return this.use((parts) => parts.definitions.watchNextTask(workflowId));
   }
 
   // --- work -----------------------------------------------------------------------------------
 
-  async runnableSteps(limit: number): Promise<RunnableSteps> {
-    const { core } = this.open_();
-    try {
-      return await core.discovery.runnableSteps(limit);
-    } catch (error) {
-      throw core.link.wrap(error, 'looking for work');
-    }
+  runnableSteps(limit: number): Promise<RunnableSteps> {
+    return this.use(async ({ core }) => {
+      try {
+        return await core.discovery.runnableSteps(limit);
+      } catch (error) {
+        throw core.link.wrap(error, 'looking for work');
+      }
+    });
   }
 
   claim(request: ClaimRequest): Promise<ClaimResult> {
-    return this.open_().work.claim(request);
+    return this.use((parts) => parts.work.claim(request));
   }
 
   complete(request: CompleteRequest): Promise<CompleteResult> {
-    return this.open_().work.complete(request);
+    return this.use((parts) => parts.work.complete(request));
   }
 
   release(jobs: JobLease[]): Promise<void> {
     if (jobs.length === 0) return Promise.resolve();
-    return this.open_().work.release(jobs);
+    return this.use((parts) => parts.work.release(jobs));
   }
 
   // --- nodes and leases -----------------------------------------------------------------------
 
   registerNode(node: NewNode): Promise<void> {
-    return this.open_().leases.registerNode(node);
+    return this.use((parts) => parts.leases.registerNode(node));
   }
 
   heartbeat(nodeId: string, leaseMs: number, held?: readonly string[]): Promise<{ alive: boolean }> {
-    return this.open_().leases.heartbeat(nodeId, leaseMs, held);
+    return this.use((parts) => parts.leases.heartbeat(nodeId, leaseMs, held));
   }
 
   unregisterNode(nodeId: string): Promise<void> {
-    return this.open_().leases.unregisterNode(nodeId);
+    return this.use((parts) => parts.leases.unregisterNode(nodeId));
   }
 
   recoverExpired(limit: number): Promise<RecoverResult> {
-    return this.open_().leases.recoverExpired(limit);
+    return this.use((parts) => parts.leases.recoverExpired(limit));
   }
 
   listNodes(): Promise<NodeRecord[]> {
-    return this.open_().leases.listNodes();
+    return this.use((parts) => parts.leases.listNodes());
   }
 
   // --- events ---------------------------------------------------------------------------------
 
-  async publish(events: BackendEvent[]): Promise<void> {
-    if (events.length === 0) return;
-    const { core } = this.open_();
-    try {
-      await core.client.publish(this.keys.channel, JSON.stringify(events));
-    } catch (error) {
-      throw core.link.wrap(error, 'publishing events');
-    }
+  publish(events: BackendEvent[]): Promise<void> {
+    if (events.length === 0) return Promise.resolve();
+    return this.use(async ({ core }) => {
+      try {
+        await core.client.publish(this.keys.channel, JSON.stringify(events));
+      } catch (error) {
+        throw core.link.wrap(error, 'publishing events');
+      }
+    });
   }
 
   subscribe(listener: EventListener): () => void {
     return this.open_().core.bus.subscribe(listener);
   }
 
+  /**
+   * Calls `listener` once if this backend stops for good: the connection gave up reconnecting
+   * after `connection.maxAttempts`, or the server refused the database on a reconnect. Every
+   * call then rejects with that error. (Proposed for the Backend contract as `onFatal`.)
+   */
+  onFatal(listener: (error: BackendError) => void): () => void {
+    return this.open_().core.onFatal(listener);
+  }
+
   // --- reads ----------------------------------------------------------------------------------
 
   getWorkflow(workflowId: string): Promise<WorkflowRecord | null> {
-    return this.open_().reads.getWorkflow(workflowId);
+    return this.use((parts) => parts.reads.getWorkflow(workflowId));
   }
 
   listWorkflows(query: WorkflowQuery): Promise<WorkflowRecord[]> {
-    return this.open_().reads.listWorkflows(query);
+    return this.use((parts) => parts.reads.listWorkflows(query));
   }
 
   getSteps(workflowId: string): Promise<StepRecord[]> {
-    return this.open_().reads.getSteps(workflowId);
+    return this.use((parts) => parts.reads.getSteps(workflowId));
   }
 
   getStep(workflowId: string, stepId: string): Promise<StepRecord | null> {
-    return this.open_().reads.getStep(workflowId, stepId);
+    return this.use((parts) => parts.reads.getStep(workflowId, stepId));
   }
 
   getTasks(workflowId: string, stepId: string, page: TaskPage): Promise<TaskRecord[]> {
-    return this.open_().reads.getTasks(workflowId, stepId, page);
+    return this.use((parts) => parts.reads.getTasks(workflowId, stepId, page));
   }
 
   // --- retention ------------------------------------------------------------------------------
 
   removeWorkflow(workflowId: string): Promise<boolean> {
-    return this.open_().reads.removeWorkflow(workflowId);
+    return this.use((parts) => parts.reads.removeWorkflow(workflowId));
   }
 
   sweep(limit: number): Promise<number> {
-    return this.open_().reads.sweep(limit);
+    return this.use((parts) => parts.reads.sweep(limit));
   }
 
   // --- internals ------------------------------------------------------------------------------
 
+  /** Runs `action` on the open backend; rejects (never throws) when it is not open or failed for good. */
+  private use<T>(action: (parts: Parts) => Promise<T>): Promise<T> {
+    const parts = this.parts;
+    if (parts === null) return Promise.reject(this.notOpen());
+    if (parts.core.failure !== null) return Promise.reject(parts.core.failure);
+    try {
+      return action(parts);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  private notOpen(): BackendError {
+    return new BackendError(`the Redis backend at ${this.location} is not open (was DeFlow unregistered?)`);
+  }
+
   private open_(): Parts {
-    if (this.parts === null) throw new BackendError(`the Redis backend at ${this.location} is not open (was DeFlow unregistered?)`);
+    if (this.parts === null) throw this.notOpen();
     return this.parts;
   }
 
   private async connect(): Promise<void> {
     const assertOneSlot = this.options.assertOneSlot ?? process.env.DEFLOW_REDIS_ASSERT_SLOTS === '1';
     let core: RedisCore | null = null;
+    const failed = (_link: RedisLink, error: BackendError): void => core?.fail(error);
     const commands = new RedisLink(this.settings, 'commands', (_link, reconnected) => {
       if (core === null) return;
       const ready = core;
@@ -234,10 +261,12 @@ export class RedisBackend implements Backend {
         })
         .catch(() => undefined);
       if (reconnected) ready.hints.retrySoon();
-    });
+      ready.followed.linkReady();
+    }, failed);
     const events = new RedisLink(this.settings, 'events', (_link, reconnected) => {
-      if (reconnected && core !== null) core.repairAfterReconnect().catch(() => undefined);
-    });
+      if (reconnected) core?.followed.eventsReconnected();
+      else core?.followed.linkReady();
+    }, failed);
     const scriptMode = this.options.scriptMode ?? (process.env.DEFLOW_REDIS_SCRIPTS === 'eval' ? 'eval' : 'functions');
     core = new RedisCore(commands, events, this.keys, assertOneSlot, scriptMode);
     try {
