@@ -39,6 +39,9 @@ describe('Redis connection settings', () => {
     const settings = redisSettings('redis:', { host: '10.0.0.5', port: 7000, password: 'pw', db: 2, tls: true, connectTimeout: 1234 });
     expect(settings.options).toMatchObject({ host: '10.0.0.5', port: 7000, password: 'pw', db: 2, tls: {}, connectTimeout: 1234 });
     expect(settings.location).not.toContain('pw');
+    const custom = redisSettings('redis:', { tls: { servername: 'cache.internal', rejectUnauthorized: true } });
+    expect(custom.options.tls).toEqual({ servername: 'cache.internal', rejectUnauthorized: true });
+    expect(custom.location).toMatch(/^rediss:/);
   });
 
   it('backs off when reconnecting, up to retryMaxDelay, and gives up after maxAttempts', () => {

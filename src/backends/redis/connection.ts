@@ -94,7 +94,8 @@ export function redisSettings(url: string, connection: RedisConnectionOptions | 
   };
   if (password !== undefined) options.password = password;
   if (username !== undefined) options.username = username;
-  if (tls) options.tls = {};
+  // `tls: { ca, … }` goes to node:tls as given; `true` (or rediss://) uses Node's defaults.
+  if (tls !== false) options.tls = tls === true ? {} : tls;
   return { options, location: `${tls ? 'rediss' : 'redis'}://${host}:${port}/${db}`, maxAttempts };
 }
 
