@@ -2,7 +2,8 @@
  * DeFlow: joins this process to a backend as a node (DeFlow-compatible `register` /
  * `unregister`). One registration per process; WorkFlow and Step use it implicitly.
  *
- * Lifecycle:  connecting -> ready -> closing -> closed   (connecting -> failed when the backend is unreachable)
+ * Lifecycle:  connecting -> ready -> closing -> closed   (connecting -> failed when the backend is
+ *             unreachable; ready -> failed when it gives up for good, e.g. Redis's maxAttempts)
  */
 import { EventEmitter } from 'node:events';
 import type { Backend } from '../backends/backend.js';
@@ -145,6 +146,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
       const backend = await createBackend(this.options);
       await backend.open();
       this.#backend = backend;
+      backend.onFatal?.((error) => this.#fatal(error));
       const node = new WorkerNode(
         backend,
         views,
@@ -168,6 +170,17 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
       if (this.#state === 'connecting') this.#state = 'failed';
       throw this.#failure;
     }
+  }
+
+  /** The backend gave up for good (e.g. Redis after connection.maxAttempts): say it once, stop, reject waiters. */
+  #fatal(error: Error): void {
+    if (this.#state !== 'ready' && this.#state !== 'connecting') return;
+    this.#state = 'failed';
+    this.#failure = error;
+    this.#node?.halt(error);
+    this.#onProblem({ during: 'backend', error });
+    for (const watcher of [...this.#watchers]) watcher.registrationClosed(error);
+    this.#watchers.clear();
   }
 
   #onProblem(problem: NodeProblem): void {

@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import type { Backend, BackendEvent } from '../backends/backend.js';
 import type { WorkflowRecord, WorkflowStatus } from '../backends/types.js';
-import { DeflowError, NotFoundError, ValidationError, WorkflowDefinitionError } from '../errors.js';
+import { BackendError, DeflowError, NotFoundError, ValidationError, WorkflowDefinitionError } from '../errors.js';
 import type { EventHub } from '../engine/event-hub.js';
 import { DeFlow } from './deflow.js';
 import type { RegistrationWatcher } from './deflow.js';
@@ -315,7 +315,7 @@ export class WorkFlow implements RegistrationWatcher {
         if (this.#outcome !== null) return;
         this.#subscribe(deflow, node.hub, backend);
         // It may have finished before we listened.
-        return backend.getWorkflow(this.id).then((record) => {
+        return this.#throughHiccups(deflow, () => backend.getWorkflow(this.id)).then((record) => {
           if (record === null) this.#conclude(null, new NotFoundError(`workflow ${this.id} does not exist (finished and removed?)`));
           else if (TERMINAL.includes(record.status)) void this.#finished(backend);
         });
@@ -361,20 +361,36 @@ export class WorkFlow implements RegistrationWatcher {
   async #finished(backend: Backend): Promise<void> {
     if (this.#settling || this.#outcome !== null) return;
     this.#settling = true;
+    const deflow = this.#deflow ?? DeFlow.getInstance();
     try {
-      const record = await backend.getWorkflow(this.id);
+      const record = await this.#throughHiccups(deflow, () => backend.getWorkflow(this.id));
       if (record === null) {
         throw new NotFoundError(
-          `workflow ${this.id} was removed (clean(), ifExist: 'replace', or retention) before its result could be read`,
+          `workflow ${this.id} was removed (clean(), ifExist: 'replace', retention, or a store that lost its data) before its result could be read`,
         );
       }
-      const result = await loadWorkflowResult(backend, record);
+      const result = await this.#throughHiccups(deflow, () => loadWorkflowResult(backend, record));
       this.status = result.status;
       this.#conclude(result, null);
     } catch (error) {
       this.#conclude(null, error instanceof Error ? error : new Error(String(error)));
     } finally {
       this.#settling = false;
+    }
+  }
+
+  /**
+   * A read that a backend hiccup (a restart, a dropped connection) made fail is tried again
+   * while the registration lasts: the workflow goes on meanwhile, and done() must not give up.
+   */
+  async #throughHiccups<T>(deflow: DeFlow, read: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await read();
+      } catch (error) {
+        if (!(error instanceof BackendError) || deflow.state !== 'ready' || this.#outcome !== null) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 200 * 2 ** attempt)));
+      }
     }
   }
 

@@ -343,6 +343,11 @@ export interface Backend {
   publish(events: BackendEvent[]): Promise<void>;
   /** Receives every event from every process (including this one). Returns an unsubscribe function. */
   subscribe(listener: EventListener): () => void;
+  /**
+   * Optional: calls `listener` once if the backend stops for good (it gave up reconnecting);
+   * every call rejects with that error afterwards. Returns an unsubscribe function.
+   */
+  onFatal?(listener: (error: Error) => void): () => void;
 
   // --- reads --------------------------------------------------------------------------------
   getWorkflow(workflowId: string): Promise<WorkflowRecord | null>;

@@ -193,6 +193,29 @@ export class WorkerNode implements RunnerHost {
     this.state = 'stopped';
   }
 
+  /**
+   * The backend stopped for good: stop every timer and loop at once, without a backend call
+   * (each would only fail again). Running tasks are aborted: their outcomes cannot be stored.
+   */
+  halt(reason: Error): void {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    if (this.discoverTimer !== null) clearInterval(this.discoverTimer);
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    if (this.delayedDiscovery !== null) clearTimeout(this.delayedDiscovery.timer);
+    this.delayedDiscovery = null;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    for (const runner of this.runners.values()) runner.forget();
+    for (const task of this.runningTasks) task[ABORT_TASK](reason);
+    this.batcher.stopTimers();
+    this.leaseKeeper.stop();
+    this.hub.close();
+    this.runners.clear();
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+    this.isolation.close().catch((error: unknown) => this.problem('isolation', error));
+  }
+
   activeJobs(): number {
     let total = 0;
     for (const runner of this.runners.values()) total += runner.active;
