@@ -1,8 +1,9 @@
 /**
  * The watchdog's outage grace, through the contract: leases are judged on PostgreSQL's clock,
  * but a silence (no heartbeat from anybody for more than half a lease, as when the database
- * was unreachable for everybody) gives every node a full lease from its end; while somebody
- * heartbeats, a node that stops is declared dead at its lease as always.
+ * was unreachable for everybody) gives every node whose lease ran out since it began a full
+ * lease from its end; while somebody heartbeats, a node that stops is declared dead at its
+ * lease as always.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PostgresBackend } from '../../src/backends/postgres/index.js';
@@ -88,6 +89,20 @@ describe('PostgreSQL watchdog', () => {
     } finally {
       await beating.stop();
     }
+  });
+
+  it('declares a node whose lease ran out while others heartbeated dead at once, even after a later silence', async () => {
+    const backend = await freshBackend();
+    await backend.registerNode({ id: 'survivor', host: 'test', pid: 1, handlers: [], leaseMs: LEASE_MS });
+    await backend.registerNode({ id: 'dead', host: 'test', pid: 2, handlers: [], leaseMs: LEASE_MS });
+    const beating = keepBeating(backend, 'survivor');
+    await sleep(2 * LEASE_MS); // 'dead' runs out of lease while 'survivor' heartbeats (nobody judges yet)
+    await beating.stop();
+    await sleep(3 * LEASE_MS); // then a silence
+    expect(await backend.heartbeat('survivor', LEASE_MS)).toEqual({ alive: true });
+    // The silence spares only leases that ran out during or after it.
+    expect((await backend.recoverExpired(10)).nodesRemoved).toBe(1);
+    expect((await backend.listNodes()).map((node) => node.id)).toEqual(['survivor']);
   });
 
   it('lets a node that comes back within the grace keep its jobs', async () => {

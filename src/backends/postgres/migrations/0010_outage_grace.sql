@@ -5,13 +5,15 @@
 -- for longer than a lease, every lease runs out, and the first watchdog to run afterwards used
 -- to declare every live node dead. Now the database notices the silence: a heartbeat (or a
 -- registration) that finds no heartbeat at all for more than half the shortest lease of the
--- nodes alive when it began records its end (contact.silence_ended_at), and a node is declared
--- dead only once its lease ran out AND a whole lease of it passed since the end of the last
--- silence: every node gets a full lease to heartbeat again, on the database's clock. While
--- nodes heartbeat, a silence never happens and a dead node is declared dead as before, within
--- leaseMs + checkProcessQueueInterval. (The process side: a process whose calls failed runs
--- the watchdog only once one of its heartbeats went through again, so the silence is noted
--- before anybody is judged.)
+-- nodes alive when it began records it (contact: from the last heartbeat before it to now), and
+-- a node whose lease ran out after the last silence began is declared dead only once a whole
+-- lease of it passed since that silence ended: it gets a full lease to heartbeat again, on the
+-- database's clock. A node whose lease ran out before the last silence began (others were
+-- heartbeating) is judged as before, within leaseMs + checkProcessQueueInterval; so however
+-- often silences happen (a jittery heartbeat of a node with a tiny lease), none delays a
+-- judgment by more than a lease after the last one that began before that lease ran out.
+-- (The process side: a process whose calls failed runs the watchdog only once one of its
+-- heartbeats went through again, so the silence is on record before anybody is judged.)
 --
 -- Node loss. A job taken back from a dead node counts one failed attempt (ERR_NODE_LOST), but
 -- fails for good only when failed_count + 1 >= greatest(max_attempts, 2): a node's death alone
@@ -21,16 +23,17 @@ ALTER TABLE nodes ADD COLUMN lease_ms integer;
 UPDATE nodes SET lease_ms = greatest(1, round(extract(epoch FROM lease_expires_at - heartbeat_at) * 1000))::integer;
 ALTER TABLE nodes ALTER COLUMN lease_ms SET NOT NULL;
 
--- The end of the last silence: the first heartbeat or registration after nobody heartbeated
--- for more than half a lease.
+-- The last silence: nobody heartbeated for more than half a lease between these two instants
+-- (the last heartbeat before it, and the heartbeat or registration that ended it).
 CREATE TABLE contact (
-  id               integer PRIMARY KEY CHECK (id = 1),
-  silence_ended_at timestamptz NOT NULL
+  id                integer PRIMARY KEY CHECK (id = 1),
+  silence_began_at  timestamptz NOT NULL,
+  silence_ended_at  timestamptz NOT NULL
 );
-INSERT INTO contact (id, silence_ended_at) VALUES (1, '-infinity');
+INSERT INTO contact (id, silence_began_at, silence_ended_at) VALUES (1, '-infinity', '-infinity');
 
--- Called by every heartbeat and registration before it dates its own row: records the end of
--- a silence (once per silence, however many nodes come back at the same time).
+-- Called by every heartbeat and registration before it dates its own row: records a silence
+-- that ends now (once, however many nodes come back at the same time).
 CREATE FUNCTION note_contact(p_lease_ms integer) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   v_last timestamptz;
@@ -44,7 +47,7 @@ BEGIN
   -- a node that heartbeats every lease / 3 as it should never leaves such a gap.
   SELECT least(p_lease_ms, min(n.lease_ms)) INTO v_shortest FROM nodes n WHERE n.lease_expires_at > v_last;
   IF now() - v_last > (v_shortest / 2.0) * interval '1 millisecond' THEN
-    UPDATE contact SET silence_ended_at = now() WHERE id = 1 AND silence_ended_at < v_last;
+    UPDATE contact SET silence_began_at = v_last, silence_ended_at = now() WHERE id = 1 AND silence_ended_at < v_last;
   END IF;
 END
 $$;
@@ -128,7 +131,7 @@ CREATE OR REPLACE FUNCTION recover_expired(p_limit integer, p_min_interval_ms in
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
   v_ran_at timestamptz;
-  v_silence_ended_at timestamptz;
+  v_silence contact;
   v_alone record;
   v_stale text[] := '{}';
   v_sum_steps bigint[];
@@ -156,11 +159,13 @@ BEGIN
   END IF;
   UPDATE watchdog SET ran_at = now() WHERE id = 1;
   PERFORM begin_events();
-  -- Dead: its lease ran out, and it had a whole lease to heartbeat since the last silence.
-  SELECT c.silence_ended_at INTO v_silence_ended_at FROM contact c WHERE c.id = 1;
+  -- Dead: its lease ran out, and if it ran out after the last silence began, a whole lease
+  -- passed since that silence ended.
+  SELECT * INTO v_silence FROM contact c WHERE c.id = 1;
   WITH dead AS (
     DELETE FROM nodes
-    WHERE lease_expires_at < now() AND v_silence_ended_at + lease_ms * interval '1 millisecond' < now()
+    WHERE lease_expires_at < now()
+      AND (lease_expires_at <= v_silence.silence_began_at OR v_silence.silence_ended_at + lease_ms * interval '1 millisecond' < now())
     RETURNING pk
   )
   SELECT count(*) INTO nodes_removed FROM dead;
