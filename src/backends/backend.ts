@@ -329,7 +329,9 @@ export interface Backend {
    * Extends the node's lease (covering every job it holds). `alive: false`: it was declared
    * dead and must register again. When `held` is given (after a failed round trip, whose
    * claim may have been applied without the node seeing the answer), jobs leased to this node
-   * but not listed are handed back without counting an attempt.
+   * by claim calls sent before this heartbeat but not listed are handed back without counting
+   * an attempt; jobs claimed by calls sent after it (which may reach the store first) are never
+   * handed back, and a claim call the node gave up on must not leave jobs leased to it.
    */
   heartbeat(nodeId: string, leaseMs: number, held?: readonly string[]): Promise<{ alive: boolean }>;
   /** Removes the node and hands back any job it still holds without counting an attempt. */
