@@ -17,10 +17,11 @@ export interface CallerSite {
   site: string;
 }
 
-export function callerModuleUrl(): string | undefined {
-  return callerSite()?.url;
-}
-
+/**
+ * The module a StepHandler is defined in: the module whose top-level code is running (so a
+ * handler made by a helper in lib/factory.js belongs to the step module that called the
+ * helper), else the nearest caller outside deflow.
+ */
 export function callerSite(): CallerSite | undefined {
   // Restored unchanged below, never called here.
   // eslint-disable-next-line @typescript-eslint/unbound-method
@@ -28,7 +29,7 @@ export function callerSite(): CallerSite | undefined {
   const limit = Error.stackTraceLimit;
   let frames: NodeJS.CallSite[];
   try {
-    Error.stackTraceLimit = 30;
+    Error.stackTraceLimit = 100;
     Error.prepareStackTrace = (_error, stack) => stack;
     const holder: { stack?: NodeJS.CallSite[] } = {};
     Error.captureStackTrace(holder, callerSite);
@@ -37,16 +38,31 @@ export function callerSite(): CallerSite | undefined {
     Error.prepareStackTrace = original;
     Error.stackTraceLimit = limit;
   }
-  for (const frame of frames) {
-    const file = frame.getFileName();
-    if (file === undefined || file === null || file.startsWith('node:')) continue;
-    const url = file.startsWith('file://') ? file : file.startsWith('/') ? pathToFileURL(file).href : undefined;
+  let nearest: CallerSite | undefined;
+  for (const [i, frame] of frames.entries()) {
+    const url = userFileUrl(frame);
     if (url === undefined) continue;
-    const path = fileURLToPath(url);
-    if (path.startsWith(OWN_ROOT + '/')) continue;
-    return { url, site: `${url}:${frame.getLineNumber() ?? 0}:${frame.getColumnNumber() ?? 0}` };
+    const site = { url, site: `${url}:${frame.getLineNumber() ?? 0}:${frame.getColumnNumber() ?? 0}` };
+    nearest ??= site;
+    const next = frames[i + 1];
+    // Module top level: called by Node's module loader (ESM or CommonJS), or, after a
+    // top-level await, the last frame of the stack with no function around it.
+    const topLevel =
+      next === undefined
+        ? !frame.getFunctionName() && !url.includes('/node_modules/')
+        : (next.getFileName() ?? '').startsWith('node:internal/modules/');
+    if (topLevel) return site;
   }
-  return undefined;
+  return nearest;
+}
+
+/** A frame's file as a URL, unless it is Node's or deflow's own. */
+function userFileUrl(frame: NodeJS.CallSite): string | undefined {
+  const file = frame.getFileName();
+  if (file === undefined || file === null || file.startsWith('node:')) return undefined;
+  const url = file.startsWith('file://') ? file : file.startsWith('/') ? pathToFileURL(file).href : undefined;
+  if (url === undefined) return undefined;
+  return fileURLToPath(url).startsWith(OWN_ROOT + '/') ? undefined : url;
 }
 
 let entryUrl: string | null | undefined;

@@ -57,6 +57,8 @@ export class StepHandler<SD = unknown, TD = unknown, TR = unknown> {
   readonly shareableModuleUrl: string | undefined;
   /** Where the constructor was called (`<url>:<line>:<column>`), to tell duplicates from re-evaluations. */
   readonly definedAt: string | undefined;
+  /** The script this process was started with, when the handler is defined in it (see HandlerRef.entry). */
+  readonly entryUrl: string | undefined;
   /** DeFlow compatibility: the module path. */
   readonly path: string | undefined;
   readonly options: Partial<StepOptions> | undefined;
@@ -92,7 +94,9 @@ export class StepHandler<SD = unknown, TD = unknown, TR = unknown> {
     const site = callerSite();
     this.moduleUrl = site?.url;
     this.definedAt = site?.site;
-    this.shareableModuleUrl = site === undefined || realModuleUrl(site.url) === entryModuleUrl() ? undefined : site.url;
+    const inEntryScript = site !== undefined && realModuleUrl(site.url) === entryModuleUrl();
+    this.shareableModuleUrl = site === undefined || inEntryScript ? undefined : site.url;
+    this.entryUrl = inEntryScript ? (entryModuleUrl() ?? undefined) : undefined;
     this.path = this.moduleUrl;
     this.name = definition.name ?? moduleBaseName(this.moduleUrl) ?? 'step';
     this.key = definition.name ?? `${this.moduleUrl ?? 'anonymous'}#${nextOrdinal(this.moduleUrl ?? 'anonymous')}`;
@@ -116,6 +120,7 @@ export class StepHandler<SD = unknown, TD = unknown, TR = unknown> {
       hasAfterAll: this.afterAll !== undefined,
     };
     if (this.shareableModuleUrl !== undefined) ref.module = this.shareableModuleUrl;
+    if (this.entryUrl !== undefined) ref.entry = this.entryUrl;
     return ref;
   }
 }

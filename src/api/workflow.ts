@@ -6,7 +6,7 @@
  * Handle phases:  draft -> starting -> started   (draft -> failed when run() cannot start it)
  */
 import { EventEmitter } from 'node:events';
-import type { Backend, BackendEvent } from '../backends/backend.js';
+import type { Backend, BackendEvent, NewStep } from '../backends/backend.js';
 import type { WorkflowRecord, WorkflowStatus } from '../backends/types.js';
 import { BackendError, DeflowError, NotFoundError, ValidationError, WorkflowDefinitionError } from '../errors.js';
 import type { EventHub } from '../engine/event-hub.js';
@@ -264,6 +264,7 @@ export class WorkFlow implements RegistrationWatcher {
       if (this.#wantsFollowing()) this.#subscribe(deflow, node.hub, backend);
       const steps = await buildSteps(this.name, this.#drafts, deps, this.#resolvedOptions.stored.stepDefaults);
       this.#drafts.length = 0;
+      if (!deflow.options.worker) warnAboutScriptHandlers(this.name, steps);
       const replaced = this.#resolvedOptions.replaceByName ? (await unfinishedByName(backend, this.name)).filter((id) => id !== this.id) : [];
       await backend.createWorkflow({
         id: this.id,
@@ -432,6 +433,19 @@ export class WorkFlow implements RegistrationWatcher {
     const asError = error instanceof Error ? error : new Error(String(error));
     if (this.#emitter.listenerCount('error') > 0) this.#emitter.emit('error', asError);
     else if (this.#finish === null) process.emitWarning(`workflow ${this.id}: ${asError.message}`, { type: 'DeflowWarning' });
+  }
+}
+
+/** A `worker: false` process starting steps whose handler only processes of its own script can run: a likely wait for ever. */
+function warnAboutScriptHandlers(workflowName: string, steps: readonly NewStep[]): void {
+  for (const step of steps) {
+    if (step.handler.entry === undefined) continue;
+    process.emitWarning(
+      `workflow "${workflowName}": step "${step.name}" uses a StepHandler defined in this script (${step.handler.entry}), ` +
+        'and this process runs no work (worker: false); only processes started from this same script can run it. ' +
+        'Move the handler to a module of its own and import it, or register with worker: true.',
+      { type: 'DeflowWarning', code: 'DEFLOW_UNRUNNABLE_STEP' },
+    );
   }
 }
 

@@ -47,6 +47,11 @@ export interface HandlerRef {
   key: string;
   /** Module to import when the key is not registered in this process. */
   module?: string;
+  /**
+   * Set for a handler defined in the script its process was started with (a file URL): only
+   * processes started from that same script run it, whatever other programs name their handlers.
+   */
+  entry?: string;
   /** Does the handler define beforeAll / afterAll? Unknown (true) when the creator could not load it. */
   hasBeforeAll: boolean;
   hasAfterAll: boolean;

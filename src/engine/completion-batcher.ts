@@ -36,6 +36,9 @@ export class CompletionBatcher {
   private inFlight: Promise<unknown> | null = null;
   private timer: { cancel(): void; delayMs: number } | null = null;
   private failures = 0;
+  /** Shutting down past the drain timeout: failed attempts of aborted tasks are not recorded. */
+  private keepFailures = true;
+  private closed = false;
 
   constructor(
     private readonly backend: Backend,
@@ -52,7 +55,27 @@ export class CompletionBatcher {
 
   /** Queues an outcome; it leaves with the next flush (see `settle`). */
   push(outcome: JobOutcome): void {
+    if (this.closed || (!this.keepFailures && outcome.status !== 'succeeded')) {
+      debug('dropping the %s outcome of job %s: the node is shutting down and hands the job back', outcome.status, outcome.id);
+      return;
+    }
     this.outcomes.push(outcome);
+  }
+
+  /**
+   * From now on a failed attempt is not recorded: the node aborted its running tasks to shut
+   * down, their jobs go back to the queue without counting an attempt.
+   */
+  dropFailures(): void {
+    this.keepFailures = false;
+  }
+
+  /** After the final flush: later outcomes (a handler that ignored its abort) are dropped. */
+  close(): void {
+    this.closed = true;
+    this.stopTimers();
+    this.outcomes = [];
+    this.events = [];
   }
 
   /**
@@ -66,12 +89,14 @@ export class CompletionBatcher {
   }
 
   addEvent(event: NextTaskEvent): void {
+    if (this.closed) return;
     this.events.push(event);
     this.flushSoon(this.options.maxDelayMs);
   }
 
   /** Schedules a flush in `delayMs` (0: on the next turn of the event loop). */
   flushSoon(delayMs: number): void {
+    if (this.closed) return;
     if (this.outcomes.length >= this.options.maxBatch) delayMs = 0;
     if (this.timer !== null) {
       if (this.timer.delayMs <= delayMs) return;

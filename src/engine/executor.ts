@@ -37,9 +37,12 @@ export async function executeJob(
     try {
       if (job.kind === 'before') await handler.beforeAll?.(stepView);
       else await handler.afterAll?.(stepView);
+      await settleCalls(context);
       return { ...leaseOf(job), status: 'succeeded', resultJson: null, error: null };
     } catch (thrown) {
       return failure(leaseOf(job), context, serializeError(thrown, hookName));
+    } finally {
+      context.ended = true;
     }
   }
 
@@ -71,12 +74,15 @@ export async function executeJob(
         }
         resultJson = toJson(result, `the result of task ${job.seq} of step "${step.name}"`, true);
       }
+      if (context.pending !== undefined) await settleCalls(context);
     } catch (thrown) {
+      if (context.pending !== undefined) await settleCalls(context).catch(() => undefined);
       return await handleFailure(handler, task, stepView, thrown, leaseOf(job), context);
     }
     task.result = result;
     task.status = 'succeeded';
-    const sideError = handler.afterEach === undefined ? null : await runSideHook('afterEach', () => handler.afterEach?.(task, stepView));
+    const sideError =
+      handler.afterEach === undefined ? null : await runSideHook('afterEach', context, () => handler.afterEach?.(task, stepView));
     // A literal, not a spread of leaseOf(job): this is the per-task hot path, and spread-built
     // objects halved end-to-end throughput (measured with bench/sqlite-throughput.ts).
     return {
@@ -91,6 +97,7 @@ export async function executeJob(
       error: sideError,
     };
   } finally {
+    context.ended = true;
     hooks.end(task);
   }
 }
@@ -113,10 +120,10 @@ async function handleFailure(
   const onErrorFailure =
     handler.onHandlerError === undefined
       ? null
-      : await runSideHook('onHandlerError', () => handler.onHandlerError?.(task, stepView, thrownError));
+      : await runSideHook('onHandlerError', context, () => handler.onHandlerError?.(task, stepView, thrownError));
   if (onErrorFailure !== null) error.hookError = onErrorFailure;
   if (final && handler.afterEach !== undefined) {
-    const afterEachFailure = await runSideHook('afterEach', () => handler.afterEach?.(task, stepView));
+    const afterEachFailure = await runSideHook('afterEach', context, () => handler.afterEach?.(task, stepView));
     if (afterEachFailure !== null) error.hookError ??= afterEachFailure;
   }
   return failure(lease, context, error);
@@ -132,10 +139,27 @@ function failure(
   return { ...lease, status: 'retry', error, retryDelayMs: context.step.options.taskFailRetryDelay };
 }
 
+/**
+ * Waits for the addTasks / addAfter calls the attempt started: it is not over before they
+ * are, and one that failed without anybody awaiting it fails the attempt.
+ */
+async function settleCalls(context: JobContext): Promise<void> {
+  const pending = context.pending;
+  if (pending === undefined) return;
+  while (pending.length > 0) {
+    const calls = pending.splice(0);
+    const settled = await Promise.allSettled(calls.map((call) => call.settled));
+    for (const [i, outcome] of settled.entries()) {
+      if (outcome.status === 'rejected' && calls[i]?.observed === false) throw outcome.reason;
+    }
+  }
+}
+
 /** Runs afterEach / onHandlerError; what they throw is returned, never propagated. */
-async function runSideHook(name: string, call: () => unknown): Promise<SerializedError | null> {
+async function runSideHook(name: string, context: JobContext, call: () => unknown): Promise<SerializedError | null> {
   try {
     await call();
+    if (context.pending !== undefined) await settleCalls(context);
     return null;
   } catch (thrown) {
     return serializeError(thrown, name);

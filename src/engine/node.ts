@@ -20,7 +20,7 @@ import type { ExecutionHooks } from './executor.js';
 import { IsolationPools } from './isolation.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { leaseOf } from './lease.js';
-import { findHandler, registeredKeys } from './registry.js';
+import { handlerFor, registeredKeys } from './registry.js';
 import { HandlerResolver } from './resolver.js';
 import type { RunnerHost } from './runner-host.js';
 import { StepRunner, runnerKey } from './step-runner.js';
@@ -28,6 +28,9 @@ import { ABORT_TASK } from './types.js';
 import type { TaskView, ViewFactory } from './types.js';
 
 const debug = createDebug('deflow:engine:node');
+
+/** How long tasks aborted at shutdown get to settle before the node leaves without them. */
+const ABORT_GRACE_MS = 1_000;
 
 export type NodeState = 'created' | 'starting' | 'running' | 'draining' | 'stopped';
 
@@ -177,13 +180,16 @@ export class WorkerNode implements RunnerHost {
       await this.safely('release', () => this.releaseNow(unstarted));
       const drained = await this.waitForIdle(this.options.drainTimeoutMs);
       if (!drained) {
+        // Their jobs go back to the queue with the node (unregisterNode), no attempt counted.
+        this.batcher.dropFailures();
         const reason = new LeaseLostError('deflow is shutting down: this node stopped before the task finished');
         for (const task of this.runningTasks) task[ABORT_TASK](reason);
+        await this.waitForIdle(ABORT_GRACE_MS);
       }
       await this.safely('complete', async () => {
         await this.batcher.flush();
       });
-      this.batcher.stopTimers();
+      this.batcher.close();
       this.leaseKeeper.stop();
       await this.safely('unregister', () => this.backend.unregisterNode(this.id));
     }
@@ -208,7 +214,7 @@ export class WorkerNode implements RunnerHost {
     this.unsubscribe = null;
     for (const runner of this.runners.values()) runner.forget();
     for (const task of this.runningTasks) task[ABORT_TASK](reason);
-    this.batcher.stopTimers();
+    this.batcher.close();
     this.leaseKeeper.stop();
     this.hub.close();
     this.runners.clear();
@@ -372,7 +378,7 @@ export class WorkerNode implements RunnerHost {
       const key = runnerKey(step.workflowId, step.stepId);
       this.adoptedWork.add(key);
       let runner = this.runners.get(key);
-      const handler = findHandler(step.handler.key);
+      const handler = handlerFor(step.handler);
       if (runner === undefined && handler !== undefined && this.accepting) {
         runner = new StepRunner(this, step, handler);
         this.runners.set(key, runner);

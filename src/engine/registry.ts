@@ -4,6 +4,7 @@
  * imports the same module finds the same handler under the same key.
  */
 import { ValidationError } from '../errors.js';
+import type { HandlerRef } from '../backends/types.js';
 import type { HandlerCode } from './types.js';
 
 export interface RegisteredHandler extends HandlerCode {
@@ -13,6 +14,8 @@ export interface RegisteredHandler extends HandlerCode {
   readonly shareableModuleUrl: string | undefined;
   /** `<url>:<line>:<column>` of its definition. */
   readonly definedAt: string | undefined;
+  /** The process's start script, when the handler is defined in it. */
+  readonly entryUrl: string | undefined;
 }
 
 interface RegistryState {
@@ -43,6 +46,17 @@ export function registerHandler(handler: RegisteredHandler): void {
 
 export function findHandler(key: string): RegisteredHandler | undefined {
   return handlers.get(key);
+}
+
+/**
+ * The handler of this process that may run a step referring to `ref`: same key, and defined in
+ * the same program's script when either side is defined in one (two programs sharing a store
+ * may each name a handler "report" in their own script; neither must run the other's).
+ */
+export function handlerFor(ref: HandlerRef): RegisteredHandler | undefined {
+  const found = handlers.get(ref.key);
+  if (found === undefined || found.entryUrl !== ref.entry) return undefined;
+  return found;
 }
 
 export function registeredKeys(): string[] {

@@ -5,7 +5,7 @@
  */
 import createDebug from 'debug';
 import type { HandlerRef } from '../backends/types.js';
-import { findHandler } from './registry.js';
+import { findHandler, handlerFor } from './registry.js';
 import type { RegisteredHandler } from './registry.js';
 
 const debug = createDebug('deflow:engine:resolver');
@@ -24,8 +24,10 @@ export class HandlerResolver {
   resolve(ref: HandlerRef): RegisteredHandler | null | Promise<RegisteredHandler | null> {
     // Checked first: a module whose import threw may have registered the handler before it did.
     if (this.failedImports.has(ref.key)) return null;
-    const found = findHandler(ref.key);
+    const found = handlerFor(ref);
     if (found !== undefined) return found;
+    // Another program's script handler (or ours, asked for by another program): not for this process.
+    if (ref.entry !== undefined || findHandler(ref.key) !== undefined) return null;
     if (this.unloadable.has(ref.key)) return null;
     const module = ref.module;
     if (module === undefined) {

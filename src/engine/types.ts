@@ -44,6 +44,18 @@ export interface JobContext {
   taskCount: number;
   /** addTasks / addAfter calls made so far by this attempt; gives them deterministic ids. */
   calls: number;
+  /** Those calls: the attempt ends only once they settled, and fails with one nobody awaited that failed. */
+  pending?: TrackedCall[];
+  /** The attempt ended: later addTasks / addAfter calls through it are refused. */
+  ended?: boolean;
+}
+
+/** An addTasks / addAfter call made during an attempt. */
+export interface TrackedCall {
+  /** The call itself (already handled: it never rejects unhandled). */
+  readonly settled: Promise<unknown>;
+  /** Did the caller await it or attach a handler? Then its failure is the caller's to handle. */
+  readonly observed: boolean;
 }
 
 export interface ViewFactory {

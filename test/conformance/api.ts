@@ -76,8 +76,71 @@ const slow = new StepHandler<unknown, number, number>({
   },
 });
 
+const careless = new StepHandler<unknown, number, number>({
+  name: 'api-careless',
+  beforeAll(step) {
+    // Not awaited: the attempt still waits for them.
+    void step.addTasks([1, 2]);
+    void step.addTasks([3]);
+  },
+  handler: (task) => task.data,
+  afterAll(step) {
+    void step.addAfter({ step: slow, name: 'added-without-await', tasks: [5] });
+  },
+});
+
+const lateCalls: unknown[] = [];
+const late = new StepHandler<unknown, number, number>({
+  name: 'api-late',
+  beforeAll(step) {
+    setTimeout(() => {
+      step.addTasks([9]).catch((error: unknown) => lateCalls.push(error));
+    }, 20);
+  },
+  handler: (task) => task.data,
+});
+
+let stubbornStarted = false;
+const stubborn = new StepHandler<unknown, number, number>({
+  name: 'api-stubborn',
+  async handler(task) {
+    stubbornStarted = true;
+    await sleep(1_500); // ignores task.signal
+    return task.data;
+  },
+});
+
 export function api(t: Conformance): void {
   describe('API', () => {
+    it('waits for addTasks / addAfter calls a hook did not await, and refuses calls made after it returned', async () => {
+      await t.register();
+      const result = await WorkFlow.create('careless').addStep({ step: careless }).run().done();
+      expect(result.steps.map((step) => step.name)).toEqual(['api-careless', 'added-without-await']);
+      expect(result.steps[0]?.tasks.map((task) => task.result)).toEqual([1, 2, 3]);
+      expect(result.steps[1]?.tasks.map((task) => task.result)).toEqual([5]);
+      lateCalls.length = 0;
+      await WorkFlow.create('late').addStep({ step: late, tasks: [1] }).run().done();
+      await eventually(() => (lateCalls.length > 0 ? true : undefined));
+      expect(lateCalls[0]).toBeInstanceOf(StepClosedError);
+      expect((lateCalls[0] as Error).message).toMatch(/called after the beforeAll of step "api-late" .* had returned: await every addTasks/);
+    });
+
+    it('hands back a task that outlives drainTimeout at unregister, without an error or a counted attempt', async () => {
+      const deflow = await t.register({ drainTimeout: 200 });
+      const problems: string[] = [];
+      deflow.on('error', (error, during) => problems.push(`${during}: ${error.message}`));
+      stubbornStarted = false;
+      const workflow = WorkFlow.create('stubborn').addStep({ step: stubborn, tasks: [4] }).run();
+      workflow.done().catch(() => undefined);
+      await eventually(() => (stubbornStarted ? true : undefined));
+      await DeFlow.unregister();
+      await sleep(2_000); // the handler ends meanwhile; its late result must be dropped quietly
+      expect(problems).toEqual([]);
+      await t.register();
+      const result = await (await WorkFlow.getById(workflow.id))?.done();
+      expect(result?.steps[0]?.tasks[0]).toMatchObject({ result: 4, failedCount: 0 });
+    });
+
     it('gives handlers the step (data, options by precedence, index, keys, progress)', async () => {
       await t.register();
       seen.length = 0;
