@@ -50,6 +50,8 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
   #failure: Error | null = null;
   readonly #ready: Promise<void>;
   readonly #watchers = new Set<RegistrationWatcher>();
+  /** Work accepted before unregister() (a run() storing its workflow) that it must wait for. */
+  readonly #accepted = new Set<Promise<unknown>>();
   readonly #lastWarning = new Map<string, number>();
 
   private constructor(options: ResolvedRegisterOptions) {
@@ -114,6 +116,24 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
     return { backend: this.#backend, node: this.#node };
   }
 
+  /**
+   * @internal Runs `work` with the backend even if unregister() is called meanwhile: close()
+   * waits for it (run() returns at once, and a script may unregister right after it).
+   */
+  accept<T>(work: (services: { backend: Backend; node: WorkerNode }) => Promise<T>): Promise<T> {
+    if (this.#state === 'closing' || this.#state === 'closed') return Promise.reject(new NotRegisteredError('DeFlow was unregistered'));
+    const running = this.#ready.then(() => {
+      if (this.#backend === null || this.#node === null || this.#state === 'failed') {
+        throw this.#failure ?? new NotRegisteredError('DeFlow was unregistered');
+      }
+      return work({ backend: this.#backend, node: this.#node });
+    });
+    const tracked = running.catch(() => undefined);
+    this.#accepted.add(tracked);
+    void tracked.then(() => this.#accepted.delete(tracked));
+    return running;
+  }
+
   /** @internal */
   watch(watcher: RegistrationWatcher): () => void {
     this.#watchers.add(watcher);
@@ -129,6 +149,8 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
     } catch {
       // never connected: nothing to stop
     }
+    // Workflows run() accepted are stored before we leave.
+    while (this.#accepted.size > 0) await Promise.all([...this.#accepted]);
     await this.#node?.stop();
     const ended = new DeflowError(
       'ERR_UNREGISTERED',

@@ -10,6 +10,7 @@ import type { Backend, BackendEvent, NewStep } from '../backends/backend.js';
 import type { WorkflowRecord, WorkflowStatus } from '../backends/types.js';
 import { BackendError, DeflowError, NotFoundError, ValidationError, WorkflowDefinitionError } from '../errors.js';
 import type { EventHub } from '../engine/event-hub.js';
+import type { WorkerNode } from '../engine/node.js';
 import { DeFlow } from './deflow.js';
 import type { RegistrationWatcher } from './deflow.js';
 import { planDependencies } from './graph.js';
@@ -259,25 +260,7 @@ export class WorkFlow implements RegistrationWatcher {
 
   async #start(deflow: DeFlow, deps: ReturnType<typeof planDependencies>): Promise<void> {
     try {
-      const { backend, node } = await deflow.services();
-      // Listen before the workflow exists, so no event of a quick run is missed.
-      if (this.#wantsFollowing()) this.#subscribe(deflow, node.hub, backend);
-      const steps = await buildSteps(this.name, this.#drafts, deps, this.#resolvedOptions.stored.stepDefaults);
-      this.#drafts.length = 0;
-      if (!deflow.options.worker) warnAboutScriptHandlers(this.name, steps);
-      const replaced = this.#resolvedOptions.replaceByName ? (await unfinishedByName(backend, this.name)).filter((id) => id !== this.id) : [];
-      await backend.createWorkflow({
-        id: this.id,
-        name: this.name,
-        options: this.#resolvedOptions.stored,
-        steps,
-        watchNextTask: this.#watchNextTask,
-        replaceByName: this.#resolvedOptions.replaceByName,
-      });
-      if (replaced.length > 0) await announceRemoved(backend, replaced);
-      this.#phase = 'started';
-      this.status = 'running';
-      if (this.#wantsFollowing()) this.#follow();
+      await deflow.accept((services) => this.#store(deflow, deps, services));
     } catch (thrown) {
       this.#phase = 'failed';
       this.status = 'failed';
@@ -285,6 +268,28 @@ export class WorkFlow implements RegistrationWatcher {
       this.#conclude(null, error);
       throw error;
     }
+  }
+
+  async #store(deflow: DeFlow, deps: ReturnType<typeof planDependencies>, services: { backend: Backend; node: WorkerNode }): Promise<void> {
+    const { backend, node } = services;
+    // Listen before the workflow exists, so no event of a quick run is missed.
+    if (this.#wantsFollowing()) this.#subscribe(deflow, node.hub, backend);
+    const steps = await buildSteps(this.name, this.#drafts, deps, this.#resolvedOptions.stored.stepDefaults);
+    this.#drafts.length = 0;
+    if (!deflow.options.worker) warnAboutScriptHandlers(this.name, steps);
+    const replaced = this.#resolvedOptions.replaceByName ? (await unfinishedByName(backend, this.name)).filter((id) => id !== this.id) : [];
+    await backend.createWorkflow({
+      id: this.id,
+      name: this.name,
+      options: this.#resolvedOptions.stored,
+      steps,
+      watchNextTask: this.#watchNextTask,
+      replaceByName: this.#resolvedOptions.replaceByName,
+    });
+    if (replaced.length > 0) await announceRemoved(backend, replaced);
+    this.#phase = 'started';
+    this.status = 'running';
+    if (this.#wantsFollowing()) this.#follow();
   }
 
   #listenerAdded(event: keyof WorkflowEventMap): void {

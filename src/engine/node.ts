@@ -29,6 +29,9 @@ import type { TaskView, ViewFactory } from './types.js';
 
 const debug = createDebug('deflow:engine:node');
 
+/** The same problem (what failed, and its message) is reported at most this often. */
+const REPEAT_REPORT_MS = 1_000;
+
 /** How long tasks aborted at shutdown get to settle before the node leaves without them. */
 const ABORT_GRACE_MS = 1_000;
 
@@ -80,6 +83,7 @@ export class WorkerNode implements RunnerHost {
   private lastYield = performance.now();
   private idleWaiters: (() => void)[] = [];
   private readonly reportedUnloadable = new Set<string>();
+  private readonly lastReported = new Map<string, number>();
   private delayedDiscovery: { at: number; timer: NodeJS.Timeout } | null = null;
 
   constructor(
@@ -366,7 +370,8 @@ export class WorkerNode implements RunnerHost {
         'complete',
         new LeaseLostError(
           `${result.stale.length} of ${sent.length} results were refused because their lease was no longer this node's ` +
-            '(it was presumed dead and another node took the jobs over, or their workflow was removed)',
+            '(it was presumed dead and another node took the jobs over, their workflow was removed, or a batch retried ' +
+            'after a lost answer had landed the first time); none was applied twice',
         ),
       );
     }
@@ -462,6 +467,12 @@ export class WorkerNode implements RunnerHost {
 
   private problem(during: string, error: unknown): void {
     debug('%s failed: %O', during, error);
+    // A connection blip fails every runner's claim at once: report the same problem once a second.
+    const key = `${during}\0${error instanceof Error ? error.message : String(error)}`;
+    const now = Date.now();
+    if (now - (this.lastReported.get(key) ?? -Infinity) < REPEAT_REPORT_MS) return;
+    if (this.lastReported.size > 100) this.lastReported.clear();
+    this.lastReported.set(key, now);
     this.onProblem({ during, error });
   }
 }

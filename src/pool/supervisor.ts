@@ -94,6 +94,8 @@ export class Supervisor implements WorkerOwner {
   setRef(ref: boolean): void {
     this.refed = ref;
     for (const worker of this.workers) worker.setRef(ref);
+    if (ref) this.respawnTimer?.ref();
+    else this.respawnTimer?.unref();
   }
 
   /** Fails every call through `reject`, kills every worker; resolves when all have exited. */
@@ -285,7 +287,9 @@ export class Supervisor implements WorkerOwner {
     this.respawnTimer = setTimeout(() => {
       this.respawnTimer = undefined;
       this.spawnMissing();
-    }, delay).unref();
+    }, delay);
+    // Like the workers: it keeps the process alive only while calls wait for it.
+    if (!this.refed) this.respawnTimer.unref();
   }
 
   /** The farm's side of a custom serializer, bounded by startupTimeout like a worker's start. */

@@ -125,6 +125,16 @@ export function api(t: Conformance): void {
       expect((lateCalls[0] as Error).message).toMatch(/called after the beforeAll of step "api-late" .* had returned: await every addTasks/);
     });
 
+    it('stores a workflow run() accepted even when unregister() follows at once', async () => {
+      await t.register({ worker: false });
+      const workflow = WorkFlow.create('hasty').addStep({ step: slow, tasks: [1, 2] }).run();
+      await DeFlow.unregister();
+      await expect(workflow.started()).resolves.toBe(workflow);
+      await t.register();
+      const result = await (await WorkFlow.getById(workflow.id))?.done();
+      expect(result?.steps[0]?.tasks.map((task) => task.result)).toEqual([1, 2]);
+    });
+
     it('hands back a task that outlives drainTimeout at unregister, without an error or a counted attempt', async () => {
       const deflow = await t.register({ drainTimeout: 200 });
       const problems: string[] = [];

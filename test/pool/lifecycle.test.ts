@@ -242,6 +242,12 @@ test.each(TYPES)('%s: ... and so does one whose workers write to pipes (fork.sil
   expect(stdout.trim()).toBe('42');
 });
 
+test.each(TYPES)('%s: a call waiting for a worker to respawn after a crash keeps the process alive', async (type) => {
+  const run = promisify(execFile);
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', fixture('call-after-crash.ts'), type], { timeout: 30_000 });
+  expect(stdout.trim().split('\n')).toEqual(['WorkerTerminatedError', '42']);
+});
+
 test('process workers still starting when the parent exits leave quietly (no IPC error on stderr)', async () => {
   const run = promisify(execFile);
   // execFile answers once every holder of the script's stdio is gone, the orphaned workers too.
