@@ -6,12 +6,13 @@
 import { createHash } from 'node:crypto';
 import type { Backend, NewStep, RunnableStep } from '../backends/backend.js';
 import type { StepRecord, StepStatus } from '../backends/types.js';
-import { NotFoundError, StepClosedError, ValidationError } from '../errors.js';
+import { NotFoundError, ValidationError } from '../errors.js';
 import type { SerializedError } from '../errors.js';
 import { toJson } from '../engine/json.js';
 import type { JobContext } from '../engine/types.js';
 import { checkKnownKeys, checkObject, checkStepOptions, integer, resolveStepOptions, toStepOptions } from './options.js';
 import type { StepOptions } from './options.js';
+import { trackAttemptCall } from './attempt-calls.js';
 import { resolveStepSource } from './step-source.js';
 import type { StepSource } from './step-source.js';
 import { Task } from './task.js';
@@ -80,23 +81,6 @@ function identityOf(fields: StepFields): StepIdentity {
     error: fields.error,
     data: 'data' in fields ? fields.data : JSON.parse(fields.dataJson ?? 'null'),
   };
-}
-
-/** A promise that knows whether its caller awaited it or attached a handler (then / catch / finally). */
-class ObservedPromise<T> extends Promise<T> {
-  static override get [Symbol.species](): PromiseConstructor {
-    return Promise;
-  }
-
-  observed = false;
-
-  override then<R1 = T, R2 = never>(
-    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
-    onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
-  ): Promise<R1 | R2> {
-    this.observed = true;
-    return super.then(onFulfilled, onRejected);
-  }
 }
 
 /** Per step a node runs, its identity is made once, not once per task. */
@@ -203,38 +187,8 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
     return this.#track('addAfter', () => this.#addAfter(params));
   }
 
-  /**
-   * A call made from a running hook or handler belongs to its attempt: the attempt waits for
-   * it even when not awaited, and one made after the attempt ended (a forgotten await) is
-   * refused with a message that says so, instead of racing the step's next stage.
-   */
   #track<T>(method: string, call: () => Promise<T>): Promise<T> {
-    const context = this.#context;
-    if (context === null) return call();
-    if (context.ended === true) {
-      const phase = context.job.kind === 'before' ? 'beforeAll' : context.job.kind === 'after' ? 'afterAll' : 'handler';
-      return Promise.reject(
-        new StepClosedError(
-          `step.${method}() was called after the ${phase} of step "${this.name}" that received this step had returned: ` +
-            'await every addTasks / addAfter call (an async callback given to forEach is not awaited; use for...of)',
-        ),
-      );
-    }
-    const inner = call();
-    // Handled here so a call the hook did not await cannot crash the process: the attempt fails with it instead.
-    inner.catch(() => undefined);
-    const outer = new ObservedPromise<T>((resolve, reject) => {
-      inner.then(resolve, reject);
-    });
-    // Marked handled for Node without counting as the caller observing it.
-    void Promise.prototype.then.call(outer, undefined, () => undefined);
-    (context.pending ??= []).push({
-      settled: inner,
-      get observed() {
-        return outer.observed;
-      },
-    });
-    return outer;
+    return this.#context === null ? call() : trackAttemptCall(this.#context, `step.${method}()`, this.name, call);
   }
 
   async #addAfter<SD2, TD2, TR2>(params: AddAfterParams<SD2, TD2, TR2>): Promise<Step<SD2, TD2, TR2>> {

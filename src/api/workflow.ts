@@ -6,7 +6,7 @@
  * Handle phases:  draft -> starting -> started   (draft -> failed when run() cannot start it)
  */
 import { EventEmitter } from 'node:events';
-import type { Backend, BackendEvent, NewStep } from '../backends/backend.js';
+import type { Backend, BackendEvent } from '../backends/backend.js';
 import type { WorkflowRecord, WorkflowStatus } from '../backends/types.js';
 import { BackendError, DeflowError, NotFoundError, ValidationError, WorkflowDefinitionError } from '../errors.js';
 import type { EventHub } from '../engine/event-hub.js';
@@ -23,6 +23,7 @@ import type { Step } from './step.js';
 import { buildSteps, draftStep, newWorkflowId } from './workflow-definition.js';
 import type { AddStepParams, DraftStep } from './workflow-definition.js';
 import { WorkflowFailedError } from './workflow-events.js';
+import { TERMINAL, announceRemoved, unfinishedByName, warnAboutScriptHandlers } from './workflow-notices.js';
 import type { WorkflowEventMap } from './workflow-events.js';
 
 export type { AddStepParams } from './workflow-definition.js';
@@ -32,8 +33,6 @@ export type { NextTaskInfo, StepFinishedInfo, WorkflowEventMap } from './workflo
 /** Where a handle is: being defined, being stored by run(), stored (running or finished), or failed to start. */
 export type WorkflowHandleState = 'draft' | 'starting' | 'started' | 'failed';
 type Phase = WorkflowHandleState;
-
-const TERMINAL: readonly WorkflowStatus[] = ['succeeded', 'failed', 'cancelled'];
 
 interface Finish {
   promise: Promise<WorkflowResult>;
@@ -439,30 +438,6 @@ export class WorkFlow implements RegistrationWatcher {
     if (this.#emitter.listenerCount('error') > 0) this.#emitter.emit('error', asError);
     else if (this.#finish === null) process.emitWarning(`workflow ${this.id}: ${asError.message}`, { type: 'DeflowWarning' });
   }
-}
-
-/** A `worker: false` process starting steps whose handler only processes of its own script can run: a likely wait for ever. */
-function warnAboutScriptHandlers(workflowName: string, steps: readonly NewStep[]): void {
-  for (const step of steps) {
-    if (step.handler.entry === undefined) continue;
-    process.emitWarning(
-      `workflow "${workflowName}": step "${step.name}" uses a StepHandler defined in this script (${step.handler.entry}), ` +
-        'and this process runs no work (worker: false); only processes started from this same script can run it. ' +
-        'Move the handler to a module of its own and import it, or register with worker: true.',
-      { type: 'DeflowWarning', code: 'DEFLOW_UNRUNNABLE_STEP' },
-    );
-  }
-}
-
-/** Workflows of this name that have not finished: `ifExist: 'replace'` is about to remove them. */
-async function unfinishedByName(backend: Backend, name: string): Promise<string[]> {
-  const records = await backend.listWorkflows({ name, limit: 1000 });
-  return records.filter((record) => !TERMINAL.includes(record.status)).map((record) => record.id);
-}
-
-/** Tells handles following removed workflows (in every process) that there is no end to wait for. */
-async function announceRemoved(backend: Backend, ids: readonly string[]): Promise<void> {
-  await backend.publish(ids.map((workflowId) => ({ type: 'workflow', workflowId, status: 'cancelled' })));
 }
 
 function failedError(result: WorkflowResult): WorkflowFailedError {

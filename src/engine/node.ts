@@ -15,10 +15,12 @@ import createDebug from 'debug';
 import type { Backend, BackendEvent, ClaimedJob, CompleteResult, JobOutcome, RunnableStep } from '../backends/backend.js';
 import { LeaseLostError, StepModuleError } from '../errors.js';
 import { CompletionBatcher } from './completion-batcher.js';
+import { EarliestTimer } from './earliest-timer.js';
 import { EventHub } from './event-hub.js';
 import type { ExecutionHooks } from './executor.js';
 import { IsolationPools } from './isolation.js';
 import { LeaseKeeper } from './lease-keeper.js';
+import { RepeatFilter } from './repeat-filter.js';
 import { leaseOf } from './lease.js';
 import { handlerFor, registeredKeys } from './registry.js';
 import { HandlerResolver } from './resolver.js';
@@ -83,8 +85,9 @@ export class WorkerNode implements RunnerHost {
   private lastYield = performance.now();
   private idleWaiters: (() => void)[] = [];
   private readonly reportedUnloadable = new Set<string>();
-  private readonly lastReported = new Map<string, number>();
-  private delayedDiscovery: { at: number; timer: NodeJS.Timeout } | null = null;
+  private readonly repeats = new RepeatFilter(REPEAT_REPORT_MS);
+  /** Looks again when a delayed retry is due. */
+  private readonly delayedDiscovery = new EarliestTimer(() => this.discover());
 
   constructor(
     readonly backend: Backend,
@@ -173,12 +176,7 @@ export class WorkerNode implements RunnerHost {
     if (this.state === 'stopped' || this.state === 'draining') return;
     const wasWorker = this.options.worker && this.state === 'running';
     this.state = 'draining';
-    if (this.discoverTimer !== null) clearInterval(this.discoverTimer);
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-    if (this.delayedDiscovery !== null) clearTimeout(this.delayedDiscovery.timer);
-    this.delayedDiscovery = null;
-    this.unsubscribe?.();
-    this.unsubscribe = null;
+    this.stopLooking();
     if (wasWorker) {
       const unstarted = [...this.runners.values()].flatMap((runner) => runner.stop());
       await this.safely('release', () => this.releaseNow(unstarted));
@@ -210,12 +208,7 @@ export class WorkerNode implements RunnerHost {
   halt(reason: Error): void {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
-    if (this.discoverTimer !== null) clearInterval(this.discoverTimer);
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-    if (this.delayedDiscovery !== null) clearTimeout(this.delayedDiscovery.timer);
-    this.delayedDiscovery = null;
-    this.unsubscribe?.();
-    this.unsubscribe = null;
+    this.stopLooking();
     for (const runner of this.runners.values()) runner.forget();
     for (const task of this.runningTasks) task[ABORT_TASK](reason);
     this.batcher.close();
@@ -224,6 +217,15 @@ export class WorkerNode implements RunnerHost {
     this.runners.clear();
     for (const resolve of this.idleWaiters.splice(0)) resolve();
     this.isolation.close().catch((error: unknown) => this.problem('isolation', error));
+  }
+
+  /** No more discovery rounds, retries or wake-ups. */
+  private stopLooking(): void {
+    if (this.discoverTimer !== null) clearInterval(this.discoverTimer);
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.delayedDiscovery.cancel();
+    this.unsubscribe?.();
+    this.unsubscribe = null;
   }
 
   activeJobs(): number {
@@ -297,21 +299,9 @@ export class WorkerNode implements RunnerHost {
       }
       await this.startRunner(step);
     }
-    if (nextRunAt !== null) this.discoverIn(Math.max(0, nextRunAt - now) + 5);
+    if (nextRunAt !== null) this.delayedDiscovery.in(Math.max(0, nextRunAt - now) + 5);
   }
 
-  /** Looks again in `delayMs` (delayed retries): one timer, for the earliest time asked. */
-  private discoverIn(delayMs: number): void {
-    const at = Date.now() + delayMs;
-    if (this.delayedDiscovery !== null && this.delayedDiscovery.at <= at) return;
-    if (this.delayedDiscovery !== null) clearTimeout(this.delayedDiscovery.timer);
-    const timer = setTimeout(() => {
-      this.delayedDiscovery = null;
-      this.discover();
-    }, delayMs);
-    timer.unref();
-    this.delayedDiscovery = { at, timer };
-  }
 
   private async startRunner(step: RunnableStep): Promise<void> {
     const resolved = this.resolver.resolve(step.handler);
@@ -364,7 +354,7 @@ export class WorkerNode implements RunnerHost {
     for (const outcome of sent) {
       if (outcome.status === 'retry' && outcome.retryDelayMs > 0) retryIn = Math.min(retryIn, outcome.retryDelayMs);
     }
-    if (retryIn !== Infinity && this.accepting) this.discoverIn(retryIn + 5);
+    if (retryIn !== Infinity && this.accepting) this.delayedDiscovery.in(retryIn + 5);
     if (result.stale.length > 0) {
       this.problem(
         'complete',
@@ -467,12 +457,6 @@ export class WorkerNode implements RunnerHost {
 
   private problem(during: string, error: unknown): void {
     debug('%s failed: %O', during, error);
-    // A connection blip fails every runner's claim at once: report the same problem once a second.
-    const key = `${during}\0${error instanceof Error ? error.message : String(error)}`;
-    const now = Date.now();
-    if (now - (this.lastReported.get(key) ?? -Infinity) < REPEAT_REPORT_MS) return;
-    if (this.lastReported.size > 100) this.lastReported.clear();
-    this.lastReported.set(key, now);
-    this.onProblem({ during, error });
+    if (this.repeats.isFresh(during, error)) this.onProblem({ during, error });
   }
 }

@@ -1,0 +1,19 @@
+/**
+ * Lets a problem through once per interval: a connection blip fails every step runner's claim
+ * at once, and one report says as much as hundreds.
+ */
+export class RepeatFilter {
+  private readonly lastSeen = new Map<string, number>();
+
+  constructor(private readonly intervalMs: number) {}
+
+  /** True the first time this problem (what failed, and its message) is seen in the interval. */
+  isFresh(during: string, error: unknown): boolean {
+    const key = `${during}\0${error instanceof Error ? error.message : String(error)}`;
+    const now = Date.now();
+    if (now - (this.lastSeen.get(key) ?? -Infinity) < this.intervalMs) return false;
+    if (this.lastSeen.size > 100) this.lastSeen.clear();
+    this.lastSeen.set(key, now);
+    return true;
+  }
+}
