@@ -49,6 +49,8 @@ export interface WorkflowOptions extends Partial<StepOptions> {
 }
 
 export const DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
+/** How long a finished `cleanOnDone` workflow is kept, so handles can still read its results. */
+export const CLEAN_ON_DONE_GRACE_MS = 5_000;
 const WORKFLOW_ONLY_KEYS = ['cleanOnDone', 'retention', 'ifExist'] as const;
 
 /** Redis connection in DeFlow's shape. */
@@ -250,7 +252,9 @@ export function checkWorkflowOptions(value: unknown): ResolvedWorkflowOptions {
   if (ifExist !== 'create' && ifExist !== 'replace') {
     throw new ValidationError(`${where}.ifExist must be "create" or "replace", got ${describe(ifExist)}`);
   }
-  return { stored: { cleanOnDone, retentionMs, stepDefaults }, replaceByName: ifExist === 'replace' };
+  // The one place the grace is decided: backends only read keepMs.
+  const keepMs = cleanOnDone ? CLEAN_ON_DONE_GRACE_MS : retentionMs;
+  return { stored: { cleanOnDone, retentionMs, keepMs, stepDefaults }, replaceByName: ifExist === 'replace' };
 }
 
 // --- register options ---------------------------------------------------------------------------

@@ -73,9 +73,15 @@ export interface ResolvedStepOptions {
 
 /** Workflow-level options as stored. */
 export interface StoredWorkflowOptions {
+  /** As the creator asked (for display); backends read `keepMs`. */
   cleanOnDone: boolean;
-  /** Milliseconds a finished workflow is kept before retention removes it; null keeps it forever. */
+  /** The `retention` option in milliseconds; null = Infinity (for display; backends read `keepMs`). */
   retentionMs: number | null;
+  /**
+   * Milliseconds a finished workflow is kept before retention removes it, resolved once by the
+   * api from `cleanOnDone` (its grace) and `retentionMs`; null keeps it forever.
+   */
+  keepMs: number | null;
   /** Step option defaults for every step of this workflow. */
   stepDefaults: Partial<ResolvedStepOptions>;
 }

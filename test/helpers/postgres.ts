@@ -85,7 +85,7 @@ export function oneStepWorkflow(id: string, tasks: number, options: Partial<Reso
   return {
     id,
     name: 'by-hand',
-    options: { cleanOnDone: false, retentionMs: null, stepDefaults: {} },
+    options: { cleanOnDone: false, retentionMs: null, keepMs: null, stepDefaults: {} },
     watchNextTask: false,
     replaceByName: false,
     steps: [

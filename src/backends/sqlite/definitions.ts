@@ -1,12 +1,16 @@
 /**
- * Writing and removing workflow definitions in the embedded backend: steps with their hook
- * jobs and tasks (job ids placed in the step's range), and whole workflows.
+ * Workflow definitions in the embedded backend, inside the caller's write transaction:
+ * creating workflows, adding steps (addAfter) and tasks (addTasks), removing workflows. Steps
+ * are written with their hook jobs and tasks (job ids placed in the step's range).
  */
-import { BackendError, NotFoundError, ValidationError } from '../../errors.js';
-import type { NewStep } from '../backend.js';
+import { BackendError, ValidationError } from '../../errors.js';
+import type { NewAnchoredSteps, NewStep, NewTasks, NewWorkflow } from '../backend.js';
+import { refusalError } from '../failures.js';
 import { AFTER_SLOT, BEFORE_SLOT, MAX_STEP_PK, MAX_TASKS_PER_STEP, SLOTS_PER_STEP, jobId } from './rows.js';
 import type { StepRow } from './rows.js';
 import type { Statements } from './statements.js';
+import { addAfterRefusal, addTasksRefusal } from './step-machine.js';
+import type { StepMachine } from './step-machine.js';
 
 /** Where a new step goes: its declaration index, and for addAfter its anchor. */
 export interface StepPlacement {
@@ -20,14 +24,98 @@ export interface StepPlacement {
 export class Definitions {
   constructor(private readonly q: Statements) {}
 
-  requireStep(workflowId: string, stepId: string): StepRow {
+  /** Stores a workflow and starts its root steps; false when one with this id exists. */
+  createWorkflow(workflow: NewWorkflow, machine: StepMachine, now: number): boolean {
+    if (workflow.replaceByName) {
+      for (const { id } of this.q.idsByNameExcept.all({ name: workflow.name, id: workflow.id }) as { id: string }[]) {
+        this.deleteWorkflow(id);
+      }
+    }
+    const inserted = this.q.insertWorkflow.run({
+      id: workflow.id,
+      name: workflow.name,
+      options: JSON.stringify(workflow.options),
+      now,
+      watch: workflow.watchNextTask ? 1 : 0,
+      openSteps: workflow.steps.length,
+    });
+    if (inserted.changes === 0) return false;
+    const pks = new Map<string, number>();
+    workflow.steps.forEach((step, declIndex) => {
+      const pk = this.insertStep(workflow.id, step, { declIndex, anchorPk: null, anchorPhase: null, anchorSeq: null, parentId: null });
+      if (pk === null) throw refusalError({ code: 'ERR_VALIDATION', reason: 'duplicate-step-id', workflowId: workflow.id, stepId: step.id });
+      pks.set(step.id, pk);
+    });
+    for (const step of workflow.steps) {
+      for (const dep of step.deps) {
+        const parentPk = pks.get(dep.stepId);
+        if (parentPk === undefined) {
+          throw refusalError({
+            code: 'ERR_VALIDATION',
+            reason: 'unknown-dependency',
+            workflowId: workflow.id,
+            step: step.name,
+            stepId: step.id,
+            dependsOn: dep.stepId,
+          });
+        }
+        this.q.insertEdge.run(parentPk, pks.get(step.id), dep.on);
+      }
+    }
+    machine.touch(workflow.id);
+    for (const step of workflow.steps) {
+      if (step.deps.length === 0) machine.start(pks.get(step.id) ?? -1);
+    }
+    return true;
+  }
+
+  /** addAfter: inserts steps after a phase of their anchor, in call order; returns how many were new. */
+  addAnchoredSteps(input: NewAnchoredSteps, machine: StepMachine): number {
+    const anchor = this.requireStep(input.workflowId, input.anchorStepId);
+    const refused = addAfterRefusal(anchor, input.phase);
+    if (refused !== null) throw refusalError(refused);
+    let declIndex = (this.q.nextDeclIndex.get(input.workflowId) as { next: number }).next;
+    let added = 0;
+    for (const step of input.steps) {
+      const { child_seq } = this.q.reserveChildSeq.get(anchor.pk) as { child_seq: number };
+      const pk = this.insertStep(input.workflowId, step, {
+        declIndex: declIndex++,
+        anchorPk: anchor.pk,
+        anchorPhase: input.phase,
+        anchorSeq: child_seq,
+        parentId: anchor.id,
+      });
+      if (pk === null) continue; // already added by an earlier attempt of the same hook
+      this.q.addOpenSteps.run({ id: input.workflowId, delta: 1 });
+      added++;
+    }
+    machine.touch(input.workflowId);
+    return added;
+  }
+
+  /** addTasks: appends tasks to a step that has not finished its tasks stage. */
+  addTasks(input: NewTasks, machine: StepMachine): { added: number; total: number } {
+    const step = this.requireStep(input.workflowId, input.stepId);
+    const refused = addTasksRefusal(step);
+    if (refused !== null) throw refusalError(refused);
+    if (input.batchKey !== undefined && this.q.batchApplied.run(step.pk, input.batchKey).changes === 0) {
+      return { added: 0, total: step.total };
+    }
+    this.insertTasks(step.pk, input.tasksJson);
+    if (step.status === 'running' && step.stage === 'tasks' && input.tasksJson.length > 0) {
+      machine.events.push({ type: 'work', workflowId: input.workflowId, stepId: input.stepId });
+    }
+    return { added: input.tasksJson.length, total: step.total + input.tasksJson.length };
+  }
+
+  private requireStep(workflowId: string, stepId: string): StepRow {
     const step = this.q.stepById.get(workflowId, stepId) as StepRow | undefined;
-    if (step === undefined) throw new NotFoundError(`step "${stepId}" of workflow ${workflowId} does not exist (was the workflow removed?)`);
+    if (step === undefined) throw refusalError({ code: 'ERR_NOT_FOUND', workflowId, stepId });
     return step;
   }
 
   /** Inserts a step with its hook jobs and tasks; null when a step with that id exists. */
-  insertStep(workflowId: string, step: NewStep, placement: StepPlacement): number | null {
+  private insertStep(workflowId: string, step: NewStep, placement: StepPlacement): number | null {
     const row = this.q.insertStep.get({
       workflowId,
       id: step.id,
@@ -56,7 +144,7 @@ export class Definitions {
     return row.pk;
   }
 
-  insertTasks(stepPk: number, tasksJson: readonly string[]): void {
+  private insertTasks(stepPk: number, tasksJson: readonly string[]): void {
     if (tasksJson.length === 0) return;
     const { next_seq } = this.q.reserveTaskSeq.get({ pk: stepPk, n: tasksJson.length }) as { next_seq: number };
     if (next_seq > MAX_TASKS_PER_STEP) {

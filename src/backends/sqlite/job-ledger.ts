@@ -4,9 +4,7 @@
  * a range), adoption of steps a completion made runnable, fenced outcomes, recovery of dead
  * nodes' jobs, and reconciliation of what a node says it holds.
  */
-import { LeaseLostError } from '../../errors.js';
-import type { SerializedError } from '../../errors.js';
-import type { AdoptRequest, AdoptedStep, BackendEvent, ClaimRequest, ClaimResult, JobLease, JobOutcome } from '../backend.js';
+import type { AdoptRequest, AdoptedStep, BackendEvent, ClaimRequest, ClaimResult, JobLease, Json } from '../backend.js';
 import {
   AFTER_SLOT,
   BEFORE_SLOT,
@@ -19,10 +17,21 @@ import {
   stepPkOf,
 } from './rows.js';
 import type { StepRow, WorkflowRow } from './rows.js';
+import { NODE_LOST, refusalError } from '../failures.js';
+import type { StoredError } from '../failures.js';
+import { lostForGood } from '../policy.js';
 import { MAX_LEASE_SPAN, covers, isSettled, markSettled, noneSettled, unsettledIds } from './range-lease.js';
 import type { RangeLease } from './range-lease.js';
 import type { Statements } from './statements.js';
 import type { StepMachine } from './step-machine.js';
+
+/** An outcome as the ledger records it: the engine's (a JobOutcome), or a node loss the backend decides. */
+type RecordedOutcome = JobLease &
+  (
+    | { status: 'succeeded'; resultJson: Json | null; error: StoredError | null }
+    | { status: 'retry'; error: StoredError; retryDelayMs: number }
+    | { status: 'failed'; error: StoredError }
+  );
 
 interface LeasedRow {
   id: number;
@@ -31,22 +40,6 @@ interface LeasedRow {
   token: number;
 }
 
-
-/**
- * Attempts a task may use up when node losses are among them: a crash is not the task's
- * fault, so a task always gets one more attempt after it; a task that takes its node down
- * twice fails for good (the same rule in every backend).
- */
-function attemptsAfterNodeLoss(maxAttempts: number): number {
-  return Math.max(maxAttempts, 2);
-}
-
-const NODE_LOST: SerializedError = {
-  name: 'NodeLostError',
-  code: 'ERR_NODE_LOST',
-  message:
-    'the node running this job stopped responding (its lease expired without a heartbeat); the attempt was counted as failed',
-};
 
 export class JobLedger {
   constructor(
@@ -57,7 +50,7 @@ export class JobLedger {
 
   claim(request: ClaimRequest, now: number): ClaimResult {
     if (this.q.nodeExists.get(request.nodeId) === undefined) {
-      throw new LeaseLostError(`node ${request.nodeId} is not registered any more (its lease expired); it must register again`);
+      throw refusalError({ code: 'ERR_LEASE_LOST', nodeId: request.nodeId });
     }
     const owner = this.nodePks.get(request.nodeId);
     const step = this.q.stepById.get(request.workflowId, request.stepId) as StepRow | undefined;
@@ -132,7 +125,7 @@ export class JobLedger {
    * Successes of range jobs become one range_results row per lease and call; everything else
    * updates its job row.
    */
-  applyOutcomes(outcomes: readonly JobOutcome[], machine: StepMachine, now: number): string[] {
+  applyOutcomes(outcomes: readonly RecordedOutcome[], machine: StepMachine, now: number): string[] {
     const stale: string[] = [];
     const counts = new Map<number, { done: number; failed: number; failing: string | null }>();
     const hookSteps = new Set<number>();
@@ -218,7 +211,7 @@ export class JobLedger {
   }
 
   /** The per-row path: jobs leased alone, and range jobs whose outcome is not a plain success. */
-  private applyToRow(outcome: JobOutcome, id: number, now: number, machine: StepMachine, fresh: boolean): boolean {
+  private applyToRow(outcome: RecordedOutcome, id: number, now: number, machine: StepMachine, fresh: boolean): boolean {
     const q = this.q;
     const token = outcome.token;
     if (outcome.status === 'succeeded') {
@@ -250,11 +243,11 @@ export class JobLedger {
   recoverOrphans(machine: StepMachine, now: number, limit: number): number {
     // Jobs leased alone: one outcome each, through the usual path.
     const alone = this.q.orphanedAlone.all(limit) as { id: number; token: number; failed_count: number }[];
-    const outcomes: JobOutcome[] = alone.map((job) => {
+    const outcomes: RecordedOutcome[] = alone.map((job) => {
       const step = machine.stepRow(stepPkOf(job.id));
       const slot = slotOf(job.id);
       const lease = { id: String(job.id), workflowId: step.workflow_id, stepId: step.id, kind: kindOfSlot(slot), seq: slot, token: job.token };
-      return job.failed_count + 1 >= attemptsAfterNodeLoss(step.max_attempts)
+      return lostForGood(job.failed_count, step.max_attempts)
         ? { ...lease, status: 'failed', error: NODE_LOST }
         : { ...lease, status: 'retry', error: NODE_LOST, retryDelayMs: step.retry_delay };
     });
@@ -273,8 +266,8 @@ export class JobLedger {
     const step = this.q.stepByPk.get(lease.step_pk) as StepRow | undefined;
     if (step === undefined) return 0;
     const error = JSON.stringify(NODE_LOST);
-    // Range tasks had no failed attempt before this one, so a node loss never fails them for good.
-    const exhausted = attemptsAfterNodeLoss(step.max_attempts) <= 1;
+    // Range tasks had no failed attempt before this one.
+    const exhausted = lostForGood(0, step.max_attempts);
     const runAt = step.retry_delay > 0 ? now + step.retry_delay : 0;
     let failed = 0;
     let retried = 0;

@@ -1,6 +1,7 @@
 /** Row shapes of the embedded schema and their mapping to contract records. */
-import type { SerializedError } from '../../errors.js';
 import type { RunnableStep } from '../backend.js';
+import { readFailure } from '../failures.js';
+import type { StoredError } from '../failures.js';
 import type { Statements } from './statements.js';
 import type {
   HandlerRef,
@@ -52,6 +53,8 @@ export interface StepRow {
   run_index: number | null;
   status: StepStatus;
   stage: StepStage;
+  /** The stage a failed step failed in (null unless failed). */
+  failed_stage: StepStage | null;
   has_before: number;
   has_after: number;
   failing: string | null;
@@ -111,8 +114,9 @@ export const JOB_SUCCEEDED = 2;
 export const JOB_FAILED = 3;
 const JOB_STATUSES: readonly JobStatus[] = ['ready', 'leased', 'succeeded', 'failed', 'ready'];
 
-export function parseError(text: string | null): SerializedError | null {
-  return text === null ? null : (JSON.parse(text) as SerializedError);
+/** A stored error as stored (a failure record or a formatted error), for the machine's own use. */
+export function parseStored(text: string | null): StoredError | null {
+  return text === null ? null : (JSON.parse(text) as StoredError);
 }
 
 export function toWorkflowRecord(row: WorkflowRow): WorkflowRecord {
@@ -121,7 +125,7 @@ export function toWorkflowRecord(row: WorkflowRow): WorkflowRecord {
     name: row.name,
     status: row.status,
     options: JSON.parse(row.options) as StoredWorkflowOptions,
-    error: parseError(row.error),
+    error: readFailure(row.error),
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
@@ -148,7 +152,7 @@ export function toStepRecord(row: StepRow, anchorId: string | null): StepRecord 
     status: row.status,
     stage: row.stage,
     counts: { total: row.total, done: row.done, failed: row.failed },
-    error: parseError(row.error),
+    error: readFailure(row.error),
     startedAt: row.started_at,
     finishedAt: row.finished_at,
   };
@@ -194,7 +198,7 @@ export function toTaskRecord(row: TaskRow, workflowId: string, stepId: string): 
     status: JOB_STATUSES[status] ?? 'ready',
     failedCount,
     resultJson: result,
-    error: parseError(error),
+    error: readFailure(error),
     finishedAt,
   };
 }

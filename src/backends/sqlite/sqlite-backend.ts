@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { systemClock } from '../../clock.js';
 import type { Clock } from '../../clock.js';
-import { BackendError, DeflowError, StepClosedError, ValidationError } from '../../errors.js';
+import { BackendError, DeflowError } from '../../errors.js';
 import type {
   Backend,
   BackendEvent,
@@ -48,13 +48,6 @@ export interface SqliteBackendOptions {
   busyTimeoutMs?: number;
   clock?: Clock;
 }
-
-/** Stages during which a phase may still add steps after itself. */
-const OPEN_STAGE_OF_PHASE = { before: 'before', task: 'tasks', after: 'after' } as const;
-
-
-
-
 
 export class SqliteBackend implements Backend {
   readonly kind = 'sqlite';
@@ -99,103 +92,17 @@ export class SqliteBackend implements Backend {
   // --- definition -----------------------------------------------------------------------------
 
   async createWorkflow(workflow: NewWorkflow): Promise<{ created: boolean; events: BackendEvent[] }> {
-    const { value, events } = this.write((machine, now) => {
-      if (workflow.replaceByName) {
-        for (const { id } of this.q.idsByNameExcept.all({ name: workflow.name, id: workflow.id }) as { id: string }[]) {
-          this.definitions.deleteWorkflow(id);
-        }
-      }
-      const inserted = this.q.insertWorkflow.run({
-        id: workflow.id,
-        name: workflow.name,
-        options: JSON.stringify(workflow.options),
-        now,
-        watch: workflow.watchNextTask ? 1 : 0,
-        openSteps: workflow.steps.length,
-      });
-      if (inserted.changes === 0) return false;
-      const pks = new Map<string, number>();
-      workflow.steps.forEach((step, declIndex) => {
-        const pk = this.definitions.insertStep(workflow.id, step, {
-          declIndex,
-          anchorPk: null,
-          anchorPhase: null,
-          anchorSeq: null,
-          parentId: null,
-        });
-        if (pk === null) throw new ValidationError(`two steps of workflow ${workflow.id} have the id "${step.id}"`);
-        pks.set(step.id, pk);
-      });
-      for (const step of workflow.steps) {
-        for (const dep of step.deps) {
-          const parentPk = pks.get(dep.stepId);
-          if (parentPk === undefined) {
-            throw new ValidationError(`step "${step.name}" depends on unknown step id "${dep.stepId}"`);
-          }
-          this.q.insertEdge.run(parentPk, pks.get(step.id), dep.on);
-        }
-      }
-      machine.touch(workflow.id);
-      for (const step of workflow.steps) {
-        if (step.deps.length === 0) machine.start(pks.get(step.id) ?? -1);
-      }
-      return true;
-    });
+    const { value, events } = this.write((machine, now) => this.definitions.createWorkflow(workflow, machine, now));
     return Promise.resolve({ created: value, events });
   }
 
   async addAnchoredSteps(input: NewAnchoredSteps): Promise<{ added: number }> {
-    const { value } = this.write((machine) => {
-      const anchor = this.definitions.requireStep(input.workflowId, input.anchorStepId);
-      const openStage = OPEN_STAGE_OF_PHASE[input.phase];
-      if (anchor.status !== 'running' || anchor.stage !== openStage) {
-        throw new StepClosedError(
-          `cannot add a step after the ${input.phase} phase of step "${anchor.name}": that phase is over ` +
-            `(step is ${anchor.status}, stage ${anchor.stage}). Call step.addAfter() from inside beforeAll, handler or afterAll.`,
-        );
-      }
-      let declIndex = (this.q.nextDeclIndex.get(input.workflowId) as { next: number }).next;
-      let added = 0;
-      for (const step of input.steps) {
-        const { child_seq } = this.q.reserveChildSeq.get(anchor.pk) as { child_seq: number };
-        const pk = this.definitions.insertStep(input.workflowId, step, {
-          declIndex: declIndex++,
-          anchorPk: anchor.pk,
-          anchorPhase: input.phase,
-          anchorSeq: child_seq,
-          parentId: anchor.id,
-        });
-        if (pk === null) continue; // already added by an earlier attempt of the same hook
-        this.q.addOpenSteps.run({ id: input.workflowId, delta: 1 });
-        added++;
-      }
-      machine.touch(input.workflowId);
-      return added;
-    });
+    const { value } = this.write((machine) => this.definitions.addAnchoredSteps(input, machine));
     return Promise.resolve({ added: value });
   }
 
   async addTasks(input: NewTasks): Promise<{ added: number; total: number }> {
-    const { value } = this.write((machine) => {
-      const step = this.definitions.requireStep(input.workflowId, input.stepId);
-      const open =
-        (step.status === 'waiting' || step.status === 'running') &&
-        (step.stage === 'before' || step.stage === 'before-children' || step.stage === 'tasks');
-      if (!open) {
-        throw new StepClosedError(
-          `cannot add tasks to step "${step.name}": its tasks already ran (step is ${step.status}, stage ${step.stage}). ` +
-            'Add a new step with step.addAfter({ step, tasks }) instead.',
-        );
-      }
-      if (input.batchKey !== undefined && this.q.batchApplied.run(step.pk, input.batchKey).changes === 0) {
-        return { added: 0, total: step.total };
-      }
-      this.definitions.insertTasks(step.pk, input.tasksJson);
-      if (step.status === 'running' && step.stage === 'tasks' && input.tasksJson.length > 0) {
-        machine.events.push({ type: 'work', workflowId: input.workflowId, stepId: input.stepId });
-      }
-      return { added: input.tasksJson.length, total: step.total + input.tasksJson.length };
-    });
+    const { value } = this.write((machine) => this.definitions.addTasks(input, machine));
     return Promise.resolve(value);
   }
 
@@ -418,5 +325,4 @@ export class SqliteBackend implements Backend {
       throw error;
     }
   }
-
 }

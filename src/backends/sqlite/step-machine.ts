@@ -1,38 +1,43 @@
 /**
- * The step lifecycle, decided inside the caller's write transaction (so every transition
- * fires exactly once however many processes share the file).
+ * The step machine of the embedded backend, run inside the caller's write transaction (so
+ * every transition fires exactly once however many processes share the file). The rules,
+ * states and records are specified in docs/backends/step-machine.md; this file keeps none
+ * of that prose.
  *
- * A step moves waiting -> running -> succeeded | failed | skipped. While running it walks
- * through its stages, skipping any with nothing to do:
- *
- *   before -> before-children -> tasks -> tasks-children -> after -> after-children -> done
- *
- * "X-children" are the steps that `addAfter` inserted from phase X; they run one after the
- * other, in call order, before the step moves on. A child that fails fails its step.
- * A task that fails for good marks the step as failing: the remaining tasks still run, then
- * `afterAll` (so it can look at the failures), children are skipped and the step fails.
- * When a step finishes, its dependents are evaluated: they start when their `when`
- * condition holds, or are skipped. A workflow finishes when no step is left open; it fails
- * when some failed step has no `failure`/`always` dependent to handle it.
+ * Implementation notes: `advancing` is the set of steps whose advance loop is on the stack
+ * (a child finishing must not re-enter its anchor's loop, which looks at the child itself when
+ * control returns); `touchedWorkflows` are settled once, at the end of the transaction.
  */
-import type { SerializedError } from '../../errors.js';
 import type { BackendEvent } from '../backend.js';
+import type { RefusalRecord, StepFailedRecord, StoredError, TaskFailedRecord } from '../failures.js';
 import type { JobKind, StepStage, StepStatus, StoredWorkflowOptions } from '../types.js';
-import { AFTER_SLOT, BEFORE_SLOT, JOB_FAILED, JOB_SUCCEEDED, jobId, parseError } from './rows.js';
+import { AFTER_SLOT, BEFORE_SLOT, JOB_FAILED, JOB_SUCCEEDED, jobId, parseStored } from './rows.js';
 import type { StepRow, WorkflowRow } from './rows.js';
 import type { Statements } from './statements.js';
 
-/** Finished workflows with `cleanOnDone` stay this long, so handles can read their results. */
-export const CLEAN_ON_DONE_GRACE_MS = 5_000;
-
-type ChildrenState = { state: 'done' } | { state: 'wait' } | { state: 'failed'; error: SerializedError };
+type ChildrenState = { state: 'done' } | { state: 'wait' } | { state: 'failed'; error: StoredError };
 
 interface ChildRow {
   pk: number;
-  id: string;
-  name: string;
   status: StepStatus;
-  error: string | null;
+}
+
+/** The stage in which a phase may add steps after itself (addAfter). */
+const OPEN_STAGE_OF_PHASE = { before: 'before', task: 'tasks', after: 'after' } as const;
+
+/** Why addTasks may not add to this step now, or null when it may. */
+export function addTasksRefusal(step: StepRow): RefusalRecord | null {
+  const open =
+    (step.status === 'waiting' || step.status === 'running') &&
+    (step.stage === 'before' || step.stage === 'before-children' || step.stage === 'tasks');
+  if (open) return null;
+  return { code: 'ERR_STEP_CLOSED', operation: 'addTasks', step: step.name, stepId: step.id, status: step.status, stage: step.stage };
+}
+
+/** Why addAfter from this phase of the anchor may not add steps now, or null when it may. */
+export function addAfterRefusal(anchor: StepRow, phase: JobKind): RefusalRecord | null {
+  if (anchor.status === 'running' && anchor.stage === OPEN_STAGE_OF_PHASE[phase]) return null;
+  return { code: 'ERR_STEP_CLOSED', operation: 'addAfter', phase, step: anchor.name, stepId: anchor.id, status: anchor.status, stage: anchor.stage };
 }
 
 export class StepMachine {
@@ -81,12 +86,11 @@ export class StepMachine {
       if (workflow === undefined || workflow.open_steps > 0) continue;
       if (workflow.status !== 'pending' && workflow.status !== 'running') continue;
       const failure = this.q.firstUnhandledFailure.get(id) as
-        | { id: string; name: string; error: string | null }
+        | { id: string; name: string; failed_stage: StepStage | null; error: string | null }
         | undefined;
       const status = failure === undefined ? 'succeeded' : 'failed';
-      const error = failure === undefined ? null : stepFailure(failure.id, failure.name, parseError(failure.error));
-      const options = JSON.parse(workflow.options) as StoredWorkflowOptions;
-      const keepMs = options.cleanOnDone ? CLEAN_ON_DONE_GRACE_MS : options.retentionMs;
+      const error = failure === undefined ? null : stepFailed(failure);
+      const keepMs = (JSON.parse(workflow.options) as StoredWorkflowOptions).keepMs ?? null;
       this.q.finishWorkflow.run({
         id,
         status,
@@ -161,7 +165,7 @@ export class StepMachine {
             return this.finish(step, 'succeeded', null);
           }
           this.skipWaitingChildren(step);
-          return this.finish(step, 'failed', taskFailure(step));
+          return this.finish(step, 'failed', tasksFailed(step), 'tasks');
         }
         case 'done':
           return;
@@ -180,8 +184,7 @@ export class StepMachine {
       }
       if (status === 'succeeded') continue;
       if (status === 'running' || status === 'waiting') return { state: 'wait' };
-      const row = this.stepRow(child.pk);
-      return { state: 'failed', error: childFailure(row, step.name) };
+      return { state: 'failed', error: childFailed(this.stepRow(child.pk), step) };
     }
     return { state: 'done' };
   }
@@ -192,10 +195,12 @@ export class StepMachine {
     }
   }
 
-  private finish(step: StepRow, status: StepStatus, error: SerializedError | null): void {
+  /** `failedStage`: where a failed step failed, when not the stage it is in (its tasks). */
+  private finish(step: StepRow, status: StepStatus, error: StoredError | null, failedStage: StepStage = step.stage): void {
     this.q.finishStep.run({
       pk: step.pk,
       status,
+      failedStage: status === 'failed' ? failedStage : null,
       error: error === null ? null : JSON.stringify(error),
       now: this.now,
     });
@@ -211,7 +216,7 @@ export class StepMachine {
       const anchor = this.stepRow(step.anchor_pk);
       if (anchor.status !== 'running') return;
       if (status === 'succeeded') this.advance(anchor.pk);
-      else this.finish(anchor, 'failed', childFailure(this.stepRow(step.pk), anchor.name));
+      else this.finish(anchor, 'failed', childFailed(this.stepRow(step.pk), anchor));
       return;
     }
     for (const { child_pk } of this.q.dependentsOf.all(step.pk) as { child_pk: number }[]) {
@@ -236,9 +241,9 @@ export class StepMachine {
     else this.finish(step, 'skipped', null);
   }
 
-  private hookState(id: number): { status: number; error: SerializedError | null } {
+  private hookState(id: number): { status: number; error: StoredError | null } {
     const row = this.q.hookJob.get(id) as { status: number; error: string | null } | undefined;
-    return row === undefined ? { status: JOB_SUCCEEDED, error: null } : { status: row.status, error: parseError(row.error) };
+    return row === undefined ? { status: JOB_SUCCEEDED, error: null } : { status: row.status, error: parseStored(row.error) };
   }
 
   private setStage(step: StepRow, stage: StepStage): void {
@@ -251,35 +256,43 @@ export class StepMachine {
   }
 }
 
-function stepFailure(stepId: string, name: string, error: SerializedError | null): SerializedError {
+function stepFailed(step: { id: string; name: string; failed_stage: StepStage | null; error: string | null }): StepFailedRecord {
+  const cause = parseStored(step.error);
   return {
-    name: 'StepFailedError',
     code: 'ERR_STEP_FAILED',
-    message: `step "${name}" failed: ${error?.message ?? 'unknown error'}`,
-    step: name,
-    stepId,
-    ...(error === null ? {} : { cause: error }),
-  };
-}
-
-function childFailure(child: StepRow, anchorName: string): SerializedError {
-  const cause = parseError(child.error);
-  return {
-    name: 'StepFailedError',
-    code: 'ERR_STEP_FAILED',
-    message: `step "${child.name}" added by "${anchorName}" with addAfter ${child.status}: ${cause?.message ?? 'a step it depends on failed'}`,
-    step: child.name,
-    stepId: child.id,
+    step: step.name,
+    stepId: step.id,
+    status: 'failed',
+    ...(step.failed_stage === null ? {} : { stage: step.failed_stage }),
     ...(cause === null ? {} : { cause }),
   };
 }
 
-function taskFailure(step: StepRow): SerializedError {
-  const first = step.failing === null ? null : (JSON.parse(step.failing) as { seq: number; error: SerializedError });
+function childFailed(child: StepRow, anchor: StepRow): StepFailedRecord {
+  const cause = parseStored(child.error);
   return {
-    name: first?.error.name ?? 'Error',
+    code: 'ERR_STEP_FAILED',
+    step: child.name,
+    stepId: child.id,
+    status: child.status,
+    ...(child.failed_stage === null ? {} : { stage: child.failed_stage }),
+    anchorStep: anchor.name,
+    anchorStepId: anchor.id,
+    ...(cause === null ? {} : { cause }),
+  };
+}
+
+function tasksFailed(step: StepRow): TaskFailedRecord {
+  const first = step.failing === null ? null : (JSON.parse(step.failing) as { seq: number; error: StoredError });
+  return {
     code: 'ERR_TASK_FAILED',
-    message: `${step.failed} of ${step.total} tasks failed; first failure (task ${first?.seq ?? '?'}): ${first?.error.message ?? 'unknown error'}`,
-    ...(first === null ? {} : { task: first.seq, cause: first.error }),
+    step: step.name,
+    stepId: step.id,
+    status: 'failed',
+    stage: 'tasks',
+    task: first?.seq ?? null,
+    failed: step.failed,
+    total: step.total,
+    ...(first === null ? {} : { cause: first.error }),
   };
 }

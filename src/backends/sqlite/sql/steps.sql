@@ -41,7 +41,7 @@ UPDATE steps SET status = 'running', stage = 'before', started_at = @now WHERE p
 UPDATE steps SET run_index = ? WHERE pk = ?;
 
 -- name: finishStep
-UPDATE steps SET status = @status, stage = 'done', error = @error, finished_at = @now WHERE pk = @pk;
+UPDATE steps SET status = @status, stage = 'done', failed_stage = @failedStage, error = @error, finished_at = @now WHERE pk = @pk;
 
 -- name: addCounts
 UPDATE steps
@@ -56,7 +56,7 @@ UPDATE steps SET next_seq = next_seq + @n, total = total + @n WHERE pk = @pk RET
 UPDATE steps SET child_seq = child_seq + 1 WHERE pk = ? RETURNING child_seq;
 
 -- name: childrenOf
-SELECT pk, id, name, status, error FROM steps WHERE anchor_pk = ? AND anchor_phase = ? ORDER BY anchor_seq;
+SELECT pk, status FROM steps WHERE anchor_pk = ? AND anchor_phase = ? ORDER BY anchor_seq;
 
 -- name: waitingChildrenOf
 SELECT pk FROM steps WHERE anchor_pk = ? AND status = 'waiting' ORDER BY anchor_seq;

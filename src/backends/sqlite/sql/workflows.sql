@@ -35,12 +35,13 @@ WHERE id = @id AND status IN ('pending', 'running');
 -- name: firstUnhandledFailure
 -- A failed step whose failure no step handles with when: 'failure' | 'always'.
 -- Steps added by addAfter are excluded: their failure already failed the step they belong to.
-SELECT s.id, s.name, s.error FROM steps s
+-- First by execution order (steps that never reached their tasks first), then declaration order.
+SELECT s.id, s.name, s.failed_stage, s.error FROM steps s
 WHERE s.workflow_id = ? AND s.status = 'failed' AND s.anchor_pk IS NULL
   AND NOT EXISTS (
     SELECT 1 FROM step_edges e WHERE e.parent_pk = s.pk AND e.on_cond IN ('failure', 'always')
   )
-ORDER BY s.run_index
+ORDER BY s.run_index, s.decl_index
 LIMIT 1;
 
 -- name: watchNextTask

@@ -1,0 +1,173 @@
+/**
+ * Failures and refusals of the step machine: the structured records backends store and
+ * return, and the one place their user-facing messages are written. The rules that produce
+ * them are in docs/backends/step-machine.md (Failures, Refusals).
+ *
+ * Backends store records without any English in them. A stored record becomes the contract's
+ * SerializedError (`formatFailure`) where it leaves the backend: the backend's mapping from
+ * its rows or hashes to WorkflowRecord / StepRecord / TaskRecord. A refusal becomes the
+ * DeflowError the backend rejects with (`refusalError`). Backend events carry no error.
+ */
+import { LeaseLostError, NotFoundError, StepClosedError, ValidationError } from '../errors.js';
+import type { DeflowError, SerializedError } from '../errors.js';
+import type { JobKind, StepStage, StepStatus } from './types.js';
+
+// --- failures (stored) -------------------------------------------------------------------------
+
+/**
+ * A step failed. As a workflow's error: the first unhandled failure. As the error of a step
+ * that added children with addAfter: one of them failed (`anchorStep` names the adder).
+ */
+export interface StepFailedRecord {
+  code: 'ERR_STEP_FAILED';
+  /** Name and id of the step that failed. */
+  step: string;
+  stepId: string;
+  /** Its status: failed (an added step that was skipped fails its anchor too). */
+  status: StepStatus;
+  /** The stage in which it failed; absent when it never ran. */
+  stage?: StepStage;
+  /** Set when the failed step was added with addAfter: the step that added it, which it fails. */
+  anchorStep?: string;
+  anchorStepId?: string;
+  /** The failed step's own error. */
+  cause?: StoredError;
+}
+
+/** Tasks of a step failed for good: the step ran its remaining tasks and afterAll, then failed. */
+export interface TaskFailedRecord {
+  code: 'ERR_TASK_FAILED';
+  step: string;
+  stepId: string;
+  status: 'failed';
+  stage: 'tasks';
+  /** Seq of the first task that failed for good; null when it is not known. */
+  task: number | null;
+  /** Tasks failed for good, and the step's task total. */
+  failed: number;
+  total: number;
+  /** The first failed task's error. */
+  cause?: StoredError;
+}
+
+/** Stored on a job taken back from a dead node: the attempt counted as failed. */
+export interface NodeLostRecord {
+  code: 'ERR_NODE_LOST';
+}
+
+export type FailureRecord = StepFailedRecord | TaskFailedRecord | NodeLostRecord;
+
+/**
+ * What a backend stores where an error goes: a failure record, or an error that already has
+ * its message (a handler's error; records PostgreSQL still formats itself until it adopts
+ * these records in the follow-up of this change).
+ */
+export type StoredError = FailureRecord | SerializedError;
+
+export const NODE_LOST: NodeLostRecord = { code: 'ERR_NODE_LOST' };
+
+const NODE_LOST_MESSAGE =
+  'the node running this job stopped responding (its lease expired without a heartbeat); the attempt was counted as failed';
+
+function hasMessage(stored: StoredError): stored is SerializedError {
+  return typeof (stored as { message?: unknown }).message === 'string';
+}
+
+/** A stored error (record or already formatted) as users see it; causes are formatted first. */
+export function formatFailure(stored: StoredError): SerializedError {
+  // An error with a message passes through untouched: handlers' errors, and PostgreSQL's
+  // preformatted records until its follow-up stores records like SQLite and Redis.
+  if (hasMessage(stored)) return stored;
+  switch (stored.code) {
+    case 'ERR_STEP_FAILED': {
+      const { code, cause: storedCause, ...fields } = stored;
+      const cause = storedCause === undefined ? undefined : formatFailure(storedCause);
+      const message =
+        stored.anchorStep === undefined
+          ? `step "${stored.step}" failed: ${cause?.message ?? 'unknown error'}`
+          : `step "${stored.step}" added by "${stored.anchorStep}" with addAfter ${stored.status}: ${cause?.message ?? 'a step it depends on failed'}`;
+      return { name: 'StepFailedError', code, message, ...fields, ...(cause === undefined ? {} : { cause }) };
+    }
+    case 'ERR_TASK_FAILED': {
+      const { code, cause: storedCause, task, ...fields } = stored;
+      const cause = storedCause === undefined ? undefined : formatFailure(storedCause);
+      const message = `${stored.failed} of ${stored.total} tasks failed; first failure (task ${task ?? '?'}): ${cause?.message ?? 'unknown error'}`;
+      return {
+        name: cause?.name ?? 'Error',
+        code,
+        message,
+        ...fields,
+        ...(task === null ? {} : { task }),
+        ...(cause === undefined ? {} : { cause }),
+      };
+    }
+    case 'ERR_NODE_LOST':
+      return { name: 'NodeLostError', code: stored.code, message: NODE_LOST_MESSAGE };
+    default: {
+      // A code this version does not know (written by a newer one): show it rather than nothing.
+      const unknown = stored as Record<string, unknown>;
+      return { ...unknown, name: 'Error', message: `failed (${String(unknown.code)})` };
+    }
+  }
+}
+
+/** Stored error JSON text (null when none) as users see it. */
+export function readFailure(text: string | null | undefined): SerializedError | null {
+  return text === null || text === undefined || text === '' ? null : formatFailure(JSON.parse(text) as StoredError);
+}
+
+// --- refusals (thrown) -------------------------------------------------------------------------
+
+export type RefusalRecord =
+  /** The step (or the anchor of addAfter) does not exist: never did, or its workflow was removed. */
+  | { code: 'ERR_NOT_FOUND'; workflowId: string; stepId: string }
+  /** addTasks to a step past its tasks stage. */
+  | { code: 'ERR_STEP_CLOSED'; operation: 'addTasks'; step: string; stepId: string; status: StepStatus; stage: StepStage }
+  /** addAfter from a phase that is over. */
+  | { code: 'ERR_STEP_CLOSED'; operation: 'addAfter'; phase: JobKind; step: string; stepId: string; status: StepStatus; stage: StepStage }
+  /** A claim by a node that is not registered (any more). */
+  | { code: 'ERR_LEASE_LOST'; nodeId: string }
+  /** A workflow whose steps repeat an id, or depend on an id that is not among them. */
+  | { code: 'ERR_VALIDATION'; reason: 'duplicate-step-id'; workflowId: string; stepId: string }
+  | { code: 'ERR_VALIDATION'; reason: 'unknown-dependency'; workflowId: string; step: string; stepId: string; dependsOn: string };
+
+function refusalMessage(record: RefusalRecord): string {
+  switch (record.code) {
+    case 'ERR_NOT_FOUND':
+      return `step "${record.stepId}" of workflow ${record.workflowId} does not exist (was the workflow removed?)`;
+    case 'ERR_STEP_CLOSED':
+      return record.operation === 'addTasks'
+        ? `cannot add tasks to step "${record.step}": its tasks already ran (step is ${record.status}, stage ${record.stage}). ` +
+            'Add a new step with step.addAfter({ step, tasks }) instead.'
+        : `cannot add a step after the ${record.phase} phase of step "${record.step}": that phase is over ` +
+            `(step is ${record.status}, stage ${record.stage}). Call step.addAfter() from inside beforeAll, handler or afterAll.`;
+    case 'ERR_LEASE_LOST':
+      return `node ${record.nodeId} is not registered any more (its lease expired); it must register again`;
+    case 'ERR_VALIDATION':
+      return record.reason === 'duplicate-step-id'
+        ? `two steps of workflow ${record.workflowId} have the id "${record.stepId}"`
+        : `step "${record.step}" depends on unknown step id "${record.dependsOn}"`;
+  }
+}
+
+/** The error a backend rejects with for a refusal: its class by code, the record's fields on it. */
+export function refusalError(record: RefusalRecord): DeflowError {
+  const message = refusalMessage(record);
+  let error: DeflowError;
+  switch (record.code) {
+    case 'ERR_NOT_FOUND':
+      error = new NotFoundError(message);
+      break;
+    case 'ERR_STEP_CLOSED':
+      error = new StepClosedError(message);
+      break;
+    case 'ERR_LEASE_LOST':
+      error = new LeaseLostError(message);
+      break;
+    case 'ERR_VALIDATION':
+      error = new ValidationError(message);
+      break;
+  }
+  const { code: _code, ...fields } = record;
+  return Object.assign(error, fields);
+}
