@@ -62,6 +62,15 @@ export class RedisCore {
     }
   }
 
+  /** Awaits a command, turning its failure into a BackendError that says what was being done. */
+  async guard<T>(promise: Promise<T>, during: string): Promise<T> {
+    try {
+      return await promise;
+    } catch (error) {
+      throw this.link.wrap(error, during);
+    }
+  }
+
   /** A workflow script call for a batch. */
   workflowCall(name: WorkflowScript, workflowId: string, args: readonly ScriptArg[]): BatchCall {
     return { script: name, keys: this.keys.workflow(workflowId), args: [workflowId, this.keys.channel, ...args] };

@@ -4,31 +4,27 @@
  * creates it atomically in its own slot, then waits for its runnable hint: once it returns,
  * any node can find the work even if this process dies at once.
  */
-import { NotFoundError, StepClosedError } from '../../errors.js';
 import type { BackendEvent, NewAnchoredSteps, NewTasks, NewWorkflow } from '../backend.js';
+import { refusalError } from '../failures.js';
+import type { RefusalRecord } from '../failures.js';
 import type { RedisCore } from './core.js';
 import { encodeAnchoredSteps, encodeDeclaredSteps } from './encode.js';
 import type { Reads } from './reads.js';
 import { text } from './records.js';
+import { stamp } from './retention.js';
+import type { Retention } from './retention.js';
 import type { Reply } from './scripts.js';
 
-/** Finished workflows with `cleanOnDone` stay this long, so handles can read their results (as SQLite). */
-export const CLEAN_ON_DONE_GRACE_MS = 5_000;
-
-function notFound(workflowId: string, stepId: string): NotFoundError {
-  return new NotFoundError(`step "${stepId}" of workflow ${workflowId} does not exist (was the workflow removed?)`);
-}
-
-/** { '!', code, name, status, stage } replies of add-steps.lua and add-tasks.lua. */
-function refusal(reply: Reply[]): { code: string; name: string; status: string; stage: string } | null {
-  if (text(reply[0]) !== '!') return null;
-  return { code: text(reply[1]), name: text(reply[2]), status: text(reply[3]), stage: text(reply[4]) };
+/** Throws the refusal of a { '!', record JSON } reply (add-steps.lua, add-tasks.lua). */
+function throwIfRefused(reply: Reply[]): void {
+  if (text(reply[0]) === '!') throw refusalError(JSON.parse(text(reply[1])) as RefusalRecord);
 }
 
 export class Definitions {
   constructor(
     private readonly core: RedisCore,
     private readonly reads: Reads,
+    private readonly retention: Retention,
   ) {}
 
   async createWorkflow(workflow: NewWorkflow): Promise<{ created: boolean; events: BackendEvent[] }> {
@@ -37,7 +33,7 @@ export class Definitions {
     const steps = encodeDeclaredSteps(workflow.id, workflow.steps);
     if (workflow.replaceByName) {
       for (const id of await this.reads.idsByName(workflow.name)) {
-        if (id !== workflow.id) await this.reads.removeWorkflow(id);
+        if (id !== workflow.id) await this.retention.removeWorkflow(id);
       }
     }
     let createdAt: number;
@@ -47,18 +43,17 @@ export class Definitions {
       throw core.link.wrap(error, 'creating a workflow');
     }
     const options = workflow.options;
-    const keep = options.cleanOnDone ? CLEAN_ON_DONE_GRACE_MS : options.retentionMs;
     const reply = await core.runWorkflow(
       'create',
       workflow.id,
-      [workflow.name, JSON.stringify(options), createdAt, workflow.watchNextTask ? 1 : 0, keep === null ? '' : keep, ...steps],
+      [workflow.name, JSON.stringify(options), createdAt, workflow.watchNextTask ? 1 : 0, options.keepMs ?? '', ...steps],
       'creating a workflow',
     );
     const { events, tail } = core.settle(workflow.id, reply);
     const created = Number(tail[0]) === 1;
     if (!created && Number(text(tail[1])) !== createdAt) {
       // The workflow existed: drop the index entry this call added for it.
-      await this.reads.unindexNow(workflow.id, String(createdAt).padStart(15, '0')).catch(() => undefined);
+      await this.retention.unindexNow(workflow.id, stamp(createdAt)).catch(() => undefined);
     }
     core.followed.add(workflow.id);
     await core.hints.flush();
@@ -72,28 +67,14 @@ export class Definitions {
       [input.anchorStepId, input.phase, ...encodeAnchoredSteps(input.steps)],
       'adding steps',
     );
-    const refused = refusal(reply);
-    if (refused?.code === 'ERR_NOT_FOUND') throw notFound(input.workflowId, input.anchorStepId);
-    if (refused !== null) {
-      throw new StepClosedError(
-        `cannot add a step after the ${input.phase} phase of step "${refused.name}": that phase is over ` +
-          `(step is ${refused.status}, stage ${refused.stage}). Call step.addAfter() from inside beforeAll, handler or afterAll.`,
-      );
-    }
+    throwIfRefused(reply);
     const { tail } = this.core.settle(input.workflowId, reply);
     return { added: Number(tail[0] ?? 0) };
   }
 
   async addTasks(input: NewTasks): Promise<{ added: number; total: number }> {
     const reply = await this.core.runWorkflow('add-tasks', input.workflowId, [input.stepId, input.batchKey ?? '', ...input.tasksJson], 'adding tasks');
-    const refused = refusal(reply);
-    if (refused?.code === 'ERR_NOT_FOUND') throw notFound(input.workflowId, input.stepId);
-    if (refused !== null) {
-      throw new StepClosedError(
-        `cannot add tasks to step "${refused.name}": its tasks already ran (step is ${refused.status}, stage ${refused.stage}). ` +
-          'Add a new step with step.addAfter({ step, tasks }) instead.',
-      );
-    }
+    throwIfRefused(reply);
     const { tail } = this.core.settle(input.workflowId, reply);
     return { added: Number(tail[0] ?? 0), total: Number(tail[1] ?? 0) };
   }

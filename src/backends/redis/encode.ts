@@ -1,6 +1,6 @@
 /** Contract inputs turned into script ARGV (the layouts are documented in the .lua headers). */
-import { ValidationError } from '../../errors.js';
 import type { JobOutcome, NewStep } from '../backend.js';
+import { refusalError } from '../failures.js';
 import { parseJobId } from './keys.js';
 import type { ScriptArg } from './scripts.js';
 
@@ -29,14 +29,16 @@ function pushStep(args: ScriptArg[], step: NewStep, parents: string, dependents:
 export function encodeDeclaredSteps(workflowId: string, steps: readonly NewStep[]): ScriptArg[] {
   const numberOf = new Map<string, number>();
   steps.forEach((step, index) => {
-    if (numberOf.has(step.id)) throw new ValidationError(`two steps of workflow ${workflowId} have the id "${step.id}"`);
+    if (numberOf.has(step.id)) throw refusalError({ code: 'ERR_VALIDATION', reason: 'duplicate-step-id', workflowId, stepId: step.id });
     numberOf.set(step.id, index + 1);
   });
   const dependents = steps.map((): number[] => []);
   const parents = steps.map((step, index) =>
     step.deps.map((dep) => {
       const parent = numberOf.get(dep.stepId);
-      if (parent === undefined) throw new ValidationError(`step "${step.name}" depends on unknown step id "${dep.stepId}"`);
+      if (parent === undefined) {
+        throw refusalError({ code: 'ERR_VALIDATION', reason: 'unknown-dependency', workflowId, step: step.name, stepId: step.id, dependsOn: dep.stepId });
+      }
       dependents[parent - 1]?.push(index + 1);
       return parent;
     }),

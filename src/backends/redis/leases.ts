@@ -10,19 +10,13 @@
  * - heartbeat with `held`: reconcile.lua in each workflow this process claimed in for the node.
  */
 import { hostname } from 'node:os';
-import type { SerializedError } from '../../errors.js';
 import type { BackendEvent, NewNode, RecoverResult } from '../backend.js';
+import { NODE_LOST } from '../failures.js';
+import { NODE_LOSS_MIN_ATTEMPTS } from '../policy.js';
 import type { NodeRecord } from '../types.js';
 import type { RedisCore } from './core.js';
 import { parseJobId } from './keys.js';
 import { list, text, toNodeRecord } from './records.js';
-
-const NODE_LOST: SerializedError = {
-  name: 'NodeLostError',
-  code: 'ERR_NODE_LOST',
-  message:
-    'the node running this job stopped responding (its lease expired without a heartbeat); the attempt was counted as failed',
-};
 
 /** Unfinished workflows checked per recovery round by the hint reconciliation. */
 const RECONCILE_SLICE = 25;
@@ -103,7 +97,7 @@ export class Leases {
         const workflows = await core.client.smembers(holdings);
         const budget = limit - recovered;
         const replies = await Promise.all(
-          workflows.map((workflowId) => core.runWorkflow('recover', workflowId, [JSON.stringify(NODE_LOST), budget, tag], 'recovery')),
+          workflows.map((workflowId) => core.runWorkflow('recover', workflowId, [JSON.stringify(NODE_LOST), budget, NODE_LOSS_MIN_ATTEMPTS, tag], 'recovery')),
         );
         let complete = true;
         replies.forEach((one, i) => {

@@ -1,20 +1,19 @@
 /**
- * Reads, listings and removal. Listings walk the per-prefix lexicographic indexes newest
- * first and drop entries whose workflow is gone (expired by TTL, removed, never created).
+ * Reads and listings. Listings walk the per-prefix lexicographic indexes newest first and
+ * drop entries whose workflow is gone (expired by TTL, removed, never created).
  */
 import type { StepRecord, TaskRecord, WorkflowRecord } from '../types.js';
 import type { TaskPage, WorkflowQuery } from '../backend.js';
 import type { RedisCore } from './core.js';
 import { STEP_ATTRIBUTES, list, text, toStepRecord, toStepRecords, toTaskRecord, toWorkflowRecord } from './records.js';
-
-const STAMP_DIGITS = 15;
-
-function stamp(ms: number): string {
-  return String(ms).padStart(STAMP_DIGITS, '0');
-}
+import { stamp } from './retention.js';
+import type { Retention } from './retention.js';
 
 export class Reads {
-  constructor(private readonly core: RedisCore) {}
+  constructor(
+    private readonly core: RedisCore,
+    private readonly retention: Retention,
+  ) {}
 
   async getWorkflow(workflowId: string): Promise<WorkflowRecord | null> {
     const record = toWorkflowRecord(await this.guard(this.core.client.hgetall(this.wf(workflowId)), 'reading a workflow'));
@@ -83,26 +82,6 @@ export class Reads {
     return tasks;
   }
 
-  async removeWorkflow(workflowId: string): Promise<boolean> {
-    const removed = await this.guard(this.core.client.del(...this.core.keys.workflow(workflowId)), 'removing a workflow');
-    await this.guard(this.unindexNow(workflowId, ''), 'removing a workflow');
-    this.core.nodes.workflowGone(workflowId);
-    this.core.hints.forget(workflowId);
-    return removed > 0;
-  }
-
-  async sweep(limit: number): Promise<number> {
-    const g = this.core.keys.global;
-    const ids = list(await this.guard(this.core.scripts.run('sweep', [g.expiry], [limit]), 'retention')).map(text);
-    for (const id of ids) {
-      // Normally already gone by TTL; removed here too in case expiry lags.
-      await this.guard(this.core.client.del(...this.core.keys.workflow(id)), 'retention');
-      await this.guard(this.unindexNow(id, ''), 'retention');
-      this.core.nodes.workflowGone(id);
-    }
-    return ids.length;
-  }
-
   /** Ids of every workflow with this name (for ifExist: 'replace'). */
   async idsByName(name: string): Promise<string[]> {
     const members = (await this.guard(
@@ -116,20 +95,12 @@ export class Reads {
     return this.core.keys.workflow(workflowId)[0] ?? '';
   }
 
-  unindexNow(workflowId: string, createdAt: string): Promise<unknown> {
-    const g = this.core.keys.global;
-    return this.core.scripts.run('unindex-workflow', [g.active, g.bytime, g.byname, g.wmeta, g.runnable, g.hintv, g.expiry], [workflowId, createdAt]);
-  }
-
+  /** Drops the index entry of a workflow found gone (in the background: a read does not wait). */
   private unindex(workflowId: string, createdAt: string): void {
-    this.unindexNow(workflowId, createdAt).catch(() => undefined);
+    this.retention.unindexNow(workflowId, createdAt).catch(() => undefined);
   }
 
-  private async guard<T>(promise: Promise<T>, during: string): Promise<T> {
-    try {
-      return await promise;
-    } catch (error) {
-      throw this.core.link.wrap(error, during);
-    }
+  private guard<T>(promise: Promise<T>, during: string): Promise<T> {
+    return this.core.guard(promise, during);
   }
 }

@@ -1,5 +1,5 @@
 /** Redis hashes and script replies turned into contract records (and nothing else). */
-import type { SerializedError } from '../../errors.js';
+import { readFailure } from '../failures.js';
 import type {
   HandlerRef,
   JobKind,
@@ -17,10 +17,6 @@ import type {
 } from '../types.js';
 import type { Reply } from './scripts.js';
 
-export function parseError(text: string | undefined | null): SerializedError | null {
-  return text === undefined || text === null || text === '' ? null : (JSON.parse(text) as SerializedError);
-}
-
 function numberOrNull(text: string | undefined): number | null {
   return text === undefined || text === '' ? null : Number(text);
 }
@@ -32,7 +28,7 @@ export function toWorkflowRecord(hash: Record<string, string>): WorkflowRecord |
     name: hash.name ?? '',
     status: (hash.status ?? 'pending') as WorkflowStatus,
     options: JSON.parse(hash.options ?? '{}') as StoredWorkflowOptions,
-    error: parseError(hash.error),
+    error: readFailure(hash.error),
     createdAt: Number(hash.createdAt),
     startedAt: numberOrNull(hash.startedAt),
     finishedAt: numberOrNull(hash.finishedAt),
@@ -83,7 +79,7 @@ export function toStepRecord(workflowId: string, a: StepAttributes, anchorId: st
     status: (a.status ?? 'waiting') as StepStatus,
     stage: (a.stage ?? 'before') as StepStage,
     counts: { total: Number(a.total ?? 0), done: Number(a.done ?? 0), failed: Number(a.failed ?? 0) },
-    error: parseError(a.err),
+    error: readFailure(a.err),
     startedAt: numberOrNull(a.sAt),
     finishedAt: numberOrNull(a.fAt),
   };
@@ -136,7 +132,7 @@ export function toTaskRecord(workflowId: string, stepId: string, seq: number, da
     status: JOB_STATUSES[status] ?? 'ready',
     failedCount: Number(failed),
     resultJson: status === '2' && tail !== '' ? tail : null,
-    error: status === '2' ? parseError(sideError) : parseError(tail),
+    error: status === '2' ? readFailure(sideError) : readFailure(tail),
     finishedAt: finished === '' ? null : Number(finished),
   };
 }

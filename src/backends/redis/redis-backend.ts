@@ -36,6 +36,7 @@ import { Definitions } from './definitions.js';
 import { KeySpace } from './keys.js';
 import { Leases } from './leases.js';
 import { Reads } from './reads.js';
+import { Retention } from './retention.js';
 import type { ScriptMode } from './scripts.js';
 import { Work } from './work.js';
 
@@ -56,6 +57,7 @@ interface Parts {
   work: Work;
   leases: Leases;
   reads: Reads;
+  retention: Retention;
   definitions: Definitions;
 }
 
@@ -216,11 +218,11 @@ export class RedisBackend implements Backend {
   // --- retention ------------------------------------------------------------------------------
 
   removeWorkflow(workflowId: string): Promise<boolean> {
-    return this.use((parts) => parts.reads.removeWorkflow(workflowId));
+    return this.use((parts) => parts.retention.removeWorkflow(workflowId));
   }
 
   sweep(limit: number): Promise<number> {
-    return this.use((parts) => parts.reads.sweep(limit));
+    return this.use((parts) => parts.retention.sweep(limit));
   }
 
   // --- internals ------------------------------------------------------------------------------
@@ -285,7 +287,8 @@ export class RedisBackend implements Backend {
       events.close();
       return;
     }
-    const reads = new Reads(core);
-    this.parts = { core, work: new Work(core), leases: new Leases(core), reads, definitions: new Definitions(core, reads) };
+    const retention = new Retention(core);
+    const reads = new Reads(core, retention);
+    this.parts = { core, work: new Work(core), leases: new Leases(core), reads, retention, definitions: new Definitions(core, reads, retention) };
   }
 }

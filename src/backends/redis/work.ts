@@ -3,7 +3,7 @@
  * one script call per workflow in the batch (in the same tick, so they are pipelined on the
  * connection), and the call of the workflow whose next batch is wanted claims it too.
  */
-import { LeaseLostError } from '../../errors.js';
+import type { DeflowError } from '../../errors.js';
 import type {
   AdoptRequest,
   AdoptedStep,
@@ -18,6 +18,7 @@ import type {
   JobLease,
   ResolvedStepOptions,
 } from '../backend.js';
+import { refusalError } from '../failures.js';
 import type { RedisCore } from './core.js';
 import { encodeOutcomes } from './encode.js';
 import type { OutcomeBatch } from './encode.js';
@@ -98,8 +99,8 @@ function toAdopted(workflowId: string, reply: Reply[]): AdoptedStep[] {
   return adopted;
 }
 
-function lostError(nodeId: string): LeaseLostError {
-  return new LeaseLostError(`node ${nodeId} is not registered any more (its lease expired); it must register again`);
+function lostError(nodeId: string): DeflowError {
+  return refusalError({ code: 'ERR_LEASE_LOST', nodeId });
 }
 
 export class Work {

@@ -165,12 +165,11 @@ local function apply_group(n, pos, blocks, stale)
   return pos
 end
 
--- A recovered attempt (its node died): counts as failed. A crash need not be the job's fault,
--- so it fails for good only once fc + 1 >= max(taskMaxFailCount, 2): every job gets at least
--- one more attempt after a crash, and one that takes its node down twice fails for good.
-local function lose_attempt(n, slot, field, fc, token, err)
+-- A recovered attempt (its node died): counts as failed, and fails for good by the node-loss
+-- rule (docs/backends/step-machine.md#node-loss); min_attempts comes from the caller.
+local function lose_attempt(n, slot, field, fc, token, err, min_attempts)
   local f = sfetch(n, { 'maxA', 'delay' })
-  if fc + 1 >= math.max(tonumber(f[1]), 2) then
+  if fc + 1 >= math.max(tonumber(f[1]), min_attempts) then
     redis.call('HSET', K_JS, field, make_state(3, fc + 1, token, '', 0, NOWS, err))
     failed_for_good(n, slot, err)
   else

@@ -192,21 +192,6 @@ local function split(list)
   return out
 end
 
--- The message of a stored error JSON, or nil.
-local function error_message(raw)
-  if not raw or raw == '' then return nil end
-  local ok, decoded = pcall(cjson.decode, raw)
-  if ok and type(decoded) == 'table' and type(decoded.message) == 'string' then return decoded.message end
-  return nil
-end
-
-local function error_name(raw)
-  if not raw or raw == '' then return nil end
-  local ok, decoded = pcall(cjson.decode, raw)
-  if ok and type(decoded) == 'table' and type(decoded.name) == 'string' then return decoded.name end
-  return nil
-end
-
 -- --- claimable work -------------------------------------------------------------------------
 -- `ready` holds every step that has (or may have) claimable jobs, scored by the earliest time
 -- one is claimable. The workflow's work version `wv` grows whenever work appears, so the

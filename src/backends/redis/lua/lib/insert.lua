@@ -8,7 +8,8 @@
 --   id name handler data options maxA delay deps anchor phase aseq parent decl run status stage
 --   hb ha total done failed cur (last task seq leased in a range) cseq (children handed out)
 --   ch (children "n,n" in call order) kids (dependents) pars (parents) cond fseq ferr (first
---   failed task and its error) err sAt fAt rlc (range leases handed out: their ids in `rl` are <n>:1 .. <n>:<rlc>)
+--   failed task and its error) fstg (stage a failed step failed in) err sAt fAt rlc (range
+--   leases handed out: their ids in `rl` are <n>:1 .. <n>:<rlc>)
 
 local STEP_FIELDS = 14
 
@@ -49,7 +50,7 @@ local function insert_step(n, s, placement)
     'delay', s.delay, 'deps', s.deps, 'anchor', placement.anchor, 'phase', placement.phase, 'aseq', placement.aseq,
     'parent', placement.parent, 'decl', placement.decl, 'run', '', 'status', 'waiting', 'stage', 'before',
     'hb', s.hb, 'ha', s.ha, 'total', 0, 'done', 0, 'failed', 0, 'cur', 0, 'cseq', 0, 'ch', '', 'kids', s.kids,
-    'pars', s.pars, 'cond', s.cond, 'fseq', '', 'ferr', '', 'err', '', 'sAt', '', 'fAt', '', 'rlc', 0,
+    'pars', s.pars, 'cond', s.cond, 'fseq', '', 'ferr', '', 'fstg', '', 'err', '', 'sAt', '', 'fAt', '', 'rlc', 0,
   }, true)
   insert_tasks(n, s.tasks_at, s.ntasks)
 end

@@ -1,49 +1,74 @@
--- machine.lua: the step lifecycle, decided inside the calling script (so every transition
--- fires exactly once however many nodes race). Included after core.lua.
+-- machine.lua: the step machine of the Redis backend, run inside the calling script (so every
+-- transition fires exactly once however many nodes race). Included after core.lua. The rules,
+-- states and records are specified in docs/backends/step-machine.md; this file keeps none of
+-- that prose.
 --
--- A step moves waiting -> running -> succeeded | failed | skipped. While running it walks
--- through its stages, skipping any with nothing to do:
---
---   before -> before-children -> tasks -> tasks-children -> after -> after-children -> done
---
--- "X-children" are the steps `addAfter` inserted from phase X; they run one after the other,
--- in call order, before the step moves on. A child that fails fails its step. A task that
--- fails for good marks the step as failing: the remaining tasks still run, then afterAll,
--- children are skipped and the step fails. When a step finishes its dependents are
--- evaluated: they start when their `when` condition holds, or are skipped. The workflow
--- finishes when no step is open; it fails when a failed step has no failure/always dependent.
--- (Same machine as src/backends/sqlite/step-machine.ts.)
+-- Implementation notes: `advancing` holds the steps whose advance loop is on the stack (a
+-- child finishing must not re-enter its anchor's loop); step attributes go through the per-call
+-- cache of core.lua (sget/sput); failure and refusal records are JSON text without messages,
+-- formatted by the backend when they leave it (src/backends/failures.ts).
 
 -- State (TOUCHED, FINISHED, advancing) lives in core.lua and is reset per call.
 local start, advance, finish, evaluate
 
-local function step_failure(id, name, err)
-  local s = '{"name":"StepFailedError","code":"ERR_STEP_FAILED","message":' ..
-    cjson.encode('step "' .. name .. '" failed: ' .. (error_message(err) or 'unknown error')) ..
-    ',"step":' .. cjson.encode(name) .. ',"stepId":' .. cjson.encode(id)
-  if err and err ~= '' then s = s .. ',"cause":' .. err end
+-- Failure records. f: id, name, status, fstg, err of the failed step.
+local FAILED_ATTRS = { 'id', 'name', 'status', 'fstg', 'err' }
+local function failed_step(f, extra)
+  local s = '{"code":"ERR_STEP_FAILED","step":' .. cjson.encode(f[2]) .. ',"stepId":' .. cjson.encode(f[1]) ..
+    ',"status":' .. cjson.encode(f[3])
+  if f[4] and f[4] ~= '' then s = s .. ',"stage":' .. cjson.encode(f[4]) end
+  s = s .. (extra or '')
+  if f[5] and f[5] ~= '' then s = s .. ',"cause":' .. f[5] end
   return s .. '}'
 end
 
-local function child_failure(c, anchor_name)
-  local f = sfetch(c, { 'id', 'name', 'status', 'err' })
-  local cause = f[4]
-  local s = '{"name":"StepFailedError","code":"ERR_STEP_FAILED","message":' ..
-    cjson.encode('step "' .. f[2] .. '" added by "' .. anchor_name .. '" with addAfter ' .. f[3] .. ': ' ..
-      (error_message(cause) or 'a step it depends on failed')) ..
-    ',"step":' .. cjson.encode(f[2]) .. ',"stepId":' .. cjson.encode(f[1])
-  if cause and cause ~= '' then s = s .. ',"cause":' .. cause end
-  return s .. '}'
+local function step_failure(n)
+  return failed_step(sfetch(n, FAILED_ATTRS))
+end
+
+-- Child c (added with addAfter) failed: the record its anchor fails with.
+local function child_failure(c, anchor)
+  local a = sfetch(anchor, { 'id', 'name' })
+  return failed_step(sfetch(c, FAILED_ATTRS), ',"anchorStep":' .. cjson.encode(a[2]) .. ',"anchorStepId":' .. cjson.encode(a[1]))
 end
 
 local function task_failure(n)
-  local f = sfetch(n, { 'failed', 'total', 'fseq', 'ferr' })
-  local err = f[4]
-  local s = '{"name":' .. cjson.encode(error_name(err) or 'Error') .. ',"code":"ERR_TASK_FAILED","message":' ..
-    cjson.encode(f[1] .. ' of ' .. f[2] .. ' tasks failed; first failure (task ' .. ((f[3] and f[3] ~= '') and f[3] or '?') ..
-      '): ' .. (error_message(err) or 'unknown error'))
-  if f[3] and f[3] ~= '' then s = s .. ',"task":' .. f[3] .. ',"cause":' .. err end
+  local f = sfetch(n, { 'id', 'name', 'failed', 'total', 'fseq', 'ferr' })
+  local first = f[5] and f[5] ~= ''
+  local s = '{"code":"ERR_TASK_FAILED","step":' .. cjson.encode(f[2]) .. ',"stepId":' .. cjson.encode(f[1]) ..
+    ',"status":"failed","stage":"tasks","task":' .. (first and f[5] or 'null') .. ',"failed":' .. f[3] .. ',"total":' .. f[4]
+  if first then s = s .. ',"cause":' .. f[6] end
   return s .. '}'
+end
+
+-- Refusal records.
+local function not_found(step_id)
+  return '{"code":"ERR_NOT_FOUND","workflowId":' .. W_JSON .. ',"stepId":' .. cjson.encode(step_id) .. '}'
+end
+
+local function step_closed(n, operation, phase)
+  local f = sfetch(n, { 'id', 'name', 'status', 'stage' })
+  local s = '{"code":"ERR_STEP_CLOSED","operation":"' .. operation .. '"'
+  if phase then s = s .. ',"phase":' .. cjson.encode(phase) end
+  return s .. ',"step":' .. cjson.encode(f[2]) .. ',"stepId":' .. cjson.encode(f[1]) .. ',"status":' .. cjson.encode(f[3]) ..
+    ',"stage":' .. cjson.encode(f[4]) .. '}'
+end
+
+-- Why addTasks may not add to step n now (a refusal record), or nil when it may.
+local function add_tasks_refusal(n)
+  local f = sfetch(n, { 'status', 'stage' })
+  if (f[1] == 'waiting' or f[1] == 'running') and (f[2] == 'before' or f[2] == 'before-children' or f[2] == 'tasks') then
+    return nil
+  end
+  return step_closed(n, 'addTasks', nil)
+end
+
+-- Why addAfter from this phase of anchor n may not add steps now, or nil when it may.
+local OPEN_STAGE_OF_PHASE = { before = 'before', task = 'tasks', after = 'after' }
+local function add_after_refusal(n, phase)
+  local f = sfetch(n, { 'status', 'stage' })
+  if f[1] == 'running' and f[2] == OPEN_STAGE_OF_PHASE[phase] then return nil end
+  return step_closed(n, 'addAfter', phase)
 end
 
 local function mark_workflow_running()
@@ -84,7 +109,7 @@ local function run_children(n, phase)
       end
       if status ~= 'succeeded' then
         if status == 'running' or status == 'waiting' then return 'wait' end
-        return 'failed', child_failure(c, sget(n, 'name'))
+        return 'failed', child_failure(c, n)
       end
     end
   end
@@ -147,7 +172,7 @@ local function advance_loop(n)
         return finish(n, 'succeeded', nil)
       end
       skip_waiting_children(n)
-      return finish(n, 'failed', task_failure(n))
+      return finish(n, 'failed', task_failure(n), 'tasks')
     else
       return
     end
@@ -172,8 +197,11 @@ advance = function(n)
   advancing[n] = nil
 end
 
-finish = function(n, status, err)
-  sput(n, { 'status', status, 'stage', 'done', 'err', err or '', 'fAt', NOWS })
+-- failed_stage: where a failed step failed, when not the stage it is in (its tasks).
+finish = function(n, status, err, failed_stage)
+  local fstg = ''
+  if status == 'failed' then fstg = failed_stage or sget(n, 'stage') end
+  sput(n, { 'status', status, 'stage', 'done', 'fstg', fstg, 'err', err or '', 'fAt', NOWS })
   redis.call('HINCRBY', K_WF, 'open', -1)
   drop_step_jobs(n)
   TOUCHED = true
@@ -188,7 +216,7 @@ finish = function(n, status, err)
     if status == 'succeeded' then
       advance(anchor)
     else
-      finish(anchor, 'failed', child_failure(n, sget(anchor, 'name')))
+      finish(anchor, 'failed', child_failure(n, anchor))
     end
     return
   end
@@ -219,9 +247,7 @@ evaluate = function(c)
   if runs then start(c) else finish(c, 'skipped', nil) end
 end
 
--- Decides the workflow once no step is open: succeeded, or failed with the first unhandled
--- failure (by execution order; steps that never reached their tasks come first). Sets the
--- retention TTL on every key of the workflow.
+-- Settles the workflow once no step is open, and sets the retention TTL (keep) on its keys.
 -- wf: HMGET of open, status, stepSeq, keep (see reply).
 local function settle_workflow(wf)
   if not TOUCHED then return end
@@ -246,7 +272,7 @@ local function settle_workflow(wf)
   local status, err = 'succeeded', ''
   if best then
     status = 'failed'
-    err = step_failure(sget(best, 'id'), sget(best, 'name'), sget(best, 'err'))
+    err = step_failure(best)
   end
   redis.call('HSET', K_WF, 'status', status, 'error', err, 'finishedAt', NOWS)
   local expire_at = ''

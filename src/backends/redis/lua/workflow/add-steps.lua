@@ -5,19 +5,17 @@
 -- ARGV[1] workflow id   ARGV[2] event channel
 -- ARGV[3] anchor step id   ARGV[4] phase: task | before | after
 -- ARGV[5] step count, then each step as described in lib/insert.lua (no parents/dependents).
--- Returns the common reply with tail { added }, or { '!', code, name, status, stage } when
--- the anchor is unknown (ERR_NOT_FOUND) or its phase is over (ERR_STEP_CLOSED).
+-- Returns the common reply with tail { added }, or { '!', refusal record JSON } when the anchor
+-- is unknown (ERR_NOT_FOUND) or its phase is over (ERR_STEP_CLOSED).
 
 --- @include core
 --- @include machine
 --- @include insert
 
-local OPEN_STAGE = { before = 'before', task = 'tasks', after = 'after' }
-
 local anchor = redis.call('HGET', K_SX, ARGV[3])
-if not anchor then return { '!', 'ERR_NOT_FOUND' } end
-local f = sfetch(anchor, { 'status', 'stage', 'name' })
-if f[1] ~= 'running' or f[2] ~= OPEN_STAGE[ARGV[4]] then return { '!', 'ERR_STEP_CLOSED', f[3], f[1], f[2] } end
+if not anchor then return { '!', not_found(ARGV[3]) } end
+local refused = add_after_refusal(anchor, ARGV[4])
+if refused then return { '!', refused } end
 
 local added = 0
 local pos = 6

@@ -5,20 +5,20 @@
 -- ARGV[1] workflow id   ARGV[2] event channel
 -- ARGV[3] step id       ARGV[4] batch key ('' = none)
 -- ARGV[5..] task data JSON values
--- Returns the common reply with tail { added, total }, or { '!', code, name, status, stage }
--- for an unknown step (ERR_NOT_FOUND) or a step whose tasks already ran (ERR_STEP_CLOSED).
+-- Returns the common reply with tail { added, total }, or { '!', refusal record JSON } for an
+-- unknown step (ERR_NOT_FOUND) or a step whose tasks already ran (ERR_STEP_CLOSED).
 
 --- @include core
 --- @include machine
 --- @include insert
 
 local n = redis.call('HGET', K_SX, ARGV[3])
-if not n then return { '!', 'ERR_NOT_FOUND' } end
-local f = sfetch(n, { 'status', 'stage', 'name', 'total' })
-local open = (f[1] == 'waiting' or f[1] == 'running') and (f[2] == 'before' or f[2] == 'before-children' or f[2] == 'tasks')
-if not open then return { '!', 'ERR_STEP_CLOSED', f[3], f[1], f[2] } end
+if not n then return { '!', not_found(ARGV[3]) } end
+local refused = add_tasks_refusal(n)
+if refused then return { '!', refused } end
+local f = sfetch(n, { 'status', 'stage', 'total' })
 if ARGV[4] ~= '' and redis.call('SADD', K_BK, n .. ':' .. ARGV[4]) == 0 then
-  return reply({ 0, tonumber(f[4]) })
+  return reply({ 0, tonumber(f[3]) })
 end
 local count = #ARGV - 4
 local total = insert_tasks(n, 5, count)
