@@ -8,6 +8,7 @@ import { api } from './api.js';
 import { useConformance } from './context.js';
 import { dag } from './dag.js';
 import { deflowPorts } from './deflow-ports.js';
+import { failures } from './failures.js';
 import { leases } from './leases.js';
 
 export function runConformance(backend: BackendUnderTest): void {
@@ -17,5 +18,6 @@ export function runConformance(backend: BackendUnderTest): void {
     dag(context);
     api(context);
     leases(context);
+    failures(context);
   });
 }
