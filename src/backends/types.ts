@@ -4,27 +4,13 @@
  */
 import type { SerializedError } from '../errors.js';
 
-/** Lifecycle of a workflow. `pending` exists only between create and the first step start. */
+/** Lifecycle of a workflow (docs/backends/step-machine.md#states); `cancelled` is reserved. */
 export type WorkflowStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
-/**
- * Lifecycle of a step:
- *   waiting  -> its dependencies (or its place in an addAfter chain) are not finished yet
- *   running  -> moving through its stages (see StepStage)
- *   succeeded | failed | skipped   (terminal; skipped = its `when` condition was not met)
- */
+/** Lifecycle of a step (docs/backends/step-machine.md#states). */
 export type StepStatus = 'waiting' | 'running' | 'succeeded' | 'failed' | 'skipped';
 
-/**
- * Where a running step is. Each stage is skipped when it has nothing to do.
- *   before          the `beforeAll` hook job
- *   before-children steps inserted by `addAfter` from `beforeAll`, one after another
- *   tasks           the tasks
- *   tasks-children  steps inserted by `addAfter` from `handler`
- *   after           the `afterAll` hook job
- *   after-children  steps inserted by `addAfter` from `afterAll`
- *   done            terminal
- */
+/** Where a running step is, in this order (docs/backends/step-machine.md#states). */
 export type StepStage = 'before' | 'before-children' | 'tasks' | 'tasks-children' | 'after' | 'after-children' | 'done';
 
 /** The part of the step lifecycle a job belongs to; `addAfter` anchors new steps to the phase that called it. */

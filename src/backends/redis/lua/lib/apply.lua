@@ -166,7 +166,7 @@ local function apply_group(n, pos, blocks, stale)
 end
 
 -- A recovered attempt (its node died): counts as failed, and fails for good by the node-loss
--- rule (docs/backends/step-machine.md#node-loss); min_attempts comes from the caller.
+-- rule (docs/backends/step-machine.md#the-node-loss-rule); min_attempts comes from the caller.
 local function lose_attempt(n, slot, field, fc, token, err, min_attempts)
   local f = sfetch(n, { 'maxA', 'delay' })
   if fc + 1 >= math.max(tonumber(f[1]), min_attempts) then

@@ -1,6 +1,6 @@
 -- recover.lua: takes back the jobs that dead node registrations hold in this workflow. Each
 -- one counts a failed attempt and is retried, or fails for good, by the node-loss rule
--- (docs/backends/step-machine.md#node-loss, lib/apply.lua lose_attempt).
+-- (docs/backends/step-machine.md#the-node-loss-rule, lib/apply.lua lose_attempt).
 --
 -- KEYS: the twelve workflow keys (see lib/core.lua).
 -- ARGV[1] workflow id   ARGV[2] event channel
