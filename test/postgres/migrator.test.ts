@@ -162,6 +162,33 @@ describe('PostgreSQL migrator', () => {
     expect(leaseTaken).toEqual([`lease_taken(p_lease ${schema}.leases, p_seq integer)`]);
   });
 
+  it('applies function files while other sessions drop schemas with functions of their own', async () => {
+    // The migrator reads pg_proc; naming a function that another session drops at that moment
+    // fails ("cache lookup failed for type"), so it must only ever name functions of its schema.
+    const schema = fresh();
+    const pool = poolFor(schema);
+    await migrate(pool, schema);
+    const churn = fresh();
+    let stop = false;
+    const churning = withAdmin(async (client) => {
+      const s = client.escapeIdentifier(churn);
+      while (!stop) {
+        await client.query(`CREATE SCHEMA ${s}; CREATE TABLE ${s}.t (id integer);
+          CREATE FUNCTION ${s}.f(p ${s}.t) RETURNS integer LANGUAGE sql AS $$ SELECT 1 $$`);
+        await client.query(`DROP SCHEMA ${s} CASCADE`);
+      }
+    });
+    try {
+      for (let i = 0; i < 15; i++) {
+        const edited = withFile('08_probe.sql', `CREATE FUNCTION probe() RETURNS integer LANGUAGE sql AS $$ SELECT ${i} $$;`);
+        expect(await migrate(pool, schema, edited)).toEqual({ migrations: [], functionFiles: ['08_probe.sql'] });
+      }
+    } finally {
+      stop = true;
+      await churning;
+    }
+  });
+
   it('lets migrators racing on a fresh schema all succeed, applying everything once', async () => {
     const schema = fresh();
     const reports = await Promise.all([poolFor(schema), poolFor(schema), poolFor(schema)].map((pool) => migrate(pool, schema)));

@@ -24,9 +24,9 @@ export async function syncFunctionFiles(client: PoolClient, q: Queries, files: r
   // Everything that goes, first: a function moved from one file to another must not exist twice.
   await dropFunctionFiles(client, q, [...changed.map((file) => file.name), ...removed]);
   for (const file of changed) {
-    const { rows } = await client.query<{ functions: string[] }>(q.schemaFunctions);
+    const { rows } = await client.query<{ oids: string[] }>(q.schemaFunctions);
     await client.query(file.sql);
-    await client.query(q.recordFunctionFile, [file.name, file.checksum, rows[0]?.functions ?? []]);
+    await client.query(q.recordFunctionFile, [file.name, file.checksum, rows[0]?.oids ?? []]);
   }
   return changed.map((file) => file.name);
 }

@@ -64,17 +64,21 @@ END
 $$;
 
 -- name: schemaFunctions
--- Signatures (regprocedure text, unqualified: the schema is on the search_path) of the schema's functions.
-SELECT coalesce(array_agg(p.oid::regprocedure::text), '{}') AS functions
-FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE n.nspname = current_schema() AND p.prokind IN ('f', 'p');
+-- Oids (as text) of the schema's functions. Conditions on pg_proc rows compare oids and
+-- namespaces only: the planner may test them on every function of the database, and naming a
+-- function another session is dropping fails ("cache lookup failed").
+SELECT coalesce(array_agg(p.oid::text), '{}') AS oids
+FROM pg_proc p
+WHERE p.pronamespace = (SELECT n.oid FROM pg_namespace n WHERE n.nspname = current_schema()) AND p.prokind IN ('f', 'p');
 
 -- name: recordFunctionFile
--- ($1 file name, $2 checksum, $3 the schema's functions before the file ran: the others are its own)
+-- ($1 file name, $2 checksum, $3 schemaFunctions before the file ran: the others are its own)
+-- Signatures as regprocedure text, unqualified (the schema is on the search_path).
 INSERT INTO function_files (name, checksum, functions)
 SELECT $1, $2, coalesce(array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text), '{}')
-FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE n.nspname = current_schema() AND p.prokind IN ('f', 'p') AND NOT (p.oid::regprocedure::text = ANY ($3::text[]));
+FROM pg_proc p
+WHERE p.pronamespace = (SELECT n.oid FROM pg_namespace n WHERE n.nspname = current_schema()) AND p.prokind IN ('f', 'p')
+  AND NOT (p.oid = ANY ($3::text[]::oid[]));
 
 -- name: begin
 BEGIN;
