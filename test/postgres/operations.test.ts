@@ -43,10 +43,10 @@ describe('PostgreSQL operations', () => {
       const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${client.escapeIdentifier(schema)}.migrations ORDER BY version`);
       return rows.map((row) => row.version);
     });
-    expect(versions).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(versions).toEqual([1]);
     // Opening again applies nothing.
     await open(schema);
-    expect(await count(schema, 'SELECT count(*)::int AS n FROM $schema.migrations')).toBe(10);
+    expect(await count(schema, 'SELECT count(*)::int AS n FROM $schema.migrations')).toBe(1);
   });
 
   it('rejects a schema name it cannot use at register(), saying what a valid one looks like', () => {

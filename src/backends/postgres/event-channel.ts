@@ -9,7 +9,7 @@
  *                 workflow events of the last minute it has not delivered (kept in the events
  *                 table) and emits `wake`, so idle nodes look again for work they missed.
  *
- * Payload lines (see migrations/0002_events.sql): `{json}`, `<id> {json}` (kept for replay;
+ * Payload lines (see functions/01_events.sql): `{json}`, `<id> {json}` (kept for replay;
  * delivered once however often it arrives), `#<id>` (too big for NOTIFY: read it back).
  *
  * Events of this process's own calls that return them (create, complete, recover) are

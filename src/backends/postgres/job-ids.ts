@@ -1,6 +1,6 @@
 /**
  * Job ids of the PostgreSQL backend: "<step_pk>.<seq>", seq 0 = beforeAll, 1.. = tasks,
- * 2147483647 = afterAll (keep in sync with the migrations). Ids are opaque to the engine.
+ * 2147483647 = afterAll (keep in sync with functions/*.sql). Ids are opaque to the engine.
  */
 import type { JobKind } from '../types.js';
 

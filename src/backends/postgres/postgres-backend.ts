@@ -1,6 +1,6 @@
 /**
  * The PostgreSQL backend: all state in one schema, shared by any number of node processes.
- * Every write operation is one call of a plpgsql entry function (migrations/*.sql): one
+ * Every write operation is one call of a plpgsql entry function (functions/*.sql): one
  * round trip, one transaction, transitions decided inside it. Wake-ups travel by
  * LISTEN/NOTIFY on a dedicated connection (EventChannel), which also carries heartbeats.
  *
@@ -75,8 +75,7 @@ export class PostgresBackend implements Backend {
     pool.on('error', (error) => debug('idle connection lost: %s', error.message));
     const channel = new EventChannel(connection, this.q, (id) => this.eventById(id));
     try {
-      const applied = await migrate(pool, this.config.schema);
-      if (applied.length > 0) debug('schema %s: applied migrations %o', this.config.schema, applied);
+      await migrate(pool, this.config.schema);
       await channel.start();
     } catch (error) {
       await channel.close();
@@ -195,7 +194,7 @@ export class PostgresBackend implements Backend {
   async heartbeat(nodeId: string, leaseMs: number, held?: readonly string[]): Promise<{ alive: boolean }> {
     const split = held === undefined ? null : splitJobIds(held);
     // `held` was taken just now: it accounts for the claims of every call sent so far, and for
-    // none sent from now on (the fence of migrations/0009_claim_calls.sql).
+    // none sent from now on (the fence: see functions/04_claims.sql).
     const values = [nodeId, leaseMs, split?.steps ?? null, split?.seqs ?? null, split === null ? null : this.lastClaimCall];
     // On the dedicated connection when it is up, so a heartbeat never queues behind the pool;
     // on the pool when it is down or has not answered within a third of the lease (the
@@ -219,7 +218,7 @@ export class PostgresBackend implements Backend {
 
   async recoverExpired(limit: number): Promise<RecoverResult> {
     // After losing the database, judge nobody until a heartbeat of ours went through again:
-    // it notes the silence (migrations/0010_outage_grace.sql) before any node is judged.
+    // it notes the silence (the outage grace of functions/06_nodes.sql) before any node is judged.
     if (this.lostContactAt > this.heardBackAt) return { recovered: 0, nodesRemoved: 0, events: [] };
     const [row] = await this.run<{ recovered: number; nodes_removed: number; events: BackendEvent[]; pid: number }>('recoverExpired', [
       limit,

@@ -1,8 +1,12 @@
 /**
  * The SQL of the PostgreSQL backend, read from the .sql files next to this module (copied
- * to dist by the build): named queries in sql/, numbered migrations in migrations/.
- * Orchestration code refers to queries by name and never builds SQL text.
+ * to dist by the build): named queries in sql/, numbered migrations in migrations/, and the
+ * function files in functions/. Orchestration code refers to queries by name and never
+ * builds SQL text.
  */
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Migration } from '../sql-files.js';
 import { loadMigrations, loadNamedQueries } from '../sql-files.js';
@@ -15,6 +19,12 @@ const QUERY_NAMES = [
   'createMigrationsTable',
   'appliedMigrations',
   'recordMigration',
+  'createFunctionFilesTable',
+  'appliedFunctionFiles',
+  'setFilesToDrop',
+  'dropFunctionsOfFiles',
+  'schemaFunctions',
+  'recordFunctionFile',
   'begin',
   'commit',
   'rollback',
@@ -70,4 +80,26 @@ export function queries(): Queries {
 
 export function migrations(): Migration[] {
   return loadMigrations(fileURLToPath(new URL('./migrations/', import.meta.url)));
+}
+
+/** A file of function definitions, applied again whenever its content (checksum) changes. */
+export interface FunctionFile {
+  /** The file name (`04_claims.sql`): the files are applied in the order of their names. */
+  name: string;
+  sql: string;
+  /** sha256 of the content, hex. */
+  checksum: string;
+}
+
+export function functionFile(name: string, sql: string): FunctionFile {
+  return { name, sql, checksum: createHash('sha256').update(sql).digest('hex') };
+}
+
+/** The function files (`functions/*.sql`), in the order they are applied. */
+export function functionFiles(): FunctionFile[] {
+  const dir = fileURLToPath(new URL('./functions/', import.meta.url));
+  return readdirSync(dir)
+    .filter((file) => file.endsWith('.sql'))
+    .sort()
+    .map((file) => functionFile(file, readFileSync(join(dir, file), 'utf8')));
 }

@@ -1,4 +1,4 @@
--- Defining work. Each query is one call of an entry function (migrations/0004_definition.sql).
+-- Defining work. Each query is one call of an entry function (functions/03_definition.sql).
 
 -- name: createWorkflow
 -- ($1 id, $2 name, $3 options, $4 watchNextTask, $5 replaceByName,

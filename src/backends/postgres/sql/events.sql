@@ -1,5 +1,5 @@
 -- Event delivery: LISTEN on the schema's channel, publishing, and reading back events kept in
--- the events table (see migrations/0002_events.sql for the payload format).
+-- the events table (see functions/01_events.sql for the payload format).
 
 -- name: listen
 -- The channel is "deflow.<schema>"; the name is quoted server-side.

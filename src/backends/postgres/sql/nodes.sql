@@ -1,4 +1,4 @@
--- Nodes, heartbeats and the watchdog (migrations/0007_nodes.sql, 0009_claim_calls.sql, 0010_outage_grace.sql).
+-- Nodes, heartbeats and the watchdog (functions/06_nodes.sql).
 
 -- name: registerNode
 -- ($1 id, $2 host, $3 pid, $4 handlers, $5 lease ms)

@@ -1,4 +1,4 @@
--- Retention (migrations/0008_retention.sql).
+-- Retention (functions/07_retention.sql).
 
 -- name: removeWorkflow
 SELECT remove_workflow($1) AS removed;

@@ -2,7 +2,7 @@
 -- Job ids are "<step_pk>.<seq>"; outcomes and job lists cross as parallel arrays.
 
 -- name: claim
--- ($1 node id, $2 workflow id, $3 step id, $4 limit, $5 call number: see migrations/0009_claim_calls.sql)
+-- ($1 node id, $2 workflow id, $3 step id, $4 limit, $5 call number: see functions/04_claims.sql)
 SELECT step_pk::text AS step_pk, seqs, datas, failed, tokens::float8[] AS tokens, total, watch FROM claim_jobs($1, $2, $3, $4, $5::bigint);
 
 -- name: complete

@@ -1,4 +1,4 @@
--- deflow PostgreSQL schema, version 2: events and their delivery.
+-- deflow PostgreSQL functions: events and their delivery.
 --
 -- Operations collect the events their transitions fire in a transaction-local setting
 -- (deflow.events, one JSON event per line) through emit(); the operation's entry function
@@ -12,6 +12,12 @@
 --                   listener that lost its connection can replay what it missed
 --   #<id>           an event too big for a payload (a nextTask with large data): read it
 --                   from the events table
+--
+-- Repeatable: every function here is defined once, in its current version. The migrator runs
+-- this file again whenever its content changes, after dropping the functions it created last
+-- time (so a signature may change freely); edit the function here, never copy it elsewhere.
+-- LANGUAGE sql bodies are checked at creation: they may call functions of earlier files only.
+
 
 -- Milliseconds are the resolution of every stored instant (records carry epoch milliseconds).
 CREATE FUNCTION ms_now() RETURNS timestamptz LANGUAGE sql STABLE AS $$

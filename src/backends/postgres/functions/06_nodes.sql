@@ -1,36 +1,57 @@
--- deflow PostgreSQL schema, version 10: an outage is not a node's death, and a node's death
--- is not a task's failure.
+-- deflow PostgreSQL functions: nodes, heartbeats and the watchdog.
 --
--- Outage grace. When the database is unreachable for everybody (a restart, a network outage)
--- for longer than a lease, every lease runs out, and the first watchdog to run afterwards used
--- to declare every live node dead. Now the database notices the silence: a heartbeat (or a
+-- A node holds one lease (nodes.lease_expires_at) covering every job it holds; heartbeats
+-- extend it. The watchdog (recover_expired, called by every node; the watchdog row makes it
+-- run once per interval) removes nodes whose lease ran out and takes their jobs back. A node
+-- that heartbeats after it was removed learns it is dead and registers again (a new pk: the
+-- jobs of its previous life are not its own any more).
+--
+-- Outage grace: an outage is not a node's death. When the database is unreachable for
+-- everybody (a restart, a network outage) for longer than a lease, every lease runs out,
+-- though every node is alive. So the database notices the silence: a heartbeat (or a
 -- registration) that finds no heartbeat at all for more than half the shortest lease of the
 -- nodes alive when it began records it (contact: from the last heartbeat before it to now), and
 -- a node whose lease ran out after the last silence began is declared dead only once a whole
 -- lease of it passed since that silence ended: it gets a full lease to heartbeat again, on the
 -- database's clock. A node whose lease ran out before the last silence began (others were
--- heartbeating) is judged as before, within leaseMs + checkProcessQueueInterval; so however
+-- heartbeating) is judged as usual, within leaseMs + checkProcessQueueInterval; so however
 -- often silences happen (a jittery heartbeat of a node with a tiny lease), none delays a
 -- judgment by more than a lease after the last one that began before that lease ran out.
 -- (The process side: a process whose calls failed runs the watchdog only once one of its
 -- heartbeats went through again, so the silence is on record before anybody is judged.)
 --
--- Node loss. A job taken back from a dead node counts one failed attempt (ERR_NODE_LOST), but
--- fails for good only when failed_count + 1 >= greatest(max_attempts, 2): a node's death alone
--- never fails a task that had no failed attempt before, whatever taskMaxFailCount is.
+-- Node loss: a node's death is not a task's failure. A job taken back from a dead node counts
+-- one failed attempt (ERR_NODE_LOST), but fails for good only when
+-- failed_count + 1 >= greatest(max_attempts, 2): a node's death alone never fails a task that
+-- had no failed attempt before, whatever taskMaxFailCount is.
+--
+-- Repeatable: every function here is defined once, in its current version. The migrator runs
+-- this file again whenever its content changes, after dropping the functions it created last
+-- time (so a signature may change freely); edit the function here, never copy it elsewhere.
+-- LANGUAGE sql bodies are checked at creation: they may call functions of earlier files only.
 
-ALTER TABLE nodes ADD COLUMN lease_ms integer;
-UPDATE nodes SET lease_ms = greatest(1, round(extract(epoch FROM lease_expires_at - heartbeat_at) * 1000))::integer;
-ALTER TABLE nodes ALTER COLUMN lease_ms SET NOT NULL;
 
--- The last silence: nobody heartbeated for more than half a lease between these two instants
--- (the last heartbeat before it, and the heartbeat or registration that ended it).
-CREATE TABLE contact (
-  id                integer PRIMARY KEY CHECK (id = 1),
-  silence_began_at  timestamptz NOT NULL,
-  silence_ended_at  timestamptz NOT NULL
-);
-INSERT INTO contact (id, silence_began_at, silence_ended_at) VALUES (1, '-infinity', '-infinity');
+CREATE FUNCTION node_lost_error() RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+  SELECT jsonb_build_object(
+    'name', 'NodeLostError',
+    'code', 'ERR_NODE_LOST',
+    'message', 'the node running this job stopped responding (its lease expired without a heartbeat); '
+               'the attempt was counted as failed'
+  )
+$$;
+
+-- The lease's gone bits with the given bit positions set.
+CREATE FUNCTION gone_with(p_lease leases, p_bits integer[]) RETURNS bit varying LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  v_gone bit varying := coalesce(p_lease.gone, zeros(p_lease.hi - p_lease.lo + 1));
+  v_bit integer;
+BEGIN
+  FOREACH v_bit IN ARRAY p_bits LOOP
+    v_gone := set_bit(v_gone, v_bit, 1);
+  END LOOP;
+  RETURN v_gone;
+END
+$$;
 
 -- Called by every heartbeat and registration before it dates its own row: records a silence
 -- that ends now (once, however many nodes come back at the same time).
@@ -67,7 +88,7 @@ $$;
 
 -- Entry point: extends a node's lease; false when the node was declared dead. With p_held
 -- (after an ambiguous round trip), reconciles what it holds (reconcile_held, fenced by p_call).
-CREATE OR REPLACE FUNCTION heartbeat(p_node_id text, p_lease_ms integer, p_held_steps bigint[], p_held_seqs integer[], p_call bigint) RETURNS boolean
+CREATE FUNCTION heartbeat(p_node_id text, p_lease_ms integer, p_held_steps bigint[], p_held_seqs integer[], p_call bigint) RETURNS boolean
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
   v_owner bigint;
@@ -89,9 +110,89 @@ BEGIN
 END
 $$;
 
+-- Hands back the jobs leased to a node that it did not list in p_held, among those claimed by
+-- calls up to p_fence (null: every call); no attempt is counted. Waits for the node's claims
+-- in progress (they hold the shared lock) and makes later ones numbered up to p_fence claim
+-- nothing. The caller started the events buffer.
+CREATE FUNCTION reconcile_held(p_owner bigint, p_node_id text, p_held_steps bigint[], p_held_seqs integer[], p_fence bigint)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  v_touched bigint[];
+  v_step record;
+BEGIN
+  PERFORM pg_advisory_xact_lock(node_claims_key(p_node_id));
+  UPDATE nodes SET reconciled_call = greatest(reconciled_call, p_fence) WHERE pk = p_owner;
+  PERFORM 1 FROM leases WHERE owner = p_owner ORDER BY id FOR UPDATE;
+  WITH held AS (
+    SELECT * FROM unnest(p_held_steps, p_held_seqs) AS h(step_pk, seq)
+  ), alone AS (
+    UPDATE jobs j SET status = 'requeued', owner = NULL, run_at = NULL
+    WHERE j.owner = p_owner AND j.status = 'leased' AND (p_fence IS NULL OR coalesce(j.claim_call, 0) <= p_fence)
+      AND NOT EXISTS (SELECT 1 FROM held h WHERE h.step_pk = j.step_pk AND h.seq = j.seq)
+    RETURNING j.step_pk
+  ), released AS (
+    SELECT l.id AS lease_id, j.step_pk, j.seq, j.seq - l.lo AS bit
+    FROM leases l JOIN jobs j ON j.step_pk = l.step_pk AND j.seq BETWEEN l.lo AND l.hi
+    WHERE l.owner = p_owner AND (p_fence IS NULL OR coalesce(l.claim_call, 0) <= p_fence)
+      AND j.status = 'fresh' AND NOT lease_taken(l, j.seq)
+      AND NOT EXISTS (SELECT 1 FROM held h WHERE h.step_pk = j.step_pk AND h.seq = j.seq)
+  ), ranged AS (
+    UPDATE jobs j SET status = 'requeued', run_at = NULL FROM released r
+    WHERE j.step_pk = r.step_pk AND j.seq = r.seq AND j.status = 'fresh'
+    RETURNING j.step_pk
+  ), marked AS (
+    UPDATE leases l SET gone = m.gone
+    FROM (
+      SELECT r.lease_id, gone_with(l2, array_agg(r.bit)) AS gone
+      FROM released r JOIN leases l2 ON l2.id = r.lease_id GROUP BY r.lease_id, l2.id
+    ) m
+    WHERE l.id = m.lease_id
+  )
+  SELECT array_agg(DISTINCT t.step_pk) INTO v_touched FROM (SELECT * FROM alone UNION ALL SELECT * FROM ranged) t;
+  FOR v_step IN SELECT workflow_id, id FROM steps WHERE pk = ANY(v_touched) ORDER BY pk LOOP
+    PERFORM step_work(v_step.workflow_id, v_step.id);
+  END LOOP;
+END
+$$;
+
+-- Entry point: removes a node and hands back every job it still holds, no attempt counted.
+CREATE FUNCTION unregister_node(p_node_id text) RETURNS void
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  v_owner bigint;
+  v_touched bigint[];
+  v_step record;
+BEGIN
+  PERFORM begin_events();
+  DELETE FROM nodes WHERE id = p_node_id RETURNING pk INTO v_owner;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  PERFORM 1 FROM leases WHERE owner = v_owner ORDER BY id FOR UPDATE;
+  WITH ranged AS (
+    UPDATE jobs j SET status = 'requeued', run_at = NULL
+    FROM leases l
+    WHERE l.owner = v_owner AND j.step_pk = l.step_pk AND j.seq BETWEEN l.lo AND l.hi AND j.status = 'fresh'
+      AND NOT lease_taken(l, j.seq)
+    RETURNING j.step_pk
+  ), alone AS (
+    UPDATE jobs j SET status = 'requeued', owner = NULL, run_at = NULL
+    WHERE j.owner = v_owner AND j.status = 'leased'
+    RETURNING j.step_pk
+  )
+  SELECT array_agg(DISTINCT t.step_pk) INTO v_touched FROM (SELECT * FROM alone UNION ALL SELECT * FROM ranged) t;
+  DELETE FROM leases WHERE owner = v_owner;
+  FOR v_step IN SELECT workflow_id, id FROM steps WHERE pk = ANY(v_touched) ORDER BY pk LOOP
+    PERFORM step_work(v_step.workflow_id, v_step.id);
+  END LOOP;
+  PERFORM flush_events();
+END
+$$;
+
 -- A dead node's range: its fresh tasks count one failed attempt together, and fail for good
--- when that was their last one and not their first (see above).
-CREATE OR REPLACE FUNCTION recover_range(p_lease_id bigint, OUT step_pk bigint, OUT failed integer, OUT first_failed integer, OUT retried integer)
+-- when that was their last one and not their first (the node loss rule above). Touches the
+-- lease and the jobs; recover_expired applies the counts.
+CREATE FUNCTION recover_range(p_lease_id bigint, OUT step_pk bigint, OUT failed integer, OUT first_failed integer, OUT retried integer)
 LANGUAGE plpgsql AS $$
 DECLARE
   v_lease leases;
@@ -126,8 +227,12 @@ BEGIN
 END
 $$;
 
--- Entry point: the watchdog (see 0007_nodes.sql), with the outage grace and the node loss rule above.
-CREATE OR REPLACE FUNCTION recover_expired(p_limit integer, p_min_interval_ms integer, OUT recovered integer, OUT nodes_removed integer, OUT events jsonb)
+-- Entry point: the watchdog. Removes nodes that are dead (see the outage grace above) and
+-- takes back up to p_limit of their jobs (and up to p_limit of their range leases), by the
+-- node loss rule above. Runs at most once per p_min_interval_ms across all nodes (minus a
+-- little for timer jitter); a call that finds another node running it, or finds it ran
+-- recently, does nothing.
+CREATE FUNCTION recover_expired(p_limit integer, p_min_interval_ms integer, OUT recovered integer, OUT nodes_removed integer, OUT events jsonb)
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
   v_ran_at timestamptz;

@@ -1,4 +1,4 @@
--- deflow PostgreSQL schema, version 5: claims.
+-- deflow PostgreSQL functions: claims.
 --
 -- Hook jobs and requeued tasks are leased alone: status 'leased', owner, and a fencing token
 -- (positive) bumped on every claim; requeued tasks are picked with FOR UPDATE SKIP LOCKED, so
@@ -6,16 +6,55 @@
 -- as a range: the step's fresh_cursor moves forward under the step's row lock and one leases
 -- row records (owner, lo..hi); their fencing token is minus the lease id. No per-task write
 -- happens at claim time.
+--
+-- Claims are numbered, so a reconciling heartbeat hands back only what the node could have
+-- listed. After a round trip failed ambiguously, the node's next heartbeat lists the jobs it
+-- holds and the jobs leased to it but not listed are handed back. The list is a snapshot taken
+-- when the heartbeat was sent; a claim sent after it could commit first (another pool
+-- connection, a reconnect, the heartbeat replayed through the pool after a timeout), and its
+-- jobs, which the node is running, must not be handed back (they would run a second time as
+-- the same attempt).
+--
+-- So every claim carries the number of the call that made it (p_call, increasing in the
+-- node's process), kept on its range lease or job (claim_call), and a reconciling heartbeat
+-- carries the number of the last call the node had sent when it took the snapshot (the fence):
+-- it hands back only jobs claimed by calls up to the fence. Every such call had been answered
+-- (the node does not reconcile while a claim is in flight) or had failed on the node's side.
+-- A failed call whose claim still runs on the server after the reconciliation (a "ghost") is
+-- refused: the node row keeps the last fence (reconciled_call). Claims of a node take a shared
+-- advisory lock on it and a reconciliation (reconcile_held, 06_nodes.sql) an exclusive one, so
+-- a claim in progress is either seen by the reconciliation or sees its fence.
+--
+-- Repeatable: every function here is defined once, in its current version. The migrator runs
+-- this file again whenever its content changes, after dropping the functions it created last
+-- time (so a signature may change freely); edit the function here, never copy it elsewhere.
+-- LANGUAGE sql bodies are checked at creation: they may call functions of earlier files only.
 
--- Leases up to p_limit ready jobs of one step to a node. Raises DFL01 when the node is not
--- registered (any more): it was declared dead and must register again.
+
+-- The advisory lock key of a node's claims (schemas sharing a database do not share keys).
+CREATE FUNCTION node_claims_key(p_node_id text) RETURNS bigint LANGUAGE sql STABLE AS $$
+  SELECT hashtextextended('deflow.claims.' || current_schema() || '.' || p_node_id, 0)
+$$;
+
+-- Taken by every transaction that claims for a node (none for a null node), first thing.
+CREATE FUNCTION lock_claims_shared(p_node_id text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  IF p_node_id IS NOT NULL THEN
+    PERFORM pg_advisory_xact_lock_shared(node_claims_key(p_node_id));
+  END IF;
+END
+$$;
+
+-- Leases up to p_limit ready jobs of one step to a node, for call p_call. Raises DFL01 when
+-- the node is not registered (any more): it was declared dead and must register again.
 CREATE FUNCTION claim_core(
-  p_node_id text, p_workflow_id text, p_step_id text, p_limit integer,
+  p_node_id text, p_workflow_id text, p_step_id text, p_limit integer, p_call bigint,
   OUT step_pk bigint, OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[],
   OUT total integer, OUT watch boolean
 ) LANGUAGE plpgsql AS $$
 DECLARE
   v_owner bigint;
+  v_reconciled bigint;
   v_step steps;
   v_room integer;
   v_lo integer;
@@ -33,10 +72,16 @@ BEGIN
   failed := '{}';
   tokens := '{}';
   watch := false;
-  SELECT pk INTO v_owner FROM nodes WHERE id = p_node_id;
+  SELECT pk, reconciled_call INTO v_owner, v_reconciled FROM nodes WHERE id = p_node_id;
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = 'DFL01',
       MESSAGE = format('node %s is not registered any more (its lease expired); it must register again', p_node_id);
+  END IF;
+  -- Sent before a reconciliation that already ran: the node gave up on this call and never
+  -- sees its answer, so it claims nothing (what it would claim would be stranded).
+  IF p_call <= v_reconciled THEN
+    total := 0;
+    RETURN;
   END IF;
   SELECT * INTO v_step FROM steps s WHERE s.workflow_id = p_workflow_id AND s.id = p_step_id;
   IF NOT FOUND THEN
@@ -51,7 +96,7 @@ BEGIN
 
   IF v_step.stage IN ('before', 'after') THEN
     WITH claimed AS (
-      UPDATE jobs j SET status = 'leased', owner = v_owner, token = j.token + 1
+      UPDATE jobs j SET status = 'leased', owner = v_owner, token = j.token + 1, claim_call = p_call
       WHERE j.step_pk = v_step.pk AND j.seq = (CASE WHEN v_step.stage = 'before' THEN 0 ELSE 2147483647 END)
         AND j.status IN ('fresh', 'requeued') AND (j.run_at IS NULL OR j.run_at <= now())
       RETURNING j.seq, j.data, j.failed_count, j.token
@@ -73,7 +118,7 @@ BEGIN
       LIMIT p_limit
       FOR UPDATE SKIP LOCKED
     ), claimed AS (
-      UPDATE jobs j SET status = 'leased', owner = v_owner, token = j.token + 1
+      UPDATE jobs j SET status = 'leased', owner = v_owner, token = j.token + 1, claim_call = p_call
       FROM picked WHERE j.step_pk = v_step.pk AND j.seq = picked.seq
       RETURNING j.seq, j.data, j.failed_count, j.token
     )
@@ -96,7 +141,7 @@ BEGIN
         v_lo := v_cursor + 1;
         v_hi := least(v_cursor + v_room, v_next);
         UPDATE steps SET fresh_cursor = v_hi WHERE pk = v_step.pk;
-        INSERT INTO leases (owner, step_pk, lo, hi) VALUES (v_owner, v_step.pk, v_lo, v_hi) RETURNING id INTO v_lease;
+        INSERT INTO leases (owner, step_pk, lo, hi, claim_call) VALUES (v_owner, v_step.pk, v_lo, v_hi, p_call) RETURNING id INTO v_lease;
         SELECT array_agg(j.seq ORDER BY j.seq), array_agg(j.data ORDER BY j.seq)
         INTO v_seqs, v_datas
         FROM jobs j WHERE j.step_pk = v_step.pk AND j.seq BETWEEN v_lo AND v_hi AND j.status = 'fresh';
@@ -117,9 +162,13 @@ $$;
 
 -- Entry point: a claim on its own.
 CREATE FUNCTION claim_jobs(
-  p_node_id text, p_workflow_id text, p_step_id text, p_limit integer,
+  p_node_id text, p_workflow_id text, p_step_id text, p_limit integer, p_call bigint,
   OUT step_pk bigint, OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[],
   OUT total integer, OUT watch boolean
-) LANGUAGE sql SET search_path FROM CURRENT AS $$
-  SELECT * FROM claim_core(p_node_id, p_workflow_id, p_step_id, p_limit)
+) LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+  PERFORM lock_claims_shared(p_node_id);
+  SELECT * INTO step_pk, seqs, datas, failed, tokens, total, watch
+  FROM claim_core(p_node_id, p_workflow_id, p_step_id, p_limit, p_call);
+END
 $$;

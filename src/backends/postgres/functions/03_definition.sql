@@ -1,9 +1,15 @@
--- deflow PostgreSQL schema, version 4: defining work (workflows, steps added by addAfter, tasks).
+-- deflow PostgreSQL functions: defining work (workflows, steps added by addAfter, tasks).
 --
 -- Steps cross as parallel arrays, one element per step: ids, names, handlers (HandlerRef),
 -- data (JSON text), options (ResolvedStepOptions), deps (StepDependency[]) and task counts;
 -- the tasks of every step follow each other in one flat array (JSON text each).
 -- Errors carry deflow SQLSTATEs: DFL02 not found, DFL03 step closed, DFL04 invalid input.
+--
+-- Repeatable: every function here is defined once, in its current version. The migrator runs
+-- this file again whenever its content changes, after dropping the functions it created last
+-- time (so a signature may change freely); edit the function here, never copy it elsewhere.
+-- LANGUAGE sql bodies are checked at creation: they may call functions of earlier files only.
+
 
 -- Inserts a step with its hook jobs and tasks; NULL when a step with that id exists.
 CREATE FUNCTION insert_step(

@@ -1,4 +1,4 @@
--- deflow PostgreSQL schema, version 6: completions, hand-backs, and reading outcomes back.
+-- deflow PostgreSQL functions: completions and hand-backs.
 --
 -- A job leased alone must still be 'leased' with its token. A job of a range needs its lease
 -- row (locked first, in a statement of its own, so the statements after it see whatever the
@@ -6,6 +6,12 @@
 -- arrive grouped per lease (seqs sorted, plus a bit mask of them from the lowest seq on): one
 -- results row and one lease update per group, whatever its size. Every other outcome is
 -- written on the job's row.
+--
+-- Repeatable: every function here is defined once, in its current version. The migrator runs
+-- this file again whenever its content changes, after dropping the functions it created last
+-- time (so a signature may change freely); edit the function here, never copy it elsewhere.
+-- LANGUAGE sql bodies are checked at creation: they may call functions of earlier files only.
+
 
 -- A bit string of n zeros.
 CREATE FUNCTION zeros(p_n integer) RETURNS bit varying LANGUAGE sql IMMUTABLE AS $$
@@ -189,9 +195,11 @@ $$;
 -- Claims the first jobs of the steps that the given events say became runnable (work
 -- events of this transaction), for a node that has their handlers loaded: a chain's next
 -- step starts in the round trip that finished the previous one. Skips p_skip (the step the
--- caller claims anyway) and does nothing for a node that is not registered.
+-- caller claims anyway) and does nothing for a node that is not registered. Its claims are
+-- call p_call.
 CREATE FUNCTION adopt_steps(
-  p_events jsonb, p_node_id text, p_handlers text[], p_limit integer, p_skip_workflow_id text, p_skip_step_id text
+  p_events jsonb, p_node_id text, p_handlers text[], p_limit integer, p_skip_workflow_id text, p_skip_step_id text,
+  p_call bigint
 ) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
   v_adopted jsonb := '[]';
@@ -221,7 +229,7 @@ BEGIN
     WHERE s.workflow_id = v_work.workflow_id AND s.id = v_work.step_id;
     CONTINUE WHEN NOT FOUND OR v_step.status <> 'running' OR NOT (v_step.handler->>'key' = ANY(p_handlers));
     SELECT * INTO v_claim
-    FROM claim_core(p_node_id, v_work.workflow_id, v_work.step_id, least(p_limit, (v_step.options->>'taskConcurrency')::integer));
+    FROM claim_core(p_node_id, v_work.workflow_id, v_work.step_id, least(p_limit, (v_step.options->>'taskConcurrency')::integer), p_call);
     CONTINUE WHEN coalesce(cardinality(v_claim.seqs), 0) = 0;
     v_adopted := v_adopted || jsonb_build_array(jsonb_build_object(
       'step', jsonb_build_object(
@@ -241,7 +249,7 @@ $$;
 
 -- Entry point: records outcomes, publishes the given nextTask events first, fires the
 -- transitions, optionally claims the next batch of a step and adopts the steps these
--- transitions started (adopt_steps), all in one round trip.
+-- transitions started (adopt_steps), all in one round trip; its claims are call p_call.
 -- Outcomes come as rows (p_steps..p_retry_ms) and as grouped range successes
 -- (p_group_*, p_batch_*: see record_batches). Lock order: leases, jobs, then the outcomes'
 -- workflows (p_workflow_ids, locked in id order), then steps.
@@ -252,7 +260,7 @@ CREATE FUNCTION complete_jobs(
   p_batch_seqs integer[], p_batch_results text[], p_batch_errors jsonb[],
   p_events text[],
   p_next_node_id text, p_next_workflow_id text, p_next_step_id text, p_next_limit integer,
-  p_adopt_node_id text, p_adopt_handlers text[], p_adopt_limit integer,
+  p_adopt_node_id text, p_adopt_handlers text[], p_adopt_limit integer, p_call bigint,
   OUT stale text[], OUT events jsonb,
   OUT step_pk bigint, OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[],
   OUT total integer, OUT watch boolean, OUT adopted jsonb
@@ -262,6 +270,9 @@ DECLARE
   v_groups record;
   v_workflow_id text;
 BEGIN
+  -- Before any other lock (see reconcile_held): the claims below are this call's.
+  PERFORM lock_claims_shared(p_next_node_id);
+  PERFORM lock_claims_shared(p_adopt_node_id);
   PERFORM begin_events();
   IF cardinality(p_events) > 0 THEN
     PERFORM notify_lines(p_events);
@@ -302,9 +313,9 @@ BEGIN
   IF p_next_step_id IS NOT NULL THEN
     SELECT c.step_pk, c.seqs, c.datas, c.failed, c.tokens, c.total, c.watch
     INTO step_pk, seqs, datas, failed, tokens, total, watch
-    FROM claim_core(p_next_node_id, p_next_workflow_id, p_next_step_id, p_next_limit) c;
+    FROM claim_core(p_next_node_id, p_next_workflow_id, p_next_step_id, p_next_limit, p_call) c;
   END IF;
-  adopted := adopt_steps(events, p_adopt_node_id, p_adopt_handlers, p_adopt_limit, p_next_workflow_id, p_next_step_id);
+  adopted := adopt_steps(events, p_adopt_node_id, p_adopt_handlers, p_adopt_limit, p_next_workflow_id, p_next_step_id, p_call);
 END
 $$;
 
@@ -339,61 +350,5 @@ BEGIN
     PERFORM step_work(v_step.workflow_id, v_step.id);
   END LOOP;
   PERFORM flush_events();
-END
-$$;
-
--- Entry point (read): one page of a step's tasks, seqs p_after_seq + 1 .. p_after_seq + p_limit
--- (task seqs have no gaps). Successes of range leases are kept in results batches: they are
--- laid over the job rows by position, so the page costs one pass over each.
-CREATE FUNCTION task_page(p_workflow_id text, p_step_id text, p_after_seq integer, p_limit integer)
-RETURNS TABLE (seq integer, data text, status text, failed_count integer, result text, error jsonb, finished_at float8)
-LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
-DECLARE
-  v_step steps;
-  v_last integer;
-  v_done boolean[];
-  v_results text[];
-  v_errors jsonb[];
-  v_finished float8[];
-  v_batch record;
-BEGIN
-  SELECT * INTO v_step FROM steps s WHERE s.workflow_id = p_workflow_id AND s.id = p_step_id;
-  IF NOT FOUND OR p_limit < 1 THEN
-    RETURN;
-  END IF;
-  v_last := least(p_after_seq::bigint + p_limit, v_step.next_seq);
-  IF v_last <= p_after_seq THEN
-    RETURN;
-  END IF;
-  v_done := array_fill(false, ARRAY[v_last - p_after_seq]);
-  v_results := array_fill(NULL::text, ARRAY[v_last - p_after_seq]);
-  v_errors := array_fill(NULL::jsonb, ARRAY[v_last - p_after_seq]);
-  v_finished := array_fill(NULL::float8, ARRAY[v_last - p_after_seq]);
-  FOR v_batch IN
-    SELECT u.seq, u.result, u.error, epoch_ms(b.finished_at) AS finished_at
-    FROM results b CROSS JOIN LATERAL unnest(b.seqs, b.results, b.errors) AS u(seq, result, error)
-    WHERE b.step_pk = v_step.pk AND b.lo <= v_last AND b.hi > p_after_seq
-  LOOP
-    CONTINUE WHEN v_batch.seq <= p_after_seq OR v_batch.seq > v_last;
-    v_done[v_batch.seq - p_after_seq] := true;
-    v_results[v_batch.seq - p_after_seq] := v_batch.result;
-    v_errors[v_batch.seq - p_after_seq] := v_batch.error;
-    v_finished[v_batch.seq - p_after_seq] := v_batch.finished_at;
-  END LOOP;
-  RETURN QUERY
-  SELECT j.seq, j.data,
-         CASE
-           WHEN v_done[j.seq - p_after_seq] THEN 'succeeded'
-           WHEN j.status = 'fresh' AND j.seq <= v_step.fresh_cursor THEN 'leased'
-           WHEN j.status IN ('fresh', 'requeued') THEN 'ready'
-           ELSE j.status::text
-         END,
-         j.failed_count,
-         CASE WHEN v_done[j.seq - p_after_seq] THEN v_results[j.seq - p_after_seq] ELSE j.result END,
-         CASE WHEN v_done[j.seq - p_after_seq] THEN v_errors[j.seq - p_after_seq] ELSE j.error END,
-         CASE WHEN v_done[j.seq - p_after_seq] THEN v_finished[j.seq - p_after_seq] ELSE epoch_ms(j.finished_at) END
-  FROM jobs j
-  WHERE j.step_pk = v_step.pk AND j.seq > p_after_seq AND j.seq <= v_last
-  ORDER BY j.seq;
 END
 $$;

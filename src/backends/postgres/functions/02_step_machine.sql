@@ -1,4 +1,4 @@
--- deflow PostgreSQL schema, version 3: the step machine.
+-- deflow PostgreSQL functions: the step machine.
 --
 -- The step lifecycle, decided inside the caller's transaction. Every entry function that runs
 -- transitions first locks the rows of the workflows it touches (FOR UPDATE, in id order), so
@@ -24,6 +24,12 @@
 --
 -- p_adv: the steps whose advance loop is on the call stack; a child finishing must not
 -- re-enter its anchor's loop (the loop looks at the child itself when control returns).
+--
+-- Repeatable: every function here is defined once, in its current version. The migrator runs
+-- this file again whenever its content changes, after dropping the functions it created last
+-- time (so a signature may change freely); edit the function here, never copy it elsewhere.
+-- LANGUAGE sql bodies are checked at creation: they may call functions of earlier files only.
+
 
 CREATE FUNCTION step_failure(p_step_id text, p_name text, p_error jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
   SELECT jsonb_build_object(

@@ -1,8 +1,14 @@
--- deflow PostgreSQL schema, version 8: retention.
+-- deflow PostgreSQL functions: retention.
 --
 -- Removing a workflow deletes its row, its steps and their small side rows at once (readers
 -- stop seeing it atomically); its jobs, possibly millions, are deleted a bounded batch at a
 -- time: the steps are listed in doomed_steps and every sweep deletes up to a budget of jobs.
+--
+-- Repeatable: every function here is defined once, in its current version. The migrator runs
+-- this file again whenever its content changes, after dropping the functions it created last
+-- time (so a signature may change freely); edit the function here, never copy it elsewhere.
+-- LANGUAGE sql bodies are checked at creation: they may call functions of earlier files only.
+
 
 -- Removes a workflow and everything under it but its jobs (queued for deletion). Locks it first.
 CREATE FUNCTION remove_workflow_rows(p_workflow_id text) RETURNS boolean LANGUAGE plpgsql AS $$

@@ -1,5 +1,7 @@
--- deflow PostgreSQL schema, version 1: tables.
--- Append-only: never edit a released migration; add 00NN_*.sql instead.
+-- deflow PostgreSQL schema, version 1: the baseline (tables, indexes, types, their seed rows).
+-- Numbered migrations hold everything but functions, and are append-only: never edit one that
+-- was released; add 00NN_*.sql instead. Functions live in ../functions/*.sql, re-applied when
+-- they change (see docs/backends/postgres.md).
 -- Every migration runs with search_path set to the deflow schema (register option `schema`),
 -- so names here are unqualified. Times are PostgreSQL's (now()), truncated to milliseconds.
 
@@ -89,6 +91,7 @@ CREATE TABLE jobs (
   result        text,
   error         jsonb,
   finished_at   timestamptz,
+  claim_call    bigint,                         -- number of the node's call that claimed it (see claims.sql)
   PRIMARY KEY (step_pk, seq)
 );
 CREATE INDEX jobs_requeued ON jobs (step_pk, seq) WHERE status = 'requeued';
@@ -109,7 +112,8 @@ CREATE TABLE leases (
   lo      integer NOT NULL,                     -- first task seq of the range
   hi      integer NOT NULL,                     -- last task seq of the range
   done    bit varying,                          -- NULL: none yet
-  gone    bit varying                           -- NULL: none yet
+  gone    bit varying,                          -- NULL: none yet
+  claim_call bigint                             -- number of the node's call that claimed it
 );
 CREATE INDEX leases_by_owner ON leases (owner);
 CREATE INDEX leases_by_step ON leases (step_pk);
@@ -150,7 +154,9 @@ CREATE TABLE nodes (
   handlers         jsonb NOT NULL,              -- string[]
   started_at       timestamptz NOT NULL,
   heartbeat_at     timestamptz NOT NULL,
-  lease_expires_at timestamptz NOT NULL
+  lease_expires_at timestamptz NOT NULL,
+  reconciled_call  bigint,                      -- fence of its last reconciling heartbeat (see nodes.sql)
+  lease_ms         integer NOT NULL             -- its lease length, for the outage grace
 );
 
 -- The watchdog's last run: any node may run it, the row makes it happen once per interval.
@@ -169,3 +175,12 @@ CREATE TABLE events (
   created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX events_by_time ON events (created_at);
+
+-- The last silence: nobody heartbeated for more than half a lease between these two instants
+-- (the last heartbeat before it, and the heartbeat or registration that ended it).
+CREATE TABLE contact (
+  id                integer PRIMARY KEY CHECK (id = 1),
+  silence_began_at  timestamptz NOT NULL,
+  silence_ended_at  timestamptz NOT NULL
+);
+INSERT INTO contact (id, silence_began_at, silence_ended_at) VALUES (1, '-infinity', '-infinity');
