@@ -21,7 +21,7 @@ export type { StepSource } from './api/step-source.js';
 export { DEFAULT_STEP_OPTIONS } from './api/options.js';
 export type { RegisterOptions, StepOptions, WorkflowOptions } from './api/options.js';
 export type { RedisConnectionOptions } from './backends/registry.js';
-export type { DependencyCondition, JobStatus, StepStatus, WorkflowStatus } from './backends/types.js';
+export type { DependencyCondition, JobStatus, StepStatus, WorkflowStatus } from './backends/records.js';
 export {
   BackendError,
   DeflowError,

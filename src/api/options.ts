@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { BackendInput, RedisConnectionOptions } from '../backends/registry.js';
-import type { ResolvedStepOptions, StoredWorkflowOptions } from '../backends/types.js';
+import type { ResolvedStepOptions, StoredWorkflowOptions } from '../backends/records.js';
 import { MAX_TIMER_MS } from '../clock.js';
 import { ValidationError } from '../errors.js';
 import { boolean, checkKnownKeys, checkObject, describe, integer, nonEmptyString } from '../option-checks.js';

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Backend, NewStep, RunnableStep } from '../backends/backend.js';
-import type { StepRecord, StepStatus } from '../backends/types.js';
+import type { StepRecord, StepStatus } from '../backends/records.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import { checkKnownKeys, checkObject, integer } from '../option-checks.js';
 import type { SerializedError } from '../errors.js';

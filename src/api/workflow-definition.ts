@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { NewStep } from '../backends/backend.js';
-import type { DependencyCondition, StepDependency, StoredWorkflowOptions } from '../backends/types.js';
+import type { DependencyCondition, StepDependency, StoredWorkflowOptions } from '../backends/records.js';
 import { ValidationError } from '../errors.js';
 import { checkKnownKeys, checkObject, describe } from '../option-checks.js';
 import { toJson } from '../engine/json.js';

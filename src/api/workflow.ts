@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Backend, BackendEvent } from '../backends/backend.js';
-import type { WorkflowRecord, WorkflowStatus } from '../backends/types.js';
+import type { WorkflowRecord, WorkflowStatus } from '../backends/records.js';
 import { BackendError, DeflowError, NotFoundError, ValidationError, WorkflowDefinitionError } from '../errors.js';
 import { describe, integer } from '../option-checks.js';
 import type { EventHub } from '../engine/event-hub.js';

@@ -17,7 +17,7 @@ import { checkCallOptions, checkMethod, type CheckedCall } from './call-options.
 import { resolveOptions, type FarmOptions } from './options.js';
 import { RESULT_ERROR, RESULT_UNDEFINED, type WireMessage } from './protocol.js';
 import { fromErrorRecord, type ErrorRecord } from './remote-error.js';
-import { registerFarm, unregisterFarm } from './registry.js';
+import { registerFarm, unregisterFarm } from './live-farms.js';
 import type { Dispatcher } from './dispatcher.js';
 import { Supervisor } from './supervisor.js';
 import type { FarmWorkerInfo, PoolWorker } from './worker.js';

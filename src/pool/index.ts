@@ -10,7 +10,7 @@
  */
 export { createFarm, Farm } from './farm.js';
 export type { FarmCallOptions, FarmEvents, FarmMessage, FarmMethodName, FarmState } from './farm.js';
-export { killAllFarms } from './registry.js';
+export { killAllFarms } from './live-farms.js';
 export type { FarmForkOptions, FarmOptions, FarmThreadOptions, FarmWorkerType, ResolvedFarmOptions } from './options.js';
 export type { FarmSerializer, FarmSerializerName } from './serializers.js';
 export type { FarmWorkerInfo, FarmStopReason, FarmWorkerState } from './worker.js';

@@ -12,7 +12,7 @@
 import { hostname } from 'node:os';
 import type { SerializedError } from '../../errors.js';
 import type { BackendEvent, NewNode, RecoverResult } from '../backend.js';
-import type { NodeRecord } from '../types.js';
+import type { NodeRecord } from '../records.js';
 import type { RedisCore } from './core.js';
 import { parseJobId } from './keys.js';
 import { list, text, toNodeRecord } from './records.js';

@@ -17,7 +17,7 @@
  */
 import type { SerializedError } from '../../errors.js';
 import type { BackendEvent } from '../backend.js';
-import type { JobKind, StepStage, StepStatus, StoredWorkflowOptions } from '../types.js';
+import type { JobKind, StepStage, StepStatus, StoredWorkflowOptions } from '../records.js';
 import { AFTER_SLOT, BEFORE_SLOT, JOB_FAILED, JOB_SUCCEEDED, jobId, parseError } from './rows.js';
 import type { StepRow, WorkflowRow } from './rows.js';
 import type { Statements } from './statements.js';
