@@ -17,7 +17,7 @@ import { trackAttemptCall } from './attempt-calls.js';
 import { resolveStepSource } from './step-source.js';
 import type { StepSource } from './step-source.js';
 import { Task } from './task.js';
-import { WorkFlow } from './workflow.js';
+import type { WorkFlow } from './workflow.js';
 
 export interface StepProgress {
   /** Finished tasks (succeeded or failed for good). */
@@ -308,6 +308,9 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
 
   /** A handle on the workflow this step belongs to. */
   async getWorkflow(): Promise<WorkFlow> {
+    // Loaded when called: WorkFlow's module imports this one, and a static import back would
+    // make the two load in an order where one sees the other half-initialised.
+    const { WorkFlow } = await import('./workflow.js');
     const workflow = await WorkFlow.getById(this.workflowId);
     if (workflow === null) throw new NotFoundError(`workflow ${this.workflowId} does not exist any more`);
     return workflow;
