@@ -19,8 +19,9 @@ export type { TaskError } from './api/task.js';
 export type { StepResult, WorkflowResult } from './api/results.js';
 export type { StepSource } from './api/step-source.js';
 export { DEFAULT_STEP_OPTIONS } from './api/options.js';
-export type { RedisConnectionOptions, RegisterOptions, StepOptions, WorkflowOptions } from './api/options.js';
-export type { DependencyCondition, JobStatus, StepStatus, WorkflowStatus } from './backends/types.js';
+export type { RegisterOptions, StepOptions, WorkflowOptions } from './api/options.js';
+export type { RedisConnectionOptions } from './backends/registry.js';
+export type { DependencyCondition, JobStatus, StepStatus, WorkflowStatus } from './backends/records.js';
 export {
   BackendError,
   DeflowError,

@@ -10,8 +10,9 @@ import type { Backend } from '../backends/backend.js';
 import { DeflowError, NotRegisteredError, ValidationError } from '../errors.js';
 import { WorkerNode } from '../engine/node.js';
 import type { NodeProblem } from '../engine/node.js';
-import { backendKind, createBackend, warnAboutForeignOptions } from './backend-factory.js';
-import { checkRegisterOptions } from './options.js';
+import { chooseBackend, ignoredOptions } from '../backends/registry.js';
+import type { ChosenBackend } from '../backends/registry.js';
+import { backendInput, checkRegisterOptions } from './options.js';
 import type { RegisterOptions, ResolvedRegisterOptions } from './options.js';
 import { views } from './views.js';
 
@@ -44,6 +45,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
   }
 
   readonly options: ResolvedRegisterOptions;
+  readonly #chosenBackend: ChosenBackend;
   #state: DeFlowState = 'connecting';
   #backend: Backend | null = null;
   #node: WorkerNode | null = null;
@@ -54,9 +56,10 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
   readonly #accepted = new Set<Promise<unknown>>();
   readonly #lastWarning = new Map<string, number>();
 
-  private constructor(options: ResolvedRegisterOptions) {
+  private constructor(options: ResolvedRegisterOptions, backend: ChosenBackend) {
     super();
     this.options = options;
+    this.#chosenBackend = backend;
     this.#ready = this.#connect();
     // Failures are reported by ready(), by every call that needs the backend, and as a warning.
     this.#ready.catch(() => undefined);
@@ -72,8 +75,14 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
       throw new ValidationError('DeFlow is already registered in this process; call await DeFlow.unregister() first');
     }
     const resolved = checkRegisterOptions(options);
-    warnAboutForeignOptions(backendKind(resolved.backend), resolved.prefix, resolved.schema);
-    const instance = new DeFlow(resolved);
+    const input = backendInput(resolved);
+    const backend = chooseBackend(input);
+    // prefix and schema given for another backend isolate nothing. A warning, not an error:
+    // apps often switch backends with $DEFLOW_BACKEND.
+    for (const warning of ignoredOptions(input, backend)) {
+      process.emitWarning(warning, { type: 'DeflowWarning', code: 'DEFLOW_IGNORED_OPTION' });
+    }
+    const instance = new DeFlow(resolved, backend);
     DeFlow.#current = instance;
     return instance;
   }
@@ -165,7 +174,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
 
   async #connect(): Promise<void> {
     try {
-      const backend = await createBackend(this.options);
+      const backend = await this.#chosenBackend.create();
       await backend.open();
       this.#backend = backend;
       backend.onFatal?.((error) => this.#fatal(error));

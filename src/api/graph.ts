@@ -3,7 +3,7 @@
  * dependencies name existing steps unambiguously, and there is no cycle. Steps without
  * `dependsOn` follow the step added before them, as in DeFlow.
  */
-import type { DependencyCondition, StepDependency } from '../backends/types.js';
+import type { DependencyCondition, StepDependency } from '../backends/records.js';
 import { WorkflowDefinitionError } from '../errors.js';
 
 export interface GraphNode {

@@ -4,9 +4,11 @@
  * Every duration is in milliseconds.
  */
 import { availableParallelism } from 'node:os';
+import type { BackendInput, RedisConnectionOptions } from '../backends/registry.js';
+import type { ResolvedStepOptions, StoredWorkflowOptions } from '../backends/records.js';
+import { MAX_TIMER_MS } from '../clock.js';
 import { ValidationError } from '../errors.js';
-import { checkRedisPrefix, checkSchemaName } from '../backends/names.js';
-import type { ResolvedStepOptions, StoredWorkflowOptions } from '../backends/types.js';
+import { boolean, checkKnownKeys, checkObject, describe, integer, nonEmptyString } from '../option-checks.js';
 
 /** Per-step behaviour. Precedence: defaults < WorkFlow.create < StepHandler.options < addStep/addAfter. */
 export interface StepOptions {
@@ -53,19 +55,6 @@ export const DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 export const CLEAN_ON_DONE_GRACE_MS = 5_000;
 const WORKFLOW_ONLY_KEYS = ['cleanOnDone', 'retention', 'ifExist'] as const;
 
-/** Redis connection in DeFlow's shape. */
-export interface RedisConnectionOptions {
-  host?: string;
-  port?: number;
-  password?: string;
-  db?: number;
-  /** true, or TLS options (as node:tls takes them). */
-  tls?: boolean | Record<string, unknown>;
-  maxAttempts?: number;
-  connectTimeout?: number;
-  retryMaxDelay?: number;
-}
-
 export interface RegisterOptions {
   /** `sqlite:/path/file.db`, `redis://…`, `rediss://…`, `postgres://…`. Default: `$DEFLOW_BACKEND`, else `sqlite:./.deflow/deflow.db`. */
   backend?: string;
@@ -93,9 +82,11 @@ export interface RegisterOptions {
 
 export interface ResolvedRegisterOptions {
   backend: string;
+  /** Checked by the backend that reads it, when the registry chooses the backend. */
   prefix: string | undefined;
   schema: string | undefined;
-  connection: RedisConnectionOptions | undefined;
+  /** DeFlow's Redis connection object, as given: the Redis backend checks its fields. */
+  connection: Readonly<Record<string, unknown>> | undefined;
   checkProcessQueueInterval: number;
   leaseMs: number;
   worker: boolean;
@@ -118,79 +109,10 @@ const REGISTER_KEYS = [
   'pollInterval',
   'poolSize',
 ] as const;
-const CONNECTION_KEYS = ['host', 'port', 'password', 'db', 'tls', 'maxAttempts', 'connectTimeout', 'retryMaxDelay'] as const;
 
 export const DEFAULT_BACKEND = 'sqlite:./.deflow/deflow.db';
 /** A day: heartbeats run every third of a lease, and a longer lease only delays recovery. */
 const MAX_LEASE_MS = 86_400_000;
-
-// --- validation primitives ----------------------------------------------------------------------
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-export function checkObject(value: unknown, where: string): Record<string, unknown> {
-  if (value === undefined) return {};
-  if (!isPlainObject(value)) throw new ValidationError(`${where} must be an object, got ${describe(value)}`);
-  return value;
-}
-
-export function checkKnownKeys(value: Record<string, unknown>, known: readonly string[], where: string): void {
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) {
-      throw new ValidationError(`${where}: unknown option "${key}". Known options: ${known.join(', ')}`);
-    }
-  }
-}
-
-/** Node's timers take at most this many milliseconds; longer ones fire at once. */
-export const MAX_TIMER_MS = 2_147_483_647;
-
-export function integer(value: unknown, name: string, min: number, unit = '', max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    const kind = min > 0 ? 'a positive integer' : 'a non-negative integer';
-    throw new ValidationError(`${name} must be ${kind}${unit}, got ${describe(value)}`);
-  }
-  if (value > max) throw new ValidationError(`${name} must be at most ${max}${unit}, got ${value}`);
-  return value;
-}
-
-function boolean(value: unknown, name: string): boolean {
-  if (typeof value !== 'boolean') throw new ValidationError(`${name} must be true or false, got ${describe(value)}`);
-  return value;
-}
-
-function nonEmptyString(value: unknown, name: string): string {
-  if (typeof value !== 'string' || value.length === 0) {
-    throw new ValidationError(`${name} must be a non-empty string, got ${describe(value)}`);
-  }
-  return value;
-}
-
-export function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
-  if (Array.isArray(value)) return 'an array';
-  return `a ${typeof value}`;
-}
-
-/** DeFlow's Redis `connection` fields, checked at register() rather than when connecting. */
-function checkConnection(raw: Record<string, unknown>, where: string): RedisConnectionOptions {
-  if (raw.host !== undefined) nonEmptyString(raw.host, `${where}.host`);
-  if (raw.port !== undefined) integer(raw.port, `${where}.port`, 1, '', 65_535);
-  if (raw.password !== undefined && typeof raw.password !== 'string') {
-    throw new ValidationError(`${where}.password must be a string, got ${describe(raw.password)}`);
-  }
-  if (raw.db !== undefined) integer(raw.db, `${where}.db`, 0, ' (a Redis database index)');
-  if (raw.tls !== undefined && typeof raw.tls !== 'boolean' && !isPlainObject(raw.tls)) {
-    throw new ValidationError(`${where}.tls must be true, false or an object of TLS options, got ${describe(raw.tls)}`);
-  }
-  if (raw.maxAttempts !== undefined) integer(raw.maxAttempts, `${where}.maxAttempts`, 1, ' (reconnect attempts)');
-  if (raw.connectTimeout !== undefined) integer(raw.connectTimeout, `${where}.connectTimeout`, 1, ' (milliseconds)', MAX_TIMER_MS);
-  if (raw.retryMaxDelay !== undefined) integer(raw.retryMaxDelay, `${where}.retryMaxDelay`, 1, ' (milliseconds)', MAX_TIMER_MS);
-  return raw;
-}
 
 // --- step options -------------------------------------------------------------------------------
 
@@ -263,12 +185,7 @@ export function checkRegisterOptions(value: unknown, env: NodeJS.ProcessEnv = pr
   const where = 'DeFlow.register options';
   const options = checkObject(value, where);
   checkKnownKeys(options, REGISTER_KEYS, where);
-  let connection: RedisConnectionOptions | undefined;
-  if (options.connection !== undefined) {
-    const raw = checkObject(options.connection, `${where}.connection`);
-    checkKnownKeys(raw, CONNECTION_KEYS, `${where}.connection`);
-    connection = checkConnection(raw, `${where}.connection`);
-  }
+  const connection = options.connection === undefined ? undefined : checkObject(options.connection, `${where}.connection`);
   if (options.backend !== undefined && connection !== undefined) {
     throw new ValidationError(`${where}: give either "backend" or "connection", not both`);
   }
@@ -281,8 +198,8 @@ export function checkRegisterOptions(value: unknown, env: NodeJS.ProcessEnv = pr
   return {
     backend,
     connection,
-    prefix: options.prefix === undefined ? undefined : checkRedisPrefix(nonEmptyString(options.prefix, `${where}.prefix`)),
-    schema: options.schema === undefined ? undefined : checkSchemaName(nonEmptyString(options.schema, `${where}.schema`)),
+    prefix: options.prefix === undefined ? undefined : nonEmptyString(options.prefix, `${where}.prefix`),
+    schema: options.schema === undefined ? undefined : nonEmptyString(options.schema, `${where}.schema`),
     checkProcessQueueInterval:
       options.checkProcessQueueInterval === undefined
         ? 2000
@@ -302,4 +219,16 @@ export function checkRegisterOptions(value: unknown, env: NodeJS.ProcessEnv = pr
 /** Stored step options as the public Step shows them (records written before `isolation` existed lack it). */
 export function toStepOptions(stored: ResolvedStepOptions): StepOptions {
   return { ...stored, isolation: stored.isolation ?? 'none' };
+}
+
+/** The backend part of the register options, as the backend registry takes it. */
+export function backendInput(options: ResolvedRegisterOptions): BackendInput {
+  return {
+    url: options.backend,
+    connection: options.connection,
+    prefix: options.prefix,
+    schema: options.schema,
+    pollIntervalMs: options.pollInterval,
+    recoverIntervalMs: options.checkProcessQueueInterval,
+  };
 }

@@ -1,6 +1,6 @@
 /** The finished picture of a workflow: steps in execution order, each with its tasks. */
 import type { Backend } from '../backends/backend.js';
-import type { StepStatus, WorkflowRecord, WorkflowStatus } from '../backends/types.js';
+import type { StepStatus, WorkflowRecord, WorkflowStatus } from '../backends/records.js';
 import type { SerializedError } from '../errors.js';
 import type { StepOptions } from './options.js';
 import { formatPercent, stepFromRecord } from './step.js';

@@ -4,11 +4,12 @@
  * so every process that imports the same module can run it.
  */
 import { ValidationError } from '../errors.js';
+import { checkKnownKeys, checkObject, describe } from '../option-checks.js';
 import { toJson } from '../engine/json.js';
 import { nextOrdinal, registerHandler } from '../engine/registry.js';
-import type { HandlerRef } from '../backends/types.js';
-import { callerSite, entryModuleUrl, moduleBaseName, realModuleUrl } from './caller.js';
-import { checkKnownKeys, checkObject, checkStepOptions, describe } from './options.js';
+import type { HandlerRef } from '../backends/records.js';
+import { callerSite, entryModuleUrl, moduleBaseName, realModuleUrl } from './defining-module.js';
+import { checkStepOptions } from './options.js';
 import type { StepOptions } from './options.js';
 import type { Step } from './step.js';
 import type { Task } from './task.js';

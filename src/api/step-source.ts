@@ -5,9 +5,9 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { HandlerRef } from '../backends/types.js';
+import type { HandlerRef } from '../backends/records.js';
 import { StepModuleError, ValidationError } from '../errors.js';
-import { describe } from './options.js';
+import { describe } from '../option-checks.js';
 import { isStepHandler } from './step-handler.js';
 import type { StepHandler } from './step-handler.js';
 

@@ -5,18 +5,19 @@
  */
 import { createHash } from 'node:crypto';
 import type { Backend, NewStep, RunnableStep } from '../backends/backend.js';
-import type { StepRecord, StepStatus } from '../backends/types.js';
+import type { StepRecord, StepStatus } from '../backends/records.js';
 import { NotFoundError, ValidationError } from '../errors.js';
+import { checkKnownKeys, checkObject, integer } from '../option-checks.js';
 import type { SerializedError } from '../errors.js';
 import { toJson } from '../engine/json.js';
 import type { JobContext } from '../engine/types.js';
-import { checkKnownKeys, checkObject, checkStepOptions, integer, resolveStepOptions, toStepOptions } from './options.js';
+import { checkStepOptions, resolveStepOptions, toStepOptions } from './options.js';
 import type { StepOptions } from './options.js';
 import { trackAttemptCall } from './attempt-calls.js';
 import { resolveStepSource } from './step-source.js';
 import type { StepSource } from './step-source.js';
 import { Task } from './task.js';
-import { WorkFlow } from './workflow.js';
+import type { WorkFlow } from './workflow.js';
 
 export interface StepProgress {
   /** Finished tasks (succeeded or failed for good). */
@@ -307,6 +308,9 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
 
   /** A handle on the workflow this step belongs to. */
   async getWorkflow(): Promise<WorkFlow> {
+    // Loaded when called: WorkFlow's module imports this one, and a static import back would
+    // make the two load in an order where one sees the other half-initialised.
+    const { WorkFlow } = await import('./workflow.js');
     const workflow = await WorkFlow.getById(this.workflowId);
     if (workflow === null) throw new NotFoundError(`workflow ${this.workflowId} does not exist any more`);
     return workflow;

@@ -3,7 +3,7 @@
  * and `onHandlerError`; in results it carries what happened to it.
  */
 import type { ClaimedJob } from '../backends/backend.js';
-import type { JobStatus, TaskRecord } from '../backends/types.js';
+import type { JobStatus, TaskRecord } from '../backends/records.js';
 import type { SerializedError } from '../errors.js';
 import { ABORT_TASK } from '../engine/types.js';
 import type { TaskView } from '../engine/types.js';

@@ -4,11 +4,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { NewStep } from '../backends/backend.js';
-import type { DependencyCondition, StepDependency, StoredWorkflowOptions } from '../backends/types.js';
+import type { DependencyCondition, StepDependency, StoredWorkflowOptions } from '../backends/records.js';
 import { ValidationError } from '../errors.js';
+import { checkKnownKeys, checkObject, describe } from '../option-checks.js';
 import { toJson } from '../engine/json.js';
 import { declaredStepId } from './graph.js';
-import { checkKnownKeys, checkObject, checkStepOptions, describe, resolveStepOptions } from './options.js';
+import { checkStepOptions, resolveStepOptions } from './options.js';
 import type { StepOptions } from './options.js';
 import { isStepHandler } from './step-handler.js';
 import { checkStepSource, resolveStepSource } from './step-source.js';

@@ -1,5 +1,5 @@
 /** What a workflow handle emits, and the error done() rejects with when a workflow fails. */
-import type { StepStatus, WorkflowStatus } from '../backends/types.js';
+import type { StepStatus, WorkflowStatus } from '../backends/records.js';
 import { DeflowError } from '../errors.js';
 import type { WorkflowResult } from './results.js';
 

@@ -3,7 +3,7 @@
  * announced to the handles waiting for them, and a step nobody will ever run is warned about.
  */
 import type { Backend, NewStep } from '../backends/backend.js';
-import type { WorkflowStatus } from '../backends/types.js';
+import type { WorkflowStatus } from '../backends/records.js';
 
 /** Statuses a workflow does not leave. */
 export const TERMINAL: readonly WorkflowStatus[] = ['succeeded', 'failed', 'cancelled'];

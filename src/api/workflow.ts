@@ -1,20 +1,19 @@
 /**
  * WorkFlow: builds a workflow (DeFlow-compatible `create().addStep().run()`), and is a handle
  * on a stored one (`getById`, `getByName`): events and `done()` work in any process holding a
- * handle, whichever process created the workflow or runs its tasks.
+ * handle, whichever process created the workflow or runs its tasks (following a run is
+ * workflow-follower.ts's job).
  *
  * Handle phases:  draft -> starting -> started   (draft -> failed when run() cannot start it)
  */
-import { EventEmitter } from 'node:events';
-import type { Backend, BackendEvent } from '../backends/backend.js';
-import type { WorkflowRecord, WorkflowStatus } from '../backends/types.js';
-import { BackendError, DeflowError, NotFoundError, ValidationError, WorkflowDefinitionError } from '../errors.js';
-import type { EventHub } from '../engine/event-hub.js';
+import type { Backend } from '../backends/backend.js';
+import type { WorkflowRecord, WorkflowStatus } from '../backends/records.js';
 import type { WorkerNode } from '../engine/node.js';
+import { NotFoundError, ValidationError, WorkflowDefinitionError } from '../errors.js';
+import { describe, integer } from '../option-checks.js';
 import { DeFlow } from './deflow.js';
-import type { RegistrationWatcher } from './deflow.js';
 import { planDependencies } from './graph.js';
-import { checkWorkflowOptions, describe, integer } from './options.js';
+import { checkWorkflowOptions } from './options.js';
 import type { ResolvedWorkflowOptions, WorkflowOptions } from './options.js';
 import { loadWorkflowResult } from './results.js';
 import type { WorkflowResult } from './results.js';
@@ -22,9 +21,9 @@ import { stepFromRecord } from './step.js';
 import type { Step } from './step.js';
 import { buildSteps, draftStep, newWorkflowId } from './workflow-definition.js';
 import type { AddStepParams, DraftStep } from './workflow-definition.js';
-import { WorkflowFailedError } from './workflow-events.js';
-import { TERMINAL, announceRemoved, unfinishedByName, warnAboutScriptHandlers } from './workflow-notices.js';
 import type { WorkflowEventMap } from './workflow-events.js';
+import { WorkflowFollower } from './workflow-follower.js';
+import { TERMINAL, announceRemoved, unfinishedByName, warnAboutScriptHandlers } from './workflow-notices.js';
 
 export type { AddStepParams } from './workflow-definition.js';
 export { WorkflowFailedError } from './workflow-events.js';
@@ -34,33 +33,18 @@ export type { NextTaskInfo, StepFinishedInfo, WorkflowEventMap } from './workflo
 export type WorkflowHandleState = 'draft' | 'starting' | 'started' | 'failed';
 type Phase = WorkflowHandleState;
 
-interface Finish {
-  promise: Promise<WorkflowResult>;
-  resolve(result: WorkflowResult): void;
-  reject(error: Error): void;
-}
-
-export class WorkFlow implements RegistrationWatcher {
+export class WorkFlow {
   readonly id: string;
   readonly name: string;
   readonly options: WorkflowOptions;
   /** Last known status. */
   status: WorkflowStatus;
-  readonly #emitter = new EventEmitter<WorkflowEventMap>();
   readonly #resolvedOptions: ResolvedWorkflowOptions;
   readonly #drafts: DraftStep[] = [];
+  readonly #follower: WorkflowFollower;
   #phase: Phase;
   #deflow: DeFlow | null = null;
   #starting: Promise<void> | null = null;
-  #stopListening: (() => void) | null = null;
-  #stopWatchingRegistration: (() => void) | null = null;
-  /** Keeps the process alive while it follows the workflow (some backends' wake-ups do not). */
-  #keepAlive: NodeJS.Timeout | null = null;
-  #finish: Finish | null = null;
-  #outcome: { result: WorkflowResult | null; error: Error | null } | null = null;
-  #settling = false;
-  #checking = false;
-  #watchNextTask = false;
 
   private constructor(id: string, name: string, options: WorkflowOptions, resolved: ResolvedWorkflowOptions, phase: Phase, status: WorkflowStatus) {
     this.id = id;
@@ -69,6 +53,14 @@ export class WorkFlow implements RegistrationWatcher {
     this.#resolvedOptions = resolved;
     this.#phase = phase;
     this.status = status;
+    this.#follower = new WorkflowFollower({
+      id,
+      isStarted: () => this.#phase === 'started',
+      registration: () => (this.#deflow ??= DeFlow.getInstance()),
+      statusRead: (read) => {
+        this.status = read;
+      },
+    });
   }
 
   /** Starts the definition of a workflow; nothing is stored until run(). */
@@ -159,18 +151,7 @@ export class WorkFlow implements RegistrationWatcher {
    */
   done(): Promise<WorkflowResult> {
     if (this.#phase === 'draft') return Promise.reject(new ValidationError(`workflow ${this.id} was not started: call run() before done()`));
-    if (this.#finish === null) {
-      let resolve!: (result: WorkflowResult) => void;
-      let reject!: (error: Error) => void;
-      const promise = new Promise<WorkflowResult>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      this.#finish = { promise, resolve, reject };
-      if (this.#outcome !== null) this.#settleFinish();
-      else this.#follow();
-    }
-    return this.#finish.promise;
+    return this.#follower.done();
   }
 
   /** Steps in execution order, each with its tasks (works while running, too). */
@@ -215,19 +196,17 @@ export class WorkFlow implements RegistrationWatcher {
   }
 
   on<K extends keyof WorkflowEventMap>(event: K, listener: (...args: WorkflowEventMap[K]) => void): this {
-    this.#emitter.on(event, listener as never);
-    this.#listenerAdded(event);
+    this.#follower.on(event, listener);
     return this;
   }
 
   once<K extends keyof WorkflowEventMap>(event: K, listener: (...args: WorkflowEventMap[K]) => void): this {
-    this.#emitter.once(event, listener as never);
-    this.#listenerAdded(event);
+    this.#follower.once(event, listener);
     return this;
   }
 
   off<K extends keyof WorkflowEventMap>(event: K, listener: (...args: WorkflowEventMap[K]) => void): this {
-    this.#emitter.off(event, listener as never);
+    this.#follower.off(event, listener);
     return this;
   }
 
@@ -236,13 +215,7 @@ export class WorkFlow implements RegistrationWatcher {
   }
 
   listenerCount(event: keyof WorkflowEventMap): number {
-    return this.#emitter.listenerCount(event);
-  }
-
-  /** @internal DeFlow was unregistered while this handle waited for the end. */
-  registrationClosed(error: Error): void {
-    this.#stopFollowing();
-    if (this.#outcome === null) this.#conclude(null, error);
+    return this.#follower.listenerCount(event);
   }
 
   toJSON(): Record<string, unknown> {
@@ -264,7 +237,7 @@ export class WorkFlow implements RegistrationWatcher {
       this.#phase = 'failed';
       this.status = 'failed';
       const error = thrown instanceof Error ? thrown : new Error(String(thrown));
-      this.#conclude(null, error);
+      this.#follower.failed(error);
       throw error;
     }
   }
@@ -272,7 +245,7 @@ export class WorkFlow implements RegistrationWatcher {
   async #store(deflow: DeFlow, deps: ReturnType<typeof planDependencies>, services: { backend: Backend; node: WorkerNode }): Promise<void> {
     const { backend, node } = services;
     // Listen before the workflow exists, so no event of a quick run is missed.
-    if (this.#wantsFollowing()) this.#subscribe(deflow, node.hub, backend);
+    if (this.#follower.wanted) this.#follower.subscribe(deflow, node.hub, backend);
     const steps = await buildSteps(this.name, this.#drafts, deps, this.#resolvedOptions.stored.stepDefaults);
     this.#drafts.length = 0;
     if (!deflow.options.worker) warnAboutScriptHandlers(this.name, steps);
@@ -282,164 +255,12 @@ export class WorkFlow implements RegistrationWatcher {
       name: this.name,
       options: this.#resolvedOptions.stored,
       steps,
-      watchNextTask: this.#watchNextTask,
+      watchNextTask: this.#follower.watchesNextTask,
       replaceByName: this.#resolvedOptions.replaceByName,
     });
     if (replaced.length > 0) await announceRemoved(backend, replaced);
     this.#phase = 'started';
     this.status = 'running';
-    if (this.#wantsFollowing()) this.#follow();
+    if (this.#follower.wanted) this.#follower.follow();
   }
-
-  #listenerAdded(event: keyof WorkflowEventMap): void {
-    if (event === 'nextTask' && !this.#watchNextTask) {
-      this.#watchNextTask = true;
-      if (this.#phase === 'started') {
-        void this.#services()
-          .then(({ backend }) => backend.watchNextTask(this.id))
-          .catch((error: unknown) => this.#report(error));
-      }
-    }
-    if (this.#outcome !== null && event === 'done' && this.#outcome.result !== null) return;
-    this.#follow();
-  }
-
-  #wantsFollowing(): boolean {
-    return this.#finish !== null || this.#emitter.listenerCount('done') + this.#emitter.listenerCount('nextTask') + this.#emitter.listenerCount('step') + this.#emitter.listenerCount('error') > 0;
-  }
-
-  /** Listens to this workflow's events through the node's hub (started handles only). */
-  #follow(): void {
-    if (this.#phase !== 'started' || this.#outcome !== null || this.#checking) return;
-    const deflow = this.#deflow ?? DeFlow.getInstance();
-    this.#deflow = deflow;
-    this.#checking = true;
-    void deflow
-      .services()
-      .then(({ node, backend }) => {
-        if (this.#outcome !== null) return;
-        this.#subscribe(deflow, node.hub, backend);
-        // It may have finished before we listened.
-        return this.#throughHiccups(deflow, () => backend.getWorkflow(this.id)).then((record) => {
-          if (record === null) this.#conclude(null, new NotFoundError(`workflow ${this.id} does not exist (finished and removed?)`));
-          else if (TERMINAL.includes(record.status)) void this.#finished(backend);
-        });
-      })
-      .catch((error: unknown) => this.#conclude(null, error instanceof Error ? error : new Error(String(error))))
-      .finally(() => {
-        this.#checking = false;
-      });
-  }
-
-  #subscribe(deflow: DeFlow, hub: EventHub, backend: Backend): void {
-    if (this.#stopListening !== null) return;
-    this.#stopWatchingRegistration = deflow.watch(this);
-    this.#stopListening = hub.listen(this.id, (event) => this.#onEvent(event, backend));
-    // An awaited done() must not let node exit early: SQLite's cross-process poll timer is
-    // unref'd, and a `worker: false` process has no other timer.
-    this.#keepAlive ??= setInterval(() => undefined, 1 << 30);
-  }
-
-  #onEvent(event: BackendEvent, backend: Backend): void {
-    switch (event.type) {
-      case 'nextTask':
-        this.#emitter.emit('nextTask', {
-          id: event.taskId,
-          workflowId: event.workflowId,
-          stepId: event.stepId,
-          stepKey: `${event.workflowId}:${event.stepId}`,
-          data: JSON.parse(event.dataJson) as unknown,
-          attempt: event.attempt,
-        });
-        return;
-      case 'step':
-        this.#emitter.emit('step', { workflowId: event.workflowId, stepId: event.stepId, status: event.status });
-        return;
-      case 'workflow':
-        void this.#finished(backend);
-        return;
-      default:
-        return;
-    }
-  }
-
-  async #finished(backend: Backend): Promise<void> {
-    if (this.#settling || this.#outcome !== null) return;
-    this.#settling = true;
-    const deflow = this.#deflow ?? DeFlow.getInstance();
-    try {
-      const record = await this.#throughHiccups(deflow, () => backend.getWorkflow(this.id));
-      if (record === null) {
-        throw new NotFoundError(
-          `workflow ${this.id} was removed (clean(), ifExist: 'replace', retention, or a store that lost its data) before its result could be read`,
-        );
-      }
-      const result = await this.#throughHiccups(deflow, () => loadWorkflowResult(backend, record));
-      this.status = result.status;
-      this.#conclude(result, null);
-    } catch (error) {
-      this.#conclude(null, error instanceof Error ? error : new Error(String(error)));
-    } finally {
-      this.#settling = false;
-    }
-  }
-
-  /**
-   * A read that a backend hiccup (a restart, a dropped connection) made fail is tried again
-   * while the registration lasts: the workflow goes on meanwhile, and done() must not give up.
-   */
-  async #throughHiccups<T>(deflow: DeFlow, read: () => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await read();
-      } catch (error) {
-        if (!(error instanceof BackendError) || deflow.state !== 'ready' || this.#outcome !== null) throw error;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 200 * 2 ** attempt)));
-      }
-    }
-  }
-
-  /** Records the end (result, or an error that stopped us from knowing it), emits, settles done(). */
-  #conclude(result: WorkflowResult | null, error: Error | null): void {
-    if (this.#outcome !== null) return;
-    this.#outcome = { result, error };
-    this.#stopFollowing();
-    if (result !== null) {
-      this.#emitter.emit('done', result);
-      if (result.status !== 'succeeded' && this.#emitter.listenerCount('error') > 0) {
-        this.#emitter.emit('error', failedError(result));
-      }
-    } else if (error !== null) {
-      this.#report(error);
-    }
-    this.#settleFinish();
-  }
-
-  #settleFinish(): void {
-    const outcome = this.#outcome;
-    if (this.#finish === null || outcome === null) return;
-    if (outcome.result !== null && outcome.result.status === 'succeeded') this.#finish.resolve(outcome.result);
-    else if (outcome.result !== null) this.#finish.reject(failedError(outcome.result));
-    else this.#finish.reject(outcome.error ?? new DeflowError('ERR_UNKNOWN', `workflow ${this.id} ended without a result`));
-  }
-
-  #stopFollowing(): void {
-    if (this.#keepAlive !== null) clearInterval(this.#keepAlive);
-    this.#keepAlive = null;
-    this.#stopListening?.();
-    this.#stopListening = null;
-    this.#stopWatchingRegistration?.();
-    this.#stopWatchingRegistration = null;
-  }
-
-  /** An error that is not a workflow failure: to 'error' listeners, else a process warning (unless done() will carry it). */
-  #report(error: unknown): void {
-    const asError = error instanceof Error ? error : new Error(String(error));
-    if (this.#emitter.listenerCount('error') > 0) this.#emitter.emit('error', asError);
-    else if (this.#finish === null) process.emitWarning(`workflow ${this.id}: ${asError.message}`, { type: 'DeflowWarning' });
-  }
-}
-
-function failedError(result: WorkflowResult): WorkflowFailedError {
-  return new WorkflowFailedError(result);
 }

@@ -29,9 +29,9 @@ import type {
   TaskRecord,
   WorkflowRecord,
   WorkflowStatus,
-} from './types.js';
+} from './records.js';
 
-export type * from './types.js';
+export type * from './records.js';
 
 /** JSON text produced by the engine's serializer. */
 export type Json = string;

@@ -10,7 +10,7 @@
  */
 import { LeaseLostError, NotFoundError, StepClosedError, ValidationError } from '../errors.js';
 import type { DeflowError, SerializedError } from '../errors.js';
-import type { JobKind, StepStage, StepStatus } from './types.js';
+import type { JobKind, StepStage, StepStatus } from './records.js';
 
 // --- failures (stored) -------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 /** The `--backend` option shared by every command. */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { backendKind, sqlitePath } from '../api/backend-factory.js';
-import { DEFAULT_BACKEND } from '../api/options.js';
+import { backendInput, checkRegisterOptions } from '../api/options.js';
+import { chooseBackend } from '../backends/registry.js';
 import { ValidationError } from '../errors.js';
 
 export interface BackendOptions {
@@ -31,9 +31,9 @@ export function registerOptions(options: BackendOptions): Record<string, string>
  * wrong directory, not an empty store; say so instead of creating it.
  */
 export function requireExistingStore(options: BackendOptions): void {
-  const url = options.backend ?? process.env.DEFLOW_BACKEND ?? DEFAULT_BACKEND;
-  if (backendKind(url) !== 'sqlite') return;
-  const path = sqlitePath(url);
+  const backend = chooseBackend(backendInput(checkRegisterOptions(registerOptions(options))));
+  if (backend.kind !== 'sqlite') return;
+  const { path } = backend.config;
   if (path !== ':memory:' && !existsSync(path)) {
     throw new ValidationError(
       `no deflow database at ${path}: run a workflow here first (npx deflow demo), or point --backend (or $DEFLOW_BACKEND) at the right file`,

@@ -4,7 +4,7 @@
  * imports the same module finds the same handler under the same key.
  */
 import { ValidationError } from '../errors.js';
-import type { HandlerRef } from '../backends/types.js';
+import type { HandlerRef } from '../backends/records.js';
 import type { HandlerCode } from './types.js';
 
 export interface RegisteredHandler extends HandlerCode {

@@ -4,7 +4,7 @@
  * loaded is remembered, and the node never claims work for it.
  */
 import createDebug from 'debug';
-import type { HandlerRef } from '../backends/types.js';
+import type { HandlerRef } from '../backends/records.js';
 import { findHandler, handlerFor } from './registry.js';
 import type { RegisteredHandler } from './registry.js';
 

@@ -4,12 +4,13 @@
  */
 import type { Call } from './call.js';
 
-export class CallQueue {
-  private head: Call | null = null;
-  private tail: Call | null = null;
+/** `W`: the worker type of its calls. */
+export class CallQueue<W = unknown> {
+  private head: Call<W> | null = null;
+  private tail: Call<W> | null = null;
   size = 0;
 
-  push(call: Call): void {
+  push(call: Call<W>): void {
     call.queue = this;
     call.prev = this.tail;
     call.next = null;
@@ -20,7 +21,7 @@ export class CallQueue {
   }
 
   /** Retries go first: they have waited longest. */
-  unshift(call: Call): void {
+  unshift(call: Call<W>): void {
     call.queue = this;
     call.prev = null;
     call.next = this.head;
@@ -30,13 +31,13 @@ export class CallQueue {
     this.size++;
   }
 
-  shift(): Call | null {
+  shift(): Call<W> | null {
     const call = this.head;
     if (call !== null) this.remove(call);
     return call;
   }
 
-  remove(call: Call): void {
+  remove(call: Call<W>): void {
     if (call.queue !== this) return;
     if (call.prev === null) this.head = call.next;
     else call.prev.next = call.next;
@@ -48,7 +49,7 @@ export class CallQueue {
   }
 
   /** Empties the queue, handing each call to `fn` (used when failing everything at once). */
-  drainTo(fn: (call: Call) => void): void {
+  drainTo(fn: (call: Call<W>) => void): void {
     for (let call = this.shift(); call !== null; call = this.shift()) fn(call);
   }
 }

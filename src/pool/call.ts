@@ -1,15 +1,18 @@
-/** One call on its way through the farm: queued, running on a worker, or settled. */
-import type { CallQueue } from './call-queue.js';
-import type { PoolWorker } from './worker.js';
+/**
+ * One call on its way through the farm: queued, running on a worker, or settled. `W` is the
+ * worker type (PoolWorker), and the queue is typed by what leaving it takes: so this record
+ * imports neither the worker nor the queue that hold it.
+ */
 
-export class Call {
+export class Call<W = unknown> {
   // Links for CallQueue (the farm queue, or a worker's queue of broadcast calls).
-  prev: Call | null = null;
-  next: Call | null = null;
-  queue: CallQueue | null = null;
+  prev: Call<W> | null = null;
+  next: Call<W> | null = null;
+  /** The CallQueue it waits in, typed by what leaving it takes. */
+  queue: { remove(call: Call<W>): void } | null = null;
 
   /** Worker the call is running on, if any. */
-  worker: PoolWorker | null = null;
+  worker: W | null = null;
   /** Encoded arguments, kept so a retry does not encode again. */
   payload: unknown = undefined;
   encoded = false;
@@ -27,7 +30,7 @@ export class Call {
     readonly timeoutMs: number,
     readonly signal: AbortSignal | undefined,
     /** Broadcast calls belong to one worker and are never moved to another. */
-    readonly pinned: PoolWorker | null,
+    readonly pinned: W | null,
     readonly resolve: (value: unknown) => void,
     readonly reject: (error: unknown) => void,
   ) {}

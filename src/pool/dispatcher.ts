@@ -17,9 +17,9 @@ import type { PayloadCodec } from './serializers.js';
 import type { FarmStopReason, PoolWorker } from './worker.js';
 
 export interface DispatcherHooks {
-  settle(call: Call, error: unknown, value?: unknown): void;
+  settle(call: Call<PoolWorker>, error: unknown, value?: unknown): void;
   /** A worker-side failure: the farm retries the call or gives up. */
-  failAttempt(call: Call, error: Error): void;
+  failAttempt(call: Call<PoolWorker>, error: Error): void;
   /** A worker received its ttl-th call. */
   ttlReached(worker: PoolWorker): void;
   /** Calls are waiting with no free slot: start a worker if the pool may grow. */
@@ -30,7 +30,7 @@ export class Dispatcher {
   /** Farm-side codec; null while a custom serializer module is loading (nothing is sent then). */
   codec: PayloadCodec | null = null;
 
-  private readonly queue = new CallQueue();
+  private readonly queue = new CallQueue<PoolWorker>();
   private readonly buckets: LoadBuckets<PoolWorker>;
   private readonly capacity: number;
 
@@ -46,7 +46,7 @@ export class Dispatcher {
     return this.queue.size;
   }
 
-  enqueue(call: Call): void {
+  enqueue(call: Call<PoolWorker>): void {
     const pinned = call.pinned;
     if (pinned !== null) {
       if (pinned.state === 'starting' || pinned.state === 'ready') {
@@ -69,7 +69,7 @@ export class Dispatcher {
   }
 
   /** A retry or a displaced call: first in line. */
-  requeue(call: Call): void {
+  requeue(call: Call<PoolWorker>): void {
     this.queue.unshift(call);
     this.dispatch();
     if (this.queue.size > 0) this.hooks.needWorker();
@@ -89,7 +89,7 @@ export class Dispatcher {
   }
 
   /** Detaches an answered (or abandoned) call from its worker. */
-  release(worker: PoolWorker, call: Call): void {
+  release(worker: PoolWorker, call: Call<PoolWorker>): void {
     if (!worker.running.delete(call.id)) return;
     call.worker = null;
     worker.load--;
@@ -108,7 +108,7 @@ export class Dispatcher {
   }
 
   /** Takes a call back (abort): out of its queue, or off its worker, which is killed. */
-  withdraw(call: Call, reason: FarmStopReason): void {
+  withdraw(call: Call<PoolWorker>, reason: FarmStopReason): void {
     if (call.queue !== null) {
       call.queue.remove(call);
       return;
@@ -121,7 +121,7 @@ export class Dispatcher {
   }
 
   /** The worker's channel refused this call's arguments: fail it alone. */
-  notSent(worker: PoolWorker, call: Call, cause: unknown): void {
+  notSent(worker: PoolWorker, call: Call<PoolWorker>, cause: unknown): void {
     if (call.worker !== worker) return;
     this.release(worker, call);
     clearTimeout(call.timer);
@@ -130,7 +130,7 @@ export class Dispatcher {
   }
 
   /** Detaches every running call of a worker that is gone, handing each to `fail`. */
-  evict(worker: PoolWorker, fail: (call: Call) => void): void {
+  evict(worker: PoolWorker, fail: (call: Call<PoolWorker>) => void): void {
     for (const call of [...worker.running.values()]) {
       this.release(worker, call);
       clearTimeout(call.timer);
@@ -140,7 +140,7 @@ export class Dispatcher {
   }
 
   /** Empties the queue, handing each call to `fail`. */
-  failQueued(fail: (call: Call) => void): void {
+  failQueued(fail: (call: Call<PoolWorker>) => void): void {
     this.queue.drainTo(fail);
   }
 
@@ -148,17 +148,17 @@ export class Dispatcher {
     while (this.queue.size > 0) {
       const worker = this.buckets.pick();
       if (worker === null) return;
-      this.assign(worker.pinned.shift() ?? (this.queue.shift() as Call), worker);
+      this.assign(worker.pinned.shift() ?? (this.queue.shift() as Call<PoolWorker>), worker);
     }
   }
 
   private servePinned(worker: PoolWorker): void {
     while (worker.pinned.size > 0 && worker.inBuckets && worker.load < this.capacity) {
-      this.assign(worker.pinned.shift() as Call, worker);
+      this.assign(worker.pinned.shift() as Call<PoolWorker>, worker);
     }
   }
 
-  private assign(call: Call, worker: PoolWorker): void {
+  private assign(call: Call<PoolWorker>, worker: PoolWorker): void {
     if (!call.encoded) {
       try {
         call.payload = (this.codec as PayloadCodec).encode(call.args);
@@ -178,7 +178,7 @@ export class Dispatcher {
     if (++worker.received >= this.options.ttl) this.hooks.ttlReached(worker);
   }
 
-  private readonly onTimeout = (call: Call): void => {
+  private readonly onTimeout = (call: Call<PoolWorker>): void => {
     call.timer = undefined;
     const worker = call.worker;
     if (worker === null || call.settled) return;
@@ -201,7 +201,7 @@ export class Dispatcher {
     worker.kill(reason);
   }
 
-  private argumentsError(call: Call, cause: unknown): CallSerializationError {
+  private argumentsError(call: Call<PoolWorker>, cause: unknown): CallSerializationError {
     const serializer = this.options.serializer.startsWith('file:') ? 'custom' : this.options.serializer;
     const reason = cause instanceof Error ? cause.message : String(cause);
     return new CallSerializationError(`the arguments of '${call.method}' could not be serialized with the '${serializer}' serializer: ${reason}`, {

@@ -17,44 +17,13 @@ import { checkCallOptions, checkMethod, type CheckedCall } from './call-options.
 import { resolveOptions, type FarmOptions } from './options.js';
 import { RESULT_ERROR, RESULT_UNDEFINED, type WireMessage } from './protocol.js';
 import { fromErrorRecord, type ErrorRecord } from './remote-error.js';
-import { registerFarm, unregisterFarm } from './registry.js';
+import { registerFarm, unregisterFarm } from './live-farms.js';
 import type { Dispatcher } from './dispatcher.js';
 import { Supervisor } from './supervisor.js';
+import type { FarmEvents } from './farm-events.js';
 import type { FarmWorkerInfo, PoolWorker } from './worker.js';
 
 export type FarmState = 'running' | 'killing' | 'killed';
-
-/** What the farm's `message` event carries: one settled call. */
-export interface FarmMessage {
-  callId: number;
-  workerId: number;
-  ok: boolean;
-  value?: unknown;
-  error?: Error;
-}
-
-export interface FarmEvents {
-  /** A worker was spawned. */
-  fork: [worker: FarmWorkerInfo];
-  /** A worker loaded the module and takes calls. */
-  online: [worker: FarmWorkerInfo];
-  /** A worker answered a call. Only computed when someone listens. */
-  message: [worker: FarmWorkerInfo, message: FarmMessage];
-  /** A child process closed its IPC channel (it is then killed and replaced). Process mode only. */
-  disconnect: [worker: FarmWorkerInfo];
-  /** A worker failed to spawn, load, be killed or be reached. Emitted only if someone listens. */
-  error: [error: Error, worker: FarmWorkerInfo | null];
-  /** A worker exited. */
-  exit: [worker: FarmWorkerInfo, code: number | null, signal: string | null];
-  /** A worker's stdio closed (threads: right after exit). The last event of a worker. */
-  close: [worker: FarmWorkerInfo, code: number | null, signal: string | null];
-  /** A worker received `ttl` calls and will be replaced. */
-  ttl: [worker: FarmWorkerInfo];
-  /** A worker stayed `maxIdleTime` without calls and is stopped. */
-  idle: [worker: FarmWorkerInfo];
-  /** A worker used more than `maxMemoryMb` and will be replaced. */
-  memory: [worker: FarmWorkerInfo, bytes: number];
-}
 
 export interface FarmCallOptions {
   /** Export to run: 'default' (the default) or a named export / method of the default export. */
@@ -240,7 +209,7 @@ export class Farm<M = unknown> extends EventEmitter<FarmEvents> {
   }
 
   /** A worker-side failure (crash, timeout): retry on another worker or give up. */
-  private failAttempt(call: Call, error: Error): void {
+  private failAttempt(call: Call<PoolWorker>, error: Error): void {
     if (call.settled) return;
     if (call.pinned === null && call.retries < this.options.maxRetries && this.farmState === 'running') {
       call.retries++;
@@ -251,14 +220,14 @@ export class Farm<M = unknown> extends EventEmitter<FarmEvents> {
     this.settle(call, call.retries > 0 ? new CallMaxRetryError(error, call.attempts) : error);
   }
 
-  private abort(call: Call): void {
+  private abort(call: Call<PoolWorker>): void {
     if (call.settled) return;
     this.dispatcher.withdraw(call, 'abort');
     this.settle(call, call.signal?.reason ?? new Error('call aborted'));
   }
 
   /** The one place a call ends: clears its timer and abort listener, then resolves or rejects. */
-  private settle(call: Call, error: unknown, value?: unknown): void {
+  private settle(call: Call<PoolWorker>, error: unknown, value?: unknown): void {
     if (call.settled) return;
     call.settled = true;
     if (call.timer !== undefined) clearTimeout(call.timer);

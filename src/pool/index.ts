@@ -9,8 +9,9 @@
  * Reference: docs/pool.md.
  */
 export { createFarm, Farm } from './farm.js';
-export type { FarmCallOptions, FarmEvents, FarmMessage, FarmMethodName, FarmState } from './farm.js';
-export { killAllFarms } from './registry.js';
+export type { FarmCallOptions, FarmMethodName, FarmState } from './farm.js';
+export type { FarmEvents, FarmMessage } from './farm-events.js';
+export { killAllFarms } from './live-farms.js';
 export type { FarmForkOptions, FarmOptions, FarmThreadOptions, FarmWorkerType, ResolvedFarmOptions } from './options.js';
 export type { FarmSerializer, FarmSerializerName } from './serializers.js';
 export type { FarmWorkerInfo, FarmStopReason, FarmWorkerState } from './worker.js';

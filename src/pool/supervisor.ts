@@ -19,7 +19,7 @@
 import type { Call } from './call.js';
 import { Dispatcher } from './dispatcher.js';
 import { ModuleLoadError, WorkerTerminatedError } from './errors.js';
-import type { FarmEvents } from './farm.js';
+import type { FarmEvents } from './farm-events.js';
 import { logFarm } from './log.js';
 import type { ResolvedFarmOptions } from './options.js';
 import type { WireMessage } from './protocol.js';
@@ -36,8 +36,8 @@ const EARLY_CRASH_MS = 1000;
 /** What the supervisor needs from the farm. */
 export interface SupervisorHooks {
   emit<E extends keyof FarmEvents>(event: E, ...args: FarmEvents[E]): void;
-  settle(call: Call, error: unknown, value?: unknown): void;
-  failAttempt(call: Call, error: Error): void;
+  settle(call: Call<PoolWorker>, error: unknown, value?: unknown): void;
+  failAttempt(call: Call<PoolWorker>, error: Error): void;
   results(worker: PoolWorker, message: WireMessage): void;
 }
 
@@ -99,7 +99,7 @@ export class Supervisor implements WorkerOwner {
   }
 
   /** Fails every call through `reject`, kills every worker; resolves when all have exited. */
-  killAll(reject: (call: Call, worker: PoolWorker | null) => void): Promise<void> {
+  killAll(reject: (call: Call<PoolWorker>, worker: PoolWorker | null) => void): Promise<void> {
     this.killing = true;
     clearTimeout(this.respawnTimer);
     this.dispatcher.failQueued((call) => reject(call, null));
@@ -219,7 +219,7 @@ export class Supervisor implements WorkerOwner {
     worker.stop('idle');
   }
 
-  callNotSent(worker: PoolWorker, call: Call, cause: unknown): void {
+  callNotSent(worker: PoolWorker, call: Call<PoolWorker>, cause: unknown): void {
     this.dispatcher.notSent(worker, call, cause);
   }
 

@@ -57,7 +57,7 @@ export interface WorkerOwner {
   workerStartTimedOut(worker: PoolWorker): void;
   workerIdle(worker: PoolWorker): void;
   /** A batch could not be sent; `error` is why this one call could not be serialized. */
-  callNotSent(worker: PoolWorker, call: Call, error: unknown): void;
+  callNotSent(worker: PoolWorker, call: Call<PoolWorker>, error: unknown): void;
   workerExit(worker: PoolWorker, code: number | null, signal: string | null): void;
   workerEvent(event: 'error' | 'disconnect' | 'close', worker: PoolWorker, ...args: unknown[]): void;
 }
@@ -66,9 +66,9 @@ export class PoolWorker implements Bucketed<PoolWorker>, FarmWorkerInfo {
   state: FarmWorkerState = 'starting';
   stopReason: FarmStopReason | null = null;
   /** Calls sent and not answered, by id. */
-  readonly running = new Map<number, Call>();
+  readonly running = new Map<number, Call<PoolWorker>>();
   /** Broadcast calls waiting for this worker to be ready or to have a free slot. */
-  readonly pinned = new CallQueue();
+  readonly pinned = new CallQueue<PoolWorker>();
   received = 0;
   /** Whether it ever said READY: an exit before that is a failure to start, not a crash. */
   wasReady = false;
@@ -87,7 +87,7 @@ export class PoolWorker implements Bucketed<PoolWorker>, FarmWorkerInfo {
 
   private readonly channel: WorkerChannel;
   private readonly outbox: unknown[] = [MSG_CALLS];
-  private readonly outboxCalls: Call[] = [];
+  private readonly outboxCalls: Call<PoolWorker>[] = [];
   private flushScheduled = false;
   private killTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -132,7 +132,7 @@ export class PoolWorker implements Bucketed<PoolWorker>, FarmWorkerInfo {
   }
 
   /** Queues a call for the next flush; the farm has already recorded it in `running`. */
-  send(call: Call): void {
+  send(call: Call<PoolWorker>): void {
     this.outbox.push(call.id, call.method, call.payload);
     this.outboxCalls.push(call);
     if (!this.flushScheduled) {

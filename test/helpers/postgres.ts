@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { NewWorkflow, ResolvedStepOptions } from '../../src/backends/backend.js';
-import { PostgresBackend } from '../../src/backends/postgres/index.js';
+import { PostgresBackend } from '../../src/backends/postgres/postgres-backend.js';
 import type { BackendUnderTest } from './backends.js';
 
 export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';

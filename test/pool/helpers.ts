@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, expect } from 'vitest';
 import { createFarm, killAllFarms, type Farm, type FarmOptions, type FarmEvents } from '../../src/pool/index.js';
-import { liveFarmCount } from '../../src/pool/registry.js';
+import { liveFarmCount } from '../../src/pool/live-farms.js';
 import type * as BasicModule from './fixtures/basic.js';
 
 export type Basic = typeof BasicModule;

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClaimedJob, JobOutcome } from '../../src/backends/backend.js';
-import type { PostgresBackend } from '../../src/backends/postgres/index.js';
+import type { PostgresBackend } from '../../src/backends/postgres/postgres-backend.js';
 import { connectionsOf, dropSchemas, freshSchemaName, oneStepWorkflow, openPostgresBackend, withAdmin } from '../helpers/postgres.js';
 
 const schema = freshSchemaName();

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import DeFlow, { BackendError, ValidationError } from '../../src/index.js';
 import type { BackendEvent, NextTaskEvent } from '../../src/backends/backend.js';
-import { PostgresBackend } from '../../src/backends/postgres/index.js';
+import { PostgresBackend } from '../../src/backends/postgres/postgres-backend.js';
 import { DATABASE_URL, connectionsOf, dropSchemas, freshSchemaName, oneStepWorkflow, openPostgresBackend, withAdmin } from '../helpers/postgres.js';
 
 const schemas: string[] = [];

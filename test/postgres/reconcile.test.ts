@@ -7,7 +7,7 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClaimedJob, JobOutcome } from '../../src/backends/backend.js';
-import { PostgresBackend } from '../../src/backends/postgres/index.js';
+import { PostgresBackend } from '../../src/backends/postgres/postgres-backend.js';
 import { DATABASE_URL, dropSchemas, freshSchemaName, oneStepWorkflow, openPostgresBackend, withAdmin } from '../helpers/postgres.js';
 import { TcpProxy } from './tcp-proxy.js';
 

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import DeFlow, { StepHandler, WorkFlow } from '../../src/index.js';
 import type { BackendEvent } from '../../src/backends/backend.js';
-import type { PostgresBackend } from '../../src/backends/postgres/index.js';
+import type { PostgresBackend } from '../../src/backends/postgres/postgres-backend.js';
 import { startNode, stopAllNodes } from '../helpers/nodes.js';
 import echo from '../fixtures/steps/echo.js';
 import type { EchoResult } from '../fixtures/steps/echo.js';

@@ -6,7 +6,7 @@
  * lease as always.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { PostgresBackend } from '../../src/backends/postgres/index.js';
+import type { PostgresBackend } from '../../src/backends/postgres/postgres-backend.js';
 import { dropSchemas, freshSchemaName, openPostgresBackend } from '../helpers/postgres.js';
 
 const LEASE_MS = 400;

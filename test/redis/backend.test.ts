@@ -6,7 +6,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import DeFlow, { StepHandler, WorkFlow } from '../../src/index.js';
-import { RedisBackend } from '../../src/backends/redis/index.js';
+import { RedisBackend } from '../../src/backends/redis/redis-backend.js';
 import { KeySpace } from '../../src/backends/redis/keys.js';
 import { eventually, sleep } from '../conformance/context.js';
 import { REDIS_URL, countKeys, deletePrefix, randomPrefix } from '../helpers/redis.js';

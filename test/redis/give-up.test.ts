@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import DeFlow, { StepHandler, WorkFlow } from '../../src/index.js';
-import { RedisBackend } from '../../src/backends/redis/index.js';
+import { RedisBackend } from '../../src/backends/redis/redis-backend.js';
 import { randomPrefix } from '../helpers/redis.js';
 import { OwnedRedis } from './server.js';
 

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import DeFlow from '../../src/index.js';
 import { redisSettings } from '../../src/backends/redis/connection.js';
 import { KeySpace, hashTag, jobId, parseJobId } from '../../src/backends/redis/keys.js';
-import { RedisBackend } from '../../src/backends/redis/index.js';
+import { RedisBackend } from '../../src/backends/redis/redis-backend.js';
 import { REDIS_URL } from '../helpers/redis.js';
 
 afterEach(async () => {

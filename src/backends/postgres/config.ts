@@ -1,14 +1,23 @@
 /**
- * Connection settings of the PostgreSQL backend, derived from the register options:
- * the URL, the schema (validated: it names the tables, the functions and the NOTIFY channel),
- * and the pg client options every connection of the backend shares.
+ * The configuration of the PostgreSQL backend, checked in one place: the URL (parsed here and
+ * only here), the schema (it names the tables, the functions and the NOTIFY channel), and the
+ * pg client options every connection of the backend shares. Light on purpose: the registry
+ * reads it without loading pg (a type import only).
  */
 import type { ClientConfig } from 'pg';
 import { ValidationError } from '../../errors.js';
+import type { BackendInput } from '../descriptor.js';
+import { redactUrl } from '../redact-url.js';
 
-export { DEFAULT_SCHEMA, checkSchemaName } from '../names.js';
+export { redactUrl } from '../redact-url.js';
+
+export const DEFAULT_SCHEMA = 'deflow';
 /** Connections of the pool (the event channel has one more of its own). */
 export const DEFAULT_POOL_SIZE = 5;
+
+/** Lowercase, unquoted-safe, and short enough for the channel name "deflow.<schema>" (63 bytes). */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,47}$/;
+const EXPECTED_FORM = 'postgres://user:password@host:5432/database';
 
 export interface PostgresConfig {
   /** Connection URL as given (postgres:// or postgresql://). */
@@ -19,6 +28,31 @@ export interface PostgresConfig {
   recoverIntervalMs: number;
 }
 
+/** The configuration DeFlow.register's options describe; throws a ValidationError for a URL or schema it cannot use. */
+export function parsePostgresConfig(input: BackendInput): PostgresConfig {
+  parseUrl(input.url);
+  return {
+    url: input.url,
+    schema: checkSchemaName(input.schema),
+    poolSize: DEFAULT_POOL_SIZE,
+    recoverIntervalMs: input.recoverIntervalMs,
+  };
+}
+
+/** The PostgreSQL schema deflow keeps its tables in. */
+export function checkSchemaName(schema: string | undefined): string {
+  const name = schema ?? DEFAULT_SCHEMA;
+  if (name.startsWith('pg_')) {
+    throw new ValidationError(`DeFlow.register options.schema: names starting with "pg_" are reserved by PostgreSQL, got ${JSON.stringify(name)}`);
+  }
+  if (!SCHEMA_NAME.test(name)) {
+    throw new ValidationError(
+      `DeFlow.register options.schema must be a lowercase PostgreSQL name (a-z, 0-9 and _, starting with a letter or _, ` +
+        `at most 48 characters), got ${JSON.stringify(name)}`,
+    );
+  }
+  return name;
+}
 
 /**
  * Options of every connection: the search_path pins the schema from the first packet on (no
@@ -48,26 +82,12 @@ export function parseUrl(url: string): URL {
   try {
     return new URL(url);
   } catch {
+    // Both phrasings are pinned by tests (the backend's and DeFlow.register's).
+    const shown = redactUrl(url);
     throw new ValidationError(
-      `DeFlow.register options.backend is not a PostgreSQL URL deflow can use: ${whyUnparsable(url)}, in ${redactUrl(url)} ` +
-        '(expected postgres://user:password@host:5432/database)',
+      `DeFlow.register options.backend is not a PostgreSQL URL deflow can use: ${whyUnparsable(url)}, in ${shown} ` +
+        `(${JSON.stringify(shown)} is not a valid URL; expected ${EXPECTED_FORM})`,
     );
-  }
-}
-
-/** The URL without its password, for messages (also when it does not parse). */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    // Everything between the first ":" of the user info and the last "@" may be password.
-    const start = url.indexOf('://') + 3;
-    const at = url.lastIndexOf('@');
-    const colon = url.indexOf(':', start);
-    if (start < 3 || at < start || colon < 0 || colon > at) return url;
-    return `${url.slice(0, colon)}:***${url.slice(at)}`;
   }
 }
 

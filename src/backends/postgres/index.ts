@@ -1,19 +1,22 @@
 /**
- * The PostgreSQL backend, loaded on demand by the backend factory (only processes that use
- * PostgreSQL load pg and the SQL files).
+ * The PostgreSQL backend as the registry sees it. Only processes that create one load pg and
+ * the SQL files (postgres-backend.ts, imported on demand).
  */
-import type { ResolvedRegisterOptions } from '../../api/options.js';
-import { DEFAULT_POOL_SIZE, checkSchemaName } from './config.js';
-import { PostgresBackend } from './postgres-backend.js';
+import type { BackendDescriptor } from '../descriptor.js';
+import { checkSchemaName, parsePostgresConfig } from './config.js';
+import type { PostgresConfig } from './config.js';
 
-export { PostgresBackend } from './postgres-backend.js';
 export type { PostgresConfig } from './config.js';
 
-export function createPostgresBackend(options: ResolvedRegisterOptions): PostgresBackend {
-  return new PostgresBackend({
-    url: options.backend,
-    schema: checkSchemaName(options.schema),
-    poolSize: DEFAULT_POOL_SIZE,
-    recoverIntervalMs: options.checkProcessQueueInterval,
-  });
-}
+export const postgresBackend: BackendDescriptor<'postgres', PostgresConfig> = {
+  kind: 'postgres',
+  label: 'PostgreSQL',
+  schemes: ['postgres:', 'postgresql:'],
+  example: 'postgres://user@host/db',
+  isolationOptions: { schema: checkSchemaName },
+  parseConfig: parsePostgresConfig,
+  async create(config) {
+    const { PostgresBackend } = await import('./postgres-backend.js');
+    return new PostgresBackend(config);
+  },
+};

@@ -2,7 +2,7 @@
  * Job ids of the PostgreSQL backend: "<step_pk>.<seq>", seq 0 = beforeAll, 1.. = tasks,
  * 2147483647 = afterAll (keep in sync with functions/*.sql). Ids are opaque to the engine.
  */
-import type { JobKind } from '../types.js';
+import type { JobKind } from '../records.js';
 
 export const AFTER_SEQ = 2_147_483_647;
 

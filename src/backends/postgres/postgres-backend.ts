@@ -31,7 +31,7 @@ import type {
   TaskPage,
   WorkflowQuery,
 } from '../backend.js';
-import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../types.js';
+import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
 import { clientConfig, redactUrl } from './config.js';
 import type { PostgresConfig } from './config.js';
 import { toDeflowError } from './errors.js';

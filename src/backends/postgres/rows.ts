@@ -18,7 +18,7 @@ import type {
   TaskRecord,
   WorkflowRecord,
   WorkflowStatus,
-} from '../types.js';
+} from '../records.js';
 import { jobId, kindOfSeq } from './job-ids.js';
 
 export interface WorkflowRow {

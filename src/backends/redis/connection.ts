@@ -1,10 +1,7 @@
 /**
  * Connection settings and the life of the two connections a process keeps to Redis: one for
- * commands and scripts, one subscribed to the prefix's event channel.
- *
- * Accepted forms: DeFlow's `connection: { host, port, password, db, tls, maxAttempts,
- * connectTimeout, retryMaxDelay }` or a `redis://[user:password@]host[:port][/db]` /
- * `rediss://…` URL (TLS).
+ * commands and scripts, one subscribed to the prefix's event channel. The accepted forms of
+ * URL and `connection` are checked in config.ts.
  *
  * Connection loss: commands fail at once while disconnected (no offline queue, no silent
  * resend of a script that may already have run), with a BackendError saying so; the engine
@@ -21,8 +18,9 @@
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import createDebug from 'debug';
-import type { RedisConnectionOptions } from '../../api/options.js';
 import { BackendError, ValidationError } from '../../errors.js';
+import { isConnectionUrl, parseRedisUrl } from './config.js';
+import type { RedisConnectionOptions } from './config.js';
 
 const debug = createDebug('deflow:redis:connection');
 
@@ -45,24 +43,14 @@ export function redisSettings(url: string, connection: RedisConnectionOptions | 
   let username: string | undefined;
   let db = connection?.db ?? 0;
   let tls = connection?.tls ?? false;
-  if (url !== 'redis:' && url !== 'rediss:') {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw new ValidationError(`${where}.backend: ${JSON.stringify(url)} is not a valid URL; use redis://host:6379/0 or rediss://…`);
-    }
-    host = parsed.hostname || '127.0.0.1';
-    port = parsed.port === '' ? 6379 : Number(parsed.port);
-    if (parsed.username !== '') username = decodeURIComponent(parsed.username);
-    if (parsed.password !== '') password = decodeURIComponent(parsed.password);
-    const path = parsed.pathname.replace(/^\//, '');
-    if (path !== '') {
-      // Digits only: Number() would take "0x10", "1e1" or " 2".
-      if (!/^\d+$/.test(path)) throw new ValidationError(`${where}.backend: the database in ${JSON.stringify(url)} must be a number, got "${path}"`);
-      db = Number(path);
-    }
-    tls = parsed.protocol === 'rediss:';
+  if (!isConnectionUrl(url)) {
+    const parsed = parseRedisUrl(url);
+    host = parsed.host;
+    port = parsed.port;
+    username = parsed.username;
+    password = parsed.password ?? password;
+    db = parsed.db ?? db;
+    tls = parsed.tls;
   } else if (url === 'rediss:') {
     tls = true;
   }

@@ -1,12 +1,23 @@
-/** The Redis backend, loaded on demand by the backend factory (so SQLite-only users never load ioredis). */
-import type { ResolvedRegisterOptions } from '../../api/options.js';
-import type { Backend } from '../backend.js';
-import { RedisBackend } from './redis-backend.js';
+/**
+ * The Redis backend as the registry sees it. Only processes that create one load ioredis and
+ * the Lua scripts (redis-backend.ts, imported on demand).
+ */
+import type { BackendDescriptor } from '../descriptor.js';
+import { checkRedisPrefix, parseRedisConfig } from './config.js';
+import type { RedisConfig } from './config.js';
 
-export { RedisBackend } from './redis-backend.js';
-export type { RedisBackendOptions } from './redis-backend.js';
+export type { RedisConfig, RedisConnectionOptions } from './config.js';
 
-/** Builds the backend for `DeFlow.register({ connection })` or `{ backend: 'redis://…' }`. */
-export function createRedisBackend(options: ResolvedRegisterOptions): Backend {
-  return new RedisBackend({ url: options.backend, connection: options.connection, prefix: options.prefix });
-}
+export const redisBackend: BackendDescriptor<'redis', RedisConfig> = {
+  kind: 'redis',
+  label: 'Redis',
+  // 'redis:' alone stands for DeFlow's `connection` object.
+  schemes: ['redis:', 'rediss:'],
+  example: 'redis://host:6379',
+  isolationOptions: { prefix: checkRedisPrefix },
+  parseConfig: parseRedisConfig,
+  async create(config) {
+    const { RedisBackend } = await import('./redis-backend.js');
+    return new RedisBackend(config);
+  },
+};

@@ -10,7 +10,7 @@
  * overlap, so a workflow whose id equals the prefix cannot collide with an index.
  */
 import { ValidationError } from '../../errors.js';
-import { checkRedisPrefix } from '../names.js';
+import { checkRedisPrefix } from './config.js';
 
 /** Workflow key names, in the KEYS order every workflow script expects (lua/lib/core.lua). */
 export const WORKFLOW_KEY_NAMES = ['wf', 'sx', 'st', 'td', 'js', 'er', 'rq', 'dl', 'ready', 'held', 'rl', 'bk'] as const;

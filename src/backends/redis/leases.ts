@@ -13,7 +13,7 @@ import { hostname } from 'node:os';
 import type { BackendEvent, NewNode, RecoverResult } from '../backend.js';
 import { NODE_LOST } from '../failures.js';
 import { NODE_LOSS_MIN_ATTEMPTS } from '../policy.js';
-import type { NodeRecord } from '../types.js';
+import type { NodeRecord } from '../records.js';
 import type { RedisCore } from './core.js';
 import { parseJobId } from './keys.js';
 import { list, text, toNodeRecord } from './records.js';

@@ -2,7 +2,7 @@
  * Reads and listings. Listings walk the per-prefix lexicographic indexes newest first and
  * drop entries whose workflow is gone (expired by TTL, removed, never created).
  */
-import type { StepRecord, TaskRecord, WorkflowRecord } from '../types.js';
+import type { StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
 import type { TaskPage, WorkflowQuery } from '../backend.js';
 import type { RedisCore } from './core.js';
 import { STEP_ATTRIBUTES, list, text, toStepRecord, toStepRecords, toTaskRecord, toWorkflowRecord } from './records.js';

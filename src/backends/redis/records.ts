@@ -14,7 +14,7 @@ import type {
   TaskRecord,
   WorkflowRecord,
   WorkflowStatus,
-} from '../types.js';
+} from '../records.js';
 import type { Reply } from './scripts.js';
 
 function numberOrNull(text: string | undefined): number | null {

@@ -27,8 +27,8 @@ import type {
   WorkflowQuery,
 } from '../backend.js';
 import { BackendError } from '../../errors.js';
-import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../types.js';
-import type { RedisConnectionOptions } from '../../api/options.js';
+import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
+import type { RedisConnectionOptions } from './config.js';
 import { RedisLink, redisSettings } from './connection.js';
 import type { RedisSettings } from './connection.js';
 import { RedisCore } from './core.js';

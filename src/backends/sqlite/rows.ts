@@ -17,7 +17,7 @@ import type {
   TaskRecord,
   WorkflowRecord,
   WorkflowStatus,
-} from '../types.js';
+} from '../records.js';
 
 export interface WorkflowRow {
   id: string;

@@ -27,7 +27,7 @@ import type {
   TaskPage,
   WorkflowQuery,
 } from '../backend.js';
-import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../types.js';
+import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
 import { openDatabase } from './connection.js';
 import type { SqliteDatabase } from './connection.js';
 import { Definitions } from './definitions.js';

@@ -10,7 +10,7 @@
  */
 import type { BackendEvent } from '../backend.js';
 import type { RefusalRecord, StepFailedRecord, StoredError, TaskFailedRecord } from '../failures.js';
-import type { JobKind, StepStage, StepStatus, StoredWorkflowOptions } from '../types.js';
+import type { JobKind, StepStage, StepStatus, StoredWorkflowOptions } from '../records.js';
 import { AFTER_SLOT, BEFORE_SLOT, JOB_FAILED, JOB_SUCCEEDED, jobId, parseStored } from './rows.js';
 import type { StepRow, WorkflowRow } from './rows.js';
 import type { Statements } from './statements.js';

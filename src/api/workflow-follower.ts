@@ -1,0 +1,258 @@
+/**
+ * Following a stored workflow for its handle: the events (through the node's hub), the end that
+ * done() settles with, reads that ride out backend hiccups (a reconnect), and a timer that keeps
+ * the process alive while it follows. Works in any process holding a handle, whichever process
+ * created the workflow or runs its tasks.
+ *
+ * Lifecycle:  idle -> following (listening to the hub) -> concluded (a result, or an error that
+ *             stopped us from knowing it; for good)
+ */
+import { EventEmitter } from 'node:events';
+import type { Backend, BackendEvent } from '../backends/backend.js';
+import type { WorkflowStatus } from '../backends/records.js';
+import type { EventHub } from '../engine/event-hub.js';
+import { BackendError, DeflowError, NotFoundError } from '../errors.js';
+import type { DeFlow, RegistrationWatcher } from './deflow.js';
+import { loadWorkflowResult } from './results.js';
+import type { WorkflowResult } from './results.js';
+import { WorkflowFailedError } from './workflow-events.js';
+import type { WorkflowEventMap } from './workflow-events.js';
+import { TERMINAL } from './workflow-notices.js';
+
+/** What a follower asks of the handle it follows for. */
+export interface FollowedHandle {
+  readonly id: string;
+  /** Stored (running or finished): only then is there something to follow. */
+  isStarted(): boolean;
+  /** The registration the handle works through. */
+  registration(): DeFlow;
+  /** A status the follower read from the backend. */
+  statusRead(status: WorkflowStatus): void;
+}
+
+interface Finish {
+  promise: Promise<WorkflowResult>;
+  resolve(result: WorkflowResult): void;
+  reject(error: Error): void;
+}
+
+export class WorkflowFollower implements RegistrationWatcher {
+  readonly #handle: FollowedHandle;
+  readonly #emitter = new EventEmitter<WorkflowEventMap>();
+  #stopListening: (() => void) | null = null;
+  #stopWatchingRegistration: (() => void) | null = null;
+  /** Keeps the process alive while it follows the workflow (some backends' wake-ups do not). */
+  #keepAlive: NodeJS.Timeout | null = null;
+  #finish: Finish | null = null;
+  #outcome: { result: WorkflowResult | null; error: Error | null } | null = null;
+  #settling = false;
+  #checking = false;
+  #watchNextTask = false;
+
+  constructor(handle: FollowedHandle) {
+    this.#handle = handle;
+  }
+
+  /** Someone listens for `nextTask`: the backend must publish the workflow's task starts. */
+  get watchesNextTask(): boolean {
+    return this.#watchNextTask;
+  }
+
+  /** Someone waits for the end or listens: the handle listens before the workflow is stored. */
+  get wanted(): boolean {
+    const listeners = ['done', 'nextTask', 'step', 'error'] as const;
+    return this.#finish !== null || listeners.some((event) => this.#emitter.listenerCount(event) > 0);
+  }
+
+  on<K extends keyof WorkflowEventMap>(event: K, listener: (...args: WorkflowEventMap[K]) => void): void {
+    this.#emitter.on(event, listener as never);
+    this.#listenerAdded(event);
+  }
+
+  once<K extends keyof WorkflowEventMap>(event: K, listener: (...args: WorkflowEventMap[K]) => void): void {
+    this.#emitter.once(event, listener as never);
+    this.#listenerAdded(event);
+  }
+
+  off<K extends keyof WorkflowEventMap>(event: K, listener: (...args: WorkflowEventMap[K]) => void): void {
+    this.#emitter.off(event, listener as never);
+  }
+
+  listenerCount(event: keyof WorkflowEventMap): number {
+    return this.#emitter.listenerCount(event);
+  }
+
+  /** Resolves with the result of a workflow that succeeded; rejects with a WorkflowFailedError otherwise. */
+  done(): Promise<WorkflowResult> {
+    if (this.#finish === null) {
+      let resolve!: (result: WorkflowResult) => void;
+      let reject!: (error: Error) => void;
+      const promise = new Promise<WorkflowResult>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.#finish = { promise, resolve, reject };
+      if (this.#outcome !== null) this.#settleFinish();
+      else this.follow();
+    }
+    return this.#finish.promise;
+  }
+
+  /** The workflow could not be started: that is its end. */
+  failed(error: Error): void {
+    this.#conclude(null, error);
+  }
+
+  /** @internal DeFlow was unregistered while this handle waited for the end. */
+  registrationClosed(error: Error): void {
+    this.#stopFollowing();
+    if (this.#outcome === null) this.#conclude(null, error);
+  }
+
+  /** Listens to the workflow's events through the node's hub (started handles only). */
+  follow(): void {
+    if (!this.#handle.isStarted() || this.#outcome !== null || this.#checking) return;
+    const deflow = this.#handle.registration();
+    this.#checking = true;
+    void deflow
+      .services()
+      .then(({ node, backend }) => {
+        if (this.#outcome !== null) return;
+        this.subscribe(deflow, node.hub, backend);
+        // It may have finished before we listened.
+        return this.#throughHiccups(deflow, () => backend.getWorkflow(this.#handle.id)).then((record) => {
+          if (record === null) this.#conclude(null, new NotFoundError(`workflow ${this.#handle.id} does not exist (finished and removed?)`));
+          else if (TERMINAL.includes(record.status)) void this.#finished(backend);
+        });
+      })
+      .catch((error: unknown) => this.#conclude(null, error instanceof Error ? error : new Error(String(error))))
+      .finally(() => {
+        this.#checking = false;
+      });
+  }
+
+  /** Starts listening; run() calls it before it stores the workflow, so no event of a quick run is missed. */
+  subscribe(deflow: DeFlow, hub: EventHub, backend: Backend): void {
+    if (this.#stopListening !== null) return;
+    this.#stopWatchingRegistration = deflow.watch(this);
+    this.#stopListening = hub.listen(this.#handle.id, (event) => this.#onEvent(event, backend));
+    // An awaited done() must not let node exit early: SQLite's cross-process poll timer is
+    // unref'd, and a `worker: false` process has no other timer.
+    this.#keepAlive ??= setInterval(() => undefined, 1 << 30);
+  }
+
+  #listenerAdded(event: keyof WorkflowEventMap): void {
+    if (event === 'nextTask' && !this.#watchNextTask) {
+      this.#watchNextTask = true;
+      if (this.#handle.isStarted()) {
+        void this.#handle
+          .registration()
+          .services()
+          .then(({ backend }) => backend.watchNextTask(this.#handle.id))
+          .catch((error: unknown) => this.#report(error));
+      }
+    }
+    if (this.#outcome !== null && event === 'done' && this.#outcome.result !== null) return;
+    this.follow();
+  }
+
+  #onEvent(event: BackendEvent, backend: Backend): void {
+    switch (event.type) {
+      case 'nextTask':
+        this.#emitter.emit('nextTask', {
+          id: event.taskId,
+          workflowId: event.workflowId,
+          stepId: event.stepId,
+          stepKey: `${event.workflowId}:${event.stepId}`,
+          data: JSON.parse(event.dataJson) as unknown,
+          attempt: event.attempt,
+        });
+        return;
+      case 'step':
+        this.#emitter.emit('step', { workflowId: event.workflowId, stepId: event.stepId, status: event.status });
+        return;
+      case 'workflow':
+        void this.#finished(backend);
+        return;
+      default:
+        return;
+    }
+  }
+
+  async #finished(backend: Backend): Promise<void> {
+    if (this.#settling || this.#outcome !== null) return;
+    this.#settling = true;
+    const deflow = this.#handle.registration();
+    const id = this.#handle.id;
+    try {
+      const record = await this.#throughHiccups(deflow, () => backend.getWorkflow(id));
+      if (record === null) {
+        throw new NotFoundError(
+          `workflow ${id} was removed (clean(), ifExist: 'replace', retention, or a store that lost its data) before its result could be read`,
+        );
+      }
+      const result = await this.#throughHiccups(deflow, () => loadWorkflowResult(backend, record));
+      this.#handle.statusRead(result.status);
+      this.#conclude(result, null);
+    } catch (error) {
+      this.#conclude(null, error instanceof Error ? error : new Error(String(error)));
+    } finally {
+      this.#settling = false;
+    }
+  }
+
+  /**
+   * A read that a backend hiccup (a restart, a dropped connection) made fail is tried again
+   * while the registration lasts: the workflow goes on meanwhile, and done() must not give up.
+   */
+  async #throughHiccups<T>(deflow: DeFlow, read: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await read();
+      } catch (error) {
+        if (!(error instanceof BackendError) || deflow.state !== 'ready' || this.#outcome !== null) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 200 * 2 ** attempt)));
+      }
+    }
+  }
+
+  /** Records the end (result, or an error that stopped us from knowing it), emits, settles done(). */
+  #conclude(result: WorkflowResult | null, error: Error | null): void {
+    if (this.#outcome !== null) return;
+    this.#outcome = { result, error };
+    this.#stopFollowing();
+    if (result !== null) {
+      this.#emitter.emit('done', result);
+      if (result.status !== 'succeeded' && this.#emitter.listenerCount('error') > 0) {
+        this.#emitter.emit('error', new WorkflowFailedError(result));
+      }
+    } else if (error !== null) {
+      this.#report(error);
+    }
+    this.#settleFinish();
+  }
+
+  #settleFinish(): void {
+    const outcome = this.#outcome;
+    if (this.#finish === null || outcome === null) return;
+    if (outcome.result !== null && outcome.result.status === 'succeeded') this.#finish.resolve(outcome.result);
+    else if (outcome.result !== null) this.#finish.reject(new WorkflowFailedError(outcome.result));
+    else this.#finish.reject(outcome.error ?? new DeflowError('ERR_UNKNOWN', `workflow ${this.#handle.id} ended without a result`));
+  }
+
+  #stopFollowing(): void {
+    if (this.#keepAlive !== null) clearInterval(this.#keepAlive);
+    this.#keepAlive = null;
+    this.#stopListening?.();
+    this.#stopListening = null;
+    this.#stopWatchingRegistration?.();
+    this.#stopWatchingRegistration = null;
+  }
+
+  /** An error that is not a workflow failure: to 'error' listeners, else a process warning (unless done() will carry it). */
+  #report(error: unknown): void {
+    const asError = error instanceof Error ? error : new Error(String(error));
+    if (this.#emitter.listenerCount('error') > 0) this.#emitter.emit('error', asError);
+    else if (this.#finish === null) process.emitWarning(`workflow ${this.#handle.id}: ${asError.message}`, { type: 'DeflowWarning' });
+  }
+}

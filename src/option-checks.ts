@@ -1,0 +1,53 @@
+/**
+ * Checks of option values users give, shared by the api (register, workflow and step options)
+ * and the backends (their own part of the register options): each message names the option,
+ * says what it must be and shows what it got.
+ */
+import { ValidationError } from './errors.js';
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function checkObject(value: unknown, where: string): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (!isPlainObject(value)) throw new ValidationError(`${where} must be an object, got ${describe(value)}`);
+  return value;
+}
+
+export function checkKnownKeys(value: Record<string, unknown>, known: readonly string[], where: string): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      throw new ValidationError(`${where}: unknown option "${key}". Known options: ${known.join(', ')}`);
+    }
+  }
+}
+
+export function integer(value: unknown, name: string, min: number, unit = '', max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    const kind = min > 0 ? 'a positive integer' : 'a non-negative integer';
+    throw new ValidationError(`${name} must be ${kind}${unit}, got ${describe(value)}`);
+  }
+  if (value > max) throw new ValidationError(`${name} must be at most ${max}${unit}, got ${value}`);
+  return value;
+}
+
+export function boolean(value: unknown, name: string): boolean {
+  if (typeof value !== 'boolean') throw new ValidationError(`${name} must be true or false, got ${describe(value)}`);
+  return value;
+}
+
+export function nonEmptyString(value: unknown, name: string): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new ValidationError(`${name} must be a non-empty string, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** A value as a message shows it: strings quoted, objects by kind only (they may hold secrets). */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  if (Array.isArray(value)) return 'an array';
+  return `a ${typeof value}`;
+}
