@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Backend } from '../backends/backend.js';
+import { systemClock } from '../clock.js';
 import { DeflowError, NotRegisteredError, ValidationError } from '../errors.js';
 import { WorkerNode } from '../engine/node.js';
 import type { NodeProblem } from '../engine/node.js';
@@ -181,6 +182,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
           discoverIntervalMs: 1000,
           drainTimeoutMs: this.options.drainTimeout,
           poolSize: this.options.poolSize,
+          clock: systemClock,
         },
         (problem) => this.#onProblem(problem),
       );

@@ -13,6 +13,8 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import createDebug from 'debug';
 import type { Backend, BackendEvent, ClaimedJob, CompleteResult, JobOutcome, RunnableStep } from '../backends/backend.js';
+import { systemClock } from '../clock.js';
+import type { Clock, ClockTimer } from '../clock.js';
 import { LeaseLostError, StepModuleError } from '../errors.js';
 import { CompletionBatcher } from './completion-batcher.js';
 import { EarliestTimer } from './earliest-timer.js';
@@ -56,6 +58,8 @@ export interface NodeOptions {
   drainTimeoutMs: number;
   /** Workers per isolation pool (steps with isolation: 'thread' | 'process'). */
   poolSize: number;
+  /** Where the node reads time and sets its timers; the system clock by default. */
+  clock?: Clock;
 }
 
 export interface NodeProblem {
@@ -70,6 +74,7 @@ export class WorkerNode implements RunnerHost {
   readonly batcher: CompletionBatcher;
   readonly executionHooks: ExecutionHooks;
   readonly maxBatch: number;
+  readonly clock: Clock;
   private state: NodeState = 'created';
   private readonly runners = new Map<string, StepRunner>();
   private readonly resolver: HandlerResolver;
@@ -79,15 +84,15 @@ export class WorkerNode implements RunnerHost {
   private readonly adoptedWork = new Set<string>();
   private readonly isolation: IsolationPools;
   private discovery: 'idle' | 'running' | 'again' = 'idle';
-  private discoverTimer: NodeJS.Timeout | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
+  private discoverTimer: ClockTimer | null = null;
+  private retryTimer: ClockTimer | null = null;
   private unsubscribe: (() => void) | null = null;
-  private lastYield = performance.now();
+  private lastYield: number;
   private idleWaiters: (() => void)[] = [];
   private readonly reportedUnloadable = new Set<string>();
-  private readonly repeats = new RepeatFilter(REPEAT_REPORT_MS);
+  private readonly repeats: RepeatFilter;
   /** Looks again when a delayed retry is due. */
-  private readonly delayedDiscovery = new EarliestTimer(() => this.discover());
+  private readonly delayedDiscovery: EarliestTimer;
 
   constructor(
     readonly backend: Backend,
@@ -96,12 +101,17 @@ export class WorkerNode implements RunnerHost {
     private readonly onProblem: (problem: NodeProblem) => void,
     resolver?: HandlerResolver,
   ) {
+    this.clock = options.clock ?? systemClock;
+    this.lastYield = this.clock.monotonic();
+    this.repeats = new RepeatFilter(REPEAT_REPORT_MS, this.clock);
+    this.delayedDiscovery = new EarliestTimer(this.clock, () => this.discover());
     this.hub = new EventHub(backend);
     this.maxBatch = options.maxBatch;
     this.resolver = resolver ?? new HandlerResolver();
     this.batcher = new CompletionBatcher(backend, {
       maxBatch: options.maxBatch,
       maxDelayMs: options.flushDelayMs,
+      clock: this.clock,
       onResult: (result, sent) => this.onCompleted(result, sent),
       onError: (error) => this.problem('complete', error),
       adopt: () => (this.accepting ? { nodeId: this.id, handlers: registeredKeys(), limit: this.options.maxBatch } : undefined),
@@ -118,6 +128,7 @@ export class WorkerNode implements RunnerHost {
       leaseMs: options.leaseMs,
       recoverIntervalMs: options.checkProcessQueueInterval,
       sweepIntervalMs: Math.max(1_000, options.checkProcessQueueInterval * 5),
+      clock: this.clock,
       heldJobs: () => this.heldJobIds(),
       onDeclaredDead: () => void this.rejoin(),
       onRenewed: () => {
@@ -165,7 +176,7 @@ export class WorkerNode implements RunnerHost {
       });
       this.unsubscribe = this.backend.subscribe((event) => this.onEvent(event));
       this.leaseKeeper.start();
-      this.discoverTimer = setInterval(() => this.discover(), this.options.discoverIntervalMs);
+      this.discoverTimer = this.clock.every(this.options.discoverIntervalMs, () => this.discover());
     }
     this.state = 'running';
     if (this.options.worker) this.discover();
@@ -221,8 +232,8 @@ export class WorkerNode implements RunnerHost {
 
   /** No more discovery rounds, retries or wake-ups. */
   private stopLooking(): void {
-    if (this.discoverTimer !== null) clearInterval(this.discoverTimer);
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.discoverTimer?.cancel();
+    this.retryTimer?.cancel();
     this.delayedDiscovery.cancel();
     this.unsubscribe?.();
     this.unsubscribe = null;
@@ -235,7 +246,7 @@ export class WorkerNode implements RunnerHost {
   }
 
   shouldYield(): boolean {
-    const now = performance.now();
+    const now = this.clock.monotonic();
     if (now - this.lastYield < 15) return false;
     this.lastYield = now;
     return true;
@@ -260,11 +271,11 @@ export class WorkerNode implements RunnerHost {
     this.leaseKeeper.requestReconcile();
     // Back off, then try again: the backend may be restarting.
     if (this.retryTimer === null && this.accepting) {
-      this.retryTimer = setTimeout(() => {
+      this.retryTimer = this.clock.after(500, () => {
         this.retryTimer = null;
         runner.kick();
         this.discover();
-      }, 500);
+      });
     }
   }
 
@@ -439,9 +450,9 @@ export class WorkerNode implements RunnerHost {
   private waitForIdle(timeoutMs: number): Promise<boolean> {
     if (this.activeJobs() === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
+      const timer = this.clock.after(timeoutMs, () => resolve(false));
       this.idleWaiters.push(() => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve(true);
       });
     });

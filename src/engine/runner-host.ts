@@ -1,5 +1,6 @@
 /** What a StepRunner needs from the node that owns it. */
 import type { Backend, ClaimedJob } from '../backends/backend.js';
+import type { Clock } from '../clock.js';
 import type { CompletionBatcher } from './completion-batcher.js';
 import type { ExecutionHooks } from './executor.js';
 import type { WorkerNode } from './node.js';
@@ -14,6 +15,8 @@ export interface RunnerHost {
   readonly views: ViewFactory;
   readonly executionHooks: ExecutionHooks;
   readonly maxBatch: number;
+  /** Times jobs (the hold target adapts to their duration) and task timeouts. */
+  readonly clock: Clock;
   /** False while draining or stopped: runners stop claiming. */
   readonly accepting: boolean;
   /** False while the node's lease may have lapsed: runners start no job until it is renewed. */

@@ -180,10 +180,10 @@ export class StepRunner {
   }
 
   private start(job: ClaimedJob): void {
-    const startedAt = performance.now();
+    const startedAt = this.host.clock.monotonic();
     this.runningIds.add(job.id);
     const context = { node: this.host.node, step: this.current, job, taskCount: this.taskCount, calls: 0 };
-    executeJob(context, this.handler, this.host.views, this.watchNextTask, this.host.executionHooks).then(
+    executeJob(context, this.handler, this.host.views, this.watchNextTask, this.host.executionHooks, this.host.clock).then(
       (outcome) => this.finished(outcome, startedAt),
       // executeJob catches user errors; reaching here is a deflow bug, still recorded on the job.
       (error: unknown) => this.finished(internalFailure(job, error), startedAt),
@@ -191,7 +191,7 @@ export class StepRunner {
   }
 
   private finished(outcome: JobOutcome, startedAt: number): void {
-    const tookMs = performance.now() - startedAt;
+    const tookMs = this.host.clock.monotonic() - startedAt;
     this.averageJobMs = this.averageJobMs < 0 ? tookMs : this.averageJobMs + EWMA_WEIGHT * (tookMs - this.averageJobMs);
     this.running--;
     this.runningIds.delete(outcome.id);
