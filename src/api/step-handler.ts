@@ -5,7 +5,7 @@
  */
 import { ValidationError } from '../errors.js';
 import { toJson } from '../engine/json.js';
-import { nextOrdinal, registerHandler } from '../engine/registry.js';
+import { nextOrdinal, registerHandler } from '../engine/handler-registry.js';
 import type { HandlerRef } from '../backends/types.js';
 import { callerSite, entryModuleUrl, moduleBaseName, realModuleUrl } from './caller.js';
 import { checkKnownKeys, checkObject, checkStepOptions, describe } from './options.js';

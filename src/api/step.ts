@@ -9,7 +9,7 @@ import type { StepRecord, StepStatus } from '../backends/types.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import type { SerializedError } from '../errors.js';
 import { toJson } from '../engine/json.js';
-import type { JobContext } from '../engine/types.js';
+import type { JobContext } from '../engine/handler-contract.js';
 import { checkKnownKeys, checkObject, checkStepOptions, integer, resolveStepOptions, toStepOptions } from './options.js';
 import type { StepOptions } from './options.js';
 import { trackAttemptCall } from './attempt-calls.js';

@@ -10,9 +10,9 @@ import { leaseOf } from './lease.js';
 import { TimeoutError, serializeError } from '../errors.js';
 import type { SerializedError } from '../errors.js';
 import { fromJson, toJson } from './json.js';
-import type { RegisteredHandler } from './registry.js';
-import { ABORT_TASK } from './types.js';
-import type { JobContext, StepView, TaskView, ViewFactory } from './types.js';
+import type { RegisteredHandler } from './handler-registry.js';
+import { ABORT_TASK } from './handler-contract.js';
+import type { JobContext, StepView, TaskView, ViewFactory } from './handler-contract.js';
 
 export interface ExecutionHooks {
   /** Publishes a nextTask event (only called when someone watches them). */

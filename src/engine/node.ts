@@ -24,12 +24,12 @@ import { IsolationPools } from './isolation.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { RepeatFilter } from './repeat-filter.js';
 import { leaseOf } from './lease.js';
-import { handlerFor, registeredKeys } from './registry.js';
-import { HandlerResolver } from './resolver.js';
-import type { RunnerHost } from './runner-host.js';
+import { handlerFor, registeredKeys } from './handler-registry.js';
+import { HandlerResolver } from './handler-resolver.js';
+import type { HostedRunner, StepRunnerHost } from './step-runner-host.js';
 import { StepRunner, runnerKey } from './step-runner.js';
-import { ABORT_TASK } from './types.js';
-import type { TaskView, ViewFactory } from './types.js';
+import { ABORT_TASK } from './handler-contract.js';
+import type { TaskView, ViewFactory } from './handler-contract.js';
 
 const debug = createDebug('deflow:engine:node');
 
@@ -68,7 +68,7 @@ export interface NodeProblem {
   error: unknown;
 }
 
-export class WorkerNode implements RunnerHost {
+export class WorkerNode implements StepRunnerHost {
   readonly id = randomUUID();
   readonly hub: EventHub;
   readonly batcher: CompletionBatcher;
@@ -141,10 +141,6 @@ export class WorkerNode implements RunnerHost {
 
   get nodeId(): string {
     return this.id;
-  }
-
-  get node(): WorkerNode {
-    return this;
   }
 
   get status(): NodeState {
@@ -252,7 +248,7 @@ export class WorkerNode implements RunnerHost {
     return true;
   }
 
-  onRunnerIdle(runner: StepRunner): void {
+  onRunnerIdle(runner: HostedRunner): void {
     if (runner.idle && runner.isDrained && this.runners.get(runner.key) === runner) {
       this.runners.delete(runner.key);
     }
@@ -262,7 +258,7 @@ export class WorkerNode implements RunnerHost {
     }
   }
 
-  onClaimError(runner: StepRunner, error: unknown): void {
+  onClaimError(runner: HostedRunner, error: unknown): void {
     if (error instanceof LeaseLostError) {
       void this.rejoin();
       return;

@@ -11,15 +11,15 @@ import type { ClaimRequest, ClaimResult, ClaimedJob, JobOutcome, RunnableStep } 
 import { serializeError } from '../errors.js';
 import { executeJob } from './executor.js';
 import { leaseOf } from './lease.js';
-import type { RunnerHost } from './runner-host.js';
-import type { RegisteredHandler } from './registry.js';
+import type { HostedRunner, StepRunnerHost } from './step-runner-host.js';
+import type { RegisteredHandler } from './handler-registry.js';
 
 /** Milliseconds of work a node aims to hold per lane when jobs are quick. */
 const HOLD_WINDOW_MS = 25;
 /** Weight of the newest job duration in the moving average. */
 const EWMA_WEIGHT = 0.2;
 
-export class StepRunner {
+export class StepRunner implements HostedRunner {
   readonly key: string;
   watchNextTask = false;
   private readonly queue: ClaimedJob[] = [];
@@ -36,7 +36,7 @@ export class StepRunner {
   private averageJobMs = -1;
 
   constructor(
-    private readonly host: RunnerHost,
+    private readonly host: StepRunnerHost,
     private current: RunnableStep,
     private readonly handler: RegisteredHandler,
   ) {
@@ -182,7 +182,7 @@ export class StepRunner {
   private start(job: ClaimedJob): void {
     const startedAt = this.host.clock.monotonic();
     this.runningIds.add(job.id);
-    const context = { node: this.host.node, step: this.current, job, taskCount: this.taskCount, calls: 0 };
+    const context = { node: this.host, step: this.current, job, taskCount: this.taskCount, calls: 0 };
     executeJob(context, this.handler, this.host.views, this.watchNextTask, this.host.executionHooks, this.host.clock).then(
       (outcome) => this.finished(outcome, startedAt),
       // executeJob catches user errors; reaching here is a deflow bug, still recorded on the job.
