@@ -10,7 +10,7 @@ import type { Backend } from '../backends/backend.js';
 import { systemClock } from '../clock.js';
 import { DeflowError, NotRegisteredError, ValidationError } from '../errors.js';
 import { WorkerNode } from '../engine/node.js';
-import type { NodeProblem } from '../engine/node.js';
+import type { NodeProblem } from '../engine/node-options.js';
 import { backendKind, createBackend, warnAboutForeignOptions } from './backend-factory.js';
 import { checkRegisterOptions } from './options.js';
 import type { RegisterOptions, ResolvedRegisterOptions } from './options.js';
