@@ -5,7 +5,8 @@
  * How many jobs it holds (running + claimed-but-not-started) adapts to how long jobs take:
  * slow jobs are claimed one lane at a time, so other nodes get their share; quick jobs are
  * claimed in batches of up to `maxBatch`, so round trips stop dominating. It refills when
- * half of what it holds is used up, so the next batch is on its way while jobs still run.
+ * half of what it holds is used up, so the next batch is on its way while jobs still run, and
+ * whenever a lane has nothing left to start, so no lane idles while the step has ready jobs.
  */
 import type { ClaimRequest, ClaimResult, ClaimedJob, JobOutcome, RunnableStep } from '../backends/backend.js';
 import { serializeError } from '../errors.js';
@@ -102,7 +103,7 @@ export class StepRunner implements HostedRunner {
     if (this.claiming || this.drained || this.stopped || !this.host.accepting) return;
     const target = this.holdTarget();
     const held = this.active;
-    if (held > target / 2) return;
+    if (held > target / 2 && held >= this.current.options.taskConcurrency) return;
     const request: ClaimRequest = {
       nodeId: this.host.nodeId,
       workflowId: this.step.workflowId,
@@ -162,6 +163,7 @@ export class StepRunner implements HostedRunner {
     }
     for (const job of jobs) this.queue.push(job);
     this.pump();
+    this.fill(); // lanes that freed up while this claim was in flight
     if (this.active === 0) this.host.onRunnerIdle(this);
   }
 
