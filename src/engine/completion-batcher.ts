@@ -25,6 +25,7 @@ export interface BatcherOptions {
   maxBatch: number;
   /** Longest an outcome waits while other jobs still run. */
   maxDelayMs: number;
+  /** Sets the delay and retry timers. */
   clock: Clock;
   onResult(result: CompleteResult, sent: readonly JobOutcome[]): void;
   onError(error: unknown): void;

@@ -16,6 +16,7 @@ export interface LeaseKeeperOptions {
   leaseMs: number;
   recoverIntervalMs: number;
   sweepIntervalMs: number;
+  /** Sets the round timers and tells how long ago the last heartbeat went through. */
   clock: Clock;
   /** Job ids the node holds right now, or undefined while that cannot be known (a claim in flight). */
   heldJobs(): readonly string[] | undefined;
