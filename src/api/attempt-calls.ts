@@ -5,7 +5,7 @@
  * instead of racing the step's next stage.
  */
 import { StepClosedError } from '../errors.js';
-import type { JobContext } from '../engine/types.js';
+import type { JobContext } from '../engine/handler-contract.js';
 
 /** A promise that knows whether its caller awaited it or attached a handler (then / catch / finally). */
 class ObservedPromise<T> extends Promise<T> {

@@ -7,9 +7,10 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Backend } from '../backends/backend.js';
+import { systemClock } from '../clock.js';
 import { DeflowError, NotRegisteredError, ValidationError } from '../errors.js';
 import { WorkerNode } from '../engine/node.js';
-import type { NodeProblem } from '../engine/node.js';
+import type { NodeProblem } from '../engine/node-options.js';
 import { chooseBackend, ignoredOptions } from '../backends/registry.js';
 import type { ChosenBackend } from '../backends/registry.js';
 import { backendInput, checkRegisterOptions } from './options.js';
@@ -190,6 +191,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
           discoverIntervalMs: 1000,
           drainTimeoutMs: this.options.drainTimeout,
           poolSize: this.options.poolSize,
+          clock: systemClock,
         },
         (problem) => this.#onProblem(problem),
       );

@@ -7,8 +7,8 @@
 import type { Backend } from '../backends/backend.js';
 import { DeflowError } from '../errors.js';
 import { toJson } from '../engine/json.js';
-import { findHandler } from '../engine/registry.js';
-import type { IsolatedCall } from '../engine/types.js';
+import { findHandler } from '../engine/handler-registry.js';
+import type { IsolatedCall } from '../engine/handler-contract.js';
 import { toStepOptions } from './options.js';
 import { Step } from './step.js';
 import { Task } from './task.js';

@@ -6,7 +6,7 @@
 import { ValidationError } from '../errors.js';
 import { checkKnownKeys, checkObject, describe } from '../option-checks.js';
 import { toJson } from '../engine/json.js';
-import { nextOrdinal, registerHandler } from '../engine/registry.js';
+import { nextOrdinal, registerHandler } from '../engine/handler-registry.js';
 import type { HandlerRef } from '../backends/records.js';
 import { callerSite, entryModuleUrl, moduleBaseName, realModuleUrl } from './defining-module.js';
 import { checkStepOptions } from './options.js';

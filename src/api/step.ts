@@ -10,7 +10,7 @@ import { NotFoundError, ValidationError } from '../errors.js';
 import { checkKnownKeys, checkObject, integer } from '../option-checks.js';
 import type { SerializedError } from '../errors.js';
 import { toJson } from '../engine/json.js';
-import type { JobContext } from '../engine/types.js';
+import type { JobContext } from '../engine/handler-contract.js';
 import { checkStepOptions, resolveStepOptions, toStepOptions } from './options.js';
 import type { StepOptions } from './options.js';
 import { trackAttemptCall } from './attempt-calls.js';

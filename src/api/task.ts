@@ -5,8 +5,8 @@
 import type { ClaimedJob } from '../backends/backend.js';
 import type { JobStatus, TaskRecord } from '../backends/records.js';
 import type { SerializedError } from '../errors.js';
-import { ABORT_TASK } from '../engine/types.js';
-import type { TaskView } from '../engine/types.js';
+import { ABORT_TASK } from '../engine/handler-contract.js';
+import type { TaskView } from '../engine/handler-contract.js';
 
 /** A task's error as stored: class name, message, stack, `code` when known, and `hook` when a side hook threw. */
 export type TaskError = SerializedError;

@@ -1,5 +1,5 @@
 /** Builds the public Task and Step objects the engine hands to user code. */
-import type { ViewFactory } from '../engine/types.js';
+import type { ViewFactory } from '../engine/handler-contract.js';
 import { stepFromContext } from './step.js';
 import { Task } from './task.js';
 

@@ -16,6 +16,7 @@ import type {
   JobOutcome,
   NextTaskEvent,
 } from '../backends/backend.js';
+import type { Clock } from '../clock.js';
 
 const debug = createDebug('deflow:engine:batcher');
 
@@ -24,6 +25,8 @@ export interface BatcherOptions {
   maxBatch: number;
   /** Longest an outcome waits while other jobs still run. */
   maxDelayMs: number;
+  /** Sets the delay and retry timers. */
+  clock: Clock;
   onResult(result: CompleteResult, sent: readonly JobOutcome[]): void;
   onError(error: unknown): void;
   /** What this node can adopt from the steps a completion makes runnable. */
@@ -110,8 +113,8 @@ export class CompletionBatcher {
       const handle = setImmediate(fire);
       this.timer = { cancel: () => clearImmediate(handle), delayMs };
     } else {
-      const handle = setTimeout(fire, delayMs);
-      this.timer = { cancel: () => clearTimeout(handle), delayMs };
+      const handle = this.options.clock.after(delayMs, fire);
+      this.timer = { cancel: () => handle.cancel(), delayMs };
     }
   }
 

@@ -5,13 +5,14 @@
  * `task.signal` aborts.
  */
 import type { JobLease, JobOutcome, NextTaskEvent } from '../backends/backend.js';
+import type { Clock } from '../clock.js';
 import { leaseOf } from './lease.js';
 import { TimeoutError, serializeError } from '../errors.js';
 import type { SerializedError } from '../errors.js';
 import { fromJson, toJson } from './json.js';
-import type { RegisteredHandler } from './registry.js';
-import { ABORT_TASK } from './types.js';
-import type { JobContext, StepView, TaskView, ViewFactory } from './types.js';
+import type { RegisteredHandler } from './handler-registry.js';
+import { ABORT_TASK } from './handler-contract.js';
+import type { JobContext, StepView, TaskView, ViewFactory } from './handler-contract.js';
 
 export interface ExecutionHooks {
   /** Publishes a nextTask event (only called when someone watches them). */
@@ -29,6 +30,7 @@ export async function executeJob(
   views: ViewFactory,
   watchNextTask: boolean,
   hooks: ExecutionHooks,
+  clock: Clock,
 ): Promise<JobOutcome> {
   const { job, step } = context;
   const stepView = views.step(context);
@@ -70,7 +72,7 @@ export async function executeJob(
         result = handler.handler === undefined ? undefined : handler.handler(task, stepView);
         if (isPromiseLike(result)) {
           const timeout = step.options.taskTimeout;
-          result = timeout > 0 ? await withTimeout(result, timeout, task, context) : await result;
+          result = timeout > 0 ? await withTimeout(result, timeout, task, context, clock) : await result;
         }
         resultJson = toJson(result, `the result of task ${job.seq} of step "${step.name}"`, true);
       }
@@ -166,23 +168,23 @@ async function runSideHook(name: string, context: JobContext, call: () => unknow
   }
 }
 
-function withTimeout(promise: PromiseLike<unknown>, timeoutMs: number, task: TaskView, context: JobContext): Promise<unknown> {
+function withTimeout(promise: PromiseLike<unknown>, timeoutMs: number, task: TaskView, context: JobContext, clock: Clock): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const timer = clock.after(timeoutMs, () => {
       const error = new TimeoutError(
         `task ${context.job.seq} of step "${context.step.name}" timed out after ${timeoutMs} ms`,
         timeoutMs,
       );
       task[ABORT_TASK](error);
       reject(error);
-    }, timeoutMs);
+    });
     promise.then(
       (value) => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve(value);
       },
       (reason: unknown) => {
-        clearTimeout(timer);
+        timer.cancel();
         // Passed through untouched: whatever the handler threw is what gets recorded.
         // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
         reject(reason);

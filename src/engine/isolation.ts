@@ -7,8 +7,8 @@
 import { createFarm } from '../pool/index.js';
 import type { Farm } from '../pool/index.js';
 import { StepModuleError } from '../errors.js';
-import type { RegisteredHandler } from './registry.js';
-import type { IsolatedCall, JobContext } from './types.js';
+import type { RegisteredHandler } from './handler-registry.js';
+import type { IsolatedCall, JobContext } from './handler-contract.js';
 
 export type IsolationKind = 'thread' | 'process';
 

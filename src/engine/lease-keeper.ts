@@ -7,6 +7,7 @@
  */
 import createDebug from 'debug';
 import type { Backend } from '../backends/backend.js';
+import type { Clock, ClockTimer } from '../clock.js';
 
 const debug = createDebug('deflow:engine:lease');
 
@@ -15,6 +16,8 @@ export interface LeaseKeeperOptions {
   leaseMs: number;
   recoverIntervalMs: number;
   sweepIntervalMs: number;
+  /** Sets the round timers and tells how long ago the last heartbeat went through. */
+  clock: Clock;
   /** Job ids the node holds right now, or undefined while that cannot be known (a claim in flight). */
   heldJobs(): readonly string[] | undefined;
   onDeclaredDead(): void;
@@ -25,15 +28,19 @@ export interface LeaseKeeperOptions {
 }
 
 export class LeaseKeeper {
-  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly timers: ClockTimer[] = [];
+  private readonly clock: Clock;
   private reconcileNext = false;
   private busy = new Set<string>();
-  private lastAliveAt = performance.now();
+  private lastAliveAt: number;
 
   constructor(
     private readonly backend: Backend,
     private readonly options: LeaseKeeperOptions,
-  ) {}
+  ) {
+    this.clock = options.clock;
+    this.lastAliveAt = this.clock.monotonic();
+  }
 
   /**
    * False once the last heartbeat that went through is older than the lease: other nodes may
@@ -41,13 +48,14 @@ export class LeaseKeeper {
    */
   get fresh(): boolean {
     // 10% short of the lease, for drift between this clock and the backend's.
-    return performance.now() - this.lastAliveAt < this.options.leaseMs * 0.9;
+    return this.clock.monotonic() - this.lastAliveAt < this.options.leaseMs * 0.9;
   }
 
   start(): void {
-    this.lastAliveAt = performance.now();
+    this.lastAliveAt = this.clock.monotonic();
+    // Not unref'd: a node with heartbeats to send keeps its process alive until it stops.
     const every = (ms: number, name: string, task: () => Promise<void>): void => {
-      const timer = setInterval(() => {
+      const timer = this.clock.every(ms, () => {
         if (this.busy.has(name)) return; // the previous round is still waiting on the backend
         this.busy.add(name);
         task()
@@ -56,7 +64,7 @@ export class LeaseKeeper {
             this.options.onError(error, name);
           })
           .finally(() => this.busy.delete(name));
-      }, ms);
+      });
       this.timers.push(timer);
     };
     every(Math.max(50, Math.floor(this.options.leaseMs / 3)), 'heartbeat', () => this.beat());
@@ -72,7 +80,7 @@ export class LeaseKeeper {
   }
 
   stop(): void {
-    for (const timer of this.timers) clearInterval(timer);
+    for (const timer of this.timers) timer.cancel();
     this.timers.length = 0;
   }
 
@@ -81,7 +89,7 @@ export class LeaseKeeper {
     const wasFresh = this.fresh;
     // The backend dates the lease when it receives the heartbeat, after it was sent: counting
     // from the send keeps this node's view on the safe side of the backend's.
-    const sentAt = performance.now();
+    const sentAt = this.clock.monotonic();
     const { alive } = await this.backend.heartbeat(this.options.nodeId, this.options.leaseMs, held);
     if (held !== undefined) this.reconcileNext = false;
     if (!alive) {

@@ -1,33 +1,39 @@
 /**
- * One node: the runtime of one process that joined deflow.
+ * One node: the runtime of one process that joined deflow. It owns the node's lifecycle, routes
+ * backend events, and reports problems; finding work is StepDiscovery's job, running a step's
+ * jobs a StepRunner's.
  *
  * Lifecycle:  created -> starting -> running -> draining -> stopped
  *   starting  registers in the backend, subscribes to wake-ups, starts heartbeats
  *   running   finds runnable steps whose handler it can load and runs their jobs
  *   draining  claims nothing more, hands back unstarted jobs, waits for running ones,
  *             flushes outcomes, unregisters (anything still held goes back to the queue)
+ *   (halt: running -> stopped at once, when the backend stopped for good)
  *
  * A node with `worker: false` only creates and watches workflows; it never claims work.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import createDebug from 'debug';
-import type { Backend, BackendEvent, ClaimedJob, CompleteResult, JobOutcome, RunnableStep } from '../backends/backend.js';
-import { LeaseLostError, StepModuleError } from '../errors.js';
+import type { Backend, BackendEvent, ClaimedJob, CompleteResult, JobOutcome } from '../backends/backend.js';
+import { systemClock } from '../clock.js';
+import type { Clock } from '../clock.js';
+import { LeaseLostError } from '../errors.js';
 import { CompletionBatcher } from './completion-batcher.js';
-import { EarliestTimer } from './earliest-timer.js';
 import { EventHub } from './event-hub.js';
 import type { ExecutionHooks } from './executor.js';
+import { ABORT_TASK } from './handler-contract.js';
+import type { TaskView, ViewFactory } from './handler-contract.js';
+import { registeredKeys } from './handler-registry.js';
+import { HandlerResolver } from './handler-resolver.js';
 import { IsolationPools } from './isolation.js';
 import { LeaseKeeper } from './lease-keeper.js';
-import { RepeatFilter } from './repeat-filter.js';
 import { leaseOf } from './lease.js';
-import { handlerFor, registeredKeys } from './registry.js';
-import { HandlerResolver } from './resolver.js';
-import type { RunnerHost } from './runner-host.js';
-import { StepRunner, runnerKey } from './step-runner.js';
-import { ABORT_TASK } from './types.js';
-import type { TaskView, ViewFactory } from './types.js';
+import type { NodeOptions, NodeProblem, NodeState } from './node-options.js';
+import { RepeatFilter } from './repeat-filter.js';
+import { RunnerSet } from './runner-set.js';
+import { StepDiscovery } from './step-discovery.js';
+import type { HostedRunner, StepRunnerHost } from './step-runner-host.js';
 
 const debug = createDebug('deflow:engine:node');
 
@@ -37,57 +43,25 @@ const REPEAT_REPORT_MS = 1_000;
 /** How long tasks aborted at shutdown get to settle before the node leaves without them. */
 const ABORT_GRACE_MS = 1_000;
 
-export type NodeState = 'created' | 'starting' | 'running' | 'draining' | 'stopped';
+/** Longest a node runs jobs without yielding to the event loop (timers and I/O must run). */
+const YIELD_EVERY_MS = 15;
 
-export interface NodeOptions {
-  /** Run jobs (true) or only create and watch workflows (false). */
-  worker: boolean;
-  /** Lease of the node over the jobs it holds; renewed every leaseMs / 3. */
-  leaseMs: number;
-  /** How often this node looks for jobs of dead nodes; 0 disables it on this node. */
-  checkProcessQueueInterval: number;
-  /** Most jobs claimed or completed in one round trip. */
-  maxBatch: number;
-  /** Longest an outcome waits for batch-mates while other jobs run. */
-  flushDelayMs: number;
-  /** Safety net: look for runnable steps this often even without a wake-up. */
-  discoverIntervalMs: number;
-  /** How long unregister waits for running jobs before aborting them. */
-  drainTimeoutMs: number;
-  /** Workers per isolation pool (steps with isolation: 'thread' | 'process'). */
-  poolSize: number;
-}
-
-export interface NodeProblem {
-  /** What the node was doing: heartbeat, claim, complete, discover, recovery, retention... */
-  during: string;
-  error: unknown;
-}
-
-export class WorkerNode implements RunnerHost {
+export class WorkerNode implements StepRunnerHost {
   readonly id = randomUUID();
   readonly hub: EventHub;
   readonly batcher: CompletionBatcher;
   readonly executionHooks: ExecutionHooks;
   readonly maxBatch: number;
+  readonly clock: Clock;
   private state: NodeState = 'created';
-  private readonly runners = new Map<string, StepRunner>();
-  private readonly resolver: HandlerResolver;
+  private readonly runners: RunnerSet;
+  private readonly discovery: StepDiscovery;
   private readonly leaseKeeper: LeaseKeeper;
   private readonly runningTasks = new Set<TaskView>();
-  /** Steps the last completion adopted: their work events need no discovery. */
-  private readonly adoptedWork = new Set<string>();
   private readonly isolation: IsolationPools;
-  private discovery: 'idle' | 'running' | 'again' = 'idle';
-  private discoverTimer: NodeJS.Timeout | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
-  private lastYield = performance.now();
-  private idleWaiters: (() => void)[] = [];
-  private readonly reportedUnloadable = new Set<string>();
-  private readonly repeats = new RepeatFilter(REPEAT_REPORT_MS);
-  /** Looks again when a delayed retry is due. */
-  private readonly delayedDiscovery = new EarliestTimer(() => this.discover());
+  private lastYield: number;
+  private readonly repeats: RepeatFilter;
 
   constructor(
     readonly backend: Backend,
@@ -96,12 +70,21 @@ export class WorkerNode implements RunnerHost {
     private readonly onProblem: (problem: NodeProblem) => void,
     resolver?: HandlerResolver,
   ) {
+    this.clock = options.clock ?? systemClock;
+    this.lastYield = this.clock.monotonic();
+    this.runners = new RunnerSet(this.clock);
+    this.repeats = new RepeatFilter(REPEAT_REPORT_MS, this.clock);
     this.hub = new EventHub(backend);
     this.maxBatch = options.maxBatch;
-    this.resolver = resolver ?? new HandlerResolver();
+    this.discovery = new StepDiscovery(this, this.runners, {
+      intervalMs: options.discoverIntervalMs,
+      resolver: resolver ?? new HandlerResolver(),
+      problem: (during, error) => this.problem(during, error),
+    });
     this.batcher = new CompletionBatcher(backend, {
       maxBatch: options.maxBatch,
       maxDelayMs: options.flushDelayMs,
+      clock: this.clock,
       onResult: (result, sent) => this.onCompleted(result, sent),
       onError: (error) => this.problem('complete', error),
       adopt: () => (this.accepting ? { nodeId: this.id, handlers: registeredKeys(), limit: this.options.maxBatch } : undefined),
@@ -118,22 +101,17 @@ export class WorkerNode implements RunnerHost {
       leaseMs: options.leaseMs,
       recoverIntervalMs: options.checkProcessQueueInterval,
       sweepIntervalMs: Math.max(1_000, options.checkProcessQueueInterval * 5),
+      clock: this.clock,
       heldJobs: () => this.heldJobIds(),
       onDeclaredDead: () => void this.rejoin(),
-      onRenewed: () => {
-        for (const runner of this.runners.values()) runner.kick();
-      },
-      onRecovered: () => this.discover(),
+      onRenewed: () => this.runners.kickAll(),
+      onRecovered: () => this.discovery.discover(),
       onError: (error, during) => this.problem(during, error),
     });
   }
 
   get nodeId(): string {
     return this.id;
-  }
-
-  get node(): WorkerNode {
-    return this;
   }
 
   get status(): NodeState {
@@ -156,19 +134,13 @@ export class WorkerNode implements RunnerHost {
     if (this.state !== 'created') return;
     this.state = 'starting';
     if (this.options.worker) {
-      await this.backend.registerNode({
-        id: this.id,
-        host: hostname(),
-        pid: process.pid,
-        handlers: registeredKeys(),
-        leaseMs: this.options.leaseMs,
-      });
+      await this.register();
       this.unsubscribe = this.backend.subscribe((event) => this.onEvent(event));
       this.leaseKeeper.start();
-      this.discoverTimer = setInterval(() => this.discover(), this.options.discoverIntervalMs);
+      this.discovery.start();
     }
     this.state = 'running';
-    if (this.options.worker) this.discover();
+    if (this.options.worker) this.discovery.discover();
   }
 
   /** Stops claiming, hands back unstarted jobs, waits for running ones, then unregisters. */
@@ -178,15 +150,15 @@ export class WorkerNode implements RunnerHost {
     this.state = 'draining';
     this.stopLooking();
     if (wasWorker) {
-      const unstarted = [...this.runners.values()].flatMap((runner) => runner.stop());
+      const unstarted = this.runners.stopAll();
       await this.safely('release', () => this.releaseNow(unstarted));
-      const drained = await this.waitForIdle(this.options.drainTimeoutMs);
+      const drained = await this.runners.whenIdle(this.options.drainTimeoutMs);
       if (!drained) {
         // Their jobs go back to the queue with the node (unregisterNode), no attempt counted.
         this.batcher.dropFailures();
         const reason = new LeaseLostError('deflow is shutting down: this node stopped before the task finished');
         for (const task of this.runningTasks) task[ABORT_TASK](reason);
-        await this.waitForIdle(ABORT_GRACE_MS);
+        await this.runners.whenIdle(ABORT_GRACE_MS);
       }
       await this.safely('complete', async () => {
         await this.batcher.flush();
@@ -209,139 +181,67 @@ export class WorkerNode implements RunnerHost {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
     this.stopLooking();
-    for (const runner of this.runners.values()) runner.forget();
+    this.runners.forgetAll();
     for (const task of this.runningTasks) task[ABORT_TASK](reason);
     this.batcher.close();
     this.leaseKeeper.stop();
     this.hub.close();
     this.runners.clear();
-    for (const resolve of this.idleWaiters.splice(0)) resolve();
+    this.runners.wakeIdleWaiters();
     this.isolation.close().catch((error: unknown) => this.problem('isolation', error));
   }
 
-  /** No more discovery rounds, retries or wake-ups. */
-  private stopLooking(): void {
-    if (this.discoverTimer !== null) clearInterval(this.discoverTimer);
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-    this.delayedDiscovery.cancel();
-    this.unsubscribe?.();
-    this.unsubscribe = null;
-  }
-
   activeJobs(): number {
-    let total = 0;
-    for (const runner of this.runners.values()) total += runner.active;
-    return total;
+    return this.runners.activeJobs();
   }
 
   shouldYield(): boolean {
-    const now = performance.now();
-    if (now - this.lastYield < 15) return false;
+    const now = this.clock.monotonic();
+    if (now - this.lastYield < YIELD_EVERY_MS) return false;
     this.lastYield = now;
     return true;
   }
 
-  onRunnerIdle(runner: StepRunner): void {
-    if (runner.idle && runner.isDrained && this.runners.get(runner.key) === runner) {
-      this.runners.delete(runner.key);
-    }
+  onRunnerIdle(runner: HostedRunner): void {
+    this.runners.dropIfDone(runner);
     if (this.activeJobs() === 0) {
       this.batcher.flushSoon(0);
-      for (const resolve of this.idleWaiters.splice(0)) resolve();
+      this.runners.wakeIdleWaiters();
     }
   }
 
-  onClaimError(runner: StepRunner, error: unknown): void {
+  onClaimError(runner: HostedRunner, error: unknown): void {
     if (error instanceof LeaseLostError) {
       void this.rejoin();
       return;
     }
     this.problem('claim', error);
     this.leaseKeeper.requestReconcile();
-    // Back off, then try again: the backend may be restarting.
-    if (this.retryTimer === null && this.accepting) {
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = null;
-        runner.kick();
-        this.discover();
-      }, 500);
-    }
+    this.discovery.retryLater(runner);
   }
 
   releaseJobs(jobs: readonly ClaimedJob[]): void {
     void this.safely('release', () => this.releaseNow(jobs));
   }
 
-  /** Looks for runnable steps this node can run and starts runners for them. */
-  discover(): void {
-    if (!this.accepting) return;
-    if (this.discovery !== 'idle') {
-      this.discovery = 'again';
-      return;
-    }
-    this.discovery = 'running';
-    this.discoverOnce()
-      .catch((error: unknown) => this.problem('discover', error))
-      .finally(() => {
-        const again = this.discovery === 'again';
-        this.discovery = 'idle';
-        if (again) this.discover();
-      });
-  }
-
-  private async discoverOnce(): Promise<void> {
-    const { steps, nextRunAt, now } = await this.backend.runnableSteps(100);
-    for (const step of steps) {
-      const existing = this.runners.get(runnerKey(step.workflowId, step.stepId));
-      if (existing !== undefined) {
-        existing.kick();
-        continue;
-      }
-      await this.startRunner(step);
-    }
-    if (nextRunAt !== null) this.delayedDiscovery.in(Math.max(0, nextRunAt - now) + 5);
-  }
-
-
-  private async startRunner(step: RunnableStep): Promise<void> {
-    const resolved = this.resolver.resolve(step.handler);
-    const handler = resolved instanceof Promise ? await resolved : resolved;
-    if (handler === null) {
-      this.reportUnloadable(step);
-      return;
-    }
-    if (!this.accepting) return;
-    const key = runnerKey(step.workflowId, step.stepId);
-    let runner = this.runners.get(key);
-    if (runner === undefined) {
-      runner = new StepRunner(this, step, handler);
-      this.runners.set(key, runner);
-    }
-    runner.kick();
+  /** No more discovery rounds, retries or wake-ups. */
+  private stopLooking(): void {
+    this.discovery.stop();
+    this.unsubscribe?.();
+    this.unsubscribe = null;
   }
 
   private onEvent(event: BackendEvent): void {
     switch (event.type) {
-      case 'work': {
-        // One turn later: a completion that adopted this step must create its runner first,
-        // or this event would start a needless discovery round trip.
-        const key = runnerKey(event.workflowId, event.stepId);
-        setImmediate(() => {
-          if (this.adoptedWork.has(key)) return; // the completion already handed us this work
-          const runner = this.runners.get(key);
-          if (runner === undefined) this.discover();
-          else runner.kick();
-        });
+      case 'work':
+        this.discovery.onWork(event);
         return;
-      }
       case 'wake':
         this.batcher.retryNow();
-        this.discover();
+        this.discovery.discover();
         return;
       case 'watch':
-        for (const runner of this.runners.values()) {
-          if (runner.step.workflowId === event.workflowId) runner.watchNextTask = true;
-        }
+        this.runners.watchNextTask(event.workflowId);
         return;
       default:
         return;
@@ -349,12 +249,6 @@ export class WorkerNode implements RunnerHost {
   }
 
   private onCompleted(result: CompleteResult, sent: readonly JobOutcome[]): void {
-    // A retry after a delay is claimable only then: look again when it is due, not at the next safety-net round.
-    let retryIn = Infinity;
-    for (const outcome of sent) {
-      if (outcome.status === 'retry' && outcome.retryDelayMs > 0) retryIn = Math.min(retryIn, outcome.retryDelayMs);
-    }
-    if (retryIn !== Infinity && this.accepting) this.delayedDiscovery.in(retryIn + 5);
     if (result.stale.length > 0) {
       this.problem(
         'complete',
@@ -365,86 +259,41 @@ export class WorkerNode implements RunnerHost {
         ),
       );
     }
-    if (result.adopted !== undefined && result.adopted.length > 0 && this.adoptedWork.size === 0) {
-      // Forget after this turn: only the work events of this completion are covered.
-      setImmediate(() => this.adoptedWork.clear());
-    }
-    for (const { step, claim } of result.adopted ?? []) {
-      const key = runnerKey(step.workflowId, step.stepId);
-      this.adoptedWork.add(key);
-      let runner = this.runners.get(key);
-      const handler = handlerFor(step.handler);
-      if (runner === undefined && handler !== undefined && this.accepting) {
-        runner = new StepRunner(this, step, handler);
-        this.runners.set(key, runner);
-      }
-      if (runner === undefined) this.releaseJobs(claim.jobs);
-      else runner.adopt(claim);
-    }
-    for (const event of result.events) {
-      if (event.type === 'work') this.onEvent(event);
-    }
-  }
-
-  /**
-   * A step module that exists but fails to load is a bug the user must hear about (once per
-   * handler); a handler this node simply does not have is another node's business.
-   */
-  private reportUnloadable(step: RunnableStep): void {
-    const key = step.handler.key;
-    if (!this.resolver.isBroken(key) || this.reportedUnloadable.has(key)) return;
-    this.reportedUnloadable.add(key);
-    const why = this.resolver.whyUnloadable(key) ?? 'it could not be loaded';
-    this.problem(
-      'load',
-      new StepModuleError(`this node cannot run step "${step.name}" of workflow ${step.workflowId}: ${why}; it leaves the step to other nodes`),
-    );
+    this.discovery.afterCompletion(result, sent);
   }
 
   /** The backend declared this node dead (it missed heartbeats): its jobs are gone; join again. */
   private async rejoin(): Promise<void> {
     if (this.state !== 'running' || !this.options.worker) return;
     debug('node %s was declared dead; registering again', this.id);
-    for (const runner of this.runners.values()) runner.forget();
+    this.runners.forgetAll();
     this.problem('heartbeat', new LeaseLostError(`node ${this.id} missed its heartbeats and was declared dead; it registered again`));
-    await this.safely('register', () =>
-      this.backend.registerNode({
-        id: this.id,
-        host: hostname(),
-        pid: process.pid,
-        handlers: registeredKeys(),
-        leaseMs: this.options.leaseMs,
-      }),
-    );
-    this.discover();
+    await this.safely('register', () => this.register());
+    this.discovery.discover();
+  }
+
+  private register(): Promise<void> {
+    return this.backend.registerNode({
+      id: this.id,
+      host: hostname(),
+      pid: process.pid,
+      handlers: registeredKeys(),
+      leaseMs: this.options.leaseMs,
+    });
   }
 
   /** Ids of every job this node holds, or undefined while a round trip is in flight (unknowable). */
   private heldJobIds(): string[] | undefined {
     if (this.batcher.busy) return undefined;
+    const fromRunners = this.runners.heldJobIds();
+    if (fromRunners === undefined) return undefined;
     // Jobs whose outcome waits in the batcher are still this node's until it lands.
-    const held: string[] = this.batcher.pendingIds();
-    for (const runner of this.runners.values()) {
-      if (runner.claimInFlight) return undefined;
-      held.push(...runner.heldJobIds());
-    }
-    return held;
+    return [...this.batcher.pendingIds(), ...fromRunners];
   }
 
   private async releaseNow(jobs: readonly ClaimedJob[]): Promise<void> {
     if (jobs.length === 0) return;
     await this.backend.release(jobs.map(leaseOf));
-  }
-
-  private waitForIdle(timeoutMs: number): Promise<boolean> {
-    if (this.activeJobs() === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.idleWaiters.push(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
   }
 
   private async safely(during: string, action: () => Promise<void>): Promise<void> {

@@ -5,21 +5,22 @@
  * How many jobs it holds (running + claimed-but-not-started) adapts to how long jobs take:
  * slow jobs are claimed one lane at a time, so other nodes get their share; quick jobs are
  * claimed in batches of up to `maxBatch`, so round trips stop dominating. It refills when
- * half of what it holds is used up, so the next batch is on its way while jobs still run.
+ * half of what it holds is used up, so the next batch is on its way while jobs still run, and
+ * whenever a lane has nothing left to start, so no lane idles while the step has ready jobs.
  */
 import type { ClaimRequest, ClaimResult, ClaimedJob, JobOutcome, RunnableStep } from '../backends/backend.js';
 import { serializeError } from '../errors.js';
 import { executeJob } from './executor.js';
 import { leaseOf } from './lease.js';
-import type { RunnerHost } from './runner-host.js';
-import type { RegisteredHandler } from './registry.js';
+import type { HostedRunner, StepRunnerHost } from './step-runner-host.js';
+import type { RegisteredHandler } from './handler-registry.js';
 
 /** Milliseconds of work a node aims to hold per lane when jobs are quick. */
 const HOLD_WINDOW_MS = 25;
 /** Weight of the newest job duration in the moving average. */
 const EWMA_WEIGHT = 0.2;
 
-export class StepRunner {
+export class StepRunner implements HostedRunner {
   readonly key: string;
   watchNextTask = false;
   private readonly queue: ClaimedJob[] = [];
@@ -36,7 +37,7 @@ export class StepRunner {
   private averageJobMs = -1;
 
   constructor(
-    private readonly host: RunnerHost,
+    private readonly host: StepRunnerHost,
     private current: RunnableStep,
     private readonly handler: RegisteredHandler,
   ) {
@@ -102,7 +103,7 @@ export class StepRunner {
     if (this.claiming || this.drained || this.stopped || !this.host.accepting) return;
     const target = this.holdTarget();
     const held = this.active;
-    if (held > target / 2) return;
+    if (held > target / 2 && held >= this.current.options.taskConcurrency) return;
     const request: ClaimRequest = {
       nodeId: this.host.nodeId,
       workflowId: this.step.workflowId,
@@ -162,6 +163,7 @@ export class StepRunner {
     }
     for (const job of jobs) this.queue.push(job);
     this.pump();
+    this.fill(); // lanes that freed up while this claim was in flight
     if (this.active === 0) this.host.onRunnerIdle(this);
   }
 
@@ -180,10 +182,10 @@ export class StepRunner {
   }
 
   private start(job: ClaimedJob): void {
-    const startedAt = performance.now();
+    const startedAt = this.host.clock.monotonic();
     this.runningIds.add(job.id);
-    const context = { node: this.host.node, step: this.current, job, taskCount: this.taskCount, calls: 0 };
-    executeJob(context, this.handler, this.host.views, this.watchNextTask, this.host.executionHooks).then(
+    const context = { node: this.host, step: this.current, job, taskCount: this.taskCount, calls: 0 };
+    executeJob(context, this.handler, this.host.views, this.watchNextTask, this.host.executionHooks, this.host.clock).then(
       (outcome) => this.finished(outcome, startedAt),
       // executeJob catches user errors; reaching here is a deflow bug, still recorded on the job.
       (error: unknown) => this.finished(internalFailure(job, error), startedAt),
@@ -191,7 +193,7 @@ export class StepRunner {
   }
 
   private finished(outcome: JobOutcome, startedAt: number): void {
-    const tookMs = performance.now() - startedAt;
+    const tookMs = this.host.clock.monotonic() - startedAt;
     this.averageJobMs = this.averageJobMs < 0 ? tookMs : this.averageJobMs + EWMA_WEIGHT * (tookMs - this.averageJobMs);
     this.running--;
     this.runningIds.delete(outcome.id);

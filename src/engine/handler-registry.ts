@@ -5,7 +5,7 @@
  */
 import { ValidationError } from '../errors.js';
 import type { HandlerRef } from '../backends/records.js';
-import type { HandlerCode } from './types.js';
+import type { HandlerCode } from './handler-contract.js';
 
 export interface RegisteredHandler extends HandlerCode {
   readonly name: string;

@@ -5,8 +5,8 @@
  */
 import createDebug from 'debug';
 import type { HandlerRef } from '../backends/records.js';
-import { findHandler, handlerFor } from './registry.js';
-import type { RegisteredHandler } from './registry.js';
+import { findHandler, handlerFor } from './handler-registry.js';
+import type { RegisteredHandler } from './handler-registry.js';
 
 const debug = createDebug('deflow:engine:resolver');
 

@@ -1,11 +1,11 @@
 /**
- * What the engine needs from the layer above it. The engine runs user code but does not
- * know the public Step and Task classes: the api hands it a ViewFactory that builds them
- * around a JobContext.
+ * The contract between the engine and the user code it runs: the handler lifecycle shape the
+ * engine calls, the views (public Step and Task objects) the api builds for it, and the job
+ * context those views are built around. The engine does not know the public classes: the api
+ * hands it a ViewFactory. A leaf: it imports nothing of the engine.
  */
-import type { ClaimedJob, JobStatus, RunnableStep } from '../backends/backend.js';
+import type { Backend, ClaimedJob, JobStatus, RunnableStep } from '../backends/backend.js';
 import type { SerializedError } from '../errors.js';
-import type { WorkerNode } from './node.js';
 
 /** The lifecycle methods of a step handler, as the engine calls them. */
 export interface HandlerCode {
@@ -35,9 +35,15 @@ export interface TaskView {
 /** A step object handed to user code; opaque to the engine. */
 export type StepView = object;
 
+/** What a job's views reach through the node that runs it. */
+export interface JobNode {
+  /** The store the job lives in (a Step's addTasks, addAfter and reads go there). */
+  readonly backend: Backend;
+}
+
 /** One attempt of one claimed job, with what Step and Task views need to act on it. */
 export interface JobContext {
-  readonly node: WorkerNode;
+  readonly node: JobNode;
   readonly step: RunnableStep;
   readonly job: ClaimedJob;
   /** Task total of the step when the job was claimed. */
