@@ -137,7 +137,8 @@ BEGIN
     END IF;
     v_mask := (repeat('0', v_seqs[1] - v_lease.lo) || p_masks[g] || repeat('0', v_lease.hi - v_seqs[v_n]))::bit varying;
     IF length(v_mask) <> v_lease.hi - v_lease.lo + 1 OR bit_count(v_mask) <> v_n THEN
-      RAISE EXCEPTION USING ERRCODE = 'DFL04', MESSAGE = format('malformed completion batch for lease %s', v_lease.id);
+      -- An assertion on packOutcomes (packing.ts), not a refusal: only a deflow bug gets here.
+      RAISE EXCEPTION 'malformed completion batch for lease %', v_lease.id;
     END IF;
     v_taken := coalesce(v_lease.done, zeros(length(v_mask))) | coalesce(v_lease.gone, zeros(length(v_mask)));
     IF bit_count(v_taken & v_mask) > 0 THEN
