@@ -222,8 +222,8 @@ export function failures(t: Conformance): void {
       await backend.registerNode({ id: 'holder', host: 'test', pid: 1, handlers: [], leaseMs: 60_000 });
       const { jobs } = await backend.claim({ nodeId: 'holder', workflowId, stepId: '1', limit: 10 });
       expect(await backend.removeWorkflow(workflowId)).toBe(true);
-      // Refused, never applied (SQLite and Redis report them in `stale`; PostgreSQL does not yet).
-      await backend.complete({ outcomes: jobs.map(succeed) });
+      // Refused, never applied, and reported as stale.
+      expect((await backend.complete({ outcomes: jobs.map(succeed) })).stale).toEqual(jobs.map((job) => job.id));
       expect(await backend.getTasks(workflowId, '1', { afterSeq: 0, limit: 10 })).toEqual([]);
       expect(await rejection(backend.addTasks({ workflowId, stepId: '1', tasksJson: ['2'] }))).toMatchObject({ code: 'ERR_NOT_FOUND' });
       expect((await backend.claim({ nodeId: 'holder', workflowId, stepId: '1', limit: 10 })).jobs).toEqual([]);
