@@ -1,5 +1,5 @@
 // The one place failure and refusal messages are written: every record kind, the cause chain,
-// and records that already carry their message (handlers' errors, PostgreSQL until its follow-up).
+// and records that already carry their message (handlers' errors, older PostgreSQL schemas).
 import { describe, expect, it } from 'vitest';
 import { LeaseLostError, NotFoundError, StepClosedError, ValidationError } from '../src/errors.js';
 import { NODE_LOST, formatFailure, readFailure, refusalError } from '../src/backends/failures.js';
@@ -81,7 +81,7 @@ describe('formatFailure', () => {
     expect(tasks.message).toMatch(/^1 of 1 tasks failed; first failure \(task 1\): the node running this job stopped responding/);
   });
 
-  it('passes an error that has its message through untouched (handlers, PostgreSQL until its follow-up)', () => {
+  it('passes an error that has its message through untouched (handlers, records older PostgreSQL schemas stored)', () => {
     const preformatted = { name: 'StepFailedError', code: 'ERR_STEP_FAILED', message: 'step "a" failed: as written', step: 'a', stepId: '1' };
     expect(formatFailure(preformatted)).toBe(preformatted);
     expect(formatFailure(taskError)).toBe(taskError);

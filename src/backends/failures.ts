@@ -59,8 +59,8 @@ export type FailureRecord = StepFailedRecord | TaskFailedRecord | NodeLostRecord
 
 /**
  * What a backend stores where an error goes: a failure record, or an error that already has
- * its message (a handler's error; records PostgreSQL still formats itself until it adopts
- * these records in the follow-up of this change).
+ * its message (a handler's error; a record a PostgreSQL schema stored preformatted before its
+ * migration 0002).
  */
 export type StoredError = FailureRecord | SerializedError;
 
@@ -75,8 +75,8 @@ function hasMessage(stored: StoredError): stored is SerializedError {
 
 /** A stored error (record or already formatted) as users see it; causes are formatted first. */
 export function formatFailure(stored: StoredError): SerializedError {
-  // An error with a message passes through untouched: handlers' errors, and PostgreSQL's
-  // preformatted records until its follow-up stores records like SQLite and Redis.
+  // An error with a message passes through untouched: handlers' errors, and records a
+  // PostgreSQL schema stored preformatted before its migration 0002.
   if (hasMessage(stored)) return stored;
   switch (stored.code) {
     case 'ERR_STEP_FAILED': {

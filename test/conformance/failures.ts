@@ -97,8 +97,6 @@ async function refusals(): Promise<{ late: Error; unknown: Error; stranger: Erro
 }
 
 export function failures(t: Conformance): void {
-  const postgres = t.backend.name === 'postgres';
-
   describe('Failures and refusals', () => {
     it('fails a workflow with a step failure whose cause is the task failure, then the task error', async () => {
       await t.register();
@@ -123,8 +121,7 @@ export function failures(t: Conformance): void {
       expect(failure.result.steps[0]?.error).toEqual(error?.cause);
     });
 
-    // postgres: structured failures land in the follow-up
-    it.skipIf(postgres)('records the stage a step failed in, and the counts of a task failure', async () => {
+    it('records the stage a step failed in, and the counts of a task failure', async () => {
       await t.register();
       const failure = await failureOf(WorkFlow.create('task-failure').addStep({ name: 'numbers', step: flaky, tasks: [1, 2, 3] }).run());
       expect(failure.result.error).toMatchObject({ status: 'failed', stage: 'tasks' });
@@ -155,8 +152,7 @@ export function failures(t: Conformance): void {
       expect(failure.result.steps.find((step) => step.name === 'parent')?.error).toEqual(error?.cause);
     });
 
-    // postgres: structured failures land in the follow-up
-    it.skipIf(postgres)('names the anchor of a failed added step, and the stages both failed in', async () => {
+    it('names the anchor of a failed added step, and the stages both failed in', async () => {
       await t.register();
       const failure = await failureOf(WorkFlow.create('child-failure').addStep({ name: 'parent', step: adder, tasks: [1] }).run());
       expect(failure.result.error).toMatchObject({ status: 'failed', stage: 'tasks-children' });
@@ -170,8 +166,7 @@ export function failures(t: Conformance): void {
       expect(failure.result.error?.cause).toMatchObject({ name: 'Error', message: 'no setup', hook: 'beforeAll' });
     });
 
-    // postgres: structured failures land in the follow-up
-    it.skipIf(postgres)('records the hook stage a step failed in', async () => {
+    it('records the hook stage a step failed in', async () => {
       await t.register();
       const failure = await failureOf(WorkFlow.create('hook-failure').addStep({ name: 'hooked', step: unprepared, tasks: [1] }).run());
       expect(failure.result.error).toMatchObject({ status: 'failed', stage: 'before' });
@@ -211,8 +206,7 @@ export function failures(t: Conformance): void {
       );
     });
 
-    // postgres: structured failures land in the follow-up
-    it.skipIf(postgres)('puts the refusal record on the error it rejects with', async () => {
+    it('puts the refusal record on the error it rejects with', async () => {
       await t.register({ worker: false });
       const { late, unknown, stranger, closed, workflowId } = await refusals();
       expect(late).toMatchObject({ code: 'ERR_STEP_CLOSED', operation: 'addAfter', phase: 'before', step: 'manual', stepId: '1', status: 'running', stage: 'tasks' });
@@ -228,8 +222,8 @@ export function failures(t: Conformance): void {
       await backend.registerNode({ id: 'holder', host: 'test', pid: 1, handlers: [], leaseMs: 60_000 });
       const { jobs } = await backend.claim({ nodeId: 'holder', workflowId, stepId: '1', limit: 10 });
       expect(await backend.removeWorkflow(workflowId)).toBe(true);
-      // Refused, never applied (SQLite and Redis report them in `stale`; PostgreSQL does not yet).
-      await backend.complete({ outcomes: jobs.map(succeed) });
+      // Refused, never applied, and reported as stale.
+      expect((await backend.complete({ outcomes: jobs.map(succeed) })).stale).toEqual(jobs.map((job) => job.id));
       expect(await backend.getTasks(workflowId, '1', { afterSeq: 0, limit: 10 })).toEqual([]);
       expect(await rejection(backend.addTasks({ workflowId, stepId: '1', tasksJson: ['2'] }))).toMatchObject({ code: 'ERR_NOT_FOUND' });
       expect((await backend.claim({ nodeId: 'holder', workflowId, stepId: '1', limit: 10 })).jobs).toEqual([]);

@@ -60,12 +60,20 @@ function withFile(name: string, content: string, sources: MigrationSources = bun
 }
 
 const bundledNames = bundledSources().functionFiles.map((file) => file.name);
+const bundledMigrations = bundledSources().migrations.map(({ version, name }) => ({ version, name }));
+const bundledVersions = bundledMigrations.map((migration) => migration.version);
+/** The version a migration added after the bundled ones gets. */
+const nextVersion = (bundledVersions.at(-1) ?? 0) + 1;
+
+function fileName(migration: { version: number; name: string }): string {
+  return `${String(migration.version).padStart(4, '0')}_${migration.name}`;
+}
 
 describe('PostgreSQL migrator', () => {
   it('migrates a fresh schema with the baseline and every function file, and a second run applies nothing', async () => {
     const schema = fresh();
     const pool = poolFor(schema);
-    expect(await migrate(pool, schema)).toEqual({ migrations: [1], functionFiles: bundledNames });
+    expect(await migrate(pool, schema)).toEqual({ migrations: bundledVersions, functionFiles: bundledNames });
 
     const recorded = await recordedFiles(schema);
     expect(recorded.map((file) => file.name)).toEqual(bundledNames);
@@ -79,7 +87,7 @@ describe('PostgreSQL migrator', () => {
 
     expect(await migrate(pool, schema)).toEqual({ migrations: [], functionFiles: [] });
     expect(await functionOids(schema)).toEqual(oids);
-    expect(await sql(schema, 'SELECT version, name FROM $schema.migrations')).toEqual([{ version: 1, name: 'baseline' }]);
+    expect(await sql(schema, 'SELECT version, name FROM $schema.migrations ORDER BY version')).toEqual(bundledMigrations);
   });
 
   it('re-applies a function file whose content changed, and no other', async () => {
@@ -151,15 +159,45 @@ describe('PostgreSQL migrator', () => {
     // with those functions gone.
     const sources = bundledSources();
     const replaceLeases = {
-      version: 2,
+      version: nextVersion,
       name: 'replace_leases',
       sql: 'ALTER TABLE leases RENAME TO leases_old; CREATE TABLE leases (LIKE leases_old INCLUDING ALL); DROP TABLE leases_old;',
     };
     const next = { ...sources, migrations: [...sources.migrations, replaceLeases] };
-    expect(await migrate(pool, schema, next)).toEqual({ migrations: [2], functionFiles: bundledNames });
+    expect(await migrate(pool, schema, next)).toEqual({ migrations: [nextVersion], functionFiles: bundledNames });
     expect(await migrate(pool, schema, next)).toEqual({ migrations: [], functionFiles: [] });
     const leaseTaken = [...(await functionOids(schema)).keys()].filter((signature) => signature.startsWith('lease_taken('));
     expect(leaseTaken).toEqual([`lease_taken(p_lease ${schema}.leases, p_seq integer)`]);
+  });
+
+  it('upgrades a baseline schema: workflows stored before keepMs get it as it was decided then', async () => {
+    const schema = fresh();
+    const pool = poolFor(schema);
+    const [baseline] = bundledSources().migrations;
+    expect(baseline?.name).toBe('baseline');
+    await migrate(pool, schema, { migrations: baseline === undefined ? [] : [baseline], functionFiles: [] });
+    const stored = [
+      ['grace', { cleanOnDone: true, retentionMs: 60_000, stepDefaults: {} }],
+      ['kept', { cleanOnDone: false, retentionMs: 60_000, stepDefaults: {} }],
+      ['forever', { cleanOnDone: false, retentionMs: null, stepDefaults: {} }],
+      ['resolved', { cleanOnDone: false, retentionMs: 60_000, keepMs: 7, stepDefaults: {} }],
+    ] as const;
+    for (const [id, options] of stored) {
+      await sql(schema, "INSERT INTO $schema.workflows (id, name, status, options, created_at) VALUES ($1, 'old', 'running', $2, now())", [
+        id,
+        JSON.stringify(options),
+      ]);
+    }
+
+    expect(await migrate(pool, schema)).toEqual({ migrations: bundledVersions.slice(1), functionFiles: bundledNames });
+    const rows = await sql<{ id: string; keep: number | null }>(schema, "SELECT id, (options->>'keepMs')::int AS keep FROM $schema.workflows ORDER BY id");
+    expect(rows).toEqual([
+      { id: 'forever', keep: null },
+      { id: 'grace', keep: 5000 },
+      { id: 'kept', keep: 60_000 },
+      { id: 'resolved', keep: 7 },
+    ]);
+    expect(await sql(schema, "SELECT options ? 'keepMs' AS has FROM $schema.workflows WHERE id = 'forever'")).toEqual([{ has: true }]);
   });
 
   it('applies function files while other sessions drop schemas with functions of their own', async () => {
@@ -193,9 +231,9 @@ describe('PostgreSQL migrator', () => {
     const schema = fresh();
     const reports = await Promise.all([poolFor(schema), poolFor(schema), poolFor(schema)].map((pool) => migrate(pool, schema)));
     const applied = reports.filter((report) => report.migrations.length > 0);
-    expect(applied).toEqual([{ migrations: [1], functionFiles: bundledNames }]);
+    expect(applied).toEqual([{ migrations: bundledVersions, functionFiles: bundledNames }]);
     expect(reports.filter((report) => report.migrations.length === 0 && report.functionFiles.length === 0)).toHaveLength(2);
-    expect(await sql(schema, 'SELECT count(*)::int AS n FROM $schema.migrations')).toEqual([{ n: 1 }]);
+    expect(await sql(schema, 'SELECT count(*)::int AS n FROM $schema.migrations')).toEqual([{ n: bundledVersions.length }]);
     expect(await sql(schema, 'SELECT count(*)::int AS n FROM $schema.function_files')).toEqual([{ n: bundledNames.length }]);
   });
 
@@ -233,24 +271,26 @@ describe('PostgreSQL migrator', () => {
 
     // Done as told, the schema is created afresh.
     await dropSchemas([schema]);
-    expect(await migrate(poolFor(schema), schema)).toEqual({ migrations: [1], functionFiles: bundledNames });
+    expect(await migrate(poolFor(schema), schema)).toEqual({ migrations: bundledVersions, functionFiles: bundledNames });
   });
 
   it('refuses a schema migrated by a newer or another build of deflow, touching no function', async () => {
     const schema = fresh();
     const pool = poolFor(schema);
     await migrate(pool, schema);
-    await sql(schema, "INSERT INTO $schema.migrations (version, name) VALUES (2, 'from_the_future')");
+    await sql(schema, "INSERT INTO $schema.migrations (version, name) VALUES ($1, 'from_the_future')", [nextVersion]);
     const oids = await functionOids(schema);
+    const future = fileName({ version: nextVersion, name: 'from_the_future' });
+    const newest = fileName(bundledMigrations.at(-1) ?? { version: 0, name: 'none' });
     await expect(migrate(pool, schema)).rejects.toThrow(
-      `schema "${schema}" was migrated by a newer deflow (it has migration 0002_from_the_future, this deflow knows up to 0001_baseline): ` +
+      `schema "${schema}" was migrated by a newer deflow (it has migration ${future}, this deflow knows up to ${newest}): ` +
         'run the same deflow version in every process that uses the schema',
     );
     const edited = withFile('07_retention.sql', '-- an older or newer file\n');
     await expect(migrate(pool, schema, edited)).rejects.toThrow(/newer deflow/);
     expect(await functionOids(schema)).toEqual(oids);
 
-    await sql(schema, 'DELETE FROM $schema.migrations WHERE version = 2');
+    await sql(schema, 'DELETE FROM $schema.migrations WHERE version = $1', [nextVersion]);
     const sources = bundledSources();
     const renamed = { ...sources, migrations: sources.migrations.map((m) => ({ ...m, name: 'another' })) };
     await expect(migrate(pool, schema, renamed)).rejects.toThrow(

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import DeFlow, { BackendError, ValidationError } from '../../src/index.js';
 import type { BackendEvent, NextTaskEvent } from '../../src/backends/backend.js';
 import { PostgresBackend } from '../../src/backends/postgres/postgres-backend.js';
+import { bundledSources } from '../../src/backends/postgres/migrator.js';
 import { DATABASE_URL, connectionsOf, dropSchemas, freshSchemaName, oneStepWorkflow, openPostgresBackend, withAdmin } from '../helpers/postgres.js';
 
 const schemas: string[] = [];
@@ -43,10 +44,11 @@ describe('PostgreSQL operations', () => {
       const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${client.escapeIdentifier(schema)}.migrations ORDER BY version`);
       return rows.map((row) => row.version);
     });
-    expect(versions).toEqual([1]);
+    const bundled = bundledSources().migrations.map((migration) => migration.version);
+    expect(versions).toEqual(bundled);
     // Opening again applies nothing.
     await open(schema);
-    expect(await count(schema, 'SELECT count(*)::int AS n FROM $schema.migrations')).toBe(1);
+    expect(await count(schema, 'SELECT count(*)::int AS n FROM $schema.migrations')).toBe(bundled.length);
   });
 
   it('rejects a schema name it cannot use at register(), saying what a valid one looks like', () => {
@@ -99,7 +101,7 @@ describe('PostgreSQL operations', () => {
     const schema = fresh();
     const backend = await open(schema);
     const workflow = oneStepWorkflow('old', 600);
-    workflow.options.retentionMs = 0;
+    workflow.options.keepMs = 0;
     await backend.createWorkflow(workflow);
     await backend.registerNode({ id: 'worker', host: 'test', pid: 1, handlers: [], leaseMs: 60_000 });
     const { jobs } = await backend.claim({ nodeId: 'worker', workflowId: 'old', stepId: '1', limit: 600 });

@@ -31,6 +31,8 @@ import type {
   TaskPage,
   WorkflowQuery,
 } from '../backend.js';
+import { NODE_LOST } from '../failures.js';
+import { NODE_LOSS_MIN_ATTEMPTS } from '../policy.js';
 import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
 import { clientConfig, redactUrl } from './config.js';
 import type { PostgresConfig } from './config.js';
@@ -223,6 +225,8 @@ export class PostgresBackend implements Backend {
     const [row] = await this.run<{ recovered: number; nodes_removed: number; events: BackendEvent[]; pid: number }>('recoverExpired', [
       limit,
       this.config.recoverIntervalMs,
+      JSON.stringify(NODE_LOST),
+      NODE_LOSS_MIN_ATTEMPTS,
     ]);
     return { recovered: row?.recovered ?? 0, nodesRemoved: row?.nodes_removed ?? 0, events: this.deliverOwn(row?.pid, row?.events) };
   }

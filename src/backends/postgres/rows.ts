@@ -1,9 +1,10 @@
 /**
  * Row shapes the PostgreSQL queries return and their mapping to contract records. jsonb
- * columns arrive parsed; instants arrive as epoch milliseconds (float8).
+ * columns arrive parsed, but stored errors arrive as JSON text (failure records, worded here by
+ * readFailure); instants arrive as epoch milliseconds (float8).
  */
-import type { SerializedError } from '../../errors.js';
 import type { BackendEvent, ClaimResult, RunnableStep } from '../backend.js';
+import { readFailure } from '../failures.js';
 import type {
   HandlerRef,
   JobKind,
@@ -26,7 +27,8 @@ export interface WorkflowRow {
   name: string;
   status: WorkflowStatus;
   options: StoredWorkflowOptions;
-  error: SerializedError | null;
+  /** Stored error (JSON text). */
+  error: string | null;
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
@@ -52,7 +54,8 @@ export interface StepRow {
   total: number;
   done: number;
   failed: number;
-  error: SerializedError | null;
+  /** Stored error (JSON text). */
+  error: string | null;
   started_at: number | null;
   finished_at: number | null;
 }
@@ -63,7 +66,8 @@ export interface TaskRow {
   status: JobStatus;
   failed_count: number;
   result: string | null;
-  error: SerializedError | null;
+  /** Stored error (JSON text). */
+  error: string | null;
   finished_at: number | null;
 }
 
@@ -118,7 +122,7 @@ export function toWorkflowRecord(row: WorkflowRow): WorkflowRecord {
     name: row.name,
     status: row.status,
     options: row.options,
-    error: row.error,
+    error: readFailure(row.error),
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
@@ -143,7 +147,7 @@ export function toStepRecord(row: StepRow): StepRecord {
     status: row.status,
     stage: row.stage,
     counts: { total: row.total, done: row.done, failed: row.failed },
-    error: row.error,
+    error: readFailure(row.error),
     startedAt: row.started_at,
     finishedAt: row.finished_at,
   };
@@ -159,7 +163,7 @@ export function toTaskRecord(row: TaskRow, workflowId: string, stepId: string): 
     status: row.status,
     failedCount: row.failed_count,
     resultJson: row.result,
-    error: row.error,
+    error: readFailure(row.error),
     finishedAt: row.finished_at,
   };
 }

@@ -31,35 +31,58 @@
 -- LANGUAGE sql bodies are checked at creation: they may call functions of earlier files only.
 
 
-CREATE FUNCTION step_failure(p_step_id text, p_name text, p_error jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
-  SELECT jsonb_build_object(
-    'name', 'StepFailedError',
+-- Failure and refusal records (docs/backends/step-machine.md, Failures and Refusals): JSON
+-- without messages; src/backends/failures.ts words them when they leave the backend.
+
+-- A failed step: the workflow's record of its first unhandled failure, and (with the anchor)
+-- the record an added step fails its anchor with. Stage and cause only when known.
+CREATE FUNCTION step_failure(p_step steps, p_anchor steps) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+  SELECT jsonb_strip_nulls(jsonb_build_object(
     'code', 'ERR_STEP_FAILED',
-    'message', format('step "%s" failed: %s', p_name, coalesce(p_error->>'message', 'unknown error')),
-    'step', p_name,
-    'stepId', p_step_id
-  ) || CASE WHEN p_error IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('cause', p_error) END
+    'step', p_step.name,
+    'stepId', p_step.id,
+    'status', p_step.status,
+    'stage', p_step.failed_stage,
+    'anchorStep', p_anchor.name,
+    'anchorStepId', p_anchor.id
+  )) || CASE WHEN p_step.error IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('cause', p_step.error) END
 $$;
 
-CREATE FUNCTION child_failure(p_child steps, p_anchor_name text) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
-  SELECT jsonb_build_object(
-    'name', 'StepFailedError',
-    'code', 'ERR_STEP_FAILED',
-    'message', format('step "%s" added by "%s" with addAfter %s: %s', p_child.name, p_anchor_name, p_child.status,
-                      coalesce(p_child.error->>'message', 'a step it depends on failed')),
-    'step', p_child.name,
-    'stepId', p_child.id
-  ) || CASE WHEN p_child.error IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('cause', p_child.error) END
-$$;
-
+-- A failing step's tasks: the first task failed for good (its seq, null when unknown, and its
+-- error as cause) and the counts.
 CREATE FUNCTION task_failure(p_step steps) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
   SELECT jsonb_build_object(
-    'name', coalesce(p_step.failing->'error'->>'name', 'Error'),
     'code', 'ERR_TASK_FAILED',
-    'message', format('%s of %s tasks failed; first failure (task %s): %s', p_step.failed, p_step.total,
-                      coalesce(p_step.failing->>'seq', '?'), coalesce(p_step.failing->'error'->>'message', 'unknown error'))
-  ) || CASE WHEN p_step.failing IS NULL THEN '{}'::jsonb
-            ELSE jsonb_build_object('task', (p_step.failing->>'seq')::integer, 'cause', p_step.failing->'error') END
+    'step', p_step.name,
+    'stepId', p_step.id,
+    'status', 'failed',
+    'stage', 'tasks',
+    'task', p_step.failing->'seq',
+    'failed', p_step.failed,
+    'total', p_step.total
+  ) || CASE WHEN jsonb_typeof(p_step.failing->'error') = 'object' THEN jsonb_build_object('cause', p_step.failing->'error')
+            ELSE '{}'::jsonb END
+$$;
+
+-- addTasks / addAfter to a step that does not take them now.
+CREATE FUNCTION step_closed(p_step steps, p_operation text, p_phase text) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+  SELECT jsonb_strip_nulls(jsonb_build_object(
+    'code', 'ERR_STEP_CLOSED',
+    'operation', p_operation,
+    'phase', p_phase,
+    'step', p_step.name,
+    'stepId', p_step.id,
+    'status', p_step.status,
+    'stage', p_step.stage
+  ))
+$$;
+
+-- Rejects the call with a refusal record: SQLSTATE DFL00, the record as DETAIL (errors.ts
+-- turns it into the DeflowError). The message is the record's code, for server logs.
+CREATE FUNCTION refuse(p_record jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION USING ERRCODE = 'DFL00', MESSAGE = p_record->>'code', DETAIL = p_record::text;
+END
 $$;
 
 CREATE FUNCTION step_work(p_workflow_id text, p_step_id text) RETURNS void LANGUAGE sql AS $$
@@ -86,15 +109,16 @@ BEGIN
 END
 $$;
 
--- Runs the children one phase added, in call order; reports whether they all succeeded yet.
-CREATE FUNCTION step_run_children(p_pk bigint, p_name text, p_phase text, p_adv bigint[], OUT state text, OUT error jsonb)
+-- Runs the children one phase of the anchor added, in call order; reports whether they all
+-- succeeded yet, or the record the anchor fails with.
+CREATE FUNCTION step_run_children(p_anchor steps, p_phase text, p_adv bigint[], OUT state text, OUT error jsonb)
 LANGUAGE plpgsql AS $$
 DECLARE
   v_child record;
   v_status text;
   v_row steps;
 BEGIN
-  FOR v_child IN SELECT pk, status FROM steps WHERE anchor_pk = p_pk AND anchor_phase = p_phase ORDER BY anchor_seq LOOP
+  FOR v_child IN SELECT pk, status FROM steps WHERE anchor_pk = p_anchor.pk AND anchor_phase = p_phase ORDER BY anchor_seq LOOP
     v_status := v_child.status;
     IF v_status = 'waiting' THEN
       PERFORM step_start(v_child.pk, p_adv);
@@ -107,7 +131,7 @@ BEGIN
     END IF;
     SELECT * INTO v_row FROM steps WHERE pk = v_child.pk;
     state := 'failed';
-    error := child_failure(v_row, p_name);
+    error := step_failure(v_row, p_anchor);
     RETURN;
   END LOOP;
   state := 'done';
@@ -119,7 +143,7 @@ DECLARE
   v_child record;
 BEGIN
   FOR v_child IN SELECT pk FROM steps WHERE anchor_pk = p_pk AND status = 'waiting' ORDER BY anchor_seq LOOP
-    PERFORM step_finish(v_child.pk, 'skipped', NULL, p_adv);
+    PERFORM step_finish(v_child.pk, 'skipped', NULL, p_adv, NULL);
   END LOOP;
 END
 $$;
@@ -160,7 +184,7 @@ BEGIN
             IF v_step.run_index IS DISTINCT FROM v_stored_index THEN
               v_step := step_set_stage(v_step, v_stage);
             END IF;
-            PERFORM step_finish(p_pk, 'failed', v_hook.error, v_adv);
+            PERFORM step_finish(p_pk, 'failed', v_hook.error, v_adv, v_stage);
             RETURN;
           END IF;
           EXIT walk WHEN v_hook.status <> 'succeeded';
@@ -170,14 +194,14 @@ BEGIN
     WHEN 'before-children' THEN
       IF v_step.child_seq > 0 THEN
         v_step := step_set_stage(v_step, v_stage);
-        SELECT * INTO v_children FROM step_run_children(p_pk, v_step.name, 'before', v_adv);
+        SELECT * INTO v_children FROM step_run_children(v_step, 'before', v_adv);
         IF v_children.state = 'wait' THEN
           RETURN;
         ELSIF v_children.state = 'failed' THEN
           IF v_step.run_index IS DISTINCT FROM v_stored_index THEN
             v_step := step_set_stage(v_step, v_stage);
           END IF;
-          PERFORM step_finish(p_pk, 'failed', v_children.error, v_adv);
+          PERFORM step_finish(p_pk, 'failed', v_children.error, v_adv, v_stage);
           RETURN;
         END IF;
       END IF;
@@ -199,14 +223,14 @@ BEGIN
       IF v_step.child_seq > 0 THEN
         v_step := step_set_stage(v_step, v_stage);
         IF v_step.failing IS NULL THEN
-          SELECT * INTO v_children FROM step_run_children(p_pk, v_step.name, 'task', v_adv);
+          SELECT * INTO v_children FROM step_run_children(v_step, 'task', v_adv);
           IF v_children.state = 'wait' THEN
             RETURN;
           ELSIF v_children.state = 'failed' THEN
             IF v_step.run_index IS DISTINCT FROM v_stored_index THEN
               v_step := step_set_stage(v_step, v_stage);
             END IF;
-            PERFORM step_finish(p_pk, 'failed', v_children.error, v_adv);
+            PERFORM step_finish(p_pk, 'failed', v_children.error, v_adv, v_stage);
             RETURN;
           END IF;
         ELSE
@@ -221,14 +245,14 @@ BEGIN
       IF v_step.child_seq > 0 THEN
         v_step := step_set_stage(v_step, v_stage);
         IF v_step.failing IS NULL THEN
-          SELECT * INTO v_children FROM step_run_children(p_pk, v_step.name, 'after', v_adv);
+          SELECT * INTO v_children FROM step_run_children(v_step, 'after', v_adv);
           IF v_children.state = 'wait' THEN
             RETURN;
           ELSIF v_children.state = 'failed' THEN
             IF v_step.run_index IS DISTINCT FROM v_stored_index THEN
               v_step := step_set_stage(v_step, v_stage);
             END IF;
-            PERFORM step_finish(p_pk, 'failed', v_children.error, v_adv);
+            PERFORM step_finish(p_pk, 'failed', v_children.error, v_adv, v_stage);
             RETURN;
           END IF;
         ELSE
@@ -239,12 +263,12 @@ BEGIN
         IF v_step.run_index IS DISTINCT FROM v_stored_index THEN
           v_step := step_set_stage(v_step, v_stage);
         END IF;
-        PERFORM step_finish(p_pk, 'succeeded', NULL, v_adv);
+        PERFORM step_finish(p_pk, 'succeeded', NULL, v_adv, NULL);
       ELSE
         IF v_step.run_index IS DISTINCT FROM v_stored_index THEN
           v_step := step_set_stage(v_step, v_stage);
         END IF;
-        PERFORM step_finish(p_pk, 'failed', task_failure(v_step), v_adv);
+        PERFORM step_finish(p_pk, 'failed', task_failure(v_step), v_adv, 'tasks');
       END IF;
       RETURN;
     ELSE
@@ -268,13 +292,16 @@ END
 $$;
 
 -- Ends a step, then moves on what waited for it: its anchor (addAfter) or its dependents.
-CREATE FUNCTION step_finish(p_pk bigint, p_status text, p_error jsonb, p_adv bigint[]) RETURNS void LANGUAGE plpgsql AS $$
+-- A failed step keeps the stage it failed in: p_stage, or (null) the stage it is in.
+CREATE FUNCTION step_finish(p_pk bigint, p_status text, p_error jsonb, p_adv bigint[], p_stage text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   v_step steps;
   v_anchor steps;
   v_dependent record;
 BEGIN
-  UPDATE steps SET status = p_status, stage = 'done', error = p_error, finished_at = ms_now()
+  UPDATE steps
+  SET status = p_status, stage = 'done', error = p_error, finished_at = ms_now(),
+      failed_stage = CASE WHEN p_status = 'failed' THEN coalesce(p_stage, stage) END
   WHERE pk = p_pk AND status IN ('waiting', 'running')
   RETURNING * INTO v_step;
   IF NOT FOUND THEN
@@ -298,7 +325,7 @@ BEGIN
     IF p_status = 'succeeded' THEN
       PERFORM step_advance(v_anchor.pk, p_adv);
     ELSE
-      PERFORM step_finish(v_anchor.pk, 'failed', child_failure(v_step, v_anchor.name), p_adv);
+      PERFORM step_finish(v_anchor.pk, 'failed', step_failure(v_step, v_anchor), p_adv, NULL);
     END IF;
     RETURN;
   END IF;
@@ -335,7 +362,7 @@ BEGIN
       END) THEN
     PERFORM step_start(p_pk, p_adv);
   ELSE
-    PERFORM step_finish(p_pk, 'skipped', NULL, p_adv);
+    PERFORM step_finish(p_pk, 'skipped', NULL, p_adv, NULL);
   END IF;
 END
 $$;
@@ -346,7 +373,7 @@ $$;
 CREATE FUNCTION settle_workflow(p_id text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   v_workflow workflows;
-  v_failure record;
+  v_failure steps;
   v_status text := 'succeeded';
   v_error jsonb;
   v_keep_ms bigint;
@@ -355,7 +382,7 @@ BEGIN
   IF NOT FOUND OR v_workflow.open_steps > 0 OR v_workflow.status NOT IN ('pending', 'running') THEN
     RETURN;
   END IF;
-  SELECT s.id, s.name, s.error INTO v_failure
+  SELECT s.* INTO v_failure
   FROM steps s
   WHERE s.workflow_id = p_id AND s.status = 'failed' AND s.anchor_pk IS NULL
     AND NOT EXISTS (SELECT 1 FROM step_edges e WHERE e.parent_pk = s.pk AND e.on_cond IN ('failure', 'always'))
@@ -363,10 +390,10 @@ BEGIN
   LIMIT 1;
   IF FOUND THEN
     v_status := 'failed';
-    v_error := step_failure(v_failure.id, v_failure.name, v_failure.error);
+    v_error := step_failure(v_failure, NULL);
   END IF;
-  -- Finished workflows with cleanOnDone stay 5 s, so handles can read their results.
-  v_keep_ms := CASE WHEN (v_workflow.options->>'cleanOnDone')::boolean THEN 5000 ELSE (v_workflow.options->>'retentionMs')::bigint END;
+  -- Resolved by the api (cleanOnDone's grace, or the retention); null keeps it forever.
+  v_keep_ms := (v_workflow.options->>'keepMs')::bigint;
   UPDATE workflows
   SET status = v_status, error = v_error, finished_at = ms_now(),
       expires_at = ms_now() + v_keep_ms * interval '1 millisecond'

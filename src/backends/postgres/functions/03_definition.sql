@@ -3,7 +3,7 @@
 -- Steps cross as parallel arrays, one element per step: ids, names, handlers (HandlerRef),
 -- data (JSON text), options (ResolvedStepOptions), deps (StepDependency[]) and task counts;
 -- the tasks of every step follow each other in one flat array (JSON text each).
--- Errors carry deflow SQLSTATEs: DFL02 not found, DFL03 step closed, DFL04 invalid input.
+-- Refusals are records (refuse(), 02_step_machine.sql): not found, step closed, invalid input.
 --
 -- Repeatable: every function here is defined once, in its current version. The migrator runs
 -- this file again whenever its content changes, after dropping the functions it created last
@@ -88,7 +88,8 @@ BEGIN
     v_pk := insert_step(p_id, p_step_ids[i], p_names[i], p_handlers[i], p_data[i], p_step_options[i], p_deps[i],
                         NULL, NULL, NULL, NULL, i - 1, p_tasks[v_offset + 1 : v_offset + v_count]);
     IF v_pk IS NULL THEN
-      RAISE EXCEPTION USING ERRCODE = 'DFL04', MESSAGE = format('two steps of workflow %s have the id "%s"', p_id, p_step_ids[i]);
+      PERFORM refuse(jsonb_build_object(
+        'code', 'ERR_VALIDATION', 'reason', 'duplicate-step-id', 'workflowId', p_id, 'stepId', p_step_ids[i]));
     END IF;
     v_pks := v_pks || v_pk;
     v_offset := v_offset + v_count;
@@ -97,8 +98,8 @@ BEGIN
     FOR v_dep IN SELECT value FROM jsonb_array_elements(p_deps[i]) LOOP
       v_parent := v_pks[array_position(p_step_ids, v_dep->>'stepId')];
       IF v_parent IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'DFL04',
-          MESSAGE = format('step "%s" depends on unknown step id "%s"', p_names[i], v_dep->>'stepId');
+        PERFORM refuse(jsonb_build_object('code', 'ERR_VALIDATION', 'reason', 'unknown-dependency', 'workflowId', p_id,
+                                          'step', p_names[i], 'stepId', p_step_ids[i], 'dependsOn', v_dep->>'stepId'));
       END IF;
       INSERT INTO step_edges (parent_pk, child_pk, on_cond) VALUES (v_parent, v_pks[i], v_dep->>'on') ON CONFLICT DO NOTHING;
     END LOOP;
@@ -133,15 +134,11 @@ BEGIN
   PERFORM 1 FROM workflows WHERE id = p_workflow_id FOR UPDATE;
   SELECT * INTO v_anchor FROM steps WHERE workflow_id = p_workflow_id AND id = p_anchor_id;
   IF NOT FOUND THEN
-    RAISE EXCEPTION USING ERRCODE = 'DFL02',
-      MESSAGE = format('step "%s" of workflow %s does not exist (was the workflow removed?)', p_anchor_id, p_workflow_id);
+    PERFORM refuse(jsonb_build_object('code', 'ERR_NOT_FOUND', 'workflowId', p_workflow_id, 'stepId', p_anchor_id));
   END IF;
   IF v_anchor.status <> 'running'
      OR v_anchor.stage <> (CASE p_phase WHEN 'before' THEN 'before' WHEN 'task' THEN 'tasks' ELSE 'after' END) THEN
-    RAISE EXCEPTION USING ERRCODE = 'DFL03',
-      MESSAGE = format('cannot add a step after the %s phase of step "%s": that phase is over (step is %s, stage %s). '
-                       'Call step.addAfter() from inside beforeAll, handler or afterAll.',
-                       p_phase, v_anchor.name, v_anchor.status, v_anchor.stage);
+    PERFORM refuse(step_closed(v_anchor, 'addAfter', p_phase));
   END IF;
   SELECT coalesce(max(decl_index), -1) + 1 INTO v_decl FROM steps WHERE workflow_id = p_workflow_id;
   FOR i IN 1..coalesce(array_length(p_step_ids, 1), 0) LOOP
@@ -172,13 +169,10 @@ BEGIN
   PERFORM 1 FROM workflows WHERE id = p_workflow_id FOR UPDATE;
   SELECT * INTO v_step FROM steps WHERE workflow_id = p_workflow_id AND id = p_step_id;
   IF NOT FOUND THEN
-    RAISE EXCEPTION USING ERRCODE = 'DFL02',
-      MESSAGE = format('step "%s" of workflow %s does not exist (was the workflow removed?)', p_step_id, p_workflow_id);
+    PERFORM refuse(jsonb_build_object('code', 'ERR_NOT_FOUND', 'workflowId', p_workflow_id, 'stepId', p_step_id));
   END IF;
   IF v_step.status NOT IN ('waiting', 'running') OR v_step.stage NOT IN ('before', 'before-children', 'tasks') THEN
-    RAISE EXCEPTION USING ERRCODE = 'DFL03',
-      MESSAGE = format('cannot add tasks to step "%s": its tasks already ran (step is %s, stage %s). '
-                       'Add a new step with step.addAfter({ step, tasks }) instead.', v_step.name, v_step.status, v_step.stage);
+    PERFORM refuse(step_closed(v_step, 'addTasks', NULL));
   END IF;
   IF p_batch_key IS NOT NULL THEN
     INSERT INTO task_batches (step_pk, batch_key) VALUES (v_step.pk, p_batch_key) ON CONFLICT DO NOTHING;

@@ -45,8 +45,8 @@ BEGIN
 END
 $$;
 
--- Leases up to p_limit ready jobs of one step to a node, for call p_call. Raises DFL01 when
--- the node is not registered (any more): it was declared dead and must register again.
+-- Leases up to p_limit ready jobs of one step to a node, for call p_call. Refuses (ERR_LEASE_LOST)
+-- a node that is not registered (any more): it was declared dead and must register again.
 CREATE FUNCTION claim_core(
   p_node_id text, p_workflow_id text, p_step_id text, p_limit integer, p_call bigint,
   OUT step_pk bigint, OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[],
@@ -74,8 +74,7 @@ BEGIN
   watch := false;
   SELECT pk, reconciled_call INTO v_owner, v_reconciled FROM nodes WHERE id = p_node_id;
   IF NOT FOUND THEN
-    RAISE EXCEPTION USING ERRCODE = 'DFL01',
-      MESSAGE = format('node %s is not registered any more (its lease expired); it must register again', p_node_id);
+    PERFORM refuse(jsonb_build_object('code', 'ERR_LEASE_LOST', 'nodeId', p_node_id));
   END IF;
   -- Sent before a reconciliation that already ran: the node gave up on this call and never
   -- sees its answer, so it claims nothing (what it would claim would be stranded).

@@ -5,7 +5,8 @@
 -- previous holder committed) and must be neither done nor gone in it. Successes of a range
 -- arrive grouped per lease (seqs sorted, plus a bit mask of them from the lowest seq on): one
 -- results row and one lease update per group, whatever its size. Every other outcome is
--- written on the job's row.
+-- written on the job's row. An outcome for a step that no longer exists (its workflow was
+-- removed; its jobs and lease rows may outlive it for a while) is refused like any stale one.
 --
 -- Repeatable: every function here is defined once, in its current version. The migrator runs
 -- this file again whenever its content changes, after dropping the functions it created last
@@ -52,7 +53,7 @@ BEGIN
     CONTINUE WHEN p_tokens[i] >= 0;
     SELECT * INTO v_lease FROM leases WHERE id = -p_tokens[i];
     CONTINUE WHEN NOT FOUND OR v_lease.step_pk <> p_steps[i] OR p_seqs[i] NOT BETWEEN v_lease.lo AND v_lease.hi
-      OR lease_taken(v_lease, p_seqs[i]);
+      OR lease_taken(v_lease, p_seqs[i]) OR NOT EXISTS (SELECT 1 FROM steps s WHERE s.pk = v_lease.step_pk);
     UPDATE jobs SET
       status = (CASE p_kinds[i] WHEN 's' THEN 'succeeded' WHEN 'f' THEN 'failed' ELSE 'requeued' END)::job_state,
       result = CASE WHEN p_kinds[i] = 's' THEN p_results[i] END,
@@ -80,6 +81,7 @@ BEGIN
       owner = NULL
     FROM outcome o
     WHERE o.token > 0 AND j.step_pk = o.step_pk AND j.seq = o.seq AND j.status = 'leased' AND j.token = o.token
+      AND EXISTS (SELECT 1 FROM steps s WHERE s.pk = o.step_pk)
     RETURNING o.idx
   ), applied AS (
     SELECT o.* FROM outcome o WHERE o.idx = ANY(v_applied) OR o.idx IN (SELECT a.idx FROM alone a)
@@ -131,13 +133,15 @@ BEGIN
     v_errors := p_errors[v_offset + 1 : v_offset + v_n];
     v_offset := v_offset + v_n;
     SELECT * INTO v_lease FROM leases WHERE id = p_leases[g];
-    IF NOT FOUND OR v_lease.step_pk <> p_steps[g] OR v_seqs[1] < v_lease.lo OR v_seqs[v_n] > v_lease.hi THEN
+    IF NOT FOUND OR v_lease.step_pk <> p_steps[g] OR v_seqs[1] < v_lease.lo OR v_seqs[v_n] > v_lease.hi
+       OR NOT EXISTS (SELECT 1 FROM steps s WHERE s.pk = v_lease.step_pk) THEN
       stale := stale || ARRAY(SELECT p_steps[g] || '.' || s FROM unnest(v_seqs) AS s);
       CONTINUE;
     END IF;
     v_mask := (repeat('0', v_seqs[1] - v_lease.lo) || p_masks[g] || repeat('0', v_lease.hi - v_seqs[v_n]))::bit varying;
     IF length(v_mask) <> v_lease.hi - v_lease.lo + 1 OR bit_count(v_mask) <> v_n THEN
-      RAISE EXCEPTION USING ERRCODE = 'DFL04', MESSAGE = format('malformed completion batch for lease %s', v_lease.id);
+      -- An assertion on packOutcomes (packing.ts), not a refusal: only a deflow bug gets here.
+      RAISE EXCEPTION 'malformed completion batch for lease %', v_lease.id;
     END IF;
     v_taken := coalesce(v_lease.done, zeros(length(v_mask))) | coalesce(v_lease.gone, zeros(length(v_mask)));
     IF bit_count(v_taken & v_mask) > 0 THEN

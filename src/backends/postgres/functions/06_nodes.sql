@@ -20,25 +20,16 @@
 -- (The process side: a process whose calls failed runs the watchdog only once one of its
 -- heartbeats went through again, so the silence is on record before anybody is judged.)
 --
--- Node loss: a node's death is not a task's failure. A job taken back from a dead node counts
--- one failed attempt (ERR_NODE_LOST), but fails for good only when
--- failed_count + 1 >= greatest(max_attempts, 2): a node's death alone never fails a task that
--- had no failed attempt before, whatever taskMaxFailCount is.
+-- Node loss (docs/backends/step-machine.md, the node-loss rule): a job taken back from a dead
+-- node counts one failed attempt, stored as the record p_lost, and fails for good only when
+-- failed_count + 1 >= greatest(max_attempts, p_min_attempts). Both come from
+-- src/backends/policy.ts and failures.ts as parameters of recover_expired.
 --
 -- Repeatable: every function here is defined once, in its current version. The migrator runs
 -- this file again whenever its content changes, after dropping the functions it created last
 -- time (so a signature may change freely); edit the function here, never copy it elsewhere.
 -- LANGUAGE sql bodies are checked at creation: they may call functions of earlier files only.
 
-
-CREATE FUNCTION node_lost_error() RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
-  SELECT jsonb_build_object(
-    'name', 'NodeLostError',
-    'code', 'ERR_NODE_LOST',
-    'message', 'the node running this job stopped responding (its lease expired without a heartbeat); '
-               'the attempt was counted as failed'
-  )
-$$;
 
 -- The lease's gone bits with the given bit positions set.
 CREATE FUNCTION gone_with(p_lease leases, p_bits integer[]) RETURNS bit varying LANGUAGE plpgsql IMMUTABLE AS $$
@@ -189,11 +180,13 @@ BEGIN
 END
 $$;
 
--- A dead node's range: its fresh tasks count one failed attempt together, and fail for good
--- when that was their last one and not their first (the node loss rule above). Touches the
--- lease and the jobs; recover_expired applies the counts.
-CREATE FUNCTION recover_range(p_lease_id bigint, OUT step_pk bigint, OUT failed integer, OUT first_failed integer, OUT retried integer)
-LANGUAGE plpgsql AS $$
+-- A dead node's range: its fresh tasks count one failed attempt together (p_lost), and fail for
+-- good by the node loss rule above. Touches the lease and the jobs; recover_expired applies
+-- the counts.
+CREATE FUNCTION recover_range(
+  p_lease_id bigint, p_lost jsonb, p_min_attempts integer,
+  OUT step_pk bigint, OUT failed integer, OUT first_failed integer, OUT retried integer
+) LANGUAGE plpgsql AS $$
 DECLARE
   v_lease leases;
   v_step steps;
@@ -212,14 +205,14 @@ BEGIN
   -- The lease row was deleted (locked) by the statement above: the statements below see every
   -- completion of this range that committed before, and no later one can land.
   WITH gone AS (
-    UPDATE jobs j SET status = 'failed', failed_count = j.failed_count + 1, error = node_lost_error(), finished_at = ms_now()
+    UPDATE jobs j SET status = 'failed', failed_count = j.failed_count + 1, error = p_lost, finished_at = ms_now()
     WHERE j.step_pk = v_step.pk AND j.seq BETWEEN v_lease.lo AND v_lease.hi AND j.status = 'fresh'
-      AND j.failed_count + 1 >= greatest(v_step.max_attempts, 2) AND NOT lease_taken(v_lease, j.seq)
+      AND j.failed_count + 1 >= greatest(v_step.max_attempts, p_min_attempts) AND NOT lease_taken(v_lease, j.seq)
     RETURNING j.seq
   )
   SELECT count(*), min(gone.seq) INTO failed, first_failed FROM gone;
   UPDATE jobs j
-  SET status = 'requeued', failed_count = j.failed_count + 1, error = node_lost_error(),
+  SET status = 'requeued', failed_count = j.failed_count + 1, error = p_lost,
       run_at = CASE WHEN v_step.retry_delay > 0 THEN now() + v_step.retry_delay * interval '1 millisecond' END
   WHERE j.step_pk = v_step.pk AND j.seq BETWEEN v_lease.lo AND v_lease.hi AND j.status = 'fresh'
     AND NOT lease_taken(v_lease, j.seq);
@@ -229,11 +222,13 @@ $$;
 
 -- Entry point: the watchdog. Removes nodes that are dead (see the outage grace above) and
 -- takes back up to p_limit of their jobs (and up to p_limit of their range leases), by the
--- node loss rule above. Runs at most once per p_min_interval_ms across all nodes (minus a
--- little for timer jitter); a call that finds another node running it, or finds it ran
--- recently, does nothing.
-CREATE FUNCTION recover_expired(p_limit integer, p_min_interval_ms integer, OUT recovered integer, OUT nodes_removed integer, OUT events jsonb)
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+-- node loss rule above (p_lost, p_min_attempts). Runs at most once per p_min_interval_ms across
+-- all nodes (minus a little for timer jitter); a call that finds another node running it, or
+-- finds it ran recently, does nothing.
+CREATE FUNCTION recover_expired(
+  p_limit integer, p_min_interval_ms integer, p_lost jsonb, p_min_attempts integer,
+  OUT recovered integer, OUT nodes_removed integer, OUT events jsonb
+) LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
   v_ran_at timestamptz;
   v_silence contact;
@@ -277,8 +272,8 @@ BEGIN
 
   -- Jobs leased alone by nodes that are gone: one outcome each, fenced by their token.
   SELECT array_agg(o.step_pk) AS steps, array_agg(o.seq) AS seqs, array_agg(o.token) AS tokens,
-         array_agg(CASE WHEN o.failed_count + 1 >= greatest(o.max_attempts, 2) THEN 'f' ELSE 'r' END) AS kinds,
-         array_agg(NULL::text) AS results, array_agg(node_lost_error()) AS errors, array_agg(o.retry_delay) AS delays
+         array_agg(CASE WHEN o.failed_count + 1 >= greatest(o.max_attempts, p_min_attempts) THEN 'f' ELSE 'r' END) AS kinds,
+         array_agg(NULL::text) AS results, array_agg(p_lost) AS errors, array_agg(o.retry_delay) AS delays
   INTO v_alone
   FROM (
     SELECT j.step_pk, j.seq, j.token, j.failed_count, s.max_attempts, s.retry_delay
@@ -296,7 +291,7 @@ BEGIN
 
   -- Range leases of nodes that are gone.
   FOR v_lease IN SELECT l.id FROM leases l WHERE NOT EXISTS (SELECT 1 FROM nodes n WHERE n.pk = l.owner) ORDER BY l.id LIMIT p_limit LOOP
-    SELECT * INTO v_range FROM recover_range(v_lease);
+    SELECT * INTO v_range FROM recover_range(v_lease, p_lost, p_min_attempts);
     CONTINUE WHEN v_range.step_pk IS NULL OR v_range.failed + v_range.retried = 0;
     v_range_steps := v_range_steps || v_range.step_pk;
     v_range_failed := v_range_failed || v_range.failed;
@@ -319,7 +314,7 @@ BEGIN
       IF v_range_failed[i] > 0 THEN
         UPDATE steps
         SET failed = steps.failed + v_range_failed[i],
-            failing = coalesce(steps.failing, jsonb_build_object('seq', v_range_first[i], 'error', node_lost_error()))
+            failing = coalesce(steps.failing, jsonb_build_object('seq', v_range_first[i], 'error', p_lost))
         WHERE pk = v_step.pk;
         PERFORM step_advance(v_step.pk, '{}');
       END IF;

@@ -13,8 +13,9 @@ SELECT heartbeat($1, $2, $3::bigint[], $4::integer[], $5::bigint) AS alive;
 SELECT unregister_node($1);
 
 -- name: recoverExpired
--- ($1 limit, $2 minimum interval between two runs, ms)
-SELECT recovered, nodes_removed, events, pg_backend_pid() AS pid FROM recover_expired($1, $2);
+-- ($1 limit, $2 minimum interval between two runs, ms, $3 the record a lost attempt stores,
+--  $4 the node-loss minimum attempts: src/backends/failures.ts and policy.ts)
+SELECT recovered, nodes_removed, events, pg_backend_pid() AS pid FROM recover_expired($1, $2, $3::jsonb, $4);
 
 -- name: listNodes
 SELECT id, host, pid, handlers, epoch_ms(started_at) AS started_at, epoch_ms(heartbeat_at) AS heartbeat_at,

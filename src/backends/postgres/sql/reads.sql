@@ -1,16 +1,17 @@
--- Reads. Instants come back as epoch milliseconds (float8, exact: they are stored in ms).
+-- Reads. Instants come back as epoch milliseconds (float8, exact: they are stored in ms);
+-- stored errors as JSON text, for readFailure (rows.ts).
 
 -- name: now
 SELECT floor(epoch_ms(clock_timestamp())) AS now;
 
 -- name: getWorkflow
-SELECT id, name, status, options, error, epoch_ms(created_at) AS created_at, epoch_ms(started_at) AS started_at,
+SELECT id, name, status, options, error::text AS error, epoch_ms(created_at) AS created_at, epoch_ms(started_at) AS started_at,
        epoch_ms(finished_at) AS finished_at, open_steps
 FROM workflows WHERE id = $1;
 
 -- name: listWorkflows
 -- ($1 name or null, $2 status or null, $3 created_at (ms) of the page cursor or null, $4 its id, $5 limit)
-SELECT id, name, status, options, error, epoch_ms(created_at) AS created_at, epoch_ms(started_at) AS started_at,
+SELECT id, name, status, options, error::text AS error, epoch_ms(created_at) AS created_at, epoch_ms(started_at) AS started_at,
        epoch_ms(finished_at) AS finished_at, open_steps
 FROM workflows
 WHERE ($1::text IS NULL OR name = $1)
@@ -22,7 +23,7 @@ LIMIT $5;
 -- name: getSteps
 -- Execution order first; steps that never started follow in declaration order.
 SELECT s.workflow_id, s.id, s.name, s.handler, s.data, s.options, s.deps, a.id AS anchor_id, s.anchor_phase, s.anchor_seq,
-       s.parent_id, s.decl_index, s.run_index, s.status, s.stage, s.total, s.done, s.failed, s.error,
+       s.parent_id, s.decl_index, s.run_index, s.status, s.stage, s.total, s.done, s.failed, s.error::text AS error,
        epoch_ms(s.started_at) AS started_at, epoch_ms(s.finished_at) AS finished_at
 FROM steps s LEFT JOIN steps a ON a.pk = s.anchor_pk
 WHERE s.workflow_id = $1
@@ -30,7 +31,7 @@ ORDER BY s.run_index NULLS LAST, s.decl_index;
 
 -- name: getStep
 SELECT s.workflow_id, s.id, s.name, s.handler, s.data, s.options, s.deps, a.id AS anchor_id, s.anchor_phase, s.anchor_seq,
-       s.parent_id, s.decl_index, s.run_index, s.status, s.stage, s.total, s.done, s.failed, s.error,
+       s.parent_id, s.decl_index, s.run_index, s.status, s.stage, s.total, s.done, s.failed, s.error::text AS error,
        epoch_ms(s.started_at) AS started_at, epoch_ms(s.finished_at) AS finished_at
 FROM steps s LEFT JOIN steps a ON a.pk = s.anchor_pk
 WHERE s.workflow_id = $1 AND s.id = $2;
@@ -38,4 +39,4 @@ WHERE s.workflow_id = $1 AND s.id = $2;
 -- name: getTasks
 -- ($1 workflow id, $2 step id, $3 after seq, $4 limit) One page of tasks in seq order; a fresh
 -- task inside a leased range is 'leased' (see task_page in functions/08_reads.sql).
-SELECT seq, data, status, failed_count, result, error, finished_at FROM task_page($1, $2, $3, $4);
+SELECT seq, data, status, failed_count, result, error::text AS error, finished_at FROM task_page($1, $2, $3, $4);
