@@ -19,6 +19,7 @@ import { RESULT_ERROR, RESULT_UNDEFINED, type WireMessage } from './protocol.js'
 import { fromErrorRecord, type ErrorRecord } from './remote-error.js';
 import { registerFarm, unregisterFarm } from './registry.js';
 import type { Dispatcher } from './dispatcher.js';
+import { emitSafely } from './safe-emit.js';
 import { Supervisor } from './supervisor.js';
 import type { FarmWorkerInfo, PoolWorker } from './worker.js';
 
@@ -233,7 +234,7 @@ export class Farm<M = unknown> extends EventEmitter<FarmEvents> {
           error = new CallSerializationError(`the result of '${call.method}' could not be decoded: ${describe(cause)}`, { cause });
         }
       }
-      if (listening) this.emit('message', worker, { callId: call.id, workerId: worker.id, ok: error === undefined, value, error });
+      if (listening) this.emitEvent('message', worker, { callId: call.id, workerId: worker.id, ok: error === undefined, value, error });
       this.settle(call, error, value);
     }
     this.dispatcher.slotsFreed(worker);
@@ -286,9 +287,10 @@ export class Farm<M = unknown> extends EventEmitter<FarmEvents> {
     this.supervisor.setRef(ref);
   }
 
+  /** Every event goes out here; a listener that throws cannot leave the farm half-updated (safe-emit.ts). */
   private emitEvent<E extends keyof FarmEvents>(event: E, ...args: FarmEvents[E]): void {
     if (event === 'error' && this.listenerCount('error') === 0) return;
-    (this.emit as (event: E, ...args: FarmEvents[E]) => boolean)(event, ...args);
+    emitSafely(this, event, args);
   }
 }
 
