@@ -12,6 +12,8 @@ const SURFACES = '^src/(cli|server)/';
 const API = '^src/api/';
 const ENGINE = '^src/engine/';
 const POOL = '^src/pool/';
+/** deflow/workestrator: Workestrator's API, a front end of the pool (nothing else of deflow). */
+const POOL_FRONT = '^src/workestrator/';
 const CONTRACT = '^src/backends/[^/]+[.]ts$';
 const REGISTRY = '^src/backends/registry[.]ts$';
 const BACKENDS = '^src/backends/(sqlite|redis|postgres)/';
@@ -157,8 +159,23 @@ module.exports = {
       name: 'only-the-engine-uses-the-pool',
       severity: 'error',
       comment: 'Only the engine runs work on the pool (and src/index.ts re-exports it): go through the engine.',
-      from: { pathNot: [POOL, ENGINE, ENTRY] },
+      from: { pathNot: [POOL, ENGINE, ENTRY, POOL_FRONT] },
       to: { path: POOL },
+    },
+    // deflow/workestrator is the pool with Workestrator's API: it knows nothing of workflows.
+    {
+      name: 'workestrator-is-a-pool-front-end',
+      severity: 'error',
+      comment: 'src/workestrator adapts the pool to Workestrator\'s API: it may use src/pool and shared modules only.',
+      from: { path: POOL_FRONT },
+      to: { path: '^src/', pathNot: [POOL, POOL_FRONT, ...SHARED] },
+    },
+    {
+      name: 'nothing-imports-workestrator',
+      severity: 'error',
+      comment: 'src/workestrator is an entry point of the package (deflow/workestrator); nothing inside deflow imports it.',
+      from: { pathNot: POOL_FRONT },
+      to: { path: POOL_FRONT },
     },
     // Shared modules are leaves: importing a layer would make every user of them depend on it.
     {

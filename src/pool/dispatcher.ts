@@ -68,8 +68,14 @@ export class Dispatcher {
     this.hooks.needWorker();
   }
 
-  /** A retry or a displaced call: first in line. */
+  /** A retry or a displaced call: first in line (a broadcast call: first in its worker's line). */
   requeue(call: Call<PoolWorker>): void {
+    const pinned = call.pinned;
+    if (pinned !== null) {
+      pinned.pinned.unshift(call);
+      this.servePinned(pinned);
+      return;
+    }
     this.queue.unshift(call);
     this.dispatch();
     if (this.queue.size > 0) this.hooks.needWorker();

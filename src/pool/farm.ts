@@ -19,6 +19,8 @@ import { RESULT_ERROR, RESULT_UNDEFINED, type WireMessage } from './protocol.js'
 import { fromErrorRecord, type ErrorRecord } from './remote-error.js';
 import { registerFarm, unregisterFarm } from './live-farms.js';
 import type { Dispatcher } from './dispatcher.js';
+import type { FarmEvent, FarmFrontEnd } from './front-end.js';
+import { callSafely, emitSafely } from './safe-emit.js';
 import { Supervisor } from './supervisor.js';
 import type { FarmEvents } from './farm-events.js';
 import type { FarmWorkerInfo, PoolWorker } from './worker.js';
@@ -45,8 +47,8 @@ type FunctionOf<M, K extends string> = unknown extends M
       ? M[K]
       : never
     : never;
-type ArgsOf<M, K extends string> = Parameters<FunctionOf<M, K>>;
-type ResultOf<M, K extends string> = Awaited<ReturnType<FunctionOf<M, K>>>;
+export type ArgsOf<M, K extends string> = Parameters<FunctionOf<M, K>>;
+export type ResultOf<M, K extends string> = Awaited<ReturnType<FunctionOf<M, K>>>;
 
 /**
  * @typeParam M the worker module's type (`typeof import('./worker.js')`) to type run/runMethod;
@@ -64,17 +66,26 @@ export class Farm<M = unknown> extends EventEmitter<FarmEvents> {
   private unrefScheduled = false;
   private killed: Promise<void> | undefined;
 
-  constructor(options: FarmOptions) {
+  /** @param frontEnd for front ends built on the pool (deflow/workestrator); leave it out. */
+  constructor(
+    options: FarmOptions,
+    private readonly frontEnd: FarmFrontEnd = {},
+  ) {
     super();
     this.options = resolveOptions(options);
-    this.supervisor = new Supervisor(this.options, {
-      emit: (event, ...args) => this.emitEvent(event, ...args),
-      settle: (call, error, value) => this.settle(call, error, value),
-      failAttempt: (call, error) => this.failAttempt(call, error),
-      results: (worker, message) => this.onResults(worker, message),
-    });
+    this.supervisor = new Supervisor(
+      this.options,
+      {
+        emit: (event, ...args) => this.emitEvent(event, ...args),
+        settle: (call, error, value) => this.settle(call, error, value),
+        failAttempt: (call, error) => this.failAttempt(call, error),
+        results: (worker, message) => this.onResults(worker, message),
+      },
+      frontEnd.replaceIdleWorkers === true,
+    );
     this.dispatcher = this.supervisor.dispatcher;
     registerFarm(this);
+    if (frontEnd.startAtOnce === true) this.supervisor.start();
   }
 
   get state(): FarmState {
@@ -186,7 +197,7 @@ export class Farm<M = unknown> extends EventEmitter<FarmEvents> {
 
   private onResults(worker: PoolWorker, message: WireMessage): void {
     const codec = this.dispatcher.codec;
-    const listening = this.listenerCount('message') > 0;
+    const listening = this.listenerCount('message') > 0 || this.frontEnd.wantsMessages?.() === true;
     for (let i = 1; i < message.length; i += 3) {
       const call = worker.running.get(message[i] as number);
       if (call === undefined) continue; // timed out or aborted meanwhile: its answer is moot
@@ -202,16 +213,22 @@ export class Farm<M = unknown> extends EventEmitter<FarmEvents> {
           error = new CallSerializationError(`the result of '${call.method}' could not be decoded: ${describe(cause)}`, { cause });
         }
       }
-      if (listening) this.emit('message', worker, { callId: call.id, workerId: worker.id, ok: error === undefined, value, error });
-      this.settle(call, error, value);
+      if (listening) this.emitEvent('message', worker, { callId: call.id, workerId: worker.id, ok: error === undefined, value, error });
+      if (error !== undefined && this.frontEnd.retryThrownErrors === true) this.failAttempt(call, error, true);
+      else this.settle(call, error, value);
     }
     this.dispatcher.slotsFreed(worker);
   }
 
-  /** A worker-side failure (crash, timeout): retry on another worker or give up. */
-  private failAttempt(call: Call<PoolWorker>, error: Error): void {
+  /**
+   * A worker-side failure (crash, timeout): retry on another worker or give up. `thrown`: the
+   * function itself failed (retried only for a front end that asks so), and a broadcast call
+   * may then run again on its own worker, if that one still serves.
+   */
+  private failAttempt(call: Call<PoolWorker>, error: Error, thrown = false): void {
     if (call.settled) return;
-    if (call.pinned === null && call.retries < this.options.maxRetries && this.farmState === 'running') {
+    const movable = call.pinned === null || (thrown && (call.pinned.state === 'ready' || call.pinned.state === 'starting'));
+    if (movable && call.retries < this.options.maxRetries && this.farmState === 'running') {
       call.retries++;
       logCall('call %d (%s) retry %d after: %s', call.id, call.method, call.retries, error.message);
       this.dispatcher.requeue(call);
@@ -255,9 +272,11 @@ export class Farm<M = unknown> extends EventEmitter<FarmEvents> {
     this.supervisor.setRef(ref);
   }
 
+  /** Every event goes out here; a listener that throws cannot leave the farm half-updated (safe-emit.ts). */
   private emitEvent<E extends keyof FarmEvents>(event: E, ...args: FarmEvents[E]): void {
+    if (this.frontEnd.observe !== undefined) callSafely(() => this.frontEnd.observe?.(...([event, ...args] as unknown as FarmEvent)));
     if (event === 'error' && this.listenerCount('error') === 0) return;
-    (this.emit as (event: E, ...args: FarmEvents[E]) => boolean)(event, ...args);
+    emitSafely(this, event, args);
   }
 }
 

@@ -26,6 +26,16 @@ export interface FarmSerializer {
   decode(data: string | Uint8Array): unknown;
 }
 
+/**
+ * What a loaded serializer is held to at run time: a Workestrator serializer may return any
+ * value from `encode` (its JSON serializer returns the data itself); other than bytes, that
+ * value crosses as the channel carries it (V8 serialization, structured clone).
+ */
+interface LoadedSerializer {
+  encode(value: unknown): unknown;
+  decode(data: unknown): unknown;
+}
+
 export interface PayloadCodec {
   /** True when the channel itself serializes payloads with the right semantics. */
   readonly passThrough: boolean;
@@ -76,16 +86,16 @@ const advancedCodec: PayloadCodec = {
   decode: (payload) => v8.deserialize(payload as Uint8Array) as unknown,
 };
 
-function binaryCodec(serializer: FarmSerializer): PayloadCodec {
+function binaryCodec(serializer: LoadedSerializer): PayloadCodec {
   return {
     passThrough: false,
     // Copy views: cbor-x returns a slice of a shared 8 KiB buffer, and cloning a view clones it whole.
     encode: (value) => {
       const data = serializer.encode(value);
-      return typeof data === 'string' || data.byteLength === data.buffer.byteLength ? data : new Uint8Array(data);
+      return !(data instanceof Uint8Array) || data.byteLength === data.buffer.byteLength ? data : new Uint8Array(data);
     },
     // Channels deliver bytes as plain Uint8Array; a Buffer view (no copy) lets cbor-x give back Buffers.
-    decode: (payload) => serializer.decode(typeof payload === 'string' ? payload : asBuffer(payload as Uint8Array)),
+    decode: (payload) => serializer.decode(payload instanceof Uint8Array ? asBuffer(payload) : payload),
   };
 }
 
@@ -131,9 +141,9 @@ export async function loadCodec(spec: SerializerSpec, type: 'process' | 'thread'
   return builtinCodec(spec, type) ?? loadCustomCodec(spec);
 }
 
-function pickSerializer(candidate: unknown): FarmSerializer | null {
+function pickSerializer(candidate: unknown): LoadedSerializer | null {
   if (typeof candidate === 'function' && hasCodecMethods(candidate.prototype)) {
-    return new (candidate as new () => FarmSerializer)();
+    return new (candidate as new () => LoadedSerializer)();
   }
   if (hasCodecMethods(candidate)) {
     const target = candidate;
@@ -142,7 +152,7 @@ function pickSerializer(candidate: unknown): FarmSerializer | null {
   return null;
 }
 
-function hasCodecMethods(value: unknown): value is FarmSerializer {
+function hasCodecMethods(value: unknown): value is LoadedSerializer {
   if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false;
   const record = value as Record<string, unknown>;
   return typeof record.encode === 'function' && typeof record.decode === 'function';

@@ -14,7 +14,8 @@
  *   new calls until a worker starts, so nothing waits on a module that cannot load. Respawns
  *   then back off exponentially (100 ms doubling to 30 s), until a worker has stayed up for
  *   EARLY_CRASH_MS.
- * - Workers stopped for idleness are not replaced; queued calls start workers on demand.
+ * - Workers stopped for idleness are not replaced (unless the front end asks, see
+ *   front-end.ts); queued calls start workers on demand.
  */
 import type { Call } from './call.js';
 import { Dispatcher } from './dispatcher.js';
@@ -64,6 +65,8 @@ export class Supervisor implements WorkerOwner {
   constructor(
     private readonly options: ResolvedFarmOptions,
     private readonly hooks: SupervisorHooks,
+    /** Replace workers stopped for idleness at once (deflow/workestrator's rule). */
+    private readonly replaceIdle = false,
   ) {
     this.dispatcher = new Dispatcher(options, {
       settle: (call, error, value) => hooks.settle(call, error, value),
@@ -78,6 +81,11 @@ export class Supervisor implements WorkerOwner {
     if (this.dispatcher.codec === null) this.loadCodec();
     // Next tick, so listeners attached right after createFarm() see the first 'fork' events.
     process.nextTick(() => this.spawnMissing());
+  }
+
+  /** Spawns the missing workers now rather than on the next tick. */
+  start(): void {
+    this.spawnMissing();
   }
 
   snapshot(): FarmWorkerInfo[] {
@@ -161,7 +169,7 @@ export class Supervisor implements WorkerOwner {
       }
       // A worker that was serving is replaced at once; start failures and early crashes wait
       // for the backoff timer.
-      if (from === 'ready' && reason !== 'idle' && reason !== 'farm-killed') {
+      if (from === 'ready' && reason !== 'farm-killed' && (reason !== 'idle' || this.replaceIdle)) {
         const upFor = performance.now() - worker.readyAt;
         if (reason === 'crash' && upFor < EARLY_CRASH_MS) {
           this.earlyCrashes.set(worker, Math.round(upFor));

@@ -93,13 +93,13 @@ function runCall(id: number, name: string, payload: unknown): void {
  */
 function resolveMethod(name: string): Method {
   const direct = userModule[name];
+  const fallback = userModule.default as Record<string, unknown> | null | undefined;
+  const owner = name !== 'default' && fallback !== null && (typeof fallback === 'object' || typeof fallback === 'function') ? fallback : undefined;
+  const candidate = owner !== undefined && !(name in Object.prototype) ? owner[name] : undefined;
   let method: Method | undefined;
-  if (typeof direct === 'function') method = { fn: direct as Method['fn'], self: undefined };
-  else if (name !== 'default' && !(name in Object.prototype)) {
-    const fallback = userModule.default as Record<string, unknown> | null | undefined;
-    const candidate = fallback !== null && (typeof fallback === 'object' || typeof fallback === 'function') ? fallback[name] : undefined;
-    if (typeof candidate === 'function') method = { fn: candidate as Method['fn'], self: fallback };
-  }
+  // A CommonJS `module.exports.name` is also a named export: it is still a method of module.exports.
+  if (typeof direct === 'function') method = { fn: direct as Method['fn'], self: candidate === direct ? owner : undefined };
+  else if (typeof candidate === 'function') method = { fn: candidate as Method['fn'], self: owner };
   if (method === undefined) {
     throw new TypeError(
       name === 'default'

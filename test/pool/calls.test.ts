@@ -74,6 +74,8 @@ describe.each(TYPES)('%s workers', (type) => {
     const farm = makeFarm<unknown>({ module: fixture('commonjs.cjs'), type });
     expect(await farm.run(2, 3)).toBe(5);
     expect(await farm.runMethod('shout', 'hi')).toBe('HI');
+    // module.exports.name is also a named export to Node's ESM loader: still called on module.exports.
+    expect(await farm.runMethod('shoutTwice', 'hi')).toBe('HI HI');
     await farm.kill();
   });
 

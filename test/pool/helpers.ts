@@ -96,3 +96,33 @@ export function settledLater<T>(...promises: Promise<T>[]): Promise<PromiseSettl
     ),
   );
 }
+
+/**
+ * Takes over uncaught exceptions until `restore()`: a throwing event listener's error is
+ * rethrown by the farm on the next tick, and Vitest would count it as a failure of the run.
+ */
+export function captureUncaught(): { errors: Error[]; restore(): void } {
+  const saved = process.listeners('uncaughtException');
+  process.removeAllListeners('uncaughtException');
+  const errors: Error[] = [];
+  const capture = (error: Error): void => {
+    errors.push(error);
+  };
+  process.on('uncaughtException', capture);
+  return {
+    errors,
+    restore() {
+      process.off('uncaughtException', capture);
+      for (const listener of saved) process.on('uncaughtException', listener);
+    },
+  };
+}
+
+/** Rejects if `promise` is still pending after `ms`: a test about a call that might hang fails instead of timing out. */
+export function within<T>(promise: Promise<T>, ms = 20_000, what = 'the call'): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} was still pending after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}

@@ -90,6 +90,12 @@ describe.each(TYPES)('%s workers', (type) => {
     }
   });
 
+  test('a custom serializer may encode to values other than text or bytes: they cross as they are', async () => {
+    const farm = basicFarm({ type, serializer: fixture('object-serializer.ts') });
+    expect(await farm.runMethod('echo', { list: [1, 'two'], when: new Date(5) })).toEqual({ list: [1, 'two'], when: new Date(5) });
+    await farm.kill();
+  });
+
   test('a serializer module without encode/decode makes calls fail with ModuleLoadError naming it', async () => {
     const farm = basicFarm({ type, serializer: fixture('not-a-serializer.ts') });
     const error = (await farm.run(1, 2).catch((e: unknown) => e)) as ModuleLoadError;
