@@ -9,6 +9,7 @@
  */
 import type { ClaimRequest, ClaimResult, ClaimedJob, JobOutcome, RunnableStep } from '../backends/backend.js';
 import { serializeError } from '../errors.js';
+import { faultPoint } from '../fault-points.js';
 import { executeJob } from './executor.js';
 import { leaseOf } from './lease.js';
 import type { RunnerHost } from './runner-host.js';
@@ -161,6 +162,7 @@ export class StepRunner {
       return;
     }
     for (const job of jobs) this.queue.push(job);
+    if (jobs.length > 0) faultPoint('claim:before-start');
     this.pump();
     if (this.active === 0) this.host.onRunnerIdle(this);
   }
@@ -195,6 +197,7 @@ export class StepRunner {
     this.averageJobMs = this.averageJobMs < 0 ? tookMs : this.averageJobMs + EWMA_WEIGHT * (tookMs - this.averageJobMs);
     this.running--;
     this.runningIds.delete(outcome.id);
+    if (outcome.kind === 'task') faultPoint('handler:before-complete');
     this.host.batcher.push(outcome);
     this.pump();
     this.fill(); // a claim now carries the queued outcomes in the same round trip
