@@ -38,6 +38,12 @@ async function crashAt(t: Conformance, point: FaultPointName, hit: number, workf
   handle.on('step', (event) => stepEvents.push(event.stepId));
   const done = handle.done();
   done.catch(() => undefined);
+  // A point never reached would let the victim finish the work: fail at once, not at the timeout.
+  const finishedFirst = done.then(() => {
+    throw new Error(`the workflow ended without the victim reaching ${point} (hit ${hit})`);
+  });
+  finishedFirst.catch(() => undefined); // once the victim crashed, the workflow ending is expected
+  await Promise.race([victim.exited, finishedFirst]);
   await expectCrashedAt(victim, point);
   await expireLease(t, victimId);
   const survivor = await startNode(options);

@@ -10,7 +10,7 @@ import { PostgresBackend } from '../../src/backends/postgres/index.js';
 import { eventually } from '../conformance/context.js';
 import echo from '../fixtures/steps/echo.js';
 import { startNode, stopAllNodes } from '../helpers/nodes.js';
-import { DATABASE_URL, connectionsOf, dropSchemas, freshSchemaName, oneStepWorkflow, openPostgresBackend, withAdmin } from '../helpers/postgres.js';
+import { DATABASE_URL, connectionsOf, dropSchemas, expirePostgresNode, freshSchemaName, oneStepWorkflow, openPostgresBackend, withAdmin } from '../helpers/postgres.js';
 
 const schemas: string[] = [];
 const opened: PostgresBackend[] = [];
@@ -89,11 +89,11 @@ describe('PostgreSQL operations', () => {
   it('runs the watchdog once per interval whichever node asks', async () => {
     const schema = fresh();
     const [first, second] = [await open(schema, 10_000), await open(schema, 10_000)];
-    await first.registerNode({ id: 'gone-1', host: 'test', pid: 1, handlers: [], leaseMs: 1 });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await first.registerNode({ id: 'gone-1', host: 'test', pid: 1, handlers: [], leaseMs: 60_000 });
+    await expirePostgresNode(schema, 'gone-1');
     expect((await first.recoverExpired(10)).nodesRemoved).toBe(1);
-    await second.registerNode({ id: 'gone-2', host: 'test', pid: 2, handlers: [], leaseMs: 1 });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await second.registerNode({ id: 'gone-2', host: 'test', pid: 2, handlers: [], leaseMs: 60_000 });
+    await expirePostgresNode(schema, 'gone-2');
     // It ran a moment ago: the other node's call does nothing this interval.
     expect((await second.recoverExpired(10)).nodesRemoved).toBe(0);
     expect((await second.listNodes()).map((node) => node.id)).toEqual(['gone-2']);
