@@ -96,7 +96,8 @@ describe.each(TYPES)('%s workers', (type) => {
     const controller = new AbortController();
     const call = farm.call({ method: 'spin', signal: controller.signal });
     const exited = nextEvent(farm, 'exit');
-    setTimeout(() => controller.abort(new Error('user cancelled')), 100);
+    await waitFor(() => farm.workers.some((w) => w.load > 0)); // running, not queued
+    controller.abort(new Error('user cancelled'));
     await expect(call).rejects.toThrow('user cancelled');
     const [gone] = await exited;
     expect(gone.id).toBe(worker.id);
