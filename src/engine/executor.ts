@@ -6,6 +6,7 @@
  */
 import type { JobLease, JobOutcome, NextTaskEvent } from '../backends/backend.js';
 import type { Clock } from '../clock.js';
+import { faultPoint } from '../fault-points.js';
 import { leaseOf } from './lease.js';
 import { TimeoutError, serializeError } from '../errors.js';
 import type { SerializedError } from '../errors.js';
@@ -40,6 +41,7 @@ export async function executeJob(
       if (job.kind === 'before') await handler.beforeAll?.(stepView);
       else await handler.afterAll?.(stepView);
       await settleCalls(context);
+      if (context.pending !== undefined) faultPoint('hook:after-add-after'); // its addTasks / addAfter calls are stored
       return { ...leaseOf(job), status: 'succeeded', resultJson: null, error: null };
     } catch (thrown) {
       return failure(leaseOf(job), context, serializeError(thrown, hookName));
@@ -77,6 +79,7 @@ export async function executeJob(
         resultJson = toJson(result, `the result of task ${job.seq} of step "${step.name}"`, true);
       }
       if (context.pending !== undefined) await settleCalls(context);
+      if (context.pending !== undefined) faultPoint('hook:after-add-after'); // its addTasks / addAfter calls are stored
     } catch (thrown) {
       if (context.pending !== undefined) await settleCalls(context).catch(() => undefined);
       return await handleFailure(handler, task, stepView, thrown, leaseOf(job), context);

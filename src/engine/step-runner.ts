@@ -10,6 +10,7 @@
  */
 import type { ClaimRequest, ClaimResult, ClaimedJob, JobOutcome, RunnableStep } from '../backends/backend.js';
 import { serializeError } from '../errors.js';
+import { faultPoint } from '../fault-points.js';
 import { executeJob } from './executor.js';
 import { leaseOf } from './lease.js';
 import type { HostedRunner, StepRunnerHost } from './step-runner-host.js';
@@ -162,6 +163,7 @@ export class StepRunner implements HostedRunner {
       return;
     }
     for (const job of jobs) this.queue.push(job);
+    if (jobs.length > 0) faultPoint('claim:before-start');
     this.pump();
     this.fill(); // lanes that freed up while this claim was in flight
     if (this.active === 0) this.host.onRunnerIdle(this);
@@ -197,6 +199,7 @@ export class StepRunner implements HostedRunner {
     this.averageJobMs = this.averageJobMs < 0 ? tookMs : this.averageJobMs + EWMA_WEIGHT * (tookMs - this.averageJobMs);
     this.running--;
     this.runningIds.delete(outcome.id);
+    if (outcome.kind === 'task') faultPoint('handler:before-complete');
     this.host.batcher.push(outcome);
     this.pump();
     this.fill(); // a claim now carries the queued outcomes in the same round trip

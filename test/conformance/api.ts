@@ -1,7 +1,7 @@
 /** The public API around a run: steps and tasks as handlers see them, handles, errors, validation. */
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import DeFlow, { StepClosedError, StepHandler, StepModuleError, ValidationError, WorkFlow } from '../../src/index.js';
+import DeFlow, { StepClosedError, StepHandler, StepModuleError, WorkFlow } from '../../src/index.js';
 import type { Step, StepOptions } from '../../src/index.js';
 import type { Conformance } from './context.js';
 import { eventually, sleep } from './context.js';
@@ -101,11 +101,13 @@ const late = new StepHandler<unknown, number, number>({
 });
 
 let stubbornStarted = false;
+let stubbornEnded = false;
 const stubborn = new StepHandler<unknown, number, number>({
   name: 'api-stubborn',
   async handler(task) {
     stubbornStarted = true;
     await sleep(1_500); // ignores task.signal
+    stubbornEnded = true;
     return task.data;
   },
 });
@@ -141,11 +143,14 @@ export function api(t: Conformance): void {
       const problems: string[] = [];
       deflow.on('error', (error, during) => problems.push(`${during}: ${error.message}`));
       stubbornStarted = false;
+      stubbornEnded = false;
       const workflow = WorkFlow.create('stubborn').addStep({ step: stubborn, tasks: [4] }).run();
       workflow.done().catch(() => undefined);
       await eventually(() => (stubbornStarted ? true : undefined));
       await DeFlow.unregister();
-      await sleep(2_000); // the handler ends meanwhile; its late result must be dropped quietly
+      // The handler ends; its late result must be dropped quietly (nothing reported a while after).
+      await eventually(() => (stubbornEnded ? true : undefined));
+      await sleep(500);
       expect(problems).toEqual([]);
       await t.register();
       const result = await (await WorkFlow.getById(workflow.id))?.done();
@@ -286,74 +291,12 @@ export function api(t: Conformance): void {
       expect((closed[0] as Error).message).toMatch(/its tasks already ran.*addAfter/);
     });
 
-    it('rejects bad input at the call that received it, with a message that says what to do', async () => {
-      expect(() => WorkFlow.create('x', { taskTimout: 5 } as never)).toThrow(/unknown option "taskTimout". Known options: taskConcurrency/);
-      expect(() => WorkFlow.create('x', { taskTimeout: -1 })).toThrow(/taskTimeout must be a non-negative integer \(milliseconds, 0 = no timeout\), got -1/);
-      expect(() => WorkFlow.create('')).toThrow(/needs a non-empty name/);
-      const wf = WorkFlow.create('bad-input');
-      expect(() => wf.addStep({ step: slow, tasks: [() => 1] as never })).toThrow(/task data at index 0 is not JSON-serialisable: it holds a function/);
-      expect(() => wf.addStep({ step: slow, tasks: [{ big: 1n }] as never })).toThrow(/holds a bigint at key "big"/);
-      expect(() => wf.addStep({ step: slow, tasks: [{ m: new Map() }] as never })).toThrow(/holds a Map at key "m"/);
-      expect(() => wf.addStep({ step: slow, options: { taskConcurency: 2 } as never })).toThrow(/unknown option "taskConcurency"/);
-      expect(() => wf.addStep({ step: './relative.js' })).toThrow(/must be absolute/);
-      expect(() => wf.addStep({ step: '/no/such/module.js' })).toThrow(StepModuleError);
-      expect(() => wf.addStep({ step: 42 as never })).toThrow(/step must be a StepHandler/);
-      expect(() => new StepHandler({})).toThrow(/define at least one of handler, beforeAll or afterAll/);
-      expect(() => DeFlow.register({ backend: 'mysql://x' })).toThrow(/unsupported backend "mysql:\/\/x"/);
-      expect(() => DeFlow.register({ leaseMs: 5 })).toThrow(ValidationError);
-      expect(() => DeFlow.register({ schema: 'Robert"); DROP TABLE students;--' })).toThrow(/options.schema must be a lowercase PostgreSQL name/);
-      expect(() => DeFlow.register({ prefix: 'app{1}' })).toThrow(/options.prefix must be a non-empty string without "\{" or "\}"/);
-      expect(() => WorkFlow.create('empty').run()).toThrow(/has no steps/);
-      expect(() => WorkFlow.create('unregistered').addStep({ step: slow }).run()).toThrow(/call DeFlow.register\(\)/);
-      expect(() => wf.addStep({ step: slow, tasks: [{ bytes: new Uint8Array([1, 2]) }] as never })).toThrow(/binary data \(Uint8Array\) at key "bytes"/);
-      expect(() => new StepHandler({ name: 'api-bad-defaults', tasks: [() => 1], handler: () => 1 })).toThrow(/task data at index 0 is not JSON-serialisable/);
-      new StepHandler({ name: 'api-twice', handler: () => 1 });
-      expect(() => new StepHandler({ name: 'api-twice', handler: () => 2 })).toThrow(/two StepHandlers are named "api-twice"/);
-      expect(() => DeFlow.register({ backend: 'sqlite:' })).toThrow(/"sqlite:" needs a file path/);
-      expect(() => DeFlow.register({ backend: 'redis://127.0.0.1:abc' })).toThrow(/is not a valid URL/);
-      expect(() => DeFlow.register({ backend: 'redis://127.0.0.1:6379/abc' })).toThrow(/must be a database index/);
-      expect(() => DeFlow.register({ backend: 'postgres://u:secret@127.0.0.1:abc/db' })).toThrow(/"postgres:\/\/u:\*\*\*@127.0.0.1:abc\/db" is not a valid URL/);
-      expect(() => DeFlow.register({ connection: { port: 70_000 } })).toThrow(/connection.port must be at most 65535/);
-      expect(() => DeFlow.register({ connection: { connectTimeout: -1 } })).toThrow(/connection.connectTimeout must be a positive integer/);
-      expect(() => DeFlow.register({ connection: { db: '2' } as never })).toThrow(/connection.db must be a non-negative integer .*got "2"/);
-      expect(() => DeFlow.register({ connection: { tls: 'no' } as never })).toThrow(/connection.tls must be true, false or an object/);
-      expect(() => DeFlow.register({ leaseMs: 7e9 })).toThrow(/leaseMs must be at most 86400000/);
-      expect(() => DeFlow.register({ schema: 'pg_mine' })).toThrow(/"pg_" are reserved/);
-    });
-
-    it('checks paging arguments', async () => {
-      await t.register();
-      const workflow = WorkFlow.create('paging').addStep({ step: slow, tasks: [1, 2] }).run();
-      await workflow.done();
-      const step = await workflow.getStep('api-slow');
-      await expect(step?.getResultsPage({ limit: 1.5 })).rejects.toThrow(/getResultsPage\(\) limit must be a positive integer, got 1.5/);
-      await expect(step?.getResultsPage({ afterSeq: -1 })).rejects.toThrow(/afterSeq must be a non-negative integer/);
-      await expect(step?.iterateResults(0).next()).rejects.toThrow(/pageSize must be a positive integer/);
-      await expect(WorkFlow.getByName('paging', -1)).rejects.toThrow(/limit must be a positive integer/);
-    });
-
     it('fails a workflow whose step module does not default-export a StepHandler, saying so', async () => {
       await t.register();
       const notAHandler = fileURLToPath(new URL('../fixtures/not-a-step.ts', import.meta.url));
       const workflow = WorkFlow.create('bad-module').addStep({ step: notAHandler }).run();
       await expect(workflow.done()).rejects.toThrow(/does not default-export a StepHandler/);
       await expect(workflow.started()).rejects.toBeInstanceOf(StepModuleError);
-    });
-
-    it('rejects step.addTasks with data JSON cannot hold', async () => {
-      await t.register();
-      const errors: unknown[] = [];
-      const adder = new StepHandler<unknown, unknown, unknown>({
-        name: 'api-adder',
-        async beforeAll(step) {
-          errors.push(await step.addTasks([{ when: new Set([1]) }]).catch((e: unknown) => e));
-          await step.addTasks([1]);
-        },
-        handler: (task) => task.data,
-      });
-      await WorkFlow.create('add-bad').addStep({ step: adder }).run().done();
-      expect(errors[0]).toBeInstanceOf(ValidationError);
-      expect((errors[0] as Error).message).toMatch(/task data at index 0 is not JSON-serialisable: it holds a Set at key "when"/);
     });
 
     it('rejects pending done() promises when DeFlow is unregistered, instead of hanging', async () => {

@@ -1,15 +1,19 @@
 /**
  * The behavioural suite every backend must pass unchanged. A backend's test file calls
- * `runConformance` with a BackendUnderTest that gives each test a fresh store.
+ * `runConformance` with a BackendUnderTest that gives each test a fresh store, and a second
+ * file calls `runProcessConformance` (real node processes: crashes, freezes, fault points),
+ * so the two run in parallel.
  */
 import { describe } from 'vitest';
 import type { BackendUnderTest } from '../helpers/backends.js';
 import { api } from './api.js';
 import { useConformance } from './context.js';
+import { crashPoints } from './crash-points.js';
 import { dag } from './dag.js';
 import { deflowPorts } from './deflow-ports.js';
 import { failures } from './failures.js';
 import { leases } from './leases.js';
+import { processes } from './processes.js';
 
 export function runConformance(backend: BackendUnderTest): void {
   describe(`conformance: ${backend.name}`, () => {
@@ -19,5 +23,13 @@ export function runConformance(backend: BackendUnderTest): void {
     api(context);
     leases(context);
     failures(context);
+  });
+}
+
+export function runProcessConformance(backend: BackendUnderTest): void {
+  describe(`conformance with node processes: ${backend.name}`, () => {
+    const context = useConformance(backend);
+    processes(context);
+    crashPoints(context);
   });
 }

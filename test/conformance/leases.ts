@@ -1,12 +1,12 @@
 /**
  * Leases, fencing and recovery, exercised through the Backend contract directly: a second
- * "node" is registered by hand so the test can hold, lose and race leases on purpose.
+ * "node" is registered by hand so the test can hold, lose and race leases on purpose. Its
+ * lease is long and is ended in the store (BackendUnderTest.expireNode), never waited for.
  */
 import { describe, expect, it } from 'vitest';
 import DeFlow, { StepHandler, WorkFlow } from '../../src/index.js';
 import type { Backend, ClaimedJob } from '../../src/backends/backend.js';
 import type { Conformance } from './context.js';
-import { sleep } from './context.js';
 
 const echo = new StepHandler<unknown, number, number>({ name: 'leases-echo', handler: (task) => task.data });
 
@@ -51,10 +51,10 @@ export function leases(t: Conformance): void {
       await t.register({ worker: false, checkProcessQueueInterval: 0 });
       const backend = await backendOf();
       const workflowId = await idleWorkflow([1, 2], { taskMaxFailCount: 3 });
-      await backend.registerNode({ id: 'slowpoke', host: 'test', pid: 1, handlers: [], leaseMs: 200 });
+      await backend.registerNode({ id: 'slowpoke', host: 'test', pid: 1, handlers: [], leaseMs: 60_000 });
       const jobs = await claimAll(backend, 'slowpoke', workflowId);
       expect(jobs).toHaveLength(2);
-      await sleep(400); // the lease runs out without a heartbeat
+      await t.backend.expireNode(t.options(), 'slowpoke'); // the lease runs out without a heartbeat
       const recovered = await backend.recoverExpired(100);
       expect(recovered.recovered).toBe(2);
       expect(recovered.nodesRemoved).toBe(1);
@@ -84,9 +84,9 @@ export function leases(t: Conformance): void {
       const workflowId = await idleWorkflow([1, 2]);
       // A crash is not the task's fault: the first loss leaves one more attempt, even for
       // tasks that had only one attempt.
-      await backend.registerNode({ id: 'doomed', host: 'test', pid: 1, handlers: [], leaseMs: 100 });
+      await backend.registerNode({ id: 'doomed', host: 'test', pid: 1, handlers: [], leaseMs: 60_000 });
       expect(await claimAll(backend, 'doomed', workflowId)).toHaveLength(2);
-      await sleep(250);
+      await t.backend.expireNode(t.options(), 'doomed');
       await backend.recoverExpired(100);
       let tasks = await backend.getTasks(workflowId, '1', { afterSeq: 0, limit: 10 });
       expect(tasks.map((task) => [task.status, task.failedCount])).toEqual([
@@ -95,10 +95,10 @@ export function leases(t: Conformance): void {
       ]);
       expect((await backend.getWorkflow(workflowId))?.status).toBe('running');
       // A task that takes its node down twice is failed for good, with the reason.
-      await backend.registerNode({ id: 'doomed-too', host: 'test', pid: 2, handlers: [], leaseMs: 100 });
+      await backend.registerNode({ id: 'doomed-too', host: 'test', pid: 2, handlers: [], leaseMs: 60_000 });
       const again = await claimAll(backend, 'doomed-too', workflowId, 1);
       expect(again.map((job) => job.failedCount)).toEqual([1]);
-      await sleep(250);
+      await t.backend.expireNode(t.options(), 'doomed-too');
       await backend.recoverExpired(100);
       tasks = await backend.getTasks(workflowId, '1', { afterSeq: 0, limit: 10 });
       expect(tasks.map((task) => [task.status, task.failedCount])).toEqual([
@@ -133,11 +133,11 @@ export function leases(t: Conformance): void {
     it('declares a node dead after its lease, and it registers again when it learns so', async () => {
       await t.register({ worker: false, checkProcessQueueInterval: 0 });
       const backend = await backendOf();
-      await backend.registerNode({ id: 'sleepy', host: 'test', pid: 1, handlers: [], leaseMs: 100 });
-      expect(await backend.heartbeat('sleepy', 100)).toEqual({ alive: true });
-      await sleep(250);
+      await backend.registerNode({ id: 'sleepy', host: 'test', pid: 1, handlers: [], leaseMs: 60_000 });
+      expect(await backend.heartbeat('sleepy', 60_000)).toEqual({ alive: true });
+      await t.backend.expireNode(t.options(), 'sleepy');
       await backend.recoverExpired(10);
-      expect(await backend.heartbeat('sleepy', 100)).toEqual({ alive: false });
+      expect(await backend.heartbeat('sleepy', 60_000)).toEqual({ alive: false });
       expect((await backend.listNodes()).map((node) => node.id)).not.toContain('sleepy');
     });
 

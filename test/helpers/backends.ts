@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 
 export interface BackendUnderTest {
   name: string;
@@ -9,6 +10,17 @@ export interface BackendUnderTest {
   fresh(): Promise<Record<string, unknown>>;
   /** Removes what fresh() created. */
   cleanup(): Promise<void>;
+  /**
+   * Makes the lease of node `nodeId` already expired, on the store's own clock, in the store
+   * that `store` (options from fresh()) points at: the next watchdog round declares it dead.
+   * Tests use it instead of sleeping until a lease runs out. Throws when the node is not there.
+   */
+  expireNode(store: Record<string, unknown>, nodeId: string): Promise<void>;
+  /**
+   * How many times each task's success is stored (seq -> count) in a store holding one
+   * single-step workflow, where the backend keeps them in more than one place; else absent.
+   */
+  storedSuccesses?(store: Record<string, unknown>): Promise<Map<number, number>>;
 }
 
 export function sqliteUnderTest(): BackendUnderTest {
@@ -24,5 +36,26 @@ export function sqliteUnderTest(): BackendUnderTest {
       for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
       return Promise.resolve();
     },
+    expireNode(store, nodeId) {
+      expireSqliteNode(sqliteFile(store), nodeId);
+      return Promise.resolve();
+    },
   };
+}
+
+function sqliteFile(store: Record<string, unknown>): string {
+  const backend = String(store.backend);
+  if (!backend.startsWith('sqlite:')) throw new Error(`not a SQLite store: ${backend}`);
+  return backend.slice('sqlite:'.length);
+}
+
+/** SQLite's clock is the writer's: a lease that ended a millisecond ago has run out for everybody. */
+export function expireSqliteNode(file: string, nodeId: string): void {
+  const db = new Database(file, { timeout: 30_000 });
+  try {
+    const { changes } = db.prepare('UPDATE nodes SET lease_expires_at = min(lease_expires_at, ?) WHERE id = ?').run(Date.now() - 1, nodeId);
+    if (changes !== 1) throw new Error(`no node ${nodeId} in ${file}`);
+  } finally {
+    db.close();
+  }
 }

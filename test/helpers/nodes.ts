@@ -17,14 +17,35 @@ export interface NodeProcess {
   /** Resolves with the first message (past or future) that matches. */
   waitFor(predicate: (message: NodeMessage) => boolean, timeoutMs?: number): Promise<NodeMessage>;
   kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Settles when the process is gone, with the signal that ended it (null for an exit). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** What it wrote to stderr so far (also passed on to this process's stderr). */
+  stderr(): string;
+}
+
+export interface NodeProcessOptions {
+  /** Faults to arm in the child (DEFLOW_TEST_FAULTS syntax, see src/fault-points.ts). */
+  faults?: string;
 }
 
 const started = new Set<NodeProcess>();
 
-export async function startNode(registerOptions: Record<string, unknown>): Promise<NodeProcess> {
+export async function startNode(registerOptions: Record<string, unknown>, options: NodeProcessOptions = {}): Promise<NodeProcess> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.DEFLOW_TEST_FAULTS;
+  if (options.faults !== undefined) env.DEFLOW_TEST_FAULTS = options.faults;
   const child = fork(NODE_SCRIPT, [JSON.stringify(registerOptions)], {
     execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+    env,
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    process.stderr.write(chunk);
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
   });
   const messages: NodeMessage[] = [];
   const waiters = new Set<{ predicate: (m: NodeMessage) => boolean; resolve: (m: NodeMessage) => void }>();
@@ -41,6 +62,8 @@ export async function startNode(registerOptions: Record<string, unknown>): Promi
     child,
     pid: child.pid ?? -1,
     messages,
+    exited,
+    stderr: () => stderr,
     waitFor(predicate, timeoutMs = 30_000) {
       const past = messages.find(predicate);
       if (past !== undefined) return Promise.resolve(past);

@@ -70,7 +70,61 @@ export function postgresUnderTest(): BackendUnderTest {
     cleanup() {
       return dropSchemas(schemas.splice(0));
     },
+    expireNode(store, nodeId) {
+      return expirePostgresNode(String(store.schema), nodeId);
+    },
+    storedSuccesses(store) {
+      return successesBySeq(String(store.schema));
+    },
   };
+}
+
+/**
+ * Makes a node's lease end a millisecond ago on the database's clock. If a silence (see
+ * 0010_outage_grace.sql) is on record, the lease ends before that silence began, as for a node
+ * that died while others heartbeated: the watchdog judges it at once, without the grace.
+ */
+export async function expirePostgresNode(schema: string, nodeId: string): Promise<void> {
+  await withAdmin(async (client) => {
+    const s = client.escapeIdentifier(schema);
+    const { rowCount } = await client.query(
+      `UPDATE ${s}.nodes SET lease_expires_at = least(
+         lease_expires_at,
+         now(),
+         (SELECT CASE WHEN c.silence_began_at = '-infinity' THEN now() ELSE c.silence_began_at END FROM ${s}.contact c WHERE c.id = 1)
+       ) - interval '1 millisecond'
+       WHERE id = $1`,
+      [nodeId],
+    );
+    if (rowCount !== 1) throw new Error(`no node ${nodeId} in schema ${schema}`);
+  });
+}
+
+/** Moves every instant of the nodes in `schema` (or of those listed) `ms` into the past, as if that much time had passed without a heartbeat. */
+export async function backdateNodes(schema: string, ms: number, nodeIds?: readonly string[]): Promise<void> {
+  await withAdmin(async (client) => {
+    const s = client.escapeIdentifier(schema);
+    await client.query(
+      `UPDATE ${s}.nodes SET started_at = started_at - $1 * interval '1 millisecond', heartbeat_at = heartbeat_at - $1 * interval '1 millisecond',
+         lease_expires_at = lease_expires_at - $1 * interval '1 millisecond'
+       WHERE $2::text[] IS NULL OR id = ANY($2::text[])`,
+      [ms, nodeIds === undefined ? null : [...nodeIds]],
+    );
+  });
+}
+
+/** How many times each task's success is on record (job row or results batch), by seq. */
+export async function successesBySeq(schema: string): Promise<Map<number, number>> {
+  return withAdmin(async (client) => {
+    const s = client.escapeIdentifier(schema);
+    const { rows } = await client.query<{ seq: number; n: number }>(
+      `SELECT seq, count(*)::int AS n FROM (
+         SELECT j.seq FROM ${s}.jobs j WHERE j.status = 'succeeded' AND j.seq BETWEEN 1 AND 2147483646
+         UNION ALL SELECT unnest(r.seqs) FROM ${s}.results r
+       ) t GROUP BY seq`,
+    );
+    return new Map(rows.map((row) => [row.seq, row.n]));
+  });
 }
 
 /** A PostgreSQL backend on `schema`, opened (migrated); the caller closes it. */

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { KeySpace } from '../../src/backends/redis/keys.js';
 import type { BackendUnderTest } from './backends.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -65,5 +66,38 @@ export function redisUnderTest(url = REDIS_URL): BackendUnderTest {
     async cleanup() {
       for (const prefix of prefixes.splice(0)) await deletePrefix(prefix, url);
     },
+    expireNode(store, nodeId) {
+      return expireRedisNode(String(store.prefix), nodeId, { keepLeaseLength: false, url });
+    },
   };
+}
+
+// The node's score in the nodes ZSET is its lease expiry (Redis clock); its record in nodeinfo
+// starts "<tag>|<leaseMs>|". A recoverer judges a node only once it has itself been connected
+// for that leaseMs (see expire-nodes.lua), so unless told to keep it, it becomes 0 as well.
+const EXPIRE_NODE = `
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], string.format('%d', now - 1), ARGV[1])
+if ARGV[2] == '0' then
+  local info = redis.call('HGET', KEYS[2], ARGV[1])
+  if info then redis.call('HSET', KEYS[2], ARGV[1], (string.gsub(info, '^(%d+)|%d+|', '%1|0|'))) end
+end
+return 1`;
+
+/**
+ * Makes a node's lease end a millisecond ago on the Redis clock. keepLeaseLength: leave the
+ * lease length on record, so the "connected for that node's lease" rule still applies.
+ */
+export async function expireRedisNode(prefix: string, nodeId: string, options: { keepLeaseLength: boolean; url?: string }): Promise<void> {
+  const client = new Redis(options.url ?? REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await client.connect();
+  try {
+    const { global } = new KeySpace(prefix);
+    const found = await client.eval(EXPIRE_NODE, 2, global.nodes, global.nodeinfo, nodeId, options.keepLeaseLength ? '1' : '0');
+    if (found !== 1) throw new Error(`no node ${nodeId} under the prefix ${prefix}`);
+  } finally {
+    await client.quit();
+  }
 }

@@ -1,7 +1,7 @@
 // Workers that crash, hang or get aborted: retries, timeouts and what each caller receives.
 import { describe, expect, test } from 'vitest';
 import { CallMaxRetryError, TimeoutError, WorkerTerminatedError } from '../../src/pool/index.js';
-import { basicFarm, checkLeaksAfterEach, fixture, isAlive, makeFarm, nextEvent, recordEvents, tempFile, TYPES } from './helpers.js';
+import { basicFarm, checkLeaksAfterEach, fixture, isAlive, makeFarm, nextEvent, recordEvents, tempFile, TYPES, waitFor } from './helpers.js';
 
 checkLeaksAfterEach();
 
@@ -96,7 +96,8 @@ describe.each(TYPES)('%s workers', (type) => {
     const controller = new AbortController();
     const call = farm.call({ method: 'spin', signal: controller.signal });
     const exited = nextEvent(farm, 'exit');
-    setTimeout(() => controller.abort(new Error('user cancelled')), 100);
+    await waitFor(() => farm.workers.some((w) => w.load > 0)); // running, not queued
+    controller.abort(new Error('user cancelled'));
     await expect(call).rejects.toThrow('user cancelled');
     const [gone] = await exited;
     expect(gone.id).toBe(worker.id);
@@ -131,7 +132,7 @@ test('killTimeout: a process that ignores SIGTERM is SIGKILLed once killTimeout 
   const farm = makeFarm<{ spin(): never }>({ module: fixture('ignore-sigterm.ts'), killTimeout: 300 });
   await nextEvent(farm, 'online');
   const call = farm.runMethod('spin').catch((e: unknown) => e);
-  await new Promise((resolve) => setTimeout(resolve, 100)); // let the call reach the worker
+  await waitFor(() => farm.workers.some((w) => w.load > 0)); // the call went to the worker
   const exited = nextEvent(farm, 'exit');
   const started = performance.now();
   await farm.kill();

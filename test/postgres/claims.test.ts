@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClaimedJob, JobOutcome } from '../../src/backends/backend.js';
 import type { PostgresBackend } from '../../src/backends/postgres/postgres-backend.js';
+import { eventually } from '../conformance/context.js';
 import { connectionsOf, dropSchemas, freshSchemaName, oneStepWorkflow, openPostgresBackend, withAdmin } from '../helpers/postgres.js';
 
 const schema = freshSchemaName();
@@ -19,9 +20,7 @@ afterAll(async () => {
   try {
     await Promise.all(backends.map((backend) => backend.close()));
     // Server processes of closed connections can linger a moment in pg_stat_activity.
-    const deadline = Date.now() + 5_000;
-    while ((await connectionsOf(schema)) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(await connectionsOf(schema)).toBe(0);
+    await eventually(async () => ((await connectionsOf(schema)) === 0 ? true : undefined));
   } finally {
     await dropSchemas([schema]);
   }

@@ -1,14 +1,17 @@
 /**
  * Operating the PostgreSQL backend: migrations when nodes start together, option and
- * connection errors, the watchdog's once-per-interval coordination, bounded retention, and
- * events too big for a NOTIFY payload.
+ * connection errors, the watchdog's once-per-interval coordination, bounded retention,
+ * events too big for a NOTIFY payload, and no connection left behind.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import DeFlow, { BackendError, ValidationError } from '../../src/index.js';
+import DeFlow, { BackendError, ValidationError, WorkFlow } from '../../src/index.js';
 import type { BackendEvent, NextTaskEvent } from '../../src/backends/backend.js';
 import { PostgresBackend } from '../../src/backends/postgres/postgres-backend.js';
 import { bundledSources } from '../../src/backends/postgres/migrator.js';
-import { DATABASE_URL, connectionsOf, dropSchemas, freshSchemaName, oneStepWorkflow, openPostgresBackend, withAdmin } from '../helpers/postgres.js';
+import { eventually } from '../conformance/context.js';
+import echo from '../fixtures/steps/echo.js';
+import { startNode, stopAllNodes } from '../helpers/nodes.js';
+import { DATABASE_URL, connectionsOf, dropSchemas, expirePostgresNode, freshSchemaName, oneStepWorkflow, openPostgresBackend, withAdmin } from '../helpers/postgres.js';
 
 const schemas: string[] = [];
 const opened: PostgresBackend[] = [];
@@ -25,6 +28,7 @@ async function open(schema: string, interval = 0): Promise<PostgresBackend> {
 
 afterEach(async () => {
   await DeFlow.unregister();
+  await stopAllNodes();
   await Promise.all(opened.splice(0).map((backend) => backend.close()));
   await dropSchemas(schemas.splice(0));
 });
@@ -87,11 +91,11 @@ describe('PostgreSQL operations', () => {
   it('runs the watchdog once per interval whichever node asks', async () => {
     const schema = fresh();
     const [first, second] = [await open(schema, 10_000), await open(schema, 10_000)];
-    await first.registerNode({ id: 'gone-1', host: 'test', pid: 1, handlers: [], leaseMs: 1 });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await first.registerNode({ id: 'gone-1', host: 'test', pid: 1, handlers: [], leaseMs: 60_000 });
+    await expirePostgresNode(schema, 'gone-1');
     expect((await first.recoverExpired(10)).nodesRemoved).toBe(1);
-    await second.registerNode({ id: 'gone-2', host: 'test', pid: 2, handlers: [], leaseMs: 1 });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await second.registerNode({ id: 'gone-2', host: 'test', pid: 2, handlers: [], leaseMs: 60_000 });
+    await expirePostgresNode(schema, 'gone-2');
     // It ran a moment ago: the other node's call does nothing this interval.
     expect((await second.recoverExpired(10)).nodesRemoved).toBe(0);
     expect((await second.listNodes()).map((node) => node.id)).toEqual(['gone-2']);
@@ -128,8 +132,7 @@ describe('PostgreSQL operations', () => {
     const big: NextTaskEvent = { type: 'nextTask', workflowId: 'w', stepId: '1', taskId: '1:1', dataJson: JSON.stringify('x'.repeat(20_000)), attempt: 1 };
     const small: NextTaskEvent = { ...big, taskId: '1:2', dataJson: '2' };
     await publisher.publish([big, small]);
-    const deadline = Date.now() + 10_000;
-    while (received.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    await eventually(() => (received.length >= 2 ? true : undefined));
     expect(received).toEqual([big, small]); // in order, the big one read back from the table
   });
 
@@ -140,9 +143,18 @@ describe('PostgreSQL operations', () => {
     expect(await connectionsOf(schema)).toBeGreaterThan(0);
     await backend.close();
     await backend.close(); // idempotent
-    const deadline = Date.now() + 10_000;
-    while ((await connectionsOf(schema)) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(await connectionsOf(schema)).toBe(0);
+    await eventually(async () => ((await connectionsOf(schema)) === 0 ? true : undefined));
+  });
+
+  it('leaves no connection open after the nodes stop', async () => {
+    const options = { backend: DATABASE_URL, schema: fresh() };
+    const node = await startNode(options);
+    DeFlow.register({ ...options, worker: false });
+    await WorkFlow.create('tidy').addStep({ step: echo, tasks: [{ value: 1 }] }).run().done();
+    expect(await connectionsOf(options.schema)).toBeGreaterThan(0);
+    await DeFlow.unregister();
+    await node.kill('SIGTERM');
+    await eventually(async () => ((await connectionsOf(options.schema)) === 0 ? true : undefined));
   });
 
   it('pages through workflows newest first, ties on the creation instant included', async () => {

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import DeFlow, { WorkFlow } from '../../src/index.js';
 import echo from '../fixtures/steps/echo.js';
 import type { EchoResult } from '../fixtures/steps/echo.js';
+import { eventually } from '../conformance/context.js';
 import { startNode, stopAllNodes } from '../helpers/nodes.js';
 import { DATABASE_URL, dropSchemas, freshSchemaName, withAdmin } from '../helpers/postgres.js';
 import { TcpProxy } from './tcp-proxy.js';
@@ -41,7 +42,7 @@ describe('PostgreSQL outage longer than the lease', () => {
     DeFlow.register({ backend: DATABASE_URL, schema, worker: false });
     const tasks = Array.from({ length: 3_000 }, (_, i) => ({ value: i, ms: 20 }));
     const workflow = WorkFlow.create('outage').addStep({ step: echo, tasks }).run(); // default taskMaxFailCount: 1
-    while ((await tasksDone(schema)) < 300) await new Promise((resolve) => setTimeout(resolve, 20));
+    await eventually(async () => ((await tasksDone(schema)) >= 300 ? true : undefined), 60_000, 20);
 
     await proxy.cut();
     await new Promise((resolve) => setTimeout(resolve, 8_000)); // the outage: four leases long

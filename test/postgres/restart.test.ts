@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import DeFlow, { StepHandler, WorkFlow } from '../../src/index.js';
 import type { BackendEvent } from '../../src/backends/backend.js';
 import type { PostgresBackend } from '../../src/backends/postgres/postgres-backend.js';
+import { eventually } from '../conformance/context.js';
 import { startNode, stopAllNodes } from '../helpers/nodes.js';
 import echo from '../fixtures/steps/echo.js';
 import type { EchoResult } from '../fixtures/steps/echo.js';
@@ -49,14 +50,17 @@ describe('PostgreSQL connection loss', () => {
     const dropped: number[] = [];
     for (const at of [1, 1_000]) {
       // Wait until the run is well under way, then cut every connection it has.
-      for (;;) {
-        const progress = await withAdmin(async (client) => {
-          const { rows } = await client.query<{ n: number }>(`SELECT coalesce(sum(done), 0)::int AS n FROM ${client.escapeIdentifier(schema)}.steps`);
-          return rows[0]?.n ?? 0;
-        });
-        if (progress >= at) break;
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await eventually(
+        async () => {
+          const progress = await withAdmin(async (client) => {
+            const { rows } = await client.query<{ n: number }>(`SELECT coalesce(sum(done), 0)::int AS n FROM ${client.escapeIdentifier(schema)}.steps`);
+            return rows[0]?.n ?? 0;
+          });
+          return progress >= at ? true : undefined;
+        },
+        60_000,
+        10,
+      );
       dropped.push(await terminateConnectionsOf(schema));
     }
     expect(dropped.every((n) => n > 0)).toBe(true);

@@ -3,11 +3,11 @@
  * but a silence (no heartbeat from anybody for more than half a lease, as when the database
  * was unreachable for everybody) gives every node whose lease ran out since it began a full
  * lease from its end; while somebody heartbeats, a node that stops is declared dead at its
- * lease as always.
+ * lease as always. A silence is made by moving the nodes' instants into the past, not waited for.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PostgresBackend } from '../../src/backends/postgres/postgres-backend.js';
-import { dropSchemas, freshSchemaName, openPostgresBackend } from '../helpers/postgres.js';
+import { backdateNodes, dropSchemas, freshSchemaName, openPostgresBackend } from '../helpers/postgres.js';
 
 const LEASE_MS = 400;
 const schemas: string[] = [];
@@ -23,6 +23,11 @@ async function freshBackend(): Promise<PostgresBackend> {
   const backend = await openPostgresBackend(schema);
   opened.push(backend);
   return backend;
+}
+
+/** As if `ms` passed without a heartbeat from the nodes listed (default: all) of the current test. */
+async function silence(ms: number, nodeIds?: readonly string[]): Promise<void> {
+  await backdateNodes(schemas.at(-1) ?? '', ms, nodeIds);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -76,7 +81,7 @@ describe('PostgreSQL watchdog', () => {
     await backend.registerNode({ id: 'back', host: 'test', pid: 1, handlers: [], leaseMs: LEASE_MS });
     await backend.registerNode({ id: 'gone', host: 'test', pid: 2, handlers: [], leaseMs: LEASE_MS });
     // Nobody heartbeats for three leases: both leases run out, as in an outage.
-    await sleep(3 * LEASE_MS);
+    await silence(3 * LEASE_MS);
     // The first heartbeat after the silence: 'gone' gets a whole lease from now to show up.
     const silenceEnded = Date.now(); // the heartbeat reaches the server after this
     expect(await backend.heartbeat('back', LEASE_MS)).toEqual({ alive: true });
@@ -95,10 +100,8 @@ describe('PostgreSQL watchdog', () => {
     const backend = await freshBackend();
     await backend.registerNode({ id: 'survivor', host: 'test', pid: 1, handlers: [], leaseMs: LEASE_MS });
     await backend.registerNode({ id: 'dead', host: 'test', pid: 2, handlers: [], leaseMs: LEASE_MS });
-    const beating = keepBeating(backend, 'survivor');
-    await sleep(2 * LEASE_MS); // 'dead' runs out of lease while 'survivor' heartbeats (nobody judges yet)
-    await beating.stop();
-    await sleep(3 * LEASE_MS); // then a silence
+    await silence(2 * LEASE_MS, ['dead']); // 'dead' runs out of lease while 'survivor' heartbeats (nobody judges yet)
+    await silence(3 * LEASE_MS); // then a silence
     expect(await backend.heartbeat('survivor', LEASE_MS)).toEqual({ alive: true });
     // The silence spares only leases that ran out during or after it.
     expect((await backend.recoverExpired(10)).nodesRemoved).toBe(1);
@@ -109,7 +112,7 @@ describe('PostgreSQL watchdog', () => {
     const backend = await freshBackend();
     await backend.registerNode({ id: 'first', host: 'test', pid: 1, handlers: [], leaseMs: LEASE_MS });
     await backend.registerNode({ id: 'second', host: 'test', pid: 2, handlers: [], leaseMs: LEASE_MS });
-    await sleep(3 * LEASE_MS);
+    await silence(3 * LEASE_MS);
     expect(await backend.heartbeat('first', LEASE_MS)).toEqual({ alive: true });
     expect((await backend.recoverExpired(10)).nodesRemoved).toBe(0);
     // The second one's heartbeat lands within its grace: it is alive, nobody was charged.

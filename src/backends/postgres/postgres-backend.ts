@@ -13,6 +13,7 @@ import createDebug from 'debug';
 import pg from 'pg';
 import type { ClientConfig, Pool, QueryResultRow } from 'pg';
 import { BackendError } from '../../errors.js';
+import { faultPoint } from '../../fault-points.js';
 import type {
   Backend,
   BackendEvent,
@@ -173,6 +174,7 @@ export class PostgresBackend implements Backend {
       adopt?.limit ?? null,
       this.nextClaimCall(),
     ]);
+    faultPoint('complete:in-transition'); // committed; this node has not read the answer
     const result: CompleteResult = { stale: row?.stale ?? [], events: this.deliverOwn(row?.pid, row?.events) };
     if (next !== undefined) result.claimed = toClaimResult(row, next.workflowId, next.stepId);
     const adopted = (row?.adopted ?? []).map(({ step, claim }) => ({ step, claim: toClaimResult(claim, step.workflowId, step.stepId) }));

@@ -4,6 +4,7 @@
  * connection), and the call of the workflow whose next batch is wanted claims it too.
  */
 import type { DeflowError } from '../../errors.js';
+import { faultPoint } from '../../fault-points.js';
 import type {
   AdoptRequest,
   AdoptedStep,
@@ -158,6 +159,7 @@ export class Work {
       calls.push(core.workflowCall('complete', workflowId, [...this.nextArgs(claimer, next), ...adoptArgs, ...batch.args]));
     }
     const replies = await core.batch(calls, 'complete');
+    faultPoint('complete:in-transition'); // the scripts ran; this node has not read their answer
     for (const [owner, workflowId] of holds) core.nodes.held(owner, workflowId);
     const result: CompleteResult = { stale: [...unknown], events: [] };
     const adopted: AdoptedStep[] = [];

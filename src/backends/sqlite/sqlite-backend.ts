@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { systemClock } from '../../clock.js';
 import type { Clock } from '../../clock.js';
 import { BackendError, DeflowError } from '../../errors.js';
+import { faultPoint } from '../../fault-points.js';
 import type {
   Backend,
   BackendEvent,
@@ -140,6 +141,7 @@ export class SqliteBackend implements Backend {
       const stale = this.ledger.applyOutcomes(request.outcomes, machine, now);
       const claimed = request.next === undefined ? undefined : this.ledger.claim(request.next, now);
       const adopted = request.adopt === undefined ? undefined : this.ledger.adopt(request.adopt, machine.events, request.next, now);
+      faultPoint('complete:in-transition'); // inside the write transaction, before its commit
       return { stale, claimed, adopted };
     });
     const result: CompleteResult = { stale: value.stale, events };
