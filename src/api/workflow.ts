@@ -21,6 +21,7 @@ import { stepFromRecord } from './step.js';
 import type { Step } from './step.js';
 import { buildSteps, draftStep, newWorkflowId } from './workflow-definition.js';
 import type { AddStepParams, DraftStep } from './workflow-definition.js';
+import { checkEventName } from './workflow-events.js';
 import type { WorkflowEventMap } from './workflow-events.js';
 import { WorkflowFollower } from './workflow-follower.js';
 import { TERMINAL, announceRemoved, unfinishedByName, warnAboutScriptHandlers } from './workflow-notices.js';
@@ -196,16 +197,19 @@ export class WorkFlow {
   }
 
   on<K extends keyof WorkflowEventMap>(event: K, listener: (...args: WorkflowEventMap[K]) => void): this {
+    checkEventName(event, 'workflow.on()');
     this.#follower.on(event, listener);
     return this;
   }
 
   once<K extends keyof WorkflowEventMap>(event: K, listener: (...args: WorkflowEventMap[K]) => void): this {
+    checkEventName(event, 'workflow.once()');
     this.#follower.once(event, listener);
     return this;
   }
 
   off<K extends keyof WorkflowEventMap>(event: K, listener: (...args: WorkflowEventMap[K]) => void): this {
+    checkEventName(event, 'workflow.off()');
     this.#follower.off(event, listener);
     return this;
   }
@@ -215,6 +219,7 @@ export class WorkFlow {
   }
 
   listenerCount(event: keyof WorkflowEventMap): number {
+    checkEventName(event, 'workflow.listenerCount()');
     return this.#follower.listenerCount(event);
   }
 
