@@ -107,6 +107,10 @@ describe('deflow CLI', () => {
     const broken = await deflow(['worker', '--steps', join(FIXTURES, 'steps-broken')], cwd);
     expect(broken.code).toBe(1);
     expect(broken.stderr).toMatch(/step module .*throws-at-import.ts failed to load: config missing/);
+    // Counted as loaded before: a worker that runs none of the steps it was started for.
+    const notAStep = await deflow(['worker', '--steps', join(FIXTURES, 'steps-not-a-step')], cwd);
+    expect(notAStep.code).toBe(1);
+    expect(notAStep.stderr).toMatch(/step module .*steps-not-a-step\/answer.ts default-exports number 42, not a StepHandler/);
     const badLease = await deflow(['worker', '--steps', join(FIXTURES, 'steps'), '--lease', '5'], cwd);
     expect(badLease.stderr).toMatch(/--lease must be a whole number of milliseconds >= 100, got "5"/);
     const noModule = await deflow(['run', 'missing.ts'], cwd);

@@ -1,12 +1,14 @@
 /**
  * `deflow worker --steps <dir>`: joins the backend as a node that runs the step handlers
- * defined in the modules of <dir> (.ts, .js, .mjs), until SIGINT/SIGTERM, then drains.
+ * defined in the modules of <dir> (.ts, .js, .mjs), until SIGINT/SIGTERM, then drains. Each
+ * module must export a StepHandler (as its default export, or by name with no default export).
  */
 import { readdirSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import DeFlow, { StepModuleError, ValidationError } from '../../index.js';
+import { isStepHandler } from '../../api/step-handler.js';
 import { registerOptions, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
 import { enableTypeScript } from '../ts-loader.js';
@@ -45,11 +47,41 @@ export function workerCommand(program: Command): void {
 }
 
 async function importStepModule(file: string): Promise<void> {
+  let exports: Record<string, unknown>;
   try {
-    await import(pathToFileURL(file).href);
+    exports = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (error) {
     throw new StepModuleError(`step module ${file} failed to load: ${(error as Error).message}`, { cause: error });
   }
+  const problem = notAStepModule(exports);
+  if (problem !== undefined) {
+    throw new StepModuleError(
+      `step module ${file} ${problem}; write "export default new StepHandler({ ... })" in it, or move it out of --steps`,
+    );
+  }
+}
+
+/** What is wrong with a module's exports, or undefined when it exports a StepHandler as it should. */
+function notAStepModule(exports: Record<string, unknown>): string | undefined {
+  const names = Object.keys(exports);
+  if ('default' in exports) {
+    // A CommonJS module's exports object is its default export; its own `default` is the handler.
+    const handler = isStepHandler(exports.default) ? exports.default : (exports.default as { default?: unknown } | null)?.default;
+    return isStepHandler(handler) ? undefined : `default-exports ${exported(exports.default)}, not a StepHandler`;
+  }
+  if (names.some((name) => isStepHandler(exports[name]))) return undefined;
+  return names.length === 0 ? 'exports nothing, no StepHandler' : `exports no StepHandler (it exports ${names.join(', ')})`;
+}
+
+function exported(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'function') return `a function${value.name === '' ? '' : ` (${value.name})`}`;
+  if (typeof value === 'object') {
+    const kind = (value as { constructor?: { name?: unknown } }).constructor?.name;
+    return typeof kind === 'string' && kind !== '' && kind !== 'Object' ? `a ${kind}` : 'a plain object';
+  }
+  const shown = typeof value === 'symbol' ? value.toString() : JSON.stringify(value);
+  return `${typeof value} ${shown}`.slice(0, 80);
 }
 
 /** A whole number of milliseconds of at least `min`, or an error naming the flag. */
