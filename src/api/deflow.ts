@@ -191,6 +191,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
           discoverIntervalMs: 1000,
           drainTimeoutMs: this.options.drainTimeout,
           poolSize: this.options.poolSize,
+          stepDirs: this.options.stepDirs,
           clock: systemClock,
         },
         (problem) => this.#onProblem(problem),

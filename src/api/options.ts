@@ -9,6 +9,7 @@ import type { ResolvedStepOptions, StoredWorkflowOptions } from '../backends/rec
 import { MAX_TIMER_MS } from '../clock.js';
 import { ValidationError } from '../errors.js';
 import { boolean, checkKnownKeys, checkObject, describe, integer, nonEmptyString } from '../option-checks.js';
+import { checkStepDirs } from './step-dirs.js';
 
 /** Per-step behaviour. Precedence: defaults < WorkFlow.create < StepHandler.options < addStep/addAfter. */
 export interface StepOptions {
@@ -78,6 +79,11 @@ export interface RegisterOptions {
   pollInterval?: number;
   /** Workers in each pool that runs isolated steps (`isolation: 'thread' | 'process'`). Default: the number of cores. */
   poolSize?: number;
+  /**
+   * Directories this process may import step modules from when it runs a step it has not
+   * loaded (symlinks resolved). Default: the working directory. See docs/api.md#step-modules.
+   */
+  stepDirs?: string[];
 }
 
 export interface ResolvedRegisterOptions {
@@ -94,6 +100,8 @@ export interface ResolvedRegisterOptions {
   drainTimeout: number;
   pollInterval: number;
   poolSize: number;
+  /** Absolute; empty: the working directory. */
+  stepDirs: string[];
 }
 
 const REGISTER_KEYS = [
@@ -108,6 +116,7 @@ const REGISTER_KEYS = [
   'drainTimeout',
   'pollInterval',
   'poolSize',
+  'stepDirs',
 ] as const;
 
 export const DEFAULT_BACKEND = 'sqlite:./.deflow/deflow.db';
@@ -213,6 +222,7 @@ export function checkRegisterOptions(value: unknown, env: NodeJS.ProcessEnv = pr
     pollInterval:
       options.pollInterval === undefined ? 50 : integer(options.pollInterval, `${where}.pollInterval`, 1, ' (milliseconds)', MAX_TIMER_MS),
     poolSize: options.poolSize === undefined ? availableParallelism() : integer(options.poolSize, `${where}.poolSize`, 1),
+    stepDirs: checkStepDirs(options.stepDirs, `${where}.stepDirs`),
   };
 }
 

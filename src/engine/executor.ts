@@ -34,9 +34,14 @@ export async function executeJob(
   clock: Clock,
 ): Promise<JobOutcome> {
   const { job, step } = context;
+  const hookName = job.kind === 'before' ? 'beforeAll' : job.kind === 'after' ? 'afterAll' : undefined;
+  // No code to run, and trying again would refuse again: failed for good.
+  if (handler.refusal !== undefined) {
+    context.ended = true;
+    return { ...leaseOf(job), status: 'failed', error: serializeError(handler.refusal, hookName) };
+  }
   const stepView = views.step(context);
-  if (job.kind !== 'task') {
-    const hookName = job.kind === 'before' ? 'beforeAll' : 'afterAll';
+  if (hookName !== undefined) {
     try {
       if (job.kind === 'before') await handler.beforeAll?.(stepView);
       else await handler.afterAll?.(stepView);

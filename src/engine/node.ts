@@ -28,6 +28,7 @@ import { registeredKeys } from './handler-registry.js';
 import { HandlerResolver } from './handler-resolver.js';
 import { IsolationPools } from './isolation.js';
 import { LeaseKeeper } from './lease-keeper.js';
+import { ModulePolicy } from './module-policy.js';
 import { leaseOf } from './lease.js';
 import type { NodeOptions, NodeProblem, NodeState } from './node-options.js';
 import { RepeatFilter } from './repeat-filter.js';
@@ -78,7 +79,7 @@ export class WorkerNode implements StepRunnerHost {
     this.maxBatch = options.maxBatch;
     this.discovery = new StepDiscovery(this, this.runners, {
       intervalMs: options.discoverIntervalMs,
-      resolver: resolver ?? new HandlerResolver(),
+      resolver: resolver ?? new HandlerResolver(new ModulePolicy(options.stepDirs)),
       problem: (during, error) => this.problem(during, error),
     });
     this.batcher = new CompletionBatcher(backend, {

@@ -150,6 +150,7 @@ export class StepDiscovery {
       this.reportUnloadable(step);
       return;
     }
+    if (handler.refusal !== undefined) this.reportRefused(step, handler.refusal);
     if (!this.host.accepting) return;
     let runner = this.runners.get(step.workflowId, step.stepId);
     if (runner === undefined) {
@@ -157,6 +158,17 @@ export class StepDiscovery {
       this.runners.add(runner);
     }
     runner.kick();
+  }
+
+  /** A module this node will not import: its runner fails the step's jobs; the operator hears it once per handler. */
+  private reportRefused(step: RunnableStep, refusal: StepModuleError): void {
+    const key = `refused\0${step.handler.key}\0${step.handler.module ?? ''}`;
+    if (this.reportedUnloadable.has(key)) return;
+    this.reportedUnloadable.add(key);
+    this.options.problem(
+      'load',
+      new StepModuleError(`step "${step.name}" of workflow ${step.workflowId} fails: ${refusal.message}`, { cause: refusal }),
+    );
   }
 
   /**

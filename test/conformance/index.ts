@@ -14,6 +14,7 @@ import { deflowPorts } from './deflow-ports.js';
 import { failures } from './failures.js';
 import { leases } from './leases.js';
 import { processes } from './processes.js';
+import { storedCode } from './stored-code.js';
 
 export function runConformance(backend: BackendUnderTest): void {
   describe(`conformance: ${backend.name}`, () => {
@@ -23,6 +24,7 @@ export function runConformance(backend: BackendUnderTest): void {
     api(context);
     leases(context);
     failures(context);
+    storedCode(context);
   });
 }
 

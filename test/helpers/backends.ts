@@ -21,6 +21,11 @@ export interface BackendUnderTest {
    * single-step workflow, where the backend keeps them in more than one place; else absent.
    */
   storedSuccesses?(store: Record<string, unknown>): Promise<Map<number, number>>;
+  /**
+   * Overwrites, straight in the store, the handler reference (JSON HandlerRef: key, module...)
+   * a step was stored with, as anyone who can write the backend could.
+   */
+  writeStepHandler(store: Record<string, unknown>, workflowId: string, stepId: string, handlerJson: string): Promise<void>;
 }
 
 export function sqliteUnderTest(): BackendUnderTest {
@@ -38,6 +43,16 @@ export function sqliteUnderTest(): BackendUnderTest {
     },
     expireNode(store, nodeId) {
       expireSqliteNode(sqliteFile(store), nodeId);
+      return Promise.resolve();
+    },
+    writeStepHandler(store, workflowId, stepId, handlerJson) {
+      const db = new Database(sqliteFile(store), { timeout: 30_000 });
+      try {
+        const { changes } = db.prepare('UPDATE steps SET handler = ? WHERE workflow_id = ? AND id = ?').run(handlerJson, workflowId, stepId);
+        if (changes !== 1) throw new Error(`no step ${stepId} of workflow ${workflowId}`);
+      } finally {
+        db.close();
+      }
       return Promise.resolve();
     },
   };

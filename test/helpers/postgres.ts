@@ -73,6 +73,17 @@ export function postgresUnderTest(): BackendUnderTest {
     expireNode(store, nodeId) {
       return expirePostgresNode(String(store.schema), nodeId);
     },
+    writeStepHandler(store, workflowId, stepId, handlerJson) {
+      return withAdmin(async (client) => {
+        const s = client.escapeIdentifier(String(store.schema));
+        const { rowCount } = await client.query(`UPDATE ${s}.steps SET handler = $1::jsonb WHERE workflow_id = $2 AND id = $3`, [
+          handlerJson,
+          workflowId,
+          stepId,
+        ]);
+        if (rowCount !== 1) throw new Error(`no step ${stepId} of workflow ${workflowId}`);
+      });
+    },
     storedSuccesses(store) {
       return successesBySeq(String(store.schema));
     },

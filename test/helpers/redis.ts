@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { KeySpace } from '../../src/backends/redis/keys.js';
+import { KeySpace, WORKFLOW_KEY_NAMES } from '../../src/backends/redis/keys.js';
 import type { BackendUnderTest } from './backends.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -69,6 +69,9 @@ export function redisUnderTest(url = REDIS_URL): BackendUnderTest {
     expireNode(store, nodeId) {
       return expireRedisNode(String(store.prefix), nodeId, { keepLeaseLength: false, url });
     },
+    writeStepHandler(store, workflowId, stepId, handlerJson) {
+      return writeRedisStepHandler(String(store.prefix), workflowId, stepId, handlerJson, url);
+    },
   };
 }
 
@@ -97,6 +100,21 @@ export async function expireRedisNode(prefix: string, nodeId: string, options: {
     const { global } = new KeySpace(prefix);
     const found = await client.eval(EXPIRE_NODE, 2, global.nodes, global.nodeinfo, nodeId, options.keepLeaseLength ? '1' : '0');
     if (found !== 1) throw new Error(`no node ${nodeId} under the prefix ${prefix}`);
+  } finally {
+    await client.quit();
+  }
+}
+
+/** Overwrites a step's stored handler reference: field `<n>:handler` of the workflow's `st` hash. */
+export async function writeRedisStepHandler(prefix: string, workflowId: string, stepId: string, handlerJson: string, url = REDIS_URL): Promise<void> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await client.connect();
+  try {
+    const steps = new KeySpace(prefix).workflow(workflowId)[WORKFLOW_KEY_NAMES.indexOf('st')] ?? '';
+    const fields = await client.hgetall(steps);
+    const numbers = Object.keys(fields).filter((field) => field.endsWith(':id') && fields[field] === stepId);
+    if (numbers.length !== 1) throw new Error(`no step ${stepId} of workflow ${workflowId} under the prefix ${prefix}`);
+    await client.hset(steps, `${numbers[0]?.slice(0, -':id'.length)}:handler`, handlerJson);
   } finally {
     await client.quit();
   }

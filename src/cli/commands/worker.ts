@@ -2,6 +2,7 @@
  * `deflow worker --steps <dir>`: joins the backend as a node that runs the step handlers
  * defined in the modules of <dir> (.ts, .js, .mjs), until SIGINT/SIGTERM, then drains. Each
  * module must export a StepHandler (as its default export, or by name with no default export).
+ * The node may import step modules from <dir> and from its working directory only.
  */
 import { readdirSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
@@ -25,12 +26,14 @@ export function workerCommand(program: Command): void {
       .option('--check-interval <ms>', 'how often to look for work of dead nodes, in milliseconds', '2000'),
   ).action(async (options: BackendOptions & { steps: string; lease: string; checkInterval: string }) => {
     enableTypeScript();
-    const files = stepModules(resolve(options.steps));
+    const stepsDir = resolve(options.steps);
+    const files = stepModules(stepsDir);
     if (files.length === 0) throw new ValidationError(`no step modules (.ts, .mts, .js, .mjs) found in ${options.steps}`);
     for (const file of files) await importStepModule(file);
     const leaseMs = cliNumber(options.lease, '--lease', 100);
     const checkProcessQueueInterval = cliNumber(options.checkInterval, '--check-interval', 0);
-    const deflow = DeFlow.register({ ...registerOptions(options), leaseMs, checkProcessQueueInterval });
+    const stepDirs = [...new Set([process.cwd(), stepsDir])];
+    const deflow = DeFlow.register({ ...registerOptions(options), leaseMs, checkProcessQueueInterval, stepDirs });
     deflow.on('error', (error, during) => process.stderr.write(`deflow worker: ${during}: ${error.message}\n`));
     await deflow.ready();
     const backend = (await deflow.services()).backend;
