@@ -92,6 +92,40 @@ describe('deflow CLI', () => {
     expect(workerErr).toContain('SIGTERM: finishing running tasks');
   });
 
+  it("worker imports step modules only from --steps and its working directory: another one's step fails, naming both", async () => {
+    const cwd = workdir();
+    const backend = `sqlite:${join(cwd, 'shared.db')}`;
+    const worker = spawn(process.execPath, ['--import', TSX, MAIN, 'worker', '--steps', join(FIXTURES, 'steps'), '--backend', backend], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let workerErr = '';
+    worker.stderr.on('data', (chunk: Buffer) => (workerErr += chunk.toString()));
+    const exit = new Promise<number | null>((resolve) => worker.once('exit', resolve));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`worker did not start: ${workerErr}`)), 30_000);
+        worker.stderr.on('data', () => {
+          if (workerErr.includes('step modules loaded')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      // Its handler lives in the workflow module, under neither directory of the worker.
+      const run = await deflow(['run', '--no-worker', '--backend', backend, join(FIXTURES, 'cli/failing.ts')], cwd);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toContain('refuses to import the step module of StepHandler "cli-broken"');
+      // The summary cuts the reason; the worker says it whole, once.
+      for (let waited = 0; !workerErr.includes('cli-broken') && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(workerErr).toContain(`is outside the step directories this node may import from (${cwd}, ${join(FIXTURES, 'steps')})`);
+      expect(run.stdout).not.toContain('the printer is on fire');
+    } finally {
+      worker.kill('SIGTERM');
+      await exit;
+    }
+  });
+
   it('says what is wrong with bad arguments', async () => {
     const cwd = workdir();
     const missing = await deflow(['worker', '--steps', join(cwd, 'nope')], cwd);
