@@ -1,7 +1,8 @@
 /**
  * `deflow worker --steps <dir>`: joins the backend as a node that runs the step handlers
- * defined in the modules of <dir> (.ts, .js, .mjs), until SIGINT/SIGTERM, then drains. Each
- * module must export a StepHandler (as its default export, or by name with no default export).
+ * defined in the modules of <dir> (.ts, .js, .mjs), until SIGINT/SIGTERM, then drains. A module's
+ * default export must be a StepHandler; a module with no default export may export handlers by
+ * name (one exporting none, a helper, is not counted).
  * The node may import step modules from <dir> and from its working directory only.
  */
 import { readdirSync, statSync } from 'node:fs';
@@ -29,7 +30,11 @@ export function workerCommand(program: Command): void {
     const stepsDir = resolve(options.steps);
     const files = stepModules(stepsDir);
     if (files.length === 0) throw new ValidationError(`no step modules (.ts, .mts, .js, .mjs) found in ${options.steps}`);
-    for (const file of files) await importStepModule(file);
+    let loaded = 0;
+    for (const file of files) {
+      if (await importStepModule(file)) loaded += 1;
+      else process.stderr.write(`deflow worker: ${file} exports no StepHandler; it is not counted as a step module\n`);
+    }
     const leaseMs = cliNumber(options.lease, '--lease', 100);
     const checkProcessQueueInterval = cliNumber(options.checkInterval, '--check-interval', 0);
     const stepDirs = [...new Set([process.cwd(), stepsDir])];
@@ -37,7 +42,7 @@ export function workerCommand(program: Command): void {
     deflow.on('error', (error, during) => process.stderr.write(`deflow worker: ${during}: ${error.message}\n`));
     await deflow.ready();
     const backend = (await deflow.services()).backend;
-    process.stderr.write(`deflow worker ${process.pid} on ${backend.kind} (${backend.location}), ${files.length} step modules loaded\n`);
+    process.stderr.write(`deflow worker ${process.pid} on ${backend.kind} (${backend.location}), ${loaded} step modules loaded\n`);
     await new Promise<void>((done) => {
       const stop = (signal: string): void => {
         process.stderr.write(`${signal}: finishing running tasks, handing back the rest...\n`);
@@ -49,31 +54,30 @@ export function workerCommand(program: Command): void {
   });
 }
 
-async function importStepModule(file: string): Promise<void> {
-  let exports: Record<string, unknown>;
+/** Imports a step module; false when it exports no StepHandler at all (a helper or a types module). */
+async function importStepModule(file: string): Promise<boolean> {
+  let namespace: Record<string, unknown>;
   try {
-    exports = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    namespace = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (error) {
     throw new StepModuleError(`step module ${file} failed to load: ${(error as Error).message}`, { cause: error });
   }
-  const problem = notAStepModule(exports);
-  if (problem !== undefined) {
+  const exports = moduleExports(namespace);
+  if ('default' in exports && exports.default !== undefined) {
+    if (isStepHandler(exports.default)) return true;
     throw new StepModuleError(
-      `step module ${file} ${problem}; write "export default new StepHandler({ ... })" in it, or move it out of --steps`,
+      `step module ${file} default-exports ${exported(exports.default)}, not a StepHandler; ` +
+        'write "export default new StepHandler({ ... })" in it, or move it out of --steps',
     );
   }
+  return Object.values(exports).some(isStepHandler);
 }
 
-/** What is wrong with a module's exports, or undefined when it exports a StepHandler as it should. */
-function notAStepModule(exports: Record<string, unknown>): string | undefined {
-  const names = Object.keys(exports);
-  if ('default' in exports) {
-    // A CommonJS module's exports object is its default export; its own `default` is the handler.
-    const handler = isStepHandler(exports.default) ? exports.default : (exports.default as { default?: unknown } | null)?.default;
-    return isStepHandler(handler) ? undefined : `default-exports ${exported(exports.default)}, not a StepHandler`;
-  }
-  if (names.some((name) => isStepHandler(exports[name]))) return undefined;
-  return names.length === 0 ? 'exports nothing, no StepHandler' : `exports no StepHandler (it exports ${names.join(', ')})`;
+/** What a module exports: for CommonJS (TypeScript compiled to it too), its exports object. */
+function moduleExports(namespace: Record<string, unknown>): Record<string, unknown> {
+  const commonJs = namespace.default as { __esModule?: unknown } | null | undefined;
+  if (typeof commonJs === 'object' && commonJs !== null && commonJs.__esModule === true) return commonJs;
+  return namespace;
 }
 
 function exported(value: unknown): string {
