@@ -3,6 +3,7 @@
  * and the backends (their own part of the register options): each message names the option,
  * says what it must be and shows what it got.
  */
+import { MAX_TIMER_MS } from './clock.js';
 import { ValidationError } from './errors.js';
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -30,6 +31,18 @@ export function integer(value: unknown, name: string, min: number, unit = '', ma
   }
   if (value > max) throw new ValidationError(`${name} must be at most ${max}${unit}, got ${value}`);
   return value;
+}
+
+/**
+ * A duration in milliseconds that reaches a timer. Node's timers hold at most 2^31-1 ms and turn
+ * anything longer into 1 ms, so a longer value is refused here rather than firing at once.
+ */
+export function duration(value: unknown, name: string, min: number, unit = ' (milliseconds)'): number {
+  const ms = integer(value, name, min, unit, Number.MAX_SAFE_INTEGER);
+  if (ms > MAX_TIMER_MS) {
+    throw new ValidationError(`${name} must be at most ${MAX_TIMER_MS} ms (~24.8 days, the longest a timer can wait), got ${ms}`);
+  }
+  return ms;
 }
 
 export function boolean(value: unknown, name: string): boolean {
