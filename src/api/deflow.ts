@@ -10,6 +10,7 @@ import type { Backend } from '../backends/backend.js';
 import { systemClock } from '../clock.js';
 import { DeflowError, NotRegisteredError, ValidationError } from '../errors.js';
 import { WorkerNode } from '../engine/node.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, setMaxPayloadBytes } from '../engine/json.js';
 import type { NodeProblem } from '../engine/node-options.js';
 import { chooseBackend, ignoredOptions } from '../backends/registry.js';
 import type { ChosenBackend } from '../backends/registry.js';
@@ -85,6 +86,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
     }
     const instance = new DeFlow(resolved, backend);
     DeFlow.#current = instance;
+    setMaxPayloadBytes(resolved.maxPayloadBytes);
     return instance;
   }
 
@@ -154,6 +156,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
     if (this.#state === 'closing' || this.#state === 'closed') return;
     this.#state = 'closing';
     if (DeFlow.#current === this) DeFlow.#current = null;
+    if (DeFlow.#current === null) setMaxPayloadBytes(DEFAULT_MAX_PAYLOAD_BYTES);
     try {
       await this.#ready;
     } catch {

@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import type { BackendInput, RedisConnectionOptions } from '../backends/registry.js';
 import type { ResolvedStepOptions, StoredWorkflowOptions } from '../backends/records.js';
 import { ValidationError } from '../errors.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES } from '../engine/json.js';
 import { boolean, checkKnownKeys, checkObject, describe, duration, integer, nonEmptyString } from '../option-checks.js';
 
 /** Per-step behaviour. Precedence: defaults < WorkFlow.create < StepHandler.options < addStep/addAfter. */
@@ -77,6 +78,8 @@ export interface RegisterOptions {
   pollInterval?: number;
   /** Workers in each pool that runs isolated steps (`isolation: 'thread' | 'process'`). Default: the number of cores. */
   poolSize?: number;
+  /** Largest payload (task data, step data, a task's result) in bytes of JSON (UTF-8). Default 1 MiB. */
+  maxPayloadBytes?: number;
 }
 
 export interface ResolvedRegisterOptions {
@@ -93,6 +96,7 @@ export interface ResolvedRegisterOptions {
   drainTimeout: number;
   pollInterval: number;
   poolSize: number;
+  maxPayloadBytes: number;
 }
 
 const REGISTER_KEYS = [
@@ -107,9 +111,12 @@ const REGISTER_KEYS = [
   'drainTimeout',
   'pollInterval',
   'poolSize',
+  'maxPayloadBytes',
 ] as const;
 
 export const DEFAULT_BACKEND = 'sqlite:./.deflow/deflow.db';
+/** 256 MiB: PostgreSQL and Redis hold more, but every reader parses a payload whole. */
+const MAX_PAYLOAD_BYTES_CAP = 256 * 1024 * 1024;
 /** A day: heartbeats run every third of a lease, and a longer lease only delays recovery. */
 const MAX_LEASE_MS = 86_400_000;
 
@@ -212,6 +219,10 @@ export function checkRegisterOptions(value: unknown, env: NodeJS.ProcessEnv = pr
     pollInterval:
       options.pollInterval === undefined ? 50 : duration(options.pollInterval, `${where}.pollInterval`, 1),
     poolSize: options.poolSize === undefined ? availableParallelism() : integer(options.poolSize, `${where}.poolSize`, 1),
+    maxPayloadBytes:
+      options.maxPayloadBytes === undefined
+        ? DEFAULT_MAX_PAYLOAD_BYTES
+        : integer(options.maxPayloadBytes, `${where}.maxPayloadBytes`, 1, ' (bytes of JSON)', MAX_PAYLOAD_BYTES_CAP),
   };
 }
 

@@ -90,8 +90,9 @@ export class StepHandler<SD = unknown, TD = unknown, TR = unknown> {
       throw new ValidationError(`${where}: tasks must be an array, got ${describe(definition.tasks)}`);
     }
     // Checked here, where they were given, not when a workflow first uses them.
-    definition.tasks?.forEach((task, i) => toJson(task, `${where}: task data at index ${i}`));
-    if (definition.data !== undefined) toJson(definition.data, `${where}: data`);
+    // Serializable now; their size is checked where a step is built, against the registered limit.
+    definition.tasks?.forEach((task, i) => toJson(task, `${where}: task data at index ${i}`, false, Infinity));
+    if (definition.data !== undefined) toJson(definition.data, `${where}: data`, false, Infinity);
     const site = callerSite();
     this.moduleUrl = site?.url;
     this.definedAt = site?.site;
