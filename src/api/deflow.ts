@@ -13,6 +13,7 @@ import { WorkerNode } from '../engine/node.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, setMaxPayloadBytes } from '../engine/json.js';
 import type { NodeProblem } from '../engine/node-options.js';
 import { chooseBackend, ignoredOptions } from '../backends/registry.js';
+import { redactError, secretsOf } from '../backends/redact-url.js';
 import type { ChosenBackend } from '../backends/registry.js';
 import { backendInput, checkRegisterOptions } from './options.js';
 import type { RegisterOptions, ResolvedRegisterOptions } from './options.js';
@@ -57,10 +58,13 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
   /** Work accepted before unregister() (a run() storing its workflow) that it must wait for. */
   readonly #accepted = new Set<Promise<unknown>>();
   readonly #lastWarning = new Map<string, number>();
+  /** The passwords of the backend URL and connection: hidden in every error this registration reports. */
+  readonly #secrets: readonly string[];
 
   private constructor(options: ResolvedRegisterOptions, backend: ChosenBackend) {
     super();
     this.options = options;
+    this.#secrets = secretsOf(options.backend, options.connection?.password);
     this.#chosenBackend = backend;
     this.#ready = this.#connect();
     // Failures are reported by ready(), by every call that needs the backend, and as a warning.
@@ -202,7 +206,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
       await node.start();
       if (this.#state === 'connecting') this.#state = 'ready';
     } catch (error) {
-      this.#failure = error instanceof Error ? error : new Error(String(error));
+      this.#failure = redactError(error instanceof Error ? error : new Error(String(error)), this.#secrets);
       if (this.#state === 'connecting') this.#state = 'failed';
       throw this.#failure;
     }
@@ -212,7 +216,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
   #fatal(error: Error): void {
     if (this.#state !== 'ready' && this.#state !== 'connecting') return;
     this.#state = 'failed';
-    this.#failure = error;
+    this.#failure = redactError(error, this.#secrets);
     this.#node?.halt(error);
     this.#onProblem({ during: 'backend', error });
     for (const watcher of [...this.#watchers]) watcher.registrationClosed(error);
@@ -220,7 +224,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
   }
 
   #onProblem(problem: NodeProblem): void {
-    const error = problem.error instanceof Error ? problem.error : new Error(String(problem.error));
+    const error = redactError(problem.error instanceof Error ? problem.error : new Error(String(problem.error)), this.#secrets);
     if (this.listenerCount('error') > 0) this.emit('error', error, problem.during);
     else this.#warn(problem.during, error);
   }
