@@ -57,6 +57,18 @@ export function nonEmptyString(value: unknown, name: string): string {
   return value;
 }
 
+/**
+ * A name deflow stores and looks up (workflow, step, handler names; ids): no NUL, which
+ * PostgreSQL cannot store, and which other stores could let cut a name short, so "a\0b" could
+ * never be told from "a" in some index. Refused the same on every backend.
+ */
+export function checkNoNul(value: string, name: string): string {
+  if (value.includes('\0')) {
+    throw new ValidationError(`${name} must not contain a NUL character ("\\0"; no backend can store it faithfully), got ${describe(value)}`);
+  }
+  return value;
+}
+
 /** A value as a message shows it: strings quoted, objects by kind only (they may hold secrets). */
 export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);

@@ -13,6 +13,7 @@ import { dag } from './dag.js';
 import { deflowPorts } from './deflow-ports.js';
 import { failures } from './failures.js';
 import { leases } from './leases.js';
+import { names } from './names.js';
 import { processes } from './processes.js';
 
 export function runConformance(backend: BackendUnderTest): void {
@@ -23,6 +24,7 @@ export function runConformance(backend: BackendUnderTest): void {
     api(context);
     leases(context);
     failures(context);
+    names(context);
   });
 }
 

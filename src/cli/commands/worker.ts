@@ -10,6 +10,7 @@ import DeFlow, { StepModuleError, ValidationError } from '../../index.js';
 import { registerOptions, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
 import { enableTypeScript } from '../ts-loader.js';
+import { printableLines } from '../format.js';
 
 const MODULE_EXTENSIONS = new Set(['.ts', '.mts', '.js', '.mjs']);
 
@@ -29,7 +30,7 @@ export function workerCommand(program: Command): void {
     const leaseMs = cliNumber(options.lease, '--lease', 100);
     const checkProcessQueueInterval = cliNumber(options.checkInterval, '--check-interval', 0);
     const deflow = DeFlow.register({ ...registerOptions(options), leaseMs, checkProcessQueueInterval });
-    deflow.on('error', (error, during) => process.stderr.write(`deflow worker: ${during}: ${error.message}\n`));
+    deflow.on('error', (error, during) => process.stderr.write(`deflow worker: ${during}: ${printableLines(error.message)}\n`));
     await deflow.ready();
     const backend = (await deflow.services()).backend;
     process.stderr.write(`deflow worker ${process.pid} on ${backend.kind} (${backend.location}), ${files.length} step modules loaded\n`);
