@@ -75,6 +75,11 @@ describe('secrets', () => {
     const viaConnection = await failureOf(async () => DeFlow.register({ connection: { host: '127.0.0.1', port: 1, password: 'c0nn@pw' } }).ready());
     expectHidden(inspect(viaConnection, { depth: 5 }), ['c0nn@pw']);
     await DeFlow.unregister();
+    // Logging the registration itself shows where it points, not the password.
+    const logged = inspect(DeFlow.register({ backend: 'postgres://u:s3cr@t@127.0.0.1:1/db' }));
+    expect(logged).toContain('postgres://u:***@127.0.0.1:1/db');
+    expectHidden(logged, ['s3cr']);
+    await DeFlow.unregister();
     // Refused at register(): the URL is quoted, its password is not.
     const bad = await failureOf(async () => DeFlow.register({ backend: 'postgres://u:s3cr@t@127.0.0.1:abc/db?password=qu3ry' }));
     expect(bad.message).toMatch(/not a (valid URL|PostgreSQL URL)/);

@@ -6,6 +6,7 @@
  *             unreachable; ready -> failed when it gives up for good, e.g. Redis's maxAttempts)
  */
 import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
 import type { Backend } from '../backends/backend.js';
 import { systemClock } from '../clock.js';
 import { DeflowError, NotRegisteredError, ValidationError } from '../errors.js';
@@ -13,7 +14,7 @@ import { WorkerNode } from '../engine/node.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, setMaxPayloadBytes } from '../engine/json.js';
 import type { NodeProblem } from '../engine/node-options.js';
 import { chooseBackend, ignoredOptions } from '../backends/registry.js';
-import { redactError, secretsOf } from '../backends/redact-url.js';
+import { redactError, redactUrl, secretsOf } from '../backends/redact-url.js';
 import type { ChosenBackend } from '../backends/registry.js';
 import { backendInput, checkRegisterOptions } from './options.js';
 import type { RegisterOptions, ResolvedRegisterOptions } from './options.js';
@@ -115,6 +116,11 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
 
   get state(): DeFlowState {
     return this.#state;
+  }
+
+  /** What `console.log(deflow)` shows: never the backend's password. */
+  [inspect.custom](): string {
+    return `DeFlow { state: '${this.#state}', backend: ${JSON.stringify(redactUrl(this.options.backend))} }`;
   }
 
   /** Resolves once the backend answers and the node runs; rejects with a clear error otherwise. */
