@@ -13,18 +13,26 @@ import { ValidationError } from '../errors.js';
 
 /** 1 MiB: room for real records, far below what would hurt a backend or a reader. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
-let maxPayloadBytes = DEFAULT_MAX_PAYLOAD_BYTES;
+
+// Per process, like the registration that sets it, and shared through globalThis for the same
+// reason: a second copy of deflow (a global CLI running a project's own) applies the same limit.
+const LIMIT = Symbol.for('deflow.maxPayloadBytes');
+const shared = globalThis as typeof globalThis & { [LIMIT]?: number };
 
 /** Sets the limit of this process (one registration per process; unregister restores the default). */
 export function setMaxPayloadBytes(bytes: number): void {
-  maxPayloadBytes = bytes;
+  shared[LIMIT] = bytes;
+}
+
+function maxPayloadBytes(): number {
+  return shared[LIMIT] ?? DEFAULT_MAX_PAYLOAD_BYTES;
 }
 
 /**
  * Throws if `text` is over `limit` UTF-8 bytes. A UTF-16 code unit is 1 to 3 UTF-8 bytes, so
  * the length alone settles most payloads without counting.
  */
-export function checkPayloadSize(text: string, what: string, limit = maxPayloadBytes): void {
+export function checkPayloadSize(text: string, what: string, limit = maxPayloadBytes()): void {
   if (text.length * 3 <= limit) return;
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes <= limit) return;
@@ -78,7 +86,7 @@ class UnfaithfulValue extends Error {
  */
 export function toJson(value: unknown, what: string, allowUndefined?: false, limit?: number): string;
 export function toJson(value: unknown, what: string, allowUndefined: true, limit?: number): string | null;
-export function toJson(value: unknown, what: string, allowUndefined = false, limit = maxPayloadBytes): string | null {
+export function toJson(value: unknown, what: string, allowUndefined = false, limit = maxPayloadBytes()): string | null {
   // Fast paths for scalars, which handlers return most of the time.
   switch (typeof value) {
     case 'string': {
