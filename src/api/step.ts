@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Backend, NewStep, RunnableStep } from '../backends/backend.js';
 import type { StepRecord, StepStatus } from '../backends/records.js';
 import { NotFoundError, ValidationError } from '../errors.js';
-import { checkKnownKeys, checkObject, integer } from '../option-checks.js';
+import { checkKnownKeys, checkNoNul, checkObject, integer, nonEmptyString } from '../option-checks.js';
 import type { SerializedError } from '../errors.js';
 import { toJson } from '../engine/json.js';
 import type { JobContext } from '../engine/handler-contract.js';
@@ -202,6 +202,7 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
     checkKnownKeys(raw, ADD_AFTER_KEYS, where);
     const callOptions = params.options === undefined ? undefined : checkStepOptions(params.options, `${where} options`);
     if (params.tasks !== undefined && !Array.isArray(params.tasks)) throw new ValidationError(`${where}: tasks must be an array`);
+    if (params.name !== undefined) checkNoNul(nonEmptyString(params.name, `${where}: name`), `${where}: name`);
     const call = context.calls++;
     const source = await resolveStepSource(params.step, where);
     const workflow = await this.#backend.getWorkflow(this.workflowId);

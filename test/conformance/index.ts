@@ -13,6 +13,7 @@ import { dag } from './dag.js';
 import { deflowPorts } from './deflow-ports.js';
 import { failures } from './failures.js';
 import { leases } from './leases.js';
+import { names } from './names.js';
 import { processes } from './processes.js';
 import { storedCode } from './stored-code.js';
 
@@ -25,6 +26,7 @@ export function runConformance(backend: BackendUnderTest): void {
     leases(context);
     failures(context);
     storedCode(context);
+    names(context);
   });
 }
 

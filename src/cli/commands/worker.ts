@@ -14,6 +14,7 @@ import { isStepHandler } from '../../api/step-handler.js';
 import { registerOptions, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
 import { enableTypeScript } from '../ts-loader.js';
+import { printableLines } from '../format.js';
 
 const MODULE_EXTENSIONS = new Set(['.ts', '.mts', '.js', '.mjs']);
 
@@ -39,7 +40,7 @@ export function workerCommand(program: Command): void {
     const checkProcessQueueInterval = cliNumber(options.checkInterval, '--check-interval', 0);
     const stepDirs = [...new Set([process.cwd(), stepsDir])];
     const deflow = DeFlow.register({ ...registerOptions(options), leaseMs, checkProcessQueueInterval, stepDirs });
-    deflow.on('error', (error, during) => process.stderr.write(`deflow worker: ${during}: ${error.message}\n`));
+    deflow.on('error', (error, during) => process.stderr.write(`deflow worker: ${during}: ${printableLines(error.message)}\n`));
     await deflow.ready();
     const backend = (await deflow.services()).backend;
     process.stderr.write(`deflow worker ${process.pid} on ${backend.kind} (${backend.location}), ${loaded} step modules loaded\n`);
