@@ -25,8 +25,8 @@ export class Task<TD = unknown, TR = unknown> implements TaskView {
   /** Failed attempts so far (handler failures and timeouts; node losses are counted in `lostCount`). */
   failedCount: number;
   /**
-   * Times the task was lost with its node (process killed, lease expired), as stored: set in
-   * results and reads; 0 on the task a handler receives. Limited by the step option maxNodeLosses.
+   * Times the task was lost with its node (process killed, frozen past its lease): in a handler,
+   * before this run. Limited by the step option maxNodeLosses.
    */
   lostCount: number;
   /** ready | leased | succeeded | failed. */
@@ -104,6 +104,7 @@ export class Task<TD = unknown, TR = unknown> implements TaskView {
       dataJson: job.dataJson,
       status: 'leased',
       failedCount: job.failedCount,
+      lostCount: job.lostCount,
     });
   }
 

@@ -97,6 +97,8 @@ export interface ClaimedJob {
   dataJson: Json;
   /** Failed attempts before this one. */
   failedCount: number;
+  /** Times it was lost with its node before this claim (counted apart from failedCount). */
+  lostCount: number;
   /** Fencing token: only this claim may record the outcome. */
   token: number;
 }

@@ -104,6 +104,8 @@ export interface ClaimRow {
   datas: string[] | null;
   failed: number[] | null;
   tokens: number[] | null;
+  /** Times each job was lost with its node before. */
+  lost: number[] | null;
   total: number | null;
   watch: boolean | null;
 }
@@ -201,6 +203,7 @@ export function toClaimResult(row: ClaimRow | undefined, workflowId: string, ste
   const stepPk = row?.step_pk ?? '';
   const datas = row?.datas ?? [];
   const failed = row?.failed ?? [];
+  const lost = row?.lost ?? [];
   const tokens = row?.tokens ?? [];
   return {
     jobs: seqs.map((seq, i) => {
@@ -213,6 +216,7 @@ export function toClaimResult(row: ClaimRow | undefined, workflowId: string, ste
         seq: kind === 'task' ? seq : 0,
         dataJson: datas[i] ?? 'null',
         failedCount: failed[i] ?? 0,
+        lostCount: lost[i] ?? 0,
         token: tokens[i] ?? 0,
       };
     }),
