@@ -97,6 +97,8 @@ export interface ClaimedJob {
   dataJson: Json;
   /** Failed attempts before this one. */
   failedCount: number;
+  /** Times it was lost with its node before this claim (counted apart from failedCount). */
+  lostCount: number;
   /** Fencing token: only this claim may record the outcome. */
   token: number;
 }
@@ -336,7 +338,7 @@ export interface Backend {
   heartbeat(nodeId: string, leaseMs: number, held?: readonly string[]): Promise<{ alive: boolean }>;
   /** Removes the node and hands back any job it still holds without counting an attempt. */
   unregisterNode(nodeId: string): Promise<void>;
-  /** Takes jobs back from nodes whose lease expired (one failed attempt each) and removes those nodes. */
+  /** Takes jobs back from nodes whose lease expired (one node loss each, the node-loss rule) and removes those nodes. */
   recoverExpired(limit: number): Promise<RecoverResult>;
   listNodes(): Promise<NodeRecord[]>;
 

@@ -14,6 +14,7 @@ import { deflowPorts } from './deflow-ports.js';
 import { failures } from './failures.js';
 import { leases } from './leases.js';
 import { names } from './names.js';
+import { nodeLosses } from './node-losses.js';
 import { processes } from './processes.js';
 import { storedCode } from './stored-code.js';
 
@@ -24,6 +25,7 @@ export function runConformance(backend: BackendUnderTest): void {
     dag(context);
     api(context);
     leases(context);
+    nodeLosses(context);
     failures(context);
     storedCode(context);
     names(context);

@@ -65,6 +65,7 @@ export interface TaskRow {
   data: string;
   status: JobStatus;
   failed_count: number;
+  lost_count: number;
   result: string | null;
   /** Stored error (JSON text). */
   error: string | null;
@@ -103,6 +104,8 @@ export interface ClaimRow {
   datas: string[] | null;
   failed: number[] | null;
   tokens: number[] | null;
+  /** Times each job was lost with its node before. */
+  lost: number[] | null;
   total: number | null;
   watch: boolean | null;
 }
@@ -162,6 +165,7 @@ export function toTaskRecord(row: TaskRow, workflowId: string, stepId: string): 
     dataJson: row.data,
     status: row.status,
     failedCount: row.failed_count,
+    lostCount: row.lost_count,
     resultJson: row.result,
     error: readFailure(row.error),
     finishedAt: row.finished_at,
@@ -199,6 +203,7 @@ export function toClaimResult(row: ClaimRow | undefined, workflowId: string, ste
   const stepPk = row?.step_pk ?? '';
   const datas = row?.datas ?? [];
   const failed = row?.failed ?? [];
+  const lost = row?.lost ?? [];
   const tokens = row?.tokens ?? [];
   return {
     jobs: seqs.map((seq, i) => {
@@ -211,6 +216,7 @@ export function toClaimResult(row: ClaimRow | undefined, workflowId: string, ste
         seq: kind === 'task' ? seq : 0,
         dataJson: datas[i] ?? 'null',
         failedCount: failed[i] ?? 0,
+        lostCount: lost[i] ?? 0,
         token: tokens[i] ?? 0,
       };
     }),

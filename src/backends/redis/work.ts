@@ -43,7 +43,7 @@ function toClaimResult(request: ClaimRequest, reply: Reply[]): ClaimResult {
   const n = text(reply[6]);
   const jobs: ClaimedJob[] = [];
   const again = list(reply[5]);
-  for (let i = 0; i + 3 < again.length; i += 4) {
+  for (let i = 0; i + 4 < again.length; i += 5) {
     const slot = text(again[i]);
     const kind = kindOf(slot);
     jobs.push({
@@ -54,6 +54,7 @@ function toClaimResult(request: ClaimRequest, reply: Reply[]): ClaimResult {
       seq: kind === 'task' ? Number(slot) : 0,
       dataJson: text(again[i + 1]),
       failedCount: Number(again[i + 2]),
+      lostCount: Number(again[i + 4]),
       token: Number(again[i + 3]),
     });
   }
@@ -68,6 +69,7 @@ function toClaimResult(request: ClaimRequest, reply: Reply[]): ClaimResult {
       seq,
       dataJson: fresh[i] as string,
       failedCount: 0,
+      lostCount: 0,
       token: 0,
     });
   }

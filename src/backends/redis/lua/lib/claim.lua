@@ -8,7 +8,7 @@
 -- its recovery pass would never be recovered.
 --
 -- Returns { code, total, watch, lo, freshData[], again[], n } with code 'ok' or 'lost'; fresh
--- tasks have seqs lo, lo + 1, ...; `again` is flat: slot, data, failedCount, token per job.
+-- tasks have seqs lo, lo + 1, ...; `again` is flat: slot, data, failedCount, token, lostCount per job.
 
 local CLAIM_ATTRS = { 'status', 'stage', 'total', 'cur', 'hb', 'ha', 'rlc' }
 -- n: the step's number when the caller knows it (else it is looked up by id).
@@ -27,11 +27,11 @@ local function claim(step_id, owner, valid_until, limit, n)
     local field = n .. ':' .. slot
     local s = parse_state(redis.call('HGET', K_JS, field))
     if s == nil or (s.status == 4 and s.runAt <= NOW) then
-      local fc, token, tail = 0, 1, ''
-      if s then fc, token, tail = s.fc, s.token + 1, s.tail end
-      redis.call('HSET', K_JS, field, make_state(1, fc, token, owner, 0, '', tail))
+      local fc, token, tail, lc = 0, 1, '', 0
+      if s then fc, token, tail, lc = s.fc, s.token + 1, s.tail, s.lc end
+      redis.call('HSET', K_JS, field, make_state(1, fc, token, owner, 0, '', tail, lc))
       redis.call('HSET', K_HELD, field, owner)
-      again = { slot, 'null', fc, token }
+      again = { slot, 'null', fc, token, lc }
     end
   elseif stage == 'tasks' then
     local base = tonumber(n) * SPAN
@@ -41,13 +41,14 @@ local function claim(step_id, owner, valid_until, limit, n)
       local s = parse_state(redis.call('HGET', K_JS, field))
       if s and s.status == 4 then
         local token = s.token + 1
-        redis.call('HSET', K_JS, field, make_state(1, s.fc, token, owner, 0, '', s.tail))
+        redis.call('HSET', K_JS, field, make_state(1, s.fc, token, owner, 0, '', s.tail, s.lc))
         redis.call('HSET', K_HELD, field, owner)
         local seq = string.sub(field, #n + 2)
         again[#again + 1] = seq
         again[#again + 1] = redis.call('HGET', K_TD, field)
         again[#again + 1] = s.fc
         again[#again + 1] = token
+        again[#again + 1] = s.lc
       end
     end
     local room = limit - #rows
