@@ -350,6 +350,11 @@ export interface Backend {
    * every call rejects with that error afterwards. Returns an unsubscribe function.
    */
   onFatal?(listener: (error: Error) => void): () => void;
+  /**
+   * Optional: calls `listener` for problems the backend met on its own and got past, such as a
+   * malformed event message it skipped (`during`: what it was doing). Each kind once.
+   */
+  onProblem?(listener: (error: Error, during: string) => void): () => void;
 
   // --- reads --------------------------------------------------------------------------------
   getWorkflow(workflowId: string): Promise<WorkflowRecord | null>;
