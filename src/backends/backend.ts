@@ -191,6 +191,11 @@ export interface RunnableStep {
   options: ResolvedStepOptions;
   runIndex: number;
   parentId: string | null;
+  /**
+   * Set when the stored handler reference or options of the step cannot be used (not JSON, or
+   * the wrong shape): `handler` and `options` are stand-ins, and the engine fails its jobs.
+   */
+  corrupt?: { field: string; reason: string };
 }
 
 export interface RunnableSteps {

@@ -4,15 +4,18 @@
  *   for, a wake-up, a safety-net interval, when a delayed retry falls due) and loads each one's
  *   handler (registry by key, else importing the step's module);
  * - adoption: takes over the steps a completion claimed for this node in the same round trip;
- * - a step whose module exists but fails to load is reported once; the node never claims it.
+ * - a step whose module exists but fails to load is reported once; the node never claims it;
+ * - a step whose stored record is corrupt is reported once, and its jobs are failed (corrupt-steps.ts).
  *
  * Lifecycle:  created -> looking (start) -> stopped (stop: no more rounds, retries or timers)
  */
 import type { CompleteResult, JobOutcome, RunnableStep, WorkEvent } from '../backends/backend.js';
 import type { ClockTimer } from '../clock.js';
 import { StepModuleError } from '../errors.js';
+import { corruptStepError, corruptStepHandler } from './corrupt-steps.js';
 import { EarliestTimer } from './earliest-timer.js';
 import { handlerFor } from './handler-registry.js';
+import type { RegisteredHandler } from './handler-registry.js';
 import type { HandlerResolver } from './handler-resolver.js';
 import type { RunnerSet } from './runner-set.js';
 import { StepRunner, runnerKey } from './step-runner.js';
@@ -39,6 +42,8 @@ export class StepDiscovery {
   /** Steps the last completion adopted: their work events need no discovery. */
   private readonly adoptedWork = new Set<string>();
   private readonly reportedUnloadable = new Set<string>();
+  /** Steps with a corrupt record already reported (runner keys). */
+  private readonly reportedCorrupt = new Set<string>();
   /** Looks again when a delayed retry is due. */
   private readonly delayedDiscovery: EarliestTimer;
 
@@ -117,7 +122,7 @@ export class StepDiscovery {
     for (const { step, claim } of result.adopted ?? []) {
       this.adoptedWork.add(runnerKey(step.workflowId, step.stepId));
       let runner = this.runners.get(step.workflowId, step.stepId);
-      const handler = handlerFor(step.handler);
+      const handler = step.corrupt === undefined ? handlerFor(step.handler) : this.corruptHandler(step);
       if (runner === undefined && handler !== undefined && this.host.accepting) {
         runner = new StepRunner(this.host, step, handler);
         this.runners.add(runner);
@@ -144,7 +149,7 @@ export class StepDiscovery {
   }
 
   private async startRunner(step: RunnableStep): Promise<void> {
-    const resolved = this.options.resolver.resolve(step.handler);
+    const resolved = step.corrupt === undefined ? this.options.resolver.resolve(step.handler) : this.corruptHandler(step);
     const handler = resolved instanceof Promise ? await resolved : resolved;
     if (handler === null) {
       this.reportUnloadable(step);
@@ -157,6 +162,17 @@ export class StepDiscovery {
       this.runners.add(runner);
     }
     runner.kick();
+  }
+
+  /** The handler that fails the jobs of a step whose record is corrupt; the problem is reported once per step. */
+  private corruptHandler(step: RunnableStep): RegisteredHandler {
+    const key = runnerKey(step.workflowId, step.stepId);
+    if (!this.reportedCorrupt.has(key)) {
+      if (this.reportedCorrupt.size >= 1_000) this.reportedCorrupt.clear();
+      this.reportedCorrupt.add(key);
+      this.options.problem('reading a stored step', corruptStepError(step));
+    }
+    return corruptStepHandler(step);
   }
 
   /**

@@ -45,7 +45,7 @@ import { migrate } from './migrator.js';
 import { packLeases, packOutcomes, packSteps } from './packing.js';
 import { queries } from './queries.js';
 import type { Queries, QueryName } from './queries.js';
-import { toClaimResult, toNodeRecord, toRunnableStep, toStepRecord, toTaskRecord, toWorkflowRecord } from './rows.js';
+import { toAdoptedStep, toClaimResult, toNodeRecord, toRunnableStep, toStepRecord, toTaskRecord, toWorkflowRecord } from './rows.js';
 import type { ClaimRow, CompleteRow, NodeRow, RunnableRow, StepRow, TaskRow, WorkflowRow } from './rows.js';
 
 const debug = createDebug('deflow:postgres');
@@ -180,7 +180,7 @@ export class PostgresBackend implements Backend {
     faultPoint('complete:in-transition'); // committed; this node has not read the answer
     const result: CompleteResult = { stale: row?.stale ?? [], events: this.deliverOwn(row?.pid, row?.events) };
     if (next !== undefined) result.claimed = toClaimResult(row, next.workflowId, next.stepId);
-    const adopted = (row?.adopted ?? []).map(({ step, claim }) => ({ step, claim: toClaimResult(claim, step.workflowId, step.stepId) }));
+    const adopted = (row?.adopted ?? []).map(({ step, claim }) => ({ step: toAdoptedStep(step), claim: toClaimResult(claim, step.workflowId, step.stepId) }));
     if (adopted.length > 0) result.adopted = adopted;
     return result;
   }
