@@ -5,14 +5,14 @@
  *   handler (registry by key, else importing the step's module);
  * - adoption: takes over the steps a completion claimed for this node in the same round trip;
  * - a step whose module exists but fails to load is reported once; the node never claims it;
- * - a step whose stored record is corrupt is reported once, and its jobs are failed (corrupt-steps.ts).
+ * - a step whose stored record is corrupt gets a runner that fails its jobs (corrupt-steps.ts).
  *
  * Lifecycle:  created -> looking (start) -> stopped (stop: no more rounds, retries or timers)
  */
 import type { CompleteResult, JobOutcome, RunnableStep, WorkEvent } from '../backends/backend.js';
 import type { ClockTimer } from '../clock.js';
 import { StepModuleError } from '../errors.js';
-import { corruptStepError, corruptStepHandler } from './corrupt-steps.js';
+import { corruptStepHandler } from './corrupt-steps.js';
 import { EarliestTimer } from './earliest-timer.js';
 import { handlerFor } from './handler-registry.js';
 import type { RegisteredHandler } from './handler-registry.js';
@@ -42,8 +42,6 @@ export class StepDiscovery {
   /** Steps the last completion adopted: their work events need no discovery. */
   private readonly adoptedWork = new Set<string>();
   private readonly reportedUnloadable = new Set<string>();
-  /** Steps with a corrupt record already reported (runner keys). */
-  private readonly reportedCorrupt = new Set<string>();
   /** Looks again when a delayed retry is due. */
   private readonly delayedDiscovery: EarliestTimer;
 
@@ -164,14 +162,8 @@ export class StepDiscovery {
     runner.kick();
   }
 
-  /** The handler that fails the jobs of a step whose record is corrupt; the problem is reported once per step. */
+  /** The handler that fails the jobs of a step whose record is corrupt (the runner reports the failures). */
   private corruptHandler(step: RunnableStep): RegisteredHandler {
-    const key = runnerKey(step.workflowId, step.stepId);
-    if (!this.reportedCorrupt.has(key)) {
-      if (this.reportedCorrupt.size >= 1_000) this.reportedCorrupt.clear();
-      this.reportedCorrupt.add(key);
-      this.options.problem('reading a stored step', corruptStepError(step));
-    }
     return corruptStepHandler(step);
   }
 

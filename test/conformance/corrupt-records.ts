@@ -96,13 +96,14 @@ export function causeChain(error: unknown): { code?: unknown; message?: unknown;
 export function corruptRecords(context: Conformance): void {
   describe('corrupt records', () => {
     it('fails a task whose stored data is not JSON, at once and for good, and finishes the other workflow', async () => {
-      const { failure, workflowId } = await corruptWhileRunning(context, (id) => ({
+      const { failure, problems, workflowId } = await corruptWhileRunning(context, (id) => ({
         workflowId: id,
         stepId: '2',
         seq: 2,
         field: 'task data',
         value: '{"half an object',
       }));
+      expect(problems.filter((p) => p.code === 'ERR_CORRUPT_RECORD')).toHaveLength(1);
       const reader = failure.result.steps[1];
       expect(reader?.status).toBe('failed');
       const task = (await (await WorkFlow.getById(workflowId))?.getStep('2'))?.getResults();
@@ -134,9 +135,11 @@ export function corruptRecords(context: Conformance): void {
     });
 
     it('fails a step whose stored data is not JSON', async () => {
-      const { failure, workflowId } = await corruptWhileRunning(context, (id) => ({ workflowId: id, stepId: '2', field: 'data', value: 'not json' }));
+      const { failure, problems, workflowId } = await corruptWhileRunning(context, (id) => ({ workflowId: id, stepId: '2', field: 'data', value: 'not json' }));
       const chain = causeChain(failure.result.error);
       expect(chain.at(-1)).toMatchObject({ code: 'ERR_CORRUPT_RECORD', field: 'step data' });
+      // Every job of the step failed on it; it is reported once.
+      expect(problems.filter((p) => p.code === 'ERR_CORRUPT_RECORD' && p.message.includes('stored data of step'))).toHaveLength(1);
       await readsStillWork(workflowId);
     });
 
