@@ -152,3 +152,14 @@ export class NotFoundError extends DeflowError {
     super('ERR_NOT_FOUND', message);
   }
 }
+
+/**
+ * Something read from the backend is not what deflow wrote there: unparsable JSON or a wrong
+ * shape in a stored record, or a malformed event message. `field` names what was bad.
+ */
+export class CorruptRecordError extends DeflowError {
+  constructor(message: string, fields: Record<string, string | number> = {}) {
+    super('ERR_CORRUPT_RECORD', message);
+    Object.assign(this, fields);
+  }
+}

@@ -192,6 +192,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
       await backend.open();
       this.#backend = backend;
       backend.onFatal?.((error) => this.#fatal(error));
+      backend.onProblem?.((error, during) => this.#onProblem({ during, error }));
       const node = new WorkerNode(
         backend,
         views,

@@ -193,6 +193,11 @@ export interface RunnableStep {
   options: ResolvedStepOptions;
   runIndex: number;
   parentId: string | null;
+  /**
+   * Set when the stored handler reference or options of the step cannot be used (not JSON, or
+   * the wrong shape): `handler` and `options` are stand-ins, and the engine fails its jobs.
+   */
+  corrupt?: { field: string; reason: string };
 }
 
 export interface RunnableSteps {
@@ -352,6 +357,11 @@ export interface Backend {
    * every call rejects with that error afterwards. Returns an unsubscribe function.
    */
   onFatal?(listener: (error: Error) => void): () => void;
+  /**
+   * Optional: calls `listener` for problems the backend met on its own and got past, such as a
+   * malformed event message it skipped (`during`: what it was doing). Each kind once.
+   */
+  onProblem?(listener: (error: Error, during: string) => void): () => void;
 
   // --- reads --------------------------------------------------------------------------------
   getWorkflow(workflowId: string): Promise<WorkflowRecord | null>;

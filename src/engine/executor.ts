@@ -127,7 +127,7 @@ async function handleFailure(
   const error = serializeError(thrown);
   task.error = error;
   task.failedCount = context.job.failedCount + 1;
-  const final = task.failedCount >= context.step.options.taskMaxFailCount;
+  const final = task.failedCount >= context.step.options.taskMaxFailCount || error.code === 'ERR_CORRUPT_RECORD';
   // What the hooks see: failed for good, or still this node's until the retry is recorded.
   if (final) task.status = 'failed';
   const thrownError = isError(thrown) ? thrown : new Error(String(thrown));
@@ -149,7 +149,8 @@ function failure(
   error: SerializedError,
 ): JobOutcome {
   const attempts = context.job.failedCount + 1;
-  if (attempts >= context.step.options.taskMaxFailCount) return { ...lease, status: 'failed', error };
+  // A corrupt stored record stays corrupt: another attempt would fail the same way.
+  if (attempts >= context.step.options.taskMaxFailCount || error.code === 'ERR_CORRUPT_RECORD') return { ...lease, status: 'failed', error };
   return { ...lease, status: 'retry', error, retryDelayMs: context.step.options.taskFailRetryDelay };
 }
 

@@ -8,6 +8,7 @@ import { describe } from 'vitest';
 import type { BackendUnderTest } from '../helpers/backends.js';
 import { api } from './api.js';
 import { useConformance } from './context.js';
+import { corruptRecords } from './corrupt-records.js';
 import { crashPoints } from './crash-points.js';
 import { dag } from './dag.js';
 import { deflowPorts } from './deflow-ports.js';
@@ -29,6 +30,7 @@ export function runConformance(backend: BackendUnderTest): void {
     failures(context);
     storedCode(context);
     names(context);
+    corruptRecords(context);
   });
 }
 

@@ -31,7 +31,7 @@ export function storedCode(t: Conformance): void {
       await t.register({ worker: false });
       const victim = await WorkFlow.create('stored-code-victim').addStep({ step: echo, tasks: [1, 2] }).run().started();
       const [step] = await victim.getSteps();
-      await t.backend.writeStepHandler(t.options(), victim.id, step?.id ?? '', JSON.stringify(planted));
+      await t.backend.corruptRecord(t.options(), { workflowId: victim.id, stepId: step?.id ?? '', field: 'handler', value: JSON.stringify(planted) });
       await DeFlow.unregister();
 
       await t.register(); // a worker

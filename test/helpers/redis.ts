@@ -4,8 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { KeySpace, WORKFLOW_KEY_NAMES } from '../../src/backends/redis/keys.js';
-import type { BackendUnderTest } from './backends.js';
+import { KeySpace } from '../../src/backends/redis/keys.js';
+import type { BackendUnderTest, CorruptTarget } from './backends.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -69,8 +69,8 @@ export function redisUnderTest(url = REDIS_URL): BackendUnderTest {
     expireNode(store, nodeId) {
       return expireRedisNode(String(store.prefix), nodeId, { keepLeaseLength: false, url });
     },
-    writeStepHandler(store, workflowId, stepId, handlerJson) {
-      return writeRedisStepHandler(String(store.prefix), workflowId, stepId, handlerJson, url);
+    corruptRecord(store, target) {
+      return corruptRedisRecord(String(store.prefix), target, url);
     },
   };
 }
@@ -105,16 +105,23 @@ export async function expireRedisNode(prefix: string, nodeId: string, options: {
   }
 }
 
-/** Overwrites a step's stored handler reference: field `<n>:handler` of the workflow's `st` hash. */
-export async function writeRedisStepHandler(prefix: string, workflowId: string, stepId: string, handlerJson: string, url = REDIS_URL): Promise<void> {
+/** Step attribute names in the `st` hash (src/backends/redis/lua/lib/insert.lua). */
+const STEP_ATTRIBUTE = { handler: 'handler', data: 'data', options: 'options', error: 'err' } as const;
+
+/** HSETs one stored field of a step (`st`) or of a task's data (`td`) of a workflow under `prefix`. */
+export async function corruptRedisRecord(prefix: string, target: CorruptTarget, url = REDIS_URL): Promise<void> {
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await client.connect();
   try {
-    const steps = new KeySpace(prefix).workflow(workflowId)[WORKFLOW_KEY_NAMES.indexOf('st')] ?? '';
-    const fields = await client.hgetall(steps);
-    const numbers = Object.keys(fields).filter((field) => field.endsWith(':id') && fields[field] === stepId);
-    if (numbers.length !== 1) throw new Error(`no step ${stepId} of workflow ${workflowId} under the prefix ${prefix}`);
-    await client.hset(steps, `${numbers[0]?.slice(0, -':id'.length)}:handler`, handlerJson);
+    const [, sx = '', st = '', td = ''] = new KeySpace(prefix).workflow(target.workflowId);
+    const n = await client.hget(sx, target.stepId);
+    if (n === null) throw new Error(`no step ${target.stepId} of workflow ${target.workflowId} under the prefix ${prefix}`);
+    if (target.field === 'task data') {
+      if ((await client.hexists(td, `${n}:${target.seq}`)) !== 1) throw new Error(`no task ${target.seq} of step ${target.stepId}`);
+      await client.hset(td, `${n}:${target.seq}`, target.value);
+    } else {
+      await client.hset(st, `${n}:${STEP_ATTRIBUTE[target.field]}`, target.value);
+    }
   } finally {
     await client.quit();
   }

@@ -5,6 +5,7 @@
  */
 import type { BackendEvent, ClaimResult, RunnableStep } from '../backend.js';
 import { readFailure } from '../failures.js';
+import { readForDisplay, toRunnable } from '../stored-records.js';
 import type {
   HandlerRef,
   JobKind,
@@ -139,7 +140,7 @@ export function toStepRecord(row: StepRow): StepRecord {
     id: row.id,
     name: row.name,
     handler: row.handler,
-    data: JSON.parse(row.data) as unknown,
+    data: readForDisplay<unknown>(row.data, null),
     options: row.options,
     deps: row.deps,
     anchor:
@@ -185,17 +186,22 @@ export function toNodeRecord(row: NodeRow): NodeRecord {
 }
 
 export function toRunnableStep(row: RunnableRow & { workflow_id: string }): RunnableStep {
-  return {
+  const base = {
     workflowId: row.workflow_id,
     workflowName: row.workflow_name,
     stepId: row.id,
     name: row.name,
-    handler: row.handler,
     dataJson: row.data,
-    options: row.options,
     runIndex: row.run_index ?? 0,
     parentId: row.parent_id,
   };
+  return toRunnable(base, row.handler, row.options);
+}
+
+/** A step complete_jobs adopted, as the function built it (jsonb: the shape is checked). */
+export function toAdoptedStep(step: RunnableStep): RunnableStep {
+  const { handler, options, ...base } = step;
+  return toRunnable(base, handler, options);
 }
 
 export function toClaimResult(row: ClaimRow | undefined, workflowId: string, stepId: string): ClaimResult {

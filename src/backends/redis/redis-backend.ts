@@ -27,6 +27,7 @@ import type {
   WorkflowQuery,
 } from '../backend.js';
 import { BackendError } from '../../errors.js';
+import { ProblemLog } from '../problem-log.js';
 import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
 import type { RedisConnectionOptions } from './config.js';
 import { RedisLink, redisSettings } from './connection.js';
@@ -69,6 +70,8 @@ export class RedisBackend implements Backend {
   private parts: Parts | null = null;
   private opening: Promise<void> | null = null;
   private closed = false;
+  /** Problems got past on the way (malformed event messages, corrupt records), each kind once. */
+  private readonly problems = new ProblemLog();
 
   constructor(private readonly options: RedisBackendOptions) {
     this.settings = redisSettings(options.url, options.connection);
@@ -193,6 +196,10 @@ export class RedisBackend implements Backend {
     return this.open_().core.onFatal(listener);
   }
 
+  onProblem(listener: (error: Error, during: string) => void): () => void {
+    return this.problems.listen(listener);
+  }
+
   // --- reads ----------------------------------------------------------------------------------
 
   getWorkflow(workflowId: string): Promise<WorkflowRecord | null> {
@@ -270,7 +277,7 @@ export class RedisBackend implements Backend {
       else core?.followed.linkReady();
     }, failed);
     const scriptMode = this.options.scriptMode ?? (process.env.DEFLOW_REDIS_SCRIPTS === 'eval' ? 'eval' : 'functions');
-    core = new RedisCore(commands, events, this.keys, assertOneSlot, scriptMode);
+    core = new RedisCore(commands, events, this.keys, assertOneSlot, scriptMode, this.problems);
     try {
       await commands.open();
       await core.scripts.prepare();

@@ -14,12 +14,11 @@ import type {
   ClaimedJob,
   CompleteRequest,
   CompleteResult,
-  HandlerRef,
   JobKind,
   JobLease,
-  ResolvedStepOptions,
 } from '../backend.js';
 import { refusalError } from '../failures.js';
+import { toRunnable } from '../stored-records.js';
 import type { RedisCore } from './core.js';
 import { encodeOutcomes } from './encode.js';
 import type { OutcomeBatch } from './encode.js';
@@ -85,17 +84,11 @@ function toAdopted(workflowId: string, reply: Reply[]): AdoptedStep[] {
     const stepId = text(v[0]);
     const parent = text(v[6]);
     adopted.push({
-      step: {
-        workflowId,
-        workflowName,
-        stepId,
-        name: text(v[1]),
-        handler: JSON.parse(text(v[2]) || '{}') as HandlerRef,
-        dataJson: text(v[3]) || 'null',
-        options: JSON.parse(text(v[4]) || '{}') as ResolvedStepOptions,
-        runIndex: Number(text(v[5]) || 0),
-        parentId: parent === '' ? null : parent,
-      },
+      step: toRunnable(
+        { workflowId, workflowName, stepId, name: text(v[1]), dataJson: text(v[3]) || 'null', runIndex: Number(text(v[5]) || 0), parentId: parent === '' ? null : parent },
+        text(v[2]),
+        text(v[4]),
+      ),
       claim: toClaimResult({ nodeId: '', workflowId, stepId, limit: 0 }, list(v[7])),
     });
   }

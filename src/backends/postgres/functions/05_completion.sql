@@ -236,7 +236,7 @@ BEGIN
     WHERE s.workflow_id = v_work.workflow_id AND s.id = v_work.step_id;
     CONTINUE WHEN NOT FOUND OR v_step.status <> 'running' OR NOT (v_step.handler->>'key' = ANY(p_handlers));
     SELECT * INTO v_claim
-    FROM claim_core(p_node_id, v_work.workflow_id, v_work.step_id, least(p_limit, (v_step.options->>'taskConcurrency')::integer), p_call);
+    FROM claim_core(p_node_id, v_work.workflow_id, v_work.step_id, least(p_limit::bigint, json_bigint(v_step.options->'taskConcurrency'))::integer, p_call);
     CONTINUE WHEN coalesce(cardinality(v_claim.seqs), 0) = 0;
     v_adopted := v_adopted || jsonb_build_array(jsonb_build_object(
       'step', jsonb_build_object(
