@@ -24,6 +24,7 @@ export type { RedisConnectionOptions } from './backends/registry.js';
 export type { DependencyCondition, JobStatus, StepStatus, WorkflowStatus } from './backends/records.js';
 export {
   BackendError,
+  BackendUnavailableError,
   DeflowError,
   LeaseLostError,
   NodeLostError,

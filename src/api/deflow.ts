@@ -2,8 +2,9 @@
  * DeFlow: joins this process to a backend as a node (DeFlow-compatible `register` /
  * `unregister`). One registration per process; WorkFlow and Step use it implicitly.
  *
- * Lifecycle:  connecting -> ready -> closing -> closed   (connecting -> failed when the backend is
- *             unreachable; ready -> failed when it gives up for good, e.g. Redis's maxAttempts)
+ * Lifecycle:  connecting -> ready -> closing -> closed   (connecting -> failed when the backend
+ *             refuses, or stays unreachable past startupTimeout (it is tried again meanwhile);
+ *             ready -> failed when it gives up for good, e.g. Redis's maxAttempts)
  */
 import { EventEmitter } from 'node:events';
 import type { Backend } from '../backends/backend.js';
@@ -15,6 +16,7 @@ import { chooseBackend, ignoredOptions } from '../backends/registry.js';
 import type { ChosenBackend } from '../backends/registry.js';
 import { backendInput, checkRegisterOptions } from './options.js';
 import type { RegisterOptions, ResolvedRegisterOptions } from './options.js';
+import { openBackend } from './startup-retry.js';
 import { views } from './views.js';
 
 export type DeFlowState = 'connecting' | 'ready' | 'failed' | 'closing' | 'closed';
@@ -56,6 +58,8 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
   /** Work accepted before unregister() (a run() storing its workflow) that it must wait for. */
   readonly #accepted = new Set<Promise<unknown>>();
   readonly #lastWarning = new Map<string, number>();
+  /** Cuts short the pause between two attempts to reach the backend (unregister() while connecting). */
+  #stopWaiting: (() => void) | null = null;
 
   private constructor(options: ResolvedRegisterOptions, backend: ChosenBackend) {
     super();
@@ -154,6 +158,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
     if (this.#state === 'closing' || this.#state === 'closed') return;
     this.#state = 'closing';
     if (DeFlow.#current === this) DeFlow.#current = null;
+    this.#stopWaiting?.();
     try {
       await this.#ready;
     } catch {
@@ -175,8 +180,21 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
 
   async #connect(): Promise<void> {
     try {
-      const backend = await this.#chosenBackend.create();
-      await backend.open();
+      const backend = await openBackend(this.#chosenBackend, {
+        timeoutMs: this.options.startupTimeout,
+        clock: systemClock,
+        onRetry: (error) => this.#onStartupRetry(error),
+        cancelled: () => this.#state !== 'connecting',
+        onCancel: (wake) => {
+          this.#stopWaiting = wake;
+        },
+      });
+      this.#stopWaiting = null;
+      if (this.#state !== 'connecting') {
+        // unregister() was called while it waited: close what it just opened.
+        await backend.close();
+        throw new NotRegisteredError('DeFlow was unregistered while it waited for its backend');
+      }
       this.#backend = backend;
       backend.onFatal?.((error) => this.#fatal(error));
       const node = new WorkerNode(
@@ -214,6 +232,12 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
     this.#onProblem({ during: 'backend', error });
     for (const watcher of [...this.#watchers]) watcher.registrationClosed(error);
     this.#watchers.clear();
+  }
+
+  /** Every retry is said once: to 'error' listeners (during 'connect'), else as a process warning. */
+  #onStartupRetry(error: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error, 'connect');
+    else process.emitWarning(error.message, { type: 'DeflowWarning', code: 'DEFLOW_BACKEND_UNAVAILABLE' });
   }
 
   #onProblem(problem: NodeProblem): void {

@@ -78,6 +78,11 @@ export interface RegisterOptions {
   pollInterval?: number;
   /** Workers in each pool that runs isolated steps (`isolation: 'thread' | 'process'`). Default: the number of cores. */
   poolSize?: number;
+  /**
+   * Milliseconds `ready()` keeps trying to reach a Redis or PostgreSQL server that is down or
+   * still starting (backoff with jitter, each retry reported) before it rejects. 0 = fail at once. Default 60000.
+   */
+  startupTimeout?: number;
 }
 
 export interface ResolvedRegisterOptions {
@@ -94,6 +99,7 @@ export interface ResolvedRegisterOptions {
   drainTimeout: number;
   pollInterval: number;
   poolSize: number;
+  startupTimeout: number;
 }
 
 const REGISTER_KEYS = [
@@ -108,9 +114,12 @@ const REGISTER_KEYS = [
   'drainTimeout',
   'pollInterval',
   'poolSize',
+  'startupTimeout',
 ] as const;
 
 export const DEFAULT_BACKEND = 'sqlite:./.deflow/deflow.db';
+/** How long a starting node waits for an unreachable Redis or PostgreSQL server. */
+export const DEFAULT_STARTUP_TIMEOUT_MS = 60_000;
 /** A day: heartbeats run every third of a lease, and a longer lease only delays recovery. */
 const MAX_LEASE_MS = 86_400_000;
 
@@ -213,6 +222,10 @@ export function checkRegisterOptions(value: unknown, env: NodeJS.ProcessEnv = pr
     pollInterval:
       options.pollInterval === undefined ? 50 : integer(options.pollInterval, `${where}.pollInterval`, 1, ' (milliseconds)', MAX_TIMER_MS),
     poolSize: options.poolSize === undefined ? availableParallelism() : integer(options.poolSize, `${where}.poolSize`, 1),
+    startupTimeout:
+      options.startupTimeout === undefined
+        ? DEFAULT_STARTUP_TIMEOUT_MS
+        : integer(options.startupTimeout, `${where}.startupTimeout`, 0, ' (milliseconds, 0 = fail at once)', MAX_TIMER_MS),
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * `deflow worker --steps <dir>`: joins the backend as a node that runs the step handlers
- * defined in the modules of <dir> (.ts, .js, .mjs), until SIGINT/SIGTERM, then drains.
+ * defined in the modules of <dir> (.ts, .js, .mjs), until SIGINT/SIGTERM, then drains. A
+ * backend that is down at start is waited for (--startup-timeout), each attempt told on stderr.
  */
 import { readdirSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
@@ -20,15 +21,18 @@ export function workerCommand(program: Command): void {
       .description('join as a node running the step handlers found in --steps, until interrupted')
       .requiredOption('-s, --steps <dir>', 'directory of step modules (searched recursively)')
       .option('--lease <ms>', 'node lease in milliseconds', '10000')
-      .option('--check-interval <ms>', 'how often to look for work of dead nodes, in milliseconds', '2000'),
-  ).action(async (options: BackendOptions & { steps: string; lease: string; checkInterval: string }) => {
+      .option('--check-interval <ms>', 'how often to look for work of dead nodes, in milliseconds', '2000')
+      .option('--startup-timeout <ms>', 'how long to keep trying to reach a backend that is down at start, in milliseconds (0: fail at once)', '60000'),
+  ).action(async (options: BackendOptions & { steps: string; lease: string; checkInterval: string; startupTimeout: string }) => {
     enableTypeScript();
     const files = stepModules(resolve(options.steps));
     if (files.length === 0) throw new ValidationError(`no step modules (.ts, .mts, .js, .mjs) found in ${options.steps}`);
     for (const file of files) await importStepModule(file);
     const leaseMs = cliNumber(options.lease, '--lease', 100);
     const checkProcessQueueInterval = cliNumber(options.checkInterval, '--check-interval', 0);
-    const deflow = DeFlow.register({ ...registerOptions(options), leaseMs, checkProcessQueueInterval });
+    const startupTimeout = cliNumber(options.startupTimeout, '--startup-timeout', 0);
+    const deflow = DeFlow.register({ ...registerOptions(options), leaseMs, checkProcessQueueInterval, startupTimeout });
+    // Also each attempt to reach a backend that is down at start ("connect"), with the next delay.
     deflow.on('error', (error, during) => process.stderr.write(`deflow worker: ${during}: ${error.message}\n`));
     await deflow.ready();
     const backend = (await deflow.services()).backend;
