@@ -18,6 +18,8 @@ export const FAULT_POINTS = [
   'complete:in-transition',
   /** A hook's addAfter steps are stored; the hook's own completion is not. */
   'hook:after-add-after',
+  /** The PostgreSQL migrator holds the schema's migration lock, inside its transaction, and has changed nothing yet. */
+  'migrate:holding-lock',
 ] as const;
 
 export type FaultPointName = (typeof FAULT_POINTS)[number];
