@@ -7,7 +7,8 @@
  *   reconnecting  the connection was lost (network, server restart, pg_terminate_backend):
  *                 it connects again with backoff and LISTENs again, then replays the step and
  *                 workflow events of the last minute it has not delivered (kept in the events
- *                 table) and emits `wake`, so idle nodes look again for work they missed.
+ *                 table) and emits `resync` (handles re-read what they follow) and `wake`, so
+ *                 idle nodes look again for work they missed.
  *
  * Payload lines (see functions/01_events.sql): `{json}`, `<id> {json}` (kept for replay;
  * delivered once however often it arrives), `#<id>` (too big for NOTIFY: read it back).
@@ -21,6 +22,7 @@ import createDebug from 'debug';
 import pg from 'pg';
 import type { Client, ClientConfig, QueryResult, QueryResultRow } from 'pg';
 import { BackendError } from '../../errors.js';
+import { faultPoint } from '../../fault-points.js';
 import type { BackendEvent, EventListener } from '../backend.js';
 import type { Queries } from './queries.js';
 
@@ -125,6 +127,7 @@ export class EventChannel {
     client.on('notification', (message) => this.onPayload(message.payload ?? '', message.processId));
     try {
       await client.connect();
+      if (reconnecting) faultPoint('events:reconnected');
       await client.query(this.q.listen);
     } catch (error) {
       await client.end().catch(() => undefined);
@@ -179,10 +182,11 @@ export class EventChannel {
     try {
       const { rows } = await client.query<{ id: string; payload: BackendEvent }>(this.q.recentEvents);
       const missed = rows.filter((row) => this.firstTime(row.id)).map((row) => row.payload);
-      this.deliver([...missed, { type: 'wake' }]);
+      // resync: what the table no longer keeps (or could not be read) is re-read by the handles.
+      this.deliver([...missed, { type: 'resync' }, { type: 'wake' }]);
     } catch (error) {
       debug('replay failed: %O', error);
-      this.deliver([{ type: 'wake' }]);
+      this.deliver([{ type: 'resync' }, { type: 'wake' }]);
     }
   }
 

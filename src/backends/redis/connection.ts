@@ -19,6 +19,7 @@ import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import createDebug from 'debug';
 import { BackendError, BackendUnavailableError, ValidationError } from '../../errors.js';
+import { faultPoint } from '../../fault-points.js';
 import { isConnectionUrl, parseRedisUrl } from './config.js';
 import type { RedisConnectionOptions } from './config.js';
 
@@ -125,6 +126,10 @@ export class RedisLink {
       this.state = 'ready';
       this.readyCount++;
       this.onReady(this, this.readyCount > 1);
+    });
+    this.client.on('connect', () => {
+      // Connected again, not subscribed yet (ioredis subscribes again once the server is ready).
+      if (role === 'events' && this.readyCount > 0) faultPoint('events:reconnected');
     });
     this.client.on('reconnecting', () => {
       if (this.state === 'ready' || this.state === 'connecting') this.state = 'reconnecting';
