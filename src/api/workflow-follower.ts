@@ -140,7 +140,10 @@ export class WorkflowFollower implements RegistrationWatcher {
         const late = !this.#listening;
         this.subscribe(deflow, node.hub, backend);
         // Listening only now: the steps that finished already are history, not events.
-        if (late) this.#finishedBefore = this.#throughHiccups(deflow, () => backend.getSteps(this.#handle.id)).then(finishedIds);
+        // (Unreadable, e.g. unregistered meanwhile: then none counts as history.)
+        if (late) {
+          this.#finishedBefore = this.#throughHiccups(deflow, () => backend.getSteps(this.#handle.id)).then(finishedIds, () => new Set<string>());
+        }
         // It may have finished before we listened.
         return this.#throughHiccups(deflow, () => backend.getWorkflow(this.#handle.id)).then((record) => {
           if (record === null) this.#conclude(null, new NotFoundError(`workflow ${this.#handle.id} does not exist (finished and removed?)`));
