@@ -55,7 +55,7 @@ describe('PostgreSQL down when a node starts', () => {
     expect(error).toBeInstanceOf(BackendUnavailableError);
     expect(error.message).toMatch(
       new RegExp(
-        `^gave up waiting for PostgreSQL at postgres://postgres:\\*\\*\\*@127\\.0\\.0\\.1:${server.port}/postgres \\(schema \\w+\\) after \\d\\.\\d s and \\d+ attempts ` +
+        `^gave up waiting for PostgreSQL at postgres://postgres:\\*\\*\\*@127\\.0\\.0\\.1:${server.port}/postgres \\(schema \\w+\\) after \\d+(\\.\\d)? s and \\d+ attempts ` +
           '\\(DeFlow.register options.startupTimeout is 1500 ms\\); last error: cannot open the PostgreSQL backend .*ECONNREFUSED.*' +
           'Start the server or fix the backend URL, or give startupTimeout more time\\.$',
       ),
