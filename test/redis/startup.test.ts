@@ -36,10 +36,13 @@ async function registerBeforeTheServer(options: Record<string, unknown> = {}): P
 describe('Redis down when a node starts', () => {
   it('waits for a server started later, saying so each attempt, then runs workflows', async () => {
     const { deflow, said, port } = await registerBeforeTheServer({ startupTimeout: 60_000 });
+    // A workflow run while the node waits is stored once the server is there.
+    const early = WorkFlow.create('during-wait').addStep({ step: echo, tasks: [{ value: 1 }] }).run();
     await eventually(() => (said.length >= 3 ? true : undefined), 20_000);
     expect(deflow.state).toBe('connecting');
     await server?.start(['--requirepass', 's3cret']);
     await deflow.ready();
+    expect((await early.done()).status).toBe('succeeded');
     const result = await WorkFlow.create('after-wait').addStep({ step: echo, tasks: [{ value: 1 }, { value: 2 }] }).run().done();
     expect(result.status).toBe('succeeded');
     const where = `redis://127\\.0\\.0\\.1:${port}/0`;
