@@ -2,7 +2,8 @@
  * Maps PostgreSQL failures to deflow errors. A refusal of the step machine is raised by the SQL
  * functions (refuse(), functions/02_step_machine.sql) with deflow's SQLSTATE DFL00 and its
  * record as DETAIL, and becomes the DeflowError `refusalError` words; anything else is a
- * BackendError naming the server and keeping the pg error as its cause.
+ * BackendError naming the server and keeping the pg error as its cause (a
+ * BackendUnavailableError when the server was unreachable or dropped the connection).
  */
 import { BackendError, BackendUnavailableError, DeflowError } from '../../errors.js';
 import { refusalError } from '../failures.js';
@@ -17,7 +18,8 @@ export function toDeflowError(error: unknown, location: string): Error {
   if (code === REFUSAL_SQLSTATE && typeof detail === 'string') return refusalError(JSON.parse(detail) as RefusalRecord);
   const message = error instanceof Error ? error.message : String(error);
   const shown = typeof code === 'string' ? ` ${code}` : '';
-  return new BackendError(`PostgreSQL error${shown} on ${location}: ${message}`, { cause: error });
+  const Failure = isUnavailable(error) ? BackendUnavailableError : BackendError;
+  return new Failure(`PostgreSQL error${shown} on ${location}: ${message}`, { cause: error });
 }
 
 /** Socket errors of a server that is not (yet) there, or not reachable right now. */
