@@ -55,6 +55,12 @@ export class BackendError extends DeflowError {
   }
 }
 
+/**
+ * The backend's server could not be reached, or is not ready yet (starting, restarting, its
+ * connection dropped): trying again later may work, unlike a wrong password or a missing database.
+ */
+export class BackendUnavailableError extends BackendError {}
+
 /** No node is registered in this process: call `DeFlow.register()` first. */
 export class NotRegisteredError extends DeflowError {
   constructor(message = 'deflow is not registered in this process: call DeFlow.register() before using workflows') {

@@ -25,6 +25,7 @@ export type { DependencyCondition, JobStatus, StepStatus, WorkflowStatus } from 
 export {
   BackendError,
   CorruptRecordError,
+  BackendUnavailableError,
   DeflowError,
   LeaseLostError,
   NodeLostError,

@@ -2,8 +2,9 @@
  * DeFlow: joins this process to a backend as a node (DeFlow-compatible `register` /
  * `unregister`). One registration per process; WorkFlow and Step use it implicitly.
  *
- * Lifecycle:  connecting -> ready -> closing -> closed   (connecting -> failed when the backend is
- *             unreachable; ready -> failed when it gives up for good, e.g. Redis's maxAttempts)
+ * Lifecycle:  connecting -> ready -> closing -> closed   (connecting -> failed when the backend
+ *             refuses, or stays unreachable past startupTimeout (it is tried again meanwhile);
+ *             ready -> failed when it gives up for good, e.g. Redis's maxAttempts)
  */
 import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
@@ -18,6 +19,7 @@ import { redactError, redactUrl, secretsOf } from '../backends/redact-url.js';
 import type { ChosenBackend } from '../backends/registry.js';
 import { backendInput, checkRegisterOptions } from './options.js';
 import type { RegisterOptions, ResolvedRegisterOptions } from './options.js';
+import { openBackend } from './startup-retry.js';
 import { views } from './views.js';
 
 export type DeFlowState = 'connecting' | 'ready' | 'failed' | 'closing' | 'closed';
@@ -61,6 +63,8 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
   readonly #lastWarning = new Map<string, number>();
   /** The passwords of the backend URL and connection: hidden in every error this registration reports. */
   readonly #secrets: readonly string[];
+  /** Cuts short the pause between two attempts to reach the backend (unregister() while connecting). */
+  #stopWaiting: (() => void) | null = null;
 
   private constructor(options: ResolvedRegisterOptions, backend: ChosenBackend) {
     super();
@@ -167,6 +171,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
     this.#state = 'closing';
     if (DeFlow.#current === this) DeFlow.#current = null;
     if (DeFlow.#current === null) setMaxPayloadBytes(DEFAULT_MAX_PAYLOAD_BYTES);
+    this.#stopWaiting?.();
     try {
       await this.#ready;
     } catch {
@@ -188,8 +193,21 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
 
   async #connect(): Promise<void> {
     try {
-      const backend = await this.#chosenBackend.create();
-      await backend.open();
+      const backend = await openBackend(this.#chosenBackend, {
+        timeoutMs: this.options.startupTimeout,
+        clock: systemClock,
+        onRetry: (error) => this.#onStartupRetry(error),
+        cancelled: () => this.#state !== 'connecting',
+        onCancel: (wake) => {
+          this.#stopWaiting = wake;
+        },
+      });
+      this.#stopWaiting = null;
+      if (this.#state !== 'connecting') {
+        // unregister() was called while it waited: close what it just opened.
+        await backend.close();
+        throw new NotRegisteredError('DeFlow was unregistered while it waited for its backend');
+      }
       this.#backend = backend;
       backend.onFatal?.((error) => this.#fatal(error));
       backend.onProblem?.((error, during) => this.#onProblem({ during, error }));
@@ -229,6 +247,12 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
     this.#onProblem({ during: 'backend', error });
     for (const watcher of [...this.#watchers]) watcher.registrationClosed(error);
     this.#watchers.clear();
+  }
+
+  /** Every retry is said once: to 'error' listeners (during 'connect'), else as a process warning. */
+  #onStartupRetry(error: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error, 'connect');
+    else process.emitWarning(error.message, { type: 'DeflowWarning', code: 'DEFLOW_BACKEND_UNAVAILABLE' });
   }
 
   #onProblem(problem: NodeProblem): void {

@@ -98,6 +98,11 @@ export interface RegisterOptions {
   stepDirs?: string[];
   /** Largest payload (task data, step data, a task's result) in bytes of JSON (UTF-8). Default 1 MiB. */
   maxPayloadBytes?: number;
+  /**
+   * Milliseconds `ready()` keeps trying to reach a Redis or PostgreSQL server that is down or
+   * still starting (backoff with jitter, each retry reported) before it rejects. 0 = fail at once. Default 60000.
+   */
+  startupTimeout?: number;
 }
 
 export interface ResolvedRegisterOptions {
@@ -117,6 +122,7 @@ export interface ResolvedRegisterOptions {
   /** Absolute; empty: the working directory. */
   stepDirs: string[];
   maxPayloadBytes: number;
+  startupTimeout: number;
 }
 
 const REGISTER_KEYS = [
@@ -133,11 +139,14 @@ const REGISTER_KEYS = [
   'poolSize',
   'stepDirs',
   'maxPayloadBytes',
+  'startupTimeout',
 ] as const;
 
 export const DEFAULT_BACKEND = 'sqlite:./.deflow/deflow.db';
 /** 256 MiB: PostgreSQL and Redis hold more, but every reader parses a payload whole. */
 const MAX_PAYLOAD_BYTES_CAP = 256 * 1024 * 1024;
+/** How long a starting node waits for an unreachable Redis or PostgreSQL server. */
+export const DEFAULT_STARTUP_TIMEOUT_MS = 60_000;
 /** A day: heartbeats run every third of a lease, and a longer lease only delays recovery. */
 const MAX_LEASE_MS = 86_400_000;
 
@@ -255,6 +264,10 @@ export function checkRegisterOptions(value: unknown, env: NodeJS.ProcessEnv = pr
       options.maxPayloadBytes === undefined
         ? DEFAULT_MAX_PAYLOAD_BYTES
         : integer(options.maxPayloadBytes, `${where}.maxPayloadBytes`, 1, ' (bytes of JSON)', MAX_PAYLOAD_BYTES_CAP),
+    startupTimeout:
+      options.startupTimeout === undefined
+        ? DEFAULT_STARTUP_TIMEOUT_MS
+        : duration(options.startupTimeout, `${where}.startupTimeout`, 0),
   };
 }
 

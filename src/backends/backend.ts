@@ -256,7 +256,16 @@ export interface WakeEvent {
   type: 'wake';
 }
 
-export type BackendEvent = WorkEvent | StepFinishedEvent | WorkflowFinishedEvent | NextTaskEvent | WatchEvent | WakeEvent;
+/**
+ * This process's event stream had a gap (its event connection was lost and is back, listening
+ * again): events published meanwhile may never arrive. Whoever follows something re-reads it
+ * from the store. Delivered by the backend to this process's subscribers, never published.
+ */
+export interface ResyncEvent {
+  type: 'resync';
+}
+
+export type BackendEvent = WorkEvent | StepFinishedEvent | WorkflowFinishedEvent | NextTaskEvent | WatchEvent | WakeEvent | ResyncEvent;
 
 export type EventListener = (event: BackendEvent) => void;
 

@@ -7,7 +7,8 @@
  *   reconnecting  the connection was lost (network, server restart, pg_terminate_backend):
  *                 it connects again with backoff and LISTENs again, then replays the step and
  *                 workflow events of the last minute it has not delivered (kept in the events
- *                 table) and emits `wake`, so idle nodes look again for work they missed.
+ *                 table) and emits `resync` (handles re-read what they follow) and `wake`, so
+ *                 idle nodes look again for work they missed.
  *
  * Payload lines (see functions/01_events.sql): `{json}`, `<id> {json}` (kept for replay;
  * delivered once however often it arrives), `#<id>` (too big for NOTIFY: read it back).
@@ -21,6 +22,7 @@ import createDebug from 'debug';
 import pg from 'pg';
 import type { Client, ClientConfig, QueryResult, QueryResultRow } from 'pg';
 import { BackendError, CorruptRecordError } from '../../errors.js';
+import { faultPoint } from '../../fault-points.js';
 import type { BackendEvent, EventListener } from '../backend.js';
 import { checkEvent, excerpt, parseJson } from '../event-messages.js';
 import type { Checked } from '../event-messages.js';
@@ -132,6 +134,7 @@ export class EventChannel {
     client.on('notification', (message) => this.onPayload(message.payload ?? '', message.processId));
     try {
       await client.connect();
+      if (reconnecting) faultPoint('events:reconnected');
       await client.query(this.q.listen);
     } catch (error) {
       await client.end().catch(() => undefined);
@@ -191,10 +194,11 @@ export class EventChannel {
         if (checked.ok) missed.push(checked.value);
         else this.refuse(checked.reason, `#${row.id}`);
       }
-      this.deliver([...missed, { type: 'wake' }]);
+      // resync: what the table no longer keeps (or could not be read) is re-read by the handles.
+      this.deliver([...missed, { type: 'resync' }, { type: 'wake' }]);
     } catch (error) {
       debug('replay failed: %O', error);
-      this.deliver([{ type: 'wake' }]);
+      this.deliver([{ type: 'resync' }, { type: 'wake' }]);
     }
   }
 

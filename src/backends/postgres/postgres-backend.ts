@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import createDebug from 'debug';
 import pg from 'pg';
 import type { ClientConfig, Pool, QueryResultRow } from 'pg';
-import { BackendError } from '../../errors.js';
+import { BackendError, BackendUnavailableError } from '../../errors.js';
 import { faultPoint } from '../../fault-points.js';
 import type {
   Backend,
@@ -38,7 +38,7 @@ import { ProblemLog } from '../problem-log.js';
 import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
 import { clientConfig, redactUrl } from './config.js';
 import type { PostgresConfig } from './config.js';
-import { toDeflowError } from './errors.js';
+import { isUnavailable, toDeflowError } from './errors.js';
 import { EventChannel } from './event-channel.js';
 import { splitJobIds } from './job-ids.js';
 import { migrate } from './migrator.js';
@@ -87,7 +87,11 @@ export class PostgresBackend implements Backend {
       await channel.close();
       await pool.end().catch(() => undefined);
       const reason = error instanceof Error ? error.message : String(error);
-      throw new BackendError(`cannot open the PostgreSQL backend at ${this.location}: ${reason}`, { cause: error });
+      if (!isUnavailable(error)) throw new BackendError(`cannot open the PostgreSQL backend at ${this.location}: ${reason}`, { cause: error });
+      throw new BackendUnavailableError(
+        `cannot open the PostgreSQL backend at ${this.location}: ${reason}. Check that the server runs and that the URL's host and port are right.`,
+        { cause: error },
+      );
     }
     this.pool = pool;
     this.channel = channel;

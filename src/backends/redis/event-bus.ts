@@ -43,6 +43,15 @@ export class EventBus {
     await this.link.client.subscribe(this.channel);
   }
 
+  /**
+   * Resolves once the server confirms the subscription (after a reconnect, ioredis subscribes
+   * again without waiting for the answer): what is read after this, and everything published
+   * after it, is seen.
+   */
+  async confirmSubscribed(): Promise<void> {
+    await this.link.client.subscribe(this.channel);
+  }
+
   close(): void {
     this.listeners.clear();
     this.link.close();

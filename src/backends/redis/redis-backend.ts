@@ -26,6 +26,7 @@ import type {
   TaskPage,
   WorkflowQuery,
 } from '../backend.js';
+import createDebug from 'debug';
 import { BackendError } from '../../errors.js';
 import { ProblemLog } from '../problem-log.js';
 import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
@@ -40,6 +41,8 @@ import { Reads } from './reads.js';
 import { Retention } from './retention.js';
 import type { ScriptMode } from './scripts.js';
 import { Work } from './work.js';
+
+const debug = createDebug('deflow:redis');
 
 export interface RedisBackendOptions {
   /** `redis:` (use `connection`), or a `redis://…` / `rediss://…` URL. */
@@ -273,8 +276,18 @@ export class RedisBackend implements Backend {
       ready.followed.linkReady();
     }, failed);
     const events = new RedisLink(this.settings, 'events', (_link, reconnected) => {
-      if (reconnected) core?.followed.eventsReconnected();
-      else core?.followed.linkReady();
+      const ready = core;
+      if (ready === null) return;
+      if (!reconnected) {
+        ready.followed.linkReady();
+        return;
+      }
+      // Repair once subscribed again, so that nothing falls between the repair's reads and the channel.
+      // If it fails, the connection dropped again, and its next reconnect repairs.
+      ready.bus.confirmSubscribed().then(
+        () => ready.followed.eventsReconnected(),
+        (error: unknown) => debug('subscribing again after a reconnect failed: %O', error),
+      );
     }, failed);
     const scriptMode = this.options.scriptMode ?? (process.env.DEFLOW_REDIS_SCRIPTS === 'eval' ? 'eval' : 'functions');
     core = new RedisCore(commands, events, this.keys, assertOneSlot, scriptMode, this.problems);

@@ -4,6 +4,7 @@
  * default export must be a StepHandler; a module with no default export may export handlers by
  * name (one exporting none, a helper, is not counted).
  * The node may import step modules from <dir> and from its working directory only.
+ * A backend that is down at start is waited for (--startup-timeout), each attempt told on stderr.
  */
 import { readdirSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
@@ -25,8 +26,9 @@ export function workerCommand(program: Command): void {
       .description('join as a node running the step handlers found in --steps, until interrupted')
       .requiredOption('-s, --steps <dir>', 'directory of step modules (searched recursively)')
       .option('--lease <ms>', 'node lease in milliseconds', '10000')
-      .option('--check-interval <ms>', 'how often to look for work of dead nodes, in milliseconds', '2000'),
-  ).action(async (options: BackendOptions & { steps: string; lease: string; checkInterval: string }) => {
+      .option('--check-interval <ms>', 'how often to look for work of dead nodes, in milliseconds', '2000')
+      .option('--startup-timeout <ms>', 'how long to keep trying to reach a backend that is down at start, in milliseconds (0: fail at once)', '60000'),
+  ).action(async (options: BackendOptions & { steps: string; lease: string; checkInterval: string; startupTimeout: string }) => {
     enableTypeScript();
     const stepsDir = resolve(options.steps);
     const files = stepModules(stepsDir);
@@ -39,7 +41,9 @@ export function workerCommand(program: Command): void {
     const leaseMs = cliNumber(options.lease, '--lease', 100);
     const checkProcessQueueInterval = cliNumber(options.checkInterval, '--check-interval', 0);
     const stepDirs = [...new Set([process.cwd(), stepsDir])];
-    const deflow = DeFlow.register({ ...registerOptions(options), leaseMs, checkProcessQueueInterval, stepDirs });
+    const startupTimeout = cliNumber(options.startupTimeout, '--startup-timeout', 0);
+    const deflow = DeFlow.register({ ...registerOptions(options), leaseMs, checkProcessQueueInterval, stepDirs, startupTimeout });
+    // Also each attempt to reach a backend that is down at start ("connect"), with the next delay.
     deflow.on('error', (error, during) => process.stderr.write(`deflow worker: ${during}: ${printableLines(error.message)}\n`));
     await deflow.ready();
     const backend = (await deflow.services()).backend;
