@@ -24,7 +24,7 @@ export function lsCommand(program: Command): void {
     const limit = Number(options.limit);
     if (!Number.isInteger(limit) || limit < 1) throw new ValidationError(`--limit must be a positive integer, got ${printable(options.limit)}`);
     requireExistingStore(options);
-    const deflow = DeFlow.register({ ...registerOptions(options), worker: false });
+    const deflow = DeFlow.register({ ...registerOptions(options), worker: false, startupTimeout: 0 }); // a look at the store: fail fast when it is down
     try {
       const { backend } = await deflow.services();
       const workflows = await backend.listWorkflows({

@@ -10,7 +10,7 @@ export function showCommand(program: Command): void {
   withBackendOptions(program.command('show <id>').description("show a workflow's steps, progress and errors")).action(
     async (id: string, options: BackendOptions) => {
       requireExistingStore(options);
-    const deflow = DeFlow.register({ ...registerOptions(options), worker: false });
+    const deflow = DeFlow.register({ ...registerOptions(options), worker: false, startupTimeout: 0 }); // a look at the store: fail fast when it is down
       try {
         const { backend } = await deflow.services();
         const workflow = await backend.getWorkflow(id);
