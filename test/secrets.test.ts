@@ -68,12 +68,21 @@ describe('secrets', () => {
   });
 
   it('keeps passwords out of the errors register() and ready() throw', async () => {
+    // A short startupTimeout: the retries it reports (the 'error' events) must hide them too.
     for (const { url, secrets } of UNREACHABLE) {
-      const error = await failureOf(async () => DeFlow.register({ backend: url }).ready());
+      const reported: string[] = [];
+      const error = await failureOf(async () => {
+        const deflow = DeFlow.register({ backend: url, startupTimeout: 1500 });
+        deflow.on('error', (problem: Error) => reported.push(inspect(problem, { depth: 5 })));
+        return deflow.ready();
+      });
       expectHidden(inspect(error, { depth: 5 }), secrets);
+      for (const line of reported) expectHidden(line, secrets);
       await DeFlow.unregister();
     }
-    const viaConnection = await failureOf(async () => DeFlow.register({ connection: { host: '127.0.0.1', port: 1, password: 'c0nn@pw' } }).ready());
+    const viaConnection = await failureOf(async () =>
+      DeFlow.register({ connection: { host: '127.0.0.1', port: 1, password: 'c0nn@pw' }, startupTimeout: 0 }).ready(),
+    );
     expectHidden(inspect(viaConnection, { depth: 5 }), ['c0nn@pw']);
     await DeFlow.unregister();
     // Logging the registration itself shows where it points, not the password.

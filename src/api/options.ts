@@ -267,7 +267,7 @@ export function checkRegisterOptions(value: unknown, env: NodeJS.ProcessEnv = pr
     startupTimeout:
       options.startupTimeout === undefined
         ? DEFAULT_STARTUP_TIMEOUT_MS
-        : duration(options.startupTimeout, `${where}.startupTimeout`, 0),
+        : duration(options.startupTimeout, `${where}.startupTimeout`, 0, ' (milliseconds, 0 = fail at once)'),
   };
 }
 
