@@ -1,0 +1,54 @@
+/** The store of one chaos run, owned by it so it can be restarted at will. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OwnedRedis } from '../redis/server.js';
+import { OwnedPostgres } from './postgres-cluster.js';
+
+export type ChaosBackendName = 'sqlite' | 'redis' | 'postgres';
+
+export interface ChaosBackend {
+  readonly name: ChaosBackendName;
+  /** Register options every process of the run uses. */
+  readonly options: Record<string, unknown>;
+  /** Takes the store down abruptly for `outageMs` and brings it back; false when there is no server to restart (SQLite). */
+  restart(outageMs: number): Promise<boolean>;
+  destroy(): Promise<void>;
+}
+
+export async function startBackend(name: ChaosBackendName): Promise<ChaosBackend> {
+  if (name === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'deflow-chaos-sqlite-'));
+    return {
+      name,
+      options: { backend: `sqlite:${join(dir, 'chaos.db')}` },
+      restart: () => Promise.resolve(false),
+      destroy: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })),
+    };
+  }
+  if (name === 'redis') {
+    // AOF with appendfsync always: a kill -9 loses nothing the server acknowledged.
+    const server = await OwnedRedis.start({ persistence: true });
+    return {
+      name,
+      options: { backend: server.url, prefix: 'chaos' },
+      async restart(outageMs) {
+        await server.kill();
+        await new Promise((resolve) => setTimeout(resolve, outageMs));
+        await server.start();
+        return true;
+      },
+      destroy: () => server.destroy(),
+    };
+  }
+  const cluster = await OwnedPostgres.start();
+  return {
+    name,
+    options: { backend: cluster.url, schema: 'chaos' },
+    async restart(outageMs) {
+      await cluster.crashRestart(outageMs);
+      return true;
+    },
+    destroy: () => cluster.destroy(),
+  };
+}
