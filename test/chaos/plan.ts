@@ -24,6 +24,8 @@ export interface Plan {
   right: WorkTask[];
   rescue: WorkTask[];
   joinMs: number;
+  /** How long each hook of a step takes, by step name. */
+  hookMs: Record<'left' | 'right' | 'join' | 'rescue', number>;
   concurrency: number;
 }
 
@@ -68,6 +70,7 @@ export function drawPlan(random: Random): Plan {
   return {
     variant,
     fan: {
+      hookMs: random.int(0, 400),
       tasks: tasks(random, random.int(3, 12), 400, 1),
       extra: tasks(random, 2, 200, 50),
       pre: { value: 60, ms: random.int(0, 100) },
@@ -78,6 +81,7 @@ export function drawPlan(random: Random): Plan {
     right,
     rescue: tasks(random, 1, 100, 300),
     joinMs: random.int(0, 100),
+    hookMs: { left: random.int(0, 400), right: random.int(0, 400), join: random.int(0, 400), rescue: random.int(0, 400) },
     concurrency: random.int(1, 4),
   };
 }
@@ -114,9 +118,11 @@ export function buildWorkflow(plan: Plan): WorkFlow {
   const options: Partial<StepOptions> = { taskConcurrency: plan.concurrency, taskMaxFailCount: MAX_ATTEMPTS };
   const workflow = WorkFlow.create('chaos', options)
     .addStep({ name: 'fan', step: fan, data: plan.fan, tasks: [] })
-    .addStep({ name: 'left', step: worker, tasks: plan.left, dependsOn: ['fan'] })
-    .addStep({ name: 'right', step: worker, tasks: plan.right, dependsOn: ['fan'] })
-    .addStep({ name: 'join', step: join, data: { ms: plan.joinMs }, dependsOn: ['left', 'right'] });
-  if (plan.variant === 'handled') workflow.addStep({ name: 'rescue', step: worker, tasks: plan.rescue, dependsOn: ['right'], when: 'failure' });
+    .addStep({ name: 'left', step: worker, tasks: plan.left, data: { hookMs: plan.hookMs.left }, dependsOn: ['fan'] })
+    .addStep({ name: 'right', step: worker, tasks: plan.right, data: { hookMs: plan.hookMs.right }, dependsOn: ['fan'] })
+    .addStep({ name: 'join', step: join, data: { ms: plan.joinMs, hookMs: plan.hookMs.join }, dependsOn: ['left', 'right'] });
+  if (plan.variant === 'handled') {
+    workflow.addStep({ name: 'rescue', step: worker, tasks: plan.rescue, data: { hookMs: plan.hookMs.rescue }, dependsOn: ['right'], when: 'failure' });
+  }
   return workflow;
 }

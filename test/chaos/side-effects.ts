@@ -23,6 +23,8 @@ export interface SideEffect {
   /** Unique per attempt: `<node>:<n>`; a stored task result names the attempt that produced it. */
   token: string;
   node: string;
+  /** Date.now() when written (start lines). */
+  t?: number;
 }
 
 let counter = 0;
@@ -41,7 +43,7 @@ export function newToken(): string {
 
 export function logEffect(effect: Omit<SideEffect, 'node'>): void {
   const { node, file } = target();
-  appendFileSync(file, `${JSON.stringify({ ...effect, node })}\n`);
+  appendFileSync(file, `${JSON.stringify({ ...effect, node, ...(effect.at === 'start' ? { t: Date.now() } : {}) })}\n`);
 }
 
 /** Every side effect written under `dir` (a line cut short by a kill is skipped). */

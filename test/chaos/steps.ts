@@ -25,7 +25,7 @@ export interface WorkResult {
 }
 
 /** What the fan step adds, carried in its data so a retried hook adds the same. */
-export interface FanData {
+export interface FanData extends HookData {
   /** Added by beforeAll with addTasks. */
   tasks: WorkTask[];
   /** Added by the handler of task 1 with addTasks. */
@@ -38,7 +38,12 @@ export interface FanData {
   post: WorkTask[];
 }
 
-type AnyStep = Pick<Step, 'workflowId' | 'name'>;
+/** Every chaos step's data carries how long its hooks take, so kills land inside hooks too. */
+export interface HookData {
+  hookMs: number;
+}
+
+type AnyStep = Pick<Step<HookData>, 'workflowId' | 'name' | 'data'>;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -52,6 +57,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 async function hook(step: AnyStep, phase: Phase, body: () => Promise<void>): Promise<void> {
   const token = newToken();
   logEffect({ wf: step.workflowId, step: step.name, phase, at: 'start', token });
+  await new Promise((resolve) => setTimeout(resolve, step.data.hookMs));
   await body();
   logEffect({ wf: step.workflowId, step: step.name, phase, at: 'end', token });
 }
@@ -78,13 +84,13 @@ function onHandlerError(task: Task<WorkTask, WorkResult>, step: AnyStep): void {
 }
 
 /** A step with tasks and no hooks: what the fan step adds with addAfter. */
-export const leaf = new StepHandler<unknown, WorkTask, WorkResult>({
+export const leaf = new StepHandler<HookData, WorkTask, WorkResult>({
   name: 'chaos-leaf',
   handler: (task, step) => work(task, step),
 });
 
 /** Tasks with every side hook: `left`, `right`, `rescue`. */
-export const worker = new StepHandler<unknown, WorkTask, WorkResult>({
+export const worker = new StepHandler<HookData, WorkTask, WorkResult>({
   name: 'chaos-work',
   handler: (task, step) => work(task, step),
   afterEach,
@@ -98,24 +104,24 @@ export const fan = new StepHandler<FanData, WorkTask, WorkResult>({
   beforeAll: (step) =>
     hook(step, 'beforeAll', async () => {
       await step.addTasks(step.data.tasks);
-      await step.addAfter({ step: leaf, name: 'fan-pre', tasks: [step.data.pre] });
+      await step.addAfter({ step: leaf, name: 'fan-pre', tasks: [step.data.pre], data: { hookMs: 0 } });
     }),
   handler: (task, step) =>
     work(task, step, async () => {
       if (task.seq !== 1) return;
-      await step.addAfter({ step: leaf, name: 'fan-mid', tasks: [step.data.mid] });
+      await step.addAfter({ step: leaf, name: 'fan-mid', tasks: [step.data.mid], data: { hookMs: 0 } });
       await step.addTasks(step.data.extra);
     }),
   afterEach,
   onHandlerError,
   afterAll: (step) =>
     hook(step, 'afterAll', async () => {
-      await step.addAfter({ step: leaf, name: 'fan-post', tasks: step.data.post });
+      await step.addAfter({ step: leaf, name: 'fan-post', tasks: step.data.post, data: { hookMs: 0 } });
     }),
 });
 
 /** The join of `left` and `right`: one task whose value is the sum of theirs (read in beforeAll). */
-export const join = new StepHandler<{ ms: number }, WorkTask, WorkResult>({
+export const join = new StepHandler<HookData & { ms: number }, WorkTask, WorkResult>({
   name: 'chaos-join',
   beforeAll: (step) =>
     hook(step, 'beforeAll', async () => {

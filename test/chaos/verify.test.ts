@@ -40,7 +40,7 @@ function flawless(plan: Plan, wf = 'wf-1'): Facts & { stored: Map<string, Stored
       return { seq, status: failing ? 'failed' : 'succeeded', data: { value }, result: failing ? undefined : { value, token }, failedCount: failing ? 1 : 0 };
     });
     creator.push({ type: 'step', wf, stepId: String(i + 1), status: want.status });
-    return { id: String(i + 1), name, status: want.status, error: null, tasks };
+    return { id: String(i + 1), name, status: want.status, error: null, finishedAt: null, tasks };
   });
   creator.push({ type: 'done', wf, status: expected.status });
   return { creator, effects, stored: new Map([[wf, { status: expected.status, error: null, steps }]]) };

@@ -18,6 +18,7 @@ export interface StoredWorkflow {
     name: string;
     status: string;
     error: { message: string } | null;
+    finishedAt: number | null;
     tasks: { seq: number; status: string; data: unknown; result: unknown; failedCount: number }[];
   }[];
 }
@@ -41,6 +42,8 @@ export interface Stats {
   repeatedAttempts: number;
   hookAttempts: number;
   repeatedHooks: number;
+  /** Attempts that started after their step had finished (a node that did not know it was declared dead). */
+  lateStarts: number;
 }
 
 export interface Verdict {
@@ -52,19 +55,21 @@ export interface Verdict {
 
 const key = (...parts: (string | number | undefined)[]): string => parts.join('|');
 
-function index(effects: SideEffect[]): { count: Map<string, number>; ends: Set<string>; afterEach: Set<string> } {
+function index(effects: SideEffect[]): { count: Map<string, number>; ends: Set<string>; afterEach: Set<string>; starts: Map<string, number[]> } {
   const count = new Map<string, number>();
+  const starts = new Map<string, number[]>();
   const ends = new Set<string>();
   const afterEach = new Set<string>();
   for (const effect of effects) {
     if (effect.at === 'start') {
       const id = key(effect.wf, effect.step, effect.phase, effect.seq);
       count.set(id, (count.get(id) ?? 0) + 1);
+      if (effect.t !== undefined) starts.set(key(effect.wf, effect.step), [...(starts.get(key(effect.wf, effect.step)) ?? []), effect.t]);
     } else if (effect.phase === 'task') ends.add(key(effect.wf, effect.step, effect.seq, effect.token));
     else if (effect.phase === 'afterEach') afterEach.add(key(effect.wf, effect.step, effect.seq, effect.token));
     else if (effect.phase === 'beforeAll' || effect.phase === 'afterAll') ends.add(key(effect.wf, effect.step, effect.phase));
   }
-  return { count, ends, afterEach };
+  return { count, ends, afterEach, starts };
 }
 
 export function verify(facts: Facts): Verdict {
@@ -81,6 +86,7 @@ export function verify(facts: Facts): Verdict {
     repeatedAttempts: 0,
     hookAttempts: 0,
     repeatedHooks: 0,
+    lateStarts: 0,
   };
   const plans = new Map<string, Plan>();
   const startErrors = new Map<string, string>();
@@ -125,6 +131,10 @@ export function verify(facts: Facts): Verdict {
       if (step === undefined) {
         violations.push(`${at}: missing`);
         continue;
+      }
+      const finishedAt = step.finishedAt;
+      if (finishedAt !== null) {
+        stats.lateStarts += (effects.starts.get(key(wf, name)) ?? []).filter((t) => t > finishedAt).length;
       }
       if (step.status !== want.status) violations.push(`${at}: status ${step.status}, expected ${want.status}${step.error ? ` (${step.error.message})` : ''}`);
       const values = step.tasks.map((task) => (task.data as { value?: number } | null)?.value);
