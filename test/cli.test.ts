@@ -5,11 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import DeFlow, { StepHandler, WorkFlow } from '../src/index.js';
+import { expireSqliteNode } from './helpers/backends.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 // The commands run in temporary directories, where a bare 'tsx' would not resolve.
 const TSX = new URL('../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
+
+const cliEcho = new StepHandler<unknown, number, number>({ name: 'cli-echo', handler: (task) => task.data });
 
 const dirs: string[] = [];
 function workdir(): string {
@@ -51,6 +55,29 @@ describe('deflow CLI', () => {
     expect(show.code).toBe(0);
     expect(show.stdout).toMatch(/status\s+succeeded/);
     expect(show.stdout).toContain('40/40');
+  });
+
+  it('show lists a failed task with its failed and lost attempts apart', async () => {
+    const cwd = workdir();
+    const file = join(cwd, 'lost.db');
+    DeFlow.register({ backend: `sqlite:${file}`, worker: false, checkProcessQueueInterval: 0 });
+    const workflow = WorkFlow.create('lost').addStep({ name: 'crashy', step: cliEcho, tasks: [1], options: { maxNodeLosses: 1 } }).run();
+    const id = workflow.id;
+    try {
+      await workflow.started();
+      const { backend } = await DeFlow.getInstance().services();
+      await backend.registerNode({ id: 'doomed', host: 'test', pid: 1, handlers: [], leaseMs: 60_000 });
+      await backend.claim({ nodeId: 'doomed', workflowId: id, stepId: '1', limit: 1 });
+      expireSqliteNode(file, 'doomed');
+      await backend.recoverExpired(10);
+    } finally {
+      await DeFlow.unregister();
+    }
+    const show = await deflow(['show', id, '--backend', `sqlite:${file}`], cwd);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toMatch(/status\s+failed/);
+    expect(show.stdout).toContain('failed tasks of crashy:');
+    expect(show.stdout).toMatch(/#1 1 -> NodeLostError: task 1 of step "crashy" was lost with its node 1 time .*\(failed 0x, lost with its node 1x\)/);
   });
 
   it('run follows a TypeScript workflow module to the end, exit 0', async () => {

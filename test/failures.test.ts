@@ -2,9 +2,9 @@
 // and records that already carry their message (handlers' errors, older PostgreSQL schemas).
 import { describe, expect, it } from 'vitest';
 import { LeaseLostError, NotFoundError, StepClosedError, ValidationError } from '../src/errors.js';
-import { NODE_LOST, formatFailure, readFailure, refusalError } from '../src/backends/failures.js';
+import { NODE_LOST, formatFailure, nodeLost, readFailure, refusalError } from '../src/backends/failures.js';
 import type { StoredError } from '../src/backends/failures.js';
-import { lostForGood } from '../src/backends/policy.js';
+import { DEFAULT_MAX_NODE_LOSSES, lostForGood, maxNodeLossesOf } from '../src/backends/policy.js';
 
 const taskError = { name: 'TypeError', message: 'x is undefined', stack: 'TypeError: x is undefined' };
 
@@ -74,11 +74,42 @@ describe('formatFailure', () => {
   });
 
   it('formats a node loss, also as the first failure of a step', () => {
-    const lost = { name: 'NodeLostError', code: 'ERR_NODE_LOST', message: expect.stringMatching(/^the node running this job stopped responding/) };
-    expect(formatFailure(NODE_LOST)).toEqual(lost);
-    const tasks = formatFailure({ code: 'ERR_TASK_FAILED', step: 'a', stepId: '1', status: 'failed', stage: 'tasks', task: 1, failed: 1, total: 1, cause: NODE_LOST });
+    const record = nodeLost('crash', { kind: 'task', seq: 4 }, 3, 3);
+    expect(record).toEqual({ code: 'ERR_NODE_LOST', step: 'crash', task: 4, lostCount: 3, maxNodeLosses: 3 });
+    const lost = {
+      name: 'NodeLostError',
+      code: 'ERR_NODE_LOST',
+      message:
+        'task 4 of step "crash" was lost with its node 3 times (maxNodeLosses: 3): it may crash its process (a native crash, ' +
+        'running out of memory, process.exit). Fix it, or raise the step option maxNodeLosses if its nodes were stopped ' +
+        'for other reasons (deploys, scaling down)',
+      step: 'crash',
+      task: 4,
+      lostCount: 3,
+      maxNodeLosses: 3,
+    };
+    expect(formatFailure(record)).toEqual(lost);
+    const tasks = formatFailure({ code: 'ERR_TASK_FAILED', step: 'a', stepId: '1', status: 'failed', stage: 'tasks', task: 4, failed: 1, total: 5, cause: record });
     expect(tasks).toMatchObject({ name: 'NodeLostError', cause: lost });
-    expect(tasks.message).toMatch(/^1 of 1 tasks failed; first failure \(task 1\): the node running this job stopped responding/);
+    expect(tasks.message).toMatch(/^1 of 5 tasks failed; first failure \(task 4\): task 4 of step "crash" was lost with its node 3 times/);
+  });
+
+  it('says a job lost fewer than maxNodeLosses times runs again, and names hooks', () => {
+    expect(formatFailure(nodeLost('s', { kind: 'task', seq: 1 }, 1, 3)).message).toBe(
+      'task 1 of step "s" was lost with its node (1 of maxNodeLosses: 3): its node stopped responding (its lease expired ' +
+        'without a heartbeat); it runs again, and the loss does not count as a failed attempt',
+    );
+    expect(formatFailure(nodeLost('s', { kind: 'after', seq: 0 }, 1, 1)).message).toMatch(
+      /^the afterAll hook of step "s" was lost with its node 1 time \(maxNodeLosses: 1\): it may crash its process/,
+    );
+  });
+
+  it('formats a node loss stored before maxNodeLosses (the code alone)', () => {
+    expect(formatFailure(NODE_LOST)).toEqual({
+      name: 'NodeLostError',
+      code: 'ERR_NODE_LOST',
+      message: 'the node running this job stopped responding (its lease expired without a heartbeat); the attempt was counted as failed',
+    });
   });
 
   it('passes an error that has its message through untouched (handlers, records older PostgreSQL schemas stored)', () => {
@@ -122,11 +153,12 @@ describe('refusalError', () => {
 });
 
 describe('the node-loss rule', () => {
-  it('fails a lost job for good only when it had a failed attempt and that was its last', () => {
-    expect(lostForGood(0, 1)).toBe(false);
-    expect(lostForGood(1, 1)).toBe(true);
+  it('fails a lost job for good once it was lost maxNodeLosses times, whatever its failed attempts', () => {
+    expect(lostForGood(0, 1)).toBe(true);
     expect(lostForGood(0, 3)).toBe(false);
     expect(lostForGood(1, 3)).toBe(false);
     expect(lostForGood(2, 3)).toBe(true);
+    expect(maxNodeLossesOf({})).toBe(DEFAULT_MAX_NODE_LOSSES);
+    expect(maxNodeLossesOf({ maxNodeLosses: 5 })).toBe(5);
   });
 });

@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { BackendInput, RedisConnectionOptions } from '../backends/registry.js';
+import { DEFAULT_MAX_NODE_LOSSES } from '../backends/policy.js';
 import type { ResolvedStepOptions, StoredWorkflowOptions } from '../backends/records.js';
 import { MAX_TIMER_MS } from '../clock.js';
 import { ValidationError } from '../errors.js';
@@ -21,6 +22,13 @@ export interface StepOptions {
   /** Milliseconds before a failed task can be tried again (the node keeps working meanwhile). Default 0. */
   taskFailRetryDelay: number;
   /**
+   * Times a task (or hook) may be lost with its node (process killed, lease expired) before it
+   * fails for good with ERR_NODE_LOST. Lost attempts do not count toward taskMaxFailCount, so
+   * restarts fail no work; the limit stops a task that crashes its process from running forever.
+   * Default 3.
+   */
+  maxNodeLosses: number;
+  /**
    * Where `handler` runs: in the node's own event loop ('none', default), or in a pool of worker
    * threads ('thread') or child processes ('process') owned by the node, for CPU-heavy work.
    * Isolated, a task that exceeds taskTimeout is really stopped (its worker is replaced).
@@ -36,8 +44,12 @@ export const DEFAULT_STEP_OPTIONS: Readonly<StepOptions> = Object.freeze({
   taskTimeout: 0,
   taskMaxFailCount: 1,
   taskFailRetryDelay: 0,
+  maxNodeLosses: DEFAULT_MAX_NODE_LOSSES,
   isolation: 'none',
 });
+
+/** The largest maxNodeLosses: backends keep it as a 32-bit integer. */
+const MAX_NODE_LOSSES = 2_147_483_647;
 
 const STEP_OPTION_KEYS = Object.keys(DEFAULT_STEP_OPTIONS) as (keyof StepOptions)[];
 
@@ -133,6 +145,16 @@ function pickStepOptions(options: Record<string, unknown>, where: string): Parti
   if (options.taskFailRetryDelay !== undefined) {
     out.taskFailRetryDelay = integer(options.taskFailRetryDelay, `${where}.taskFailRetryDelay`, 0, ' (milliseconds)');
   }
+  if (options.maxNodeLosses !== undefined) {
+    // Infinity is refused on purpose: a task that crashes its process would then run forever.
+    out.maxNodeLosses = integer(
+      options.maxNodeLosses,
+      `${where}.maxNodeLosses`,
+      1,
+      ' (times a task may be lost with its node; Infinity is not allowed, a task that crashes its process would run forever)',
+      MAX_NODE_LOSSES,
+    );
+  }
   if (options.isolation !== undefined) {
     if (!ISOLATIONS.includes(options.isolation as StepIsolation)) {
       throw new ValidationError(`${where}.isolation must be "none", "thread" or "process", got ${describe(options.isolation)}`);
@@ -216,9 +238,9 @@ export function checkRegisterOptions(value: unknown, env: NodeJS.ProcessEnv = pr
   };
 }
 
-/** Stored step options as the public Step shows them (records written before `isolation` existed lack it). */
+/** Stored step options as the public Step shows them (records written before `isolation` or `maxNodeLosses` existed lack them). */
 export function toStepOptions(stored: ResolvedStepOptions): StepOptions {
-  return { ...stored, isolation: stored.isolation ?? 'none' };
+  return { ...stored, maxNodeLosses: stored.maxNodeLosses ?? DEFAULT_MAX_NODE_LOSSES, isolation: stored.isolation ?? 'none' };
 }
 
 /** The backend part of the register options, as the backend registry takes it. */

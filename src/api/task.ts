@@ -22,8 +22,13 @@ export class Task<TD = unknown, TR = unknown> implements TaskView {
   readonly stepKey: string;
   /** The last error of the task, or of a side hook when `error.hook` is set. */
   error: TaskError | undefined;
-  /** Failed attempts so far. */
+  /** Failed attempts so far (handler failures and timeouts; node losses are counted in `lostCount`). */
   failedCount: number;
+  /**
+   * Times the task was lost with its node (process killed, lease expired), as stored: set in
+   * results and reads; 0 on the task a handler receives. Limited by the step option maxNodeLosses.
+   */
+  lostCount: number;
   /** ready | leased | succeeded | failed. */
   status: JobStatus;
   #dataJson: string;
@@ -34,13 +39,14 @@ export class Task<TD = unknown, TR = unknown> implements TaskView {
   #abortReason: Error | null = null;
 
   /** @internal */
-  constructor(fields: { id: string; seq: number; stepKey: string; dataJson: string; status: JobStatus; failedCount: number }) {
+  constructor(fields: { id: string; seq: number; stepKey: string; dataJson: string; status: JobStatus; failedCount: number; lostCount?: number }) {
     this.id = fields.id;
     this.seq = fields.seq;
     this.stepKey = fields.stepKey;
     this.#dataJson = fields.dataJson;
     this.status = fields.status;
     this.failedCount = fields.failedCount;
+    this.lostCount = fields.lostCount ?? 0;
     this.error = undefined;
   }
 
@@ -85,6 +91,7 @@ export class Task<TD = unknown, TR = unknown> implements TaskView {
       result: this.result,
       error: this.error,
       failedCount: this.failedCount,
+      lostCount: this.lostCount,
     };
   }
 
@@ -109,6 +116,7 @@ export class Task<TD = unknown, TR = unknown> implements TaskView {
       dataJson: record.dataJson,
       status: record.status,
       failedCount: record.failedCount,
+      lostCount: record.lostCount,
     });
     task.#resultJson = record.resultJson;
     task.#result = UNPARSED;

@@ -336,7 +336,7 @@ export interface Backend {
   heartbeat(nodeId: string, leaseMs: number, held?: readonly string[]): Promise<{ alive: boolean }>;
   /** Removes the node and hands back any job it still holds without counting an attempt. */
   unregisterNode(nodeId: string): Promise<void>;
-  /** Takes jobs back from nodes whose lease expired (one failed attempt each) and removes those nodes. */
+  /** Takes jobs back from nodes whose lease expired (one node loss each, the node-loss rule) and removes those nodes. */
   recoverExpired(limit: number): Promise<RecoverResult>;
   listNodes(): Promise<NodeRecord[]>;
 

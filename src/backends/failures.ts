@@ -50,9 +50,21 @@ export interface TaskFailedRecord {
   cause?: StoredError;
 }
 
-/** Stored on a job taken back from a dead node: the attempt counted as failed. */
+/**
+ * Stored on a job taken back from a dead node (the node-loss rule): ready again while
+ * `lostCount < maxNodeLosses`, failed for good once it reaches it. Records stored before
+ * `maxNodeLosses` existed have only the code (the attempt was counted as failed then).
+ */
 export interface NodeLostRecord {
   code: 'ERR_NODE_LOST';
+  /** Name of the job's step. */
+  step?: string;
+  /** The lost job: a task's seq, or the hook. */
+  task?: number;
+  hook?: 'beforeAll' | 'afterAll';
+  /** Times this job was lost with its node, this loss included, and the step's limit. */
+  lostCount?: number;
+  maxNodeLosses?: number;
 }
 
 export type FailureRecord = StepFailedRecord | TaskFailedRecord | NodeLostRecord;
@@ -64,10 +76,39 @@ export type FailureRecord = StepFailedRecord | TaskFailedRecord | NodeLostRecord
  */
 export type StoredError = FailureRecord | SerializedError;
 
+/**
+ * What every node-loss record starts with. Backends add the fields (step, task or hook,
+ * lostCount, maxNodeLosses) in their recovery; they get this as a parameter.
+ */
 export const NODE_LOST: NodeLostRecord = { code: 'ERR_NODE_LOST' };
 
-const NODE_LOST_MESSAGE =
+/** A node-loss record as a backend in TypeScript stores it. */
+export function nodeLost(step: string, job: { kind: JobKind; seq: number }, lostCount: number, maxNodeLosses: number): NodeLostRecord {
+  const which = job.kind === 'task' ? { task: job.seq } : { hook: job.kind === 'before' ? ('beforeAll' as const) : ('afterAll' as const) };
+  return { ...NODE_LOST, step, ...which, lostCount, maxNodeLosses };
+}
+
+const NODE_LOST_LEGACY_MESSAGE =
   'the node running this job stopped responding (its lease expired without a heartbeat); the attempt was counted as failed';
+
+function nodeLostMessage(record: NodeLostRecord): string {
+  const { lostCount, maxNodeLosses } = record;
+  if (lostCount === undefined || maxNodeLosses === undefined) return NODE_LOST_LEGACY_MESSAGE;
+  const job =
+    record.task !== undefined ? `task ${record.task}` : record.hook !== undefined ? `the ${record.hook} hook` : 'a job';
+  const ofStep = record.step === undefined ? '' : ` of step "${record.step}"`;
+  if (lostCount >= maxNodeLosses) {
+    return (
+      `${job}${ofStep} was lost with its node ${lostCount} time${lostCount === 1 ? '' : 's'} (maxNodeLosses: ${maxNodeLosses}): ` +
+      'it may crash its process (a native crash, running out of memory, process.exit). Fix it, or raise the step option ' +
+      'maxNodeLosses if its nodes were stopped for other reasons (deploys, scaling down)'
+    );
+  }
+  return (
+    `${job}${ofStep} was lost with its node (${lostCount} of maxNodeLosses: ${maxNodeLosses}): its node stopped responding ` +
+    '(its lease expired without a heartbeat); it runs again, and the loss does not count as a failed attempt'
+  );
+}
 
 function hasMessage(stored: StoredError): stored is SerializedError {
   return typeof (stored as { message?: unknown }).message === 'string';
@@ -101,8 +142,10 @@ export function formatFailure(stored: StoredError): SerializedError {
         ...(cause === undefined ? {} : { cause }),
       };
     }
-    case 'ERR_NODE_LOST':
-      return { name: 'NodeLostError', code: stored.code, message: NODE_LOST_MESSAGE };
+    case 'ERR_NODE_LOST': {
+      const { code, ...fields } = stored;
+      return { name: 'NodeLostError', code, message: nodeLostMessage(stored), ...fields };
+    }
     default: {
       // A code this version does not know (written by a newer one): show it rather than nothing.
       const unknown = stored as Record<string, unknown>;

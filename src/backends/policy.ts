@@ -4,13 +4,20 @@
  */
 
 /**
- * A job taken back from a dead node fails for good only when
- * `failedCount + 1 >= max(taskMaxFailCount, NODE_LOSS_MIN_ATTEMPTS)`: a crash need not be the
- * job's fault, so it always gets one more attempt; a job that takes its node down twice fails.
+ * How many times one task or hook job may be lost with its node before it fails for good
+ * (the step option `maxNodeLosses`, docs/backends/step-machine.md#the-node-loss-rule). A lost
+ * attempt is not a failed one: a rolling restart must not fail work, but a job that takes its
+ * process down every time must not loop forever. Steps stored before the option existed get
+ * this default, handed to the machines as a parameter of their recovery.
  */
-export const NODE_LOSS_MIN_ATTEMPTS = 2;
+export const DEFAULT_MAX_NODE_LOSSES = 3;
 
-/** Whether a job lost with its node, after `failedCount` failed attempts, fails for good. */
-export function lostForGood(failedCount: number, taskMaxFailCount: number): boolean {
-  return failedCount + 1 >= Math.max(taskMaxFailCount, NODE_LOSS_MIN_ATTEMPTS);
+/** A step's limit: its stored option, or the default for steps stored before it existed. */
+export function maxNodeLossesOf(options: { maxNodeLosses?: number }): number {
+  return options.maxNodeLosses ?? DEFAULT_MAX_NODE_LOSSES;
+}
+
+/** Whether a job lost with its node now, lost `lostCount` times before, fails for good. */
+export function lostForGood(lostCount: number, maxNodeLosses: number): boolean {
+  return lostCount + 1 >= maxNodeLosses;
 }

@@ -53,6 +53,8 @@ export interface ResolvedStepOptions {
   taskMaxFailCount: number;
   /** Milliseconds a failed attempt waits before it can be claimed again. */
   taskFailRetryDelay: number;
+  /** Times a job may be lost with its node before it fails for good; absent in steps stored before it existed (policy default). */
+  maxNodeLosses?: number;
   /** Where the task handler runs: the node's event loop (absent or 'none'), or its pool of threads / processes. */
   isolation?: 'none' | 'thread' | 'process';
 }
@@ -124,8 +126,10 @@ export interface TaskRecord {
   /** Task data as JSON text. */
   dataJson: string;
   status: JobStatus;
-  /** Failed attempts so far. */
+  /** Failed attempts so far (handler failures; node losses are counted apart). */
   failedCount: number;
+  /** Times it was lost with its node (node killed or frozen past its lease); see the step option maxNodeLosses. */
+  lostCount: number;
   /** Result as JSON text; null when there is none (not finished, failed, or the handler returned undefined). */
   resultJson: string | null;
   error: SerializedError | null;

@@ -4,15 +4,18 @@ import type { WorkflowResult } from '../index.js';
 import { duration, since, tableStyle, truncate } from './format.js';
 
 export function summaryTable(result: WorkflowResult): string {
-  const table = new Table({ head: ['step', 'status', 'tasks', 'failed', 'retries', 'time'], style: tableStyle() });
+  const table = new Table({ head: ['step', 'status', 'tasks', 'failed', 'retries', 'lost', 'time'], style: tableStyle() });
   for (const step of result.steps) {
     const retries = step.tasks.reduce((sum, task) => sum + Math.max(0, task.failedCount - (task.status === 'failed' ? 1 : 0)), 0);
+    // Attempts lost with their node (killed or frozen processes), counted apart from failures.
+    const lost = step.tasks.reduce((sum, task) => sum + task.lostCount, 0);
     table.push([
       step.name,
       step.status,
       String(step.progress.total),
       String(step.progress.failed),
       String(retries),
+      String(lost),
       duration(since(step.startedAt, step.finishedAt)),
     ]);
   }

@@ -77,11 +77,11 @@ export function crashPoints(t: Conformance): void {
       expect(starts([victim])).toEqual([]);
       expect(starts([survivor]).sort((a, b) => a - b)).toEqual(tasks.map((task) => task.value));
       expect(echoResults(result).map((r) => [r.value, r.pid])).toEqual(tasks.map((task) => [task.value, survivor.pid]));
-      // What it had claimed counts one lost attempt; a node's death alone fails no task.
+      // What it had claimed counts one node loss; a node's death alone fails no attempt.
       const recorded = result.steps[0]?.tasks ?? [];
-      expect(recorded.every((task) => task.status === 'succeeded')).toBe(true);
-      expect(recorded.filter((task) => task.failedCount === 1).length).toBeGreaterThan(0);
-      expect(recorded.every((task) => task.failedCount <= 1)).toBe(true);
+      expect(recorded.every((task) => task.status === 'succeeded' && task.failedCount === 0)).toBe(true);
+      expect(recorded.filter((task) => task.lostCount === 1).length).toBeGreaterThan(0);
+      expect(recorded.every((task) => task.lostCount <= 1)).toBe(true);
       await expectStoredOnce(t, tasks.length);
     });
 
@@ -98,7 +98,7 @@ export function crashPoints(t: Conformance): void {
       const recorded = result.steps[0]?.tasks ?? [];
       expect(echoResults(result).map((r) => r.value)).toEqual(tasks.map((task) => task.value));
       expect(echoResults(result).every((r) => r.pid === survivor.pid)).toBe(true);
-      expect(recorded.find((task) => (task.data as { value: number }).value === lostValue)).toMatchObject({ status: 'succeeded', failedCount: 1 });
+      expect(recorded.find((task) => (task.data as { value: number }).value === lostValue)).toMatchObject({ status: 'succeeded', failedCount: 0, lostCount: 1 });
       expect(recorded.every((task) => task.status === 'succeeded')).toBe(true);
       expect(starts([survivor]).sort((a, b) => a - b)).toEqual(tasks.map((task) => task.value));
       await expectStoredOnce(t, tasks.length);
@@ -138,11 +138,11 @@ export function crashPoints(t: Conformance): void {
       const first = result.steps[0]?.tasks[0];
       if (t.backend.name === 'sqlite') {
         // The point sits inside the write transaction: the crash rolled it back, the task ran again.
-        expect(first).toMatchObject({ status: 'succeeded', failedCount: 1, result: { value: 1, pid: survivor.pid } });
+        expect(first).toMatchObject({ status: 'succeeded', failedCount: 0, lostCount: 1, result: { value: 1, pid: survivor.pid } });
         expect(starts([survivor]).filter((v) => v === 1)).toHaveLength(1);
       } else {
         // The call reached the server, which applied it: the survivor does not run the task again.
-        expect(first).toMatchObject({ status: 'succeeded', failedCount: 0, result: { value: 1, pid: victim.pid } });
+        expect(first).toMatchObject({ status: 'succeeded', failedCount: 0, lostCount: 0, result: { value: 1, pid: victim.pid } });
         expect(starts([survivor]).filter((v) => v === 1)).toEqual([]);
       }
     });

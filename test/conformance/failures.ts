@@ -184,7 +184,13 @@ export function failures(t: Conformance): void {
       expect(task?.error).toEqual({
         name: 'NodeLostError',
         code: 'ERR_NODE_LOST',
-        message: 'the node running this job stopped responding (its lease expired without a heartbeat); the attempt was counted as failed',
+        message:
+          'task 1 of step "manual" was lost with its node (1 of maxNodeLosses: 3): its node stopped responding (its lease ' +
+          'expired without a heartbeat); it runs again, and the loss does not count as a failed attempt',
+        step: 'manual',
+        task: 1,
+        lostCount: 1,
+        maxNodeLosses: 3,
       });
     });
 

@@ -13,6 +13,7 @@ import { dag } from './dag.js';
 import { deflowPorts } from './deflow-ports.js';
 import { failures } from './failures.js';
 import { leases } from './leases.js';
+import { nodeLosses } from './node-losses.js';
 import { processes } from './processes.js';
 
 export function runConformance(backend: BackendUnderTest): void {
@@ -22,6 +23,7 @@ export function runConformance(backend: BackendUnderTest): void {
     dag(context);
     api(context);
     leases(context);
+    nodeLosses(context);
     failures(context);
   });
 }

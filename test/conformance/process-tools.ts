@@ -23,13 +23,6 @@ export function starts(nodes: readonly NodeProcess[]): number[] {
   return nodes.flatMap((node) => node.messages.filter((m) => m.type === 'start').map((m) => Number(m.value)));
 }
 
-/** Starts announced, with their attempt number. */
-export function startsWithAttempt(nodes: readonly NodeProcess[]): { value: number; attempt: number }[] {
-  return nodes.flatMap((node) =>
-    node.messages.filter((m) => m.type === 'start').map((m) => ({ value: Number(m.value), attempt: Number(m.attempt) })),
-  );
-}
-
 export function echoResults(result: WorkflowResult, stepIndex = 0): EchoResult[] {
   return (result.steps[stepIndex]?.tasks ?? []).map((task) => task.result as EchoResult);
 }

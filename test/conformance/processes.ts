@@ -11,16 +11,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import DeFlow, { WorkFlow } from '../../src/index.js';
+import DeFlow, { WorkFlow, WorkflowFailedError } from '../../src/index.js';
 import type { TaskRecord } from '../../src/backends/backend.js';
 import echo from '../fixtures/steps/echo.js';
+import poison from '../fixtures/steps/poison.js';
 import slowBefore from '../fixtures/steps/slow-before.js';
 import localOnly from '../fixtures/steps-private/local-only.js';
 import { startNode } from '../helpers/nodes.js';
 import type { NodeProcess } from '../helpers/nodes.js';
 import type { Conformance } from './context.js';
 import { eventually } from './context.js';
-import { echoResults, expectStoredOnce, expireLease, nodeIdOf, starts, startsWithAttempt } from './process-tools.js';
+import { echoResults, expectStoredOnce, expireLease, nodeIdOf, starts } from './process-tools.js';
 
 const execFileAsync = promisify(execFile);
 const WATCH_ONLY = fileURLToPath(new URL('../fixtures/watch-only.ts', import.meta.url));
@@ -69,10 +70,12 @@ export function processes(t: Conformance): void {
       await t.register({ leaseMs, checkProcessQueueInterval: interval, worker: false });
       const tasks = Array.from({ length: 2_000 }, (_, i) => ({ value: i, ms: 2 }));
       const workflow = WorkFlow.create('kill').addStep({ step: echo, tasks, options: { taskConcurrency: 4, taskMaxFailCount: 3 } }).run();
-      let firstRetryAt: number | null = null;
+      // When survivors started each task (a lost task runs again as the same attempt: a node
+      // loss is not a failed attempt).
+      const survivorStarts: { value: number; at: number }[] = [];
       for (const node of survivors) {
-        node.child.on('message', (m: { type: string; attempt?: number }) => {
-          if (m.type === 'start' && m.attempt === 2) firstRetryAt ??= Date.now();
+        node.child.on('message', (m: { type: string; value?: number }) => {
+          if (m.type === 'start') survivorStarts.push({ value: Number(m.value), at: Date.now() });
         });
       }
       // Killed once it is well into its share; its lease runs out by itself here (measured).
@@ -89,21 +92,23 @@ export function processes(t: Conformance): void {
       expect(recorded.every((task) => task.status === 'succeeded')).toBe(true);
       expect(result.steps[0]?.progress).toMatchObject({ done: 2_000, failed: 0, total: 2_000 });
       await expectStoredOnce(t, 2_000);
-      // What the victim held was run again on a survivor, as a second attempt.
-      const retried = recorded.filter((task) => task.failedCount > 0);
+      // What the victim held was lost once and run again on a survivor, no attempt failed.
+      const retried = recorded.filter((task) => task.lostCount > 0);
       expect(retried.length).toBeGreaterThan(0);
-      expect(retried.every((task) => task.failedCount === 1)).toBe(true);
+      expect(retried.every((task) => task.lostCount === 1 && task.failedCount === 0)).toBe(true);
       const survivorPids = new Set(survivors.map((node) => node.pid));
       expect(retried.every((task) => survivorPids.has((task.result as { pid: number }).pid))).toBe(true);
-      expect(startsWithAttempt(survivors).filter((s) => s.attempt === 2)).toHaveLength(retried.length);
+      const retriedValues = new Set(retried.map((task) => (task.data as { value: number }).value));
+      const retries = survivorStarts.filter((s) => retriedValues.has(s.value));
+      expect(retries).toHaveLength(retried.length);
       expect(new Set(starts([victim, ...survivors]))).toEqual(new Set(tasks.map((task) => task.value)));
       // Recovery came within lease + watchdog interval of the kill (its last heartbeat was even
       // earlier); the rest is slack for a loaded two-core machine.
-      expect(firstRetryAt).not.toBeNull();
-      expect((firstRetryAt ?? Infinity) - killedAt).toBeLessThan(leaseMs + interval + 5_000);
+      const firstRetryAt = Math.min(...retries.map((s) => s.at));
+      expect(firstRetryAt - killedAt).toBeLessThan(leaseMs + interval + 5_000);
     }, 90_000);
 
-    it('retries what a killed node held (once, ERR_NODE_LOST) with the default taskMaxFailCount (1), and fails no task', async () => {
+    it('runs again what a killed node held (lost once, ERR_NODE_LOST) with the default taskMaxFailCount (1), and fails no task', async () => {
       // Nobody runs the watchdog (interval 0): this process recovers the victim's jobs itself,
       // so it can read them while they wait out their retry delay.
       const options = { ...t.options(), leaseMs: 1_000, checkProcessQueueInterval: 0 };
@@ -123,31 +128,65 @@ export function processes(t: Conformance): void {
       const { recovered } = await backend.recoverExpired(10_000);
       expect(recovered).toBeGreaterThan(0);
 
-      // Right after recovery: each lost job counts one failed attempt and waits for its retry.
+      // Right after recovery: each lost job counts one node loss (no failed attempt) and waits for its retry.
       const lost: TaskRecord[] = [];
       for (let afterSeq = 0; ; ) {
         const page = await backend.getTasks(workflow.id, '1', { afterSeq, limit: 1_000 });
         if (page.length === 0) break;
-        lost.push(...page.filter((task) => task.failedCount > 0));
+        lost.push(...page.filter((task) => task.lostCount > 0));
         afterSeq = page[page.length - 1]?.seq ?? afterSeq;
       }
       expect(lost).toHaveLength(recovered);
-      for (const task of lost) expect(task).toMatchObject({ status: 'ready', failedCount: 1, error: { code: 'ERR_NODE_LOST' } });
+      for (const task of lost) {
+        expect(task).toMatchObject({ status: 'ready', failedCount: 0, lostCount: 1, error: { code: 'ERR_NODE_LOST', lostCount: 1, maxNodeLosses: 3 } });
+      }
       expect((await backend.getWorkflow(workflow.id))?.status).toBe('running');
 
       const result = await done;
       const recorded = result.steps[0]?.tasks ?? [];
-      // One final result per task, all succeeded; the lost ones on a survivor, as a second attempt.
+      // One final result per task, all succeeded; the lost ones on a survivor.
       expect(result.status).toBe('succeeded');
       expect(echoResults(result).map((r) => r.value)).toEqual(tasks.map((task) => task.value));
       expect(recorded.every((task) => task.status === 'succeeded')).toBe(true);
       expect(result.steps[0]?.progress).toMatchObject({ done: 300, failed: 0, total: 300 });
       await expectStoredOnce(t, 300);
-      const retried = recorded.filter((task) => task.failedCount > 0);
+      const retried = recorded.filter((task) => task.lostCount > 0);
       expect(retried.map((task) => task.id).sort()).toEqual(lost.map((task) => task.id).sort());
-      expect(retried.every((task) => task.failedCount === 1)).toBe(true);
+      expect(retried.every((task) => task.lostCount === 1 && task.failedCount === 0)).toBe(true);
       const survivorPids = new Set(survivors.map((node) => node.pid));
       expect(retried.every((task) => survivorPids.has((task.result as { pid: number }).pid))).toBe(true);
+    }, 90_000);
+
+    it('fails a task that kills its process on every attempt after maxNodeLosses losses, while other work goes on', async () => {
+      const options = { ...t.options(), leaseMs: 1_000, checkProcessQueueInterval: 200 };
+      const nodes = await Promise.all([startNode(options), startNode(options), startNode(options)]);
+      await t.register({ leaseMs: 1_000, worker: false });
+      // Other work, running through the crashes: tasks lost with a node run again elsewhere.
+      const tasks = Array.from({ length: 150 }, (_, i) => ({ value: i, ms: 20 }));
+      const other = WorkFlow.create('bystander').addStep({ step: echo, tasks, options: { taskConcurrency: 2 } }).run();
+      await Promise.all(nodes.map((node) => node.waitFor((m) => m.type === 'start')));
+      // Each attempt of the poison task kills the node running it: two nodes die, no more.
+      const poisoned = WorkFlow.create('poisoned').addStep({ name: 'poison', step: poison, tasks: [1], options: { maxNodeLosses: 2 } }).run();
+      const failure = await poisoned.done().then(
+        () => null,
+        (error: unknown) => error,
+      );
+      expect(failure).toBeInstanceOf(WorkflowFailedError);
+      const result = (failure as WorkflowFailedError).result;
+      expect(result.status).toBe('failed');
+      const task = result.steps[0]?.tasks[0];
+      expect(task).toMatchObject({ status: 'failed', failedCount: 0, lostCount: 2 });
+      expect(task?.error).toMatchObject({ code: 'ERR_NODE_LOST', lostCount: 2, maxNodeLosses: 2 });
+      expect(result.error?.message).toMatch(/task 1 of step "poison" was lost with its node 2 times \(maxNodeLosses: 2\)/);
+      const dead = nodes.filter((node) => node.child.signalCode === 'SIGKILL');
+      expect(dead).toHaveLength(2);
+      // The third node is alive and finishes the other work, where no task failed.
+      const bystander = await other.done();
+      expect(echoResults(bystander).map((r) => r.value)).toEqual(tasks.map((one) => one.value));
+      expect(bystander.steps[0]?.tasks.every((one) => one.status === 'succeeded' && one.failedCount === 0)).toBe(true);
+      const alive = nodes.filter((node) => node.child.exitCode === null && node.child.signalCode === null);
+      expect(alive).toHaveLength(1);
+      expect(echoResults(bystander).some((r) => r.pid === alive[0]?.pid)).toBe(true);
     }, 90_000);
 
     it('finishes the tasks a node was running when killed, on the survivor', async () => {
@@ -156,7 +195,7 @@ export function processes(t: Conformance): void {
       await t.register({ leaseMs: 1_000, worker: false });
       const victimId = await nodeIdOf(victim);
       const tasks = Array.from({ length: 40 }, (_, i) => ({ value: i, ms: 100 }));
-      // Default taskMaxFailCount (1): a crash is not the tasks' fault, they still get another attempt.
+      // Default taskMaxFailCount (1): a node loss is not a failed attempt, the tasks run again.
       const workflow = WorkFlow.create('crash').addStep({ step: echo, tasks, options: { taskConcurrency: 2 } }).run();
       await victim.waitFor((m) => m.type === 'start');
       await victim.kill('SIGKILL');
@@ -165,8 +204,8 @@ export function processes(t: Conformance): void {
       const recorded = result.steps[0]?.tasks ?? [];
       expect(echoResults(result).map((r) => r.value)).toEqual(tasks.map((task) => task.value));
       expect(recorded.every((task) => task.status === 'succeeded')).toBe(true);
-      // The tasks the victim held were retried once, on the survivor.
-      const recovered = recorded.filter((task) => task.failedCount === 1);
+      // The tasks the victim held were lost once and ran again on the survivor.
+      const recovered = recorded.filter((task) => task.lostCount === 1 && task.failedCount === 0);
       expect(recovered.length).toBeGreaterThan(0);
       expect(recovered.every((task) => (task.result as { pid: number }).pid === survivor?.pid)).toBe(true);
       await expectStoredOnce(t, 40);
@@ -220,9 +259,10 @@ export function processes(t: Conformance): void {
       // the lower one allows for the moments between its stall and this process stopping it.
       expect(declaredAfter).toBeGreaterThanOrEqual(leaseMs * (2 / 3) - 300);
       expect(declaredAfter).toBeLessThan(leaseMs + interval + 5_000);
-      // Its work moves: the survivor runs again (second attempt) tasks the sleeper had started.
+      // Its work moves: the survivor runs again tasks the sleeper had started (each task runs
+      // once unless lost, so a start of one of those is a run again).
       const heldBySleeper = new Set(starts([sleeper]));
-      await survivor.waitFor((m) => m.type === 'start' && m.attempt === 2 && heldBySleeper.has(Number(m.value)), 30_000);
+      await survivor.waitFor((m) => m.type === 'start' && heldBySleeper.has(Number(m.value)), 30_000);
 
       process.kill(sleeper.pid, 'SIGCONT');
       // It learns it was declared dead (a heartbeat answers alive: false) and registers again.

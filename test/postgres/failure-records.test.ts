@@ -55,31 +55,32 @@ describe('PostgreSQL failure records', () => {
     });
   });
 
-  it('counts a lost attempt with the record and the minimum attempts it is given', async () => {
-    // Jobs of steps with taskMaxFailCount 1, held by nodes that die without a failed attempt before.
+  it('counts a node loss apart from failed attempts, with the record and the default maxNodeLosses it is given', async () => {
+    // Jobs of steps stored without maxNodeLosses (the default applies), held by nodes that die.
     const loseJobOf = async (workflowId: string): Promise<void> => {
       await backend.createWorkflow(oneStepWorkflow(workflowId, 1));
       await backend.registerNode({ id: `holder-${workflowId}`, host: 'test', pid: 1, handlers: [], leaseMs: 60_000 });
       expect((await backend.claim({ nodeId: `holder-${workflowId}`, workflowId, stepId: '1', limit: 1 })).jobs).toHaveLength(1);
       await stored("UPDATE $schema.nodes SET lease_expires_at = now() - interval '1 hour' WHERE id = $1", [`holder-${workflowId}`]);
     };
-    // Through the backend (NODE_LOSS_MIN_ATTEMPTS = 2): ready again.
+    // Through the backend (DEFAULT_MAX_NODE_LOSSES = 3): ready again.
     await loseJobOf('lost-default');
     expect((await backend.recoverExpired(10)).recovered).toBe(1);
-    // With a minimum of 1 attempt, lost once is for good.
+    // With a default of 1, lost once is for good.
     await loseJobOf('lost-strict');
     const [strict] = await stored<{ recovered: number }>('SELECT recovered FROM $schema.recover_expired(10, 0, $1::jsonb, 1)', [
       JSON.stringify(NODE_LOST),
     ]);
     expect(strict?.recovered).toBe(1);
 
-    const jobs = await stored<{ workflow_id: string; status: string; failed_count: number; error: unknown }>(
-      'SELECT s.workflow_id, j.status::text, j.failed_count, j.error FROM $schema.jobs j JOIN $schema.steps s ON s.pk = j.step_pk ' +
+    const jobs = await stored<{ workflow_id: string; status: string; failed_count: number; lost_count: number; error: unknown }>(
+      'SELECT s.workflow_id, j.status::text, j.failed_count, j.lost_count, j.error FROM $schema.jobs j JOIN $schema.steps s ON s.pk = j.step_pk ' +
         "WHERE s.workflow_id LIKE 'lost-%' ORDER BY s.workflow_id",
     );
+    const record = { code: 'ERR_NODE_LOST', step: 'by-hand', task: 1, lostCount: 1 };
     expect(jobs).toEqual([
-      { workflow_id: 'lost-default', status: 'requeued', failed_count: 1, error: { code: 'ERR_NODE_LOST' } },
-      { workflow_id: 'lost-strict', status: 'failed', failed_count: 1, error: { code: 'ERR_NODE_LOST' } },
+      { workflow_id: 'lost-default', status: 'requeued', failed_count: 0, lost_count: 1, error: { ...record, maxNodeLosses: 3 } },
+      { workflow_id: 'lost-strict', status: 'failed', failed_count: 0, lost_count: 1, error: { ...record, maxNodeLosses: 1 } },
     ]);
   });
 });

@@ -49,14 +49,14 @@ describe('PostgreSQL outage longer than the lease', () => {
     await proxy.restore();
 
     const result = await workflow.done().catch((error: unknown) => {
-      const failed = error as { result?: { steps: { tasks: { failedCount: number; error?: unknown }[] }[] } };
-      const lost = failed.result?.steps[0]?.tasks.filter((task) => task.failedCount > 0) ?? [];
+      const failed = error as { result?: { steps: { tasks: { failedCount: number; lostCount: number; error?: unknown }[] }[] } };
+      const lost = failed.result?.steps[0]?.tasks.filter((task) => task.failedCount > 0 || task.lostCount > 0) ?? [];
       throw new Error(`the run failed: ${lost.length} tasks charged, e.g. ${JSON.stringify(lost[0]?.error ?? String(error))}`);
     });
     expect(result.status).toBe('succeeded');
     const recorded = result.steps[0]?.tasks ?? [];
     expect(recorded.map((task) => (task.result as EchoResult).value)).toEqual(tasks.map((task) => task.value));
-    expect(recorded.filter((task) => task.failedCount > 0)).toEqual([]);
+    expect(recorded.filter((task) => task.failedCount > 0 || task.lostCount > 0)).toEqual([]);
     const problems = nodes.flatMap((node) => node.messages.filter((m) => m.type === 'problem').map((m) => String(m.message)));
     expect(problems.filter((message) => /declared dead/.test(message))).toEqual([]);
     // Every task ran once: nothing was taken from a live node, nothing handed back while held.

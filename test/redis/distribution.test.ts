@@ -110,7 +110,7 @@ describe('Redis shared by several node processes', () => {
     expect(results.every((task) => task.status === 'succeeded')).toBe(true);
     // What the creator held was finished by the other nodes.
     const pids = new Set(workers.map((w) => w.pid));
-    expect(results.filter((task) => task.failedCount > 0).every((task) => pids.has((task.result as EchoResult).pid))).toBe(true);
+    expect(results.filter((task) => task.lostCount > 0).every((task) => pids.has((task.result as EchoResult).pid))).toBe(true);
   });
 
   it('keeps two prefixes on one Redis apart', async () => {

@@ -33,7 +33,7 @@ import type {
   WorkflowQuery,
 } from '../backend.js';
 import { NODE_LOST } from '../failures.js';
-import { NODE_LOSS_MIN_ATTEMPTS } from '../policy.js';
+import { DEFAULT_MAX_NODE_LOSSES } from '../policy.js';
 import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
 import { clientConfig, redactUrl } from './config.js';
 import type { PostgresConfig } from './config.js';
@@ -228,7 +228,7 @@ export class PostgresBackend implements Backend {
       limit,
       this.config.recoverIntervalMs,
       JSON.stringify(NODE_LOST),
-      NODE_LOSS_MIN_ATTEMPTS,
+      DEFAULT_MAX_NODE_LOSSES,
     ]);
     return { recovered: row?.recovered ?? 0, nodesRemoved: row?.nodes_removed ?? 0, events: this.deliverOwn(row?.pid, row?.events) };
   }

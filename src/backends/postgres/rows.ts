@@ -65,6 +65,7 @@ export interface TaskRow {
   data: string;
   status: JobStatus;
   failed_count: number;
+  lost_count: number;
   result: string | null;
   /** Stored error (JSON text). */
   error: string | null;
@@ -162,6 +163,7 @@ export function toTaskRecord(row: TaskRow, workflowId: string, stepId: string): 
     dataJson: row.data,
     status: row.status,
     failedCount: row.failed_count,
+    lostCount: row.lost_count,
     resultJson: row.result,
     error: readFailure(row.error),
     finishedAt: row.finished_at,

@@ -4,15 +4,15 @@
  * - A node's lease (`nodes` ZSET, Redis clock) covers every job it holds; heartbeats extend it.
  * - recoverExpired: expire-nodes.lua declares nodes dead (only once this process has been
  *   connected for their lease, so a Redis outage does not kill live nodes), their owner tags
- *   join `dead`; then each workflow in a dead tag's holdings runs recover.lua (one failed
- *   attempt per job, ERR_NODE_LOST). A tag leaves `dead` once all its workflows are done, so a
+ *   join `dead`; then each workflow in a dead tag's holdings runs recover.lua (one node
+ *   loss per job, ERR_NODE_LOST). A tag leaves `dead` once all its workflows are done, so a
  *   recoverer that dies midway is simply redone by the next one (recover.lua is idempotent).
  * - heartbeat with `held`: reconcile.lua in each workflow this process claimed in for the node.
  */
 import { hostname } from 'node:os';
 import type { BackendEvent, NewNode, RecoverResult } from '../backend.js';
 import { NODE_LOST } from '../failures.js';
-import { NODE_LOSS_MIN_ATTEMPTS } from '../policy.js';
+import { DEFAULT_MAX_NODE_LOSSES } from '../policy.js';
 import type { NodeRecord } from '../records.js';
 import type { RedisCore } from './core.js';
 import { parseJobId } from './keys.js';
@@ -97,7 +97,7 @@ export class Leases {
         const workflows = await core.client.smembers(holdings);
         const budget = limit - recovered;
         const replies = await Promise.all(
-          workflows.map((workflowId) => core.runWorkflow('recover', workflowId, [JSON.stringify(NODE_LOST), budget, NODE_LOSS_MIN_ATTEMPTS, tag], 'recovery')),
+          workflows.map((workflowId) => core.runWorkflow('recover', workflowId, [JSON.stringify(NODE_LOST), budget, DEFAULT_MAX_NODE_LOSSES, tag], 'recovery')),
         );
         let complete = true;
         replies.forEach((one, i) => {

@@ -112,16 +112,17 @@ export function toStepRecords(workflowId: string, hash: Record<string, string>):
   });
 }
 
-const STATE = /^(\d)\|(\d+)\|(\d+)\|([^|]*)\|(\d+)\|(\d*)\|/;
+/** Job state (lua/lib/core.lua): status|failedCount[.lostCount]|token|owner|runAt|finishedAt|tail. */
+const STATE = /^(\d)\|(\d+)(?:\.(\d+))?\|(\d+)\|([^|]*)\|(\d+)\|(\d*)\|/;
 const JOB_STATUSES: Record<string, JobStatus> = { '1': 'leased', '2': 'succeeded', '3': 'failed', '4': 'ready' };
 
 /** One task from read-tasks.lua: seq, data, state ('' = fresh), side-hook error. */
 export function toTaskRecord(workflowId: string, stepId: string, seq: number, data: string, state: string, sideError: string): TaskRecord {
   const match = STATE.exec(state);
   if (match === null) {
-    return { id: `${stepId}:${seq}`, workflowId, stepId, seq, dataJson: data, status: 'ready', failedCount: 0, resultJson: null, error: null, finishedAt: null };
+    return { id: `${stepId}:${seq}`, workflowId, stepId, seq, dataJson: data, status: 'ready', failedCount: 0, lostCount: 0, resultJson: null, error: null, finishedAt: null };
   }
-  const [head, status = '0', failed = '0', , , , finished = ''] = match;
+  const [head, status = '0', failed = '0', lost = '0', , , , finished = ''] = match;
   const tail = state.slice(head.length);
   return {
     id: `${stepId}:${seq}`,
@@ -131,6 +132,7 @@ export function toTaskRecord(workflowId: string, stepId: string, seq: number, da
     dataJson: data,
     status: JOB_STATUSES[status] ?? 'ready',
     failedCount: Number(failed),
+    lostCount: Number(lost),
     resultJson: status === '2' && tail !== '' ? tail : null,
     error: status === '2' ? readFailure(sideError) : readFailure(tail),
     finishedAt: finished === '' ? null : Number(finished),

@@ -17,9 +17,10 @@ import {
   stepPkOf,
 } from './rows.js';
 import type { StepRow, WorkflowRow } from './rows.js';
-import { NODE_LOST, refusalError } from '../failures.js';
+import { nodeLost, refusalError } from '../failures.js';
 import type { StoredError } from '../failures.js';
-import { lostForGood } from '../policy.js';
+import { lostForGood, maxNodeLossesOf } from '../policy.js';
+import type { ResolvedStepOptions } from '../records.js';
 import { MAX_LEASE_SPAN, covers, isSettled, markSettled, noneSettled, unsettledIds } from './range-lease.js';
 import type { RangeLease } from './range-lease.js';
 import type { Statements } from './statements.js';
@@ -31,6 +32,8 @@ type RecordedOutcome = JobLease &
     | { status: 'succeeded'; resultJson: Json | null; error: StoredError | null }
     | { status: 'retry'; error: StoredError; retryDelayMs: number }
     | { status: 'failed'; error: StoredError }
+    /** Lost with its node (the node-loss rule): ready again after `retryDelayMs`, or failed for good. */
+    | { status: 'lost'; error: StoredError; forGood: boolean; retryDelayMs: number }
   );
 
 interface LeasedRow {
@@ -159,7 +162,7 @@ export class JobLedger {
         stale.push(outcome.id);
         continue;
       }
-      if (outcome.status === 'retry') continue;
+      if (outcome.status === 'retry' || (outcome.status === 'lost' && !outcome.forGood)) continue;
       const pk = stepPkOf(id);
       const slot = slotOf(id);
       if (!batched && (slot === BEFORE_SLOT || slot === AFTER_SLOT)) {
@@ -221,6 +224,15 @@ export class JobLedger {
         : q.succeedLeased.run(outcome.resultJson, error, now, id, token).changes > 0;
     }
     const error = JSON.stringify(outcome.error);
+    if (outcome.status === 'lost') {
+      if (outcome.forGood) {
+        return fresh ? q.loseFreshForGood.run(error, now, id).changes > 0 : q.loseLeasedForGood.run(error, now, id, token).changes > 0;
+      }
+      const runAt = outcome.retryDelayMs > 0 ? now + outcome.retryDelayMs : 0;
+      const again = fresh ? q.loseFreshAgain.run(error, runAt, id).changes > 0 : q.loseLeasedAgain.run(error, runAt, id, token).changes > 0;
+      if (again && runAt === 0) machine.events.push({ type: 'work', workflowId: outcome.workflowId, stepId: outcome.stepId });
+      return again;
+    }
     if (outcome.status === 'retry') {
       const runAt = outcome.retryDelayMs > 0 ? now + outcome.retryDelayMs : 0;
       const applied = fresh ? q.retryFresh.run(error, runAt, id).changes > 0 : q.retryLeased.run(error, runAt, id, token).changes > 0;
@@ -239,50 +251,57 @@ export class JobLedger {
     }
   }
 
-  /** Takes back the jobs of nodes that are gone: each counts a failed attempt (NodeLostError). */
+  /**
+   * Takes back the jobs of nodes that are gone, by the node-loss rule: each loss counts in
+   * lost_count (not failed_count); the job is ready again after the retry delay, or fails for
+   * good once it was lost maxNodeLosses times.
+   */
   recoverOrphans(machine: StepMachine, now: number, limit: number): number {
     // Jobs leased alone: one outcome each, through the usual path.
-    const alone = this.q.orphanedAlone.all(limit) as { id: number; token: number; failed_count: number }[];
+    const alone = this.q.orphanedAlone.all(limit) as { id: number; token: number; lost_count: number }[];
     const outcomes: RecordedOutcome[] = alone.map((job) => {
       const step = machine.stepRow(stepPkOf(job.id));
       const slot = slotOf(job.id);
-      const lease = { id: String(job.id), workflowId: step.workflow_id, stepId: step.id, kind: kindOfSlot(slot), seq: slot, token: job.token };
-      return lostForGood(job.failed_count, step.max_attempts)
-        ? { ...lease, status: 'failed', error: NODE_LOST }
-        : { ...lease, status: 'retry', error: NODE_LOST, retryDelayMs: step.retry_delay };
+      const kind = kindOfSlot(slot);
+      const max = maxNodeLossesOf(JSON.parse(step.options) as ResolvedStepOptions);
+      const lease = { id: String(job.id), workflowId: step.workflow_id, stepId: step.id, kind, seq: slot, token: job.token };
+      const error = nodeLost(step.name, { kind, seq: slot }, job.lost_count + 1, max);
+      return { ...lease, status: 'lost', error, forGood: lostForGood(job.lost_count, max), retryDelayMs: step.retry_delay };
     });
     this.applyOutcomes(outcomes, machine, now);
     let recovered = outcomes.length;
-    // Range leases: the fresh tasks left in them fail this attempt together.
+    // Range leases: the fresh tasks left in them are lost together.
     for (const lease of this.q.orphanedRanges.all(limit) as RangeLease[]) {
       recovered += this.recoverRange(lease, machine, now);
     }
     return recovered;
   }
 
-  /** A dead node's range: each task without an outcome counts one failed attempt (or fails for good). */
+  /** A dead node's range: each task without an outcome is lost once (its first loss: it was fresh). */
   private recoverRange(lease: RangeLease, machine: StepMachine, now: number): number {
     this.q.deleteLease.run(lease.id);
     const step = this.q.stepByPk.get(lease.step_pk) as StepRow | undefined;
     if (step === undefined) return 0;
-    const error = JSON.stringify(NODE_LOST);
-    // Range tasks had no failed attempt before this one.
-    const exhausted = lostForGood(0, step.max_attempts);
+    const max = maxNodeLossesOf(JSON.parse(step.options) as ResolvedStepOptions);
+    const forGood = lostForGood(0, max);
     const runAt = step.retry_delay > 0 ? now + step.retry_delay : 0;
     let failed = 0;
     let retried = 0;
-    let first = -1;
+    let first: string | null = null;
     for (const id of unsettledIds(lease)) {
-      if (exhausted) {
-        if (this.q.failFresh.run(error, now, id).changes === 0) continue;
+      const seq = slotOf(id);
+      const record = nodeLost(step.name, { kind: 'task', seq }, 1, max);
+      const error = JSON.stringify(record);
+      if (forGood) {
+        if (this.q.loseFreshForGood.run(error, now, id).changes === 0) continue;
         failed++;
-        if (first < 0) first = id;
-      } else if (this.q.retryFresh.run(error, runAt, id).changes > 0) {
+        first ??= JSON.stringify({ seq, error: record });
+      } else if (this.q.loseFreshAgain.run(error, runAt, id).changes > 0) {
         retried++;
       }
     }
     if (failed > 0) {
-      this.q.addCounts.run({ pk: step.pk, done: 0, failed, failing: JSON.stringify({ seq: slotOf(first), error: NODE_LOST }) });
+      this.q.addCounts.run({ pk: step.pk, done: 0, failed, failing: first });
       machine.advance(step.pk);
     }
     if (retried > 0 && runAt === 0) machine.events.push({ type: 'work', workflowId: step.workflow_id, stepId: step.id });

@@ -69,8 +69,17 @@ export interface StepRow {
   finished_at: number | null;
 }
 
-/** A row of the tasksPage query, read as an array: id, data, status, failed_count, result, error, finished_at. */
-export type TaskRow = [id: number, data: string, status: number, failedCount: number, result: string | null, error: string | null, finishedAt: number | null];
+/** A row of the tasksPage query, read as an array: id, data, status, failed_count, result, error, finished_at, lost_count. */
+export type TaskRow = [
+  id: number,
+  data: string,
+  status: number,
+  failedCount: number,
+  result: string | null,
+  error: string | null,
+  finishedAt: number | null,
+  lostCount: number,
+];
 
 export interface NodeRow {
   pk: number;
@@ -187,7 +196,7 @@ export function overlayRangeResults(q: Statements, stepPk: number, rows: TaskRow
 }
 
 export function toTaskRecord(row: TaskRow, workflowId: string, stepId: string): TaskRecord {
-  const [id, data, status, failedCount, result, error, finishedAt] = row;
+  const [id, data, status, failedCount, result, error, finishedAt, lostCount] = row;
   const seq = slotOf(id);
   return {
     id: `${stepId}:${seq}`,
@@ -197,6 +206,7 @@ export function toTaskRecord(row: TaskRow, workflowId: string, stepId: string): 
     dataJson: data,
     status: JOB_STATUSES[status] ?? 'ready',
     failedCount,
+    lostCount,
     resultJson: result,
     error: readFailure(error),
     finishedAt,

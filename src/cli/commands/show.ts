@@ -46,7 +46,11 @@ export function showCommand(program: Command): void {
           const failed = (await backend.getTasks(id, step.id, { afterSeq: 0, limit: 100_000 })).filter((t) => t.status === 'failed');
           process.stdout.write(`failed tasks of ${step.name}:\n`);
           for (const task of failed.slice(0, 10)) {
-            process.stdout.write(`  #${task.seq} ${truncate(task.dataJson, 60)} -> ${task.error?.name ?? 'Error'}: ${truncate(task.error?.message ?? '', 120)}\n`);
+            // Attempts counted apart: failures (taskMaxFailCount) and losses with a node (maxNodeLosses).
+            const attempts = `failed ${task.failedCount}x, lost with its node ${task.lostCount}x`;
+            process.stdout.write(
+              `  #${task.seq} ${truncate(task.dataJson, 60)} -> ${task.error?.name ?? 'Error'}: ${truncate(task.error?.message ?? '', 120)} (${attempts})\n`,
+            );
           }
           if (failed.length > 10) process.stdout.write(`  ... and ${failed.length - 10} more\n`);
         }

@@ -34,9 +34,10 @@ BEGIN
 END
 $$;
 
--- Records outcomes one row each (kind s = succeeded, r = retry later, f = failed for good):
--- jobs leased alone, fenced by token, and outcomes of range jobs other than grouped
--- successes, fenced by their lease (the caller locked it). Sums them up per step.
+-- Records outcomes one row each (kind s = succeeded, r = retry later, f = failed for good;
+-- node losses, counted in lost_count instead of failed_count: l = retry later, L = failed
+-- for good): jobs leased alone, fenced by token, and outcomes of range jobs other
+-- than grouped successes, fenced by their lease (the caller locked it). Sums them up per step.
 -- stale: ids ("<step_pk>.<seq>") of the refused outcomes.
 CREATE FUNCTION record_outcomes(
   p_steps bigint[], p_seqs integer[], p_tokens bigint[], p_kinds text[], p_results text[], p_errors jsonb[], p_retry_ms integer[],
@@ -55,12 +56,13 @@ BEGIN
     CONTINUE WHEN NOT FOUND OR v_lease.step_pk <> p_steps[i] OR p_seqs[i] NOT BETWEEN v_lease.lo AND v_lease.hi
       OR lease_taken(v_lease, p_seqs[i]) OR NOT EXISTS (SELECT 1 FROM steps s WHERE s.pk = v_lease.step_pk);
     UPDATE jobs SET
-      status = (CASE p_kinds[i] WHEN 's' THEN 'succeeded' WHEN 'f' THEN 'failed' ELSE 'requeued' END)::job_state,
+      status = (CASE WHEN p_kinds[i] = 's' THEN 'succeeded' WHEN p_kinds[i] IN ('f', 'L') THEN 'failed' ELSE 'requeued' END)::job_state,
       result = CASE WHEN p_kinds[i] = 's' THEN p_results[i] END,
       error = p_errors[i],
-      failed_count = failed_count + CASE WHEN p_kinds[i] = 's' THEN 0 ELSE 1 END,
-      finished_at = CASE WHEN p_kinds[i] = 'r' THEN NULL ELSE ms_now() END,
-      run_at = CASE WHEN p_kinds[i] = 'r' AND p_retry_ms[i] > 0 THEN now() + p_retry_ms[i] * interval '1 millisecond' END
+      failed_count = failed_count + CASE WHEN p_kinds[i] IN ('r', 'f') THEN 1 ELSE 0 END,
+      lost_count = lost_count + CASE WHEN p_kinds[i] IN ('l', 'L') THEN 1 ELSE 0 END,
+      finished_at = CASE WHEN p_kinds[i] IN ('r', 'l') THEN NULL ELSE ms_now() END,
+      run_at = CASE WHEN p_kinds[i] IN ('r', 'l') AND p_retry_ms[i] > 0 THEN now() + p_retry_ms[i] * interval '1 millisecond' END
     WHERE step_pk = p_steps[i] AND seq = p_seqs[i] AND status = 'fresh';
     CONTINUE WHEN NOT FOUND;
     UPDATE leases SET gone = set_bit(coalesce(gone, zeros(hi - lo + 1)), p_seqs[i] - lo, 1) WHERE id = v_lease.id;
@@ -72,12 +74,13 @@ BEGIN
       AS o(step_pk, seq, token, kind, result, error, retry_ms, idx)
   ), alone AS (
     UPDATE jobs j SET
-      status = (CASE o.kind WHEN 's' THEN 'succeeded' WHEN 'f' THEN 'failed' ELSE 'requeued' END)::job_state,
+      status = (CASE WHEN o.kind = 's' THEN 'succeeded' WHEN o.kind IN ('f', 'L') THEN 'failed' ELSE 'requeued' END)::job_state,
       result = CASE WHEN o.kind = 's' THEN o.result END,
       error = o.error,
-      failed_count = j.failed_count + CASE WHEN o.kind = 's' THEN 0 ELSE 1 END,
-      finished_at = CASE WHEN o.kind = 'r' THEN NULL ELSE ms_now() END,
-      run_at = CASE WHEN o.kind = 'r' AND o.retry_ms > 0 THEN now() + o.retry_ms * interval '1 millisecond' END,
+      failed_count = j.failed_count + CASE WHEN o.kind IN ('r', 'f') THEN 1 ELSE 0 END,
+      lost_count = j.lost_count + CASE WHEN o.kind IN ('l', 'L') THEN 1 ELSE 0 END,
+      finished_at = CASE WHEN o.kind IN ('r', 'l') THEN NULL ELSE ms_now() END,
+      run_at = CASE WHEN o.kind IN ('r', 'l') AND o.retry_ms > 0 THEN now() + o.retry_ms * interval '1 millisecond' END,
       owner = NULL
     FROM outcome o
     WHERE o.token > 0 AND j.step_pk = o.step_pk AND j.seq = o.seq AND j.status = 'leased' AND j.token = o.token
@@ -88,11 +91,11 @@ BEGIN
   ), per_step AS (
     SELECT a.step_pk,
            count(*) FILTER (WHERE a.kind = 's' AND a.seq BETWEEN 1 AND 2147483646)::integer AS done,
-           count(*) FILTER (WHERE a.kind = 'f' AND a.seq BETWEEN 1 AND 2147483646)::integer AS failed,
+           count(*) FILTER (WHERE a.kind IN ('f', 'L') AND a.seq BETWEEN 1 AND 2147483646)::integer AS failed,
            (array_agg(jsonb_build_object('seq', a.seq, 'error', a.error) ORDER BY a.seq)
-              FILTER (WHERE a.kind = 'f' AND a.seq BETWEEN 1 AND 2147483646))[1] AS failing,
+              FILTER (WHERE a.kind IN ('f', 'L') AND a.seq BETWEEN 1 AND 2147483646))[1] AS failing,
            bool_or(a.seq = 0 OR a.seq = 2147483647) AS hook,
-           bool_or(a.kind = 'r' AND coalesce(a.retry_ms, 0) = 0) AS work
+           bool_or(a.kind IN ('r', 'l') AND coalesce(a.retry_ms, 0) = 0) AS work
     FROM applied a GROUP BY a.step_pk
   )
   SELECT coalesce((SELECT array_agg(o.step_pk || '.' || o.seq ORDER BY o.idx) FROM outcome o

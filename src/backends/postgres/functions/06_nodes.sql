@@ -21,15 +21,32 @@
 -- heartbeats went through again, so the silence is on record before anybody is judged.)
 --
 -- Node loss (docs/backends/step-machine.md, the node-loss rule): a job taken back from a dead
--- node counts one failed attempt, stored as the record p_lost, and fails for good only when
--- failed_count + 1 >= greatest(max_attempts, p_min_attempts). Both come from
--- src/backends/policy.ts and failures.ts as parameters of recover_expired.
+-- node is lost once: lost_count + 1 (failed_count is left alone), ready again after the
+-- step's retry delay, or failed for good when lost_count + 1 >= the step's maxNodeLosses
+-- option (p_default_max for steps stored without it). Its error is the record p_lost completed by node_lost. Both
+-- parameters of recover_expired come from src/backends/policy.ts and failures.ts.
 --
 -- Repeatable: every function here is defined once, in its current version. The migrator runs
 -- this file again whenever its content changes, after dropping the functions it created last
 -- time (so a signature may change freely); edit the function here, never copy it elsewhere.
 -- LANGUAGE sql bodies are checked at creation: they may call functions of earlier files only.
 
+
+-- A step's maxNodeLosses: its option, or the default for steps stored before it existed.
+CREATE FUNCTION max_node_losses(p_options jsonb, p_default integer) RETURNS integer LANGUAGE sql IMMUTABLE AS $$
+  SELECT coalesce((p_options->>'maxNodeLosses')::integer, p_default)
+$$;
+
+-- The node-loss record of one lost job: p_lost (its code) with the step, the job (task seq or
+-- hook) and the counts, this loss included.
+CREATE FUNCTION node_lost(p_lost jsonb, p_step text, p_seq integer, p_lost_count integer, p_max integer) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT p_lost || jsonb_build_object('step', p_step)
+    || CASE p_seq WHEN 0 THEN jsonb_build_object('hook', 'beforeAll')
+                  WHEN 2147483647 THEN jsonb_build_object('hook', 'afterAll')
+                  ELSE jsonb_build_object('task', p_seq) END
+    || jsonb_build_object('lostCount', p_lost_count, 'maxNodeLosses', p_max)
+$$;
 
 -- The lease's gone bits with the given bit positions set.
 CREATE FUNCTION gone_with(p_lease leases, p_bits integer[]) RETURNS bit varying LANGUAGE plpgsql IMMUTABLE AS $$
@@ -180,16 +197,17 @@ BEGIN
 END
 $$;
 
--- A dead node's range: its fresh tasks count one failed attempt together (p_lost), and fail for
+-- A dead node's range: its fresh tasks are lost together (p_lost), ready again or failed for
 -- good by the node loss rule above. Touches the lease and the jobs; recover_expired applies
--- the counts.
+-- the counts (failing: the first failed task's {seq, error}).
 CREATE FUNCTION recover_range(
-  p_lease_id bigint, p_lost jsonb, p_min_attempts integer,
-  OUT step_pk bigint, OUT failed integer, OUT first_failed integer, OUT retried integer
+  p_lease_id bigint, p_lost jsonb, p_default_max integer,
+  OUT step_pk bigint, OUT failed integer, OUT failing jsonb, OUT retried integer
 ) LANGUAGE plpgsql AS $$
 DECLARE
   v_lease leases;
   v_step steps;
+  v_max integer;
 BEGIN
   failed := 0;
   retried := 0;
@@ -202,18 +220,22 @@ BEGIN
     RETURN;
   END IF;
   step_pk := v_step.pk;
+  v_max := max_node_losses(v_step.options, p_default_max);
   -- The lease row was deleted (locked) by the statement above: the statements below see every
   -- completion of this range that committed before, and no later one can land.
   WITH gone AS (
-    UPDATE jobs j SET status = 'failed', failed_count = j.failed_count + 1, error = p_lost, finished_at = ms_now()
+    UPDATE jobs j SET status = 'failed', lost_count = j.lost_count + 1, finished_at = ms_now(),
+      error = node_lost(p_lost, v_step.name, j.seq, j.lost_count + 1, v_max)
     WHERE j.step_pk = v_step.pk AND j.seq BETWEEN v_lease.lo AND v_lease.hi AND j.status = 'fresh'
-      AND j.failed_count + 1 >= greatest(v_step.max_attempts, p_min_attempts) AND NOT lease_taken(v_lease, j.seq)
-    RETURNING j.seq
+      AND j.lost_count + 1 >= v_max AND NOT lease_taken(v_lease, j.seq)
+    RETURNING j.seq, j.error
   )
-  SELECT count(*), min(gone.seq) INTO failed, first_failed FROM gone;
+  SELECT count(*), (array_agg(jsonb_build_object('seq', gone.seq, 'error', gone.error) ORDER BY gone.seq))[1]
+  INTO failed, failing FROM gone;
   UPDATE jobs j
-  SET status = 'requeued', failed_count = j.failed_count + 1, error = p_lost,
-      run_at = CASE WHEN v_step.retry_delay > 0 THEN now() + v_step.retry_delay * interval '1 millisecond' END
+  SET status = 'requeued', lost_count = j.lost_count + 1,
+      run_at = CASE WHEN v_step.retry_delay > 0 THEN now() + v_step.retry_delay * interval '1 millisecond' END,
+      error = node_lost(p_lost, v_step.name, j.seq, j.lost_count + 1, v_max)
   WHERE j.step_pk = v_step.pk AND j.seq BETWEEN v_lease.lo AND v_lease.hi AND j.status = 'fresh'
     AND NOT lease_taken(v_lease, j.seq);
   GET DIAGNOSTICS retried = ROW_COUNT;
@@ -222,11 +244,11 @@ $$;
 
 -- Entry point: the watchdog. Removes nodes that are dead (see the outage grace above) and
 -- takes back up to p_limit of their jobs (and up to p_limit of their range leases), by the
--- node loss rule above (p_lost, p_min_attempts). Runs at most once per p_min_interval_ms across
+-- node loss rule above (p_lost, p_default_max). Runs at most once per p_min_interval_ms across
 -- all nodes (minus a little for timer jitter); a call that finds another node running it, or
 -- finds it ran recently, does nothing.
 CREATE FUNCTION recover_expired(
-  p_limit integer, p_min_interval_ms integer, p_lost jsonb, p_min_attempts integer,
+  p_limit integer, p_min_interval_ms integer, p_lost jsonb, p_default_max integer,
   OUT recovered integer, OUT nodes_removed integer, OUT events jsonb
 ) LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
@@ -244,7 +266,7 @@ DECLARE
   v_range record;
   v_range_steps bigint[] := '{}';
   v_range_failed integer[] := '{}';
-  v_range_first integer[] := '{}';
+  v_range_failing jsonb[] := '{}';
   v_range_retried integer[] := '{}';
   v_step steps;
   v_workflows text[];
@@ -272,11 +294,13 @@ BEGIN
 
   -- Jobs leased alone by nodes that are gone: one outcome each, fenced by their token.
   SELECT array_agg(o.step_pk) AS steps, array_agg(o.seq) AS seqs, array_agg(o.token) AS tokens,
-         array_agg(CASE WHEN o.failed_count + 1 >= greatest(o.max_attempts, p_min_attempts) THEN 'f' ELSE 'r' END) AS kinds,
-         array_agg(NULL::text) AS results, array_agg(p_lost) AS errors, array_agg(o.retry_delay) AS delays
+         array_agg(CASE WHEN o.lost_count + 1 >= o.max_losses THEN 'L' ELSE 'l' END) AS kinds,
+         array_agg(NULL::text) AS results,
+         array_agg(node_lost(p_lost, o.name, o.seq, o.lost_count + 1, o.max_losses)) AS errors,
+         array_agg(o.retry_delay) AS delays
   INTO v_alone
   FROM (
-    SELECT j.step_pk, j.seq, j.token, j.failed_count, s.max_attempts, s.retry_delay
+    SELECT j.step_pk, j.seq, j.token, j.lost_count, s.name, s.retry_delay, max_node_losses(s.options, p_default_max) AS max_losses
     FROM jobs j JOIN steps s ON s.pk = j.step_pk
     WHERE j.status = 'leased' AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.pk = j.owner)
     ORDER BY j.step_pk, j.seq
@@ -291,11 +315,11 @@ BEGIN
 
   -- Range leases of nodes that are gone.
   FOR v_lease IN SELECT l.id FROM leases l WHERE NOT EXISTS (SELECT 1 FROM nodes n WHERE n.pk = l.owner) ORDER BY l.id LIMIT p_limit LOOP
-    SELECT * INTO v_range FROM recover_range(v_lease, p_lost, p_min_attempts);
+    SELECT * INTO v_range FROM recover_range(v_lease, p_lost, p_default_max);
     CONTINUE WHEN v_range.step_pk IS NULL OR v_range.failed + v_range.retried = 0;
     v_range_steps := v_range_steps || v_range.step_pk;
     v_range_failed := v_range_failed || v_range.failed;
-    v_range_first := v_range_first || v_range.first_failed;
+    v_range_failing := array_append(v_range_failing, v_range.failing);
     v_range_retried := v_range_retried || v_range.retried;
     recovered := recovered + v_range.failed + v_range.retried;
   END LOOP;
@@ -314,7 +338,7 @@ BEGIN
       IF v_range_failed[i] > 0 THEN
         UPDATE steps
         SET failed = steps.failed + v_range_failed[i],
-            failing = coalesce(steps.failing, jsonb_build_object('seq', v_range_first[i], 'error', p_lost))
+            failing = coalesce(steps.failing, v_range_failing[i])
         WHERE pk = v_step.pk;
         PERFORM step_advance(v_step.pk, '{}');
       END IF;

@@ -12,7 +12,8 @@
 -- (task seqs have no gaps). Successes of range leases are kept in results batches: they are
 -- laid over the job rows by position, so the page costs one pass over each.
 CREATE FUNCTION task_page(p_workflow_id text, p_step_id text, p_after_seq integer, p_limit integer)
-RETURNS TABLE (seq integer, data text, status text, failed_count integer, result text, error jsonb, finished_at float8)
+RETURNS TABLE (seq integer, data text, status text, failed_count integer, result text, error jsonb, finished_at float8,
+               lost_count integer)
 LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
 DECLARE
   v_step steps;
@@ -57,7 +58,8 @@ BEGIN
          j.failed_count,
          CASE WHEN v_done[j.seq - p_after_seq] THEN v_results[j.seq - p_after_seq] ELSE j.result END,
          CASE WHEN v_done[j.seq - p_after_seq] THEN v_errors[j.seq - p_after_seq] ELSE j.error END,
-         CASE WHEN v_done[j.seq - p_after_seq] THEN v_finished[j.seq - p_after_seq] ELSE epoch_ms(j.finished_at) END
+         CASE WHEN v_done[j.seq - p_after_seq] THEN v_finished[j.seq - p_after_seq] ELSE epoch_ms(j.finished_at) END,
+         j.lost_count
   FROM jobs j
   WHERE j.step_pk = v_step.pk AND j.seq > p_after_seq AND j.seq <= v_last
   ORDER BY j.seq;

@@ -39,4 +39,4 @@ WHERE s.workflow_id = $1 AND s.id = $2;
 -- name: getTasks
 -- ($1 workflow id, $2 step id, $3 after seq, $4 limit) One page of tasks in seq order; a fresh
 -- task inside a leased range is 'leased' (see task_page in functions/08_reads.sql).
-SELECT seq, data, status, failed_count, result, error::text AS error, finished_at FROM task_page($1, $2, $3, $4);
+SELECT seq, data, status, failed_count, result, error::text AS error, finished_at, lost_count FROM task_page($1, $2, $3, $4);

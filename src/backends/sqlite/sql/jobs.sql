@@ -82,6 +82,27 @@ UPDATE jobs SET status = 4, error = ?, failed_count = failed_count + 1, run_at =
 UPDATE jobs SET status = 4, error = ?, failed_count = failed_count + 1, run_at = ?, owner = NULL
 WHERE id = ? AND status = 1 AND token = ?;
 
+-- Node losses (the node-loss rule): counted in lost_count, never in failed_count. "Again":
+-- ready again (after the retry delay); "ForGood": failed for good (lost maxNodeLosses times).
+
+-- name: loseFreshAgain
+-- (error, run_at, id)
+UPDATE jobs SET status = 4, error = ?, lost_count = lost_count + 1, run_at = ? WHERE id = ? AND status = 0;
+
+-- name: loseFreshForGood
+-- (error, finished_at, id)
+UPDATE jobs SET status = 3, error = ?, lost_count = lost_count + 1, finished_at = ? WHERE id = ? AND status = 0;
+
+-- name: loseLeasedAgain
+-- (error, run_at, id, token)
+UPDATE jobs SET status = 4, error = ?, lost_count = lost_count + 1, run_at = ?, owner = NULL
+WHERE id = ? AND status = 1 AND token = ?;
+
+-- name: loseLeasedForGood
+-- (error, finished_at, id, token)
+UPDATE jobs SET status = 3, error = ?, lost_count = lost_count + 1, finished_at = ?, owner = NULL
+WHERE id = ? AND status = 1 AND token = ?;
+
 -- name: releaseJob
 -- Hands a claimed, never-started job back; no attempt is counted.
 UPDATE jobs SET status = 4, owner = NULL, run_at = 0
@@ -110,14 +131,14 @@ SELECT status, error FROM jobs WHERE id = ?;
 SELECT MIN(run_at) AS next FROM jobs WHERE status = 4 AND run_at > 0 AND run_at > ?;
 
 -- name: tasksPage
-SELECT id, data, status, failed_count, result, error, finished_at FROM jobs
+SELECT id, data, status, failed_count, result, error, finished_at, lost_count FROM jobs
 WHERE id > @lo AND id < @hi
 ORDER BY id
 LIMIT @limit;
 
 -- name: orphanedAlone
 -- Jobs leased alone whose owner is no longer a registered node.
-SELECT id, token, failed_count FROM jobs
+SELECT id, token, lost_count FROM jobs
 WHERE status = 1 AND (owner IS NULL OR owner NOT IN (SELECT pk FROM nodes))
 LIMIT ?;
 

@@ -30,11 +30,11 @@ local function failed_for_good(n, slot, err)
   if not t.fseq then t.fseq, t.ferr = slot, err end
 end
 
--- A failed attempt that will be tried again, at once or after `delay` ms.
-local function requeue(n, slot, field, fc, token, err, delay)
+-- A failed (or lost) attempt that will be tried again, at once or after `delay` ms; lc: lost count.
+local function requeue(n, slot, field, fc, token, err, delay, lc)
   local run_at = 0
   if delay > 0 then run_at = NOW + delay end
-  redis.call('HSET', K_JS, field, make_state(4, fc, token, '', run_at, '', err))
+  redis.call('HSET', K_JS, field, make_state(4, fc, token, '', run_at, '', err, lc))
   if run_at == 0 then
     if not is_hook(slot) then redis.call('ZADD', K_RQ, I(tonumber(n) * SPAN + tonumber(slot)), field) end
     work(n)
@@ -70,7 +70,7 @@ local function apply_one(n, slot, token, code, payload, extra, cur)
   if s == nil or s.status ~= 1 or s.token ~= token then return false end
   redis.call('HDEL', K_HELD, field)
   if code == 'S' or code == 'E' then
-    redis.call('HSET', K_JS, field, make_state(2, s.fc, s.token, '', 0, NOWS, payload))
+    redis.call('HSET', K_JS, field, make_state(2, s.fc, s.token, '', 0, NOWS, payload, s.lc))
     if code == 'E' then redis.call('HSET', K_ER, field, extra) end
     if is_hook(slot) then
       hook_done(n)
@@ -79,9 +79,9 @@ local function apply_one(n, slot, token, code, payload, extra, cur)
       t.done = t.done + 1
     end
   elseif code == 'R' then
-    requeue(n, slot, field, s.fc + 1, s.token, payload, tonumber(extra))
+    requeue(n, slot, field, s.fc + 1, s.token, payload, tonumber(extra), s.lc)
   else
-    redis.call('HSET', K_JS, field, make_state(3, s.fc + 1, s.token, '', 0, NOWS, payload))
+    redis.call('HSET', K_JS, field, make_state(3, s.fc + 1, s.token, '', 0, NOWS, payload, s.lc))
     failed_for_good(n, slot, payload)
   end
   return true
@@ -165,15 +165,24 @@ local function apply_group(n, pos, blocks, stale)
   return pos
 end
 
--- A recovered attempt (its node died): counts as failed, and fails for good by the node-loss
--- rule (docs/backends/step-machine.md#the-node-loss-rule); min_attempts comes from the caller.
-local function lose_attempt(n, slot, field, fc, token, err, min_attempts)
-  local f = sfetch(n, { 'maxA', 'delay' })
-  if fc + 1 >= math.max(tonumber(f[1]), min_attempts) then
-    redis.call('HSET', K_JS, field, make_state(3, fc + 1, token, '', 0, NOWS, err))
+-- A recovered attempt (its node died), by the node-loss rule
+-- (docs/backends/step-machine.md#the-node-loss-rule): counted in the lost count, not in the
+-- failed count; ready again after the retry delay, or failed for good once lost maxNodeLosses times (the
+-- step's option; default_max for steps stored without it). base: the record's JSON ({"code":...}),
+-- completed here with the step, the job and the counts. lc: times lost before.
+local function lose_attempt(n, slot, field, fc, lc, token, base, default_max)
+  local f = sfetch(n, { 'options', 'name', 'delay' })
+  local max = default_max
+  local ok, options = pcall(cjson.decode, f[1])
+  if ok and type(options) == 'table' and tonumber(options.maxNodeLosses) then max = tonumber(options.maxNodeLosses) end
+  local job = is_hook(slot) and ('"hook":"' .. (slot == 'b' and 'beforeAll' or 'afterAll') .. '"') or ('"task":' .. slot)
+  local err = string.sub(base, 1, -2) .. ',"step":' .. cjson.encode(f[2]) .. ',' .. job .. ',"lostCount":' .. I(lc + 1) ..
+    ',"maxNodeLosses":' .. I(max) .. '}'
+  if lc + 1 >= max then
+    redis.call('HSET', K_JS, field, make_state(3, fc, token, '', 0, NOWS, err, lc + 1))
     failed_for_good(n, slot, err)
   else
-    requeue(n, slot, field, fc + 1, token, err, tonumber(f[2]))
+    requeue(n, slot, field, fc, token, err, tonumber(f[3]), lc + 1)
   end
 end
 

@@ -27,9 +27,9 @@ local function claim(step_id, owner, valid_until, limit, n)
     local field = n .. ':' .. slot
     local s = parse_state(redis.call('HGET', K_JS, field))
     if s == nil or (s.status == 4 and s.runAt <= NOW) then
-      local fc, token, tail = 0, 1, ''
-      if s then fc, token, tail = s.fc, s.token + 1, s.tail end
-      redis.call('HSET', K_JS, field, make_state(1, fc, token, owner, 0, '', tail))
+      local fc, token, tail, lc = 0, 1, '', 0
+      if s then fc, token, tail, lc = s.fc, s.token + 1, s.tail, s.lc end
+      redis.call('HSET', K_JS, field, make_state(1, fc, token, owner, 0, '', tail, lc))
       redis.call('HSET', K_HELD, field, owner)
       again = { slot, 'null', fc, token }
     end
@@ -41,7 +41,7 @@ local function claim(step_id, owner, valid_until, limit, n)
       local s = parse_state(redis.call('HGET', K_JS, field))
       if s and s.status == 4 then
         local token = s.token + 1
-        redis.call('HSET', K_JS, field, make_state(1, s.fc, token, owner, 0, '', s.tail))
+        redis.call('HSET', K_JS, field, make_state(1, s.fc, token, owner, 0, '', s.tail, s.lc))
         redis.call('HSET', K_HELD, field, owner)
         local seq = string.sub(field, #n + 2)
         again[#again + 1] = seq

@@ -21,9 +21,11 @@
 --   KEYS[12] bk     SET   applied addTasks batch keys "<n>:<batchKey>"
 -- ARGV[1] is always the workflow id and ARGV[2] the event channel; the rest is per script.
 --
--- Job state string: "<status>|<failedCount>|<token>|<owner>|<runAt>|<finishedAt>|<tail>"
+-- Job state string: "<status>|<failedCount>[.<lostCount>]|<token>|<owner>|<runAt>|<finishedAt>|<tail>"
 --   status 1 leased alone, 2 succeeded (tail = result JSON, '' = none), 3 failed (tail = error),
 --   4 ready again (tail = last error). A fresh task leased in a range has no state at all.
+--   lostCount (times lost with its node, see lib/apply.lua lose_attempt) is written only when
+--   it is not 0.
 
 local K_WF, K_SX, K_ST, K_TD, K_JS, K_ER, K_RQ, K_DL, K_READY, K_HELD, K_RL, K_BK
 local WID, CHANNEL, W_JSON, NOW, NOWS
@@ -171,13 +173,16 @@ end
 
 local function parse_state(v)
   if not v then return nil end
-  local s, fc, tok, own, run, fin, pos = string.match(v, '^(%d)|(%d+)|(%d+)|([^|]*)|(%d+)|(%d*)|()')
-  return { status = tonumber(s), fc = tonumber(fc), token = tonumber(tok), owner = own, runAt = tonumber(run), fin = fin,
-    tail = string.sub(v, pos) }
+  local s, fc, lc, tok, own, run, fin, pos = string.match(v, '^(%d)|(%d+)%.?(%d*)|(%d+)|([^|]*)|(%d+)|(%d*)|()')
+  return { status = tonumber(s), fc = tonumber(fc), lc = tonumber(lc) or 0, token = tonumber(tok), owner = own,
+    runAt = tonumber(run), fin = fin, tail = string.sub(v, pos) }
 end
 
-local function make_state(status, fc, token, owner, run_at, fin, tail)
-  return status .. '|' .. I(fc) .. '|' .. I(token) .. '|' .. owner .. '|' .. I(run_at) .. '|' .. fin .. '|' .. tail
+-- lc: the lost count (nil or 0 for none).
+local function make_state(status, fc, token, owner, run_at, fin, tail, lc)
+  local counts = I(fc)
+  if lc and lc > 0 then counts = counts .. '.' .. I(lc) end
+  return status .. '|' .. counts .. '|' .. I(token) .. '|' .. owner .. '|' .. I(run_at) .. '|' .. fin .. '|' .. tail
 end
 
 local function is_hook(slot)

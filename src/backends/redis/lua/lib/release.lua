@@ -12,7 +12,7 @@ local function release_job(n, slot, token)
   else
     local s = parse_state(redis.call('HGET', K_JS, field))
     if s == nil or s.status ~= 1 or s.token ~= token then return false end
-    redis.call('HSET', K_JS, field, make_state(4, s.fc, s.token, '', 0, '', s.tail))
+    redis.call('HSET', K_JS, field, make_state(4, s.fc, s.token, '', 0, '', s.tail, s.lc))
     redis.call('HDEL', K_HELD, field)
   end
   if sget(n, 'status') ~= 'running' then return true end
