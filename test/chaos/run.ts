@@ -214,6 +214,7 @@ try {
   say(`chaos summary (${backendName}, seed ${seed}, ${Math.round((Date.now() - startedAt) / 1000)} s)`);
   say(`  workflows   ${s.workflows} (${Object.entries(s.byVariant).map(([k, v]) => `${k} ${v}`).join(', ')}): ${s.succeeded} succeeded, ${s.failed} failed, ${s.neverStored} never stored (store down at creation)`);
   say(`  tasks       ${s.tasks}, ${s.taskAttempts} attempts, ${s.repeatedAttempts} repeated; hooks ${s.hookAttempts} attempts, ${s.repeatedHooks} repeated`);
+  say(`  lost        ${s.lostAttempts} attempts lost with their node (maxNodeLosses), none counted as a failure`);
   say(`  late starts ${s.lateStarts} attempts began after their step had finished (by a node declared dead)`);
   say(`  kills       ${counts.kills} kill -9, ${counts.workersStarted} workers started (${counts.faultArmed} armed, ${counts.notReady} found the store down)`);
   say(`  faults hit  ${faultsHit.size === 0 ? 'none' : [...faultsHit].map(([k, v]) => `${k} x${v}`).join(', ')}`);

@@ -23,6 +23,8 @@ function planOf(variant: Plan['variant']): Plan {
 /** The facts of a flawless run of one workflow. */
 function flawless(plan: Plan, wf = 'wf-1'): Facts & { stored: Map<string, StoredWorkflow> } {
   const expected = expectedOf(plan);
+  // Task values are unique within a plan; a flaky task records its one failed attempt.
+  const flakyValues = new Set([...plan.fan.tasks, ...plan.fan.extra, ...plan.fan.post, ...plan.left, ...plan.right, ...plan.rescue].filter((t) => t.flaky === true).map((t) => t.value));
   const creator: CreatorRecord[] = [{ type: 'plan', wf, plan }];
   const effects: SideEffect[] = [];
   const steps: StoredWorkflow['steps'] = Object.entries(expected.steps).map(([name, want], i) => {
@@ -37,7 +39,8 @@ function flawless(plan: Plan, wf = 'wf-1'): Facts & { stored: Map<string, Stored
       effects.push({ wf, step: name, phase: 'task', seq, attempt: 1, at: 'start', token, node: 'w1' });
       if (!failing) effects.push({ wf, step: name, phase: 'task', seq, attempt: 1, at: 'end', token, node: 'w1' });
       if (want.sideHooks) effects.push({ wf, step: name, phase: 'afterEach', seq, at: 'end', token, node: 'w1' });
-      return { seq, status: failing ? 'failed' : 'succeeded', data: { value }, result: failing ? undefined : { value, token }, failedCount: failing ? 1 : 0 };
+      const flaky = flakyValues.has(value);
+      return { seq, status: failing ? 'failed' : 'succeeded', data: { value, flaky }, result: failing ? undefined : { value, token }, failedCount: failing || flaky ? 1 : 0 };
     });
     creator.push({ type: 'step', wf, stepId: String(i + 1), status: want.status });
     return { id: String(i + 1), name, status: want.status, error: null, finishedAt: null, tasks };
@@ -66,6 +69,12 @@ describe('the chaos verdict', () => {
     const task = facts.stored.get('wf-1')!.steps.find((step) => step.name === 'left')!.tasks[0]!;
     task.status = 'ready';
     expect(verify(facts).violations).toEqual([expect.stringMatching(/step left task 1: ready after 0 failed attempts, expected succeeded/)]);
+  });
+
+  it('reports a node loss counted as a failed attempt', () => {
+    const facts = flawless(planOf('ok'));
+    facts.stored.get('wf-1')!.steps.find((step) => step.name === 'left')!.tasks[0]!.failedCount += 1;
+    expect(verify(facts).violations).toEqual([expect.stringMatching(/step left task 1: [12] failed attempts recorded, expected [01] \(node losses must not count as failures\)/)]);
   });
 
   it('reports a stored result that no attempt returned', () => {

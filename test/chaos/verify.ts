@@ -19,7 +19,7 @@ export interface StoredWorkflow {
     status: string;
     error: { message: string } | null;
     finishedAt: number | null;
-    tasks: { seq: number; status: string; data: unknown; result: unknown; failedCount: number }[];
+    tasks: { seq: number; status: string; data: unknown; result: unknown; failedCount: number; lostCount?: number }[];
   }[];
 }
 
@@ -42,6 +42,8 @@ export interface Stats {
   repeatedAttempts: number;
   hookAttempts: number;
   repeatedHooks: number;
+  /** Attempts lost with their node, as the store counted them. */
+  lostAttempts: number;
   /** Attempts that started after their step had finished (a node that did not know it was declared dead). */
   lateStarts: number;
 }
@@ -87,6 +89,7 @@ export function verify(facts: Facts): Verdict {
     hookAttempts: 0,
     repeatedHooks: 0,
     lateStarts: 0,
+    lostAttempts: 0,
   };
   const plans = new Map<string, Plan>();
   const startErrors = new Map<string, string>();
@@ -152,8 +155,15 @@ export function verify(facts: Facts): Verdict {
           violations.push(`${at} task ${task.seq}: ${task.status} after ${task.failedCount} failed attempts, expected ${wantStatus}`);
           continue;
         }
+        stats.lostAttempts += task.lostCount ?? 0;
         if (attempts === 0) violations.push(`${at} task ${task.seq}: ${task.status} but no handler attempt was logged`);
         if (failing) continue;
+        // Kills are node losses, never failed attempts: only a flaky task's own first failure counts
+        // (the fan's task 1 calls the store, which fails while the server restarts).
+        const failures = (task.data as { flaky?: boolean } | null)?.flaky === true ? 1 : 0;
+        if (task.failedCount !== failures && !(name === 'fan' && task.seq === 1)) {
+          violations.push(`${at} task ${task.seq}: ${task.failedCount} failed attempts recorded, expected ${failures} (node losses must not count as failures)`);
+        }
         const token = (task.result as WorkResult | undefined)?.token;
         if (token === undefined) violations.push(`${at} task ${task.seq}: succeeded without a result`);
         else if (!effects.ends.has(key(wf, name, task.seq, token))) violations.push(`${at} task ${task.seq}: its result names attempt ${token}, which never returned`);
