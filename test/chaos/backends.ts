@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OwnedRedis } from '../redis/server.js';
 import { OwnedPostgres } from './postgres-cluster.js';
+import { dumpPostgres, dumpRedis, dumpSqlite } from './store-dump.js';
 
 export type ChaosBackendName = 'sqlite' | 'redis' | 'postgres';
 
@@ -13,6 +14,8 @@ export interface ChaosBackend {
   readonly options: Record<string, unknown>;
   /** Takes the store down abruptly for `outageMs` and brings it back; false when there is no server to restart (SQLite). */
   restart(outageMs: number): Promise<boolean>;
+  /** Everything the store holds about these workflows, and its node and work indexes (store-dump.ts). */
+  dump(workflowIds: string[]): Promise<string>;
   destroy(): Promise<void>;
 }
 
@@ -23,6 +26,7 @@ export async function startBackend(name: ChaosBackendName): Promise<ChaosBackend
       name,
       options: { backend: `sqlite:${join(dir, 'chaos.db')}` },
       restart: () => Promise.resolve(false),
+      dump: (ids) => Promise.resolve(dumpSqlite(join(dir, 'chaos.db'), ids)),
       destroy: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })),
     };
   }
@@ -38,6 +42,7 @@ export async function startBackend(name: ChaosBackendName): Promise<ChaosBackend
         await server.start();
         return true;
       },
+      dump: (ids) => dumpRedis(server.url, 'chaos', ids),
       destroy: () => server.destroy(),
     };
   }
@@ -49,6 +54,7 @@ export async function startBackend(name: ChaosBackendName): Promise<ChaosBackend
       await cluster.crashRestart(outageMs);
       return true;
     },
+    dump: (ids) => dumpPostgres(cluster.url, 'chaos', ids),
     destroy: () => cluster.destroy(),
   };
 }

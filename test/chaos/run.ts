@@ -8,7 +8,7 @@
  * creator heard (verify.ts). Exits 1 with the violations listed; every random choice comes from
  * the printed seed, so `--seed` replays the same decisions.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,6 +63,8 @@ const FAULTS = [
   // Frozen past its lease: declared dead while it holds jobs, then it wakes up (fencing).
   `claim:before-start=stall:${LEASE_MS * 2}`,
   `handler:before-complete=stall:${LEASE_MS * 2}`,
+  // Frozen with a completion sent and its answer unread (a server; SQLite would freeze inside its write transaction, stalling every process).
+  ...(backendName === 'sqlite' ? [] : [`complete:in-transition=stall:${LEASE_MS * 2}`]),
 ];
 const WORKER_SCRIPT = fileURLToPath(new URL('./worker.ts', import.meta.url));
 const CREATOR_SCRIPT = fileURLToPath(new URL('./creator.ts', import.meta.url));
@@ -231,8 +233,13 @@ try {
     say(`FAIL: ${violations.length === 0 ? 'no workflow was created' : `${violations.length} violations`}`);
     for (const violation of violations.slice(0, 100)) say(`  - ${violation}`);
     if (violations.length > 100) say(`  … and ${violations.length - 100} more`);
+    const suspects = [...new Set([...open, ...violations.flatMap((v) => /workflow (\S+)/.exec(v)?.[1] ?? [])])].slice(0, 20);
+    await backend
+      .dump(suspects)
+      .then((text) => writeFileSync(join(logDir, 'store-dump.json'), text))
+      .catch((error: unknown) => say(`  (could not dump the store: ${String(error)})`));
     say(`replay: ${replay}`);
-    say(`logs: ${logDir} (side effects *.jsonl, creator.jsonl, worker stderr and problems)`);
+    say(`logs: ${logDir} (side effects *.jsonl, creator.jsonl, worker stderr and problems, store-dump.json: the store's rows or keys of the workflows named above)`);
   }
 } catch (error) {
   say(`chaos: the run itself broke: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
