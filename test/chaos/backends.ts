@@ -19,6 +19,19 @@ export interface ChaosBackend {
   destroy(): Promise<void>;
 }
 
+/** Starting a server can fail for reasons of the machine (a busy port, a spawn error while node_modules is rewritten): try thrice. */
+async function again(start: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (error) {
+      if (attempt === 3) throw error;
+      process.stdout.write(`  starting the server failed (${String(error)}); trying again\n`);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
+  }
+}
+
 export async function startBackend(name: ChaosBackendName): Promise<ChaosBackend> {
   if (name === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'deflow-chaos-sqlite-'));
@@ -39,7 +52,7 @@ export async function startBackend(name: ChaosBackendName): Promise<ChaosBackend
       async restart(outageMs) {
         await server.kill();
         await new Promise((resolve) => setTimeout(resolve, outageMs));
-        await server.start();
+        await again(() => server.start());
         return true;
       },
       dump: (ids) => dumpRedis(server.url, 'chaos', ids),
@@ -51,7 +64,7 @@ export async function startBackend(name: ChaosBackendName): Promise<ChaosBackend
     name,
     options: { backend: cluster.url, schema: 'chaos' },
     async restart(outageMs) {
-      await cluster.crashRestart(outageMs);
+      await again(() => cluster.crashRestart(outageMs));
       return true;
     },
     dump: (ids) => dumpPostgres(cluster.url, 'chaos', ids),
