@@ -31,6 +31,16 @@ export interface Clock {
 /** Node's own timers cap a delay at 2^31-1 ms; longer waits are split so they never fire early. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * A delay Node's timers hold as given. Options are checked at the API, so this is a last line
+ * of defence against what Node would turn into 1 ms (NaN, above the cap): a repeating timer
+ * must never become a busy loop.
+ */
+function timerDelay(ms: number, min: number, ifNaN: number): number {
+  if (Number.isNaN(ms)) return ifNaN;
+  return Math.max(min, Math.min(ms, MAX_TIMER_MS));
+}
+
 export const systemClock: Clock = {
   now: () => Date.now(),
   monotonic: () => performance.now(),
@@ -44,11 +54,11 @@ export const systemClock: Clock = {
           if (left > MAX_TIMER_MS) arm(left - MAX_TIMER_MS);
           else callback();
         },
-        Math.max(0, Math.min(left, MAX_TIMER_MS)),
+        timerDelay(left, 0, 0),
       );
       if (options?.unref === true) handle.unref();
     };
-    arm(ms);
+    arm(Number.isNaN(ms) ? 0 : ms);
     return {
       cancel() {
         cancelled = true;
@@ -57,7 +67,7 @@ export const systemClock: Clock = {
     };
   },
   every(ms, callback, options) {
-    const handle = setInterval(callback, Math.max(1, Math.min(ms, MAX_TIMER_MS)));
+    const handle = setInterval(callback, timerDelay(ms, 1, MAX_TIMER_MS));
     if (options?.unref === true) handle.unref();
     return { cancel: () => clearInterval(handle) };
   },

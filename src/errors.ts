@@ -1,3 +1,5 @@
+import { types } from 'node:util';
+
 /**
  * Errors shared by every layer. Each class carries a stable `code` so callers can
  * branch on it without parsing messages, and survives a trip through JSON
@@ -53,6 +55,12 @@ export class BackendError extends DeflowError {
   }
 }
 
+/**
+ * The backend's server could not be reached, or is not ready yet (starting, restarting, its
+ * connection dropped): trying again later may work, unlike a wrong password or a missing database.
+ */
+export class BackendUnavailableError extends BackendError {}
+
 /** No node is registered in this process: call `DeFlow.register()` first. */
 export class NotRegisteredError extends DeflowError {
   constructor(message = 'deflow is not registered in this process: call DeFlow.register() before using workflows') {
@@ -85,14 +93,21 @@ export interface SerializedError {
   [key: string]: unknown;
 }
 
+/**
+ * Is `value` an Error, also one made in another realm (a `vm` context, a test sandbox), whose
+ * Error class is not ours, so `instanceof Error` is false?
+ */
+export function isError(value: unknown): value is Error {
+  return value instanceof Error || types.isNativeError(value);
+}
+
 /** Turns anything thrown into a JSON-safe record, keeping the class name, message, stack and own properties. */
 export function serializeError(thrown: unknown, hook?: string): SerializedError {
-  const out: SerializedError =
-    thrown instanceof Error
-      ? { name: thrown.name, message: thrown.message }
-      : { name: 'Error', message: typeof thrown === 'string' ? thrown : safeString(thrown) };
-  if (thrown instanceof Error) {
-    if (thrown.stack !== undefined) out.stack = thrown.stack;
+  const out: SerializedError = isError(thrown)
+    ? { name: String(thrown.name), message: String(thrown.message) }
+    : { name: 'Error', message: typeof thrown === 'string' ? thrown : safeString(thrown) };
+  if (isError(thrown)) {
+    if (typeof thrown.stack === 'string') out.stack = thrown.stack;
     for (const [key, value] of Object.entries(thrown)) {
       if (key === 'name' || key === 'message' || key === 'stack') continue;
       if (isJsonSafe(value)) out[key] = value;
@@ -141,5 +156,16 @@ export class StepClosedError extends DeflowError {
 export class NotFoundError extends DeflowError {
   constructor(message: string) {
     super('ERR_NOT_FOUND', message);
+  }
+}
+
+/**
+ * Something read from the backend is not what deflow wrote there: unparsable JSON or a wrong
+ * shape in a stored record, or a malformed event message. `field` names what was bad.
+ */
+export class CorruptRecordError extends DeflowError {
+  constructor(message: string, fields: Record<string, string | number> = {}) {
+    super('ERR_CORRUPT_RECORD', message);
+    Object.assign(this, fields);
   }
 }

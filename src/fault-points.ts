@@ -18,6 +18,10 @@ export const FAULT_POINTS = [
   'complete:in-transition',
   /** A hook's addAfter steps are stored; the hook's own completion is not. */
   'hook:after-add-after',
+  /** The PostgreSQL migrator holds the schema's migration lock, inside its transaction, and has changed nothing yet. */
+  'migrate:holding-lock',
+  /** The event connection (Redis subscriber, PostgreSQL LISTEN) is back after a loss and not subscribed yet: events published now never reach this process. */
+  'events:reconnected',
 ] as const;
 
 export type FaultPointName = (typeof FAULT_POINTS)[number];

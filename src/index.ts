@@ -24,6 +24,8 @@ export type { RedisConnectionOptions } from './backends/registry.js';
 export type { DependencyCondition, JobStatus, StepStatus, WorkflowStatus } from './backends/records.js';
 export {
   BackendError,
+  CorruptRecordError,
+  BackendUnavailableError,
   DeflowError,
   LeaseLostError,
   NodeLostError,

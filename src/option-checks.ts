@@ -3,6 +3,7 @@
  * and the backends (their own part of the register options): each message names the option,
  * says what it must be and shows what it got.
  */
+import { MAX_TIMER_MS } from './clock.js';
 import { ValidationError } from './errors.js';
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -32,6 +33,18 @@ export function integer(value: unknown, name: string, min: number, unit = '', ma
   return value;
 }
 
+/**
+ * A duration in milliseconds that reaches a timer. Node's timers hold at most 2^31-1 ms and turn
+ * anything longer into 1 ms, so a longer value is refused here rather than firing at once.
+ */
+export function duration(value: unknown, name: string, min: number, unit = ' (milliseconds)'): number {
+  const ms = integer(value, name, min, unit, Number.MAX_SAFE_INTEGER);
+  if (ms > MAX_TIMER_MS) {
+    throw new ValidationError(`${name} must be at most ${MAX_TIMER_MS} ms (~24.8 days, the longest a timer can wait), got ${ms}`);
+  }
+  return ms;
+}
+
 export function boolean(value: unknown, name: string): boolean {
   if (typeof value !== 'boolean') throw new ValidationError(`${name} must be true or false, got ${describe(value)}`);
   return value;
@@ -40,6 +53,18 @@ export function boolean(value: unknown, name: string): boolean {
 export function nonEmptyString(value: unknown, name: string): string {
   if (typeof value !== 'string' || value.length === 0) {
     throw new ValidationError(`${name} must be a non-empty string, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/**
+ * A name deflow stores and looks up (workflow, step, handler names; ids): no NUL, which
+ * PostgreSQL cannot store, and which other stores could let cut a name short, so "a\0b" could
+ * never be told from "a" in some index. Refused the same on every backend.
+ */
+export function checkNoNul(value: string, name: string): string {
+  if (value.includes('\0')) {
+    throw new ValidationError(`${name} must not contain a NUL character ("\\0"; no backend can store it faithfully), got ${describe(value)}`);
   }
   return value;
 }

@@ -1,5 +1,6 @@
 /** The deflow command, run as a user runs it (from the sources, through tsx). */
 import { execFile, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +38,33 @@ function deflow(args: string[], cwd: string): Promise<Run> {
       resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
     });
   });
+}
+
+interface StartedWorker {
+  process: ChildProcess;
+  stderr(): string;
+  exit: Promise<number | null>;
+}
+
+/** `deflow worker --steps <dir>`, once it said it loaded its step modules. */
+async function startWorker(stepsDir: string, backend: string, cwd: string): Promise<StartedWorker> {
+  const worker = spawn(process.execPath, ['--import', TSX, MAIN, 'worker', '--steps', stepsDir, '--backend', backend], {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  worker.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exit = new Promise<number | null>((resolve) => worker.once('exit', resolve));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker did not start: ${stderr}`)), 30_000);
+    worker.stderr.on('data', () => {
+      if (stderr.includes('step modules loaded')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  return { process: worker, stderr: () => stderr, exit };
 }
 
 describe('deflow CLI', () => {
@@ -96,27 +124,43 @@ describe('deflow CLI', () => {
   it('worker runs the steps of a directory for `run --no-worker`, and drains on SIGTERM', async () => {
     const cwd = workdir();
     const backend = `sqlite:${join(cwd, 'shared.db')}`;
-    const worker = spawn(process.execPath, ['--import', TSX, MAIN, 'worker', '--steps', join(FIXTURES, 'steps'), '--backend', backend], {
-      cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let workerErr = '';
-    worker.stderr.on('data', (chunk: Buffer) => (workerErr += chunk.toString()));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`worker did not start: ${workerErr}`)), 30_000);
-      worker.stderr.on('data', () => {
-        if (workerErr.includes('step modules loaded')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
+    const worker = await startWorker(join(FIXTURES, 'steps'), backend, cwd);
     const run = await deflow(['run', '--no-worker', '--backend', backend, join(FIXTURES, 'cli/workflow.ts')], cwd);
     expect(run.code).toBe(0);
-    const exit = new Promise<number | null>((resolve) => worker.once('exit', resolve));
-    worker.kill('SIGTERM');
-    expect(await exit).toBe(0);
-    expect(workerErr).toContain('SIGTERM: finishing running tasks');
+    worker.process.kill('SIGTERM');
+    expect(await worker.exit).toBe(0);
+    expect(worker.stderr()).toContain('SIGTERM: finishing running tasks');
+  });
+
+  it("worker imports step modules only from --steps and its working directory: another one's step fails, naming both", async () => {
+    const cwd = workdir();
+    const backend = `sqlite:${join(cwd, 'shared.db')}`;
+    const worker = await startWorker(join(FIXTURES, 'steps'), backend, cwd);
+    try {
+      // Its handler lives in the workflow module, under neither directory of the worker.
+      const run = await deflow(['run', '--no-worker', '--backend', backend, join(FIXTURES, 'cli/failing.ts')], cwd);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toContain('refuses to import the step module of StepHandler "cli-broken"');
+      expect(run.stdout).not.toContain('the printer is on fire');
+      // The summary cuts the reason; the worker says it whole, once.
+      for (let waited = 0; !worker.stderr().includes('cli-broken') && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(worker.stderr()).toContain(`is outside the step directories this node may import from (${cwd}, ${join(FIXTURES, 'steps')})`);
+    } finally {
+      worker.process.kill('SIGTERM');
+      await worker.exit;
+    }
+  });
+
+  it('worker does not count a module that exports no StepHandler (a helper), and says so', async () => {
+    const cwd = workdir();
+    const worker = await startWorker(join(FIXTURES, 'steps-with-helper'), `sqlite:${join(cwd, 'shared.db')}`, cwd);
+    try {
+      expect(worker.stderr()).toMatch(/steps-with-helper\/format.ts exports no StepHandler; it is not counted/);
+      expect(worker.stderr()).toMatch(/, 1 step modules loaded/);
+    } finally {
+      worker.process.kill('SIGTERM');
+      await worker.exit;
+    }
   });
 
   it('says what is wrong with bad arguments', async () => {
@@ -134,6 +178,10 @@ describe('deflow CLI', () => {
     const broken = await deflow(['worker', '--steps', join(FIXTURES, 'steps-broken')], cwd);
     expect(broken.code).toBe(1);
     expect(broken.stderr).toMatch(/step module .*throws-at-import.ts failed to load: config missing/);
+    // Counted as loaded before: a worker that runs none of the steps it was started for.
+    const notAStep = await deflow(['worker', '--steps', join(FIXTURES, 'steps-not-a-step')], cwd);
+    expect(notAStep.code).toBe(1);
+    expect(notAStep.stderr).toMatch(/step module .*steps-not-a-step\/answer.ts default-exports number 42, not a StepHandler/);
     const badLease = await deflow(['worker', '--steps', join(FIXTURES, 'steps'), '--lease', '5'], cwd);
     expect(badLease.stderr).toMatch(/--lease must be a whole number of milliseconds >= 100, got "5"/);
     const noModule = await deflow(['run', 'missing.ts'], cwd);

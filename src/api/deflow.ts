@@ -2,19 +2,24 @@
  * DeFlow: joins this process to a backend as a node (DeFlow-compatible `register` /
  * `unregister`). One registration per process; WorkFlow and Step use it implicitly.
  *
- * Lifecycle:  connecting -> ready -> closing -> closed   (connecting -> failed when the backend is
- *             unreachable; ready -> failed when it gives up for good, e.g. Redis's maxAttempts)
+ * Lifecycle:  connecting -> ready -> closing -> closed   (connecting -> failed when the backend
+ *             refuses, or stays unreachable past startupTimeout (it is tried again meanwhile);
+ *             ready -> failed when it gives up for good, e.g. Redis's maxAttempts)
  */
 import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
 import type { Backend } from '../backends/backend.js';
 import { systemClock } from '../clock.js';
 import { DeflowError, NotRegisteredError, ValidationError } from '../errors.js';
 import { WorkerNode } from '../engine/node.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, setMaxPayloadBytes } from '../engine/json.js';
 import type { NodeProblem } from '../engine/node-options.js';
 import { chooseBackend, ignoredOptions } from '../backends/registry.js';
+import { redactError, redactUrl, secretsOf } from '../backends/redact-url.js';
 import type { ChosenBackend } from '../backends/registry.js';
 import { backendInput, checkRegisterOptions } from './options.js';
 import type { RegisterOptions, ResolvedRegisterOptions } from './options.js';
+import { openBackend } from './startup-retry.js';
 import { views } from './views.js';
 
 export type DeFlowState = 'connecting' | 'ready' | 'failed' | 'closing' | 'closed';
@@ -56,10 +61,15 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
   /** Work accepted before unregister() (a run() storing its workflow) that it must wait for. */
   readonly #accepted = new Set<Promise<unknown>>();
   readonly #lastWarning = new Map<string, number>();
+  /** The passwords of the backend URL and connection: hidden in every error this registration reports. */
+  readonly #secrets: readonly string[];
+  /** Cuts short the pause between two attempts to reach the backend (unregister() while connecting). */
+  #stopWaiting: (() => void) | null = null;
 
   private constructor(options: ResolvedRegisterOptions, backend: ChosenBackend) {
     super();
     this.options = options;
+    this.#secrets = secretsOf(options.backend, options.connection?.password);
     this.#chosenBackend = backend;
     this.#ready = this.#connect();
     // Failures are reported by ready(), by every call that needs the backend, and as a warning.
@@ -85,6 +95,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
     }
     const instance = new DeFlow(resolved, backend);
     DeFlow.#current = instance;
+    setMaxPayloadBytes(resolved.maxPayloadBytes);
     return instance;
   }
 
@@ -109,6 +120,11 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
 
   get state(): DeFlowState {
     return this.#state;
+  }
+
+  /** What `console.log(deflow)` shows: never the backend's password. */
+  [inspect.custom](): string {
+    return `DeFlow { state: '${this.#state}', backend: ${JSON.stringify(redactUrl(this.options.backend))} }`;
   }
 
   /** Resolves once the backend answers and the node runs; rejects with a clear error otherwise. */
@@ -154,6 +170,8 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
     if (this.#state === 'closing' || this.#state === 'closed') return;
     this.#state = 'closing';
     if (DeFlow.#current === this) DeFlow.#current = null;
+    if (DeFlow.#current === null) setMaxPayloadBytes(DEFAULT_MAX_PAYLOAD_BYTES);
+    this.#stopWaiting?.();
     try {
       await this.#ready;
     } catch {
@@ -175,10 +193,24 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
 
   async #connect(): Promise<void> {
     try {
-      const backend = await this.#chosenBackend.create();
-      await backend.open();
+      const backend = await openBackend(this.#chosenBackend, {
+        timeoutMs: this.options.startupTimeout,
+        clock: systemClock,
+        onRetry: (error) => this.#onStartupRetry(error),
+        cancelled: () => this.#state !== 'connecting',
+        onCancel: (wake) => {
+          this.#stopWaiting = wake;
+        },
+      });
+      this.#stopWaiting = null;
+      if (this.#state !== 'connecting') {
+        // unregister() was called while it waited: close what it just opened.
+        await backend.close();
+        throw new NotRegisteredError('DeFlow was unregistered while it waited for its backend');
+      }
       this.#backend = backend;
       backend.onFatal?.((error) => this.#fatal(error));
+      backend.onProblem?.((error, during) => this.#onProblem({ during, error }));
       const node = new WorkerNode(
         backend,
         views,
@@ -191,6 +223,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
           discoverIntervalMs: 1000,
           drainTimeoutMs: this.options.drainTimeout,
           poolSize: this.options.poolSize,
+          stepDirs: this.options.stepDirs,
           clock: systemClock,
         },
         (problem) => this.#onProblem(problem),
@@ -199,7 +232,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
       await node.start();
       if (this.#state === 'connecting') this.#state = 'ready';
     } catch (error) {
-      this.#failure = error instanceof Error ? error : new Error(String(error));
+      this.#failure = redactError(error instanceof Error ? error : new Error(String(error)), this.#secrets);
       if (this.#state === 'connecting') this.#state = 'failed';
       throw this.#failure;
     }
@@ -209,15 +242,21 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
   #fatal(error: Error): void {
     if (this.#state !== 'ready' && this.#state !== 'connecting') return;
     this.#state = 'failed';
-    this.#failure = error;
+    this.#failure = redactError(error, this.#secrets);
     this.#node?.halt(error);
     this.#onProblem({ during: 'backend', error });
     for (const watcher of [...this.#watchers]) watcher.registrationClosed(error);
     this.#watchers.clear();
   }
 
+  /** Every retry is said once: to 'error' listeners (during 'connect'), else as a process warning. */
+  #onStartupRetry(error: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error, 'connect');
+    else process.emitWarning(error.message, { type: 'DeflowWarning', code: 'DEFLOW_BACKEND_UNAVAILABLE' });
+  }
+
   #onProblem(problem: NodeProblem): void {
-    const error = problem.error instanceof Error ? problem.error : new Error(String(problem.error));
+    const error = redactError(problem.error instanceof Error ? problem.error : new Error(String(problem.error)), this.#secrets);
     if (this.listenerCount('error') > 0) this.emit('error', error, problem.during);
     else this.#warn(problem.during, error);
   }

@@ -59,5 +59,6 @@ export async function runHandler(call: IsolatedCall): Promise<string | null> {
     null,
   );
   const result: unknown = await handler.handler(task, stepView);
-  return toJson(result, `the result of task ${job.seq} of step "${step.name}"`, true);
+  // Its size is checked by the node, which knows the registered limit (engine/isolation.ts).
+  return toJson(result, `the result of task ${job.seq} of step "${step.name}"`, true, Infinity);
 }

@@ -7,9 +7,10 @@ import { availableParallelism } from 'node:os';
 import type { BackendInput, RedisConnectionOptions } from '../backends/registry.js';
 import { DEFAULT_MAX_NODE_LOSSES } from '../backends/policy.js';
 import type { ResolvedStepOptions, StoredWorkflowOptions } from '../backends/records.js';
-import { MAX_TIMER_MS } from '../clock.js';
 import { ValidationError } from '../errors.js';
-import { boolean, checkKnownKeys, checkObject, describe, integer, nonEmptyString } from '../option-checks.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES } from '../engine/json.js';
+import { boolean, checkKnownKeys, checkObject, describe, duration, integer, nonEmptyString } from '../option-checks.js';
+import { checkStepDirs } from './step-dirs.js';
 
 /** Per-step behaviour. Precedence: defaults < WorkFlow.create < StepHandler.options < addStep/addAfter. */
 export interface StepOptions {
@@ -90,6 +91,18 @@ export interface RegisterOptions {
   pollInterval?: number;
   /** Workers in each pool that runs isolated steps (`isolation: 'thread' | 'process'`). Default: the number of cores. */
   poolSize?: number;
+  /**
+   * Directories this process may import step modules from when it runs a step it has not
+   * loaded (symlinks resolved). Default: the working directory. See docs/api.md#step-modules.
+   */
+  stepDirs?: string[];
+  /** Largest payload (task data, step data, a task's result) in bytes of JSON (UTF-8). Default 1 MiB. */
+  maxPayloadBytes?: number;
+  /**
+   * Milliseconds `ready()` keeps trying to reach a Redis or PostgreSQL server that is down or
+   * still starting (backoff with jitter, each retry reported) before it rejects. 0 = fail at once. Default 60000.
+   */
+  startupTimeout?: number;
 }
 
 export interface ResolvedRegisterOptions {
@@ -106,6 +119,10 @@ export interface ResolvedRegisterOptions {
   drainTimeout: number;
   pollInterval: number;
   poolSize: number;
+  /** Absolute; empty: the working directory. */
+  stepDirs: string[];
+  maxPayloadBytes: number;
+  startupTimeout: number;
 }
 
 const REGISTER_KEYS = [
@@ -120,9 +137,16 @@ const REGISTER_KEYS = [
   'drainTimeout',
   'pollInterval',
   'poolSize',
+  'stepDirs',
+  'maxPayloadBytes',
+  'startupTimeout',
 ] as const;
 
 export const DEFAULT_BACKEND = 'sqlite:./.deflow/deflow.db';
+/** 256 MiB: PostgreSQL and Redis hold more, but every reader parses a payload whole. */
+const MAX_PAYLOAD_BYTES_CAP = 256 * 1024 * 1024;
+/** How long a starting node waits for an unreachable Redis or PostgreSQL server. */
+export const DEFAULT_STARTUP_TIMEOUT_MS = 60_000;
 /** A day: heartbeats run every third of a lease, and a longer lease only delays recovery. */
 const MAX_LEASE_MS = 86_400_000;
 
@@ -138,12 +162,12 @@ export function checkStepOptions(value: unknown, where: string): Partial<StepOpt
 function pickStepOptions(options: Record<string, unknown>, where: string): Partial<StepOptions> {
   const out: Partial<StepOptions> = {};
   if (options.taskConcurrency !== undefined) out.taskConcurrency = integer(options.taskConcurrency, `${where}.taskConcurrency`, 1);
-  if (options.taskTimeout !== undefined) out.taskTimeout = integer(options.taskTimeout, `${where}.taskTimeout`, 0, ' (milliseconds, 0 = no timeout)');
+  if (options.taskTimeout !== undefined) out.taskTimeout = duration(options.taskTimeout, `${where}.taskTimeout`, 0, ' (milliseconds, 0 = no timeout)');
   if (options.taskMaxFailCount !== undefined) {
     out.taskMaxFailCount = integer(options.taskMaxFailCount, `${where}.taskMaxFailCount`, 1, ' (total attempts)');
   }
   if (options.taskFailRetryDelay !== undefined) {
-    out.taskFailRetryDelay = integer(options.taskFailRetryDelay, `${where}.taskFailRetryDelay`, 0, ' (milliseconds)');
+    out.taskFailRetryDelay = duration(options.taskFailRetryDelay, `${where}.taskFailRetryDelay`, 0, ' (milliseconds)');
   }
   if (options.maxNodeLosses !== undefined) {
     // Infinity is refused on purpose: a task that crashes its process would then run forever.
@@ -225,16 +249,25 @@ export function checkRegisterOptions(value: unknown, env: NodeJS.ProcessEnv = pr
     checkProcessQueueInterval:
       options.checkProcessQueueInterval === undefined
         ? 2000
-        : integer(options.checkProcessQueueInterval, `${where}.checkProcessQueueInterval`, 0, ' (milliseconds, 0 = off)', MAX_TIMER_MS),
+        : duration(options.checkProcessQueueInterval, `${where}.checkProcessQueueInterval`, 0, ' (milliseconds, 0 = off)'),
     leaseMs:
       options.leaseMs === undefined ? 10_000 : integer(options.leaseMs, `${where}.leaseMs`, 100, ' (milliseconds, at least 100)', MAX_LEASE_MS),
     worker: options.worker === undefined ? true : boolean(options.worker, `${where}.worker`),
     maxBatch: options.maxBatch === undefined ? 1000 : integer(options.maxBatch, `${where}.maxBatch`, 1),
     drainTimeout:
-      options.drainTimeout === undefined ? 30_000 : integer(options.drainTimeout, `${where}.drainTimeout`, 0, ' (milliseconds)', MAX_TIMER_MS),
+      options.drainTimeout === undefined ? 30_000 : duration(options.drainTimeout, `${where}.drainTimeout`, 0),
     pollInterval:
-      options.pollInterval === undefined ? 50 : integer(options.pollInterval, `${where}.pollInterval`, 1, ' (milliseconds)', MAX_TIMER_MS),
+      options.pollInterval === undefined ? 50 : duration(options.pollInterval, `${where}.pollInterval`, 1),
     poolSize: options.poolSize === undefined ? availableParallelism() : integer(options.poolSize, `${where}.poolSize`, 1),
+    stepDirs: checkStepDirs(options.stepDirs, `${where}.stepDirs`),
+    maxPayloadBytes:
+      options.maxPayloadBytes === undefined
+        ? DEFAULT_MAX_PAYLOAD_BYTES
+        : integer(options.maxPayloadBytes, `${where}.maxPayloadBytes`, 1, ' (bytes of JSON)', MAX_PAYLOAD_BYTES_CAP),
+    startupTimeout:
+      options.startupTimeout === undefined
+        ? DEFAULT_STARTUP_TIMEOUT_MS
+        : duration(options.startupTimeout, `${where}.startupTimeout`, 0, ' (milliseconds, 0 = fail at once)'),
   };
 }
 

@@ -4,7 +4,7 @@
  * so every process that imports the same module can run it.
  */
 import { ValidationError } from '../errors.js';
-import { checkKnownKeys, checkObject, describe } from '../option-checks.js';
+import { checkKnownKeys, checkNoNul, checkObject, describe } from '../option-checks.js';
 import { toJson } from '../engine/json.js';
 import { nextOrdinal, registerHandler } from '../engine/handler-registry.js';
 import type { HandlerRef } from '../backends/records.js';
@@ -86,12 +86,14 @@ export class StepHandler<SD = unknown, TD = unknown, TR = unknown> {
     if (definition.name !== undefined && (typeof definition.name !== 'string' || definition.name.length === 0)) {
       throw new ValidationError(`${where}: name must be a non-empty string, got ${describe(definition.name)}`);
     }
+    if (definition.name !== undefined) checkNoNul(definition.name, `${where}: name`);
     if (definition.tasks !== undefined && !Array.isArray(definition.tasks)) {
       throw new ValidationError(`${where}: tasks must be an array, got ${describe(definition.tasks)}`);
     }
     // Checked here, where they were given, not when a workflow first uses them.
-    definition.tasks?.forEach((task, i) => toJson(task, `${where}: task data at index ${i}`));
-    if (definition.data !== undefined) toJson(definition.data, `${where}: data`);
+    // Serializable now; their size is checked where a step is built, against the registered limit.
+    definition.tasks?.forEach((task, i) => toJson(task, `${where}: task data at index ${i}`, false, Infinity));
+    if (definition.data !== undefined) toJson(definition.data, `${where}: data`, false, Infinity);
     const site = callerSite();
     this.moduleUrl = site?.url;
     this.definedAt = site?.site;

@@ -3,11 +3,11 @@
  * default-exports one, or the absolute path (or file URL) of such a module.
  */
 import { existsSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { HandlerRef } from '../backends/records.js';
 import { StepModuleError, ValidationError } from '../errors.js';
 import { describe } from '../option-checks.js';
+import { quoteSpecifier, specifierRefusal } from '../engine/module-policy.js';
 import { isStepHandler } from './step-handler.js';
 import type { StepHandler } from './step-handler.js';
 
@@ -27,7 +27,14 @@ export function checkStepSource(given: unknown, where: string): void {
   const source = given instanceof URL ? given.href : given;
   if (isStepHandler(source) || isPromiseLike(source)) return;
   if (typeof source === 'string') {
-    const path = modulePath(source, where);
+    const refusal = specifierRefusal(source);
+    if (refusal !== undefined) {
+      throw new ValidationError(
+        `${where}: step module ${quoteSpecifier(source)} ${refusal}; ` +
+          'give the absolute path of a module file, e.g. path.resolve(...) or new URL("./step.js", import.meta.url)',
+      );
+    }
+    const path = modulePath(source);
     if (!existsSync(path)) throw new StepModuleError(`${where}: step module ${source} does not exist`);
     return;
   }
@@ -44,7 +51,7 @@ export async function resolveStepSource(given: unknown, where: string): Promise<
   let module: unknown;
   const label = typeof source === 'string' ? `step module ${source}` : 'the imported step module';
   try {
-    module = typeof source === 'string' ? await import(pathToFileURL(modulePath(source, where)).href) : await (source);
+    module = typeof source === 'string' ? await import(pathToFileURL(modulePath(source)).href) : await (source);
   } catch (cause) {
     throw new StepModuleError(`${where}: cannot load ${label}: ${(cause as Error).message}`, { cause });
   }
@@ -57,15 +64,9 @@ export async function resolveStepSource(given: unknown, where: string): Promise<
   return { handler, ref: handler.toRef() };
 }
 
-function modulePath(source: string, where: string): string {
-  if (source.startsWith('file://')) return fileURLToPath(source);
-  if (!isAbsolute(source)) {
-    throw new ValidationError(
-      `${where}: step module path must be absolute (got ${JSON.stringify(source)}); ` +
-        'use path.resolve(...) or new URL("./step.js", import.meta.url)',
-    );
-  }
-  return source;
+/** The file of a specifier specifierRefusal accepted. */
+function modulePath(source: string): string {
+  return source.toLowerCase().startsWith('file:') ? fileURLToPath(source) : source;
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {

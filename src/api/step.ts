@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import type { Backend, NewStep, RunnableStep } from '../backends/backend.js';
 import type { StepRecord, StepStatus } from '../backends/records.js';
-import { NotFoundError, ValidationError } from '../errors.js';
-import { checkKnownKeys, checkObject, integer } from '../option-checks.js';
+import { CorruptRecordError, NotFoundError, ValidationError } from '../errors.js';
+import { checkKnownKeys, checkNoNul, checkObject, integer, nonEmptyString } from '../option-checks.js';
 import type { SerializedError } from '../errors.js';
 import { toJson } from '../engine/json.js';
 import type { JobContext } from '../engine/handler-contract.js';
@@ -80,8 +80,21 @@ function identityOf(fields: StepFields): StepIdentity {
     parentKey: fields.parentId === null ? undefined : `${fields.workflowId}:${fields.parentId}`,
     status: fields.status,
     error: fields.error,
-    data: 'data' in fields ? fields.data : JSON.parse(fields.dataJson ?? 'null'),
+    data: 'data' in fields ? fields.data : parseStepData(fields),
   };
+}
+
+/** A step's stored data: a corrupt one (the store was written by something else) is a clear error. */
+function parseStepData(fields: StepFields): unknown {
+  try {
+    return JSON.parse(fields.dataJson ?? 'null') as unknown;
+  } catch {
+    throw new CorruptRecordError(
+      `the stored data of step "${fields.name}" (id ${fields.id}) of workflow ${fields.workflowId} is not JSON; ` +
+        'the store was written by something other than deflow (or damaged)',
+      { workflowId: fields.workflowId, stepId: fields.id, field: 'step data' },
+    );
+  }
 }
 
 /** Per step a node runs, its identity is made once, not once per task. */
@@ -202,6 +215,7 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
     checkKnownKeys(raw, ADD_AFTER_KEYS, where);
     const callOptions = params.options === undefined ? undefined : checkStepOptions(params.options, `${where} options`);
     if (params.tasks !== undefined && !Array.isArray(params.tasks)) throw new ValidationError(`${where}: tasks must be an array`);
+    if (params.name !== undefined) checkNoNul(nonEmptyString(params.name, `${where}: name`), `${where}: name`);
     const call = context.calls++;
     const source = await resolveStepSource(params.step, where);
     const workflow = await this.#backend.getWorkflow(this.workflowId);

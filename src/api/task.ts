@@ -4,6 +4,7 @@
  */
 import type { ClaimedJob } from '../backends/backend.js';
 import type { JobStatus, TaskRecord } from '../backends/records.js';
+import { CorruptRecordError } from '../errors.js';
 import type { SerializedError } from '../errors.js';
 import { ABORT_TASK } from '../engine/handler-contract.js';
 import type { TaskView } from '../engine/handler-contract.js';
@@ -25,8 +26,8 @@ export class Task<TD = unknown, TR = unknown> implements TaskView {
   /** Failed attempts so far (handler failures and timeouts; node losses are counted in `lostCount`). */
   failedCount: number;
   /**
-   * Times the task was lost with its node (process killed, lease expired), as stored: set in
-   * results and reads; 0 on the task a handler receives. Limited by the step option maxNodeLosses.
+   * Times the task was lost with its node (process killed, frozen past its lease): in a handler,
+   * before this run. Limited by the step option maxNodeLosses.
    */
   lostCount: number;
   /** ready | leased | succeeded | failed. */
@@ -52,7 +53,7 @@ export class Task<TD = unknown, TR = unknown> implements TaskView {
 
   /** What the handler returned (undefined until it succeeded, or when it returned nothing). */
   get result(): TR | undefined {
-    if (this.#result === UNPARSED) this.#result = this.#resultJson === null ? undefined : (JSON.parse(this.#resultJson) as TR);
+    if (this.#result === UNPARSED) this.#result = this.#resultJson === null ? undefined : (this.#parse(this.#resultJson, 'result') as TR);
     return this.#result;
   }
 
@@ -62,8 +63,23 @@ export class Task<TD = unknown, TR = unknown> implements TaskView {
 
   /** The task's data, as given to addTasks (parsed on first read). */
   get data(): TD {
-    if (this.#data === UNPARSED) this.#data = JSON.parse(this.#dataJson) as TD;
+    if (this.#data === UNPARSED) this.#data = this.#parse(this.#dataJson, 'data') as TD;
     return this.#data;
+  }
+
+  /** Stored JSON text: a corrupt one (the store was written by something else) is a clear error. */
+  #parse(json: string, field: 'data' | 'result'): unknown {
+    try {
+      return JSON.parse(json) as unknown;
+    } catch {
+      const stepId = this.id.slice(0, this.id.lastIndexOf(':')); // id is <stepId>:<seq>, stepKey <workflowId>:<stepId>
+      const workflowId = this.stepKey.slice(0, this.stepKey.length - stepId.length - 1);
+      throw new CorruptRecordError(
+        `the stored ${field} of task ${this.seq} of step ${stepId} of workflow ${workflowId} is not JSON (${json.length} characters); ` +
+          'the store was written by something other than deflow (or damaged)',
+        { workflowId, stepId, seq: this.seq, field: `task ${field}` },
+      );
+    }
   }
 
   /** Aborts when the task times out or its node shuts down before it finished. */
@@ -104,6 +120,7 @@ export class Task<TD = unknown, TR = unknown> implements TaskView {
       dataJson: job.dataJson,
       status: 'leased',
       failedCount: job.failedCount,
+      lostCount: job.lostCount,
     });
   }
 

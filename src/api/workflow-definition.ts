@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { NewStep } from '../backends/backend.js';
 import type { DependencyCondition, StepDependency, StoredWorkflowOptions } from '../backends/records.js';
 import { ValidationError } from '../errors.js';
-import { checkKnownKeys, checkObject, describe } from '../option-checks.js';
+import { checkKnownKeys, checkNoNul, checkObject, describe } from '../option-checks.js';
 import { toJson } from '../engine/json.js';
 import { declaredStepId } from './graph.js';
 import { checkStepOptions, resolveStepOptions } from './options.js';
@@ -50,10 +50,12 @@ export function draftStep<SD, TD, TR>(params: AddStepParams<SD, TD, TR>, where: 
   if (params.name !== undefined && (typeof params.name !== 'string' || params.name.length === 0)) {
     throw new ValidationError(`${where}: name must be a non-empty string, got ${describe(params.name)}`);
   }
+  if (params.name !== undefined) checkNoNul(params.name, `${where}: name`);
   if (params.tasks !== undefined && !Array.isArray(params.tasks)) throw new ValidationError(`${where}: tasks must be an array, got ${describe(params.tasks)}`);
   if (params.dependsOn !== undefined && (!Array.isArray(params.dependsOn) || params.dependsOn.some((d) => typeof d !== 'string'))) {
     throw new ValidationError(`${where}: dependsOn must be an array of step names`);
   }
+  params.dependsOn?.forEach((dep, i) => checkNoNul(dep, `${where}: dependsOn[${i}]`));
   const when = params.when ?? 'success';
   if (!WHEN_VALUES.includes(when)) throw new ValidationError(`${where}: when must be "success", "failure" or "always", got ${describe(when)}`);
   return {

@@ -1,6 +1,7 @@
 /** What a workflow handle emits, and the error done() rejects with when a workflow fails. */
 import type { StepStatus, WorkflowStatus } from '../backends/records.js';
-import { DeflowError } from '../errors.js';
+import { DeflowError, ValidationError } from '../errors.js';
+import { describe } from '../option-checks.js';
 import type { WorkflowResult } from './results.js';
 
 export interface NextTaskInfo {
@@ -29,6 +30,18 @@ export interface WorkflowEventMap {
   nextTask: [task: NextTaskInfo];
   /** A step finished. */
   step: [step: StepFinishedInfo];
+}
+
+const WORKFLOW_EVENTS: readonly (keyof WorkflowEventMap)[] = ['done', 'error', 'nextTask', 'step'];
+
+/**
+ * Refuses an event name a workflow never emits: a listener for a misspelt event ('Done',
+ * 'finish') would wait forever without a word.
+ */
+export function checkEventName(event: unknown, where: string): asserts event is keyof WorkflowEventMap {
+  if (!WORKFLOW_EVENTS.includes(event as keyof WorkflowEventMap)) {
+    throw new ValidationError(`${where}: a workflow emits no event ${describe(event)}; its events are ${WORKFLOW_EVENTS.map((name) => `"${name}"`).join(', ')}`);
+  }
 }
 
 /** What done() rejects with when a workflow failed or was cancelled; `result` holds its steps and tasks. */

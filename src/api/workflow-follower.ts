@@ -6,10 +6,15 @@
  *
  * Lifecycle:  idle -> following (listening to the hub) -> concluded (a result, or an error that
  *             stopped us from knowing it; for good)
+ *
+ * Each step that finishes while the handle follows is reported once ('step'), and 'done' once,
+ * last. Events can be lost (the backend's event connection dropped) or come twice (a replay):
+ * a `resync` from the backend, and the end itself, re-read the stored steps and report those
+ * not reported yet; steps that had finished before the handle began to follow are not reported.
  */
 import { EventEmitter } from 'node:events';
 import type { Backend, BackendEvent } from '../backends/backend.js';
-import type { WorkflowStatus } from '../backends/records.js';
+import type { StepStatus, WorkflowStatus } from '../backends/records.js';
 import type { EventHub } from '../engine/event-hub.js';
 import { BackendError, DeflowError, NotFoundError } from '../errors.js';
 import type { DeFlow, RegistrationWatcher } from './deflow.js';
@@ -18,6 +23,13 @@ import type { WorkflowResult } from './results.js';
 import { WorkflowFailedError } from './workflow-events.js';
 import type { WorkflowEventMap } from './workflow-events.js';
 import { TERMINAL } from './workflow-notices.js';
+
+/** Statuses of a step that has finished (a 'step' event was published for it). */
+const FINISHED_STEP: readonly StepStatus[] = ['succeeded', 'failed', 'skipped'];
+
+function finishedIds(steps: readonly { id: string; status: StepStatus }[]): ReadonlySet<string> {
+  return new Set(steps.filter((step) => FINISHED_STEP.includes(step.status)).map((step) => step.id));
+}
 
 /** What a follower asks of the handle it follows for. */
 export interface FollowedHandle {
@@ -48,6 +60,13 @@ export class WorkflowFollower implements RegistrationWatcher {
   #settling = false;
   #checking = false;
   #watchNextTask = false;
+  /** Steps reported with a 'step' event. */
+  readonly #reportedSteps = new Set<string>();
+  /** Steps that had finished when the handle began to follow (never reported); null until known. */
+  #finishedBefore: Promise<ReadonlySet<string>> | null = null;
+  /** A resync is being handled; `#resyncAgain` asks for one more round after it. */
+  #resyncing = false;
+  #resyncAgain = false;
 
   constructor(handle: FollowedHandle) {
     this.#handle = handle;
@@ -118,7 +137,13 @@ export class WorkflowFollower implements RegistrationWatcher {
       .services()
       .then(({ node, backend }) => {
         if (this.#outcome !== null) return;
+        const late = !this.#listening;
         this.subscribe(deflow, node.hub, backend);
+        // Listening only now: the steps that finished already are history, not events.
+        // (Unreadable, e.g. unregistered meanwhile: then none counts as history.)
+        if (late) {
+          this.#finishedBefore = this.#throughHiccups(deflow, () => backend.getSteps(this.#handle.id)).then(finishedIds, () => new Set<string>());
+        }
         // It may have finished before we listened.
         return this.#throughHiccups(deflow, () => backend.getWorkflow(this.#handle.id)).then((record) => {
           if (record === null) this.#conclude(null, new NotFoundError(`workflow ${this.#handle.id} does not exist (finished and removed?)`));
@@ -131,9 +156,15 @@ export class WorkflowFollower implements RegistrationWatcher {
       });
   }
 
+  get #listening(): boolean {
+    return this.#stopListening !== null;
+  }
+
   /** Starts listening; run() calls it before it stores the workflow, so no event of a quick run is missed. */
   subscribe(deflow: DeFlow, hub: EventHub, backend: Backend): void {
     if (this.#stopListening !== null) return;
+    // Before the workflow is stored nothing has finished; follow() replaces this when it listens late.
+    this.#finishedBefore ??= Promise.resolve(new Set());
     this.#stopWatchingRegistration = deflow.watch(this);
     this.#stopListening = hub.listen(this.#handle.id, (event) => this.#onEvent(event, backend));
     // An awaited done() must not let node exit early: SQLite's cross-process poll timer is
@@ -169,10 +200,13 @@ export class WorkflowFollower implements RegistrationWatcher {
         });
         return;
       case 'step':
-        this.#emitter.emit('step', { workflowId: event.workflowId, stepId: event.stepId, status: event.status });
+        this.#stepFinished(event.stepId, event.status);
         return;
       case 'workflow':
         void this.#finished(backend);
+        return;
+      case 'resync':
+        void this.#resync(backend);
         return;
       default:
         return;
@@ -193,11 +227,57 @@ export class WorkflowFollower implements RegistrationWatcher {
       }
       const result = await this.#throughHiccups(deflow, () => loadWorkflowResult(backend, record));
       this.#handle.statusRead(result.status);
+      // Step events lost on the way (or not yet arrived) come before 'done', which is last.
+      await this.#reportMissedSteps(result.steps);
       this.#conclude(result, null);
     } catch (error) {
       this.#conclude(null, error instanceof Error ? error : new Error(String(error)));
     } finally {
       this.#settling = false;
+    }
+  }
+
+  /** Reports a finished step, once. */
+  #stepFinished(stepId: string, status: StepStatus): void {
+    if (this.#outcome !== null || this.#reportedSteps.has(stepId)) return;
+    this.#reportedSteps.add(stepId);
+    this.#emitter.emit('step', { workflowId: this.#handle.id, stepId, status });
+  }
+
+  /** Reports the finished steps among `steps` (as stored) that no event reported, in the order they finished. */
+  async #reportMissedSteps(steps: readonly { id: string; status: StepStatus; finishedAt: number | null }[]): Promise<void> {
+    const before = (await this.#finishedBefore) ?? new Set<string>();
+    const missed = steps.filter((step) => FINISHED_STEP.includes(step.status) && !before.has(step.id) && !this.#reportedSteps.has(step.id));
+    missed.sort((a, b) => (a.finishedAt ?? Infinity) - (b.finishedAt ?? Infinity));
+    for (const step of missed) this.#stepFinished(step.id, step.status);
+  }
+
+  /**
+   * The backend's event stream had a gap: read the stored steps and report those finished
+   * meanwhile, and the end if it came. One round at a time; a resync during one asks for another.
+   */
+  async #resync(backend: Backend): Promise<void> {
+    if (this.#resyncing) {
+      this.#resyncAgain = true;
+      return;
+    }
+    this.#resyncing = true;
+    const deflow = this.#handle.registration();
+    const id = this.#handle.id;
+    try {
+      do {
+        this.#resyncAgain = false;
+        const record = await this.#throughHiccups(deflow, () => backend.getWorkflow(id));
+        if (record === null || TERMINAL.includes(record.status)) {
+          await this.#finished(backend); // reports the missed steps, then 'done'
+          return;
+        }
+        await this.#reportMissedSteps(await this.#throughHiccups(deflow, () => backend.getSteps(id)));
+      } while (this.#resyncAgain && this.#outcome === null);
+    } catch (error) {
+      if (this.#outcome === null) this.#report(error);
+    } finally {
+      this.#resyncing = false;
     }
   }
 

@@ -10,7 +10,7 @@ import type { Backend } from '../backends/backend.js';
 import type { WorkflowRecord, WorkflowStatus } from '../backends/records.js';
 import type { WorkerNode } from '../engine/node.js';
 import { NotFoundError, ValidationError, WorkflowDefinitionError } from '../errors.js';
-import { describe, integer } from '../option-checks.js';
+import { checkNoNul, describe, integer, nonEmptyString } from '../option-checks.js';
 import { DeFlow } from './deflow.js';
 import { planDependencies } from './graph.js';
 import { checkWorkflowOptions } from './options.js';
@@ -21,6 +21,7 @@ import { stepFromRecord } from './step.js';
 import type { Step } from './step.js';
 import { buildSteps, draftStep, newWorkflowId } from './workflow-definition.js';
 import type { AddStepParams, DraftStep } from './workflow-definition.js';
+import { checkEventName } from './workflow-events.js';
 import type { WorkflowEventMap } from './workflow-events.js';
 import { WorkflowFollower } from './workflow-follower.js';
 import { TERMINAL, announceRemoved, unfinishedByName, warnAboutScriptHandlers } from './workflow-notices.js';
@@ -68,12 +69,14 @@ export class WorkFlow {
     if (typeof name !== 'string' || name.trim().length === 0) {
       throw new ValidationError(`WorkFlow.create() needs a non-empty name, got ${describe(name)}`);
     }
+    checkNoNul(name, 'WorkFlow.create() name');
     const resolved = checkWorkflowOptions(options);
     return new WorkFlow(newWorkflowId(name), name, { ...options }, resolved, 'draft', 'pending');
   }
 
   /** A handle on a stored workflow, or null when it does not exist. */
   static async getById(id: string): Promise<WorkFlow | null> {
+    checkNoNul(nonEmptyString(id, 'WorkFlow.getById() id'), 'WorkFlow.getById() id');
     const deflow = DeFlow.getInstance();
     const { backend } = await deflow.services();
     const record = await backend.getWorkflow(id);
@@ -82,6 +85,7 @@ export class WorkFlow {
 
   /** Handles on every stored workflow with this name, newest first. */
   static async getByName(name: string, limit = 1000): Promise<WorkFlow[]> {
+    checkNoNul(nonEmptyString(name, 'WorkFlow.getByName() name'), 'WorkFlow.getByName() name');
     integer(limit, 'WorkFlow.getByName() limit', 1);
     const deflow = DeFlow.getInstance();
     const { backend } = await deflow.services();
@@ -196,16 +200,19 @@ export class WorkFlow {
   }
 
   on<K extends keyof WorkflowEventMap>(event: K, listener: (...args: WorkflowEventMap[K]) => void): this {
+    checkEventName(event, 'workflow.on()');
     this.#follower.on(event, listener);
     return this;
   }
 
   once<K extends keyof WorkflowEventMap>(event: K, listener: (...args: WorkflowEventMap[K]) => void): this {
+    checkEventName(event, 'workflow.once()');
     this.#follower.once(event, listener);
     return this;
   }
 
   off<K extends keyof WorkflowEventMap>(event: K, listener: (...args: WorkflowEventMap[K]) => void): this {
+    checkEventName(event, 'workflow.off()');
     this.#follower.off(event, listener);
     return this;
   }
@@ -215,6 +222,7 @@ export class WorkFlow {
   }
 
   listenerCount(event: keyof WorkflowEventMap): number {
+    checkEventName(event, 'workflow.listenerCount()');
     return this.#follower.listenerCount(event);
   }
 

@@ -97,6 +97,8 @@ export interface ClaimedJob {
   dataJson: Json;
   /** Failed attempts before this one. */
   failedCount: number;
+  /** Times it was lost with its node before this claim (counted apart from failedCount). */
+  lostCount: number;
   /** Fencing token: only this claim may record the outcome. */
   token: number;
 }
@@ -191,6 +193,11 @@ export interface RunnableStep {
   options: ResolvedStepOptions;
   runIndex: number;
   parentId: string | null;
+  /**
+   * Set when the stored handler reference or options of the step cannot be used (not JSON, or
+   * the wrong shape): `handler` and `options` are stand-ins, and the engine fails its jobs.
+   */
+  corrupt?: { field: string; reason: string };
 }
 
 export interface RunnableSteps {
@@ -249,7 +256,16 @@ export interface WakeEvent {
   type: 'wake';
 }
 
-export type BackendEvent = WorkEvent | StepFinishedEvent | WorkflowFinishedEvent | NextTaskEvent | WatchEvent | WakeEvent;
+/**
+ * This process's event stream had a gap (its event connection was lost and is back, listening
+ * again): events published meanwhile may never arrive. Whoever follows something re-reads it
+ * from the store. Delivered by the backend to this process's subscribers, never published.
+ */
+export interface ResyncEvent {
+  type: 'resync';
+}
+
+export type BackendEvent = WorkEvent | StepFinishedEvent | WorkflowFinishedEvent | NextTaskEvent | WatchEvent | WakeEvent | ResyncEvent;
 
 export type EventListener = (event: BackendEvent) => void;
 
@@ -350,6 +366,11 @@ export interface Backend {
    * every call rejects with that error afterwards. Returns an unsubscribe function.
    */
   onFatal?(listener: (error: Error) => void): () => void;
+  /**
+   * Optional: calls `listener` for problems the backend met on its own and got past, such as a
+   * malformed event message it skipped (`during`: what it was doing). Each kind once.
+   */
+  onProblem?(listener: (error: Error, during: string) => void): () => void;
 
   // --- reads --------------------------------------------------------------------------------
   getWorkflow(workflowId: string): Promise<WorkflowRecord | null>;

@@ -116,6 +116,8 @@ function hasMessage(stored: StoredError): stored is SerializedError {
 
 /** A stored error (record or already formatted) as users see it; causes are formatted first. */
 export function formatFailure(stored: StoredError): SerializedError {
+  // Stored records are read back from a store others may write: a cause of the wrong kind is shown, not thrown.
+  if (typeof stored !== 'object' || (stored as unknown) === null || Array.isArray(stored)) return corruptError();
   // An error with a message passes through untouched: handlers' errors, and records a
   // PostgreSQL schema stored preformatted before its migration 0002.
   if (hasMessage(stored)) return stored;
@@ -154,9 +156,26 @@ export function formatFailure(stored: StoredError): SerializedError {
   }
 }
 
-/** Stored error JSON text (null when none) as users see it. */
+function corruptError(): SerializedError {
+  return { name: 'CorruptRecordError', code: 'ERR_CORRUPT_RECORD', message: 'the stored error is not a JSON object', field: 'error' };
+}
+
+/**
+ * Stored error JSON text (null when none) as users see it. Text that is not a JSON object (a
+ * corrupt record) is shown as a CorruptRecordError rather than failing the read.
+ */
 export function readFailure(text: string | null | undefined): SerializedError | null {
-  return text === null || text === undefined || text === '' ? null : formatFailure(JSON.parse(text) as StoredError);
+  if (text === null || text === undefined || text === '') return null;
+  let stored: unknown;
+  try {
+    stored = JSON.parse(text);
+  } catch {
+    stored = undefined;
+  }
+  if (typeof stored !== 'object' || stored === null || Array.isArray(stored)) {
+    return corruptError();
+  }
+  return formatFailure(stored as StoredError);
 }
 
 // --- refusals (thrown) -------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { DeflowError } from '../index.js';
+import { redactSecrets, secretsOf } from '../backends/redact-url.js';
+import { printableLines } from './format.js';
 import { demoCommand } from './commands/demo.js';
 import { lsCommand } from './commands/ls.js';
 import { runCommand } from './commands/run.js';
@@ -23,8 +25,13 @@ workerCommand(program);
 lsCommand(program);
 showCommand(program);
 
+/** Passwords of every backend URL this run was given, hidden in whatever failure it prints. */
+const secrets = [process.env.DEFLOW_BACKEND, ...process.argv.flatMap((arg) => [arg, arg.slice(arg.indexOf('=') + 1)])]
+  .filter((arg): arg is string => arg !== undefined && arg.includes('://'))
+  .flatMap((url) => secretsOf(url));
+
 program.parseAsync(process.argv).catch((error: unknown) => {
   const message = error instanceof DeflowError ? `${error.message} [${error.code}]` : error instanceof Error ? error.message : String(error);
-  process.stderr.write(`deflow: ${message}\n`);
+  process.stderr.write(`deflow: ${printableLines(redactSecrets(message, secrets))}\n`);
   process.exitCode = 1;
 });

@@ -5,6 +5,7 @@
 import cliProgress from 'cli-progress';
 import type { WorkFlow, WorkflowResult } from '../index.js';
 import { WorkflowFailedError } from '../index.js';
+import { printable } from './format.js';
 
 const REFRESH_MS = 150;
 
@@ -31,9 +32,10 @@ export async function followWithProgress(workflow: WorkFlow, stream: NodeJS.Writ
     for (const step of await workflow.getSteps()) {
       if (step.status === 'waiting') continue;
       const progress = await step.getProgress();
-      nameWidth = Math.max(nameWidth, step.name.length);
+      const name = printable(step.name);
+      nameWidth = Math.max(nameWidth, name.length);
       const payload = {
-        name: step.name.padEnd(nameWidth),
+        name: name.padEnd(nameWidth),
         status: step.status === 'running' ? '' : step.status,
         failedText: progress.failed > 0 ? `(${progress.failed} failed)` : '',
       };

@@ -1,7 +1,7 @@
 /** Tables for finished and stored workflows. */
 import Table from 'cli-table3';
 import type { WorkflowResult } from '../index.js';
-import { duration, since, tableStyle, truncate } from './format.js';
+import { duration, printable, since, tableStyle, truncate } from './format.js';
 
 export function summaryTable(result: WorkflowResult): string {
   const table = new Table({ head: ['step', 'status', 'tasks', 'failed', 'retries', 'lost', 'time'], style: tableStyle() });
@@ -10,7 +10,7 @@ export function summaryTable(result: WorkflowResult): string {
     // Attempts lost with their node (killed or frozen processes), counted apart from failures.
     const lost = step.tasks.reduce((sum, task) => sum + task.lostCount, 0);
     table.push([
-      step.name,
+      printable(step.name),
       step.status,
       String(step.progress.total),
       String(step.progress.failed),
@@ -25,6 +25,6 @@ export function summaryTable(result: WorkflowResult): string {
 export function outcomeLine(result: WorkflowResult): string {
   const tasks = result.steps.reduce((sum, step) => sum + step.progress.total, 0);
   const took = duration(since(result.startedAt ?? result.createdAt, result.finishedAt));
-  const head = `workflow ${result.name} (${result.id}) ${result.status}: ${result.steps.length} steps, ${tasks} tasks in ${took}`;
+  const head = `workflow ${printable(result.name)} (${printable(result.id)}) ${result.status}: ${result.steps.length} steps, ${tasks} tasks in ${took}`;
   return result.error === null ? head : `${head}\n  reason: ${truncate(result.error.message, 300)}`;
 }

@@ -39,7 +39,8 @@ export class EventHub {
 
   private dispatch(event: BackendEvent): void {
     if (event.type === 'wake') return;
-    const listeners = this.byWorkflow.get(event.workflowId);
+    // A gap in the event stream concerns every workflow followed here.
+    const listeners = event.type === 'resync' ? [...this.byWorkflow.values()].flatMap((set) => [...set]) : this.byWorkflow.get(event.workflowId);
     if (listeners === undefined) return;
     for (const listener of [...listeners]) {
       try {

@@ -8,7 +8,7 @@ import type { JobLease, JobOutcome, NextTaskEvent } from '../backends/backend.js
 import type { Clock } from '../clock.js';
 import { faultPoint } from '../fault-points.js';
 import { leaseOf } from './lease.js';
-import { TimeoutError, serializeError } from '../errors.js';
+import { TimeoutError, isError, serializeError } from '../errors.js';
 import type { SerializedError } from '../errors.js';
 import { fromJson, toJson } from './json.js';
 import type { RegisteredHandler } from './handler-registry.js';
@@ -34,9 +34,14 @@ export async function executeJob(
   clock: Clock,
 ): Promise<JobOutcome> {
   const { job, step } = context;
+  const hookName = job.kind === 'before' ? 'beforeAll' : job.kind === 'after' ? 'afterAll' : undefined;
+  // No code to run, and trying again would refuse again: failed for good.
+  if (handler.refusal !== undefined) {
+    context.ended = true;
+    return { ...leaseOf(job), status: 'failed', error: serializeError(handler.refusal, hookName) };
+  }
   const stepView = views.step(context);
-  if (job.kind !== 'task') {
-    const hookName = job.kind === 'before' ? 'beforeAll' : 'afterAll';
+  if (hookName !== undefined) {
     try {
       if (job.kind === 'before') await handler.beforeAll?.(stepView);
       else await handler.afterAll?.(stepView);
@@ -71,11 +76,15 @@ export async function executeJob(
         resultJson = await hooks.isolate(isolation, context, handler, task);
         result = fromJson(resultJson);
       } else {
+        const timeout = step.options.taskTimeout;
+        const startedAt = timeout > 0 ? clock.monotonic() : 0;
         result = handler.handler === undefined ? undefined : handler.handler(task, stepView);
         if (isPromiseLike(result)) {
-          const timeout = step.options.taskTimeout;
-          result = timeout > 0 ? await withTimeout(result, timeout, task, context, clock) : await result;
+          result = timeout > 0 ? await withTimeout(result, Math.max(0, timeout - (clock.monotonic() - startedAt)), task, context, clock) : await result;
         }
+        // A handler that blocked the event loop past its timeout kept the timer from firing; it
+        // could not be stopped, but its attempt still timed out.
+        if (timeout > 0 && clock.monotonic() - startedAt > timeout) throw timedOut(timeout, task, context);
         resultJson = toJson(result, `the result of task ${job.seq} of step "${step.name}"`, true);
       }
       if (context.pending !== undefined) await settleCalls(context);
@@ -118,10 +127,10 @@ async function handleFailure(
   const error = serializeError(thrown);
   task.error = error;
   task.failedCount = context.job.failedCount + 1;
-  const final = task.failedCount >= context.step.options.taskMaxFailCount;
+  const final = task.failedCount >= context.step.options.taskMaxFailCount || error.code === 'ERR_CORRUPT_RECORD';
   // What the hooks see: failed for good, or still this node's until the retry is recorded.
   if (final) task.status = 'failed';
-  const thrownError = thrown instanceof Error ? thrown : new Error(String(thrown));
+  const thrownError = isError(thrown) ? thrown : new Error(String(thrown));
   const onErrorFailure =
     handler.onHandlerError === undefined
       ? null
@@ -140,7 +149,8 @@ function failure(
   error: SerializedError,
 ): JobOutcome {
   const attempts = context.job.failedCount + 1;
-  if (attempts >= context.step.options.taskMaxFailCount) return { ...lease, status: 'failed', error };
+  // A corrupt stored record stays corrupt: another attempt would fail the same way.
+  if (attempts >= context.step.options.taskMaxFailCount || error.code === 'ERR_CORRUPT_RECORD') return { ...lease, status: 'failed', error };
   return { ...lease, status: 'retry', error, retryDelayMs: context.step.options.taskFailRetryDelay };
 }
 
@@ -171,16 +181,18 @@ async function runSideHook(name: string, context: JobContext, call: () => unknow
   }
 }
 
-function withTimeout(promise: PromiseLike<unknown>, timeoutMs: number, task: TaskView, context: JobContext, clock: Clock): Promise<unknown> {
+/** The TimeoutError of an attempt that ran past `timeoutMs`; fires `task.signal` with it. */
+function timedOut(timeoutMs: number, task: TaskView, context: JobContext): TimeoutError {
+  const error = new TimeoutError(`task ${context.job.seq} of step "${context.step.name}" timed out after ${timeoutMs} ms`, timeoutMs);
+  task[ABORT_TASK](error);
+  return error;
+}
+
+/** `remainingMs`: what is left of the task's timeout once the handler returned its promise. */
+function withTimeout(promise: PromiseLike<unknown>, remainingMs: number, task: TaskView, context: JobContext, clock: Clock): Promise<unknown> {
+  const timeoutMs = context.step.options.taskTimeout;
   return new Promise((resolve, reject) => {
-    const timer = clock.after(timeoutMs, () => {
-      const error = new TimeoutError(
-        `task ${context.job.seq} of step "${context.step.name}" timed out after ${timeoutMs} ms`,
-        timeoutMs,
-      );
-      task[ABORT_TASK](error);
-      reject(error);
-    });
+    const timer = clock.after(remainingMs, () => reject(timedOut(timeoutMs, task, context)));
     promise.then(
       (value) => {
         timer.cancel();

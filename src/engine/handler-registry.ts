@@ -5,6 +5,7 @@
  */
 import { ValidationError } from '../errors.js';
 import type { HandlerRef } from '../backends/records.js';
+import type { StepModuleError } from '../errors.js';
 import type { HandlerCode } from './handler-contract.js';
 
 export interface RegisteredHandler extends HandlerCode {
@@ -16,6 +17,8 @@ export interface RegisteredHandler extends HandlerCode {
   readonly definedAt: string | undefined;
   /** The process's start script, when the handler is defined in it. */
   readonly entryUrl: string | undefined;
+  /** Set when this node refused to import the step's module: every job fails with it, at once. */
+  readonly refusal?: StepModuleError;
 }
 
 interface RegistryState {

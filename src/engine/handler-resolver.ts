@@ -1,12 +1,15 @@
 /**
  * Finds the code of a step on this node: in the registry by key, or by importing the
- * module the step was defined in (which registers its handlers). A handler that cannot be
- * loaded is remembered, and the node never claims work for it.
+ * module the step was defined in (which registers its handlers), when the node's module policy
+ * allows it. A handler that cannot be loaded is remembered, and the node never claims work for
+ * it; a module the policy refuses gives a handler that fails every job of the step.
  */
 import createDebug from 'debug';
 import type { HandlerRef } from '../backends/records.js';
+import { StepModuleError } from '../errors.js';
 import { findHandler, handlerFor } from './handler-registry.js';
 import type { RegisteredHandler } from './handler-registry.js';
+import { ModulePolicy, quoteSpecifier } from './module-policy.js';
 
 const debug = createDebug('deflow:engine:resolver');
 
@@ -17,8 +20,13 @@ export class HandlerResolver {
   private readonly failedImports = new Set<string>();
   private readonly missingInModule = new Set<string>();
   private readonly loading = new Map<string, Promise<RegisteredHandler | null>>();
+  /** Refusing handlers, by key and module: the same key may come with another module. */
+  private readonly refused = new Map<string, RegisteredHandler>();
 
-  constructor(private readonly importModule: ModuleImporter = (specifier) => import(specifier)) {}
+  constructor(
+    private readonly policy: ModulePolicy = new ModulePolicy(),
+    private readonly importModule: ModuleImporter = (specifier) => import(specifier),
+  ) {}
 
   /** The handler, or null when this node cannot run it (see `whyUnloadable`). */
   resolve(ref: HandlerRef): RegisteredHandler | null | Promise<RegisteredHandler | null> {
@@ -34,9 +42,11 @@ export class HandlerResolver {
       this.markUnloadable(ref.key, 'it is not registered in this process and no module path is known');
       return null;
     }
+    const verdict = this.policy.check(module);
+    if (!verdict.allowed) return this.refusal(ref.key, module, verdict.reason);
     let pending = this.loading.get(ref.key);
     if (pending === undefined) {
-      pending = this.load(ref.key, module);
+      pending = this.load(ref.key, verdict.url);
       this.loading.set(ref.key, pending);
     }
     return pending;
@@ -49,6 +59,20 @@ export class HandlerResolver {
 
   whyUnloadable(key: string): string | undefined {
     return this.unloadable.get(key);
+  }
+
+  /** A handler whose every job fails with why the module was not imported (never imported, never retried). */
+  private refusal(key: string, module: string, reason: string): RegisteredHandler {
+    const id = `${key}\0${module}`;
+    let handler = this.refused.get(id);
+    if (handler === undefined) {
+      const error = new StepModuleError(`this node refuses to import the step module of StepHandler ${quoteSpecifier(key)}: ${reason}`);
+      Object.assign(error, { module: quoteSpecifier(module), stepDirs: [...this.policy.dirs] });
+      handler = { key, name: key, moduleUrl: undefined, shareableModuleUrl: undefined, definedAt: undefined, entryUrl: undefined, refusal: error };
+      this.refused.set(id, handler);
+      debug('refused handler %s: %s', key, reason);
+    }
+    return handler;
   }
 
   private async load(key: string, module: string): Promise<RegisteredHandler | null> {

@@ -7,6 +7,7 @@
 import { createFarm } from '../pool/index.js';
 import type { Farm } from '../pool/index.js';
 import { StepModuleError } from '../errors.js';
+import { checkPayloadSize } from './json.js';
 import type { RegisteredHandler } from './handler-registry.js';
 import type { IsolatedCall, JobContext } from './handler-contract.js';
 
@@ -39,7 +40,11 @@ export class IsolationPools {
       taskCount: context.taskCount,
     };
     const timeout = context.step.options.taskTimeout;
-    return this.farm(kind).call({ method: 'runHandler', args: [call], signal, ...(timeout > 0 ? { timeout } : {}) }) as Promise<string | null>;
+    const result = this.farm(kind).call({ method: 'runHandler', args: [call], signal, ...(timeout > 0 ? { timeout } : {}) }) as Promise<string | null>;
+    return result.then((json) => {
+      if (json !== null) checkPayloadSize(json, `the result of task ${context.job.seq} of step "${context.step.name}"`);
+      return json;
+    });
   }
 
   async close(): Promise<void> {

@@ -4,8 +4,48 @@
  * (functions, symbols, BigInt, NaN, Infinity, Map, Set, binary data, circular structures) are
  * rejected with an error that says where they are and what to do, instead of being stored wrong.
  * JSON's own conversions stay: a Date becomes its ISO string, `undefined` in an array null.
+ *
+ * Payloads are also limited in size (`DeFlow.register({ maxPayloadBytes })`): every backend
+ * keeps them in memory or in one row, and every reader parses them whole. The size is measured
+ * on the JSON text made here anyway, in UTF-8 bytes, so the hot path serializes only once.
  */
 import { ValidationError } from '../errors.js';
+
+/** 1 MiB: room for real records, far below what would hurt a backend or a reader. */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
+
+// Per process, like the registration that sets it, and shared through globalThis for the same
+// reason: a second copy of deflow (a global CLI running a project's own) applies the same limit.
+const LIMIT = Symbol.for('deflow.maxPayloadBytes');
+const shared = globalThis as typeof globalThis & { [LIMIT]?: number };
+
+/** Sets the limit of this process (one registration per process; unregister restores the default). */
+export function setMaxPayloadBytes(bytes: number): void {
+  shared[LIMIT] = bytes;
+}
+
+function maxPayloadBytes(): number {
+  return shared[LIMIT] ?? DEFAULT_MAX_PAYLOAD_BYTES;
+}
+
+/**
+ * Throws if `text` is over `limit` UTF-8 bytes. A UTF-16 code unit is 1 to 3 UTF-8 bytes, so
+ * the length alone settles most payloads without counting.
+ */
+export function checkPayloadSize(text: string, what: string, limit = maxPayloadBytes()): void {
+  if (text.length * 3 <= limit) return;
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes <= limit) return;
+  throw new ValidationError(
+    `${what} is ${bytes} bytes as JSON, over the payload limit of ${limit} bytes (${mebibytes(limit)}). ` +
+      'Store large data elsewhere (a file, an object store) and pass a reference, ' +
+      'or raise the limit with DeFlow.register({ maxPayloadBytes }) on every process.',
+  );
+}
+
+function mebibytes(bytes: number): string {
+  return `${Number((bytes / 1024 / 1024).toFixed(2))} MiB`;
+}
 
 function rejectUnfaithful(this: unknown, key: string, value: unknown): unknown {
   // Before toJSON: a Buffer would arrive here as {type, data}, a Uint8Array as {"0": …}.
@@ -41,15 +81,19 @@ class UnfaithfulValue extends Error {
 
 /**
  * Serializes `value`, which `what` names in error messages ("task data at index 3").
- * `undefined` is refused unless `allowUndefined`, in which case it returns null.
+ * `undefined` is refused unless `allowUndefined`, in which case it returns null. The text must
+ * fit in `limit` bytes (the process's payload limit by default).
  */
-export function toJson(value: unknown, what: string): string;
-export function toJson(value: unknown, what: string, allowUndefined: true): string | null;
-export function toJson(value: unknown, what: string, allowUndefined = false): string | null {
+export function toJson(value: unknown, what: string, allowUndefined?: false, limit?: number): string;
+export function toJson(value: unknown, what: string, allowUndefined: true, limit?: number): string | null;
+export function toJson(value: unknown, what: string, allowUndefined = false, limit = maxPayloadBytes()): string | null {
   // Fast paths for scalars, which handlers return most of the time.
   switch (typeof value) {
-    case 'string':
-      return JSON.stringify(value);
+    case 'string': {
+      const text = JSON.stringify(value);
+      checkPayloadSize(text, what, limit);
+      return text;
+    }
     case 'boolean':
       return value ? 'true' : 'false';
     case 'number':
@@ -77,6 +121,7 @@ export function toJson(value: unknown, what: string, allowUndefined = false): st
   if (text === undefined) {
     throw new ValidationError(`${what} is not JSON-serialisable (a ${typeof value}); use plain data`);
   }
+  checkPayloadSize(text, what, limit);
   return text;
 }
 

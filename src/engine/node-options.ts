@@ -20,6 +20,8 @@ export interface NodeOptions {
   drainTimeoutMs: number;
   /** Workers per isolation pool (steps with isolation: 'thread' | 'process'). */
   poolSize: number;
+  /** Directories this node may import step modules from (module-policy.ts); empty: the working directory. */
+  stepDirs?: readonly string[];
   /** Where the node reads time and sets its timers; the system clock by default. */
   clock?: Clock;
 }

@@ -18,7 +18,8 @@ import createDebug from 'debug';
 import type { Backend, BackendEvent, ClaimedJob, CompleteResult, JobOutcome } from '../backends/backend.js';
 import { systemClock } from '../clock.js';
 import type { Clock } from '../clock.js';
-import { LeaseLostError } from '../errors.js';
+import { LeaseLostError, deserializeError } from '../errors.js';
+import type { SerializedError } from '../errors.js';
 import { CompletionBatcher } from './completion-batcher.js';
 import { EventHub } from './event-hub.js';
 import type { ExecutionHooks } from './executor.js';
@@ -28,6 +29,7 @@ import { registeredKeys } from './handler-registry.js';
 import { HandlerResolver } from './handler-resolver.js';
 import { IsolationPools } from './isolation.js';
 import { LeaseKeeper } from './lease-keeper.js';
+import { ModulePolicy } from './module-policy.js';
 import { leaseOf } from './lease.js';
 import type { NodeOptions, NodeProblem, NodeState } from './node-options.js';
 import { RepeatFilter } from './repeat-filter.js';
@@ -62,6 +64,7 @@ export class WorkerNode implements StepRunnerHost {
   private unsubscribe: (() => void) | null = null;
   private lastYield: number;
   private readonly repeats: RepeatFilter;
+  private readonly reportedCorrupt = new Set<string>();
 
   constructor(
     readonly backend: Backend,
@@ -78,7 +81,7 @@ export class WorkerNode implements StepRunnerHost {
     this.maxBatch = options.maxBatch;
     this.discovery = new StepDiscovery(this, this.runners, {
       intervalMs: options.discoverIntervalMs,
-      resolver: resolver ?? new HandlerResolver(),
+      resolver: resolver ?? new HandlerResolver(new ModulePolicy(options.stepDirs)),
       problem: (during, error) => this.problem(during, error),
     });
     this.batcher = new CompletionBatcher(backend, {
@@ -218,6 +221,14 @@ export class WorkerNode implements StepRunnerHost {
     this.problem('claim', error);
     this.leaseKeeper.requestReconcile();
     this.discovery.retryLater(runner);
+  }
+
+  reportCorrupt(error: SerializedError): void {
+    // Once per record (the message names it), however many of its jobs fail, and whenever.
+    if (this.reportedCorrupt.has(error.message)) return;
+    if (this.reportedCorrupt.size >= 1_000) this.reportedCorrupt.clear();
+    this.reportedCorrupt.add(error.message);
+    this.onProblem({ during: 'reading a stored record', error: deserializeError(error) });
   }
 
   releaseJobs(jobs: readonly ClaimedJob[]): void {

@@ -4,15 +4,18 @@
  *   for, a wake-up, a safety-net interval, when a delayed retry falls due) and loads each one's
  *   handler (registry by key, else importing the step's module);
  * - adoption: takes over the steps a completion claimed for this node in the same round trip;
- * - a step whose module exists but fails to load is reported once; the node never claims it.
+ * - a step whose module exists but fails to load is reported once; the node never claims it;
+ * - a step whose stored record is corrupt gets a runner that fails its jobs (corrupt-steps.ts).
  *
  * Lifecycle:  created -> looking (start) -> stopped (stop: no more rounds, retries or timers)
  */
 import type { CompleteResult, JobOutcome, RunnableStep, WorkEvent } from '../backends/backend.js';
 import type { ClockTimer } from '../clock.js';
 import { StepModuleError } from '../errors.js';
+import { corruptStepHandler } from './corrupt-steps.js';
 import { EarliestTimer } from './earliest-timer.js';
 import { handlerFor } from './handler-registry.js';
+import type { RegisteredHandler } from './handler-registry.js';
 import type { HandlerResolver } from './handler-resolver.js';
 import type { RunnerSet } from './runner-set.js';
 import { StepRunner, runnerKey } from './step-runner.js';
@@ -117,7 +120,7 @@ export class StepDiscovery {
     for (const { step, claim } of result.adopted ?? []) {
       this.adoptedWork.add(runnerKey(step.workflowId, step.stepId));
       let runner = this.runners.get(step.workflowId, step.stepId);
-      const handler = handlerFor(step.handler);
+      const handler = step.corrupt === undefined ? handlerFor(step.handler) : this.corruptHandler(step);
       if (runner === undefined && handler !== undefined && this.host.accepting) {
         runner = new StepRunner(this.host, step, handler);
         this.runners.add(runner);
@@ -144,12 +147,13 @@ export class StepDiscovery {
   }
 
   private async startRunner(step: RunnableStep): Promise<void> {
-    const resolved = this.options.resolver.resolve(step.handler);
+    const resolved = step.corrupt === undefined ? this.options.resolver.resolve(step.handler) : this.corruptHandler(step);
     const handler = resolved instanceof Promise ? await resolved : resolved;
     if (handler === null) {
       this.reportUnloadable(step);
       return;
     }
+    if (handler.refusal !== undefined) this.reportRefused(step, handler.refusal);
     if (!this.host.accepting) return;
     let runner = this.runners.get(step.workflowId, step.stepId);
     if (runner === undefined) {
@@ -157,6 +161,22 @@ export class StepDiscovery {
       this.runners.add(runner);
     }
     runner.kick();
+  }
+
+  /** A module this node will not import: its runner fails the step's jobs; the operator hears it once per handler. */
+  private reportRefused(step: RunnableStep, refusal: StepModuleError): void {
+    const key = `refused\0${step.handler.key}\0${step.handler.module ?? ''}`;
+    if (this.reportedUnloadable.has(key)) return;
+    this.reportedUnloadable.add(key);
+    this.options.problem(
+      'load',
+      new StepModuleError(`step "${step.name}" of workflow ${step.workflowId} fails: ${refusal.message}`, { cause: refusal }),
+    );
+  }
+
+  /** The handler that fails the jobs of a step whose record is corrupt (the runner reports the failures). */
+  private corruptHandler(step: RunnableStep): RegisteredHandler {
+    return corruptStepHandler(step);
   }
 
   /**

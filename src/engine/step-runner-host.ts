@@ -5,6 +5,7 @@
  */
 import type { ClaimedJob } from '../backends/backend.js';
 import type { Clock } from '../clock.js';
+import type { SerializedError } from '../errors.js';
 import type { CompletionBatcher } from './completion-batcher.js';
 import type { ExecutionHooks } from './executor.js';
 import type { JobNode, ViewFactory } from './handler-contract.js';
@@ -43,4 +44,6 @@ export interface StepRunnerHost extends JobNode {
   onClaimError(runner: HostedRunner, error: unknown): void;
   /** Hands back jobs claimed but never started. */
   releaseJobs(jobs: readonly ClaimedJob[]): void;
+  /** A job failed on a corrupt stored record (ERR_CORRUPT_RECORD): the node reports it once. */
+  reportCorrupt(error: SerializedError): void;
 }

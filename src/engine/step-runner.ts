@@ -199,6 +199,7 @@ export class StepRunner implements HostedRunner {
     this.averageJobMs = this.averageJobMs < 0 ? tookMs : this.averageJobMs + EWMA_WEIGHT * (tookMs - this.averageJobMs);
     this.running--;
     this.runningIds.delete(outcome.id);
+    if (outcome.error?.code === 'ERR_CORRUPT_RECORD') this.host.reportCorrupt(outcome.error);
     if (outcome.kind === 'task') faultPoint('handler:before-complete');
     this.host.batcher.push(outcome);
     this.pump();

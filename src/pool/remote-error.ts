@@ -3,6 +3,7 @@
  * an AggregateError's `errors`, and own properties (those JSON can carry). Records are plain objects on purpose, so they
  * cross every channel (JSON IPC, V8 IPC, structured clone) whatever the farm's serializer.
  */
+import { types } from 'node:util';
 
 export interface ErrorRecord {
   name: string;
@@ -30,7 +31,8 @@ const BUILTIN_ERRORS: Record<string, ErrorConstructor> = {
 };
 
 export function toErrorRecord(thrown: unknown, depth = 0): ErrorRecord {
-  if (!(thrown instanceof Error)) {
+  // isNativeError: an Error made in another realm (a vm context) is not `instanceof Error` here.
+  if (!(thrown instanceof Error || types.isNativeError(thrown))) {
     const record: ErrorRecord = { name: 'Error', message: describeThrown(thrown) };
     if (thrown !== null && typeof thrown === 'object') addProps(record, thrown as Record<string, unknown>);
     return record;
@@ -39,8 +41,9 @@ export function toErrorRecord(thrown: unknown, depth = 0): ErrorRecord {
   if (typeof thrown.stack === 'string') record.stack = thrown.stack;
   addProps(record, thrown as unknown as Record<string, unknown>);
   if (thrown.cause !== undefined && depth < MAX_CAUSE_DEPTH) record.cause = toErrorRecord(thrown.cause, depth + 1);
-  if (thrown instanceof AggregateError && Array.isArray(thrown.errors) && depth < MAX_CAUSE_DEPTH) {
-    record.errors = (thrown.errors as unknown[]).slice(0, MAX_AGGREGATED).map((inner) => toErrorRecord(inner, depth + 1));
+  const errors = (thrown as { errors?: unknown }).errors;
+  if ((thrown instanceof AggregateError || record.name === 'AggregateError') && Array.isArray(errors) && depth < MAX_CAUSE_DEPTH) {
+    record.errors = (errors as unknown[]).slice(0, MAX_AGGREGATED).map((inner) => toErrorRecord(inner, depth + 1));
   }
   return record;
 }

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import DeFlow, { StepHandler, StepModuleError, ValidationError, WorkFlow, WorkflowDefinitionError } from '../../src/index.js';
+import { systemClock } from '../../src/clock.js';
 import { useConformance } from '../conformance/context.js';
 import { sqliteUnderTest } from '../helpers/backends.js';
 
@@ -30,12 +31,14 @@ describe('API input checks', () => {
     expect(() => wf.addStep({ step: slow, tasks: [{ big: 1n }] as never })).toThrow(/holds a bigint at key "big"/);
     expect(() => wf.addStep({ step: slow, tasks: [{ m: new Map() }] as never })).toThrow(/holds a Map at key "m"/);
     expect(() => wf.addStep({ step: slow, options: { taskConcurency: 2 } as never })).toThrow(/unknown option "taskConcurency"/);
-    expect(() => wf.addStep({ step: './relative.js' })).toThrow(/must be absolute/);
+    expect(() => wf.addStep({ step: './relative.js' })).toThrow(/is neither a file: URL nor an absolute path/);
     expect(() => wf.addStep({ step: '/no/such/module.js' })).toThrow(StepModuleError);
     expect(() => wf.addStep({ step: 42 as never })).toThrow(/step must be a StepHandler/);
     expect(() => new StepHandler({})).toThrow(/define at least one of handler, beforeAll or afterAll/);
     expect(() => DeFlow.register({ backend: 'mysql://x' })).toThrow(/unsupported backend "mysql:\/\/x"/);
     expect(() => DeFlow.register({ leaseMs: 5 })).toThrow(ValidationError);
+    expect(() => DeFlow.register({ startupTimeout: -1 })).toThrow(/options.startupTimeout must be a non-negative integer \(milliseconds, 0 = fail at once\), got -1/);
+    expect(() => DeFlow.register({ startupTimeout: 3e9 })).toThrow(/options.startupTimeout must be at most 2147483647/);
     expect(() => DeFlow.register({ schema: 'Robert"); DROP TABLE students;--' })).toThrow(/options.schema must be a lowercase PostgreSQL name/);
     expect(() => DeFlow.register({ prefix: 'app{1}' })).toThrow(/options.prefix must be a non-empty string without "\{" or "\}"/);
     expect(() => WorkFlow.create('empty').run()).toThrow(/has no steps/);
@@ -54,6 +57,36 @@ describe('API input checks', () => {
     expect(() => DeFlow.register({ connection: { tls: 'no' } as never })).toThrow(/connection.tls must be true, false or an object/);
     expect(() => DeFlow.register({ leaseMs: 7e9 })).toThrow(/leaseMs must be at most 86400000/);
     expect(() => DeFlow.register({ schema: 'pg_mine' })).toThrow(/"pg_" are reserved/);
+  });
+
+  it('refuses every duration longer than a timer can wait, naming the option, the value and the maximum', () => {
+    // Node turns a longer timer into 1 ms: taskTimeout 3e9 would fail every attempt at once.
+    const limit = /must be at most 2147483647 ms \(~24.8 days, the longest a timer can wait\), got 3000000000/;
+    const wf = WorkFlow.create('durations');
+    expect(() => WorkFlow.create('x', { taskTimeout: 3e9 })).toThrow(ValidationError);
+    expect(() => WorkFlow.create('x', { taskTimeout: 3e9 })).toThrow(new RegExp(`WorkFlow.create options.taskTimeout ${limit.source}`));
+    expect(() => WorkFlow.create('x', { taskFailRetryDelay: 3e9 })).toThrow(new RegExp(`taskFailRetryDelay ${limit.source}`));
+    expect(() => wf.addStep({ step: slow, options: { taskTimeout: 3e9 } })).toThrow(new RegExp(`addStep.*taskTimeout ${limit.source}`));
+    expect(() => wf.addStep({ step: slow, options: { taskFailRetryDelay: 3e9 } })).toThrow(new RegExp(`taskFailRetryDelay ${limit.source}`));
+    expect(() => new StepHandler({ name: 'api-long', options: { taskTimeout: 3e9 }, handler: () => 1 })).toThrow(new RegExp(`taskTimeout ${limit.source}`));
+    expect(() => DeFlow.register({ drainTimeout: 3e9 })).toThrow(new RegExp(`drainTimeout ${limit.source}`));
+    expect(() => DeFlow.register({ pollInterval: 3e9 })).toThrow(new RegExp(`pollInterval ${limit.source}`));
+    expect(() => DeFlow.register({ checkProcessQueueInterval: 3e9 })).toThrow(new RegExp(`checkProcessQueueInterval ${limit.source}`));
+    expect(() => DeFlow.register({ connection: { connectTimeout: 3e9 } })).toThrow(new RegExp(`connectTimeout ${limit.source}`));
+    expect(() => DeFlow.register({ connection: { retryMaxDelay: 3e9 } })).toThrow(new RegExp(`retryMaxDelay ${limit.source}`));
+    expect(() => DeFlow.register({ leaseMs: 3e9 })).toThrow(/leaseMs must be at most 86400000/);
+    // The largest value a timer holds is accepted.
+    expect(() => WorkFlow.create('x', { taskTimeout: 2 ** 31 - 1, taskFailRetryDelay: 2 ** 31 - 1 })).not.toThrow();
+  });
+
+  it('never lets a timer the clock arms become a busy loop', async () => {
+    let fired = 0;
+    const repeating = systemClock.every(Number.NaN, () => fired++);
+    const huge = systemClock.after(3e9, () => fired++);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    repeating.cancel();
+    huge.cancel();
+    expect(fired).toBe(0);
   });
 
   it('checks paging arguments', async () => {

@@ -8,13 +8,16 @@ import { describe } from 'vitest';
 import type { BackendUnderTest } from '../helpers/backends.js';
 import { api } from './api.js';
 import { useConformance } from './context.js';
+import { corruptRecords } from './corrupt-records.js';
 import { crashPoints } from './crash-points.js';
 import { dag } from './dag.js';
 import { deflowPorts } from './deflow-ports.js';
 import { failures } from './failures.js';
 import { leases } from './leases.js';
+import { names } from './names.js';
 import { nodeLosses } from './node-losses.js';
 import { processes } from './processes.js';
+import { storedCode } from './stored-code.js';
 
 export function runConformance(backend: BackendUnderTest): void {
   describe(`conformance: ${backend.name}`, () => {
@@ -25,6 +28,9 @@ export function runConformance(backend: BackendUnderTest): void {
     leases(context);
     nodeLosses(context);
     failures(context);
+    storedCode(context);
+    names(context);
+    corruptRecords(context);
   });
 }
 

@@ -58,10 +58,14 @@ export function nodeLosses(t: Conformance): void {
         ['ready', 0, 2],
         ['ready', 0, 2],
       ]);
-      // A live node runs them: the attempt it gets is still the first counted one.
+      // A live node runs them: the attempt it gets is still the first counted one, and it knows
+      // how often the task was lost before.
       await backend.registerNode({ id: 'survivor', host: 'test', pid: 99, handlers: [], leaseMs: 60_000 });
       const { jobs } = await backend.claim({ nodeId: 'survivor', workflowId, stepId: '1', limit: 10 });
-      expect(jobs.map((job) => job.failedCount)).toEqual([0, 0]);
+      expect(jobs.map((job) => [job.failedCount, job.lostCount])).toEqual([
+        [0, 2],
+        [0, 2],
+      ]);
       expect((await backend.complete({ outcomes: jobs.map(succeed) })).stale).toEqual([]);
       expect((await backend.getWorkflow(workflowId))?.status).toBe('succeeded');
       tasks = await tasksOf(backend, workflowId);
@@ -105,7 +109,7 @@ export function nodeLosses(t: Conformance): void {
         .run();
       await workflow.started();
       const lost = await loseNode(backend, workflow.id, '1');
-      expect(lost.map((job) => job.kind)).toEqual(['before']);
+      expect(lost.map((job) => [job.kind, job.lostCount])).toEqual([['before', 0]]);
       const steps = new Map((await backend.getSteps(workflow.id)).map((step) => [step.name, step]));
       expect(steps.get('crashy')?.status).toBe('failed');
       expect(steps.get('rescue')?.status).toBe('running');

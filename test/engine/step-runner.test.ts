@@ -72,6 +72,10 @@ class TestHost implements StepRunnerHost {
     this.backend.release(jobs.map(leaseOf)).catch((error: unknown) => this.problems.push(error));
   }
 
+  reportCorrupt(error: unknown): void {
+    this.problems.push(error);
+  }
+
   runner(step: RunnableStep, handler: RegisteredHandler): StepRunner {
     const runner = new StepRunner(this, step, handler);
     this.runners.push(runner);

@@ -21,7 +21,18 @@ export interface BackendUnderTest {
    * single-step workflow, where the backend keeps them in more than one place; else absent.
    */
   storedSuccesses?(store: Record<string, unknown>): Promise<Map<number, number>>;
+  /**
+   * Overwrites one stored field of a step (or, with `seq`, the data of one of its tasks) with
+   * `value`, as anybody who can write the store could. Where a column cannot hold text that is
+   * not JSON (PostgreSQL jsonb), such a value is stored as a JSON string: the wrong shape.
+   */
+  corruptRecord(store: Record<string, unknown>, target: CorruptTarget): Promise<void>;
 }
+
+/** What corruptRecord overwrites: a step's handler reference, data, options or error, or a task's data. */
+export type CorruptTarget =
+  | { workflowId: string; stepId: string; field: 'handler' | 'data' | 'options' | 'error'; value: string }
+  | { workflowId: string; stepId: string; seq: number; field: 'task data'; value: string };
 
 export function sqliteUnderTest(): BackendUnderTest {
   const dirs: string[] = [];
@@ -40,7 +51,29 @@ export function sqliteUnderTest(): BackendUnderTest {
       expireSqliteNode(sqliteFile(store), nodeId);
       return Promise.resolve();
     },
+    corruptRecord(store, target) {
+      corruptSqliteRecord(sqliteFile(store), target);
+      return Promise.resolve();
+    },
   };
+}
+
+/** A task's job id is its step's pk times this, plus its seq (src/backends/sqlite/rows.ts). */
+const SLOTS_PER_STEP = 67_108_864;
+
+export function corruptSqliteRecord(file: string, target: CorruptTarget): void {
+  const db = new Database(file, { timeout: 30_000 });
+  try {
+    const step = db.prepare('SELECT pk FROM steps WHERE workflow_id = ? AND id = ?').get(target.workflowId, target.stepId) as { pk: number } | undefined;
+    if (step === undefined) throw new Error(`no step ${target.stepId} of workflow ${target.workflowId} in ${file}`);
+    const { changes } =
+      target.field === 'task data'
+        ? db.prepare('UPDATE jobs SET data = ? WHERE id = ?').run(target.value, step.pk * SLOTS_PER_STEP + target.seq)
+        : db.prepare(`UPDATE steps SET ${target.field} = ? WHERE pk = ?`).run(target.value, step.pk);
+    if (changes !== 1) throw new Error(`nothing to corrupt for ${JSON.stringify(target)} in ${file}`);
+  } finally {
+    db.close();
+  }
 }
 
 function sqliteFile(store: Record<string, unknown>): string {

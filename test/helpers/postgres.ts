@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { NewWorkflow, ResolvedStepOptions } from '../../src/backends/backend.js';
 import { PostgresBackend } from '../../src/backends/postgres/postgres-backend.js';
-import type { BackendUnderTest } from './backends.js';
+import type { BackendUnderTest, CorruptTarget } from './backends.js';
 
 export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -75,6 +75,9 @@ export function postgresUnderTest(): BackendUnderTest {
     },
     storedSuccesses(store) {
       return successesBySeq(String(store.schema));
+    },
+    corruptRecord(store, target) {
+      return corruptPostgresRecord(String(store.schema), target);
     },
   };
 }
@@ -154,4 +157,37 @@ export function oneStepWorkflow(id: string, tasks: number, options: Partial<Reso
       },
     ],
   };
+}
+
+/**
+ * Overwrites one stored field of a step, or a task's data, in `schema`. data columns are text
+ * (any junk fits); handler, options and error are jsonb: a value that is not JSON is stored as
+ * a JSON string, the wrong shape.
+ */
+export async function corruptPostgresRecord(schema: string, target: CorruptTarget): Promise<void> {
+  await withAdmin(async (client) => {
+    const s = client.escapeIdentifier(schema);
+    const step = `(SELECT pk FROM ${s}.steps WHERE workflow_id = $2 AND id = $3)`;
+    let sql: string;
+    let values: unknown[];
+    if (target.field === 'task data') {
+      sql = `UPDATE ${s}.jobs SET data = $1 WHERE step_pk = ${step} AND seq = $4`;
+      values = [target.value, target.workflowId, target.stepId, target.seq];
+    } else if (target.field === 'data') {
+      sql = `UPDATE ${s}.steps SET data = $1 WHERE pk = ${step}`;
+      values = [target.value, target.workflowId, target.stepId];
+    } else {
+      let json: string;
+      try {
+        JSON.parse(target.value);
+        json = target.value;
+      } catch {
+        json = JSON.stringify(target.value);
+      }
+      sql = `UPDATE ${s}.steps SET ${client.escapeIdentifier(target.field)} = $1::jsonb WHERE pk = ${step}`;
+      values = [json, target.workflowId, target.stepId];
+    }
+    const { rowCount } = await client.query(sql, values);
+    if (rowCount !== 1) throw new Error(`nothing to corrupt for ${JSON.stringify(target)} in schema ${schema}`);
+  });
 }

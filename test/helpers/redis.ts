@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { KeySpace } from '../../src/backends/redis/keys.js';
-import type { BackendUnderTest } from './backends.js';
+import type { BackendUnderTest, CorruptTarget } from './backends.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -69,6 +69,9 @@ export function redisUnderTest(url = REDIS_URL): BackendUnderTest {
     expireNode(store, nodeId) {
       return expireRedisNode(String(store.prefix), nodeId, { keepLeaseLength: false, url });
     },
+    corruptRecord(store, target) {
+      return corruptRedisRecord(String(store.prefix), target, url);
+    },
   };
 }
 
@@ -97,6 +100,28 @@ export async function expireRedisNode(prefix: string, nodeId: string, options: {
     const { global } = new KeySpace(prefix);
     const found = await client.eval(EXPIRE_NODE, 2, global.nodes, global.nodeinfo, nodeId, options.keepLeaseLength ? '1' : '0');
     if (found !== 1) throw new Error(`no node ${nodeId} under the prefix ${prefix}`);
+  } finally {
+    await client.quit();
+  }
+}
+
+/** Step attribute names in the `st` hash (src/backends/redis/lua/lib/insert.lua). */
+const STEP_ATTRIBUTE = { handler: 'handler', data: 'data', options: 'options', error: 'err' } as const;
+
+/** HSETs one stored field of a step (`st`) or of a task's data (`td`) of a workflow under `prefix`. */
+export async function corruptRedisRecord(prefix: string, target: CorruptTarget, url = REDIS_URL): Promise<void> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await client.connect();
+  try {
+    const [, sx = '', st = '', td = ''] = new KeySpace(prefix).workflow(target.workflowId);
+    const n = await client.hget(sx, target.stepId);
+    if (n === null) throw new Error(`no step ${target.stepId} of workflow ${target.workflowId} under the prefix ${prefix}`);
+    if (target.field === 'task data') {
+      if ((await client.hexists(td, `${n}:${target.seq}`)) !== 1) throw new Error(`no task ${target.seq} of step ${target.stepId}`);
+      await client.hset(td, `${n}:${target.seq}`, target.value);
+    } else {
+      await client.hset(st, `${n}:${STEP_ATTRIBUTE[target.field]}`, target.value);
+    }
   } finally {
     await client.quit();
   }

@@ -8,6 +8,16 @@ import { basicFarm, checkLeaksAfterEach, fixture, makeFarm, nextEvent, settledLa
 checkLeaksAfterEach();
 
 describe.each(TYPES)('%s workers', (type) => {
+  test('an error made in another realm (vm) arrives with its class name, message, stack and own properties', async () => {
+    const farm = basicFarm({ type });
+    const error = await farm.runMethod('failInOtherRealm').catch((e: unknown) => e as Error & Record<string, unknown>);
+    expect(error).toBeInstanceOf(TypeError);
+    expect(error.message).toBe('from a vm');
+    expect(error.code).toBe('E_VM');
+    expect(error.stack).toMatch(/^TypeError: from a vm\n/);
+    await farm.kill();
+  });
+
   test('run calls the default export, runMethod a named one; undefined stays undefined', async () => {
     const farm = basicFarm({ type });
     expect(await farm.run(1, 2)).toBe(3);

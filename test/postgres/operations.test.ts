@@ -63,7 +63,7 @@ describe('PostgreSQL operations', () => {
   });
 
   it('says which server it could not reach, without the password', async () => {
-    const deflow = DeFlow.register({ backend: 'postgres://someone:secret@127.0.0.1:1/nowhere', schema: 'x' });
+    const deflow = DeFlow.register({ backend: 'postgres://someone:secret@127.0.0.1:1/nowhere', schema: 'x', startupTimeout: 0 });
     const error = (await deflow.ready().catch((e: unknown) => e)) as Error;
     expect(error).toBeInstanceOf(BackendError);
     expect(error.message).toMatch(/cannot open the PostgreSQL backend at postgres:\/\/someone:\*\*\*@127\.0\.0\.1:1\/nowhere \(schema x\)/);

@@ -62,7 +62,7 @@ describe('Redis connection settings', () => {
 
   it('rejects ready() with a clear error when Redis cannot be reached', async () => {
     const port = await closedPort();
-    const deflow = DeFlow.register({ connection: { host: '127.0.0.1', port } });
+    const deflow = DeFlow.register({ connection: { host: '127.0.0.1', port }, startupTimeout: 0 });
     await expect(deflow.ready()).rejects.toThrow(new RegExp(`cannot reach Redis at redis://127\\.0\\.0\\.1:${port}/0: .*ECONNREFUSED.*Check that it runs`));
   });
 

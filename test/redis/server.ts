@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -35,9 +35,14 @@ export class OwnedRedis {
   ) {}
 
   static async start(options: OwnedRedisOptions = {}): Promise<OwnedRedis> {
-    const server = new OwnedRedis(await freePort(), options.persistence ?? true);
+    const server = OwnedRedis.reserve(await freePort(), options);
     await server.start();
     return server;
+  }
+
+  /** A server on `port` (nothing listens there yet): call start() later. */
+  static reserve(port: number, options: OwnedRedisOptions = {}): OwnedRedis {
+    return new OwnedRedis(port, options.persistence ?? true);
   }
 
   get url(): string {

@@ -7,7 +7,8 @@
  *   reconnecting  the connection was lost (network, server restart, pg_terminate_backend):
  *                 it connects again with backoff and LISTENs again, then replays the step and
  *                 workflow events of the last minute it has not delivered (kept in the events
- *                 table) and emits `wake`, so idle nodes look again for work they missed.
+ *                 table) and emits `resync` (handles re-read what they follow) and `wake`, so
+ *                 idle nodes look again for work they missed.
  *
  * Payload lines (see functions/01_events.sql): `{json}`, `<id> {json}` (kept for replay;
  * delivered once however often it arrives), `#<id>` (too big for NOTIFY: read it back).
@@ -20,8 +21,12 @@
 import createDebug from 'debug';
 import pg from 'pg';
 import type { Client, ClientConfig, QueryResult, QueryResultRow } from 'pg';
-import { BackendError } from '../../errors.js';
+import { BackendError, CorruptRecordError } from '../../errors.js';
+import { faultPoint } from '../../fault-points.js';
 import type { BackendEvent, EventListener } from '../backend.js';
+import { checkEvent, excerpt, parseJson } from '../event-messages.js';
+import type { Checked } from '../event-messages.js';
+import type { ProblemLog } from '../problem-log.js';
 import type { Queries } from './queries.js';
 
 const debug = createDebug('deflow:postgres:events');
@@ -51,7 +56,11 @@ export class EventChannel {
   constructor(
     private readonly config: ClientConfig,
     private readonly q: Queries,
-    private readonly fetchEvent: (id: string) => Promise<BackendEvent | null>,
+    /** Reads back a stored event (its payload as stored, checked here). */
+    private readonly fetchEvent: (id: string) => Promise<unknown>,
+    private readonly problems: ProblemLog,
+    /** For messages: the channel LISTENed to. */
+    private readonly channelName: string,
   ) {}
 
   get status(): ChannelState {
@@ -125,6 +134,7 @@ export class EventChannel {
     client.on('notification', (message) => this.onPayload(message.payload ?? '', message.processId));
     try {
       await client.connect();
+      if (reconnecting) faultPoint('events:reconnected');
       await client.query(this.q.listen);
     } catch (error) {
       await client.end().catch(() => undefined);
@@ -177,12 +187,18 @@ export class EventChannel {
   /** Delivers the kept events this process missed while it was not listening, then `wake`. */
   private async replay(client: Client): Promise<void> {
     try {
-      const { rows } = await client.query<{ id: string; payload: BackendEvent }>(this.q.recentEvents);
-      const missed = rows.filter((row) => this.firstTime(row.id)).map((row) => row.payload);
-      this.deliver([...missed, { type: 'wake' }]);
+      const { rows } = await client.query<{ id: string; payload: unknown }>(this.q.recentEvents);
+      const missed: BackendEvent[] = [];
+      for (const row of rows.filter((each) => this.firstTime(each.id))) {
+        const checked = checkEvent(row.payload);
+        if (checked.ok) missed.push(checked.value);
+        else this.refuse(checked.reason, `#${row.id}`);
+      }
+      // resync: what the table no longer keeps (or could not be read) is re-read by the handles.
+      this.deliver([...missed, { type: 'resync' }, { type: 'wake' }]);
     } catch (error) {
       debug('replay failed: %O', error);
-      this.deliver([{ type: 'wake' }]);
+      this.deliver([{ type: 'resync' }, { type: 'wake' }]);
     }
   }
 
@@ -190,19 +206,17 @@ export class EventChannel {
     const parts: (BackendEvent | string)[] = [];
     for (const line of payload.split('\n')) {
       if (line.length === 0) continue;
-      try {
-        if (line.startsWith('#')) {
-          parts.push(line.slice(1));
-        } else if (line.startsWith('{')) {
-          const event = JSON.parse(line) as BackendEvent;
-          if (!this.isEcho(pid, event)) parts.push(event);
-        } else {
-          const space = line.indexOf(' ');
-          const event = JSON.parse(line.slice(space + 1)) as BackendEvent;
-          if (this.firstTime(line.slice(0, space)) && !this.isEcho(pid, event)) parts.push(event);
+      const read = readLine(line);
+      if (!read.ok) {
+        this.refuse(read.reason, line);
+      } else if (read.value.kind === 'stored') {
+        parts.push(read.value.id);
+      } else {
+        const checked = checkEvent(read.value.event);
+        if (!checked.ok) this.refuse(checked.reason, line);
+        else if (read.value.id === null ? !this.isEcho(pid, checked.value) : this.firstTime(read.value.id) && !this.isEcho(pid, checked.value)) {
+          parts.push(checked.value);
         }
-      } catch (error) {
-        debug('unreadable event line %s: %O', line, error);
       }
     }
     if (this.ordered === null && parts.every((part) => typeof part !== 'string')) {
@@ -215,11 +229,13 @@ export class EventChannel {
       for (const part of parts) {
         if (typeof part !== 'string') events.push(part);
         else {
-          const event = await this.fetchEvent(part).catch((error: unknown) => {
+          const stored = await this.fetchEvent(part).catch((error: unknown) => {
             debug('could not read event %s: %O', part, error);
             return null;
           });
-          if (event !== null) events.push(event);
+          const checked = stored === null ? null : checkEvent(stored);
+          if (checked?.ok === true) events.push(checked.value);
+          else if (checked !== null) this.refuse(checked.reason, `#${part}`);
         }
       }
       this.deliver(events);
@@ -228,6 +244,13 @@ export class EventChannel {
     void next.finally(() => {
       if (this.ordered === next) this.ordered = null;
     });
+  }
+
+  private refuse(reason: string, line: string): void {
+    const error = new CorruptRecordError(`skipped a malformed event message on PostgreSQL channel ${this.channelName}: ${reason} (${excerpt(line)})`, {
+      field: 'event message',
+    });
+    this.problems.report(`events:${reason}`, 'events', error);
   }
 
   /**
@@ -268,6 +291,28 @@ export class EventChannel {
       }
     }
   }
+}
+
+type PayloadLine = { kind: 'event'; id: string | null; event: unknown } | { kind: 'stored'; id: string };
+
+const EVENT_ID = /^[0-9]{1,19}$/;
+
+/** One line of a payload: `{json}`, `<id> {json}` or `#<id>` (anything else is refused). */
+function readLine(line: string): Checked<PayloadLine> {
+  if (line.startsWith('#')) {
+    const id = line.slice(1);
+    return EVENT_ID.test(id) ? { ok: true, value: { kind: 'stored', id } } : { ok: false, reason: 'a stored event reference without a numeric id' };
+  }
+  let id: string | null = null;
+  let json = line;
+  if (!line.startsWith('{')) {
+    const space = line.indexOf(' ');
+    id = space < 0 ? '' : line.slice(0, space);
+    if (!EVENT_ID.test(id)) return { ok: false, reason: 'a line that is neither an event nor a numbered event' };
+    json = line.slice(space + 1);
+  }
+  const parsed = parseJson(json);
+  return parsed.ok ? { ok: true, value: { kind: 'event', id, event: parsed.value } } : parsed;
 }
 
 /** Adds one to a counted key, dropping entries older than ECHO_TTL_MS. */

@@ -6,9 +6,13 @@
  * whose content changed (function-files.ts). When a numbered migration is pending, every
  * function is dropped first and every function file applied after it: migrations change
  * tables with no function depending on them, and functions are created against the new tables.
+ *
+ * A connection lost mid-migration rolls the transaction back on the server: migrate() rejects
+ * (the caller may try again, see BackendUnavailableError) and the next migrator starts afresh.
  */
 import createDebug from 'debug';
 import type { Pool } from 'pg';
+import { faultPoint } from '../../fault-points.js';
 import type { Migration } from '../sql-files.js';
 import { dropAllFunctionFiles, syncFunctionFiles } from './function-files.js';
 import { checkHistory } from './migration-history.js';
@@ -39,10 +43,16 @@ export function bundledSources(): MigrationSources {
 export async function migrate(pool: Pool, schema: string, sources: MigrationSources = bundledSources()): Promise<MigrationReport> {
   const q = queries();
   const client = await pool.connect();
+  // The pool stops listening to a client it hands out: a connection dropped mid-migration
+  // (a restart, pg_terminate_backend) would emit an unhandled 'error' and end the process.
+  // The query in flight rejects with the reason, so the event only needs to be heard.
+  const onLost = (error: Error): void => debug('schema %s: connection lost while migrating: %s', schema, error.message);
+  client.on('error', onLost);
   let failure: Error | undefined;
   try {
     await client.query(q.begin);
     await client.query(q.lockMigrations, [schema]);
+    faultPoint('migrate:holding-lock');
     await client.query(q.setSchemaName, [schema]);
     await client.query(q.createSchema);
     await client.query(q.createMigrationsTable);
@@ -67,5 +77,6 @@ export async function migrate(pool: Pool, schema: string, sources: MigrationSour
     throw failure;
   } finally {
     client.release(failure);
+    client.off('error', onLost);
   }
 }

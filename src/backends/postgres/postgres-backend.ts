@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import createDebug from 'debug';
 import pg from 'pg';
 import type { ClientConfig, Pool, QueryResultRow } from 'pg';
-import { BackendError } from '../../errors.js';
+import { BackendError, BackendUnavailableError } from '../../errors.js';
 import { faultPoint } from '../../fault-points.js';
 import type {
   Backend,
@@ -34,17 +34,18 @@ import type {
 } from '../backend.js';
 import { NODE_LOST } from '../failures.js';
 import { DEFAULT_MAX_NODE_LOSSES } from '../policy.js';
+import { ProblemLog } from '../problem-log.js';
 import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
 import { clientConfig, redactUrl } from './config.js';
 import type { PostgresConfig } from './config.js';
-import { toDeflowError } from './errors.js';
+import { isUnavailable, toDeflowError } from './errors.js';
 import { EventChannel } from './event-channel.js';
 import { splitJobIds } from './job-ids.js';
 import { migrate } from './migrator.js';
 import { packLeases, packOutcomes, packSteps } from './packing.js';
 import { queries } from './queries.js';
 import type { Queries, QueryName } from './queries.js';
-import { toClaimResult, toNodeRecord, toRunnableStep, toStepRecord, toTaskRecord, toWorkflowRecord } from './rows.js';
+import { toAdoptedStep, toClaimResult, toNodeRecord, toRunnableStep, toStepRecord, toTaskRecord, toWorkflowRecord } from './rows.js';
 import type { ClaimRow, CompleteRow, NodeRow, RunnableRow, StepRow, TaskRow, WorkflowRow } from './rows.js';
 
 const debug = createDebug('deflow:postgres');
@@ -64,6 +65,8 @@ export class PostgresBackend implements Backend {
   /** When (performance.now()) a call last failed, and when the last heartbeat that went through was sent. */
   private lostContactAt = -Infinity;
   private heardBackAt = -Infinity;
+  /** Problems got past on the way (malformed event messages, corrupt records), each kind once. */
+  private readonly problems = new ProblemLog();
 
   constructor(private readonly config: PostgresConfig) {
     this.location = `${redactUrl(config.url)} (schema ${config.schema})`;
@@ -76,7 +79,7 @@ export class PostgresBackend implements Backend {
     const pool = new pg.Pool({ ...connection, max: this.config.poolSize, idleTimeoutMillis: 30_000 });
     // An idle connection the server dropped (restart, pg_terminate_backend): the pool replaces it.
     pool.on('error', (error) => debug('idle connection lost: %s', error.message));
-    const channel = new EventChannel(connection, this.q, (id) => this.eventById(id));
+    const channel = new EventChannel(connection, this.q, (id) => this.eventById(id), this.problems, `deflow.${this.config.schema}`);
     try {
       await migrate(pool, this.config.schema);
       await channel.start();
@@ -84,7 +87,11 @@ export class PostgresBackend implements Backend {
       await channel.close();
       await pool.end().catch(() => undefined);
       const reason = error instanceof Error ? error.message : String(error);
-      throw new BackendError(`cannot open the PostgreSQL backend at ${this.location}: ${reason}`, { cause: error });
+      if (!isUnavailable(error)) throw new BackendError(`cannot open the PostgreSQL backend at ${this.location}: ${reason}`, { cause: error });
+      throw new BackendUnavailableError(
+        `cannot open the PostgreSQL backend at ${this.location}: ${reason}. Check that the server runs and that the URL's host and port are right.`,
+        { cause: error },
+      );
     }
     this.pool = pool;
     this.channel = channel;
@@ -177,7 +184,7 @@ export class PostgresBackend implements Backend {
     faultPoint('complete:in-transition'); // committed; this node has not read the answer
     const result: CompleteResult = { stale: row?.stale ?? [], events: this.deliverOwn(row?.pid, row?.events) };
     if (next !== undefined) result.claimed = toClaimResult(row, next.workflowId, next.stepId);
-    const adopted = (row?.adopted ?? []).map(({ step, claim }) => ({ step, claim: toClaimResult(claim, step.workflowId, step.stepId) }));
+    const adopted = (row?.adopted ?? []).map(({ step, claim }) => ({ step: toAdoptedStep(step), claim: toClaimResult(claim, step.workflowId, step.stepId) }));
     if (adopted.length > 0) result.adopted = adopted;
     return result;
   }
@@ -246,6 +253,10 @@ export class PostgresBackend implements Backend {
 
   subscribe(listener: EventListener): () => void {
     return this.requireChannel().subscribe(listener);
+  }
+
+  onProblem(listener: (error: Error, during: string) => void): () => void {
+    return this.problems.listen(listener);
   }
 
   // --- reads ----------------------------------------------------------------------------------
@@ -343,8 +354,8 @@ export class PostgresBackend implements Backend {
     return events;
   }
 
-  private async eventById(id: string): Promise<BackendEvent | null> {
-    const [row] = await this.run<{ payload: BackendEvent }>('eventById', [id]);
+  private async eventById(id: string): Promise<unknown> {
+    const [row] = await this.run<{ payload: unknown }>('eventById', [id]);
     return row?.payload ?? null;
   }
 }

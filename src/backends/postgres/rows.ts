@@ -5,6 +5,7 @@
  */
 import type { BackendEvent, ClaimResult, RunnableStep } from '../backend.js';
 import { readFailure } from '../failures.js';
+import { readForDisplay, toRunnable } from '../stored-records.js';
 import type {
   HandlerRef,
   JobKind,
@@ -104,6 +105,8 @@ export interface ClaimRow {
   datas: string[] | null;
   failed: number[] | null;
   tokens: number[] | null;
+  /** Times each job was lost with its node before. */
+  lost: number[] | null;
   total: number | null;
   watch: boolean | null;
 }
@@ -137,7 +140,7 @@ export function toStepRecord(row: StepRow): StepRecord {
     id: row.id,
     name: row.name,
     handler: row.handler,
-    data: JSON.parse(row.data) as unknown,
+    data: readForDisplay<unknown>(row.data, null),
     options: row.options,
     deps: row.deps,
     anchor:
@@ -183,17 +186,22 @@ export function toNodeRecord(row: NodeRow): NodeRecord {
 }
 
 export function toRunnableStep(row: RunnableRow & { workflow_id: string }): RunnableStep {
-  return {
+  const base = {
     workflowId: row.workflow_id,
     workflowName: row.workflow_name,
     stepId: row.id,
     name: row.name,
-    handler: row.handler,
     dataJson: row.data,
-    options: row.options,
     runIndex: row.run_index ?? 0,
     parentId: row.parent_id,
   };
+  return toRunnable(base, row.handler, row.options);
+}
+
+/** A step complete_jobs adopted, as the function built it (jsonb: the shape is checked). */
+export function toAdoptedStep(step: RunnableStep): RunnableStep {
+  const { handler, options, ...base } = step;
+  return toRunnable(base, handler, options);
 }
 
 export function toClaimResult(row: ClaimRow | undefined, workflowId: string, stepId: string): ClaimResult {
@@ -201,6 +209,7 @@ export function toClaimResult(row: ClaimRow | undefined, workflowId: string, ste
   const stepPk = row?.step_pk ?? '';
   const datas = row?.datas ?? [];
   const failed = row?.failed ?? [];
+  const lost = row?.lost ?? [];
   const tokens = row?.tokens ?? [];
   return {
     jobs: seqs.map((seq, i) => {
@@ -213,6 +222,7 @@ export function toClaimResult(row: ClaimRow | undefined, workflowId: string, ste
         seq: kind === 'task' ? seq : 0,
         dataJson: datas[i] ?? 'null',
         failedCount: failed[i] ?? 0,
+        lostCount: lost[i] ?? 0,
         token: tokens[i] ?? 0,
       };
     }),

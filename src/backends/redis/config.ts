@@ -7,9 +7,8 @@
  * connectTimeout, retryMaxDelay }` (the URL is then `redis:`), or a
  * `redis://[user:password@]host[:port][/db]` / `rediss://…` URL (TLS).
  */
-import { MAX_TIMER_MS } from '../../clock.js';
 import { ValidationError } from '../../errors.js';
-import { checkKnownKeys, checkObject, describe, integer, isPlainObject, nonEmptyString } from '../../option-checks.js';
+import { checkKnownKeys, checkObject, describe, duration, integer, isPlainObject, nonEmptyString } from '../../option-checks.js';
 import type { BackendInput } from '../descriptor.js';
 import { redactUrl } from '../redact-url.js';
 
@@ -115,7 +114,7 @@ function checkConnection(given: unknown): RedisConnectionOptions {
     throw new ValidationError(`${where}.tls must be true, false or an object of TLS options, got ${describe(raw.tls)}`);
   }
   if (raw.maxAttempts !== undefined) integer(raw.maxAttempts, `${where}.maxAttempts`, 1, ' (reconnect attempts)');
-  if (raw.connectTimeout !== undefined) integer(raw.connectTimeout, `${where}.connectTimeout`, 1, ' (milliseconds)', MAX_TIMER_MS);
-  if (raw.retryMaxDelay !== undefined) integer(raw.retryMaxDelay, `${where}.retryMaxDelay`, 1, ' (milliseconds)', MAX_TIMER_MS);
+  if (raw.connectTimeout !== undefined) duration(raw.connectTimeout, `${where}.connectTimeout`, 1);
+  if (raw.retryMaxDelay !== undefined) duration(raw.retryMaxDelay, `${where}.retryMaxDelay`, 1);
   return raw;
 }

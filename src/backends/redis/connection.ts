@@ -18,7 +18,8 @@
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import createDebug from 'debug';
-import { BackendError, ValidationError } from '../../errors.js';
+import { BackendError, BackendUnavailableError, ValidationError } from '../../errors.js';
+import { faultPoint } from '../../fault-points.js';
 import { isConnectionUrl, parseRedisUrl } from './config.js';
 import type { RedisConnectionOptions } from './config.js';
 
@@ -126,6 +127,10 @@ export class RedisLink {
       this.readyCount++;
       this.onReady(this, this.readyCount > 1);
     });
+    this.client.on('connect', () => {
+      // Connected again, not subscribed yet (ioredis subscribes again once the server is ready).
+      if (role === 'events' && this.readyCount > 0) faultPoint('events:reconnected');
+    });
     this.client.on('reconnecting', () => {
       if (this.state === 'ready' || this.state === 'connecting') this.state = 'reconnecting';
     });
@@ -143,8 +148,11 @@ export class RedisLink {
     } catch (error) {
       this.close();
       // ioredis rejects with "Connection is closed."; the socket error it saw says why.
-      const reason = (this.lastError ?? (error as Error)).message.replace(/\.+$/, '');
-      throw new BackendError(
+      const seen = this.lastError ?? (error as Error);
+      const reason = seen.message.replace(/\.+$/, '');
+      // A server that is down or still starting is worth waiting for; a refused password is not.
+      const Failure = isUnreachable(seen) ? BackendUnavailableError : BackendError;
+      throw new Failure(
         `cannot reach Redis at ${this.settings.location}: ${reason}. ` +
           'Check that it runs and that host, port, password and TLS are right.',
         { cause: error },
@@ -180,7 +188,7 @@ export class RedisLink {
     const cause = error instanceof Error ? error : new Error(String(error));
     if (this.state !== 'ready' || /Connection is closed|Stream isn't writeable|max retries per request|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE/i.test(cause.message)) {
       const last = this.lastError === null ? '' : ` (last error: ${this.lastError.message})`;
-      return new BackendError(
+      return new BackendUnavailableError(
         `lost the connection to Redis at ${this.settings.location} during ${during}${last}; reconnecting with backoff. ` +
           'Claiming pauses meanwhile; finished results are kept and written when Redis is back.',
         { cause },
@@ -225,4 +233,15 @@ export class RedisLink {
 function isSelectError(error: Error): boolean {
   const command = (error as Error & { command?: { name?: unknown } }).command;
   return typeof command?.name === 'string' && command.name.toLowerCase() === 'select';
+}
+
+/** Socket errors of a server that is not (yet) there, or not reachable right now. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND']);
+
+/** The connection failed because nothing answered (yet), not because the server refused us. */
+function isUnreachable(error: Error): boolean {
+  const code = (error as Error & { code?: unknown }).code;
+  if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) return true;
+  // ioredis's own words when the socket closed before the server answered; LOADING: still reading its data.
+  return /^(Connection is closed|LOADING)/.test(error.message);
 }

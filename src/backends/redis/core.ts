@@ -8,6 +8,7 @@ import createDebug from 'debug';
 import type { Redis } from 'ioredis';
 import type { BackendEvent } from '../backend.js';
 import type { BackendError } from '../../errors.js';
+import type { ProblemLog } from '../problem-log.js';
 import { Discovery } from './discovery.js';
 import { EventBus } from './event-bus.js';
 import { Followed } from './followed.js';
@@ -42,13 +43,14 @@ export class RedisCore {
     readonly keys: KeySpace,
     assertOneSlot: boolean,
     scriptMode: ScriptMode,
+    readonly problems: ProblemLog,
   ) {
     this.client = link.client;
     this.scripts = new Scripts(this.client, assertOneSlot, scriptMode);
     this.nodes = new NodeBook(this.client, this.scripts, keys);
     const origin = randomUUID();
     this.hints = new HintIndex(this.scripts, keys, origin, (error) => debug('posting hints failed: %O', error));
-    this.bus = new EventBus(events, keys.channel, origin, (event) => this.observe(event));
+    this.bus = new EventBus(events, keys.channel, origin, (event) => this.observe(event), problems);
     this.discovery = new Discovery(this.client, this.scripts, keys, this.hints);
     this.followed = new Followed(this.client, keys, [link, events], (batch) => this.bus.deliver(batch));
   }

@@ -10,7 +10,8 @@
  */
 import type { Redis } from 'ioredis';
 import createDebug from 'debug';
-import type { HandlerRef, ResolvedStepOptions, RunnableStep, RunnableSteps } from '../backend.js';
+import type { RunnableStep, RunnableSteps } from '../backend.js';
+import { toRunnable } from '../stored-records.js';
 import type { HintIndex } from './hint-index.js';
 import type { KeySpace } from './keys.js';
 import { list, text } from './records.js';
@@ -159,17 +160,16 @@ export class Discovery {
   /** Seven values from `at` (id name handler data options runIndex parentId) as a RunnableStep. */
   private toStep(workflowId: string, workflowName: string, flat: readonly string[], at: number): RunnableStep {
     const parent = flat[at + 6] ?? '';
-    return {
+    const base = {
       workflowId,
       workflowName,
       stepId: flat[at] ?? '',
       name: flat[at + 1] ?? '',
-      handler: JSON.parse(flat[at + 2] ?? '{}') as HandlerRef,
       dataJson: flat[at + 3] ?? 'null',
-      options: JSON.parse(flat[at + 4] ?? '{}') as ResolvedStepOptions,
       runIndex: Number(flat[at + 5] || 0),
       parentId: parent === '' ? null : parent,
     };
+    return toRunnable(base, flat[at + 2] ?? '', flat[at + 4] ?? '');
   }
 
   private hintsReply(answer: Reply | Error | undefined): Reply[] {

@@ -13,7 +13,10 @@
  * workflows this process follows that finished while it was not listening.
  */
 import createDebug from 'debug';
+import { CorruptRecordError } from '../../errors.js';
 import type { BackendEvent, EventListener } from '../backend.js';
+import { checkEvents, excerpt, kindOf, parseJson } from '../event-messages.js';
+import type { ProblemLog } from '../problem-log.js';
 import type { RedisLink } from './connection.js';
 
 const debug = createDebug('deflow:redis:events');
@@ -28,6 +31,7 @@ export class EventBus {
     private readonly origin: string,
     /** Sees every incoming event before listeners do (backend bookkeeping). */
     private readonly observe: (event: BackendEvent) => void,
+    private readonly problems: ProblemLog,
   ) {
     link.client.on('message', (channel: string, message: string) => {
       if (channel === this.channel) this.receive(message);
@@ -36,6 +40,15 @@ export class EventBus {
 
   async open(): Promise<void> {
     await this.link.open();
+    await this.link.client.subscribe(this.channel);
+  }
+
+  /**
+   * Resolves once the server confirms the subscription (after a reconnect, ioredis subscribes
+   * again without waiting for the answer): what is read after this, and everything published
+   * after it, is seen.
+   */
+  async confirmSubscribed(): Promise<void> {
     await this.link.client.subscribe(this.channel);
   }
 
@@ -65,16 +78,30 @@ export class EventBus {
     }
   }
 
-  /** A message is a JSON array of events, or { origin, events } (see hint.lua). */
+  /**
+   * A message is a JSON array of events, or { origin, events } (see hint.lua). Anyone with
+   * access to the server can publish here: whatever else arrives is skipped and reported.
+   */
   private receive(message: string): void {
-    let parsed: BackendEvent[] | { origin: string; events: BackendEvent[] };
-    try {
-      parsed = JSON.parse(message) as BackendEvent[] | { origin: string; events: BackendEvent[] };
-    } catch (error) {
-      debug('ignoring a malformed event message: %O', error);
-      return;
+    const parsed = parseJson(message);
+    if (!parsed.ok) return this.refuse(parsed.reason, message);
+    let value = parsed.value;
+    if (!Array.isArray(value)) {
+      if (typeof value !== 'object' || value === null) return this.refuse(`the message is ${kindOf(value)}`, message);
+      const { origin, events } = value as { origin?: unknown; events?: unknown };
+      if (typeof origin !== 'string') return this.refuse('an object without an origin', message);
+      if (origin === this.origin) return;
+      value = events;
     }
-    if (Array.isArray(parsed)) this.deliver(parsed);
-    else if (parsed.origin !== this.origin) this.deliver(parsed.events);
+    const { events, refused } = checkEvents(value);
+    for (const reason of refused) this.refuse(reason, message);
+    this.deliver(events);
+  }
+
+  private refuse(reason: string, message: string): void {
+    const error = new CorruptRecordError(`skipped a malformed event message on Redis channel ${this.channel}: ${reason} (${excerpt(message)})`, {
+      field: 'event message',
+    });
+    this.problems.report(`events:${reason}`, 'events', error);
   }
 }

@@ -4,6 +4,7 @@
  *
  * - The event connection reconnected: events published meanwhile are lost. Once both
  *   connections are ready again (the command one may come back later than the event one),
+ *   a `resync` tells handles to re-read their workflows (steps that finished meanwhile), and
  *   the followed workflows are read again: those that finished are announced again, and so
  *   are those that no longer exist (Redis restarted without persistence, or they were
  *   removed), as 'cancelled', so their handles re-read them, find nothing and reject with a
@@ -108,7 +109,8 @@ export class Followed {
   private async repairNow(): Promise<void> {
     const ids = [...this.ids];
     const statuses = await Promise.all(ids.map((id) => this.client.hget(this.keys.workflow(id)[0] ?? '', 'status')));
-    const events: BackendEvent[] = [{ type: 'wake' }];
+    // resync: handles re-read their workflows (steps that finished meanwhile); wake: nodes look for work.
+    const events: BackendEvent[] = [{ type: 'wake' }, { type: 'resync' }];
     ids.forEach((workflowId, i) => {
       const status = statuses[i];
       if (status === 'succeeded' || status === 'failed' || status === 'cancelled') {

@@ -1,16 +1,13 @@
 /** Redis hashes and script replies turned into contract records (and nothing else). */
 import { readFailure } from '../failures.js';
+import { readForDisplay, UNREADABLE } from '../stored-records.js';
 import type {
-  HandlerRef,
   JobKind,
   JobStatus,
   NodeRecord,
-  ResolvedStepOptions,
-  StepDependency,
   StepRecord,
   StepStage,
   StepStatus,
-  StoredWorkflowOptions,
   TaskRecord,
   WorkflowRecord,
   WorkflowStatus,
@@ -27,7 +24,7 @@ export function toWorkflowRecord(hash: Record<string, string>): WorkflowRecord |
     id: hash.id,
     name: hash.name ?? '',
     status: (hash.status ?? 'pending') as WorkflowStatus,
-    options: JSON.parse(hash.options ?? '{}') as StoredWorkflowOptions,
+    options: readForDisplay(hash.options, UNREADABLE.workflowOptions),
     error: readFailure(hash.error),
     createdAt: Number(hash.createdAt),
     startedAt: numberOrNull(hash.startedAt),
@@ -68,10 +65,10 @@ export function toStepRecord(workflowId: string, a: StepAttributes, anchorId: st
     workflowId,
     id: a.id ?? '',
     name: a.name ?? '',
-    handler: JSON.parse(a.handler ?? '{}') as HandlerRef,
-    data: JSON.parse(a.data ?? 'null') as unknown,
-    options: JSON.parse(a.options ?? '{}') as ResolvedStepOptions,
-    deps: JSON.parse(a.deps ?? '[]') as StepDependency[],
+    handler: readForDisplay(a.handler, UNREADABLE.handler),
+    data: readForDisplay<unknown>(a.data, null),
+    options: readForDisplay(a.options, UNREADABLE.options),
+    deps: readForDisplay(a.deps, UNREADABLE.deps),
     anchor: anchorId === null || phase === null ? null : { stepId: anchorId, phase, seq: Number(a.aseq ?? 0) },
     parentId: a.parent === undefined || a.parent === '' ? null : a.parent,
     declIndex: Number(a.decl ?? 0),
@@ -149,7 +146,7 @@ export function toNodeRecord(id: string, info: string, leaseExpiresAt: number): 
     startedAt: Number(parts[2] ?? 0),
     heartbeatAt: Number(parts[3] ?? 0),
     leaseExpiresAt,
-    handlers: JSON.parse(parts.slice(6).join('|') || '[]') as string[],
+    handlers: readForDisplay<string[]>(parts.slice(6).join('|') || '[]', []),
   };
 }
 

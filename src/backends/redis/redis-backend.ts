@@ -26,7 +26,9 @@ import type {
   TaskPage,
   WorkflowQuery,
 } from '../backend.js';
+import createDebug from 'debug';
 import { BackendError } from '../../errors.js';
+import { ProblemLog } from '../problem-log.js';
 import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
 import type { RedisConnectionOptions } from './config.js';
 import { RedisLink, redisSettings } from './connection.js';
@@ -39,6 +41,8 @@ import { Reads } from './reads.js';
 import { Retention } from './retention.js';
 import type { ScriptMode } from './scripts.js';
 import { Work } from './work.js';
+
+const debug = createDebug('deflow:redis');
 
 export interface RedisBackendOptions {
   /** `redis:` (use `connection`), or a `redis://…` / `rediss://…` URL. */
@@ -69,6 +73,8 @@ export class RedisBackend implements Backend {
   private parts: Parts | null = null;
   private opening: Promise<void> | null = null;
   private closed = false;
+  /** Problems got past on the way (malformed event messages, corrupt records), each kind once. */
+  private readonly problems = new ProblemLog();
 
   constructor(private readonly options: RedisBackendOptions) {
     this.settings = redisSettings(options.url, options.connection);
@@ -193,6 +199,10 @@ export class RedisBackend implements Backend {
     return this.open_().core.onFatal(listener);
   }
 
+  onProblem(listener: (error: Error, during: string) => void): () => void {
+    return this.problems.listen(listener);
+  }
+
   // --- reads ----------------------------------------------------------------------------------
 
   getWorkflow(workflowId: string): Promise<WorkflowRecord | null> {
@@ -266,11 +276,21 @@ export class RedisBackend implements Backend {
       ready.followed.linkReady();
     }, failed);
     const events = new RedisLink(this.settings, 'events', (_link, reconnected) => {
-      if (reconnected) core?.followed.eventsReconnected();
-      else core?.followed.linkReady();
+      const ready = core;
+      if (ready === null) return;
+      if (!reconnected) {
+        ready.followed.linkReady();
+        return;
+      }
+      // Repair once subscribed again, so that nothing falls between the repair's reads and the channel.
+      // If it fails, the connection dropped again, and its next reconnect repairs.
+      ready.bus.confirmSubscribed().then(
+        () => ready.followed.eventsReconnected(),
+        (error: unknown) => debug('subscribing again after a reconnect failed: %O', error),
+      );
     }, failed);
     const scriptMode = this.options.scriptMode ?? (process.env.DEFLOW_REDIS_SCRIPTS === 'eval' ? 'eval' : 'functions');
-    core = new RedisCore(commands, events, this.keys, assertOneSlot, scriptMode);
+    core = new RedisCore(commands, events, this.keys, assertOneSlot, scriptMode, this.problems);
     try {
       await commands.open();
       await core.scripts.prepare();

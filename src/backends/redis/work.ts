@@ -14,12 +14,11 @@ import type {
   ClaimedJob,
   CompleteRequest,
   CompleteResult,
-  HandlerRef,
   JobKind,
   JobLease,
-  ResolvedStepOptions,
 } from '../backend.js';
 import { refusalError } from '../failures.js';
+import { toRunnable } from '../stored-records.js';
 import type { RedisCore } from './core.js';
 import { encodeOutcomes } from './encode.js';
 import type { OutcomeBatch } from './encode.js';
@@ -43,7 +42,7 @@ function toClaimResult(request: ClaimRequest, reply: Reply[]): ClaimResult {
   const n = text(reply[6]);
   const jobs: ClaimedJob[] = [];
   const again = list(reply[5]);
-  for (let i = 0; i + 3 < again.length; i += 4) {
+  for (let i = 0; i + 4 < again.length; i += 5) {
     const slot = text(again[i]);
     const kind = kindOf(slot);
     jobs.push({
@@ -54,6 +53,7 @@ function toClaimResult(request: ClaimRequest, reply: Reply[]): ClaimResult {
       seq: kind === 'task' ? Number(slot) : 0,
       dataJson: text(again[i + 1]),
       failedCount: Number(again[i + 2]),
+      lostCount: Number(again[i + 4]),
       token: Number(again[i + 3]),
     });
   }
@@ -68,6 +68,7 @@ function toClaimResult(request: ClaimRequest, reply: Reply[]): ClaimResult {
       seq,
       dataJson: fresh[i] as string,
       failedCount: 0,
+      lostCount: 0,
       token: 0,
     });
   }
@@ -83,17 +84,11 @@ function toAdopted(workflowId: string, reply: Reply[]): AdoptedStep[] {
     const stepId = text(v[0]);
     const parent = text(v[6]);
     adopted.push({
-      step: {
-        workflowId,
-        workflowName,
-        stepId,
-        name: text(v[1]),
-        handler: JSON.parse(text(v[2]) || '{}') as HandlerRef,
-        dataJson: text(v[3]) || 'null',
-        options: JSON.parse(text(v[4]) || '{}') as ResolvedStepOptions,
-        runIndex: Number(text(v[5]) || 0),
-        parentId: parent === '' ? null : parent,
-      },
+      step: toRunnable(
+        { workflowId, workflowName, stepId, name: text(v[1]), dataJson: text(v[3]) || 'null', runIndex: Number(text(v[5]) || 0), parentId: parent === '' ? null : parent },
+        text(v[2]),
+        text(v[4]),
+      ),
       claim: toClaimResult({ nodeId: '', workflowId, stepId, limit: 0 }, list(v[7])),
     });
   }

@@ -4,7 +4,7 @@
  * an immediate transaction so processes starting together migrate exactly once.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BackendError } from '../../errors.js';
@@ -17,7 +17,7 @@ const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 export function openDatabase(path: string, busyTimeoutMs: number): SqliteDatabase {
   let db: SqliteDatabase;
   try {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') createPrivately(path);
     db = new Database(path, { timeout: busyTimeoutMs });
   } catch (cause) {
     throw new BackendError(
@@ -41,6 +41,20 @@ export function openDatabase(path: string, busyTimeoutMs: number): SqliteDatabas
     throw new BackendError(`cannot prepare the SQLite database at ${path}: ${(cause as Error).message}`, { cause });
   }
   return db;
+}
+
+/**
+ * Creates the database file readable by its owner only (0600), and its directory 0700, when
+ * they do not exist yet: the store holds every payload. SQLite gives the -wal and -shm files
+ * the mode of the database file. An existing file keeps the mode its owner gave it.
+ */
+function createPrivately(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    closeSync(openSync(path, 'wx', 0o600)); // O_EXCL: a process creating it at the same time wins, and that is fine
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'EEXIST') throw error;
+  }
 }
 
 function retryWhileBusy<T>(action: () => T, timeoutMs: number): T {

@@ -5,7 +5,10 @@
  * table; every change also wakes idle nodes so they look for runnable steps.
  */
 import createDebug from 'debug';
+import { CorruptRecordError } from '../../errors.js';
 import type { BackendEvent, EventListener } from '../backend.js';
+import { checkEvent, parseJson } from '../event-messages.js';
+import type { ProblemLog } from '../problem-log.js';
 import type { SqliteDatabase } from './connection.js';
 import type { Statements } from './statements.js';
 
@@ -27,6 +30,7 @@ export class EventLog {
     private readonly q: Statements,
     private readonly origin: string,
     private readonly pollMs: number,
+    private readonly problems: ProblemLog,
   ) {}
 
   subscribe(listener: EventListener): () => void {
@@ -101,9 +105,21 @@ export class EventLog {
       rows = this.q.eventsAfter.all(this.cursor) as { id: number; origin: string; payload: string }[];
       for (const row of rows) {
         this.cursor = row.id;
-        if (row.origin !== this.origin) incoming.push(JSON.parse(row.payload) as BackendEvent);
+        if (row.origin !== this.origin) this.read(row, incoming);
       }
     } while (rows.length === 1000);
     this.deliver(incoming);
+  }
+
+  /** A row another process wrote; one deflow did not write (its shape is wrong) is skipped. */
+  private read(row: { id: number; payload: unknown }, into: BackendEvent[]): void {
+    const parsed = typeof row.payload === 'string' ? parseJson(row.payload) : { ok: false as const, reason: 'not text' };
+    const checked = parsed.ok ? checkEvent(parsed.value) : parsed;
+    if (checked.ok) {
+      into.push(checked.value);
+      return;
+    }
+    const error = new CorruptRecordError(`skipped a malformed row ${row.id} of the events table: ${checked.reason}`, { field: 'event message' });
+    this.problems.report(`events:${checked.reason}`, 'events', error);
   }
 }

@@ -41,6 +41,7 @@ interface LeasedRow {
   data: string;
   failed_count: number;
   token: number;
+  lost_count: number;
 }
 
 
@@ -60,7 +61,7 @@ export class JobLedger {
     const empty: ClaimResult = { jobs: [], watchNextTask: false, taskCount: step?.total ?? 0 };
     if (step === undefined || step.status !== 'running' || owner === undefined) return empty;
     const jobs: ClaimResult['jobs'] = [];
-    const toJob = (id: number, data: string, failedCount: number, token: number): void => {
+    const toJob = (id: number, data: string, failedCount: number, token: number, lostCount: number): void => {
       const slot = slotOf(id);
       jobs.push({
         id: String(id),
@@ -70,18 +71,19 @@ export class JobLedger {
         seq: slot,
         dataJson: data,
         failedCount,
+        lostCount,
         token,
       });
     };
     if (step.stage === 'before' || step.stage === 'after') {
       const id = jobId(step.pk, step.stage === 'before' ? BEFORE_SLOT : AFTER_SLOT);
       const row = this.q.claimHook.get({ owner, id, now }) as LeasedRow | undefined;
-      if (row !== undefined) toJob(row.id, row.data, row.failed_count, row.token);
+      if (row !== undefined) toJob(row.id, row.data, row.failed_count, row.token, row.lost_count);
     } else if (step.stage === 'tasks') {
       const base = step.pk * SLOTS_PER_STEP;
       const again = this.q.claimRequeued.all({ owner, lo: base + 1, hi: base + MAX_TASKS_PER_STEP, now, limit: request.limit }) as LeasedRow[];
       again.sort((a, b) => a.id - b.id);
-      for (const row of again) toJob(row.id, row.data, row.failed_count, row.token);
+      for (const row of again) toJob(row.id, row.data, row.failed_count, row.token, row.lost_count);
       let room = request.limit - again.length;
       let cursor = step.fresh_cursor;
       while (room > 0 && cursor < step.next_seq) {
@@ -90,7 +92,7 @@ export class JobLedger {
         const hi = base + cursor + span;
         const leaseId = Number(this.q.insertLease.run(owner, step.pk, lo, hi, noneSettled(lo, hi)).lastInsertRowid);
         // A range job's token names its lease (negative, so it never equals a job's own token).
-        for (const [id, data] of this.q.freshRange.all(lo, hi) as [number, string][]) toJob(id, data, 0, -leaseId);
+        for (const [id, data] of this.q.freshRange.all(lo, hi) as [number, string][]) toJob(id, data, 0, -leaseId, 0);
         cursor += span;
         room -= span;
       }

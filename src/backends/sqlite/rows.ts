@@ -1,19 +1,16 @@
 /** Row shapes of the embedded schema and their mapping to contract records. */
 import type { RunnableStep } from '../backend.js';
 import { readFailure } from '../failures.js';
+import { readForDisplay, toRunnable, UNREADABLE } from '../stored-records.js';
 import type { StoredError } from '../failures.js';
 import type { Statements } from './statements.js';
 import type {
-  HandlerRef,
   JobKind,
   JobStatus,
   NodeRecord,
-  ResolvedStepOptions,
-  StepDependency,
   StepRecord,
   StepStage,
   StepStatus,
-  StoredWorkflowOptions,
   TaskRecord,
   WorkflowRecord,
   WorkflowStatus,
@@ -125,7 +122,7 @@ const JOB_STATUSES: readonly JobStatus[] = ['ready', 'leased', 'succeeded', 'fai
 
 /** A stored error as stored (a failure record or a formatted error), for the machine's own use. */
 export function parseStored(text: string | null): StoredError | null {
-  return text === null ? null : (JSON.parse(text) as StoredError);
+  return readForDisplay<StoredError | null>(text, null);
 }
 
 export function toWorkflowRecord(row: WorkflowRow): WorkflowRecord {
@@ -133,7 +130,7 @@ export function toWorkflowRecord(row: WorkflowRow): WorkflowRecord {
     id: row.id,
     name: row.name,
     status: row.status,
-    options: JSON.parse(row.options) as StoredWorkflowOptions,
+    options: readForDisplay(row.options, UNREADABLE.workflowOptions),
     error: readFailure(row.error),
     createdAt: row.created_at,
     startedAt: row.started_at,
@@ -147,10 +144,10 @@ export function toStepRecord(row: StepRow, anchorId: string | null): StepRecord 
     workflowId: row.workflow_id,
     id: row.id,
     name: row.name,
-    handler: JSON.parse(row.handler) as HandlerRef,
-    data: JSON.parse(row.data) as unknown,
-    options: JSON.parse(row.options) as ResolvedStepOptions,
-    deps: JSON.parse(row.deps) as StepDependency[],
+    handler: readForDisplay(row.handler, UNREADABLE.handler),
+    data: readForDisplay<unknown>(row.data, null),
+    options: readForDisplay(row.options, UNREADABLE.options),
+    deps: readForDisplay(row.deps, UNREADABLE.deps),
     anchor:
       anchorId === null || row.anchor_phase === null
         ? null
@@ -178,8 +175,8 @@ export function overlayRangeResults(q: Statements, stepPk: number, rows: TaskRow
   const found = new Map<number, { resultJson: string | null; finishedAt: number }>();
   const batches = q.rangeResultsNear.all({ stepPk, from: first[0], to: last[0] }) as { ids: string; results: string; finished_at: number }[];
   for (const batch of batches) {
-    const ids = JSON.parse(batch.ids) as number[];
-    const results = JSON.parse(batch.results) as (string | null)[];
+    const ids = readForDisplay<number[]>(batch.ids, []);
+    const results = readForDisplay<(string | null)[]>(batch.results, []);
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i] as number;
       if (id >= first[0] && id <= last[0]) found.set(id, { resultJson: results[i] ?? null, finishedAt: batch.finished_at });
@@ -221,22 +218,20 @@ export function toNodeRecord(row: NodeRow): NodeRecord {
     startedAt: row.started_at,
     heartbeatAt: row.heartbeat_at,
     leaseExpiresAt: row.lease_expires_at,
-    handlers: JSON.parse(row.handlers) as string[],
+    handlers: readForDisplay<string[]>(row.handlers, []),
   };
 }
 
-/** A running step as the engine needs it to run its jobs. */
+/** A running step as the engine needs it to run its jobs (marked corrupt when its record is). */
 export function runnableStep(row: StepRow, workflowName: string): RunnableStep {
-  const record = toStepRecord(row, null);
-  return {
+  const base = {
     workflowId: row.workflow_id,
     workflowName,
     stepId: row.id,
     name: row.name,
-    handler: record.handler,
     dataJson: row.data,
-    options: record.options,
     runIndex: row.run_index ?? 0,
     parentId: row.parent_id,
   };
+  return toRunnable(base, row.handler, row.options);
 }

@@ -29,6 +29,7 @@ import type {
   WorkflowQuery,
 } from '../backend.js';
 import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
+import { ProblemLog } from '../problem-log.js';
 import { openDatabase } from './connection.js';
 import type { SqliteDatabase } from './connection.js';
 import { Definitions } from './definitions.js';
@@ -59,6 +60,8 @@ export class SqliteBackend implements Backend {
   private db: SqliteDatabase | null = null;
   private q!: Statements;
   private log!: EventLog;
+  /** Problems got past on the way (malformed event rows, corrupt records), each kind once. */
+  private readonly problems = new ProblemLog();
   private ledger!: JobLedger;
   private definitions!: Definitions;
 
@@ -71,7 +74,7 @@ export class SqliteBackend implements Backend {
     if (this.db !== null) return;
     const db = openDatabase(this.options.path, this.options.busyTimeoutMs ?? 10_000);
     this.q = prepareStatements(db);
-    this.log = new EventLog(db, this.q, this.origin, this.options.pollIntervalMs ?? 50);
+    this.log = new EventLog(db, this.q, this.origin, this.options.pollIntervalMs ?? 50, this.problems);
     this.ledger = new JobLedger(this.q, this.nodePks);
     this.definitions = new Definitions(this.q);
     this.db = db;
@@ -220,6 +223,10 @@ export class SqliteBackend implements Backend {
     this.database();
     return this.log.subscribe(listener);
   }
+  onProblem(listener: (error: Error, during: string) => void): () => void {
+    return this.problems.listen(listener);
+  }
+
 
   // --- reads ----------------------------------------------------------------------------------
 

@@ -10,7 +10,8 @@
  */
 import type { BackendEvent } from '../backend.js';
 import type { RefusalRecord, StepFailedRecord, StoredError, TaskFailedRecord } from '../failures.js';
-import type { JobKind, StepStage, StepStatus, StoredWorkflowOptions } from '../records.js';
+import type { JobKind, StepStage, StepStatus } from '../records.js';
+import { readForDisplay, UNREADABLE } from '../stored-records.js';
 import { AFTER_SLOT, BEFORE_SLOT, JOB_FAILED, JOB_SUCCEEDED, jobId, parseStored } from './rows.js';
 import type { StepRow, WorkflowRow } from './rows.js';
 import type { Statements } from './statements.js';
@@ -90,7 +91,7 @@ export class StepMachine {
         | undefined;
       const status = failure === undefined ? 'succeeded' : 'failed';
       const error = failure === undefined ? null : stepFailed(failure);
-      const keepMs = (JSON.parse(workflow.options) as StoredWorkflowOptions).keepMs ?? null;
+      const keepMs = readForDisplay(workflow.options, UNREADABLE.workflowOptions).keepMs ?? null; // corrupt: kept
       this.q.finishWorkflow.run({
         id,
         status,
@@ -283,7 +284,7 @@ function childFailed(child: StepRow, anchor: StepRow): StepFailedRecord {
 }
 
 function tasksFailed(step: StepRow): TaskFailedRecord {
-  const first = step.failing === null ? null : (JSON.parse(step.failing) as { seq: number; error: StoredError });
+  const first = readForDisplay<{ seq: number; error: StoredError } | null>(step.failing, null);
   return {
     code: 'ERR_TASK_FAILED',
     step: step.name,

@@ -5,7 +5,7 @@ import DeFlow, { ValidationError } from '../../index.js';
 import type { WorkflowStatus } from '../../index.js';
 import { registerOptions, requireExistingStore, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
-import { duration, since, tableStyle, timestamp } from '../format.js';
+import { duration, printable, since, tableStyle, timestamp } from '../format.js';
 
 const STATUSES: readonly WorkflowStatus[] = ['pending', 'running', 'succeeded', 'failed', 'cancelled'];
 
@@ -19,12 +19,12 @@ export function lsCommand(program: Command): void {
       .option('-n, --limit <n>', 'how many', '20'),
   ).action(async (options: BackendOptions & { status?: string; name?: string; limit: string }) => {
     if (options.status !== undefined && !STATUSES.includes(options.status as WorkflowStatus)) {
-      throw new ValidationError(`--status must be one of ${STATUSES.join(', ')}, got ${options.status}`);
+      throw new ValidationError(`--status must be one of ${STATUSES.join(', ')}, got ${printable(options.status)}`);
     }
     const limit = Number(options.limit);
-    if (!Number.isInteger(limit) || limit < 1) throw new ValidationError(`--limit must be a positive integer, got ${options.limit}`);
+    if (!Number.isInteger(limit) || limit < 1) throw new ValidationError(`--limit must be a positive integer, got ${printable(options.limit)}`);
     requireExistingStore(options);
-    const deflow = DeFlow.register({ ...registerOptions(options), worker: false });
+    const deflow = DeFlow.register({ ...registerOptions(options), worker: false, startupTimeout: 0 }); // a look at the store: fail fast when it is down
     try {
       const { backend } = await deflow.services();
       const workflows = await backend.listWorkflows({
@@ -38,7 +38,7 @@ export function lsCommand(program: Command): void {
       }
       const table = new Table({ head: ['id', 'name', 'status', 'steps left', 'created', 'took'], style: tableStyle() });
       for (const w of workflows) {
-        table.push([w.id, w.name, w.status, String(w.openSteps), timestamp(w.createdAt), duration(since(w.startedAt ?? w.createdAt, w.finishedAt))]);
+        table.push([printable(w.id), printable(w.name), w.status, String(w.openSteps), timestamp(w.createdAt), duration(since(w.startedAt ?? w.createdAt, w.finishedAt))]);
       }
       process.stdout.write(`${table.toString()}\n`);
     } finally {

@@ -11,6 +11,7 @@ import DeFlow, { DeflowError, StepModuleError, ValidationError } from '../../ind
 import type { WorkFlow } from '../../index.js';
 import { registerOptions, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
+import { printable } from '../format.js';
 import { followWithProgress } from '../progress.js';
 import { outcomeLine, summaryTable } from '../summary.js';
 import { enableTypeScript } from '../ts-loader.js';
@@ -31,7 +32,7 @@ export function runCommand(program: Command): void {
       const module = await importWorkflowModule(path, file);
       const workflow = await toWorkflow(module.default, file);
       const started = isDraft(workflow) ? workflow.run() : workflow;
-      process.stderr.write(`workflow ${started.name} (${started.id})\n`);
+      process.stderr.write(`workflow ${printable(started.name)} (${printable(started.id)})\n`);
       if (!options.worker) await warnWithoutWorkers();
       const result = await followWithProgress(started);
       process.stdout.write(`\n${summaryTable(result)}\n${outcomeLine(result)}\n`);

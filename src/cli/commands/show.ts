@@ -4,28 +4,28 @@ import type { Command } from 'commander';
 import DeFlow from '../../index.js';
 import { registerOptions, requireExistingStore, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
-import { duration, since, tableStyle, timestamp, truncate } from '../format.js';
+import { duration, printable, since, tableStyle, timestamp, truncate } from '../format.js';
 
 export function showCommand(program: Command): void {
   withBackendOptions(program.command('show <id>').description("show a workflow's steps, progress and errors")).action(
     async (id: string, options: BackendOptions) => {
       requireExistingStore(options);
-    const deflow = DeFlow.register({ ...registerOptions(options), worker: false });
+    const deflow = DeFlow.register({ ...registerOptions(options), worker: false, startupTimeout: 0 }); // a look at the store: fail fast when it is down
       try {
         const { backend } = await deflow.services();
         const workflow = await backend.getWorkflow(id);
         if (workflow === null) {
-          process.stderr.write(`no workflow ${id} in ${backend.location} (it may have been removed by retention); try: deflow ls\n`);
+          process.stderr.write(`no workflow ${printable(id)} in ${backend.location} (it may have been removed by retention); try: deflow ls\n`);
           process.exitCode = 1;
           return;
         }
         const lines = [
-          `${workflow.name} (${workflow.id})`,
+          `${printable(workflow.name)} (${printable(workflow.id)})`,
           `  status   ${workflow.status}`,
           `  created  ${timestamp(workflow.createdAt)}`,
           `  took     ${duration(since(workflow.startedAt ?? workflow.createdAt, workflow.finishedAt))}`,
         ];
-        if (workflow.error !== null) lines.push(`  error    ${workflow.error.message}`);
+        if (workflow.error !== null) lines.push(`  error    ${printable(workflow.error.message)}`);
         process.stdout.write(`${lines.join('\n')}\n`);
         const steps = await backend.getSteps(id);
         const table = new Table({ head: ['#', 'step', 'status', 'progress', 'failed', 'took', 'error'], style: tableStyle() });
@@ -33,7 +33,7 @@ export function showCommand(program: Command): void {
           const done = step.counts.done + step.counts.failed;
           table.push([
             step.runIndex === null ? '-' : String(step.runIndex),
-            step.parentId === null ? step.name : `  ${step.name} (added by ${step.parentId})`,
+            printable(step.parentId === null ? step.name : `  ${step.name} (added by ${step.parentId})`),
             step.status,
             `${done}/${step.counts.total}`,
             String(step.counts.failed),
@@ -44,12 +44,12 @@ export function showCommand(program: Command): void {
         process.stdout.write(`${table.toString()}\n`);
         for (const step of steps.filter((s) => s.counts.failed > 0)) {
           const failed = (await backend.getTasks(id, step.id, { afterSeq: 0, limit: 100_000 })).filter((t) => t.status === 'failed');
-          process.stdout.write(`failed tasks of ${step.name}:\n`);
+          process.stdout.write(`failed tasks of ${printable(step.name)}:\n`);
           for (const task of failed.slice(0, 10)) {
             // Attempts counted apart: failures (taskMaxFailCount) and losses with a node (maxNodeLosses).
             const attempts = `failed ${task.failedCount}x, lost with its node ${task.lostCount}x`;
             process.stdout.write(
-              `  #${task.seq} ${truncate(task.dataJson, 60)} -> ${task.error?.name ?? 'Error'}: ${truncate(task.error?.message ?? '', 120)} (${attempts})\n`,
+              `  #${task.seq} ${truncate(task.dataJson, 60)} -> ${printable(task.error?.name ?? 'Error')}: ${truncate(task.error?.message ?? '', 120)} (${attempts})\n`,
             );
           }
           if (failed.length > 10) process.stdout.write(`  ... and ${failed.length - 10} more\n`);

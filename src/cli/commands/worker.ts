@@ -1,15 +1,21 @@
 /**
  * `deflow worker --steps <dir>`: joins the backend as a node that runs the step handlers
- * defined in the modules of <dir> (.ts, .js, .mjs), until SIGINT/SIGTERM, then drains.
+ * defined in the modules of <dir> (.ts, .js, .mjs), until SIGINT/SIGTERM, then drains. A module's
+ * default export must be a StepHandler; a module with no default export may export handlers by
+ * name (one exporting none, a helper, is not counted).
+ * The node may import step modules from <dir> and from its working directory only.
+ * A backend that is down at start is waited for (--startup-timeout), each attempt told on stderr.
  */
 import { readdirSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import DeFlow, { StepModuleError, ValidationError } from '../../index.js';
+import { isStepHandler } from '../../api/step-handler.js';
 import { registerOptions, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
 import { enableTypeScript } from '../ts-loader.js';
+import { printableLines } from '../format.js';
 
 const MODULE_EXTENSIONS = new Set(['.ts', '.mts', '.js', '.mjs']);
 
@@ -20,19 +26,28 @@ export function workerCommand(program: Command): void {
       .description('join as a node running the step handlers found in --steps, until interrupted')
       .requiredOption('-s, --steps <dir>', 'directory of step modules (searched recursively)')
       .option('--lease <ms>', 'node lease in milliseconds', '10000')
-      .option('--check-interval <ms>', 'how often to look for work of dead nodes, in milliseconds', '2000'),
-  ).action(async (options: BackendOptions & { steps: string; lease: string; checkInterval: string }) => {
+      .option('--check-interval <ms>', 'how often to look for work of dead nodes, in milliseconds', '2000')
+      .option('--startup-timeout <ms>', 'how long to keep trying to reach a backend that is down at start, in milliseconds (0: fail at once)', '60000'),
+  ).action(async (options: BackendOptions & { steps: string; lease: string; checkInterval: string; startupTimeout: string }) => {
     enableTypeScript();
-    const files = stepModules(resolve(options.steps));
+    const stepsDir = resolve(options.steps);
+    const files = stepModules(stepsDir);
     if (files.length === 0) throw new ValidationError(`no step modules (.ts, .mts, .js, .mjs) found in ${options.steps}`);
-    for (const file of files) await importStepModule(file);
+    let loaded = 0;
+    for (const file of files) {
+      if (await importStepModule(file)) loaded += 1;
+      else process.stderr.write(`deflow worker: ${file} exports no StepHandler; it is not counted as a step module\n`);
+    }
     const leaseMs = cliNumber(options.lease, '--lease', 100);
     const checkProcessQueueInterval = cliNumber(options.checkInterval, '--check-interval', 0);
-    const deflow = DeFlow.register({ ...registerOptions(options), leaseMs, checkProcessQueueInterval });
-    deflow.on('error', (error, during) => process.stderr.write(`deflow worker: ${during}: ${error.message}\n`));
+    const stepDirs = [...new Set([process.cwd(), stepsDir])];
+    const startupTimeout = cliNumber(options.startupTimeout, '--startup-timeout', 0);
+    const deflow = DeFlow.register({ ...registerOptions(options), leaseMs, checkProcessQueueInterval, stepDirs, startupTimeout });
+    // Also each attempt to reach a backend that is down at start ("connect"), with the next delay.
+    deflow.on('error', (error, during) => process.stderr.write(`deflow worker: ${during}: ${printableLines(error.message)}\n`));
     await deflow.ready();
     const backend = (await deflow.services()).backend;
-    process.stderr.write(`deflow worker ${process.pid} on ${backend.kind} (${backend.location}), ${files.length} step modules loaded\n`);
+    process.stderr.write(`deflow worker ${process.pid} on ${backend.kind} (${backend.location}), ${loaded} step modules loaded\n`);
     await new Promise<void>((done) => {
       const stop = (signal: string): void => {
         process.stderr.write(`${signal}: finishing running tasks, handing back the rest...\n`);
@@ -44,12 +59,41 @@ export function workerCommand(program: Command): void {
   });
 }
 
-async function importStepModule(file: string): Promise<void> {
+/** Imports a step module; false when it exports no StepHandler at all (a helper or a types module). */
+async function importStepModule(file: string): Promise<boolean> {
+  let namespace: Record<string, unknown>;
   try {
-    await import(pathToFileURL(file).href);
+    namespace = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (error) {
     throw new StepModuleError(`step module ${file} failed to load: ${(error as Error).message}`, { cause: error });
   }
+  const exports = moduleExports(namespace);
+  if ('default' in exports && exports.default !== undefined) {
+    if (isStepHandler(exports.default)) return true;
+    throw new StepModuleError(
+      `step module ${file} default-exports ${exported(exports.default)}, not a StepHandler; ` +
+        'write "export default new StepHandler({ ... })" in it, or move it out of --steps',
+    );
+  }
+  return Object.values(exports).some(isStepHandler);
+}
+
+/** What a module exports: for CommonJS (TypeScript compiled to it too), its exports object. */
+function moduleExports(namespace: Record<string, unknown>): Record<string, unknown> {
+  const commonJs = namespace.default as { __esModule?: unknown } | null | undefined;
+  if (typeof commonJs === 'object' && commonJs !== null && commonJs.__esModule === true) return commonJs;
+  return namespace;
+}
+
+function exported(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'function') return `a function${value.name === '' ? '' : ` (${value.name})`}`;
+  if (typeof value === 'object') {
+    const kind = (value as { constructor?: { name?: unknown } }).constructor?.name;
+    return typeof kind === 'string' && kind !== '' && kind !== 'Object' ? `a ${kind}` : 'a plain object';
+  }
+  const shown = typeof value === 'symbol' ? value.toString() : JSON.stringify(value);
+  return `${typeof value} ${shown}`.slice(0, 80);
 }
 
 /** A whole number of milliseconds of at least `min`, or an error naming the flag. */

@@ -28,6 +28,15 @@ CREATE FUNCTION epoch_ms(p_at timestamptz) RETURNS float8 LANGUAGE sql IMMUTABLE
   SELECT (extract(epoch FROM p_at) * 1000)::float8
 $$;
 
+-- A whole number read from a stored jsonb record, or NULL when it holds something else: records
+-- may have been written by others (docs/backends/step-machine.md, "Corrupt records"), and a failed
+-- cast would fail every operation on the workflow. Nested CASEs: the cast runs only on a number.
+CREATE FUNCTION json_bigint(p_value jsonb) RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN jsonb_typeof(p_value) = 'number' THEN
+    CASE WHEN abs(p_value::numeric) < 9e18 THEN floor(p_value::numeric)::bigint END
+  END
+$$;
+
 CREATE FUNCTION emit(p_event jsonb) RETURNS void LANGUAGE sql AS $$
   SELECT set_config('deflow.events', coalesce(current_setting('deflow.events', true), '') || p_event::text || E'\n', true)
 $$;

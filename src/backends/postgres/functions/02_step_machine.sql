@@ -393,7 +393,7 @@ BEGIN
     v_error := step_failure(v_failure, NULL);
   END IF;
   -- Resolved by the api (cleanOnDone's grace, or the retention); null keeps it forever.
-  v_keep_ms := (v_workflow.options->>'keepMs')::bigint;
+  v_keep_ms := json_bigint(v_workflow.options->'keepMs');
   UPDATE workflows
   SET status = v_status, error = v_error, finished_at = ms_now(),
       expires_at = ms_now() + v_keep_ms * interval '1 millisecond'

@@ -50,7 +50,7 @@ $$;
 CREATE FUNCTION claim_core(
   p_node_id text, p_workflow_id text, p_step_id text, p_limit integer, p_call bigint,
   OUT step_pk bigint, OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[],
-  OUT total integer, OUT watch boolean
+  OUT total integer, OUT watch boolean, OUT lost integer[]
 ) LANGUAGE plpgsql AS $$
 DECLARE
   v_owner bigint;
@@ -66,11 +66,13 @@ DECLARE
   v_datas text[];
   v_failed integer[];
   v_tokens bigint[];
+  v_lost integer[];
 BEGIN
   seqs := '{}';
   datas := '{}';
   failed := '{}';
   tokens := '{}';
+  lost := '{}';
   watch := false;
   SELECT pk, reconciled_call INTO v_owner, v_reconciled FROM nodes WHERE id = p_node_id;
   IF NOT FOUND THEN
@@ -98,15 +100,16 @@ BEGIN
       UPDATE jobs j SET status = 'leased', owner = v_owner, token = j.token + 1, claim_call = p_call
       WHERE j.step_pk = v_step.pk AND j.seq = (CASE WHEN v_step.stage = 'before' THEN 0 ELSE 2147483647 END)
         AND j.status IN ('fresh', 'requeued') AND (j.run_at IS NULL OR j.run_at <= now())
-      RETURNING j.seq, j.data, j.failed_count, j.token
+      RETURNING j.seq, j.data, j.failed_count, j.token, j.lost_count
     )
-    SELECT array_agg(c.seq), array_agg(c.data), array_agg(c.failed_count), array_agg(c.token::bigint)
-    INTO v_seqs, v_datas, v_failed, v_tokens FROM claimed c;
+    SELECT array_agg(c.seq), array_agg(c.data), array_agg(c.failed_count), array_agg(c.token::bigint), array_agg(c.lost_count)
+    INTO v_seqs, v_datas, v_failed, v_tokens, v_lost FROM claimed c;
     IF v_seqs IS NOT NULL THEN
       seqs := v_seqs;
       datas := v_datas;
       failed := v_failed;
       tokens := v_tokens;
+      lost := v_lost;
     END IF;
   ELSIF v_step.stage = 'tasks' THEN
     -- Jobs back in the queue (retried, handed back, recovered) are leased one by one.
@@ -119,16 +122,18 @@ BEGIN
     ), claimed AS (
       UPDATE jobs j SET status = 'leased', owner = v_owner, token = j.token + 1, claim_call = p_call
       FROM picked WHERE j.step_pk = v_step.pk AND j.seq = picked.seq
-      RETURNING j.seq, j.data, j.failed_count, j.token
+      RETURNING j.seq, j.data, j.failed_count, j.token, j.lost_count
     )
     SELECT array_agg(c.seq ORDER BY c.seq), array_agg(c.data ORDER BY c.seq),
-           array_agg(c.failed_count ORDER BY c.seq), array_agg(c.token::bigint ORDER BY c.seq)
-    INTO v_seqs, v_datas, v_failed, v_tokens FROM claimed c;
+           array_agg(c.failed_count ORDER BY c.seq), array_agg(c.token::bigint ORDER BY c.seq),
+           array_agg(c.lost_count ORDER BY c.seq)
+    INTO v_seqs, v_datas, v_failed, v_tokens, v_lost FROM claimed c;
     IF v_seqs IS NOT NULL THEN
       seqs := v_seqs;
       datas := v_datas;
       failed := v_failed;
       tokens := v_tokens;
+      lost := v_lost;
     END IF;
     v_room := p_limit - coalesce(array_length(seqs, 1), 0);
     IF v_room > 0 AND v_step.fresh_cursor < v_step.next_seq THEN
@@ -148,6 +153,7 @@ BEGIN
           seqs := seqs || v_seqs;
           datas := datas || v_datas;
           failed := failed || array_fill(0, ARRAY[array_length(v_seqs, 1)]);
+          lost := lost || array_fill(0, ARRAY[array_length(v_seqs, 1)]);
           tokens := tokens || array_fill(-v_lease, ARRAY[array_length(v_seqs, 1)]);
         END IF;
       END IF;
@@ -163,11 +169,11 @@ $$;
 CREATE FUNCTION claim_jobs(
   p_node_id text, p_workflow_id text, p_step_id text, p_limit integer, p_call bigint,
   OUT step_pk bigint, OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[],
-  OUT total integer, OUT watch boolean
+  OUT total integer, OUT watch boolean, OUT lost integer[]
 ) LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
   PERFORM lock_claims_shared(p_node_id);
-  SELECT * INTO step_pk, seqs, datas, failed, tokens, total, watch
+  SELECT * INTO step_pk, seqs, datas, failed, tokens, total, watch, lost
   FROM claim_core(p_node_id, p_workflow_id, p_step_id, p_limit, p_call);
 END
 $$;

@@ -13,7 +13,13 @@ SELECT pg_advisory_xact_lock(hashtextextended('deflow.migrate.' || $1, 0));
 SELECT set_config('deflow.schema', $1, true);
 
 -- name: createSchema
-DO $$ BEGIN EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', current_setting('deflow.schema')); END $$;
+-- Looked up first: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema
+-- exists, and a role given only its own schema (docs/security.md) has no such right.
+DO $$ BEGIN
+  IF to_regnamespace(quote_ident(current_setting('deflow.schema'))) IS NULL THEN
+    EXECUTE format('CREATE SCHEMA %I', current_setting('deflow.schema'));
+  END IF;
+END $$;
 
 -- name: createMigrationsTable
 CREATE TABLE IF NOT EXISTS migrations (

@@ -3,7 +3,7 @@
 
 -- name: claim
 -- ($1 node id, $2 workflow id, $3 step id, $4 limit, $5 call number: see functions/04_claims.sql)
-SELECT step_pk::text AS step_pk, seqs, datas, failed, tokens::float8[] AS tokens, total, watch FROM claim_jobs($1, $2, $3, $4, $5::bigint);
+SELECT step_pk::text AS step_pk, seqs, datas, failed, tokens::float8[] AS tokens, total, watch, lost FROM claim_jobs($1, $2, $3, $4, $5::bigint);
 
 -- name: complete
 -- ($1 workflow ids of the outcomes;
@@ -12,7 +12,7 @@ SELECT step_pk::text AS step_pk, seqs, datas, failed, tokens::float8[] AS tokens
 --  $16 nextTask events to publish first; $17..$20 next claim: node id, workflow id, step id, limit, or nulls;
 --  $21..$23 adopt: node id, handler keys, limit per step, or nulls; $24 call number of the claims)
 -- stale: ids of the refused outcomes. Tokens: > 0 leased alone, < 0 minus a range lease id.
-SELECT stale, events, step_pk::text AS step_pk, seqs, datas, failed, tokens::float8[] AS tokens, total, watch, adopted,
+SELECT stale, events, step_pk::text AS step_pk, seqs, datas, failed, tokens::float8[] AS tokens, total, watch, lost, adopted,
        pg_backend_pid() AS pid
 FROM complete_jobs(
   $1::text[],

@@ -19,7 +19,7 @@ INSERT INTO jobs (id, data) VALUES
 -- name: claimHook
 UPDATE jobs SET status = 1, owner = @owner, token = token + 1
 WHERE id = @id AND status IN (0, 4) AND run_at <= @now
-RETURNING id, data, failed_count, token;
+RETURNING id, data, failed_count, token, lost_count;
 
 -- name: claimRequeued
 -- Jobs back in the queue (retried, handed back, recovered) are leased one by one.
@@ -27,7 +27,7 @@ UPDATE jobs SET status = 1, owner = @owner, token = token + 1
 WHERE id IN (
   SELECT id FROM jobs WHERE status = 4 AND id BETWEEN @lo AND @hi AND run_at <= @now ORDER BY id LIMIT @limit
 )
-RETURNING id, data, failed_count, token;
+RETURNING id, data, failed_count, token, lost_count;
 
 -- name: freshRange
 SELECT id, data FROM jobs WHERE id BETWEEN ? AND ? AND status = 0;

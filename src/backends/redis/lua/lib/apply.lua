@@ -167,9 +167,9 @@ end
 
 -- A recovered attempt (its node died), by the node-loss rule
 -- (docs/backends/step-machine.md#the-node-loss-rule): counted in the lost count, not in the
--- failed count; ready again after the retry delay, or failed for good once lost maxNodeLosses times (the
--- step's option; default_max for steps stored without it). base: the record's JSON ({"code":...}),
--- completed here with the step, the job and the counts. lc: times lost before.
+-- failed count; ready again after the retry delay, or failed for good once lost maxNodeLosses
+-- times (the step's option; default_max for steps stored without it). base: the record's JSON
+-- ({"code":...}), completed here with the step, the job and the counts. lc: times lost before.
 local function lose_attempt(n, slot, field, fc, lc, token, base, default_max)
   local f = sfetch(n, { 'options', 'name', 'delay' })
   local max = default_max

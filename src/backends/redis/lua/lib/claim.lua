@@ -8,7 +8,7 @@
 -- its recovery pass would never be recovered.
 --
 -- Returns { code, total, watch, lo, freshData[], again[], n } with code 'ok' or 'lost'; fresh
--- tasks have seqs lo, lo + 1, ...; `again` is flat: slot, data, failedCount, token per job.
+-- tasks have seqs lo, lo + 1, ...; `again` is flat: slot, data, failedCount, token, lostCount per job.
 
 local CLAIM_ATTRS = { 'status', 'stage', 'total', 'cur', 'hb', 'ha', 'rlc' }
 -- n: the step's number when the caller knows it (else it is looked up by id).
@@ -31,7 +31,7 @@ local function claim(step_id, owner, valid_until, limit, n)
       if s then fc, token, tail, lc = s.fc, s.token + 1, s.tail, s.lc end
       redis.call('HSET', K_JS, field, make_state(1, fc, token, owner, 0, '', tail, lc))
       redis.call('HSET', K_HELD, field, owner)
-      again = { slot, 'null', fc, token }
+      again = { slot, 'null', fc, token, lc }
     end
   elseif stage == 'tasks' then
     local base = tonumber(n) * SPAN
@@ -48,6 +48,7 @@ local function claim(step_id, owner, valid_until, limit, n)
         again[#again + 1] = redis.call('HGET', K_TD, field)
         again[#again + 1] = s.fc
         again[#again + 1] = token
+        again[#again + 1] = s.lc
       end
     end
     local room = limit - #rows

@@ -46,7 +46,10 @@ if ARGV[8] == '1' and handlers > 0 and tonumber(ARGV[10]) >= NOW then
     if r.status == 'running' and not (claim_next and r.id == ARGV[4]) then
       local ok, handler = pcall(cjson.decode, r.handler)
       if ok and type(handler) == 'table' and loaded[handler.key] then
-        local options = cjson.decode(r.options)
+        -- Stored JSON others may have written: a corrupt one must not fail the whole script (the
+        -- node marks the step corrupt when it reads the reply, and fails its jobs).
+        local decoded, options = pcall(cjson.decode, r.options)
+        if not decoded or type(options) ~= 'table' then options = {} end
         local limit = math.min(tonumber(ARGV[11]), tonumber(options.taskConcurrency) or 1)
         local jobs = claim(r.id, ARGV[9], ARGV[10], limit, n)
         if #jobs[5] > 0 or #jobs[6] > 0 then

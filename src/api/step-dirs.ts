@@ -1,0 +1,26 @@
+/**
+ * `DeFlow.register({ stepDirs })`: the directories this node may import step modules from
+ * (the rule itself is in src/engine/module-policy.ts). Checked at register(), where a typo
+ * in a path is cheapest to hear about.
+ */
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ValidationError } from '../errors.js';
+import { describe, nonEmptyString } from '../option-checks.js';
+
+/** Absolute paths of existing directories; an empty list when none were given (the working directory then). */
+export function checkStepDirs(value: unknown, where: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new ValidationError(`${where} must be an array of directory paths, got ${describe(value)}`);
+  return value.map((entry: unknown, i) => {
+    const dir = resolve(nonEmptyString(entry, `${where}[${i}]`));
+    let isDirectory = false;
+    try {
+      isDirectory = statSync(dir).isDirectory();
+    } catch {
+      // reported below
+    }
+    if (!isDirectory) throw new ValidationError(`${where}[${i}]: ${JSON.stringify(dir)} is not an existing directory; give the directory your step modules are in`);
+    return dir;
+  });
+}
