@@ -145,6 +145,17 @@ async function drain(ids: string[], boundMs: number): Promise<string[]> {
   return open;
 }
 
+/** Waits until the creator heard the end of every workflow it started (or the bound runs out; the verdict reports what is missing). */
+async function heardEnds(ids: string[], boundMs: number): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  for (;;) {
+    const records = readCreator();
+    const ended = new Set(records.flatMap((entry) => (entry.type === 'done' || entry.type === 'start-error' ? [entry.wf] : [])));
+    if (ids.every((id) => ended.has(id)) || Date.now() > deadline) return;
+    await sleep(250);
+  }
+}
+
 function readCreator(): CreatorRecord[] {
   return readFileSync(join(logDir, 'creator.jsonl'), 'utf8')
     .split('\n')
@@ -197,8 +208,9 @@ try {
   const drainStart = Date.now();
   const open = await drain(plans, drainMs);
   const drainedIn = (Date.now() - drainStart) / 1000;
-  // The creator's handles hear the last ends a moment after the store has them.
-  await sleep(3_000);
+  // The creator's handles hear the last ends a moment after the store has them (a loaded machine: up to 30 s).
+  await heardEnds(plans, 30_000);
+  await sleep(500);
   creator.process.send('exit');
   await Promise.race([creator.exited, sleep(15_000)]);
 
