@@ -22,6 +22,11 @@ export interface Registration {
   validUntil: number;
   /** Workflows already in this tag's holdings set. */
   holds: Set<string>;
+  /**
+   * Workflows of claims whose answer was lost (the claim may have been applied): a heartbeat
+   * with `held` must reconcile them too, or their jobs stay leased to this live node forever.
+   */
+  unsure: Set<string>;
 }
 
 export class NodeBook {
@@ -46,6 +51,7 @@ export class NodeBook {
       leaseMs: node.leaseMs,
       validUntil: Number(reply[1]),
       holds: previous?.tag === tag ? previous.holds : new Set(),
+      unsure: previous?.tag === tag ? previous.unsure : new Set(),
     };
     this.registrations.set(node.id, registration);
     return registration;
@@ -62,7 +68,7 @@ export class NodeBook {
     const tag = text(reply[2]);
     let registration = this.registrations.get(nodeId);
     if (registration === undefined || registration.tag !== tag) {
-      registration = { nodeId, tag, leaseMs, validUntil: 0, holds: new Set() };
+      registration = { nodeId, tag, leaseMs, validUntil: 0, holds: new Set(), unsure: new Set() };
       this.registrations.set(nodeId, registration);
     }
     registration.leaseMs = leaseMs;
@@ -78,7 +84,7 @@ export class NodeBook {
     const [info, expiry] = await Promise.all([this.client.hget(g.nodeinfo, nodeId), this.client.zscore(g.nodes, nodeId)]);
     if (info === null || expiry === null) return null;
     const [tag = '', leaseMs = '0'] = info.split('|');
-    return { nodeId, tag, leaseMs: Number(leaseMs), validUntil: Number(expiry), holds: new Set() };
+    return { nodeId, tag, leaseMs: Number(leaseMs), validUntil: Number(expiry), holds: new Set(), unsure: new Set() };
   }
 
   /** After a claim was refused for an expired lease: is the node still registered? (extends it) */
@@ -100,9 +106,15 @@ export class NodeBook {
     registration.holds.add(workflowId);
   }
 
-  /** Workflows this process claimed in for the node (what a reconcile must look at). */
+  /** A claim in this workflow failed without an answer: Redis may have applied it (and its holdings entry, or not). */
+  unsure(registration: Registration, workflowId: string): void {
+    registration.unsure.add(workflowId);
+  }
+
+  /** Workflows this process claimed in for the node, or may have (what a reconcile must look at). */
   holdingsOf(nodeId: string): string[] {
-    return [...(this.registrations.get(nodeId)?.holds ?? [])];
+    const registration = this.registrations.get(nodeId);
+    return registration === undefined ? [] : [...new Set([...registration.holds, ...registration.unsure])];
   }
 
   forget(nodeId: string): Registration | undefined {
@@ -114,6 +126,7 @@ export class NodeBook {
   /** A workflow finished or was removed: no registration holds anything in it any more. */
   workflowGone(workflowId: string): void {
     for (const registration of this.registrations.values()) {
+      registration.unsure.delete(workflowId);
       if (registration.holds.delete(workflowId)) {
         this.client.srem(this.keys.holdings(registration.tag), workflowId).catch(() => undefined);
       }

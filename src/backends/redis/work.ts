@@ -109,7 +109,10 @@ export class Work {
       const hold = core.nodes.holdCall(registration, request.workflowId);
       const calls: BatchCall[] = hold === null ? [] : [hold];
       calls.push(core.workflowCall('claim', request.workflowId, this.claimArgs(request, registration)));
-      const replies = await core.batch(calls, 'claim');
+      const replies = await core.batch(calls, 'claim').catch((error: unknown) => {
+        core.nodes.unsure(registration, request.workflowId);
+        throw error;
+      });
       if (hold !== null) core.nodes.held(registration, request.workflowId);
       const reply = list(replies[replies.length - 1]);
       if (text(reply[0]) !== 'lost') return toClaimResult(request, reply);
@@ -153,7 +156,10 @@ export class Work {
       const claimer = next !== undefined && workflowId === next.workflowId ? registration : null;
       calls.push(core.workflowCall('complete', workflowId, [...this.nextArgs(claimer, next), ...adoptArgs, ...batch.args]));
     }
-    const replies = await core.batch(calls, 'complete');
+    const replies = await core.batch(calls, 'complete').catch((error: unknown) => {
+      for (const [owner, workflowId] of holds) core.nodes.unsure(owner, workflowId);
+      throw error;
+    });
     faultPoint('complete:in-transition'); // the scripts ran; this node has not read their answer
     for (const [owner, workflowId] of holds) core.nodes.held(owner, workflowId);
     const result: CompleteResult = { stale: [...unknown], events: [] };
