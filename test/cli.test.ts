@@ -46,9 +46,9 @@ interface StartedWorker {
   exit: Promise<number | null>;
 }
 
-/** `deflow worker --steps <dir>`, once it said it loaded its step modules. */
-async function startWorker(stepsDir: string, backend: string, cwd: string): Promise<StartedWorker> {
-  const worker = spawn(process.execPath, ['--import', TSX, MAIN, 'worker', '--steps', stepsDir, '--backend', backend], {
+/** `deflow worker --steps <dir> [...more]`, once it said it loaded its step modules. */
+async function startWorker(stepsDir: string, backend: string, cwd: string, more: string[] = []): Promise<StartedWorker> {
+  const worker = spawn(process.execPath, ['--import', TSX, MAIN, 'worker', '--steps', stepsDir, '--backend', backend, ...more], {
     cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -132,23 +132,39 @@ describe('deflow CLI', () => {
     expect(worker.stderr()).toContain('SIGTERM: finishing running tasks');
   });
 
-  it("worker imports step modules only from --steps and its working directory: another one's step fails, naming both", async () => {
+  it("worker imports step modules only from its --steps and --allow directories, not its working directory", async () => {
     const cwd = workdir();
     const backend = `sqlite:${join(cwd, 'shared.db')}`;
-    const worker = await startWorker(join(FIXTURES, 'steps'), backend, cwd);
+    const steps = join(FIXTURES, 'steps');
+    // Started from a directory that holds the workflow module: being under it allows nothing.
+    const worker = await startWorker(steps, backend, FIXTURES);
     try {
-      // Its handler lives in the workflow module, under neither directory of the worker.
+      // Its handler lives in the workflow module, under none of the worker's directories.
       const run = await deflow(['run', '--no-worker', '--backend', backend, join(FIXTURES, 'cli/failing.ts')], cwd);
       expect(run.code).toBe(1);
       expect(run.stdout).toContain('refuses to import the step module of StepHandler "cli-broken"');
       expect(run.stdout).not.toContain('the printer is on fire');
       // The summary cuts the reason; the worker says it whole, once.
       for (let waited = 0; !worker.stderr().includes('cli-broken') && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(worker.stderr()).toContain(`is outside the step directories this node may import from (${cwd}, ${join(FIXTURES, 'steps')})`);
+      expect(worker.stderr()).toContain(`is outside the step directories this node may import from (${steps}); add its directory`);
     } finally {
       worker.process.kill('SIGTERM');
       await worker.exit;
     }
+    // --steps repeated loads both directories; --allow lets the workflow module's handler run without importing it at start.
+    const allowed = await startWorker(steps, backend, cwd, ['--steps', join(FIXTURES, 'steps-with-helper'), '--allow', join(FIXTURES, 'cli')]);
+    try {
+      expect(allowed.stderr()).toMatch(/, 6 step modules loaded/);
+      const run = await deflow(['run', '--no-worker', '--backend', backend, join(FIXTURES, 'cli/failing.ts')], cwd);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toContain('the printer is on fire');
+    } finally {
+      allowed.process.kill('SIGTERM');
+      await allowed.exit;
+    }
+    const badAllow = await deflow(['worker', '--steps', steps, '--allow', join(cwd, 'nope')], cwd);
+    expect(badAllow.code).toBe(1);
+    expect(badAllow.stderr).toMatch(/--allow .*nope: .*nope is not an existing directory/);
   });
 
   it('worker does not count a module that exports no StepHandler (a helper), and says so', async () => {

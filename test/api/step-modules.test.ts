@@ -2,9 +2,11 @@
  * The public side of the module rule (src/engine/module-policy.ts): addStep refuses a step module
  * no node would import, and register() checks `stepDirs`. No backend behaviour.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import DeFlow, { ValidationError, WorkFlow } from '../../src/index.js';
 
@@ -42,5 +44,29 @@ describe('step modules at the public API', () => {
     expect(() => DeFlow.register({ stepDirs: [''] })).toThrow(/options.stepDirs\[0\] must be a non-empty string/);
     const deflow = DeFlow.register({ backend: `sqlite:${join(dir, 'db.sqlite')}`, stepDirs: [dir], worker: false });
     expect(deflow.options.stepDirs).toEqual([dir]);
+  });
+
+  it('warns once when register() has no stepDirs and the working directory is /: every file would be allowed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'deflow-root-'));
+    dirs.push(dir);
+    const index = fileURLToPath(new URL('../../src/index.ts', import.meta.url));
+    const tsx = new URL('../../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
+    const script = [
+      `import DeFlow from ${JSON.stringify(index)};`,
+      "process.on('warning', (w) => { if (w.code === 'DEFLOW_STEP_DIRS_ROOT') console.log('WARNING ' + w.message); });",
+      `const backend = ${JSON.stringify(`sqlite:${join(dir, 'db.sqlite')}`)};`,
+      'DeFlow.register({ backend, worker: false }); await DeFlow.unregister();',
+      'DeFlow.register({ backend, worker: false }); await DeFlow.unregister();',
+      `DeFlow.register({ backend, worker: false, stepDirs: [${JSON.stringify(dir)}] }); await DeFlow.unregister();`,
+      "await new Promise((resolve) => setTimeout(resolve, 100));",
+    ].join('\n');
+    const file = join(dir, 'register-at-root.mjs');
+    writeFileSync(file, script);
+    const atRoot = execFileSync(process.execPath, ['--import', tsx, file], { cwd: '/', encoding: 'utf8', timeout: 30_000 });
+    const warnings = atRoot.split('\n').filter((line) => line.startsWith('WARNING '));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/no stepDirs and the working directory is \/: this node may import any file on the machine .* pass DeFlow.register\(\{ stepDirs/);
+    const elsewhere = execFileSync(process.execPath, ['--import', tsx, file], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+    expect(elsewhere).not.toContain('WARNING');
   });
 });

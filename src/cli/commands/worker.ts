@@ -1,9 +1,10 @@
 /**
  * `deflow worker --steps <dir>`: joins the backend as a node that runs the step handlers
- * defined in the modules of <dir> (.ts, .js, .mjs), until SIGINT/SIGTERM, then drains. A module's
- * default export must be a StepHandler; a module with no default export may export handlers by
- * name (one exporting none, a helper, is not counted).
- * The node may import step modules from <dir> and from its working directory only.
+ * defined in the modules of each <dir> (.ts, .js, .mjs), until SIGINT/SIGTERM, then drains. A
+ * module's default export must be a StepHandler; a module with no default export may export
+ * handlers by name (one exporting none, a helper, is not counted).
+ * The node may import step modules from the --steps and --allow directories only: never from its
+ * working directory, which may be `/` (a service started from there would import any file).
  * A backend that is down at start is waited for (--startup-timeout), each attempt told on stderr.
  */
 import { readdirSync, statSync } from 'node:fs';
@@ -24,15 +25,17 @@ export function workerCommand(program: Command): void {
     program
       .command('worker')
       .description('join as a node running the step handlers found in --steps, until interrupted')
-      .requiredOption('-s, --steps <dir>', 'directory of step modules (searched recursively)')
+      .requiredOption('-s, --steps <dir>', 'directory of step modules, imported at start and allowed (searched recursively; repeatable)', collect)
+      .option('--allow <dir>', 'directory whose modules may be imported when a stored step names them, not at start (repeatable)', collect)
       .option('--lease <ms>', 'node lease in milliseconds', '10000')
       .option('--check-interval <ms>', 'how often to look for work of dead nodes, in milliseconds', '2000')
       .option('--startup-timeout <ms>', 'how long to keep trying to reach a backend that is down at start, in milliseconds (0: fail at once)', '60000'),
-  ).action(async (options: BackendOptions & { steps: string; lease: string; checkInterval: string; startupTimeout: string }) => {
+  ).action(async (options: WorkerOptions) => {
     enableTypeScript();
-    const stepsDir = resolve(options.steps);
-    const files = stepModules(stepsDir);
-    if (files.length === 0) throw new ValidationError(`no step modules (.ts, .mts, .js, .mjs) found in ${options.steps}`);
+    const stepsDirs = options.steps.map((dir) => resolve(dir));
+    const allowDirs = (options.allow ?? []).map((dir) => existingDir(dir, '--allow'));
+    const files = stepsDirs.flatMap((dir) => stepModules(dir));
+    if (files.length === 0) throw new ValidationError(`no step modules (.ts, .mts, .js, .mjs) found in ${options.steps.join(', ')}`);
     let loaded = 0;
     for (const file of files) {
       if (await importStepModule(file)) loaded += 1;
@@ -40,7 +43,8 @@ export function workerCommand(program: Command): void {
     }
     const leaseMs = cliNumber(options.lease, '--lease', 100);
     const checkProcessQueueInterval = cliNumber(options.checkInterval, '--check-interval', 0);
-    const stepDirs = [...new Set([process.cwd(), stepsDir])];
+    // Exactly the directories given: the working directory is not one of them.
+    const stepDirs = [...new Set([...stepsDirs, ...allowDirs])];
     const startupTimeout = cliNumber(options.startupTimeout, '--startup-timeout', 0);
     const deflow = DeFlow.register({ ...registerOptions(options), leaseMs, checkProcessQueueInterval, stepDirs, startupTimeout });
     // Also each attempt to reach a backend that is down at start ("connect"), with the next delay.
@@ -57,6 +61,31 @@ export function workerCommand(program: Command): void {
       process.once('SIGTERM', () => stop('SIGTERM'));
     });
   });
+}
+
+interface WorkerOptions extends BackendOptions {
+  steps: string[];
+  allow?: string[];
+  lease: string;
+  checkInterval: string;
+  startupTimeout: string;
+}
+
+/** Commander collector: a repeated option adds to the list instead of replacing it. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+function existingDir(dir: string, flag: string): string {
+  const path = resolve(dir);
+  let isDirectory = false;
+  try {
+    isDirectory = statSync(path).isDirectory();
+  } catch {
+    // said below
+  }
+  if (!isDirectory) throw new ValidationError(`${flag} ${dir}: ${path} is not an existing directory`);
+  return path;
 }
 
 /** Imports a step module; false when it exports no StepHandler at all (a helper or a types module). */
