@@ -34,6 +34,31 @@ describe('step modules at the public API', () => {
     expect(() => workflow.addStep({ step: `data:text/javascript,${'x'.repeat(5_000)}` })).toThrow(/\.\.\. \(5021 characters\)/);
   });
 
+  it('refuses at addStep a module file outside the step directories of this process, naming the file and the directories', async () => {
+    const allowed = mkdtempSync(join(tmpdir(), 'deflow-allowed-'));
+    const outside = mkdtempSync(join(tmpdir(), 'deflow-outside-'));
+    dirs.push(allowed, outside);
+    const stray = join(outside, 'stray-step.mjs');
+    writeFileSync(stray, 'throw new Error("imported although refused");\n');
+    const inside = join(allowed, 'step.mjs');
+    writeFileSync(inside, '');
+    // Before register() the directories are not known: nothing to judge by yet.
+    const early = WorkFlow.create('early').addStep({ step: stray, tasks: [1] });
+    const deflow = DeFlow.register({ backend: `sqlite:${join(allowed, 'db.sqlite')}`, stepDirs: [allowed], worker: false });
+    for (const step of [stray, new URL(`file://${stray}`)]) {
+      const add = (): unknown => WorkFlow.create('stray').addStep({ step });
+      expect(add).toThrow(ValidationError);
+      expect(add).toThrow(
+        `no node would import this step module, this process included: the module "${stray.replace(/^/, step instanceof URL ? 'file://' : '')}" is outside the step directories this node may import from (${allowed}); add its directory to DeFlow.register({ stepDirs })`,
+      );
+    }
+    expect(() => WorkFlow.create('inside').addStep({ step: inside })).not.toThrow();
+    // A workflow drafted before register() is checked when it runs, and nothing is imported.
+    early.run();
+    await expect(early.started()).rejects.toThrow(/no node would import this step module.*stray-step.mjs/);
+    await deflow.ready();
+  });
+
   it('checks stepDirs at register(): an array of existing directories', () => {
     const dir = mkdtempSync(join(tmpdir(), 'deflow-step-dirs-'));
     dirs.push(dir);
