@@ -121,6 +121,24 @@ describe('deflow CLI', () => {
     expect(run.stdout).toMatch(/cli-failing \(\S+\) failed/);
   });
 
+  it('run tells each attempt to reach a backend that is down as a CLI line, and gives up after --startup-timeout', async () => {
+    const run = await deflow(['run', '--backend', 'redis://:hunter2@127.0.0.1:1', '--startup-timeout', '1500', join(FIXTURES, 'cli/workflow.ts')], workdir());
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^deflow run: connect: .*Trying again in \d/m);
+    expect(run.stderr).not.toMatch(/\(node:\d+\)|DeflowWarning|DEFLOW_BACKEND_UNAVAILABLE/);
+    expect(run.stderr).not.toContain('hunter2');
+    const bad = await deflow(['run', '--startup-timeout', 'soon', join(FIXTURES, 'cli/workflow.ts')], workdir());
+    expect(bad.stderr).toMatch(/--startup-timeout must be a whole number of milliseconds >= 0, got "soon"/);
+  });
+
+  it('says a --prefix the backend ignores as a CLI line, not a raw process warning', async () => {
+    const cwd = workdir();
+    const run = await deflow(['run', '--prefix', 'app1', '--backend', `sqlite:${join(cwd, 'db.sqlite')}`, join(FIXTURES, 'cli/workflow.ts')], cwd);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('deflow: --prefix only applies to Redis; the sqlite backend ignores it');
+    expect(run.stderr).not.toMatch(/\(node:\d+\)|DeflowWarning|DEFLOW_IGNORED_OPTION/);
+  });
+
   it('worker runs the steps of a directory for `run --no-worker`, and drains on SIGTERM', async () => {
     const cwd = workdir();
     const backend = `sqlite:${join(cwd, 'shared.db')}`;

@@ -16,21 +16,21 @@ import { isStepHandler } from '../../api/step-handler.js';
 import { registerOptions, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
 import { enableTypeScript } from '../ts-loader.js';
-import { printableLines } from '../format.js';
+import { cliMilliseconds, reportProblems, withStartupTimeout } from '../startup.js';
 
 const MODULE_EXTENSIONS = new Set(['.ts', '.mts', '.js', '.mjs']);
 
 export function workerCommand(program: Command): void {
-  withBackendOptions(
+  const command = withBackendOptions(
     program
       .command('worker')
       .description('join as a node running the step handlers found in --steps, until interrupted')
       .requiredOption('-s, --steps <dir>', 'directory of step modules, imported at start and allowed (searched recursively; repeatable)', collect)
       .option('--allow <dir>', 'directory whose modules may be imported when a stored step names them, not at start (repeatable)', collect)
       .option('--lease <ms>', 'node lease in milliseconds', '10000')
-      .option('--check-interval <ms>', 'how often to look for work of dead nodes, in milliseconds', '2000')
-      .option('--startup-timeout <ms>', 'how long to keep trying to reach a backend that is down at start, in milliseconds (0: fail at once)', '60000'),
-  ).action(async (options: WorkerOptions) => {
+      .option('--check-interval <ms>', 'how often to look for work of dead nodes, in milliseconds', '2000'),
+  );
+  withStartupTimeout(command).action(async (options: WorkerOptions) => {
     enableTypeScript();
     const stepsDirs = options.steps.map((dir) => resolve(dir));
     const allowDirs = (options.allow ?? []).map((dir) => existingDir(dir, '--allow'));
@@ -41,14 +41,14 @@ export function workerCommand(program: Command): void {
       if (await importStepModule(file)) loaded += 1;
       else process.stderr.write(`deflow worker: ${file} exports no StepHandler; it is not counted as a step module\n`);
     }
-    const leaseMs = cliNumber(options.lease, '--lease', 100);
-    const checkProcessQueueInterval = cliNumber(options.checkInterval, '--check-interval', 0);
+    const leaseMs = cliMilliseconds(options.lease, '--lease', 100);
+    const checkProcessQueueInterval = cliMilliseconds(options.checkInterval, '--check-interval', 0);
     // Exactly the directories given: the working directory is not one of them.
     const stepDirs = [...new Set([...stepsDirs, ...allowDirs])];
-    const startupTimeout = cliNumber(options.startupTimeout, '--startup-timeout', 0);
+    const startupTimeout = cliMilliseconds(options.startupTimeout, '--startup-timeout', 0);
     const deflow = DeFlow.register({ ...registerOptions(options), leaseMs, checkProcessQueueInterval, stepDirs, startupTimeout });
     // Also each attempt to reach a backend that is down at start ("connect"), with the next delay.
-    deflow.on('error', (error, during) => process.stderr.write(`deflow worker: ${during}: ${printableLines(error.message)}\n`));
+    reportProblems(deflow, 'worker');
     await deflow.ready();
     const backend = (await deflow.services()).backend;
     process.stderr.write(`deflow worker ${process.pid} on ${backend.kind} (${backend.location}), ${loaded} step modules loaded\n`);
@@ -123,13 +123,6 @@ function exported(value: unknown): string {
   }
   const shown = typeof value === 'symbol' ? value.toString() : JSON.stringify(value);
   return `${typeof value} ${shown}`.slice(0, 80);
-}
-
-/** A whole number of milliseconds of at least `min`, or an error naming the flag. */
-function cliNumber(text: string, flag: string, min: number): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < min) throw new ValidationError(`${flag} must be a whole number of milliseconds >= ${min}, got ${JSON.stringify(text)}`);
-  return value;
 }
 
 function stepModules(dir: string): string[] {
