@@ -185,6 +185,33 @@ describe('deflow CLI', () => {
     expect(badAllow.stderr).toMatch(/--allow .*nope: .*nope is not an existing directory/);
   });
 
+  it('worker names a step module that is still importing after 5 s, and one whose top-level await can never settle', async () => {
+    const cwd = workdir();
+    const backend = `sqlite:${join(cwd, 'shared.db')}`;
+    const hanging = spawn(process.execPath, ['--import', TSX, MAIN, 'worker', '--steps', join(FIXTURES, 'steps-hanging'), '--backend', backend], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    hanging.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise((resolve) => hanging.once('exit', resolve));
+    const stuck = deflow(['worker', '--steps', join(FIXTURES, 'steps-stuck'), '--backend', backend], cwd);
+    try {
+      for (let waited = 0; !stderr.includes('still importing') && waited < 30_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(stderr).toContain(
+        `deflow worker: still importing ${join(FIXTURES, 'steps-hanging', 'waits-on-server.ts')} after 5 s (a module that waits at top level? point --steps at step modules only)`,
+      );
+      // It keeps waiting: the module may still finish.
+      expect(hanging.exitCode).toBeNull();
+    } finally {
+      hanging.kill('SIGKILL');
+      await exited;
+    }
+    const result = await stuck;
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`${join(FIXTURES, 'steps-stuck', 'waits-on-nothing.ts')} never finished loading`);
+  });
+
   it('worker does not count a module that exports no StepHandler (a helper), and says so', async () => {
     const cwd = workdir();
     const worker = await startWorker(join(FIXTURES, 'steps-with-helper'), `sqlite:${join(cwd, 'shared.db')}`, cwd);

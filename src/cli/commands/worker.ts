@@ -88,13 +88,30 @@ function existingDir(dir: string, flag: string): string {
   return path;
 }
 
+/** Past this, a module still importing is named: one waiting at top level would hang the worker unseen. */
+const SLOW_IMPORT_MS = 5_000;
+
 /** Imports a step module; false when it exports no StepHandler at all (a helper or a types module). */
 async function importStepModule(file: string): Promise<boolean> {
   let namespace: Record<string, unknown>;
+  const slow = setTimeout(() => {
+    process.stderr.write(
+      `deflow worker: still importing ${file} after ${SLOW_IMPORT_MS / 1000} s (a module that waits at top level? point --steps at step modules only)\n`,
+    );
+  }, SLOW_IMPORT_MS);
+  // A top-level await on something nothing can settle any more: Node would exit silently.
+  const stuck = (): void => {
+    process.stderr.write(`deflow worker: ${file} never finished loading: its top-level await waits on something that can never settle\n`);
+    process.exitCode = 1;
+  };
+  process.once('beforeExit', stuck);
   try {
     namespace = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (error) {
     throw new StepModuleError(`step module ${file} failed to load: ${(error as Error).message}`, { cause: error });
+  } finally {
+    clearTimeout(slow);
+    process.off('beforeExit', stuck);
   }
   const exports = moduleExports(namespace);
   if ('default' in exports && exports.default !== undefined) {
