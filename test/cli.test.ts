@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import DeFlow, { StepHandler, WorkFlow } from '../src/index.js';
 import { expireSqliteNode } from './helpers/backends.js';
+import { REDIS_URL, deletePrefix, randomPrefix } from './helpers/redis.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
@@ -85,6 +86,30 @@ describe('deflow CLI', () => {
     expect(show.stdout).toContain('40/40');
   });
 
+  it("demo's hint to inspect the workflow again names the backend flags it was given, never a password", async () => {
+    const cwd = workdir();
+    const file = join(cwd, 'hint.db');
+    const sqlite = await deflow(['demo', '--pages', '5', '-b', `sqlite:${file}`], cwd);
+    expect(sqlite.code).toBe(0);
+    const hint = /inspect it again with: deflow (show \S+ -b \S+)$/m.exec(sqlite.stdout)?.[1] ?? '';
+    expect(hint).toMatch(new RegExp(`^show demo-crawl-\\S+ -b sqlite:${file.replaceAll('/', '\\/')}$`));
+    // As printed, it works (from another directory, where the default database is not).
+    const show = await deflow(hint.split(' '), workdir());
+    expect(show.code).toBe(0);
+    expect(show.stdout).toMatch(/status\s+succeeded/);
+    const withPassword = new URL(REDIS_URL);
+    withPassword.password = 's3cret';
+    const prefix = randomPrefix('cli-hint');
+    try {
+      const redis = await deflow(['demo', '--pages', '5', '-b', withPassword.href, '--prefix', prefix], cwd);
+      expect(redis.code).toBe(0);
+      expect(redis.stdout).toMatch(new RegExp(`inspect it again with: deflow show demo-crawl-\\S+ -b <your backend URL> --prefix ${prefix}$`, 'm'));
+      expect(redis.stdout + redis.stderr).not.toContain('s3cret');
+    } finally {
+      await deletePrefix(prefix);
+    }
+  });
+
   it('show lists a failed task with its failed and lost attempts apart', async () => {
     const cwd = workdir();
     const file = join(cwd, 'lost.db');
@@ -127,6 +152,10 @@ describe('deflow CLI', () => {
     expect(run.stderr).toMatch(/^deflow run: connect: .*Trying again in \d/m);
     expect(run.stderr).not.toMatch(/\(node:\d+\)|DeflowWarning|DEFLOW_BACKEND_UNAVAILABLE/);
     expect(run.stderr).not.toContain('hunter2');
+    // The flag the user typed, not the register option it sets.
+    expect(run.stderr).toMatch(/as --startup-timeout says/);
+    expect(run.stderr).toMatch(/^deflow: gave up waiting .*--startup-timeout is 1500 ms/m);
+    expect(run.stderr).not.toMatch(/DeFlow.register options/);
     const bad = await deflow(['run', '--startup-timeout', 'soon', join(FIXTURES, 'cli/workflow.ts')], workdir());
     expect(bad.stderr).toMatch(/--startup-timeout must be a whole number of milliseconds >= 0, got "soon"/);
   });
@@ -245,6 +274,11 @@ describe('deflow CLI', () => {
     expect(notAStep.stderr).toMatch(/step module .*steps-not-a-step\/answer.ts default-exports number 42, not a StepHandler/);
     const badLease = await deflow(['worker', '--steps', join(FIXTURES, 'steps'), '--lease', '5'], cwd);
     expect(badLease.stderr).toMatch(/--lease must be a whole number of milliseconds >= 100, got "5"/);
+    // The API's checks name the flag the user typed, not the register option it sets.
+    const badInterval = await deflow(['worker', '--steps', join(FIXTURES, 'steps'), '--check-interval', '99999999999'], cwd);
+    expect(badInterval.code).toBe(1);
+    expect(badInterval.stderr).toMatch(/deflow: --check-interval must be at most 2147483647 ms/);
+    expect(badInterval.stderr).not.toMatch(/checkProcessQueueInterval|DeFlow.register/);
     const noModule = await deflow(['run', 'missing.ts'], cwd);
     expect(noModule.stderr).toMatch(/no workflow module at .*missing.ts/);
     // Reading commands do not create a database where there is none (a typo in the path).

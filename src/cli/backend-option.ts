@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { backendInput, checkRegisterOptions } from '../api/options.js';
 import { chooseBackend, ignoredOptions } from '../backends/registry.js';
 import { ValidationError } from '../errors.js';
+import { inFlagTerms } from './flag-names.js';
 
 export interface BackendOptions {
   backend?: string;
@@ -43,7 +44,7 @@ export function registerOptions(options: BackendOptions): Record<string, string>
     const input = backendInput(checkRegisterOptions(alone));
     const warnings = ignoredOptions(input, chooseBackend(input));
     if (warnings.length === 0) continue;
-    for (const warning of warnings) sayOnce(`deflow: ${warning.replace(`DeFlow.register options.${option}`, `--${option}`)}`);
+    for (const warning of warnings) sayOnce(`deflow: ${inFlagTerms(warning)}`);
     delete out[option];
   }
   return out;

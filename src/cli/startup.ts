@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import type { DeFlow } from '../index.js';
 import { ValidationError } from '../index.js';
+import { inFlagTerms } from './flag-names.js';
 import { printableLines } from './format.js';
 
 export function withStartupTimeout(command: Command): Command {
@@ -18,7 +19,7 @@ export function withStartupTimeout(command: Command): Command {
 
 /** `deflow <command>: <during>: <message>` on stderr, e.g. "deflow run: connect: cannot reach … Trying again in 0.9 s". */
 export function reportProblems(deflow: DeFlow, command: string): void {
-  deflow.on('error', (error, during) => process.stderr.write(`deflow ${command}: ${during}: ${printableLines(error.message)}\n`));
+  deflow.on('error', (error, during) => process.stderr.write(`deflow ${command}: ${during}: ${printableLines(inFlagTerms(error.message))}\n`));
 }
 
 /** A whole number of milliseconds of at least `min`, or an error naming the flag. */
