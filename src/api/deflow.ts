@@ -94,7 +94,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
     for (const warning of ignoredOptions(input, backend)) {
       process.emitWarning(warning, { type: 'DeflowWarning', code: 'DEFLOW_IGNORED_OPTION' });
     }
-    warnIfEveryFileAllowed(resolved.stepDirs);
+    warnIfEveryFileAllowed(resolved.stepDirs, resolved.worker);
     const instance = new DeFlow(resolved, backend);
     DeFlow.#current = instance;
     setMaxPayloadBytes(resolved.maxPayloadBytes);

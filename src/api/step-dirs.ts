@@ -29,11 +29,12 @@ let warnedRoot = false;
 
 /**
  * No stepDirs means the working directory; when that is the root (a service started from `/`),
- * every file on the machine may be imported as a step module. Said once per process.
+ * every file on the machine may be imported as a step module. Said once per process, and only by
+ * a worker: a node that runs no steps imports none.
  */
-export function warnIfEveryFileAllowed(stepDirs: readonly string[]): void {
+export function warnIfEveryFileAllowed(stepDirs: readonly string[], worker: boolean): void {
   const cwd = process.cwd();
-  if (stepDirs.length > 0 || dirname(cwd) !== cwd || warnedRoot) return;
+  if (!worker || stepDirs.length > 0 || dirname(cwd) !== cwd || warnedRoot) return;
   warnedRoot = true;
   process.emitWarning(
     `DeFlow.register() has no stepDirs and the working directory is ${cwd}: this node may import any file on the machine ` +

@@ -80,17 +80,26 @@ describe('step modules at the public API', () => {
       `import DeFlow from ${JSON.stringify(index)};`,
       "process.on('warning', (w) => { if (w.code === 'DEFLOW_STEP_DIRS_ROOT') console.log('WARNING ' + w.message); });",
       `const backend = ${JSON.stringify(`sqlite:${join(dir, 'db.sqlite')}`)};`,
-      'DeFlow.register({ backend, worker: false }); await DeFlow.unregister();',
-      'DeFlow.register({ backend, worker: false }); await DeFlow.unregister();',
-      `DeFlow.register({ backend, worker: false, stepDirs: [${JSON.stringify(dir)}] }); await DeFlow.unregister();`,
-      "await new Promise((resolve) => setTimeout(resolve, 100));",
+      // Warnings are emitted on the next tick: wait for one before the next registration.
+      'const settle = () => new Promise((resolve) => setTimeout(resolve, 50));',
+      "console.log('REGISTER stepDirs'); DeFlow.register({ backend, stepDirs: [" + JSON.stringify(dir) + '] }); await DeFlow.unregister(); await settle();',
+      // A node that runs no steps imports none: nothing to warn about.
+      "console.log('REGISTER no worker'); DeFlow.register({ backend, worker: false }); await DeFlow.unregister(); await settle();",
+      "console.log('REGISTER worker'); DeFlow.register({ backend }); await DeFlow.unregister(); await settle();",
+      "console.log('REGISTER worker again'); DeFlow.register({ backend }); await DeFlow.unregister(); await settle();",
     ].join('\n');
     const file = join(dir, 'register-at-root.mjs');
     writeFileSync(file, script);
     const atRoot = execFileSync(process.execPath, ['--import', tsx, file], { cwd: '/', encoding: 'utf8', timeout: 30_000 });
-    const warnings = atRoot.split('\n').filter((line) => line.startsWith('WARNING '));
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/no stepDirs and the working directory is \/: this node may import any file on the machine .* pass DeFlow.register\(\{ stepDirs/);
+    const lines = atRoot.split('\n').filter((line) => line !== '');
+    expect(lines.map((line) => line.replace(/^WARNING .*/, 'WARNING'))).toEqual([
+      'REGISTER stepDirs',
+      'REGISTER no worker',
+      'REGISTER worker',
+      'WARNING',
+      'REGISTER worker again',
+    ]);
+    expect(lines[3]).toMatch(/no stepDirs and the working directory is \/: this node may import any file on the machine .* pass DeFlow.register\(\{ stepDirs/);
     const elsewhere = execFileSync(process.execPath, ['--import', tsx, file], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
     expect(elsewhere).not.toContain('WARNING');
   });
