@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import DeFlow, { ValidationError, WorkFlow } from '../../src/index.js';
+import DeFlow, { StepHandler, ValidationError, WorkFlow } from '../../src/index.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -57,6 +57,31 @@ describe('step modules at the public API', () => {
     early.run();
     await expect(early.started()).rejects.toThrow(/no node would import this step module.*stray-step.mjs/);
     await deflow.ready();
+  });
+
+  it("refuses at step.addAfter a module file outside the node's step directories", async () => {
+    const allowed = mkdtempSync(join(tmpdir(), 'deflow-allowed-'));
+    const outside = mkdtempSync(join(tmpdir(), 'deflow-outside-'));
+    dirs.push(allowed, outside);
+    const stray = join(outside, 'stray-step.mjs');
+    writeFileSync(stray, 'throw new Error("imported although refused");\n');
+    // Defined here, so registered by this process: the node runs it without importing anything.
+    const addsStray = new StepHandler<unknown, number, string>({
+      name: 'adds-stray',
+      async handler(_task, step) {
+        try {
+          await step.addAfter({ step: stray });
+          return 'added';
+        } catch (error) {
+          return `${(error as Error).name}: ${(error as Error).message}`;
+        }
+      },
+    });
+    DeFlow.register({ backend: `sqlite:${join(allowed, 'db.sqlite')}`, stepDirs: [allowed] });
+    const result = await WorkFlow.create('adds-stray').addStep({ step: addsStray, tasks: [1] }).run().done();
+    expect(result.steps[0]?.tasks[0]?.result).toMatch(
+      /^ValidationError: step.addAfter\(\): no node would import this step module, this process included: the module ".*stray-step.mjs" is outside the step directories/,
+    );
   });
 
   it('checks stepDirs at register(): an array of existing directories', () => {
