@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import DeFlow, { StepHandler, WorkFlow } from '../src/index.js';
 import { expireSqliteNode } from './helpers/backends.js';
+import { REDIS_URL, deletePrefix, randomPrefix } from './helpers/redis.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
@@ -46,9 +47,9 @@ interface StartedWorker {
   exit: Promise<number | null>;
 }
 
-/** `deflow worker --steps <dir>`, once it said it loaded its step modules. */
-async function startWorker(stepsDir: string, backend: string, cwd: string): Promise<StartedWorker> {
-  const worker = spawn(process.execPath, ['--import', TSX, MAIN, 'worker', '--steps', stepsDir, '--backend', backend], {
+/** `deflow worker --steps <dir> [...more]`, once it said it loaded its step modules. */
+async function startWorker(stepsDir: string, backend: string, cwd: string, more: string[] = []): Promise<StartedWorker> {
+  const worker = spawn(process.execPath, ['--import', TSX, MAIN, 'worker', '--steps', stepsDir, '--backend', backend, ...more], {
     cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -83,6 +84,30 @@ describe('deflow CLI', () => {
     expect(show.code).toBe(0);
     expect(show.stdout).toMatch(/status\s+succeeded/);
     expect(show.stdout).toContain('40/40');
+  });
+
+  it("demo's hint to inspect the workflow again names the backend flags it was given, never a password", async () => {
+    const cwd = workdir();
+    const file = join(cwd, 'hint.db');
+    const sqlite = await deflow(['demo', '--pages', '5', '-b', `sqlite:${file}`], cwd);
+    expect(sqlite.code).toBe(0);
+    const hint = /inspect it again with: deflow (show \S+ -b \S+)$/m.exec(sqlite.stdout)?.[1] ?? '';
+    expect(hint).toMatch(new RegExp(`^show demo-crawl-\\S+ -b sqlite:${file.replaceAll('/', '\\/')}$`));
+    // As printed, it works (from another directory, where the default database is not).
+    const show = await deflow(hint.split(' '), workdir());
+    expect(show.code).toBe(0);
+    expect(show.stdout).toMatch(/status\s+succeeded/);
+    const withPassword = new URL(REDIS_URL);
+    withPassword.password = 's3cret';
+    const prefix = randomPrefix('cli-hint');
+    try {
+      const redis = await deflow(['demo', '--pages', '5', '-b', withPassword.href, '--prefix', prefix], cwd);
+      expect(redis.code).toBe(0);
+      expect(redis.stdout).toMatch(new RegExp(`inspect it again with: deflow show demo-crawl-\\S+ -b <your backend URL> --prefix ${prefix}$`, 'm'));
+      expect(redis.stdout + redis.stderr).not.toContain('s3cret');
+    } finally {
+      await deletePrefix(prefix);
+    }
   });
 
   it('show lists a failed task with its failed and lost attempts apart', async () => {
@@ -121,6 +146,28 @@ describe('deflow CLI', () => {
     expect(run.stdout).toMatch(/cli-failing \(\S+\) failed/);
   });
 
+  it('run tells each attempt to reach a backend that is down as a CLI line, and gives up after --startup-timeout', async () => {
+    const run = await deflow(['run', '--backend', 'redis://:hunter2@127.0.0.1:1', '--startup-timeout', '1500', join(FIXTURES, 'cli/workflow.ts')], workdir());
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^deflow run: connect: .*Trying again in \d/m);
+    expect(run.stderr).not.toMatch(/\(node:\d+\)|DeflowWarning|DEFLOW_BACKEND_UNAVAILABLE/);
+    expect(run.stderr).not.toContain('hunter2');
+    // The flag the user typed, not the register option it sets.
+    expect(run.stderr).toMatch(/as --startup-timeout says/);
+    expect(run.stderr).toMatch(/^deflow: gave up waiting .*--startup-timeout is 1500 ms/m);
+    expect(run.stderr).not.toMatch(/DeFlow.register options/);
+    const bad = await deflow(['run', '--startup-timeout', 'soon', join(FIXTURES, 'cli/workflow.ts')], workdir());
+    expect(bad.stderr).toMatch(/--startup-timeout must be a whole number of milliseconds >= 0, got "soon"/);
+  });
+
+  it('says a --prefix the backend ignores as a CLI line, not a raw process warning', async () => {
+    const cwd = workdir();
+    const run = await deflow(['run', '--prefix', 'app1', '--backend', `sqlite:${join(cwd, 'db.sqlite')}`, join(FIXTURES, 'cli/workflow.ts')], cwd);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('deflow: --prefix only applies to Redis; the sqlite backend ignores it');
+    expect(run.stderr).not.toMatch(/\(node:\d+\)|DeflowWarning|DEFLOW_IGNORED_OPTION/);
+  });
+
   it('worker runs the steps of a directory for `run --no-worker`, and drains on SIGTERM', async () => {
     const cwd = workdir();
     const backend = `sqlite:${join(cwd, 'shared.db')}`;
@@ -132,23 +179,66 @@ describe('deflow CLI', () => {
     expect(worker.stderr()).toContain('SIGTERM: finishing running tasks');
   });
 
-  it("worker imports step modules only from --steps and its working directory: another one's step fails, naming both", async () => {
+  it("worker imports step modules only from its --steps and --allow directories, not its working directory", async () => {
     const cwd = workdir();
     const backend = `sqlite:${join(cwd, 'shared.db')}`;
-    const worker = await startWorker(join(FIXTURES, 'steps'), backend, cwd);
+    const steps = join(FIXTURES, 'steps');
+    // Started from a directory that holds the workflow module: being under it allows nothing.
+    const worker = await startWorker(steps, backend, FIXTURES);
     try {
-      // Its handler lives in the workflow module, under neither directory of the worker.
+      // Its handler lives in the workflow module, under none of the worker's directories.
       const run = await deflow(['run', '--no-worker', '--backend', backend, join(FIXTURES, 'cli/failing.ts')], cwd);
       expect(run.code).toBe(1);
       expect(run.stdout).toContain('refuses to import the step module of StepHandler "cli-broken"');
       expect(run.stdout).not.toContain('the printer is on fire');
       // The summary cuts the reason; the worker says it whole, once.
       for (let waited = 0; !worker.stderr().includes('cli-broken') && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(worker.stderr()).toContain(`is outside the step directories this node may import from (${cwd}, ${join(FIXTURES, 'steps')})`);
+      expect(worker.stderr()).toContain(`is outside the step directories this node may import from (${steps}); add its directory`);
     } finally {
       worker.process.kill('SIGTERM');
       await worker.exit;
     }
+    // --steps repeated loads both directories; --allow lets the workflow module's handler run without importing it at start.
+    const allowed = await startWorker(steps, backend, cwd, ['--steps', join(FIXTURES, 'steps-with-helper'), '--allow', join(FIXTURES, 'cli')]);
+    try {
+      expect(allowed.stderr()).toMatch(/, 6 step modules loaded/);
+      const run = await deflow(['run', '--no-worker', '--backend', backend, join(FIXTURES, 'cli/failing.ts')], cwd);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toContain('the printer is on fire');
+    } finally {
+      allowed.process.kill('SIGTERM');
+      await allowed.exit;
+    }
+    const badAllow = await deflow(['worker', '--steps', steps, '--allow', join(cwd, 'nope')], cwd);
+    expect(badAllow.code).toBe(1);
+    expect(badAllow.stderr).toMatch(/--allow .*nope: .*nope is not an existing directory/);
+  });
+
+  it('worker names a step module that is still importing after 5 s, and one whose top-level await can never settle', async () => {
+    const cwd = workdir();
+    const backend = `sqlite:${join(cwd, 'shared.db')}`;
+    const hanging = spawn(process.execPath, ['--import', TSX, MAIN, 'worker', '--steps', join(FIXTURES, 'steps-hanging'), '--backend', backend], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    hanging.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise((resolve) => hanging.once('exit', resolve));
+    const stuck = deflow(['worker', '--steps', join(FIXTURES, 'steps-stuck'), '--backend', backend], cwd);
+    try {
+      for (let waited = 0; !stderr.includes('still importing') && waited < 30_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(stderr).toContain(
+        `deflow worker: still importing ${join(FIXTURES, 'steps-hanging', 'waits-on-server.ts')} after 5 s (a module that waits at top level? point --steps at step modules only)`,
+      );
+      // It keeps waiting: the module may still finish.
+      expect(hanging.exitCode).toBeNull();
+    } finally {
+      hanging.kill('SIGKILL');
+      await exited;
+    }
+    const result = await stuck;
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`${join(FIXTURES, 'steps-stuck', 'waits-on-nothing.ts')} never finished loading`);
   });
 
   it('worker does not count a module that exports no StepHandler (a helper), and says so', async () => {
@@ -184,6 +274,11 @@ describe('deflow CLI', () => {
     expect(notAStep.stderr).toMatch(/step module .*steps-not-a-step\/answer.ts default-exports number 42, not a StepHandler/);
     const badLease = await deflow(['worker', '--steps', join(FIXTURES, 'steps'), '--lease', '5'], cwd);
     expect(badLease.stderr).toMatch(/--lease must be a whole number of milliseconds >= 100, got "5"/);
+    // The API's checks name the flag the user typed, not the register option it sets.
+    const badInterval = await deflow(['worker', '--steps', join(FIXTURES, 'steps'), '--check-interval', '99999999999'], cwd);
+    expect(badInterval.code).toBe(1);
+    expect(badInterval.stderr).toMatch(/deflow: --check-interval must be at most 2147483647 ms/);
+    expect(badInterval.stderr).not.toMatch(/checkProcessQueueInterval|DeFlow.register/);
     const noModule = await deflow(['run', 'missing.ts'], cwd);
     expect(noModule.stderr).toMatch(/no workflow module at .*missing.ts/);
     // Reading commands do not create a database where there is none (a typo in the path).

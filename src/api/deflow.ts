@@ -20,6 +20,7 @@ import type { ChosenBackend } from '../backends/registry.js';
 import { backendInput, checkRegisterOptions } from './options.js';
 import type { RegisterOptions, ResolvedRegisterOptions } from './options.js';
 import { openBackend } from './startup-retry.js';
+import { warnIfEveryFileAllowed } from './step-dirs.js';
 import { views } from './views.js';
 
 export type DeFlowState = 'connecting' | 'ready' | 'failed' | 'closing' | 'closed';
@@ -93,6 +94,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
     for (const warning of ignoredOptions(input, backend)) {
       process.emitWarning(warning, { type: 'DeflowWarning', code: 'DEFLOW_IGNORED_OPTION' });
     }
+    warnIfEveryFileAllowed(resolved.stepDirs, resolved.worker);
     const instance = new DeFlow(resolved, backend);
     DeFlow.#current = instance;
     setMaxPayloadBytes(resolved.maxPayloadBytes);

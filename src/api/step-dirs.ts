@@ -4,7 +4,7 @@
  * in a path is cheapest to hear about.
  */
 import { statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { ValidationError } from '../errors.js';
 import { describe, nonEmptyString } from '../option-checks.js';
 
@@ -23,4 +23,22 @@ export function checkStepDirs(value: unknown, where: string): string[] {
     if (!isDirectory) throw new ValidationError(`${where}[${i}]: ${JSON.stringify(dir)} is not an existing directory; give the directory your step modules are in`);
     return dir;
   });
+}
+
+let warnedRoot = false;
+
+/**
+ * No stepDirs means the working directory; when that is the root (a service started from `/`),
+ * every file on the machine may be imported as a step module. Said once per process, and only by
+ * a worker: a node that runs no steps imports none.
+ */
+export function warnIfEveryFileAllowed(stepDirs: readonly string[], worker: boolean): void {
+  const cwd = process.cwd();
+  if (!worker || stepDirs.length > 0 || dirname(cwd) !== cwd || warnedRoot) return;
+  warnedRoot = true;
+  process.emitWarning(
+    `DeFlow.register() has no stepDirs and the working directory is ${cwd}: this node may import any file on the machine ` +
+      'that a stored step names; pass DeFlow.register({ stepDirs: [...] }) the directories of your step modules',
+    { type: 'DeflowWarning', code: 'DEFLOW_STEP_DIRS_ROOT' },
+  );
 }

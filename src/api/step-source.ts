@@ -7,7 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { HandlerRef } from '../backends/records.js';
 import { StepModuleError, ValidationError } from '../errors.js';
 import { describe } from '../option-checks.js';
-import { quoteSpecifier, specifierRefusal } from '../engine/module-policy.js';
+import { ModulePolicy, quoteSpecifier, specifierRefusal } from '../engine/module-policy.js';
 import { isStepHandler } from './step-handler.js';
 import type { StepHandler } from './step-handler.js';
 
@@ -22,8 +22,13 @@ export interface ResolvedStepSource {
   ref: HandlerRef;
 }
 
-/** Checks what can be checked without loading anything; throws at the call that got it. */
-export function checkStepSource(given: unknown, where: string): void {
+/**
+ * Checks what can be checked without loading anything; throws at the call that got it.
+ * `stepDirs`: the step directories of this process's registration (none given: its working
+ * directory); a module file outside them is refused, since every node with the same directories
+ * would refuse it later. Undefined before register(): run() checks it then.
+ */
+export function checkStepSource(given: unknown, where: string, stepDirs?: readonly string[]): void {
   const source = given instanceof URL ? given.href : given;
   if (isStepHandler(source) || isPromiseLike(source)) return;
   if (typeof source === 'string') {
@@ -35,6 +40,12 @@ export function checkStepSource(given: unknown, where: string): void {
       );
     }
     const path = modulePath(source);
+    if (stepDirs !== undefined) {
+      const verdict = new ModulePolicy(stepDirs).check(source);
+      if (!verdict.allowed) {
+        throw new ValidationError(`${where}: no node would import this step module, this process included: ${verdict.reason}`);
+      }
+    }
     if (!existsSync(path)) throw new StepModuleError(`${where}: step module ${source} does not exist`);
     return;
   }
@@ -44,9 +55,9 @@ export function checkStepSource(given: unknown, where: string): void {
   );
 }
 
-export async function resolveStepSource(given: unknown, where: string): Promise<ResolvedStepSource> {
+export async function resolveStepSource(given: unknown, where: string, stepDirs?: readonly string[]): Promise<ResolvedStepSource> {
   const source = given instanceof URL ? given.href : given;
-  checkStepSource(source, where);
+  checkStepSource(source, where, stepDirs);
   if (isStepHandler(source)) return { handler: source, ref: source.toRef() };
   let module: unknown;
   const label = typeof source === 'string' ? `step module ${source}` : 'the imported step module';

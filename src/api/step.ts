@@ -217,7 +217,8 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
     if (params.tasks !== undefined && !Array.isArray(params.tasks)) throw new ValidationError(`${where}: tasks must be an array`);
     if (params.name !== undefined) checkNoNul(nonEmptyString(params.name, `${where}: name`), `${where}: name`);
     const call = context.calls++;
-    const source = await resolveStepSource(params.step, where);
+    // A module file this node would import but no node with the same step directories would.
+    const source = await resolveStepSource(params.step, where, context.node.stepDirs);
     const workflow = await this.#backend.getWorkflow(this.workflowId);
     if (workflow === null) throw new NotFoundError(`workflow ${this.workflowId} does not exist any more`);
     const tasks = params.tasks ?? (source.handler.tasks as TD2[] | undefined) ?? [];

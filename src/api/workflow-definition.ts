@@ -42,11 +42,14 @@ export interface DraftStep {
 const ADD_STEP_KEYS = ['step', 'name', 'tasks', 'data', 'options', 'dependsOn', 'when'];
 const WHEN_VALUES: readonly DependencyCondition[] = ['success', 'failure', 'always'];
 
-/** Checks addStep's params (throwing at the call) and serializes its payloads. */
-export function draftStep<SD, TD, TR>(params: AddStepParams<SD, TD, TR>, where: string): DraftStep {
+/**
+ * Checks addStep's params (throwing at the call) and serializes its payloads. `stepDirs`: those
+ * of the process's registration, undefined before register().
+ */
+export function draftStep<SD, TD, TR>(params: AddStepParams<SD, TD, TR>, where: string, stepDirs?: readonly string[]): DraftStep {
   const raw = checkObject(params, where);
   checkKnownKeys(raw, ADD_STEP_KEYS, where);
-  checkStepSource(params.step, where);
+  checkStepSource(params.step, where, stepDirs);
   if (params.name !== undefined && (typeof params.name !== 'string' || params.name.length === 0)) {
     throw new ValidationError(`${where}: name must be a non-empty string, got ${describe(params.name)}`);
   }
@@ -75,11 +78,12 @@ export async function buildSteps(
   drafts: readonly DraftStep[],
   deps: readonly StepDependency[][],
   stepDefaults: StoredWorkflowOptions['stepDefaults'],
+  stepDirs: readonly string[],
 ): Promise<NewStep[]> {
   const steps: NewStep[] = [];
   for (const [index, draft] of drafts.entries()) {
     const where = `step #${index + 1} of workflow "${workflowName}"`;
-    const { handler, ref } = await resolveStepSource(draft.source, where);
+    const { handler, ref } = await resolveStepSource(draft.source, where, stepDirs);
     steps.push({
       id: declaredStepId(index),
       name: draft.name ?? handler.name,

@@ -118,7 +118,10 @@ export class WorkFlow {
   /** Adds a step. Without `dependsOn` it runs after the step added before it. */
   addStep<SD = unknown, TD = unknown, TR = unknown>(params: AddStepParams<SD, TD, TR>): this {
     if (this.#phase !== 'draft') throw new ValidationError(`workflow ${this.id} already runs: add steps before run(), or use step.addAfter() from a handler`);
-    this.#drafts.push(draftStep(params, `addStep() #${this.#drafts.length + 1} of workflow "${this.name}"`));
+    // Before register() the step directories are not known yet: run() checks the module then.
+    const registered = DeFlow.current;
+    const stepDirs = registered === null || registered.state === 'closing' || registered.state === 'closed' ? undefined : registered.options.stepDirs;
+    this.#drafts.push(draftStep(params, `addStep() #${this.#drafts.length + 1} of workflow "${this.name}"`, stepDirs));
     return this;
   }
 
@@ -254,7 +257,7 @@ export class WorkFlow {
     const { backend, node } = services;
     // Listen before the workflow exists, so no event of a quick run is missed.
     if (this.#follower.wanted) this.#follower.subscribe(deflow, node.hub, backend);
-    const steps = await buildSteps(this.name, this.#drafts, deps, this.#resolvedOptions.stored.stepDefaults);
+    const steps = await buildSteps(this.name, this.#drafts, deps, this.#resolvedOptions.stored.stepDefaults, deflow.options.stepDirs);
     this.#drafts.length = 0;
     if (!deflow.options.worker) warnAboutScriptHandlers(this.name, steps);
     const replaced = this.#resolvedOptions.replaceByName ? (await unfinishedByName(backend, this.name)).filter((id) => id !== this.id) : [];

@@ -2,8 +2,9 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { backendInput, checkRegisterOptions } from '../api/options.js';
-import { chooseBackend } from '../backends/registry.js';
+import { chooseBackend, ignoredOptions } from '../backends/registry.js';
 import { ValidationError } from '../errors.js';
+import { inFlagTerms } from './flag-names.js';
 
 export interface BackendOptions {
   backend?: string;
@@ -18,11 +19,34 @@ export function withBackendOptions(command: Command): Command {
     .option('--schema <schema>', 'PostgreSQL schema');
 }
 
+const said = new Set<string>();
+
+/** Commands that read the options twice (ls, show) still say each line once. */
+function sayOnce(line: string): void {
+  if (said.has(line)) return;
+  said.add(line);
+  process.stderr.write(`${line}\n`);
+}
+
+/**
+ * The register options the flags give. A --prefix or --schema the chosen backend ignores is said
+ * here as a CLI line (naming the flag) and left out, so DeFlow.register() has no raw process
+ * warning to print about it.
+ */
 export function registerOptions(options: BackendOptions): Record<string, string> {
   const out: Record<string, string> = {};
   if (options.backend !== undefined) out.backend = options.backend;
   if (options.prefix !== undefined) out.prefix = options.prefix;
   if (options.schema !== undefined) out.schema = options.schema;
+  for (const option of ['prefix', 'schema'] as const) {
+    if (out[option] === undefined) continue;
+    const alone = { ...out, prefix: undefined, schema: undefined, [option]: out[option] };
+    const input = backendInput(checkRegisterOptions(alone));
+    const warnings = ignoredOptions(input, chooseBackend(input));
+    if (warnings.length === 0) continue;
+    for (const warning of warnings) sayOnce(`deflow: ${inFlagTerms(warning)}`);
+    delete out[option];
+  }
   return out;
 }
 

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { DeflowError } from '../index.js';
 import { redactSecrets, secretsOf } from '../backends/redact-url.js';
+import { inFlagTerms } from './flag-names.js';
 import { printableLines } from './format.js';
 import { demoCommand } from './commands/demo.js';
 import { lsCommand } from './commands/ls.js';
@@ -32,6 +33,6 @@ const secrets = [process.env.DEFLOW_BACKEND, ...process.argv.flatMap((arg) => [a
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const message = error instanceof DeflowError ? `${error.message} [${error.code}]` : error instanceof Error ? error.message : String(error);
-  process.stderr.write(`deflow: ${printableLines(redactSecrets(message, secrets))}\n`);
+  process.stderr.write(`deflow: ${printableLines(inFlagTerms(redactSecrets(message, secrets)))}\n`);
   process.exitCode = 1;
 });

@@ -39,6 +39,8 @@ export type StepView = object;
 export interface JobNode {
   /** The store the job lives in (a Step's addTasks, addAfter and reads go there). */
   readonly backend: Backend;
+  /** Where the node may import step modules from (module-policy.ts; empty: the working directory); addAfter checks a module path against it. */
+  readonly stepDirs?: readonly string[];
 }
 
 /** One attempt of one claimed job, with what Step and Task views need to act on it. */

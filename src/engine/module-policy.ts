@@ -73,7 +73,7 @@ export class ModulePolicy {
         allowed: false,
         reason:
           `the module ${quoteSpecifier(specifier)} is outside the step directories this node may import from ` +
-          `(${this.dirs.join(', ')}); add its directory to DeFlow.register({ stepDirs }) or deflow worker --steps`,
+          `(${this.dirs.join(', ')}); add its directory to DeFlow.register({ stepDirs }) or deflow worker --steps / --allow`,
       };
     }
     return { allowed: true, url: pathToFileURL(path).href };

@@ -66,6 +66,10 @@ export class WorkerNode implements StepRunnerHost {
   private readonly repeats: RepeatFilter;
   private readonly reportedCorrupt = new Set<string>();
 
+  get stepDirs(): readonly string[] {
+    return this.options.stepDirs ?? [];
+  }
+
   constructor(
     readonly backend: Backend,
     readonly views: ViewFactory,

@@ -12,21 +12,26 @@ import type { WorkFlow } from '../../index.js';
 import { registerOptions, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
 import { printable } from '../format.js';
+import { cliMilliseconds, reportProblems, withStartupTimeout } from '../startup.js';
 import { followWithProgress } from '../progress.js';
 import { outcomeLine, summaryTable } from '../summary.js';
 import { enableTypeScript } from '../ts-loader.js';
 
 export function runCommand(program: Command): void {
-  withBackendOptions(
+  const command = withBackendOptions(
     program
       .command('run <file>')
       .description('run the workflow a .ts/.js module default-exports (a WorkFlow, or a function returning one) and follow it')
       .option('--no-worker', 'only start and follow the workflow; let `deflow worker` processes run it'),
-  ).action(async (file: string, options: BackendOptions & { worker: boolean }) => {
+  );
+  withStartupTimeout(command).action(async (file: string, options: BackendOptions & { worker: boolean; startupTimeout: string }) => {
     enableTypeScript();
     const path = resolve(file);
     if (!existsSync(path)) throw new ValidationError(`no workflow module at ${path}`);
-    const deflow = DeFlow.register({ ...registerOptions(options), worker: options.worker });
+    const startupTimeout = cliMilliseconds(options.startupTimeout, '--startup-timeout', 0);
+    const deflow = DeFlow.register({ ...registerOptions(options), worker: options.worker, startupTimeout });
+    // Each attempt to reach a backend that is down at start, and later background problems.
+    reportProblems(deflow, 'run');
     await deflow.ready();
     try {
       const module = await importWorkflowModule(path, file);

@@ -1,9 +1,10 @@
 /**
  * `deflow worker --steps <dir>`: joins the backend as a node that runs the step handlers
- * defined in the modules of <dir> (.ts, .js, .mjs), until SIGINT/SIGTERM, then drains. A module's
- * default export must be a StepHandler; a module with no default export may export handlers by
- * name (one exporting none, a helper, is not counted).
- * The node may import step modules from <dir> and from its working directory only.
+ * defined in the modules of each <dir> (.ts, .js, .mjs), until SIGINT/SIGTERM, then drains. A
+ * module's default export must be a StepHandler; a module with no default export may export
+ * handlers by name (one exporting none, a helper, is not counted).
+ * The node may import step modules from the --steps and --allow directories only: never from its
+ * working directory, which may be `/` (a service started from there would import any file).
  * A backend that is down at start is waited for (--startup-timeout), each attempt told on stderr.
  */
 import { readdirSync, statSync } from 'node:fs';
@@ -15,36 +16,39 @@ import { isStepHandler } from '../../api/step-handler.js';
 import { registerOptions, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
 import { enableTypeScript } from '../ts-loader.js';
-import { printableLines } from '../format.js';
+import { cliMilliseconds, reportProblems, withStartupTimeout } from '../startup.js';
 
 const MODULE_EXTENSIONS = new Set(['.ts', '.mts', '.js', '.mjs']);
 
 export function workerCommand(program: Command): void {
-  withBackendOptions(
+  const command = withBackendOptions(
     program
       .command('worker')
       .description('join as a node running the step handlers found in --steps, until interrupted')
-      .requiredOption('-s, --steps <dir>', 'directory of step modules (searched recursively)')
+      .requiredOption('-s, --steps <dir>', 'directory of step modules, imported at start and allowed (searched recursively; repeatable)', collect)
+      .option('--allow <dir>', 'directory whose modules may be imported when a stored step names them, not at start (repeatable)', collect)
       .option('--lease <ms>', 'node lease in milliseconds', '10000')
-      .option('--check-interval <ms>', 'how often to look for work of dead nodes, in milliseconds', '2000')
-      .option('--startup-timeout <ms>', 'how long to keep trying to reach a backend that is down at start, in milliseconds (0: fail at once)', '60000'),
-  ).action(async (options: BackendOptions & { steps: string; lease: string; checkInterval: string; startupTimeout: string }) => {
+      .option('--check-interval <ms>', 'how often to look for work of dead nodes, in milliseconds', '2000'),
+  );
+  withStartupTimeout(command).action(async (options: WorkerOptions) => {
     enableTypeScript();
-    const stepsDir = resolve(options.steps);
-    const files = stepModules(stepsDir);
-    if (files.length === 0) throw new ValidationError(`no step modules (.ts, .mts, .js, .mjs) found in ${options.steps}`);
+    const stepsDirs = options.steps.map((dir) => resolve(dir));
+    const allowDirs = (options.allow ?? []).map((dir) => existingDir(dir, '--allow'));
+    const files = stepsDirs.flatMap((dir) => stepModules(dir));
+    if (files.length === 0) throw new ValidationError(`no step modules (.ts, .mts, .js, .mjs) found in ${options.steps.join(', ')}`);
     let loaded = 0;
     for (const file of files) {
       if (await importStepModule(file)) loaded += 1;
       else process.stderr.write(`deflow worker: ${file} exports no StepHandler; it is not counted as a step module\n`);
     }
-    const leaseMs = cliNumber(options.lease, '--lease', 100);
-    const checkProcessQueueInterval = cliNumber(options.checkInterval, '--check-interval', 0);
-    const stepDirs = [...new Set([process.cwd(), stepsDir])];
-    const startupTimeout = cliNumber(options.startupTimeout, '--startup-timeout', 0);
+    const leaseMs = cliMilliseconds(options.lease, '--lease', 100);
+    const checkProcessQueueInterval = cliMilliseconds(options.checkInterval, '--check-interval', 0);
+    // Exactly the directories given: the working directory is not one of them.
+    const stepDirs = [...new Set([...stepsDirs, ...allowDirs])];
+    const startupTimeout = cliMilliseconds(options.startupTimeout, '--startup-timeout', 0);
     const deflow = DeFlow.register({ ...registerOptions(options), leaseMs, checkProcessQueueInterval, stepDirs, startupTimeout });
     // Also each attempt to reach a backend that is down at start ("connect"), with the next delay.
-    deflow.on('error', (error, during) => process.stderr.write(`deflow worker: ${during}: ${printableLines(error.message)}\n`));
+    reportProblems(deflow, 'worker');
     await deflow.ready();
     const backend = (await deflow.services()).backend;
     process.stderr.write(`deflow worker ${process.pid} on ${backend.kind} (${backend.location}), ${loaded} step modules loaded\n`);
@@ -59,13 +63,55 @@ export function workerCommand(program: Command): void {
   });
 }
 
+interface WorkerOptions extends BackendOptions {
+  steps: string[];
+  allow?: string[];
+  lease: string;
+  checkInterval: string;
+  startupTimeout: string;
+}
+
+/** Commander collector: a repeated option adds to the list instead of replacing it. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+function existingDir(dir: string, flag: string): string {
+  const path = resolve(dir);
+  let isDirectory = false;
+  try {
+    isDirectory = statSync(path).isDirectory();
+  } catch {
+    // said below
+  }
+  if (!isDirectory) throw new ValidationError(`${flag} ${dir}: ${path} is not an existing directory`);
+  return path;
+}
+
+/** Past this, a module still importing is named: one waiting at top level would hang the worker unseen. */
+const SLOW_IMPORT_MS = 5_000;
+
 /** Imports a step module; false when it exports no StepHandler at all (a helper or a types module). */
 async function importStepModule(file: string): Promise<boolean> {
   let namespace: Record<string, unknown>;
+  const slow = setTimeout(() => {
+    process.stderr.write(
+      `deflow worker: still importing ${file} after ${SLOW_IMPORT_MS / 1000} s (a module that waits at top level? point --steps at step modules only)\n`,
+    );
+  }, SLOW_IMPORT_MS);
+  // A top-level await on something nothing can settle any more: Node would exit silently.
+  const stuck = (): void => {
+    process.stderr.write(`deflow worker: ${file} never finished loading: its top-level await waits on something that can never settle\n`);
+    process.exitCode = 1;
+  };
+  process.once('beforeExit', stuck);
   try {
     namespace = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (error) {
     throw new StepModuleError(`step module ${file} failed to load: ${(error as Error).message}`, { cause: error });
+  } finally {
+    clearTimeout(slow);
+    process.off('beforeExit', stuck);
   }
   const exports = moduleExports(namespace);
   if ('default' in exports && exports.default !== undefined) {
@@ -94,13 +140,6 @@ function exported(value: unknown): string {
   }
   const shown = typeof value === 'symbol' ? value.toString() : JSON.stringify(value);
   return `${typeof value} ${shown}`.slice(0, 80);
-}
-
-/** A whole number of milliseconds of at least `min`, or an error naming the flag. */
-function cliNumber(text: string, flag: string, min: number): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < min) throw new ValidationError(`${flag} must be a whole number of milliseconds >= ${min}, got ${JSON.stringify(text)}`);
-  return value;
 }
 
 function stepModules(dir: string): string[] {
