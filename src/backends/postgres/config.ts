@@ -30,24 +30,37 @@ export interface PostgresConfig {
 
 /** The configuration DeFlow.register's options describe; throws a ValidationError for a URL or schema it cannot use. */
 export function parsePostgresConfig(input: BackendInput): PostgresConfig {
-  parseUrl(input.url);
+  const url = parseUrl(input.url);
+  const fromUrl = url.searchParams.getAll('schema');
+  if (fromUrl.length > 1) {
+    throw new ValidationError(`DeFlow.register options.backend gives ?schema= ${fromUrl.length} times, in ${redactUrl(input.url)}: give it once`);
+  }
+  const urlSchema = fromUrl[0];
+  if (urlSchema !== undefined && input.schema !== undefined && urlSchema !== input.schema) {
+    throw new ValidationError(
+      `DeFlow.register options.schema is ${JSON.stringify(input.schema)} but the backend URL says ?schema=${urlSchema}: ` +
+        'give the schema in one place (the schema option, --schema, or ?schema= in the URL)',
+    );
+  }
+  // deflow's parameter, not the server's: pg never sees it.
+  url.searchParams.delete('schema');
   return {
-    url: input.url,
-    schema: checkSchemaName(input.schema),
+    url: urlSchema === undefined ? input.url : url.toString(),
+    schema: input.schema === undefined && urlSchema !== undefined ? checkSchemaName(urlSchema, 'the backend URL\'s ?schema=') : checkSchemaName(input.schema),
     poolSize: DEFAULT_POOL_SIZE,
     recoverIntervalMs: input.recoverIntervalMs,
   };
 }
 
 /** The PostgreSQL schema deflow keeps its tables in. */
-export function checkSchemaName(schema: string | undefined): string {
+export function checkSchemaName(schema: string | undefined, where = 'DeFlow.register options.schema'): string {
   const name = schema ?? DEFAULT_SCHEMA;
   if (name.startsWith('pg_')) {
-    throw new ValidationError(`DeFlow.register options.schema: names starting with "pg_" are reserved by PostgreSQL, got ${JSON.stringify(name)}`);
+    throw new ValidationError(`${where}: names starting with "pg_" are reserved by PostgreSQL, got ${JSON.stringify(name)}`);
   }
   if (!SCHEMA_NAME.test(name)) {
     throw new ValidationError(
-      `DeFlow.register options.schema must be a lowercase PostgreSQL name (a-z, 0-9 and _, starting with a letter or _, ` +
+      `${where} must be a lowercase PostgreSQL name (a-z, 0-9 and _, starting with a letter or _, ` +
         `at most 48 characters), got ${JSON.stringify(name)}`,
     );
   }
