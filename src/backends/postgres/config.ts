@@ -2,9 +2,9 @@
  * The configuration of the PostgreSQL backend, checked in one place: the URL (parsed here and
  * only here), the schema (it names the tables, the functions and the NOTIFY channel), and the
  * pg client options every connection of the backend shares. Light on purpose: the registry
- * reads it without loading pg (a type import only).
+ * reads it without loading pg, and its declarations name none of pg's types (the published
+ * declarations reach this module, and @types/pg is not a dependency of the package).
  */
-import type { ClientConfig } from 'pg';
 import { ValidationError } from '../../errors.js';
 import type { BackendInput } from '../descriptor.js';
 import { redactUrl } from '../redact-url.js';
@@ -26,6 +26,17 @@ export interface PostgresConfig {
   poolSize: number;
   /** The node's checkProcessQueueInterval: the watchdog runs at most about this often across nodes. */
   recoverIntervalMs: number;
+}
+
+/** The pg client options deflow sets on every connection: the part of pg's ClientConfig it uses. */
+export interface PostgresClientOptions {
+  connectionString: string;
+  /** Server settings sent in the startup packet (`-c name=value …`). */
+  options: string;
+  application_name: string;
+  keepAlive: boolean;
+  keepAliveInitialDelayMillis: number;
+  connectionTimeoutMillis: number;
 }
 
 /** The configuration DeFlow.register's options describe; throws a ValidationError for a URL or schema it cannot use. */
@@ -72,7 +83,7 @@ export function checkSchemaName(schema: string | undefined, where = 'DeFlow.regi
  * query can run elsewhere), and the application name lets operators tell deflow's connections
  * apart in pg_stat_activity (a URL `application_name` wins).
  */
-export function clientConfig(config: PostgresConfig): ClientConfig {
+export function clientConfig(config: PostgresConfig): PostgresClientOptions {
   const url = parseUrl(config.url);
   const extraOptions = url.searchParams.get('options');
   url.searchParams.delete('options');

@@ -11,7 +11,7 @@
 import { hostname } from 'node:os';
 import createDebug from 'debug';
 import pg from 'pg';
-import type { ClientConfig, Pool, QueryResultRow } from 'pg';
+import type { Pool, QueryResultRow } from 'pg';
 import { BackendError, BackendUnavailableError } from '../../errors.js';
 import { faultPoint } from '../../fault-points.js';
 import type {
@@ -38,7 +38,7 @@ import { DEFAULT_MAX_NODE_LOSSES } from '../policy.js';
 import { ProblemLog } from '../problem-log.js';
 import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
 import { clientConfig, redactUrl } from './config.js';
-import type { PostgresConfig } from './config.js';
+import type { PostgresClientOptions, PostgresConfig } from './config.js';
 import { isUnavailable, toDeflowError } from './errors.js';
 import { EventChannel } from './event-channel.js';
 import { splitJobIds } from './job-ids.js';
@@ -59,7 +59,7 @@ export class PostgresBackend implements Backend {
   readonly kind = 'postgres';
   readonly location: string;
   private readonly q: Queries = queries();
-  private readonly connection: ClientConfig;
+  private readonly connection: PostgresClientOptions;
   private pool: Pool | null = null;
   private channel: EventChannel | null = null;
   /** Number of the last call sent that may claim (see nextClaimCall). */
@@ -82,7 +82,7 @@ export class PostgresBackend implements Backend {
     if (this.pool !== null) return;
     // A look at the store (deflow ls / show) neither migrates nor listens, and its connections refuse any write.
     const readOnly = this.options.readOnly === true;
-    const connection = readOnly ? { ...this.connection, options: `${this.connection.options ?? ''} -c default_transaction_read_only=on` } : this.connection;
+    const connection = readOnly ? { ...this.connection, options: `${this.connection.options} -c default_transaction_read_only=on` } : this.connection;
     const pool = new pg.Pool({ ...connection, max: this.config.poolSize, idleTimeoutMillis: 30_000 });
     // An idle connection the server dropped (restart, pg_terminate_backend): the pool replaces it.
     pool.on('error', (error) => debug('idle connection lost: %s', error.message));
