@@ -6,7 +6,9 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import DeFlow, { WorkFlow } from '../src/index.js';
 import { migrate } from '../src/backends/postgres/migrator.js';
+import echo from './fixtures/steps/echo.js';
 import { DATABASE_URL, dropSchemas, freshSchemaName, withAdmin } from './helpers/postgres.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
@@ -60,6 +62,26 @@ describe('deflow ls / show on PostgreSQL only read', () => {
     const fine = await deflow(['ls', '--schema', existing]);
     expect(fine.stderr).toBe('');
     expect(fine.stdout).toMatch(/no workflows in postgres:\/\/.*\(schema deflow_t_/);
+  }, 60_000);
+
+  it('reads a current schema on read-only connections: ls lists its workflows, show shows one', async () => {
+    const schema = freshSchemaName();
+    schemas.push(schema);
+    DeFlow.register({ backend: DATABASE_URL, schema, worker: false });
+    const workflow = WorkFlow.create('looked-at').addStep({ name: 'echo', step: echo, tasks: [{ value: 1 }] }).run();
+    try {
+      await workflow.started();
+    } finally {
+      await DeFlow.unregister();
+    }
+    const listed = await deflow(['ls', '--schema', schema]);
+    expect(listed.stderr).toBe('');
+    expect(listed.stdout).toContain(workflow.id);
+    expect(listed.stdout).toContain('looked-at');
+    const shown = await deflow(['show', workflow.id, '--schema', schema]);
+    expect(shown.stderr).toBe('');
+    expect(shown.stdout).toMatch(/looked-at .*\n\s+status\s+running/);
+    expect(shown.stdout).toMatch(/echo\s*│\s*(pending|running)\s*│\s*0\/1/);
   }, 60_000);
 
   it('refuses a schema of an older deflow and leaves it unmigrated', async () => {
