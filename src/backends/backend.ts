@@ -309,7 +309,10 @@ export interface Backend {
   /** Human-readable location (path or URL without password). */
   readonly location: string;
 
-  /** Connects and migrates. Rejects with a clear BackendError when unreachable. */
+  /**
+   * Connects and migrates (created read-only: checks that the store exists and is current, and
+   * changes nothing). Rejects with a clear BackendError when unreachable.
+   */
   open(): Promise<void>;
   /** Stops subscriptions and closes connections. Idempotent. */
   close(): Promise<void>;

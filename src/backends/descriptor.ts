@@ -22,6 +22,15 @@ export interface BackendInput {
   recoverIntervalMs: number;
 }
 
+/** How a backend is opened. */
+export interface CreateOptions {
+  /**
+   * Only look (deflow ls / show): never create, migrate or write the store, and refuse one
+   * that does not exist or that this version would have to migrate first.
+   */
+  readOnly?: boolean;
+}
+
 /** Register options that isolate one backend's data from other apps': each is read by one backend only. */
 export type IsolationOption = 'prefix' | 'schema';
 
@@ -42,5 +51,5 @@ export interface BackendDescriptor<Kind extends string, Config> {
   /** Checks the input and builds the configuration; synchronous, so DeFlow.register throws at the call. */
   parseConfig(input: BackendInput): Config;
   /** Builds the backend (not yet opened), loading its implementation. */
-  create(config: Config): Promise<Backend>;
+  create(config: Config, options?: CreateOptions): Promise<Backend>;
 }

@@ -7,13 +7,13 @@
  */
 import { ValidationError } from '../errors.js';
 import type { Backend } from './backend.js';
-import type { BackendDescriptor, BackendInput, IsolationOption } from './descriptor.js';
+import type { BackendDescriptor, BackendInput, CreateOptions, IsolationOption } from './descriptor.js';
 import { postgresBackend } from './postgres/index.js';
 import { redactUrl } from './redact-url.js';
 import { redisBackend } from './redis/index.js';
 import { sqliteBackend } from './sqlite/index.js';
 
-export type { BackendInput } from './descriptor.js';
+export type { BackendInput, CreateOptions } from './descriptor.js';
 // Part of the public register options (RegisterOptions.connection).
 export type { RedisConnectionOptions } from './redis/index.js';
 
@@ -31,7 +31,7 @@ export type ChosenBackend = KnownDescriptor extends infer D
         readonly label: string;
         readonly config: Config;
         /** Builds the backend, loading its implementation (and driver) on first use. */
-        create(): Promise<Backend>;
+        create(options?: CreateOptions): Promise<Backend>;
       }
     : never
   : never;
@@ -76,7 +76,7 @@ function descriptorFor(url: string): KnownDescriptor {
 
 function choose(descriptor: BackendDescriptor<BackendKind, unknown>, input: BackendInput): ChosenBackend {
   const config = descriptor.parseConfig(input);
-  const chosen = { kind: descriptor.kind, label: descriptor.label, config, create: () => descriptor.create(config) };
+  const chosen = { kind: descriptor.kind, label: descriptor.label, config, create: (options?: CreateOptions) => descriptor.create(config, options) };
   // Each descriptor's configuration goes with its own kind, which TypeScript cannot follow through the union.
   return chosen as unknown as ChosenBackend;
 }

@@ -74,17 +74,28 @@ describe('Redis down when a node starts', () => {
     expect(said).toEqual([]);
   });
 
-  it('fails at once, without waiting, when the server answers but refuses the password', async () => {
+  it('fails at once, without waiting, when the server answers but refuses the password, the user, or wants one', async () => {
     const port = await freePort();
     server = OwnedRedis.reserve(port);
     await server.start(['--requirepass', 'right']);
-    const deflow = DeFlow.register({ backend: `redis://:wrong@127.0.0.1:${port}`, prefix: randomPrefix('startup') });
-    const said: string[] = [];
-    deflow.on('error', (error) => said.push(error.message));
-    const error = (await deflow.ready().catch((e: unknown) => e)) as Error;
-    expect(error).not.toBeInstanceOf(BackendUnavailableError);
-    expect(error.message).toMatch(/WRONGPASS|invalid password/i);
-    expect(said).toEqual([]);
+    const cases = [
+      { auth: ':wrong@', says: /^cannot use Redis at redis:\/\/127\.0\.0\.1:\d+\/0: it refused the password; Redis answered "WRONGPASS/ },
+      { auth: 'bob:wrong@', says: /^cannot use Redis at redis:\/\/127\.0\.0\.1:\d+\/0: it refused the user "bob" or its password; Redis answered "WRONGPASS/ },
+      { auth: '', says: /^cannot use Redis at redis:\/\/127\.0\.0\.1:\d+\/0: it requires a password and none was given; Redis answered "NOAUTH/ },
+    ];
+    for (const { auth, says } of cases) {
+      // A long startupTimeout: a refusal must not be waited out like a server that is down.
+      const deflow = DeFlow.register({ backend: `redis://${auth}127.0.0.1:${port}`, prefix: randomPrefix('startup'), startupTimeout: 60_000 });
+      const said: string[] = [];
+      deflow.on('error', (error) => said.push(error.message));
+      const error = (await deflow.ready().catch((e: unknown) => e)) as Error;
+      expect(error).not.toBeInstanceOf(BackendUnavailableError);
+      expect(error.message).toMatch(says);
+      expect(error.message).toMatch(/Fix the user and password in the backend URL/);
+      expect(error.message).not.toMatch(/cannot reach|Check that it runs|wrong/);
+      expect(said).toEqual([]);
+      await DeFlow.unregister();
+    }
   }, 30_000);
 
   it('stops waiting when unregistered', async () => {

@@ -2,9 +2,9 @@
  * The configuration of the PostgreSQL backend, checked in one place: the URL (parsed here and
  * only here), the schema (it names the tables, the functions and the NOTIFY channel), and the
  * pg client options every connection of the backend shares. Light on purpose: the registry
- * reads it without loading pg (a type import only).
+ * reads it without loading pg, and its declarations name none of pg's types (the published
+ * declarations reach this module, and @types/pg is not a dependency of the package).
  */
-import type { ClientConfig } from 'pg';
 import { ValidationError } from '../../errors.js';
 import type { BackendInput } from '../descriptor.js';
 import { redactUrl } from '../redact-url.js';
@@ -28,26 +28,50 @@ export interface PostgresConfig {
   recoverIntervalMs: number;
 }
 
+/** The pg client options deflow sets on every connection: the part of pg's ClientConfig it uses. */
+export interface PostgresClientOptions {
+  connectionString: string;
+  /** Server settings sent in the startup packet (`-c name=value …`). */
+  options: string;
+  application_name: string;
+  keepAlive: boolean;
+  keepAliveInitialDelayMillis: number;
+  connectionTimeoutMillis: number;
+}
+
 /** The configuration DeFlow.register's options describe; throws a ValidationError for a URL or schema it cannot use. */
 export function parsePostgresConfig(input: BackendInput): PostgresConfig {
-  parseUrl(input.url);
+  const url = parseUrl(input.url);
+  const fromUrl = url.searchParams.getAll('schema');
+  if (fromUrl.length > 1) {
+    throw new ValidationError(`DeFlow.register options.backend gives ?schema= ${fromUrl.length} times, in ${redactUrl(input.url)}: give it once`);
+  }
+  const urlSchema = fromUrl[0];
+  if (urlSchema !== undefined && input.schema !== undefined && urlSchema !== input.schema) {
+    throw new ValidationError(
+      `DeFlow.register options.schema is ${JSON.stringify(input.schema)} but the backend URL says ?schema=${urlSchema}: ` +
+        'give the schema in one place (the schema option, --schema, or ?schema= in the URL)',
+    );
+  }
+  // deflow's parameter, not the server's: pg never sees it.
+  url.searchParams.delete('schema');
   return {
-    url: input.url,
-    schema: checkSchemaName(input.schema),
+    url: urlSchema === undefined ? input.url : url.toString(),
+    schema: input.schema === undefined && urlSchema !== undefined ? checkSchemaName(urlSchema, 'the backend URL\'s ?schema=') : checkSchemaName(input.schema),
     poolSize: DEFAULT_POOL_SIZE,
     recoverIntervalMs: input.recoverIntervalMs,
   };
 }
 
 /** The PostgreSQL schema deflow keeps its tables in. */
-export function checkSchemaName(schema: string | undefined): string {
+export function checkSchemaName(schema: string | undefined, where = 'DeFlow.register options.schema'): string {
   const name = schema ?? DEFAULT_SCHEMA;
   if (name.startsWith('pg_')) {
-    throw new ValidationError(`DeFlow.register options.schema: names starting with "pg_" are reserved by PostgreSQL, got ${JSON.stringify(name)}`);
+    throw new ValidationError(`${where}: names starting with "pg_" are reserved by PostgreSQL, got ${JSON.stringify(name)}`);
   }
   if (!SCHEMA_NAME.test(name)) {
     throw new ValidationError(
-      `DeFlow.register options.schema must be a lowercase PostgreSQL name (a-z, 0-9 and _, starting with a letter or _, ` +
+      `${where} must be a lowercase PostgreSQL name (a-z, 0-9 and _, starting with a letter or _, ` +
         `at most 48 characters), got ${JSON.stringify(name)}`,
     );
   }
@@ -59,7 +83,7 @@ export function checkSchemaName(schema: string | undefined): string {
  * query can run elsewhere), and the application name lets operators tell deflow's connections
  * apart in pg_stat_activity (a URL `application_name` wins).
  */
-export function clientConfig(config: PostgresConfig): ClientConfig {
+export function clientConfig(config: PostgresConfig): PostgresClientOptions {
   const url = parseUrl(config.url);
   const extraOptions = url.searchParams.get('options');
   url.searchParams.delete('options');

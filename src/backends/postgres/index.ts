@@ -15,8 +15,8 @@ export const postgresBackend: BackendDescriptor<'postgres', PostgresConfig> = {
   example: 'postgres://user@host/db',
   isolationOptions: { schema: checkSchemaName },
   parseConfig: parsePostgresConfig,
-  async create(config) {
+  async create(config, options) {
     const { PostgresBackend } = await import('./postgres-backend.js');
-    return new PostgresBackend(config);
+    return new PostgresBackend(config, options);
   },
 };

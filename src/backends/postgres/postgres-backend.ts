@@ -11,7 +11,7 @@
 import { hostname } from 'node:os';
 import createDebug from 'debug';
 import pg from 'pg';
-import type { ClientConfig, Pool, QueryResultRow } from 'pg';
+import type { Pool, QueryResultRow } from 'pg';
 import { BackendError, BackendUnavailableError } from '../../errors.js';
 import { faultPoint } from '../../fault-points.js';
 import type {
@@ -32,16 +32,18 @@ import type {
   TaskPage,
   WorkflowQuery,
 } from '../backend.js';
+import type { CreateOptions } from '../descriptor.js';
 import { NODE_LOST } from '../failures.js';
 import { DEFAULT_MAX_NODE_LOSSES } from '../policy.js';
 import { ProblemLog } from '../problem-log.js';
 import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
 import { clientConfig, redactUrl } from './config.js';
-import type { PostgresConfig } from './config.js';
+import type { PostgresClientOptions, PostgresConfig } from './config.js';
 import { isUnavailable, toDeflowError } from './errors.js';
 import { EventChannel } from './event-channel.js';
 import { splitJobIds } from './job-ids.js';
 import { migrate } from './migrator.js';
+import { checkReadableSchema } from './read-only.js';
 import { packLeases, packOutcomes, packSteps } from './packing.js';
 import { queries } from './queries.js';
 import type { Queries, QueryName } from './queries.js';
@@ -57,7 +59,7 @@ export class PostgresBackend implements Backend {
   readonly kind = 'postgres';
   readonly location: string;
   private readonly q: Queries = queries();
-  private readonly connection: ClientConfig;
+  private readonly connection: PostgresClientOptions;
   private pool: Pool | null = null;
   private channel: EventChannel | null = null;
   /** Number of the last call sent that may claim (see nextClaimCall). */
@@ -68,24 +70,31 @@ export class PostgresBackend implements Backend {
   /** Problems got past on the way (malformed event messages, corrupt records), each kind once. */
   private readonly problems = new ProblemLog();
 
-  constructor(private readonly config: PostgresConfig) {
+  constructor(
+    private readonly config: PostgresConfig,
+    private readonly options: CreateOptions = {},
+  ) {
     this.location = `${redactUrl(config.url)} (schema ${config.schema})`;
     this.connection = clientConfig(config); // a URL it cannot use is a ValidationError now, not at open()
   }
 
   async open(): Promise<void> {
     if (this.pool !== null) return;
-    const connection = this.connection;
+    // A look at the store (deflow ls / show) neither migrates nor listens, and its connections refuse any write.
+    const readOnly = this.options.readOnly === true;
+    const connection = readOnly ? { ...this.connection, options: `${this.connection.options} -c default_transaction_read_only=on` } : this.connection;
     const pool = new pg.Pool({ ...connection, max: this.config.poolSize, idleTimeoutMillis: 30_000 });
     // An idle connection the server dropped (restart, pg_terminate_backend): the pool replaces it.
     pool.on('error', (error) => debug('idle connection lost: %s', error.message));
-    const channel = new EventChannel(connection, this.q, (id) => this.eventById(id), this.problems, `deflow.${this.config.schema}`);
+    const channel = readOnly ? null : new EventChannel(connection, this.q, (id) => this.eventById(id), this.problems, `deflow.${this.config.schema}`);
     try {
-      await migrate(pool, this.config.schema);
-      await channel.start();
+      if (readOnly) await checkReadableSchema(pool, this.config);
+      else await migrate(pool, this.config.schema);
+      await channel?.start();
     } catch (error) {
-      await channel.close();
+      await channel?.close();
       await pool.end().catch(() => undefined);
+      if (error instanceof BackendError) throw error; // already says what to do
       const reason = error instanceof Error ? error.message : String(error);
       if (!isUnavailable(error)) throw new BackendError(`cannot open the PostgreSQL backend at ${this.location}: ${reason}`, { cause: error });
       throw new BackendUnavailableError(

@@ -28,6 +28,8 @@ const QUERY_NAMES = [
   'begin',
   'commit',
   'rollback',
+  // inspect.sql
+  'deflowSchemas',
   // events.sql
   'listen',
   'publishEvents',

@@ -103,6 +103,8 @@ export class RedisLink {
   /** Why the link stopped for good (state 'failed'). */
   failure: BackendError | null = null;
   private lastError: Error | null = null;
+  /** The server refused the credentials while opening: said instead of any later socket error. */
+  private authError: Error | null = null;
   private readyCount = 0;
   /** open() succeeded: later trouble is this link's to report, not open()'s. */
   private opened = false;
@@ -116,6 +118,7 @@ export class RedisLink {
     this.client = new Redis({ ...settings.options, connectionName: `deflow-${role}` });
     this.client.on('error', (error: Error) => {
       this.lastError = error;
+      if (!this.opened && isAuthError(error)) this.authError ??= error;
       debug('%s connection to %s: %s', role, settings.location, error.message);
       // ioredis only emits a refused SELECT and goes on in database 0: never write there.
       // open() checks the first connection itself; a reconnect is checked here.
@@ -148,7 +151,9 @@ export class RedisLink {
     } catch (error) {
       this.close();
       // ioredis rejects with "Connection is closed."; the socket error it saw says why.
+      if (this.authError !== null) throw this.credentialsError(this.authError);
       const seen = this.lastError ?? (error as Error);
+      if (isAuthError(seen)) throw this.credentialsError(seen);
       const reason = seen.message.replace(/\.+$/, '');
       // A server that is down or still starting is worth waiting for; a refused password is not.
       const Failure = isUnreachable(seen) ? BackendUnavailableError : BackendError;
@@ -217,6 +222,20 @@ export class RedisLink {
     );
   }
 
+  /** A refused password or user: nothing to wait for (not a BackendUnavailableError, so never retried). */
+  private credentialsError(error: Error): BackendError {
+    const answer = error.message.replace(/\.+$/, '');
+    const why = /^NOAUTH/i.test(answer)
+      ? 'it requires a password and none was given'
+      : this.settings.options.username === undefined
+        ? 'it refused the password'
+        : `it refused the user ${JSON.stringify(this.settings.options.username)} or its password`;
+    return new BackendError(
+      `cannot use Redis at ${this.settings.location}: ${why}; Redis answered "${answer}". ` +
+        'Fix the user and password in the backend URL (redis://user:password@host:port) or in connection.password.',
+    ); // no cause: ioredis's reply error to AUTH carries the password it sent
+  }
+
   private databaseError(error: Error): BackendError {
     const db = this.settings.options.db ?? 0;
     const answer = error.message.replace(/\.+$/, '');
@@ -233,6 +252,11 @@ export class RedisLink {
 function isSelectError(error: Error): boolean {
   const command = (error as Error & { command?: { name?: unknown } }).command;
   return typeof command?.name === 'string' && command.name.toLowerCase() === 'select';
+}
+
+/** The server's answers to wrong or missing credentials (AUTH, or a command sent without it). */
+function isAuthError(error: Error): boolean {
+  return /^(WRONGPASS|NOAUTH|ERR invalid password|ERR AUTH|ERR Client sent AUTH)/i.test(error.message);
 }
 
 /** Socket errors of a server that is not (yet) there, or not reachable right now. */

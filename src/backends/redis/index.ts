@@ -16,8 +16,8 @@ export const redisBackend: BackendDescriptor<'redis', RedisConfig> = {
   example: 'redis://host:6379',
   isolationOptions: { prefix: checkRedisPrefix },
   parseConfig: parseRedisConfig,
-  async create(config) {
+  async create(config, options) {
     const { RedisBackend } = await import('./redis-backend.js');
-    return new RedisBackend(config);
+    return new RedisBackend({ ...config, readOnly: options?.readOnly === true });
   },
 };

@@ -13,6 +13,8 @@ export class Reads {
   constructor(
     private readonly core: RedisCore,
     private readonly retention: Retention,
+    /** Drop index entries of workflows found gone (off for a read-only look). */
+    private readonly repair = true,
   ) {}
 
   async getWorkflow(workflowId: string): Promise<WorkflowRecord | null> {
@@ -97,6 +99,7 @@ export class Reads {
 
   /** Drops the index entry of a workflow found gone (in the background: a read does not wait). */
   private unindex(workflowId: string, createdAt: string): void {
+    if (!this.repair) return;
     this.retention.unindexNow(workflowId, createdAt).catch(() => undefined);
   }
 

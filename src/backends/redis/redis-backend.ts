@@ -54,6 +54,11 @@ export interface RedisBackendOptions {
   assertOneSlot?: boolean;
   /** Run scripts as a Functions library (Redis >= 7, the default) or as EVAL scripts. Default: $DEFLOW_REDIS_SCRIPTS or 'functions'. */
   scriptMode?: ScriptMode;
+  /**
+   * Only look (deflow ls / show): scripts run as EVAL (no Functions library is loaded into the
+   * server), and listings leave the index entries of vanished workflows for a node to drop.
+   */
+  readOnly?: boolean;
 }
 
 interface Parts {
@@ -289,7 +294,8 @@ export class RedisBackend implements Backend {
         (error: unknown) => debug('subscribing again after a reconnect failed: %O', error),
       );
     }, failed);
-    const scriptMode = this.options.scriptMode ?? (process.env.DEFLOW_REDIS_SCRIPTS === 'eval' ? 'eval' : 'functions');
+    const readOnly = this.options.readOnly === true;
+    const scriptMode = readOnly ? 'eval' : (this.options.scriptMode ?? (process.env.DEFLOW_REDIS_SCRIPTS === 'eval' ? 'eval' : 'functions'));
     core = new RedisCore(commands, events, this.keys, assertOneSlot, scriptMode, this.problems);
     try {
       await commands.open();
@@ -308,7 +314,7 @@ export class RedisBackend implements Backend {
       return;
     }
     const retention = new Retention(core);
-    const reads = new Reads(core, retention);
+    const reads = new Reads(core, retention, !readOnly);
     this.parts = { core, work: new Work(core), leases: new Leases(core), reads, retention, definitions: new Definitions(core, reads, retention) };
   }
 }

@@ -44,6 +44,55 @@ export function openDatabase(path: string, busyTimeoutMs: number): SqliteDatabas
 }
 
 /**
+ * Opens an existing database only to look at it (deflow ls / show): read-only, no WAL switch,
+ * no migration. A file deflow did not make, or one an older deflow left (which a node of this
+ * version migrates when it starts), is refused with what to do.
+ */
+export function openDatabaseToRead(path: string, busyTimeoutMs: number): SqliteDatabase {
+  let db: SqliteDatabase;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true, timeout: busyTimeoutMs });
+  } catch (cause) {
+    throw new BackendError(
+      `cannot open the SQLite database at ${path} to read it: ${(cause as Error).message}. ` +
+        'Point --backend (or $DEFLOW_BACKEND) at the file deflow uses.',
+      { cause },
+    );
+  }
+  try {
+    checkReadable(db, path);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
+}
+
+function checkReadable(db: SqliteDatabase, path: string): void {
+  let applied: number;
+  try {
+    const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deflow_migrations'").get();
+    if (table === undefined) {
+      throw new BackendError(
+        `${path} is not a deflow database (it has no deflow_migrations table): point --backend (or $DEFLOW_BACKEND) at the file deflow uses`,
+      );
+    }
+    applied = (db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM deflow_migrations').get() as { v: number }).v;
+  } catch (cause) {
+    if (cause instanceof BackendError) throw cause;
+    throw new BackendError(`cannot read the SQLite database at ${path}: ${(cause as Error).message}`, { cause });
+  }
+  const newest = loadMigrations(MIGRATIONS_DIR).at(-1);
+  if (newest !== undefined && applied < newest.version) {
+    throw new BackendError(
+      `the deflow database at ${path} is at an older version of deflow (migration ${applied}; this deflow needs ${newest.version}), ` +
+        "and a look does not migrate it. Start a node of this deflow version on it (your app's DeFlow.register, or deflow worker), " +
+        'which migrates it, then look again; or use the deflow version that wrote it.',
+    );
+  }
+}
+
+/**
  * Creates the database file readable by its owner only (0600), and its directory 0700, when
  * they do not exist yet: the store holds every payload. SQLite gives the -wal and -shm files
  * the mode of the database file. An existing file keeps the mode its owner gave it.

@@ -15,8 +15,8 @@ export const sqliteBackend: BackendDescriptor<'sqlite', SqliteConfig> = {
   example: 'sqlite:/path/to/file.db',
   isolationOptions: {},
   parseConfig: parseSqliteConfig,
-  async create(config) {
+  async create(config, options) {
     const { SqliteBackend } = await import('./sqlite-backend.js');
-    return new SqliteBackend(config);
+    return new SqliteBackend({ ...config, readOnly: options?.readOnly === true });
   },
 };

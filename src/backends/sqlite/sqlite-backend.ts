@@ -30,7 +30,7 @@ import type {
 } from '../backend.js';
 import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
 import { ProblemLog } from '../problem-log.js';
-import { openDatabase } from './connection.js';
+import { openDatabase, openDatabaseToRead } from './connection.js';
 import type { SqliteDatabase } from './connection.js';
 import { Definitions } from './definitions.js';
 import { EventLog } from './event-log.js';
@@ -49,6 +49,8 @@ export interface SqliteBackendOptions {
   /** How long a write waits for another process's transaction. Default 10 s. */
   busyTimeoutMs?: number;
   clock?: Clock;
+  /** Only look (deflow ls / show): open the existing file read-only, never create or migrate it. */
+  readOnly?: boolean;
 }
 
 export class SqliteBackend implements Backend {
@@ -72,7 +74,9 @@ export class SqliteBackend implements Backend {
 
   async open(): Promise<void> {
     if (this.db !== null) return;
-    const db = openDatabase(this.options.path, this.options.busyTimeoutMs ?? 10_000);
+    const busyTimeoutMs = this.options.busyTimeoutMs ?? 10_000;
+    const readOnly = this.options.readOnly === true && this.options.path !== ':memory:';
+    const db = readOnly ? openDatabaseToRead(this.options.path, busyTimeoutMs) : openDatabase(this.options.path, busyTimeoutMs);
     this.q = prepareStatements(db);
     this.log = new EventLog(db, this.q, this.origin, this.options.pollIntervalMs ?? 50, this.problems);
     this.ledger = new JobLedger(this.q, this.nodePks);

@@ -1,7 +1,8 @@
 /** `deflow ls`: lists stored workflows, newest first. */
 import Table from 'cli-table3';
 import type { Command } from 'commander';
-import DeFlow, { ValidationError } from '../../index.js';
+import { openStoreToLook } from '../../api/store-look.js';
+import { ValidationError } from '../../index.js';
 import type { WorkflowStatus } from '../../index.js';
 import { registerOptions, requireExistingStore, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
@@ -24,9 +25,8 @@ export function lsCommand(program: Command): void {
     const limit = Number(options.limit);
     if (!Number.isInteger(limit) || limit < 1) throw new ValidationError(`--limit must be a positive integer, got ${printable(options.limit)}`);
     requireExistingStore(options);
-    const deflow = DeFlow.register({ ...registerOptions(options), worker: false, startupTimeout: 0 }); // a look at the store: fail fast when it is down
+    const backend = await openStoreToLook(registerOptions(options)); // only reads: creates, migrates and writes nothing
     try {
-      const { backend } = await deflow.services();
       const workflows = await backend.listWorkflows({
         limit,
         ...(options.status === undefined ? {} : { status: options.status as WorkflowStatus }),
@@ -42,7 +42,7 @@ export function lsCommand(program: Command): void {
       }
       process.stdout.write(`${table.toString()}\n`);
     } finally {
-      await DeFlow.unregister();
+      await backend.close();
     }
   });
 }

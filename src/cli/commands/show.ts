@@ -1,7 +1,7 @@
 /** `deflow show <id>`: one workflow's steps, progress and errors. */
 import Table from 'cli-table3';
 import type { Command } from 'commander';
-import DeFlow from '../../index.js';
+import { openStoreToLook } from '../../api/store-look.js';
 import { registerOptions, requireExistingStore, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
 import { duration, printable, since, tableStyle, timestamp, truncate } from '../format.js';
@@ -10,9 +10,8 @@ export function showCommand(program: Command): void {
   withBackendOptions(program.command('show <id>').description("show a workflow's steps, progress and errors")).action(
     async (id: string, options: BackendOptions) => {
       requireExistingStore(options);
-    const deflow = DeFlow.register({ ...registerOptions(options), worker: false, startupTimeout: 0 }); // a look at the store: fail fast when it is down
+      const backend = await openStoreToLook(registerOptions(options)); // only reads: creates, migrates and writes nothing
       try {
-        const { backend } = await deflow.services();
         const workflow = await backend.getWorkflow(id);
         if (workflow === null) {
           process.stderr.write(`no workflow ${printable(id)} in ${backend.location} (it may have been removed by retention); try: deflow ls\n`);
@@ -55,7 +54,7 @@ export function showCommand(program: Command): void {
           if (failed.length > 10) process.stdout.write(`  ... and ${failed.length - 10} more\n`);
         }
       } finally {
-        await DeFlow.unregister();
+        await backend.close();
       }
     },
   );
