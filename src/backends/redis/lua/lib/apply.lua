@@ -96,7 +96,7 @@ end
 -- HMGET and written with a few HSETs for the whole group; jobs leased alone go one by one.
 -- Stale job fields are appended to `stale`.
 local function apply_group(n, pos, blocks, stale)
-  local cur = tonumber(sget(n, 'cur'))
+  local cur = snum(n, 'cur') -- nil: unusable, the step failed on it and every outcome is stale
   local prefix = n .. ':'
   local done_state = '2|0|0||0|' .. NOWS .. '|'
   local fields, codes, slots, payloads, extras, seen = {}, {}, {}, {}, {}, {}
@@ -171,10 +171,12 @@ end
 -- times (the step's option; default_max for steps stored without it). base: the record's JSON
 -- ({"code":...}), completed here with the step, the job and the counts. lc: times lost before.
 local function lose_attempt(n, slot, field, fc, lc, token, base, default_max)
-  local f = sfetch(n, { 'options', 'name', 'delay' })
+  local f = sfetch(n, { 'options', 'name' })
+  local delay = snum(n, 'delay')
+  if delay == nil then return end -- unusable: the step failed on it
   local max = default_max
   local ok, options = pcall(cjson.decode, f[1])
-  if ok and type(options) == 'table' and tonumber(options.maxNodeLosses) then max = tonumber(options.maxNodeLosses) end
+  if ok and type(options) == 'table' and as_number(options.maxNodeLosses) then max = as_number(options.maxNodeLosses) end
   local job = is_hook(slot) and ('"hook":"' .. (slot == 'b' and 'beforeAll' or 'afterAll') .. '"') or ('"task":' .. slot)
   local err = string.sub(base, 1, -2) .. ',"step":' .. cjson.encode(f[2]) .. ',' .. job .. ',"lostCount":' .. I(lc + 1) ..
     ',"maxNodeLosses":' .. I(max) .. '}'
@@ -182,7 +184,7 @@ local function lose_attempt(n, slot, field, fc, lc, token, base, default_max)
     redis.call('HSET', K_JS, field, make_state(3, fc, token, '', 0, NOWS, err, lc + 1))
     failed_for_good(n, slot, err)
   else
-    requeue(n, slot, field, fc, token, err, tonumber(f[3]), lc + 1)
+    requeue(n, slot, field, fc, token, err, delay, lc + 1)
   end
 end
 

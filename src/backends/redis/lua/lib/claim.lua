@@ -17,8 +17,9 @@ local function claim(step_id, owner, valid_until, limit, n)
   n = n or redis.call('HGET', K_SX, step_id)
   if not n then return { 'ok', 0, 0, 0, {}, {} } end
   local f = sfetch(n, CLAIM_ATTRS)
-  local total = tonumber(f[3])
-  if f[1] ~= 'running' then return { 'ok', total, 0, 0, {}, {} } end
+  if f[1] ~= 'running' then return { 'ok', num(f[3], 'total', step_id) or 0, 0, 0, {}, {} } end
+  local total = snum(n, 'total')
+  if total == nil then return { 'ok', 0, 0, 0, {}, {} } end -- unusable: the step failed on it
   promote_due()
   local again, fresh, lo = {}, {}, 0
   local stage = f[2]
@@ -52,8 +53,8 @@ local function claim(step_id, owner, valid_until, limit, n)
       end
     end
     local room = limit - #rows
-    local cur = tonumber(f[4])
-    if room > 0 and cur < total then
+    local cur = snum(n, 'cur')
+    if cur and room > 0 and cur < total then
       local hi = math.min(cur + room, total)
       lo = cur + 1
       local prefix = n .. ':'
@@ -72,8 +73,12 @@ local function claim(step_id, owner, valid_until, limit, n)
       -- Range lease ids are "<n>:<k>", k counting the step's leases (rlc), so a finishing step
       -- can delete its leases without looking for them.
       local k = sincr(n, 'rlc', 1)
-      redis.call('HSET', K_RL, n .. ':' .. k, n .. '|' .. I(lo) .. '|' .. I(hi) .. '|' .. owner)
-      sset(n, 'cur', I(hi))
+      if k then
+        redis.call('HSET', K_RL, n .. ':' .. k, n .. '|' .. I(lo) .. '|' .. I(hi) .. '|' .. owner)
+        sset(n, 'cur', I(hi))
+      else
+        fresh, lo = {}, 0 -- unusable lease count: the step failed on it, nothing is leased
+      end
     end
   end
   settle_ready(n)

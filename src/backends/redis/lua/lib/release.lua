@@ -6,7 +6,7 @@ local function release_job(n, slot, token)
   local field = n .. ':' .. slot
   if token == 0 then
     if is_hook(slot) then return false end
-    local cur = tonumber(sget(n, 'cur'))
+    local cur = snum(n, 'cur')
     if cur == nil or tonumber(slot) > cur then return false end
     if redis.call('HSETNX', K_JS, field, make_state(4, 0, 0, '', 0, '', '')) == 0 then return false end
   else

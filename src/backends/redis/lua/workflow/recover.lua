@@ -8,6 +8,7 @@
 -- ARGV[5] maxNodeLosses of steps stored without it   ARGV[6..] owner tags of dead registrations
 -- Returns the common reply with tail { recovered, more (1 when the limit stopped it) }.
 
+--- @include number
 --- @include core
 --- @include machine
 --- @include apply
