@@ -69,7 +69,8 @@ export interface NodeLostRecord {
 
 /**
  * A number the step machine keeps in the store (Redis: a step's task counts, a workflow's open
- * step count, ...) holds something else: the step (or, without `stepId`, the workflow) fails.
+ * step count, ...), or a job's state, holds something else: the step (or, without `stepId`, the
+ * workflow) fails.
  */
 export interface CorruptNumberRecord {
   code: 'ERR_CORRUPT_RECORD';
@@ -132,7 +133,7 @@ export function corruptNumberMessage(record: CorruptNumberRecord): string {
       ? `workflow ${record.workflowId}`
       : `step ${record.step === undefined ? '' : `"${record.step}" `}(id ${record.stepId}) of workflow ${record.workflowId}`;
   return (
-    `${owner}: the ${record.field} field of its stored record holds ${JSON.stringify(record.value)}, not a number; ` +
+    `${owner}: the ${record.field} field of its stored record holds ${JSON.stringify(record.value)}, not what deflow writes there; ` +
     'the store was written by something other than deflow (or damaged). Run the workflow again.'
   );
 }

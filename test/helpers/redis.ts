@@ -113,7 +113,7 @@ export async function corruptRedisRecord(prefix: string, target: CorruptTarget, 
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await client.connect();
   try {
-    const [wf = '', sx = '', st = '', td = ''] = new KeySpace(prefix).workflow(target.workflowId);
+    const [wf = '', sx = '', st = '', td = '', js = ''] = new KeySpace(prefix).workflow(target.workflowId);
     const { stepId } = target;
     if (stepId === null) {
       if (target.field !== 'number' || (await client.hexists(wf, target.name)) !== 1) throw new Error(`nothing to corrupt for ${JSON.stringify(target)}`);
@@ -125,6 +125,8 @@ export async function corruptRedisRecord(prefix: string, target: CorruptTarget, 
     if (target.field === 'task data') {
       if ((await client.hexists(td, `${n}:${target.seq}`)) !== 1) throw new Error(`no task ${target.seq} of step ${target.stepId}`);
       await client.hset(td, `${n}:${target.seq}`, target.value);
+    } else if (target.field === 'job state') {
+      await client.hset(js, `${n}:${target.seq}`, target.value);
     } else if (target.field === 'number') {
       if ((await client.hexists(st, `${n}:${target.name}`)) !== 1) throw new Error(`no attribute ${target.name} of step ${target.stepId}`);
       await client.hset(st, `${n}:${target.name}`, target.value);

@@ -30,7 +30,7 @@ describe('Redis corrupt records', () => {
     expect(failure.result.steps.map((step) => step.status)).toEqual(['succeeded', 'failed']);
     const cause = causeChain(failure.result.error).at(-1);
     expect(cause).toMatchObject({ code: 'ERR_CORRUPT_RECORD', field: 'total', stepId: '2', workflowId });
-    expect(String(cause?.message)).toContain('the total field of its stored record holds "abc", not a number');
+    expect(String(cause?.message)).toContain('the total field of its stored record holds "abc", not what deflow writes there');
     const reported = problems.filter((p) => p.code === 'ERR_CORRUPT_RECORD' && p.message.includes(`workflow ${workflowId}`));
     expect(reported).toHaveLength(1);
     expect(reported[0]?.message).toContain('the total field');
@@ -40,6 +40,12 @@ describe('Redis corrupt records', () => {
     const { failure, workflowId } = await corruptWhileRunning(context, (id) => ({ workflowId: id, stepId: '1', field: 'number', name: 'done', value: '1x' }));
     expect(failure.result.steps.map((step) => step.status)).toEqual(['failed', 'skipped']);
     expect(causeChain(failure.result.error).at(-1)).toMatchObject({ code: 'ERR_CORRUPT_RECORD', field: 'done', stepId: '1', workflowId });
+  });
+
+  it('fails a step when a job state that deflow did not write is found where its task completes', async () => {
+    const { failure, workflowId } = await corruptWhileRunning(context, (id) => ({ workflowId: id, stepId: '2', seq: 2, field: 'job state', value: 'zzz' }));
+    expect(failure.result.steps.map((step) => step.status)).toEqual(['succeeded', 'failed']);
+    expect(causeChain(failure.result.error).at(-1)).toMatchObject({ code: 'ERR_CORRUPT_RECORD', field: 'job state', stepId: '2', workflowId });
   });
 
   it("fails the workflow whose own open step count is not a number", async () => {

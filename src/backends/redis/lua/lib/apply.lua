@@ -66,7 +66,7 @@ local function apply_one(n, slot, token, code, payload, extra, cur)
     end
     return true
   end
-  local s = parse_state(redis.call('HGET', K_JS, field))
+  local s = job_state(field)
   if s == nil or s.status ~= 1 or s.token ~= token then return false end
   redis.call('HDEL', K_HELD, field)
   if code == 'S' or code == 'E' then
@@ -143,6 +143,7 @@ local function apply_group(n, pos, blocks, stale)
       local field, code = fields[j], codes[j]
       if existing[j - i + 1] then
         stale[#stale + 1] = field -- no longer fresh: recovered, released or done already
+        if not parse_state(existing[j - i + 1]) then job_state(field) end -- or junk: its step fails on it
       elseif code == 'S' or code == 'E' then
         writes[#writes + 1] = field
         writes[#writes + 1] = payloads[j] == '' and done_state or done_state .. payloads[j]

@@ -26,8 +26,9 @@ local function claim(step_id, owner, valid_until, limit, n)
   if (stage == 'before' and f[5] == '1') or (stage == 'after' and f[6] == '1') then
     local slot = stage == 'before' and 'b' or 'a'
     local field = n .. ':' .. slot
-    local s = parse_state(redis.call('HGET', K_JS, field))
-    if s == nil or (s.status == 4 and s.runAt <= NOW) then
+    local s = job_state(field)
+    -- (a state deflow did not write fails the step: nothing to claim then)
+    if (s == nil or (s.status == 4 and s.runAt <= NOW)) and sget(n, 'status') == 'running' then
       local fc, token, tail, lc = 0, 1, '', 0
       if s then fc, token, tail, lc = s.fc, s.token + 1, s.tail, s.lc end
       redis.call('HSET', K_JS, field, make_state(1, fc, token, owner, 0, '', tail, lc))
@@ -39,7 +40,7 @@ local function claim(step_id, owner, valid_until, limit, n)
     local rows = redis.call('ZRANGEBYSCORE', K_RQ, I(base + 1), I(base + SPAN - 1), 'LIMIT', 0, limit)
     for _, field in ipairs(rows) do
       redis.call('ZREM', K_RQ, field)
-      local s = parse_state(redis.call('HGET', K_JS, field))
+      local s = job_state(field)
       if s and s.status == 4 then
         local token = s.token + 1
         redis.call('HSET', K_JS, field, make_state(1, s.fc, token, owner, 0, '', s.tail, s.lc))

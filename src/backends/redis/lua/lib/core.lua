@@ -76,13 +76,18 @@ end
 -- says why). Returns the number, or nil after recording an
 -- ERR_CORRUPT_RECORD naming the field (step: its id, when the field is a step's), so the
 -- caller fails what the field belongs to and the node reports it (reply's last element).
-local function num(v, field, step)
-  local x = as_number(v)
-  if x then return x end
+local function corrupt_record(v, field, step)
   local record = '{"code":"ERR_CORRUPT_RECORD","workflowId":' .. W_JSON
   if step then record = record .. ',"stepId":' .. cjson.encode(step) end
   CORRUPT[#CORRUPT + 1] = record .. ',"field":' .. cjson.encode(field) .. ',"value":' ..
     cjson.encode(string.sub(tostring(v or ''), 1, 40)) .. '}'
+  return CORRUPT[#CORRUPT]
+end
+
+local function num(v, field, step)
+  local x = as_number(v)
+  if x then return x end
+  corrupt_record(v, field, step)
   return nil
 end
 
@@ -225,8 +230,22 @@ end
 local function parse_state(v)
   if not v then return nil end
   local s, fc, lc, tok, own, run, fin, pos = string.match(v, '^(%d)|(%d+)%.?(%d*)|(%d+)|([^|]*)|(%d+)|(%d*)|()')
+  if not s then return nil end
   return { status = tonumber(s), fc = tonumber(fc), lc = tonumber(lc) or 0, token = tonumber(tok), owner = own,
     runAt = tonumber(run), fin = fin, tail = string.sub(v, pos) }
+end
+
+-- A job's state (`js` field "<n>:<slot>"); nil when it has none, or when it is not one deflow
+-- wrote: then, like an unusable number (snum), its step fails on it (field 'job state').
+local function job_state(field)
+  local v = redis.call('HGET', K_JS, field)
+  local s = parse_state(v)
+  if v and not s then
+    local n = string.match(field, '^(%d+):')
+    local record = corrupt_record(v, 'job state', n and sget(n, 'id'))
+    if n and FAILS_STEPS then corrupt_step(n, record) end
+  end
+  return s
 end
 
 -- lc: the lost count (nil or 0 for none).
@@ -267,7 +286,7 @@ local function work(n)
 end
 
 local function hook_claimable(n, slot)
-  local s = parse_state(redis.call('HGET', K_JS, n .. ':' .. slot))
+  local s = job_state(n .. ':' .. slot)
   return s == nil or (s.status == 4 and s.runAt <= NOW)
 end
 

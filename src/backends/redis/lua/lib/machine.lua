@@ -81,7 +81,7 @@ local function mark_workflow_running()
 end
 
 local function hook_state(n, slot)
-  local s = parse_state(redis.call('HGET', K_JS, n .. ':' .. slot))
+  local s = job_state(n .. ':' .. slot)
   if s == nil then return 0, nil end
   return s.status, s.tail
 end
