@@ -83,6 +83,6 @@ local function claim(step_id, owner, valid_until, limit, n)
     end
   end
   settle_ready(n)
-  local watch = tonumber(redis.call('HGET', K_WF, 'watch')) or 0
+  local watch = as_number(redis.call('HGET', K_WF, 'watch')) or 0 -- unusable: not watched
   return { 'ok', total, watch, lo, fresh, again, n }
 end
