@@ -67,7 +67,23 @@ export interface NodeLostRecord {
   maxNodeLosses?: number;
 }
 
-export type FailureRecord = StepFailedRecord | TaskFailedRecord | NodeLostRecord;
+/**
+ * A number the step machine keeps in the store (Redis: a step's task counts, a workflow's open
+ * step count, ...), or a job's state, holds something else: the step (or, without `stepId`, the
+ * workflow) fails.
+ */
+export interface CorruptNumberRecord {
+  code: 'ERR_CORRUPT_RECORD';
+  workflowId: string;
+  /** The step whose record held it, by id and name; absent for the workflow's own record. */
+  stepId?: string;
+  step?: string;
+  /** The field, as the backend names it, and the start of what it held. */
+  field: string;
+  value: string;
+}
+
+export type FailureRecord = StepFailedRecord | TaskFailedRecord | NodeLostRecord | CorruptNumberRecord;
 
 /**
  * What a backend stores where an error goes: a failure record, or an error that already has
@@ -110,6 +126,18 @@ function nodeLostMessage(record: NodeLostRecord): string {
   );
 }
 
+/** Also what a node reports a corrupt number with (found inside a script, see redis/core.ts). */
+export function corruptNumberMessage(record: CorruptNumberRecord): string {
+  const owner =
+    record.stepId === undefined
+      ? `workflow ${record.workflowId}`
+      : `step ${record.step === undefined ? '' : `"${record.step}" `}(id ${record.stepId}) of workflow ${record.workflowId}`;
+  return (
+    `${owner}: the ${record.field} field of its stored record holds ${JSON.stringify(record.value)}, not what deflow writes there; ` +
+    'the store was written by something other than deflow (or damaged). Run the workflow again.'
+  );
+}
+
 function hasMessage(stored: StoredError): stored is SerializedError {
   return typeof (stored as { message?: unknown }).message === 'string';
 }
@@ -147,6 +175,10 @@ export function formatFailure(stored: StoredError): SerializedError {
     case 'ERR_NODE_LOST': {
       const { code, ...fields } = stored;
       return { name: 'NodeLostError', code, message: nodeLostMessage(stored), ...fields };
+    }
+    case 'ERR_CORRUPT_RECORD': {
+      const { code, ...fields } = stored;
+      return { name: 'CorruptRecordError', code, message: corruptNumberMessage(stored), ...fields };
     }
     default: {
       // A code this version does not know (written by a newer one): show it rather than nothing.

@@ -66,6 +66,14 @@ export function toRunnable(base: RunnableBase, storedHandler: unknown, storedOpt
   };
 }
 
+/**
+ * A number read out of a stored record that only a machine uses (keepMs, maxNodeLosses): the
+ * number, or undefined for anything but a finite one, so the caller falls back to its default.
+ */
+export function storedNumber(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
 /** A stored JSON text read for display: its value, or `fallback` when it does not parse. */
 export function readForDisplay<T>(stored: string | null | undefined, fallback: T): T {
   if (stored === null || stored === undefined) return fallback;

@@ -29,10 +29,17 @@ export interface BackendUnderTest {
   corruptRecord(store: Record<string, unknown>, target: CorruptTarget): Promise<void>;
 }
 
-/** What corruptRecord overwrites: a step's handler reference, data, options or error, or a task's data. */
+/**
+ * What corruptRecord overwrites: a step's handler reference, data, options or error, or a task's
+ * data; or (Redis only: the others keep numbers in typed columns) a number the backend keeps in
+ * the step's record, or with stepId null the workflow's, by the backend's own name for it, or
+ * the state of a task's job.
+ */
 export type CorruptTarget =
   | { workflowId: string; stepId: string; field: 'handler' | 'data' | 'options' | 'error'; value: string }
-  | { workflowId: string; stepId: string; seq: number; field: 'task data'; value: string };
+  | { workflowId: string; stepId: string; seq: number; field: 'task data'; value: string }
+  | { workflowId: string; stepId: string | null; field: 'number'; name: string; value: string }
+  | { workflowId: string; stepId: string; seq: number; field: 'job state'; value: string };
 
 export function sqliteUnderTest(): BackendUnderTest {
   const dirs: string[] = [];
@@ -62,6 +69,7 @@ export function sqliteUnderTest(): BackendUnderTest {
 const SLOTS_PER_STEP = 67_108_864;
 
 export function corruptSqliteRecord(file: string, target: CorruptTarget): void {
+  if (target.field === 'number' || target.field === 'job state' || target.stepId === null) throw new Error('corruptRecord: a Redis-only target');
   const db = new Database(file, { timeout: 30_000 });
   try {
     const step = db.prepare('SELECT pk FROM steps WHERE workflow_id = ? AND id = ?').get(target.workflowId, target.stepId) as { pk: number } | undefined;

@@ -165,6 +165,7 @@ export function oneStepWorkflow(id: string, tasks: number, options: Partial<Reso
  * a JSON string, the wrong shape.
  */
 export async function corruptPostgresRecord(schema: string, target: CorruptTarget): Promise<void> {
+  if (target.field === 'number' || target.field === 'job state' || target.stepId === null) throw new Error('corruptRecord: a Redis-only target');
   await withAdmin(async (client) => {
     const s = client.escapeIdentifier(schema);
     const step = `(SELECT pk FROM ${s}.steps WHERE workflow_id = $2 AND id = $3)`;

@@ -108,17 +108,28 @@ export async function expireRedisNode(prefix: string, nodeId: string, options: {
 /** Step attribute names in the `st` hash (src/backends/redis/lua/lib/insert.lua). */
 const STEP_ATTRIBUTE = { handler: 'handler', data: 'data', options: 'options', error: 'err' } as const;
 
-/** HSETs one stored field of a step (`st`) or of a task's data (`td`) of a workflow under `prefix`. */
+/** HSETs one stored field of a step (`st`), of a task's data (`td`) or of the workflow (`wf`) under `prefix`. */
 export async function corruptRedisRecord(prefix: string, target: CorruptTarget, url = REDIS_URL): Promise<void> {
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await client.connect();
   try {
-    const [, sx = '', st = '', td = ''] = new KeySpace(prefix).workflow(target.workflowId);
-    const n = await client.hget(sx, target.stepId);
+    const [wf = '', sx = '', st = '', td = '', js = ''] = new KeySpace(prefix).workflow(target.workflowId);
+    const { stepId } = target;
+    if (stepId === null) {
+      if (target.field !== 'number' || (await client.hexists(wf, target.name)) !== 1) throw new Error(`nothing to corrupt for ${JSON.stringify(target)}`);
+      await client.hset(wf, target.name, target.value);
+      return;
+    }
+    const n = await client.hget(sx, stepId);
     if (n === null) throw new Error(`no step ${target.stepId} of workflow ${target.workflowId} under the prefix ${prefix}`);
     if (target.field === 'task data') {
       if ((await client.hexists(td, `${n}:${target.seq}`)) !== 1) throw new Error(`no task ${target.seq} of step ${target.stepId}`);
       await client.hset(td, `${n}:${target.seq}`, target.value);
+    } else if (target.field === 'job state') {
+      await client.hset(js, `${n}:${target.seq}`, target.value);
+    } else if (target.field === 'number') {
+      if ((await client.hexists(st, `${n}:${target.name}`)) !== 1) throw new Error(`no attribute ${target.name} of step ${target.stepId}`);
+      await client.hset(st, `${n}:${target.name}`, target.value);
     } else {
       await client.hset(st, `${n}:${STEP_ATTRIBUTE[target.field]}`, target.value);
     }

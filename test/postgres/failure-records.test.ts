@@ -83,4 +83,18 @@ describe('PostgreSQL failure records', () => {
       { workflow_id: 'lost-strict', status: 'failed', failed_count: 0, lost_count: 1, error: { ...record, maxNodeLosses: 1 } },
     ]);
   });
+
+  it('recovers a lost job of a step whose stored maxNodeLosses is not a number, by the default', async () => {
+    // Options others wrote: a cast of "abc" would fail the whole recovery pass, every time.
+    await backend.createWorkflow(oneStepWorkflow('lost-junk', 1));
+    await backend.registerNode({ id: 'holder-junk', host: 'test', pid: 1, handlers: [], leaseMs: 60_000 });
+    expect((await backend.claim({ nodeId: 'holder-junk', workflowId: 'lost-junk', stepId: '1', limit: 1 })).jobs).toHaveLength(1);
+    await stored(`UPDATE $schema.steps SET options = options || '{"maxNodeLosses":"abc"}' WHERE workflow_id = 'lost-junk'`);
+    await stored("UPDATE $schema.nodes SET lease_expires_at = now() - interval '1 hour' WHERE id = 'holder-junk'");
+    expect((await backend.recoverExpired(10)).recovered).toBe(1);
+    const [job] = await stored<{ status: string; error: { maxNodeLosses?: number } }>(
+      "SELECT j.status::text, j.error FROM $schema.jobs j JOIN $schema.steps s ON s.pk = j.step_pk WHERE s.workflow_id = 'lost-junk'",
+    );
+    expect(job).toMatchObject({ status: 'requeued', error: { maxNodeLosses: 3 } });
+  });
 });

@@ -8,6 +8,9 @@ import createDebug from 'debug';
 import type { Redis } from 'ioredis';
 import type { BackendEvent } from '../backend.js';
 import type { BackendError } from '../../errors.js';
+import { CorruptRecordError } from '../../errors.js';
+import { corruptNumberMessage } from '../failures.js';
+import type { CorruptNumberRecord } from '../failures.js';
 import type { ProblemLog } from '../problem-log.js';
 import { Discovery } from './discovery.js';
 import { EventBus } from './event-bus.js';
@@ -116,7 +119,17 @@ export class RedisCore {
     if (wv !== '' || finished !== '') this.hints.flushSoon();
     const runnable = list(reply[6]);
     if (runnable.length > 0) this.discovery.offer(workflowId, runnable.map(text));
+    for (const found of list(reply[7])) this.reportCorrupt(text(found));
     return { events, tail: list(reply[5]) };
+  }
+
+  /** A stored number a script found unusable (lua/lib/core.lua num): reported once per field. */
+  private reportCorrupt(json: string): void {
+    const record = JSON.parse(json) as CorruptNumberRecord;
+    const kind = `corrupt-number:${record.workflowId}:${record.stepId ?? ''}:${record.field}`;
+    const { workflowId, stepId, field } = record;
+    const fields: Record<string, string> = stepId === undefined ? { workflowId, field } : { workflowId, stepId, field };
+    this.problems.report(kind, 'store', new CorruptRecordError(corruptNumberMessage(record), fields));
   }
 
   /**

@@ -186,7 +186,9 @@ export class Discovery {
     if (kind === 'done') {
       const finishedAt = text(reply[2]);
       const keep = text(reply[3]);
-      return { kind, expireAt: finishedAt === '' || keep === '' ? '' : String(Number(finishedAt) + Number(keep)) };
+      const expireAt = Number(finishedAt) + Number(keep);
+      // An unusable stored time (not written by deflow) keeps the workflow, as an unusable keep does in Lua.
+      return { kind, expireAt: finishedAt === '' || keep === '' || !Number.isFinite(expireAt) ? '' : String(expireAt) };
     }
     const flat = list(reply[5]).map(text);
     const steps: RunnableStep[] = [];

@@ -25,7 +25,7 @@ const LUA_DIR = new URL('./lua/', import.meta.url);
 const UTF8 = { replyEncoding: 'utf8' } as const;
 const INCLUDE = /^--- @include ([a-z-]+)\s*$/gm;
 /** Libraries in dependency order (the Functions library holds all of them once). */
-const LIB_ORDER = ['core', 'machine', 'insert', 'apply', 'claim', 'release'] as const;
+const LIB_ORDER = ['number', 'core', 'machine', 'insert', 'apply', 'claim', 'release'] as const;
 
 export const WORKFLOW_SCRIPTS = [
   'create',
@@ -104,12 +104,13 @@ function sources(): Sources {
 
 /**
  * A script's body as the code of one call: workflow scripts start with begin_call (clock,
- * state) and end with flush_steps (step attributes written back); the others only take their
- * keys and arguments.
+ * state; whether the script runs the step machine) and end with flush_steps (step attributes
+ * written back); the others only take their keys and arguments.
  */
 function callCode(file: ScriptFile, keys: string, args: string): string {
   if (!file.includes.includes('core')) return `set_call(${keys}, ${args})\n${file.body}\n`;
-  return `begin_call(${keys}, ${args})\nlocal function body()\n${file.body}\nend\nlocal result = body()\nflush_steps()\nreturn result\n`;
+  const machine = file.includes.includes('machine') ? 'true' : 'false';
+  return `begin_call(${keys}, ${args}, ${machine})\nlocal function body()\n${file.body}\nend\nlocal result = body()\nflush_steps()\nreturn result\n`;
 }
 
 function prologue(mode: ScriptMode): string {

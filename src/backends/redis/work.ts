@@ -115,7 +115,11 @@ export class Work {
       });
       if (hold !== null) core.nodes.held(registration, request.workflowId);
       const reply = list(replies[replies.length - 1]);
-      if (text(reply[0]) !== 'lost') return toClaimResult(request, reply);
+      if (text(reply[0]) !== 'lost') {
+        // The claim failed a step on an unusable stored number: it carries the common reply.
+        if (reply[7] !== undefined) core.settle(request.workflowId, list(reply[7]));
+        return toClaimResult(request, reply);
+      }
       // The lease this process knows ran out; the node may still be registered (a late heartbeat).
       const refreshed = attempt === 0 ? await core.nodes.refresh(registration) : null;
       if (refreshed === null) throw lostError(request.nodeId);

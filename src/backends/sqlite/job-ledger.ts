@@ -20,7 +20,7 @@ import type { StepRow, WorkflowRow } from './rows.js';
 import { nodeLost, refusalError } from '../failures.js';
 import type { StoredError } from '../failures.js';
 import { lostForGood, maxNodeLossesOf } from '../policy.js';
-import type { ResolvedStepOptions } from '../records.js';
+import { readForDisplay, storedNumber, UNREADABLE } from '../stored-records.js';
 import { MAX_LEASE_SPAN, covers, isSettled, markSettled, noneSettled, unsettledIds } from './range-lease.js';
 import type { RangeLease } from './range-lease.js';
 import type { Statements } from './statements.js';
@@ -265,7 +265,7 @@ export class JobLedger {
       const step = machine.stepRow(stepPkOf(job.id));
       const slot = slotOf(job.id);
       const kind = kindOfSlot(slot);
-      const max = maxNodeLossesOf(JSON.parse(step.options) as ResolvedStepOptions);
+      const max = storedMaxNodeLosses(step);
       const lease = { id: String(job.id), workflowId: step.workflow_id, stepId: step.id, kind, seq: slot, token: job.token };
       const error = nodeLost(step.name, { kind, seq: slot }, job.lost_count + 1, max);
       return { ...lease, status: 'lost', error, forGood: lostForGood(job.lost_count, max), retryDelayMs: step.retry_delay };
@@ -284,7 +284,7 @@ export class JobLedger {
     this.q.deleteLease.run(lease.id);
     const step = this.q.stepByPk.get(lease.step_pk) as StepRow | undefined;
     if (step === undefined) return 0;
-    const max = maxNodeLossesOf(JSON.parse(step.options) as ResolvedStepOptions);
+    const max = storedMaxNodeLosses(step);
     const forGood = lostForGood(0, max);
     const runAt = step.retry_delay > 0 ? now + step.retry_delay : 0;
     let failed = 0;
@@ -383,4 +383,9 @@ class RangeBook {
       this.q.insertRangeResults.run(lease.step_pk, lo, hi, `[${batch.ids.join(',')}]`, `[${batch.results.join(',')}]`, now);
     }
   }
+}
+
+/** A step's maxNodeLosses from its stored options; the default when they or it are unusable. */
+function storedMaxNodeLosses(step: StepRow): number {
+  return maxNodeLossesOf({ maxNodeLosses: storedNumber(readForDisplay(step.options, UNREADABLE.options).maxNodeLosses) });
 }

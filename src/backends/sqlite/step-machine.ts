@@ -11,7 +11,7 @@
 import type { BackendEvent } from '../backend.js';
 import type { RefusalRecord, StepFailedRecord, StoredError, TaskFailedRecord } from '../failures.js';
 import type { JobKind, StepStage, StepStatus } from '../records.js';
-import { readForDisplay, UNREADABLE } from '../stored-records.js';
+import { readForDisplay, storedNumber, UNREADABLE } from '../stored-records.js';
 import { AFTER_SLOT, BEFORE_SLOT, JOB_FAILED, JOB_SUCCEEDED, jobId, parseStored } from './rows.js';
 import type { StepRow, WorkflowRow } from './rows.js';
 import type { Statements } from './statements.js';
@@ -91,7 +91,7 @@ export class StepMachine {
         | undefined;
       const status = failure === undefined ? 'succeeded' : 'failed';
       const error = failure === undefined ? null : stepFailed(failure);
-      const keepMs = readForDisplay(workflow.options, UNREADABLE.workflowOptions).keepMs ?? null; // corrupt: kept
+      const keepMs = storedNumber(readForDisplay(workflow.options, UNREADABLE.workflowOptions).keepMs) ?? null; // corrupt: kept
       this.q.finishWorkflow.run({
         id,
         status,

@@ -32,9 +32,10 @@
 -- LANGUAGE sql bodies are checked at creation: they may call functions of earlier files only.
 
 
--- A step's maxNodeLosses: its option, or the default for steps stored before it existed.
+-- A step's maxNodeLosses: its option, or the default for steps stored before it existed (or
+-- with something else than a usable number there: a cast would fail every recovery pass).
 CREATE FUNCTION max_node_losses(p_options jsonb, p_default integer) RETURNS integer LANGUAGE sql IMMUTABLE AS $$
-  SELECT coalesce((p_options->>'maxNodeLosses')::integer, p_default)
+  SELECT coalesce((SELECT least(greatest(v, 1), 2147483647)::integer FROM json_bigint(p_options->'maxNodeLosses') AS v WHERE v IS NOT NULL), p_default)
 $$;
 
 -- The node-loss record of one lost job: p_lost (its code) with the step, the job (task seq or

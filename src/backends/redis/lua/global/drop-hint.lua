@@ -5,10 +5,12 @@
 -- KEYS[1] runnable   KEYS[2] hintv   (see hint.lua)
 -- ARGV triples: workflow id, work version seen, next time (ms) or '' for none
 
+--- @include number
+
 local dropped = 0
 for i = 1, #ARGV, 3 do
   local id, seen, at = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
-  local known = tonumber(redis.call('HGET', KEYS[2], id)) or 0
+  local known = as_number(redis.call('HGET', KEYS[2], id)) or 0 -- unusable: as if unknown
   if known <= seen then
     if at == '' then
       redis.call('ZREM', KEYS[1], id)

@@ -8,15 +8,18 @@
 -- ARGV[1] the caller's connectedAt (ms, Redis clock)
 -- Returns { now, nodesRemoved, deadTags[] }.
 
+--- @include number
+
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local connected = tonumber(ARGV[1])
 local removed = 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%d', now))) do
   local info = redis.call('HGET', KEYS[2], id)
-  local tag, lease = nil, 0
+  local tag, lease = nil, nil
   if info then tag, lease = string.match(info, '^(%d+)|(%d+)|') end
-  if now - connected >= tonumber(lease) then
+  -- A record without a usable lease length (missing, or not written by deflow) expires now.
+  if now - connected >= (as_number(lease) or 0) then
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
     if tag then redis.call('SADD', KEYS[3], tag) end

@@ -9,10 +9,12 @@
 --         handed to its engine, as {"origin":…,"events":[…]} so that process skips them
 -- ARGV[4..] triples: workflow id, time (ms), work version
 
+--- @include number
+
 for i = 4, #ARGV, 3 do
   local id, at, wv = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   redis.call('ZADD', KEYS[1], 'LT', at, id)
-  local known = tonumber(redis.call('HGET', KEYS[2], id)) or 0
+  local known = as_number(redis.call('HGET', KEYS[2], id)) or 0 -- unusable: as if unknown
   if wv > known then redis.call('HSET', KEYS[2], id, ARGV[i + 2]) end
 end
 if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end

@@ -66,7 +66,7 @@ local function apply_one(n, slot, token, code, payload, extra, cur)
     end
     return true
   end
-  local s = parse_state(redis.call('HGET', K_JS, field))
+  local s = job_state(field)
   if s == nil or s.status ~= 1 or s.token ~= token then return false end
   redis.call('HDEL', K_HELD, field)
   if code == 'S' or code == 'E' then
@@ -96,7 +96,7 @@ end
 -- HMGET and written with a few HSETs for the whole group; jobs leased alone go one by one.
 -- Stale job fields are appended to `stale`.
 local function apply_group(n, pos, blocks, stale)
-  local cur = tonumber(sget(n, 'cur'))
+  local cur = snum(n, 'cur') -- nil: unusable, the step failed on it and every outcome is stale
   local prefix = n .. ':'
   local done_state = '2|0|0||0|' .. NOWS .. '|'
   local fields, codes, slots, payloads, extras, seen = {}, {}, {}, {}, {}, {}
@@ -143,6 +143,7 @@ local function apply_group(n, pos, blocks, stale)
       local field, code = fields[j], codes[j]
       if existing[j - i + 1] then
         stale[#stale + 1] = field -- no longer fresh: recovered, released or done already
+        if not parse_state(existing[j - i + 1]) then job_state(field) end -- or junk: its step fails on it
       elseif code == 'S' or code == 'E' then
         writes[#writes + 1] = field
         writes[#writes + 1] = payloads[j] == '' and done_state or done_state .. payloads[j]
@@ -171,10 +172,12 @@ end
 -- times (the step's option; default_max for steps stored without it). base: the record's JSON
 -- ({"code":...}), completed here with the step, the job and the counts. lc: times lost before.
 local function lose_attempt(n, slot, field, fc, lc, token, base, default_max)
-  local f = sfetch(n, { 'options', 'name', 'delay' })
+  local f = sfetch(n, { 'options', 'name' })
+  local delay = snum(n, 'delay')
+  if delay == nil then return end -- unusable: the step failed on it
   local max = default_max
   local ok, options = pcall(cjson.decode, f[1])
-  if ok and type(options) == 'table' and tonumber(options.maxNodeLosses) then max = tonumber(options.maxNodeLosses) end
+  if ok and type(options) == 'table' and as_number(options.maxNodeLosses) then max = as_number(options.maxNodeLosses) end
   local job = is_hook(slot) and ('"hook":"' .. (slot == 'b' and 'beforeAll' or 'afterAll') .. '"') or ('"task":' .. slot)
   local err = string.sub(base, 1, -2) .. ',"step":' .. cjson.encode(f[2]) .. ',' .. job .. ',"lostCount":' .. I(lc + 1) ..
     ',"maxNodeLosses":' .. I(max) .. '}'
@@ -182,7 +185,7 @@ local function lose_attempt(n, slot, field, fc, lc, token, base, default_max)
     redis.call('HSET', K_JS, field, make_state(3, fc, token, '', 0, NOWS, err, lc + 1))
     failed_for_good(n, slot, err)
   else
-    requeue(n, slot, field, fc, token, err, tonumber(f[3]), lc + 1)
+    requeue(n, slot, field, fc, token, err, delay, lc + 1)
   end
 end
 

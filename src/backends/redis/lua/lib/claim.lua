@@ -17,16 +17,18 @@ local function claim(step_id, owner, valid_until, limit, n)
   n = n or redis.call('HGET', K_SX, step_id)
   if not n then return { 'ok', 0, 0, 0, {}, {} } end
   local f = sfetch(n, CLAIM_ATTRS)
-  local total = tonumber(f[3])
-  if f[1] ~= 'running' then return { 'ok', total, 0, 0, {}, {} } end
+  if f[1] ~= 'running' then return { 'ok', num(f[3], 'total', step_id) or 0, 0, 0, {}, {} } end
+  local total = snum(n, 'total')
+  if total == nil then return { 'ok', 0, 0, 0, {}, {} } end -- unusable: the step failed on it
   promote_due()
   local again, fresh, lo = {}, {}, 0
   local stage = f[2]
   if (stage == 'before' and f[5] == '1') or (stage == 'after' and f[6] == '1') then
     local slot = stage == 'before' and 'b' or 'a'
     local field = n .. ':' .. slot
-    local s = parse_state(redis.call('HGET', K_JS, field))
-    if s == nil or (s.status == 4 and s.runAt <= NOW) then
+    local s = job_state(field)
+    -- (a state deflow did not write fails the step: nothing to claim then)
+    if (s == nil or (s.status == 4 and s.runAt <= NOW)) and sget(n, 'status') == 'running' then
       local fc, token, tail, lc = 0, 1, '', 0
       if s then fc, token, tail, lc = s.fc, s.token + 1, s.tail, s.lc end
       redis.call('HSET', K_JS, field, make_state(1, fc, token, owner, 0, '', tail, lc))
@@ -38,7 +40,7 @@ local function claim(step_id, owner, valid_until, limit, n)
     local rows = redis.call('ZRANGEBYSCORE', K_RQ, I(base + 1), I(base + SPAN - 1), 'LIMIT', 0, limit)
     for _, field in ipairs(rows) do
       redis.call('ZREM', K_RQ, field)
-      local s = parse_state(redis.call('HGET', K_JS, field))
+      local s = job_state(field)
       if s and s.status == 4 then
         local token = s.token + 1
         redis.call('HSET', K_JS, field, make_state(1, s.fc, token, owner, 0, '', s.tail, s.lc))
@@ -52,8 +54,8 @@ local function claim(step_id, owner, valid_until, limit, n)
       end
     end
     local room = limit - #rows
-    local cur = tonumber(f[4])
-    if room > 0 and cur < total then
+    local cur = snum(n, 'cur')
+    if cur and room > 0 and cur < total then
       local hi = math.min(cur + room, total)
       lo = cur + 1
       local prefix = n .. ':'
@@ -72,11 +74,15 @@ local function claim(step_id, owner, valid_until, limit, n)
       -- Range lease ids are "<n>:<k>", k counting the step's leases (rlc), so a finishing step
       -- can delete its leases without looking for them.
       local k = sincr(n, 'rlc', 1)
-      redis.call('HSET', K_RL, n .. ':' .. k, n .. '|' .. I(lo) .. '|' .. I(hi) .. '|' .. owner)
-      sset(n, 'cur', I(hi))
+      if k then
+        redis.call('HSET', K_RL, n .. ':' .. k, n .. '|' .. I(lo) .. '|' .. I(hi) .. '|' .. owner)
+        sset(n, 'cur', I(hi))
+      else
+        fresh, lo = {}, 0 -- unusable lease count: the step failed on it, nothing is leased
+      end
     end
   end
   settle_ready(n)
-  local watch = tonumber(redis.call('HGET', K_WF, 'watch')) or 0
+  local watch = as_number(redis.call('HGET', K_WF, 'watch')) or 0 -- unusable: not watched
   return { 'ok', total, watch, lo, fresh, again, n }
 end

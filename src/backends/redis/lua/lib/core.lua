@@ -40,14 +40,20 @@ local TALLY, TALLY_ORDER, HOOK_STEPS, HOOK_ORDER -- lib/apply.lua
 local SC, SDIRTY, SDIRTY_SET -- step attributes of this call: n -> { attr -> value }; changed ones (see sget)
 local WF_RUNNING -- the workflow is known to be running with its startedAt set (machine.lua)
 local HAS_DELAYED -- nil: not checked yet in this call; whether `dl` holds any job
+local CORRUPT -- records of stored numbers found unusable in this call (see num), for the node to report
+local corrupt_step -- set by machine.lua: fails a step whose stored number is unusable
+local FAILS_STEPS -- this script runs the step machine (includes machine.lua, ends in its reply)
+local WF_CORRUPT -- the record of an unusable number in the workflow's own hash: it fails (machine.lua)
 
 local function I(x)
   return string.format('%d', x)
 end
 
 -- Starts a workflow-script call: its keys, arguments, Redis's clock, fresh state.
-local function begin_call(keys, args)
+-- machine: whether the script includes machine.lua (scripts.ts passes it).
+local function begin_call(keys, args, machine)
   set_call(keys, args)
+  FAILS_STEPS = machine
   K_WF, K_SX, K_ST, K_TD, K_JS, K_ER, K_RQ, K_DL, K_READY, K_HELD, K_RL, K_BK =
     keys[1], keys[2], keys[3], keys[4], keys[5], keys[6], keys[7], keys[8], keys[9], keys[10], keys[11], keys[12]
   WID, CHANNEL = args[1], args[2]
@@ -62,6 +68,43 @@ local function begin_call(keys, args)
   SC, SDIRTY, SDIRTY_SET = {}, {}, {}
   WF_RUNNING = false
   HAS_DELAYED = nil
+  CORRUPT = {}
+  WF_CORRUPT = nil
+end
+
+-- Every number a workflow script reads back from the store goes through num (lib/number.lua
+-- says why). Returns the number, or nil after recording an
+-- ERR_CORRUPT_RECORD naming the field (step: its id, when the field is a step's), so the
+-- caller fails what the field belongs to and the node reports it (reply's last element).
+local function corrupt_record(v, field, step)
+  local record = '{"code":"ERR_CORRUPT_RECORD","workflowId":' .. W_JSON
+  if step then record = record .. ',"stepId":' .. cjson.encode(step) end
+  CORRUPT[#CORRUPT + 1] = record .. ',"field":' .. cjson.encode(field) .. ',"value":' ..
+    cjson.encode(string.sub(tostring(v or ''), 1, 40)) .. '}'
+  return CORRUPT[#CORRUPT]
+end
+
+local function num(v, field, step)
+  local x = as_number(v)
+  if x then return x end
+  corrupt_record(v, field, step)
+  return nil
+end
+
+-- Adds `by` to a number kept in the workflow's hash (absent: 0) and returns it; nil when the
+-- field holds something else: the workflow then fails when the call settles (machine.lua).
+local function wincr(field, by)
+  local v = redis.call('HGET', K_WF, field)
+  local x = 0
+  if v then x = num(v, field) end
+  if x == nil then
+    WF_CORRUPT = WF_CORRUPT or CORRUPT[#CORRUPT]
+    TOUCHED = true
+    return nil
+  end
+  x = x + by
+  redis.call('HSET', K_WF, field, I(x))
+  return x
 end
 
 local function emit(json, public)
@@ -152,8 +195,21 @@ local function sput(n, pairs, new)
   end
 end
 
+-- A step's numeric attribute; nil when it is unusable, and then the step is failed (by scripts
+-- that run the machine: the others only read, and treat the step as having work, so a node
+-- claims it and the claim fails it).
+local function snum(n, attr)
+  local v = sget(n, attr)
+  local x = num(v, attr, sget(n, 'id'))
+  if x == nil and FAILS_STEPS then corrupt_step(n, CORRUPT[#CORRUPT]) end
+  return x
+end
+
+-- Adds to a counter attribute; nil when the stored count is unusable (the step fails).
 local function sincr(n, attr, by)
-  local value = (tonumber(sget(n, attr)) or 0) + by
+  local current = snum(n, attr)
+  if current == nil then return nil end
+  local value = current + by
   sset(n, attr, I(value))
   return value
 end
@@ -174,8 +230,22 @@ end
 local function parse_state(v)
   if not v then return nil end
   local s, fc, lc, tok, own, run, fin, pos = string.match(v, '^(%d)|(%d+)%.?(%d*)|(%d+)|([^|]*)|(%d+)|(%d*)|()')
+  if not s then return nil end
   return { status = tonumber(s), fc = tonumber(fc), lc = tonumber(lc) or 0, token = tonumber(tok), owner = own,
     runAt = tonumber(run), fin = fin, tail = string.sub(v, pos) }
+end
+
+-- A job's state (`js` field "<n>:<slot>"); nil when it has none, or when it is not one deflow
+-- wrote: then, like an unusable number (snum), its step fails on it (field 'job state').
+local function job_state(field)
+  local v = redis.call('HGET', K_JS, field)
+  local s = parse_state(v)
+  if v and not s then
+    local n = string.match(field, '^(%d+):')
+    local record = corrupt_record(v, 'job state', n and sget(n, 'id'))
+    if n and FAILS_STEPS then corrupt_step(n, record) end
+  end
+  return s
 end
 
 -- lc: the lost count (nil or 0 for none).
@@ -216,7 +286,7 @@ local function work(n)
 end
 
 local function hook_claimable(n, slot)
-  local s = parse_state(redis.call('HGET', K_JS, n .. ':' .. slot))
+  local s = job_state(n .. ':' .. slot)
   return s == nil or (s.status == 4 and s.runAt <= NOW)
 end
 
@@ -230,7 +300,9 @@ local function claimable_now(n)
   local r = sload(n, CLAIMABLE_ATTRS)
   if r.status ~= 'running' then return false end
   if r.stage == 'tasks' then
-    if tonumber(r.cur) < tonumber(r.total) then return true end
+    local cur, total = snum(n, 'cur'), snum(n, 'total')
+    if cur == nil or total == nil then return not FAILS_STEPS end
+    if cur < total then return true end
     return requeued_any(n)
   elseif r.stage == 'before' then
     return r.hb == '1' and hook_claimable(n, 'b')
@@ -275,8 +347,8 @@ local function promote_due()
   local due = redis.call('ZRANGEBYSCORE', K_DL, '-inf', NOWS)
   for _, field in ipairs(due) do
     local n, slot = string.match(field, '^(%d+):(.+)$')
-    if not is_hook(slot) then
-      redis.call('ZADD', K_RQ, I(tonumber(n) * SPAN + tonumber(slot)), field)
+    if n and not is_hook(slot) and as_number(slot) then -- else not a job deflow delayed: dropped
+      redis.call('ZADD', K_RQ, I(tonumber(n) * SPAN + as_number(slot)), field)
     end
     redis.call('ZREM', K_DL, field)
   end

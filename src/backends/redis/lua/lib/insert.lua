@@ -25,8 +25,9 @@ end
 
 -- Appends ARGV[first .. first + count - 1] as tasks of step n; returns the new total.
 local function insert_tasks(n, first, count)
-  if count == 0 then return tonumber(sget(n, 'total')) end
+  if count == 0 then return snum(n, 'total') or 0 end
   local total = sincr(n, 'total', count)
+  if total == nil then return 0 end -- unusable: the step failed on it
   local seq = total - count
   local batch = {}
   for i = 0, count - 1 do

@@ -36,7 +36,8 @@ local function task_failure(n)
   local f = sfetch(n, { 'id', 'name', 'failed', 'total', 'fseq', 'ferr' })
   local first = f[5] and f[5] ~= ''
   local s = '{"code":"ERR_TASK_FAILED","step":' .. cjson.encode(f[2]) .. ',"stepId":' .. cjson.encode(f[1]) ..
-    ',"status":"failed","stage":"tasks","task":' .. (first and f[5] or 'null') .. ',"failed":' .. f[3] .. ',"total":' .. f[4]
+    ',"status":"failed","stage":"tasks","task":' .. (first and f[5] or 'null') .. ',"failed":' .. I(snum(n, 'failed') or 0) ..
+    ',"total":' .. I(snum(n, 'total') or 0)
   if first then s = s .. ',"cause":' .. f[6] end
   return s .. '}'
 end
@@ -80,7 +81,7 @@ local function mark_workflow_running()
 end
 
 local function hook_state(n, slot)
-  local s = parse_state(redis.call('HGET', K_JS, n .. ':' .. slot))
+  local s = job_state(n .. ':' .. slot)
   if s == nil then return 0, nil end
   return s.status, s.tail
 end
@@ -90,7 +91,7 @@ end
 -- only its `ready` entry and its range leases ("<n>:1" .. "<n>:<rlc>") are left.
 local function drop_step_jobs(n)
   redis.call('ZREM', K_READY, n)
-  local count = tonumber(sget(n, 'rlc')) or 0
+  local count = num(sget(n, 'rlc'), 'rlc', sget(n, 'id')) or 0 -- unusable: its leases expire with the workflow
   for first = 1, count, 1000 do
     local ids = {}
     for k = first, math.min(first + 999, count) do ids[#ids + 1] = n .. ':' .. k end
@@ -142,10 +143,14 @@ local function advance_loop(n)
       if state == 'failed' then return finish(n, 'failed', err) end
       sset(n, 'stage', 'tasks')
       mark_workflow_running()
-      sset(n, 'run', I(redis.call('HINCRBY', K_WF, 'runSeq', 1)))
-      if tonumber(r.total) > tonumber(r.done) + tonumber(r.failed) then work(n) end
+      sset(n, 'run', I(wincr('runSeq', 1) or 0))
+      local total, done, failed = snum(n, 'total'), snum(n, 'done'), snum(n, 'failed')
+      if not (total and done and failed) then return end -- the step failed on it
+      if total > done + failed then work(n) end
     elseif stage == 'tasks' then
-      if tonumber(r.done) + tonumber(r.failed) < tonumber(r.total) then return end
+      local total, done, failed = snum(n, 'total'), snum(n, 'done'), snum(n, 'failed')
+      if not (total and done and failed) then return end
+      if done + failed < total then return end
       sset(n, 'stage', 'tasks-children')
     elseif stage == 'tasks-children' then
       if not failing then
@@ -202,7 +207,7 @@ finish = function(n, status, err, failed_stage)
   local fstg = ''
   if status == 'failed' then fstg = failed_stage or sget(n, 'stage') end
   sput(n, { 'status', status, 'stage', 'done', 'fstg', fstg, 'err', err or '', 'fAt', NOWS })
-  redis.call('HINCRBY', K_WF, 'open', -1)
+  wincr('open', -1)
   drop_step_jobs(n)
   TOUCHED = true
   emit('{"type":"step","workflowId":' .. W_JSON .. ',"stepId":' .. cjson.encode(sget(n, 'id')) .. ',"status":"' .. status .. '"}',
@@ -221,6 +226,15 @@ finish = function(n, status, err, failed_stage)
     return
   end
   for _, c in ipairs(split(sget(n, 'kids'))) do evaluate(c) end
+end
+
+-- A step whose stored number is unusable (record: its ERR_CORRUPT_RECORD, see num) fails, if
+-- it has not finished; its workflow fails by the usual rules.
+corrupt_step = function(n, record)
+  local status = sget(n, 'status')
+  if status ~= 'waiting' and status ~= 'running' then return end
+  if status == 'waiting' then mark_workflow_running() end
+  finish(n, 'failed', string.sub(record, 1, -2) .. ',"step":' .. cjson.encode(sget(n, 'name')) .. '}')
 end
 
 -- Starts or skips a waiting dependent once all its parents are terminal.
@@ -247,14 +261,31 @@ evaluate = function(c)
   if runs then start(c) else finish(c, 'skipped', nil) end
 end
 
+-- keep: the stored retention (ms, '' = forever; unusable: kept forever, and reported).
+local function finish_workflow(status, err, keep)
+  redis.call('HSET', K_WF, 'status', status, 'error', err, 'finishedAt', NOWS)
+  local expire_at = ''
+  local keep_ms = keep and keep ~= '' and num(keep, 'keep')
+  if keep_ms then
+    expire_at = I(NOW + keep_ms)
+    for i = 1, #KEYS do redis.call('PEXPIREAT', KEYS[i], expire_at) end
+  end
+  emit('{"type":"workflow","workflowId":' .. W_JSON .. ',"status":"' .. status .. '"}', true)
+  FINISHED = { status, expire_at }
+end
+
 -- Settles the workflow once no step is open, and sets the retention TTL (keep) on its keys.
 -- wf: HMGET of open, status, stepSeq, keep (see reply).
 local function settle_workflow(wf)
   if not TOUCHED then return end
-  if tonumber(wf[1]) > 0 then return end
   if wf[2] ~= 'pending' and wf[2] ~= 'running' then return end
+  local open, steps = num(wf[1], 'open'), num(wf[3], 'stepSeq')
+  -- The workflow's own counts are unusable: it could never settle by them, so it fails now.
+  if open == nil or steps == nil then return finish_workflow('failed', CORRUPT[#CORRUPT], wf[4]) end
+  if WF_CORRUPT then return finish_workflow('failed', WF_CORRUPT, wf[4]) end
+  if open > 0 then return end
   local best, best_run = nil, nil
-  for i = 1, tonumber(wf[3]) do
+  for i = 1, steps do
     local n = I(i)
     local f = sfetch(n, { 'status', 'anchor', 'kids', 'run' })
     if f[1] == 'failed' and (not f[2] or f[2] == '') then
@@ -264,24 +295,13 @@ local function settle_workflow(wf)
         if cond == 'failure' or cond == 'always' then handled = true end
       end
       if not handled then
-        local run = tonumber(f[4]) or -1
+        local run = f[4] and f[4] ~= '' and num(f[4], 'run', sget(n, 'id')) or -1 -- '' before its tasks stage
         if best == nil or run < best_run then best, best_run = n, run end
       end
     end
   end
-  local status, err = 'succeeded', ''
-  if best then
-    status = 'failed'
-    err = step_failure(best)
-  end
-  redis.call('HSET', K_WF, 'status', status, 'error', err, 'finishedAt', NOWS)
-  local expire_at = ''
-  if wf[4] and wf[4] ~= '' then
-    expire_at = I(NOW + tonumber(wf[4]))
-    for i = 1, #KEYS do redis.call('PEXPIREAT', KEYS[i], expire_at) end
-  end
-  emit('{"type":"workflow","workflowId":' .. W_JSON .. ',"status":"' .. status .. '"}', true)
-  FINISHED = { status, expire_at }
+  if best then return finish_workflow('failed', step_failure(best), wf[4]) end
+  finish_workflow('succeeded', '', wf[4])
 end
 
 -- What a node needs to run the steps that got claimable work in this call (so the caller's
@@ -304,7 +324,8 @@ end
 
 -- Every mutating script ends here: settles the workflow, bumps the work version when work
 -- appeared, publishes the public events in one message and returns
---   { eventsJson, wv, earliestReady, finishedStatus, expireAt, tail, runnable }  ('' when absent).
+--   { eventsJson, wv, earliestReady, finishedStatus, expireAt, tail, runnable, corrupt }  ('' when
+-- absent; corrupt: the ERR_CORRUPT_RECORD records of stored numbers found unusable, see num).
 local function reply(tail)
   local wf
   if TOUCHED or WORK_CHANGED then wf = redis.call('HMGET', K_WF, 'open', 'status', 'stepSeq', 'keep', 'name', 'createdAt') end
@@ -312,7 +333,13 @@ local function reply(tail)
   local wv, earliest = '', ''
   local runnable = {}
   if WORK_CHANGED and FINISHED == nil then
-    wv = I(redis.call('HINCRBY', K_WF, 'wv', 1))
+    -- wv only has to grow: an unusable one is reported and starts again.
+    local version = wincr('wv', 1)
+    if not version then
+      version = 1
+      redis.call('HSET', K_WF, 'wv', version)
+    end
+    wv = I(version)
     local first = redis.call('ZRANGE', K_READY, 0, 0, 'WITHSCORES')
     if first[2] then earliest = first[2] end
     runnable = runnable_now(wf[5], wf[6])
@@ -322,5 +349,5 @@ local function reply(tail)
   if #ALL_EVENTS > 0 then events = '[' .. table.concat(ALL_EVENTS, ',') .. ']' end
   local fin_status, fin_expire = '', ''
   if FINISHED then fin_status, fin_expire = FINISHED[1], FINISHED[2] end
-  return { events, wv, earliest, fin_status, fin_expire, tail or {}, runnable }
+  return { events, wv, earliest, fin_status, fin_expire, tail or {}, runnable, CORRUPT }
 end

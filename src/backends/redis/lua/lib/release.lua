@@ -6,11 +6,11 @@ local function release_job(n, slot, token)
   local field = n .. ':' .. slot
   if token == 0 then
     if is_hook(slot) then return false end
-    local cur = tonumber(sget(n, 'cur'))
+    local cur = snum(n, 'cur')
     if cur == nil or tonumber(slot) > cur then return false end
     if redis.call('HSETNX', K_JS, field, make_state(4, 0, 0, '', 0, '', '')) == 0 then return false end
   else
-    local s = parse_state(redis.call('HGET', K_JS, field))
+    local s = job_state(field)
     if s == nil or s.status ~= 1 or s.token ~= token then return false end
     redis.call('HSET', K_JS, field, make_state(4, s.fc, s.token, '', 0, '', s.tail, s.lc))
     redis.call('HDEL', K_HELD, field)
@@ -28,7 +28,7 @@ local function release_owner(owner, keep)
   for i = 1, #held, 2 do
     local field = held[i]
     if held[i + 1] == owner and not keep[field] then
-      local s = parse_state(redis.call('HGET', K_JS, field))
+      local s = job_state(field)
       local n, slot = string.match(field, '^(%d+):(.+)$')
       if s and s.status == 1 and release_job(n, slot, s.token) then
         released = released + 1

@@ -8,6 +8,7 @@
 -- Returns the common reply with tail { added }, or { '!', refusal record JSON } when the anchor
 -- is unknown (ERR_NOT_FOUND) or its phase is over (ERR_STEP_CLOSED).
 
+--- @include number
 --- @include core
 --- @include machine
 --- @include insert
@@ -23,13 +24,14 @@ for _ = 1, tonumber(ARGV[5]) do
   local s
   s, pos = read_step(pos)
   if redis.call('HEXISTS', K_SX, s.id) == 0 then
-    local n = I(redis.call('HINCRBY', K_WF, 'stepSeq', 1))
-    local decl = redis.call('HINCRBY', K_WF, 'declSeq', 1) - 1
-    local aseq = sincr(anchor, 'cseq', 1)
+    local seq, decl, aseq = wincr('stepSeq', 1), wincr('declSeq', 1), sincr(anchor, 'cseq', 1)
+    if not (seq and decl and aseq) then break end -- an unusable stored count: the workflow or anchor fails
+    local n = I(seq)
+    decl = decl - 1
     insert_step(n, s, { anchor = anchor, phase = ARGV[4], aseq = aseq, parent = ARGV[3], decl = decl })
     local ch = sget(anchor, 'ch')
     sset(anchor, 'ch', (ch and ch ~= '') and (ch .. ',' .. n) or n)
-    redis.call('HINCRBY', K_WF, 'open', 1)
+    wincr('open', 1)
     added = added + 1
   end
 end

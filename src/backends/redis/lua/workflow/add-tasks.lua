@@ -8,6 +8,7 @@
 -- Returns the common reply with tail { added, total }, or { '!', refusal record JSON } for an
 -- unknown step (ERR_NOT_FOUND) or a step whose tasks already ran (ERR_STEP_CLOSED).
 
+--- @include number
 --- @include core
 --- @include machine
 --- @include insert
@@ -18,7 +19,7 @@ local refused = add_tasks_refusal(n)
 if refused then return { '!', refused } end
 local f = sfetch(n, { 'status', 'stage', 'total' })
 if ARGV[4] ~= '' and redis.call('SADD', K_BK, n .. ':' .. ARGV[4]) == 0 then
-  return reply({ 0, tonumber(f[3]) })
+  return reply({ 0, snum(n, 'total') or 0 })
 end
 local count = #ARGV - 4
 local total = insert_tasks(n, 5, count)

@@ -8,6 +8,7 @@
 --   { 'ok', createdAt, name, wv, nextRunAt or '', steps[], now } where steps is flat:
 --   id name handlerJson dataJson optionsJson runIndex parentId per step.
 
+--- @include number
 --- @include core
 
 if redis.call('EXISTS', K_WF) == 0 then return { 'missing' } end

@@ -5,10 +5,15 @@
 -- ARGV[3] step id       ARGV[4] owner tag (the node's registration)
 -- ARGV[5] validUntil: the node's lease expiry as it last learned it (ms, Redis clock)
 -- ARGV[6] limit
--- Returns the claim reply of lib/claim.lua.
+-- Returns the claim reply of lib/claim.lua, with the common reply as its last element when the
+-- claim changed the workflow (a step failed on an unusable stored number, see lib/core.lua num).
 
+--- @include number
 --- @include core
+--- @include machine
 --- @include claim
 
 if redis.call('EXISTS', K_WF) == 0 then return { 'ok', 0, 0, 0, {}, {} } end
-return claim(ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]))
+local claimed = claim(ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]))
+if TOUCHED or #CORRUPT > 0 then claimed[8] = reply() end
+return claimed

@@ -14,6 +14,7 @@
 -- claimReply } ... }; { '!', 'LEASE' } when the next claim's node lease ran out (nothing
 -- applied), or { '!', 'GONE' } when the workflow no longer exists.
 
+--- @include number
 --- @include core
 --- @include machine
 --- @include apply

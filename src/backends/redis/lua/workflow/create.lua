@@ -10,6 +10,7 @@
 --         1..count in this order, and parents/dependents refer to those numbers.
 -- Returns the common reply (lib/machine.lua) with tail { created 0|1, createdAt }.
 
+--- @include number
 --- @include core
 --- @include machine
 --- @include insert

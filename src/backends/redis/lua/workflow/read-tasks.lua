@@ -5,10 +5,13 @@
 -- Returns { total, rows[] } (total -1 for an unknown step); rows is flat:
 --   seq dataJson state ('' = fresh) sideError ('' = none) per task.
 
+--- @include number
+
 local K_SX, K_ST, K_TD, K_JS, K_ER = KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local n = redis.call('HGET', K_SX, ARGV[1])
 if not n then return { -1, {} } end
-local total = tonumber(redis.call('HGET', K_ST, n .. ':total'))
+-- A read for display: an unusable stored total shows no tasks (the step machine fails the step on it).
+local total = as_number(redis.call('HGET', K_ST, n .. ':total')) or 0
 local first = tonumber(ARGV[2]) + 1
 local last = math.min(total, tonumber(ARGV[2]) + tonumber(ARGV[3]))
 local rows = {}

@@ -7,6 +7,7 @@
 -- ARGV[4..] job fields "<n>:<slot>" the node still holds
 -- Returns the common reply with tail { released }.
 
+--- @include number
 --- @include core
 --- @include machine
 --- @include release

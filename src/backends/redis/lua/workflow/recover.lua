@@ -8,6 +8,7 @@
 -- ARGV[5] maxNodeLosses of steps stored without it   ARGV[6..] owner tags of dead registrations
 -- Returns the common reply with tail { recovered, more (1 when the limit stopped it) }.
 
+--- @include number
 --- @include core
 --- @include machine
 --- @include apply
@@ -28,7 +29,7 @@ for i = 1, #held, 2 do
     local field = held[i]
     redis.call('HDEL', K_HELD, field)
     local n, slot = string.match(field, '^(%d+):(.+)$')
-    local s = parse_state(redis.call('HGET', K_JS, field))
+    local s = job_state(field)
     if s and s.status == 1 and s.owner == held[i + 1] and sget(n, 'status') == 'running' then
       lose_attempt(n, slot, field, s.fc, s.lc, s.token, err, default_max)
       recovered = recovered + 1

@@ -5,6 +5,7 @@
 -- ARGV[3..] pairs: job field "<n>:<slot>", token (0 = leased in a range)
 -- Returns the common reply with tail { released }.
 
+--- @include number
 --- @include core
 --- @include machine
 --- @include release

@@ -4,6 +4,7 @@
 -- ARGV[1] workflow id   ARGV[2] event channel
 -- Returns 1, or 0 when the workflow does not exist.
 
+--- @include number
 --- @include core
 
 if redis.call('EXISTS', K_WF) == 0 then return 0 end
