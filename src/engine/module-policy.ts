@@ -5,10 +5,12 @@
  * path) that lies, once symlinks and `..` are resolved, inside one of its step directories
  * (`DeFlow.register({ stepDirs })`; by default the working directory). Any other scheme
  * (`data:`, `http:`, `node:`...) and any bare or relative specifier is refused everywhere:
- * `addStep` throws for it, and a node that finds one in the store fails the step.
+ * `addStep` throws for it, and a node that finds one in the store fails the step. A file under a
+ * `node_modules` directory inside a step directory is refused too: a dependency is never a step
+ * module (a step module imports it), and a package's files run code when imported.
  */
 import { realpathSync } from 'node:fs';
-import { isAbsolute, resolve, sep } from 'node:path';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { redactUrl } from '../backends/redact-url.js';
 
@@ -68,12 +70,24 @@ export class ModulePolicy {
     // does not exist is judged by its path: its import fails and says so.
     const path = realPath(given) ?? given;
     const roots = this.dirs.map((dir) => realPath(dir) ?? dir);
-    if (!roots.some((root) => path === root || path.startsWith(root.endsWith(sep) ? root : root + sep))) {
+    // The deepest directory holding it: a directory given inside a node_modules is allowed as given.
+    const root = roots
+      .filter((candidate) => path === candidate || path.startsWith(candidate.endsWith(sep) ? candidate : candidate + sep))
+      .sort((a, b) => b.length - a.length)[0];
+    if (root === undefined) {
       return {
         allowed: false,
         reason:
           `the module ${quoteSpecifier(specifier)} is outside the step directories this node may import from ` +
           `(${this.dirs.join(', ')}); add its directory to DeFlow.register({ stepDirs }) or deflow worker --steps / --allow`,
+      };
+    }
+    if (relative(root, path).split(sep).includes('node_modules')) {
+      return {
+        allowed: false,
+        reason:
+          `the module ${quoteSpecifier(specifier)} is inside a node_modules directory of a step directory ` +
+          `(${this.dirs.join(', ')}); a dependency is never a step module: name the step module that imports it`,
       };
     }
     return { allowed: true, url: pathToFileURL(path).href };

@@ -69,6 +69,25 @@ describe('ModulePolicy', () => {
     expect(specifierRefusal(join(steps, 'inside.js'))).toBeUndefined();
   });
 
+  it('refuses a file under a node_modules directory inside a step directory, also through a symlink', () => {
+    mkdirSync(join(steps, 'node_modules', 'pkg'), { recursive: true });
+    const dependency = join(steps, 'node_modules', 'pkg', 'index.js');
+    writeFileSync(dependency, 'export default 3;\n');
+    symlinkSync(dependency, join(steps, 'dep-link.js'));
+    mkdirSync(join(steps, 'sub', 'node_modules'), { recursive: true });
+    writeFileSync(join(steps, 'sub', 'node_modules', 'deep.js'), 'export default 4;\n');
+    const policy = new ModulePolicy([steps]);
+    for (const specifier of [dependency, pathToFileURL(dependency).href, join(steps, 'dep-link.js'), join(steps, 'sub', 'node_modules', 'deep.js')]) {
+      const verdict = policy.check(specifier);
+      expect(verdict.allowed, specifier).toBe(false);
+      expect(verdict).toMatchObject({ reason: expect.stringContaining('is inside a node_modules directory of a step directory') as unknown });
+    }
+    // A directory given inside node_modules is allowed as given; a name merely containing it is not a segment.
+    expect(new ModulePolicy([steps, join(steps, 'node_modules', 'pkg')]).check(dependency).allowed).toBe(true);
+    writeFileSync(join(steps, 'my_node_modules.js'), 'export default 5;\n');
+    expect(policy.check(join(steps, 'my_node_modules.js')).allowed).toBe(true);
+  });
+
   it('defaults to the working directory', () => {
     expect(new ModulePolicy().dirs).toEqual([process.cwd()]);
     expect(new ModulePolicy([]).check(outside).allowed).toBe(root.startsWith(process.cwd() + '/'));
@@ -98,5 +117,11 @@ describe('HandlerResolver', () => {
     // Allowed: imported through its real path.
     await resolver.resolve({ key: 'policy-inside', module: join(root, 'link-in.js'), hasBeforeAll: false, hasAfterAll: false });
     expect(imported).toEqual([pathToFileURL(join(steps, 'inside.js')).href]);
+    // A stored step naming a dependency under the step directory: refused, never imported.
+    mkdirSync(join(steps, 'node_modules', 'pkg'), { recursive: true });
+    writeFileSync(join(steps, 'node_modules', 'pkg', 'index.js'), 'export default 3;\n');
+    const dependency = resolver.resolve({ key: 'policy-dependency', module: pathToFileURL(join(steps, 'node_modules', 'pkg', 'index.js')).href, hasBeforeAll: false, hasAfterAll: false });
+    expect((dependency as { refusal?: unknown } | null)?.refusal).toMatchObject({ code: 'ERR_STEP_MODULE', message: expect.stringContaining('node_modules') as unknown });
+    expect(imported).toHaveLength(1);
   });
 });
