@@ -1,7 +1,7 @@
 /** The deflow command, run as a user runs it (from the sources, through tsx). */
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 // The commands run in temporary directories, where a bare 'tsx' would not resolve.
 const TSX = new URL('../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
+const SRC_INDEX = fileURLToPath(new URL('../src/index.js', import.meta.url));
 
 const cliEcho = new StepHandler<unknown, number, number>({ name: 'cli-echo', handler: (task) => task.data });
 
@@ -250,6 +251,49 @@ describe('deflow CLI', () => {
     } finally {
       worker.process.kill('SIGTERM');
       await worker.exit;
+    }
+  });
+
+  it('worker imports nothing outside its directories through a symlink at start, skips a symlink loop, and imports a file reached twice once', async () => {
+    const cwd = realpathSync(workdir());
+    const steps = join(cwd, 'steps');
+    const outside = join(cwd, 'outside');
+    mkdirSync(join(steps, 'sub'), { recursive: true });
+    mkdirSync(outside);
+    writeFileSync(join(steps, 'inside.ts'), `import { StepHandler } from ${JSON.stringify(SRC_INDEX)};\nexport default new StepHandler({ name: 'scan-inside', handler: () => 1 });\n`);
+    // Outside code leaves a marker when it runs.
+    for (const name of ['side.js', 'link.js']) {
+      writeFileSync(join(outside, name), `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(join(cwd, `ran-${name}`))}, 'ran');\n`);
+    }
+    symlinkSync('../outside', join(steps, 'linkdir'));
+    symlinkSync('../../outside/link.js', join(steps, 'sub', 'link.js'));
+    symlinkSync('.', join(steps, 'loop'));
+    symlinkSync('inside.ts', join(steps, 'twice.ts'));
+    const worker = await startWorker(steps, `sqlite:${join(cwd, 'shared.db')}`, cwd);
+    try {
+      const stderr = worker.stderr();
+      expect(stderr).toContain(`deflow worker: skipping ${join(steps, 'linkdir')} (a symlink to ${outside}): the module`);
+      expect(stderr).toContain(`deflow worker: skipping ${join(steps, 'sub', 'link.js')} (a symlink to ${join(outside, 'link.js')}): the module`);
+      expect(stderr).toContain('is outside the step directories this node may import from');
+      expect(stderr.split(join(steps, 'linkdir')).length).toBe(2); // said once
+      expect(stderr).toContain(`deflow worker: skipping ${join(steps, 'loop')}: a symlink loop (it leads back to ${steps}, which contains it)`);
+      expect(stderr).toMatch(/, 1 step modules loaded/);
+      expect(existsSync(join(cwd, 'ran-side.js'))).toBe(false);
+      expect(existsSync(join(cwd, 'ran-link.js'))).toBe(false);
+    } finally {
+      worker.process.kill('SIGTERM');
+      await worker.exit;
+    }
+    // A link to itself: said, not a bare ELOOP.
+    rmSync(join(steps, 'loop'));
+    symlinkSync('self.js', join(steps, 'self.js'));
+    const selfLoop = await startWorker(steps, `sqlite:${join(cwd, 'shared.db')}`, cwd);
+    try {
+      expect(selfLoop.stderr()).toContain(`deflow worker: skipping ${join(steps, 'self.js')}: a symlink loop`);
+      expect(selfLoop.stderr()).toMatch(/, 1 step modules loaded/);
+    } finally {
+      selfLoop.process.kill('SIGTERM');
+      await selfLoop.exit;
     }
   });
 

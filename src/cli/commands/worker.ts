@@ -7,18 +7,17 @@
  * working directory, which may be `/` (a service started from there would import any file).
  * A backend that is down at start is waited for (--startup-timeout), each attempt told on stderr.
  */
-import { readdirSync, statSync } from 'node:fs';
-import { extname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import DeFlow, { StepModuleError, ValidationError } from '../../index.js';
 import { isStepHandler } from '../../api/step-handler.js';
+import { scanStepModules } from '../../api/step-module-scan.js';
+import type { ScannedModule } from '../../api/step-module-scan.js';
 import { registerOptions, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
 import { enableTypeScript } from '../ts-loader.js';
 import { cliMilliseconds, reportProblems, withStartupTimeout } from '../startup.js';
-
-const MODULE_EXTENSIONS = new Set(['.ts', '.mts', '.js', '.mjs']);
 
 export function workerCommand(program: Command): void {
   const command = withBackendOptions(
@@ -34,17 +33,19 @@ export function workerCommand(program: Command): void {
     enableTypeScript();
     const stepsDirs = options.steps.map((dir) => resolve(dir));
     const allowDirs = (options.allow ?? []).map((dir) => existingDir(dir, '--allow'));
-    const files = stepsDirs.flatMap((dir) => stepModules(dir));
-    if (files.length === 0) throw new ValidationError(`no step modules (.ts, .mts, .js, .mjs) found in ${options.steps.join(', ')}`);
+    // Exactly the directories given: the working directory is not one of them.
+    const stepDirs = [...new Set([...stepsDirs, ...allowDirs])];
+    // Each entry judged on its real path by the rule stored steps are judged by.
+    const scan = scanStepModules(stepsDirs, stepDirs);
+    for (const line of scan.skipped) process.stderr.write(`deflow worker: ${line}\n`);
+    if (scan.modules.length === 0) throw new ValidationError(`no step modules (.ts, .mts, .js, .mjs) found in ${options.steps.join(', ')}`);
     let loaded = 0;
-    for (const file of files) {
-      if (await importStepModule(file)) loaded += 1;
-      else process.stderr.write(`deflow worker: ${file} exports no StepHandler; it is not counted as a step module\n`);
+    for (const module of scan.modules) {
+      if (await importStepModule(module)) loaded += 1;
+      else process.stderr.write(`deflow worker: ${module.path} exports no StepHandler; it is not counted as a step module\n`);
     }
     const leaseMs = cliMilliseconds(options.lease, '--lease', 100);
     const checkProcessQueueInterval = cliMilliseconds(options.checkInterval, '--check-interval', 0);
-    // Exactly the directories given: the working directory is not one of them.
-    const stepDirs = [...new Set([...stepsDirs, ...allowDirs])];
     const startupTimeout = cliMilliseconds(options.startupTimeout, '--startup-timeout', 0);
     const deflow = DeFlow.register({ ...registerOptions(options), leaseMs, checkProcessQueueInterval, stepDirs, startupTimeout });
     // Also each attempt to reach a backend that is down at start ("connect"), with the next delay.
@@ -92,7 +93,7 @@ function existingDir(dir: string, flag: string): string {
 const SLOW_IMPORT_MS = 5_000;
 
 /** Imports a step module; false when it exports no StepHandler at all (a helper or a types module). */
-async function importStepModule(file: string): Promise<boolean> {
+async function importStepModule({ path: file, url }: ScannedModule): Promise<boolean> {
   let namespace: Record<string, unknown>;
   const slow = setTimeout(() => {
     process.stderr.write(
@@ -106,7 +107,7 @@ async function importStepModule(file: string): Promise<boolean> {
   };
   process.once('beforeExit', stuck);
   try {
-    namespace = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    namespace = (await import(url)) as Record<string, unknown>;
   } catch (error) {
     throw new StepModuleError(`step module ${file} failed to load: ${(error as Error).message}`, { cause: error });
   } finally {
@@ -140,21 +141,4 @@ function exported(value: unknown): string {
   }
   const shown = typeof value === 'symbol' ? value.toString() : JSON.stringify(value);
   return `${typeof value} ${shown}`.slice(0, 80);
-}
-
-function stepModules(dir: string): string[] {
-  let entries: string[];
-  try {
-    entries = readdirSync(dir);
-  } catch (error) {
-    throw new Error(`cannot read --steps directory ${dir}: ${(error as Error).message}`, { cause: error });
-  }
-  const found: string[] = [];
-  for (const entry of entries.sort()) {
-    if (entry === 'node_modules' || entry.startsWith('.')) continue;
-    const path = join(dir, entry);
-    if (statSync(path).isDirectory()) found.push(...stepModules(path));
-    else if (MODULE_EXTENSIONS.has(extname(entry)) && !entry.endsWith('.d.ts') && !/\.(test|spec)\./.test(entry)) found.push(path);
-  }
-  return found;
 }
