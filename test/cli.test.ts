@@ -161,6 +161,14 @@ describe('deflow CLI', () => {
     expect(bad.stderr).toMatch(/--startup-timeout must be a whole number of milliseconds >= 0, got "soon"/);
   });
 
+  it('demo gives up after --startup-timeout too, telling each attempt', async () => {
+    const demo = await deflow(['demo', '--pages', '5', '--backend', 'redis://:hunter2@127.0.0.1:1', '--startup-timeout', '1500'], workdir());
+    expect(demo.code).toBe(1);
+    expect(demo.stderr).toMatch(/^deflow demo: connect: .*Trying again in \d/m);
+    expect(demo.stderr).toMatch(/^deflow: gave up waiting .*--startup-timeout is 1500 ms/m);
+    expect(demo.stderr).not.toContain('hunter2');
+  });
+
   it('says a --prefix the backend ignores as a CLI line, not a raw process warning', async () => {
     const cwd = workdir();
     const run = await deflow(['run', '--prefix', 'app1', '--backend', `sqlite:${join(cwd, 'db.sqlite')}`, join(FIXTURES, 'cli/workflow.ts')], cwd);
@@ -319,6 +327,12 @@ describe('deflow CLI', () => {
     const badLease = await deflow(['worker', '--steps', join(FIXTURES, 'steps'), '--lease', '5'], cwd);
     expect(badLease.stderr).toMatch(/--lease must be a whole number of milliseconds >= 100, got "5"/);
     // The API's checks name the flag the user typed, not the register option it sets.
+    // Refused before the backend is reached: a huge limit failed there with a raw driver error.
+    for (const limit of ['99999999999999999999', '100001', '0', 'ten']) {
+      const badLimit = await deflow(['ls', '-n', limit, '--backend', `sqlite:${join(cwd, 'missing.db')}`], cwd);
+      expect(badLimit.code).toBe(1);
+      expect(badLimit.stderr).toContain(`-n/--limit must be an integer between 1 and 100000, got "${limit}"`);
+    }
     const badInterval = await deflow(['worker', '--steps', join(FIXTURES, 'steps'), '--check-interval', '99999999999'], cwd);
     expect(badInterval.code).toBe(1);
     expect(badInterval.stderr).toMatch(/deflow: --check-interval must be at most 2147483647 ms/);

@@ -6,20 +6,25 @@ import { registerOptions, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
 import { demoWorkflow } from '../demo/workflow.js';
 import { followWithProgress } from '../progress.js';
+import { cliMilliseconds, reportProblems, withStartupTimeout } from '../startup.js';
 import { outcomeLine, summaryTable } from '../summary.js';
 
 export function demoCommand(program: Command): void {
-  withBackendOptions(
+  const command = withBackendOptions(
     program
       .command('demo')
       .description('run a sample workflow (fetch -> thumbnails + index -> report) with live progress, then a summary')
       .option('--pages <n>', 'pages to crawl', '300'),
-  ).action(async (options: BackendOptions & { pages: string }) => {
+  );
+  withStartupTimeout(command).action(async (options: BackendOptions & { pages: string; startupTimeout: string }) => {
     const pages = Number(options.pages);
     if (!Number.isInteger(pages) || pages < 1 || pages > 1_000_000) {
       throw new Error(`--pages must be an integer between 1 and 1000000, got ${options.pages}`);
     }
-    const deflow = DeFlow.register(registerOptions(options));
+    const startupTimeout = cliMilliseconds(options.startupTimeout, '--startup-timeout', 0);
+    const deflow = DeFlow.register({ ...registerOptions(options), startupTimeout });
+    // Each attempt to reach a backend that is down at start, and later background problems.
+    reportProblems(deflow, 'demo');
     await deflow.ready();
     const backend = (await deflow.services()).backend;
     process.stderr.write(`deflow demo on ${backend.kind} (${backend.location})\n`);

@@ -8,6 +8,9 @@ import { registerOptions, requireExistingStore, withBackendOptions } from '../ba
 import type { BackendOptions } from '../backend-option.js';
 import { duration, printable, since, tableStyle, timestamp } from '../format.js';
 
+/** Most rows `ls` lists: past it a backend fails with its own error (an integer out of range). */
+const MAX_LIMIT = 100_000;
+
 const STATUSES: readonly WorkflowStatus[] = ['pending', 'running', 'succeeded', 'failed', 'cancelled'];
 
 export function lsCommand(program: Command): void {
@@ -17,13 +20,15 @@ export function lsCommand(program: Command): void {
       .description('list workflows, newest first')
       .option('--status <status>', `only this status (${STATUSES.join(', ')})`)
       .option('--name <name>', 'only workflows with this name')
-      .option('-n, --limit <n>', 'how many', '20'),
+      .option('-n, --limit <n>', `how many (1 to ${MAX_LIMIT})`, '20'),
   ).action(async (options: BackendOptions & { status?: string; name?: string; limit: string }) => {
     if (options.status !== undefined && !STATUSES.includes(options.status as WorkflowStatus)) {
       throw new ValidationError(`--status must be one of ${STATUSES.join(', ')}, got ${printable(options.status)}`);
     }
     const limit = Number(options.limit);
-    if (!Number.isInteger(limit) || limit < 1) throw new ValidationError(`--limit must be a positive integer, got ${printable(options.limit)}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+      throw new ValidationError(`-n/--limit must be an integer between 1 and ${MAX_LIMIT}, got "${printable(options.limit)}"`);
+    }
     requireExistingStore(options);
     const backend = await openStoreToLook(registerOptions(options)); // only reads: creates, migrates and writes nothing
     try {
