@@ -8,12 +8,16 @@
  *             stopped us from knowing it; for good)
  *
  * Each step that finishes while the handle follows is reported once ('step'), and 'done' once,
- * last. Events can be lost (the backend's event connection dropped) or come twice (a replay):
- * a `resync` from the backend, and the end itself, re-read the stored steps and report those
- * not reported yet; steps that had finished before the handle began to follow are not reported.
+ * last. Event messages are only hints (anyone who can publish on the channel can forge one):
+ * a 'step' or 'workflow' message, like a `resync` after a gap, makes the handle re-read the
+ * stored workflow and steps (one read at a time, once more if messages came meanwhile), and
+ * only what is stored is reported: steps stored as finished, not reported yet, and the end
+ * once the stored workflow has one. Steps that had finished before the handle began to follow
+ * are not reported. 'nextTask' is passed on as it came (its shape checked, not its content).
  */
 import { EventEmitter } from 'node:events';
-import type { Backend, BackendEvent } from '../backends/backend.js';
+import type { Backend, BackendEvent, NextTaskEvent } from '../backends/backend.js';
+import { excerpt, parseJson } from '../backends/event-messages.js';
 import type { StepStatus, WorkflowStatus } from '../backends/records.js';
 import type { EventHub } from '../engine/event-hub.js';
 import { BackendError, DeflowError, NotFoundError } from '../errors.js';
@@ -67,6 +71,8 @@ export class WorkflowFollower implements RegistrationWatcher {
   /** A resync is being handled; `#resyncAgain` asks for one more round after it. */
   #resyncing = false;
   #resyncAgain = false;
+  /** A nextTask message with data that is not JSON was warned about (once per handle). */
+  #badNextTaskWarned = false;
 
   constructor(handle: FollowedHandle) {
     this.#handle = handle;
@@ -190,27 +196,41 @@ export class WorkflowFollower implements RegistrationWatcher {
   #onEvent(event: BackendEvent, backend: Backend): void {
     switch (event.type) {
       case 'nextTask':
-        this.#emitter.emit('nextTask', {
-          id: event.taskId,
-          workflowId: event.workflowId,
-          stepId: event.stepId,
-          stepKey: `${event.workflowId}:${event.stepId}`,
-          data: JSON.parse(event.dataJson) as unknown,
-          attempt: event.attempt,
-        });
+        this.#nextTask(event);
         return;
       case 'step':
-        this.#stepFinished(event.stepId, event.status);
-        return;
       case 'workflow':
-        void this.#finished(backend);
-        return;
       case 'resync':
+        // A hint (possibly forged): only the stored state is reported.
         void this.#resync(backend);
         return;
       default:
         return;
     }
+  }
+
+  /** Passes a task start on; a message whose data is not JSON is warned about once, and skipped. */
+  #nextTask(event: NextTaskEvent): void {
+    const data = parseJson(event.dataJson);
+    if (!data.ok) {
+      if (!this.#badNextTaskWarned) {
+        this.#badNextTaskWarned = true;
+        process.emitWarning(
+          `workflow ${this.#handle.id}: skipped a nextTask event message whose data is not JSON (${excerpt(event.dataJson)}); ` +
+            'someone may be publishing on the event channel, see docs/security.md',
+          { type: 'DeflowWarning', code: 'DEFLOW_BAD_EVENT' },
+        );
+      }
+      return;
+    }
+    this.#emitter.emit('nextTask', {
+      id: event.taskId,
+      workflowId: event.workflowId,
+      stepId: event.stepId,
+      stepKey: `${event.workflowId}:${event.stepId}`,
+      data: data.value,
+      attempt: event.attempt,
+    });
   }
 
   async #finished(backend: Backend): Promise<void> {
@@ -225,6 +245,7 @@ export class WorkflowFollower implements RegistrationWatcher {
           `workflow ${id} was removed (clean(), ifExist: 'replace', retention, or a store that lost its data) before its result could be read`,
         );
       }
+      if (!TERMINAL.includes(record.status)) return; // not ended (as stored): the real end comes with its own message
       const result = await this.#throughHiccups(deflow, () => loadWorkflowResult(backend, record));
       this.#handle.statusRead(result.status);
       // Step events lost on the way (or not yet arrived) come before 'done', which is last.
@@ -253,8 +274,9 @@ export class WorkflowFollower implements RegistrationWatcher {
   }
 
   /**
-   * The backend's event stream had a gap: read the stored steps and report those finished
-   * meanwhile, and the end if it came. One round at a time; a resync during one asks for another.
+   * An event message, or a gap in the backend's event stream: read the stored steps and report
+   * those finished meanwhile, and the end if it came. One round at a time; a message during one
+   * asks for another.
    */
   async #resync(backend: Backend): Promise<void> {
     if (this.#resyncing) {

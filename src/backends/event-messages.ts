@@ -52,9 +52,9 @@ function eventProblem(value: Record<string, unknown>): string | null {
     case 'workflow':
       return strings(value, 'workflowId') && WORKFLOW_STATUSES.has(value.status as string) ? null : lacks('a workflowId or workflow status');
     case 'nextTask':
-      return strings(value, 'workflowId', 'stepId', 'taskId', 'dataJson') && Number.isInteger(value.attempt)
+      return strings(value, 'workflowId', 'stepId', 'taskId', 'dataJson') && Number.isSafeInteger(value.attempt) && (value.attempt as number) >= 1
         ? null
-        : lacks('a workflowId, stepId, taskId, dataJson or attempt');
+        : lacks('a workflowId, stepId, taskId, dataJson or attempt (an integer from 1)');
     default:
       return typeof value.type === 'string' ? 'an event of an unknown type' : 'an event without a type';
   }

@@ -5,6 +5,7 @@
  */
 import { afterAll, afterEach, it } from 'vitest';
 import DeFlow from '../../src/index.js';
+import { followThroughForgery, forgedEvents } from '../helpers/forged-events.js';
 import { expectReported, runUnderJunk } from '../helpers/hostile-messages.js';
 import { DATABASE_URL, dropSchemas, freshSchemaName, withAdmin } from '../helpers/postgres.js';
 
@@ -53,4 +54,13 @@ it('skips and reports malformed NOTIFY payloads while a workflow runs', async ()
     'a stored event reference without a numeric id',
     '"watch" event lacks',
   ]);
+});
+
+it('believes no forged step or workflow event: the handle reports only what is stored', async () => {
+  await followThroughForgery({ backend: DATABASE_URL, schema }, (workflowId, stepId) =>
+    withAdmin(async (client) => {
+      const lines = forgedEvents(workflowId, stepId).map((event) => JSON.stringify(event));
+      await client.query('SELECT pg_notify($1, $2)', [`deflow.${schema}`, lines.join('\n')]);
+    }),
+  );
 });

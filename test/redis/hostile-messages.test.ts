@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import DeFlow from '../../src/index.js';
 import { KeySpace } from '../../src/backends/redis/keys.js';
+import { followThroughForgery, forgedEvents } from '../helpers/forged-events.js';
 import { expectReported, runUnderJunk } from '../helpers/hostile-messages.js';
 import { REDIS_URL, deletePrefix, randomPrefix } from '../helpers/redis.js';
 
@@ -60,4 +61,12 @@ it('skips and reports malformed messages on the event channel while a workflow r
     '"nextTask" event lacks',
   ]);
   expect(warnings.every((w) => !w.message.includes('x'.repeat(100)))).toBe(true); // quoted, not dumped
+});
+
+it('believes no forged step or workflow event: the handle reports only what is stored', async () => {
+  const channel = new KeySpace(prefix).channel;
+  await followThroughForgery({ backend: REDIS_URL, prefix }, async (workflowId, stepId) => {
+    await redis.publish(channel, JSON.stringify({ origin: 'x', events: forgedEvents(workflowId, stepId) }));
+    await redis.publish(channel, JSON.stringify(forgedEvents(workflowId, stepId)));
+  });
 });
