@@ -10,8 +10,13 @@
  *                 table) and emits `resync` (handles re-read what they follow) and `wake`, so
  *                 idle nodes look again for work they missed.
  *
- * Payload lines (see functions/01_events.sql): `{json}`, `<id> {json}` (kept for replay;
- * delivered once however often it arrives), `#<id>` (too big for NOTIFY: read it back).
+ * Payload lines (see functions/01_events.sql): `{json}`, `<id> {json}` (kept for replay),
+ * `#<id>` (too big for NOTIFY: read it back). Any role that can connect can NOTIFY, so a line
+ * proves nothing: a numbered event is recognised by its id and its content together, and only
+ * one read from the table or returned by this process's own call stops a later copy, so a
+ * forged line cannot suppress a real one (it only keeps the replay from delivering an event
+ * with the same id and content again, and the replay ends with `resync` anyway). The `#<id>`
+ * lines of one notification are read in one bounded query.
  *
  * Events of this process's own calls that return them (create, complete, recover) are
  * delivered at once from the call's answer, as an in-process backend would, and their
@@ -33,8 +38,13 @@ const debug = createDebug('deflow:postgres:events');
 
 export type ChannelState = 'idle' | 'connecting' | 'listening' | 'reconnecting' | 'closed';
 
-/** Replayable event ids are remembered this long (the events table keeps them one minute). */
+/** Replayable events are remembered this long (the events table keeps them one minute). */
 const SEEN_TTL_MS = 120_000;
+/** At most this many remembered (a flood of forged numbered lines must not grow memory without end). */
+const MAX_SEEN = 50_000;
+/** At most this many `#<id>` lines of one notification are read (a real one holds far fewer). */
+const MAX_STORED_PER_NOTIFICATION = 1_000;
+const MAX_BIGINT = 9_223_372_036_854_775_807n;
 /** An expected echo that never came (its connection was lost) is forgotten after this. */
 const ECHO_TTL_MS = 10_000;
 const MAX_RETRY_MS = 2_000;
@@ -43,7 +53,8 @@ export class EventChannel {
   private state: ChannelState = 'idle';
   private client: Client | null = null;
   private readonly listeners = new Set<EventListener>();
-  private readonly seen = new Map<string, number>();
+  /** Numbered events met, by id and content: since when, and whether the store vouched for them. */
+  private readonly seen = new Map<string, { at: number; stored: boolean }>();
   private retryTimer: NodeJS.Timeout | null = null;
   private failures = 0;
   /** Deliveries waiting for an event read back from the table, so order is kept. */
@@ -56,8 +67,8 @@ export class EventChannel {
   constructor(
     private readonly config: ClientConfig,
     private readonly q: Queries,
-    /** Reads back a stored event (its payload as stored, checked here). */
-    private readonly fetchEvent: (id: string) => Promise<unknown>,
+    /** Reads back stored events by id (their payloads as stored, checked here); ids not stored are absent. */
+    private readonly fetchEvents: (ids: readonly string[]) => Promise<Map<string, unknown>>,
     private readonly problems: ProblemLog,
     /** For messages: the channel LISTENed to. */
     private readonly channelName: string,
@@ -77,8 +88,8 @@ export class EventChannel {
    * Delivers the events a call of this process returned (sent by the server connection with
    * pid `pid`) right away, and drops their NOTIFY echo when it comes.
    */
-  deliverOwn(pid: number, events: readonly BackendEvent[], replayIds: readonly string[]): void {
-    for (const id of replayIds) this.firstTime(id);
+  deliverOwn(pid: number, events: readonly BackendEvent[], replayed: readonly { id: string; event: BackendEvent }[]): void {
+    for (const { id, event } of replayed) this.remember(id, event, true);
     const fresh: BackendEvent[] = [];
     for (const event of events) {
       const key = `${pid}|${JSON.stringify(event)}`;
@@ -189,10 +200,13 @@ export class EventChannel {
     try {
       const { rows } = await client.query<{ id: string; payload: unknown }>(this.q.recentEvents);
       const missed: BackendEvent[] = [];
-      for (const row of rows.filter((each) => this.firstTime(each.id))) {
+      for (const row of rows) {
         const checked = checkEvent(row.payload);
-        if (checked.ok) missed.push(checked.value);
-        else this.refuse(checked.reason, `#${row.id}`);
+        if (!checked.ok) this.refuse(checked.reason, `#${row.id}`);
+        else if (!this.seen.has(seenKey(row.id, checked.value))) {
+          this.remember(row.id, checked.value, true);
+          missed.push(checked.value);
+        }
       }
       // resync: what the table no longer keeps (or could not be read) is re-read by the handles.
       this.deliver([...missed, { type: 'resync' }, { type: 'wake' }]);
@@ -214,7 +228,7 @@ export class EventChannel {
       } else {
         const checked = checkEvent(read.value.event);
         if (!checked.ok) this.refuse(checked.reason, line);
-        else if (read.value.id === null ? !this.isEcho(pid, checked.value) : this.firstTime(read.value.id) && !this.isEcho(pid, checked.value)) {
+        else if (read.value.id === null ? !this.isEcho(pid, checked.value) : this.firstNotice(read.value.id, checked.value) && !this.isEcho(pid, checked.value)) {
           parts.push(checked.value);
         }
       }
@@ -225,15 +239,14 @@ export class EventChannel {
     }
     const previous = this.ordered ?? Promise.resolve();
     const next = previous.then(async () => {
+      const stored = await this.readStored(parts.filter((part) => typeof part === 'string'));
       const events: BackendEvent[] = [];
       for (const part of parts) {
         if (typeof part !== 'string') events.push(part);
         else {
-          const stored = await this.fetchEvent(part).catch((error: unknown) => {
-            debug('could not read event %s: %O', part, error);
-            return null;
-          });
-          const checked = stored === null ? null : checkEvent(stored);
+          const payload = stored.get(part);
+          stored.delete(part); // an id repeated in the notification is delivered once
+          const checked = payload === undefined ? null : checkEvent(payload);
           if (checked?.ok === true) events.push(checked.value);
           else if (checked !== null) this.refuse(checked.reason, `#${part}`);
         }
@@ -244,6 +257,25 @@ export class EventChannel {
     void next.finally(() => {
       if (this.ordered === next) this.ordered = null;
     });
+  }
+
+  /**
+   * The stored events of a notification's `#<id>` lines, in one query: ids deduplicated, those
+   * beyond a bigint dropped, at most MAX_STORED_PER_NOTIFICATION (a notification of junk costs
+   * one bounded read, not one per line). A read that fails delivers none of them.
+   */
+  private async readStored(ids: readonly string[]): Promise<Map<string, unknown>> {
+    const wanted = [...new Set(ids)].filter((id) => BigInt(id) <= MAX_BIGINT);
+    if (wanted.length === 0) return new Map();
+    if (wanted.length > MAX_STORED_PER_NOTIFICATION) {
+      this.refuse(`a notification with more than ${MAX_STORED_PER_NOTIFICATION} stored event references`, `#${wanted[0] ?? ''}`);
+    }
+    try {
+      return await this.fetchEvents(wanted.slice(0, MAX_STORED_PER_NOTIFICATION));
+    } catch (error) {
+      debug('could not read events %s: %O', wanted.slice(0, 10).join(','), error);
+      return new Map();
+    }
   }
 
   private refuse(reason: string, line: string): void {
@@ -265,18 +297,32 @@ export class EventChannel {
     return false;
   }
 
-  /** Remembers a replayable event id; false when it was delivered already. */
-  private firstTime(id: string): boolean {
-    if (this.seen.has(id)) return false;
-    const now = Date.now();
-    this.seen.set(id, now);
-    if (this.seen.size % 256 === 0) {
-      for (const [key, at] of this.seen) {
-        if (now - at < SEEN_TTL_MS) break;
-        this.seen.delete(key);
-      }
-    }
+  /**
+   * A numbered event that came by NOTIFY: false when the same event (id and content) was read
+   * from the table or returned by a call already. A NOTIFY line is remembered but never stops
+   * another one: whoever forged it first must not make the real event be dropped.
+   */
+  private firstNotice(id: string, event: BackendEvent): boolean {
+    if (this.seen.get(seenKey(id, event))?.stored === true) return false;
+    this.remember(id, event, false);
     return true;
+  }
+
+  /** Remembers a numbered event met; `stored` when it was read from the table or returned by a call. */
+  private remember(id: string, event: BackendEvent, stored: boolean): void {
+    const key = seenKey(id, event);
+    const known = this.seen.get(key);
+    const now = Date.now();
+    if (known !== undefined) {
+      known.stored ||= stored;
+      return;
+    }
+    this.seen.set(key, { at: now, stored });
+    // Oldest first (insertion order): drop the expired, and the oldest beyond MAX_SEEN.
+    for (const [old, entry] of this.seen) {
+      if (now - entry.at < SEEN_TTL_MS && this.seen.size <= MAX_SEEN) break;
+      this.seen.delete(old);
+    }
   }
 
   private deliver(events: readonly BackendEvent[]): void {
@@ -313,6 +359,12 @@ function readLine(line: string): Checked<PayloadLine> {
   }
   const parsed = parseJson(json);
   return parsed.ok ? { ok: true, value: { kind: 'event', id, event: parsed.value } } : parsed;
+}
+
+/** A numbered event's identity: its id and its content (keys sorted: jsonb and NOTIFY text may order them differently). */
+function seenKey(id: string, event: BackendEvent): string {
+  const fields = Object.entries(event).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `${id} ${JSON.stringify(fields)}`;
 }
 
 /** Adds one to a counted key, dropping entries older than ECHO_TTL_MS. */

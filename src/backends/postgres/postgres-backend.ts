@@ -86,7 +86,7 @@ export class PostgresBackend implements Backend {
     const pool = new pg.Pool({ ...connection, max: this.config.poolSize, idleTimeoutMillis: 30_000 });
     // An idle connection the server dropped (restart, pg_terminate_backend): the pool replaces it.
     pool.on('error', (error) => debug('idle connection lost: %s', error.message));
-    const channel = readOnly ? null : new EventChannel(connection, this.q, (id) => this.eventById(id), this.problems, `deflow.${this.config.schema}`);
+    const channel = readOnly ? null : new EventChannel(connection, this.q, (ids) => this.eventsByIds(ids), this.problems, `deflow.${this.config.schema}`);
     try {
       if (readOnly) await checkReadableSchema(pool, this.config);
       else await migrate(pool, this.config.schema);
@@ -354,17 +354,17 @@ export class PostgresBackend implements Backend {
    * Returns them without the replay ids ("eid") the SQL adds to the ones it keeps.
    */
   private deliverOwn(pid: number | undefined, returned: readonly (BackendEvent & { eid?: string })[] | null | undefined): BackendEvent[] {
-    const replayIds: string[] = [];
+    const replayed: { id: string; event: BackendEvent }[] = [];
     const events = (returned ?? []).map(({ eid, ...event }) => {
-      if (eid !== undefined) replayIds.push(eid);
+      if (eid !== undefined) replayed.push({ id: eid, event });
       return event;
     });
-    if (pid !== undefined && events.length > 0) this.channel?.deliverOwn(pid, events, replayIds);
+    if (pid !== undefined && events.length > 0) this.channel?.deliverOwn(pid, events, replayed);
     return events;
   }
 
-  private async eventById(id: string): Promise<unknown> {
-    const [row] = await this.run<{ payload: unknown }>('eventById', [id]);
-    return row?.payload ?? null;
+  private async eventsByIds(ids: readonly string[]): Promise<Map<string, unknown>> {
+    const rows = await this.run<{ id: string; payload: unknown }>('eventsByIds', [ids]);
+    return new Map(rows.map((row) => [row.id, row.payload]));
   }
 }

@@ -33,7 +33,7 @@ const QUERY_NAMES = [
   // events.sql
   'listen',
   'publishEvents',
-  'eventById',
+  'eventsByIds',
   'recentEvents',
   // definition.sql
   'createWorkflow',

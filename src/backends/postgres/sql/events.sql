@@ -9,9 +9,10 @@ DO $$ BEGIN EXECUTE format('LISTEN %I', 'deflow.' || current_schema()); END $$;
 -- ($1 text[] of JSON events)
 SELECT publish_events($1::text[]);
 
--- name: eventById
--- ($1 id) An event too big for a NOTIFY payload.
-SELECT payload FROM events WHERE id = $1;
+-- name: eventsByIds
+-- ($1 ids) Events too big for a NOTIFY payload: all the `#<id>` lines of one notification in one read
+-- (anyone can NOTIFY such lines: junk costs one bounded query, and ids not stored match nothing).
+SELECT id::text AS id, payload FROM events WHERE id = ANY($1::bigint[]);
 
 -- name: recentEvents
 -- Events kept for replay, from the last minute: a listener that reconnects delivers the ones it missed.
