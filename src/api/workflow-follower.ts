@@ -199,9 +199,12 @@ export class WorkflowFollower implements RegistrationWatcher {
         this.#nextTask(event);
         return;
       case 'step':
+        // A hint (possibly forged): the step is reported only once it is stored as finished.
+        void this.#recheckStep(event.stepId, backend);
+        return;
       case 'workflow':
       case 'resync':
-        // A hint (possibly forged): only the stored state is reported.
+        // A hint (possibly forged), or a gap: only the stored state is reported.
         void this.#resync(backend);
         return;
       default:
@@ -255,6 +258,17 @@ export class WorkflowFollower implements RegistrationWatcher {
       this.#conclude(null, error instanceof Error ? error : new Error(String(error)));
     } finally {
       this.#settling = false;
+    }
+  }
+
+  /** One stored step read (not the whole list: a chain of a thousand steps hears a thousand of these). */
+  async #recheckStep(stepId: string, backend: Backend): Promise<void> {
+    if (this.#outcome !== null || this.#reportedSteps.has(stepId)) return;
+    try {
+      const step = await this.#throughHiccups(this.#handle.registration(), () => backend.getStep(this.#handle.id, stepId));
+      if (step !== null) await this.#reportMissedSteps([step]);
+    } catch (error) {
+      if (this.#outcome === null) this.#report(error);
     }
   }
 
