@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OwnedRedis } from '../redis/server.js';
-import { OwnedPostgres } from './postgres-cluster.js';
+import { OwnedPostgres } from '../postgres/server.js';
 import { dumpPostgres, dumpRedis, dumpSqlite } from './store-dump.js';
 
 export type ChaosBackendName = 'sqlite' | 'redis' | 'postgres';
@@ -59,7 +59,8 @@ export async function startBackend(name: ChaosBackendName): Promise<ChaosBackend
       destroy: () => server.destroy(),
     };
   }
-  const cluster = await OwnedPostgres.start();
+  const cluster = await OwnedPostgres.create({ fsync: true, maxConnections: 200 });
+  await cluster.start();
   return {
     name,
     options: { backend: cluster.url, schema: 'chaos' },
