@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Backend, NewStep, RunnableStep } from '../backends/backend.js';
 import type { StepRecord, StepStatus } from '../backends/records.js';
-import { CorruptRecordError, NotFoundError, ValidationError } from '../errors.js';
+import { NotFoundError, ValidationError } from '../errors.js';
 import { checkKnownKeys, checkNoNul, checkObject, integer, nonEmptyString } from '../option-checks.js';
 import type { SerializedError } from '../errors.js';
 import { toJson } from '../engine/json.js';
@@ -14,6 +14,8 @@ import type { JobContext } from '../engine/handler-contract.js';
 import { checkStepOptions, resolveStepOptions, toStepOptions } from './options.js';
 import type { StepOptions } from './options.js';
 import { trackAttemptCall } from './attempt-calls.js';
+import { identityOf } from './step-identity.js';
+import type { StepFields, StepIdentity } from './step-identity.js';
 import { resolveStepSource } from './step-source.js';
 import type { StepSource } from './step-source.js';
 import { Task } from './task.js';
@@ -39,63 +41,6 @@ export interface AddAfterParams<SD, TD, TR> {
 
 const ADD_AFTER_KEYS = ['step', 'name', 'tasks', 'data', 'options'];
 const RESULT_PAGE = 1000;
-
-/** @internal the fields a Step is built from. */
-export interface StepFields {
-  workflowId: string;
-  id: string;
-  name: string;
-  index: number;
-  dataJson: string | null;
-  data?: unknown;
-  taskCount: number;
-  options: StepOptions;
-  parentId: string | null;
-  status: StepStatus;
-  error: SerializedError | null;
-}
-
-/** What a Step shows that does not change while it runs: shared by the Steps of one step's jobs. */
-interface StepIdentity {
-  id: string;
-  name: string;
-  index: number;
-  options: StepOptions;
-  workflowId: string;
-  key: string;
-  parentKey: string | undefined;
-  status: StepStatus;
-  error: SerializedError | null;
-  data: unknown;
-}
-
-function identityOf(fields: StepFields): StepIdentity {
-  return {
-    id: fields.id,
-    name: fields.name,
-    index: fields.index,
-    options: fields.options,
-    workflowId: fields.workflowId,
-    key: `${fields.workflowId}:${fields.id}`,
-    parentKey: fields.parentId === null ? undefined : `${fields.workflowId}:${fields.parentId}`,
-    status: fields.status,
-    error: fields.error,
-    data: 'data' in fields ? fields.data : parseStepData(fields),
-  };
-}
-
-/** A step's stored data: a corrupt one (the store was written by something else) is a clear error. */
-function parseStepData(fields: StepFields): unknown {
-  try {
-    return JSON.parse(fields.dataJson ?? 'null') as unknown;
-  } catch {
-    throw new CorruptRecordError(
-      `the stored data of step "${fields.name}" (id ${fields.id}) of workflow ${fields.workflowId} is not JSON; ` +
-        'the store was written by something other than deflow (or damaged)',
-      { workflowId: fields.workflowId, stepId: fields.id, field: 'step data' },
-    );
-  }
-}
 
 /** Per step a node runs, its identity is made once, not once per task. */
 const identities = new WeakMap<RunnableStep, StepIdentity>();
