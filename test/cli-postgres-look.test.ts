@@ -4,12 +4,11 @@
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import DeFlow, { WorkFlow } from '../src/index.js';
 import { migrate } from '../src/backends/postgres/migrator.js';
 import echo from './fixtures/steps/echo.js';
-import { DATABASE_URL, dropSchemas, freshSchemaName, withAdmin } from './helpers/postgres.js';
+import { DATABASE_URL, dropSchemas, freshSchemaName, testPool, withAdmin } from './helpers/postgres.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const TSX = new URL('../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
@@ -37,7 +36,7 @@ async function schemaExists(schema: string): Promise<boolean> {
 
 async function migrated(schema: string): Promise<void> {
   schemas.push(schema);
-  const pool = new pg.Pool({ connectionString: DATABASE_URL, options: `-c search_path=${schema}` });
+  const pool = testPool({ connectionString: DATABASE_URL, options: `-c search_path=${schema}` });
   try {
     await migrate(pool, schema);
   } finally {

@@ -26,6 +26,17 @@ export async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promi
   }
 }
 
+/**
+ * A pool for a test's own queries. pg-pool's end() resolves once its clients are told to end,
+ * not once they have: dropSchemas() may terminate one in between, and the pool re-emits that
+ * client's error, which without a listener ends the test process.
+ */
+export function testPool(config: pg.PoolConfig): pg.Pool {
+  const pool = new pg.Pool(config);
+  pool.on('error', () => undefined);
+  return pool;
+}
+
 /** deflow connections of a schema still open on the server. */
 export async function connectionsOf(schema: string): Promise<number> {
   return withAdmin(async (client) => {

@@ -4,14 +4,14 @@
  * advisory lock when nodes race, and a clear refusal for schemas it must not touch (built by
  * the squashed development migrations, or by another deflow).
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BackendError } from '../../src/errors.js';
 import { clientConfig } from '../../src/backends/postgres/config.js';
 import { bundledSources, migrate } from '../../src/backends/postgres/migrator.js';
 import type { MigrationSources } from '../../src/backends/postgres/migrator.js';
 import { functionFile } from '../../src/backends/postgres/queries.js';
-import { DATABASE_URL, dropSchemas, freshSchemaName, openPostgresBackend, withAdmin } from '../helpers/postgres.js';
+import { DATABASE_URL, dropSchemas, freshSchemaName, openPostgresBackend, testPool, withAdmin } from '../helpers/postgres.js';
 
 const schemas: string[] = [];
 const pools: pg.Pool[] = [];
@@ -29,7 +29,7 @@ function fresh(): string {
 
 /** A pool like the backend's: its connections have the schema as search_path. */
 function poolFor(schema: string): pg.Pool {
-  const pool = new pg.Pool({ ...clientConfig({ url: DATABASE_URL, schema, poolSize: 1, recoverIntervalMs: 0 }), max: 1 });
+  const pool = testPool({ ...clientConfig({ url: DATABASE_URL, schema, poolSize: 1, recoverIntervalMs: 0 }), max: 1 });
   pools.push(pool);
   return pool;
 }
