@@ -45,6 +45,19 @@ export function duration(value: unknown, name: string, min: number, unit = ' (mi
   return ms;
 }
 
+/** The latest instant a Date can hold (epoch ms). */
+const MAX_INSTANT_MS = 8_640_000_000_000_000;
+
+/** A point in time: a valid Date, or epoch milliseconds (a non-negative integer). Returns epoch ms. */
+export function instant(value: unknown, name: string): number {
+  const ms = value instanceof Date ? value.getTime() : value;
+  if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 0 || ms > MAX_INSTANT_MS) {
+    const what = value instanceof Date ? 'an invalid Date' : describe(value);
+    throw new ValidationError(`${name} must be a valid Date or epoch milliseconds (a non-negative integer), got ${what}`);
+  }
+  return ms;
+}
+
 export function boolean(value: unknown, name: string): boolean {
   if (typeof value !== 'boolean') throw new ValidationError(`${name} must be true or false, got ${describe(value)}`);
   return value;

@@ -35,7 +35,18 @@ export interface StepOptions {
    * Isolated, a task that exceeds taskTimeout is really stopped (its worker is replaced).
    */
   isolation: StepIsolation;
+  /**
+   * How the wait before a retry grows: 'fixed' waits taskFailRetryDelay every time (no
+   * jitter); 'exponential' waits a random time between 0 and taskFailRetryDelay * 2^(attempt-1)
+   * (full jitter), at most taskRetryDelayMax. Default 'fixed'.
+   */
+  taskRetryBackoff: RetryBackoff;
+  /** Longest wait before a retry, in milliseconds; 0 = no limit. Default 0. */
+  taskRetryDelayMax: number;
 }
+
+export type RetryBackoff = 'fixed' | 'exponential';
+const BACKOFFS: readonly RetryBackoff[] = ['fixed', 'exponential'];
 
 export type StepIsolation = 'none' | 'thread' | 'process';
 const ISOLATIONS: readonly StepIsolation[] = ['none', 'thread', 'process'];
@@ -47,6 +58,8 @@ export const DEFAULT_STEP_OPTIONS: Readonly<StepOptions> = Object.freeze({
   taskFailRetryDelay: 0,
   maxNodeLosses: DEFAULT_MAX_NODE_LOSSES,
   isolation: 'none',
+  taskRetryBackoff: 'fixed',
+  taskRetryDelayMax: 0,
 });
 
 /** The largest maxNodeLosses: backends keep it as a 32-bit integer. */
@@ -185,6 +198,15 @@ function pickStepOptions(options: Record<string, unknown>, where: string): Parti
     }
     out.isolation = options.isolation as StepIsolation;
   }
+  if (options.taskRetryBackoff !== undefined) {
+    if (!BACKOFFS.includes(options.taskRetryBackoff as RetryBackoff)) {
+      throw new ValidationError(`${where}.taskRetryBackoff must be "fixed" or "exponential", got ${describe(options.taskRetryBackoff)}`);
+    }
+    out.taskRetryBackoff = options.taskRetryBackoff as RetryBackoff;
+  }
+  if (options.taskRetryDelayMax !== undefined) {
+    out.taskRetryDelayMax = duration(options.taskRetryDelayMax, `${where}.taskRetryDelayMax`, 0, ' (milliseconds, 0 = no limit)');
+  }
   return out;
 }
 
@@ -273,7 +295,13 @@ export function checkRegisterOptions(value: unknown, env: NodeJS.ProcessEnv = pr
 
 /** Stored step options as the public Step shows them (records written before `isolation` or `maxNodeLosses` existed lack them). */
 export function toStepOptions(stored: ResolvedStepOptions): StepOptions {
-  return { ...stored, maxNodeLosses: stored.maxNodeLosses ?? DEFAULT_MAX_NODE_LOSSES, isolation: stored.isolation ?? 'none' };
+  return {
+    ...stored,
+    maxNodeLosses: stored.maxNodeLosses ?? DEFAULT_MAX_NODE_LOSSES,
+    isolation: stored.isolation ?? 'none',
+    taskRetryBackoff: stored.taskRetryBackoff ?? 'fixed',
+    taskRetryDelayMax: stored.taskRetryDelayMax ?? 0,
+  };
 }
 
 /** The backend part of the register options, as the backend registry takes it. */

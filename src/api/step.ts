@@ -12,6 +12,8 @@ import type { SerializedError } from '../errors.js';
 import { toJson } from '../engine/json.js';
 import type { JobContext } from '../engine/handler-contract.js';
 import { checkStepOptions, resolveStepOptions, toStepOptions } from './options.js';
+import { STEP_TIMER_KEYS, checkStepTimer } from './step-timer.js';
+import type { StepTimerParams } from './step-timer.js';
 import type { StepOptions } from './options.js';
 import { trackAttemptCall } from './attempt-calls.js';
 import { identityOf } from './step-identity.js';
@@ -31,7 +33,7 @@ export interface StepProgress {
   percent: string;
 }
 
-export interface AddAfterParams<SD, TD, TR> {
+export interface AddAfterParams<SD, TD, TR> extends StepTimerParams {
   step: StepSource<SD, TD, TR>;
   name?: string;
   tasks?: TD[];
@@ -39,7 +41,7 @@ export interface AddAfterParams<SD, TD, TR> {
   options?: Partial<StepOptions>;
 }
 
-const ADD_AFTER_KEYS = ['step', 'name', 'tasks', 'data', 'options'];
+const ADD_AFTER_KEYS = ['step', 'name', 'tasks', 'data', 'options', ...STEP_TIMER_KEYS];
 const RESULT_PAGE = 1000;
 
 /** Per step a node runs, its identity is made once, not once per task. */
@@ -161,6 +163,7 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
     const callOptions = params.options === undefined ? undefined : checkStepOptions(params.options, `${where} options`);
     if (params.tasks !== undefined && !Array.isArray(params.tasks)) throw new ValidationError(`${where}: tasks must be an array`);
     if (params.name !== undefined) checkNoNul(nonEmptyString(params.name, `${where}: name`), `${where}: name`);
+    const timer = checkStepTimer(params, where);
     const call = context.calls++;
     // A module file this node would import but no node with the same step directories would.
     const source = await resolveStepSource(params.step, where, context.node.stepDirs);
@@ -177,6 +180,7 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
       options,
       deps: [],
       tasksJson: tasks.map((task, i) => toJson(task, `${where}: task data at index ${i}`)),
+      ...timer,
     };
     await this.#backend.addAnchoredSteps({
       workflowId: this.workflowId,

@@ -11,11 +11,13 @@ import { toJson } from '../engine/json.js';
 import { declaredStepId } from './graph.js';
 import { checkStepOptions, resolveStepOptions } from './options.js';
 import type { StepOptions } from './options.js';
+import { STEP_TIMER_KEYS, checkStepTimer } from './step-timer.js';
+import type { StepTimer, StepTimerParams } from './step-timer.js';
 import { isStepHandler } from './step-handler.js';
 import { checkStepSource, resolveStepSource } from './step-source.js';
 import type { StepSource } from './step-source.js';
 
-export interface AddStepParams<SD = unknown, TD = unknown, TR = unknown> {
+export interface AddStepParams<SD = unknown, TD = unknown, TR = unknown> extends StepTimerParams {
   step: StepSource<SD, TD, TR>;
   /** Name other steps use in `dependsOn`; default: the handler's name. */
   name?: string;
@@ -37,9 +39,10 @@ export interface DraftStep {
   options: Partial<StepOptions> | undefined;
   dependsOn: string[] | undefined;
   when: DependencyCondition;
+  timer: StepTimer;
 }
 
-const ADD_STEP_KEYS = ['step', 'name', 'tasks', 'data', 'options', 'dependsOn', 'when'];
+const ADD_STEP_KEYS = ['step', 'name', 'tasks', 'data', 'options', 'dependsOn', 'when', ...STEP_TIMER_KEYS];
 const WHEN_VALUES: readonly DependencyCondition[] = ['success', 'failure', 'always'];
 
 /**
@@ -69,6 +72,7 @@ export function draftStep<SD, TD, TR>(params: AddStepParams<SD, TD, TR>, where: 
     options: params.options === undefined ? undefined : checkStepOptions(params.options, `${where} options`),
     dependsOn: params.dependsOn,
     when,
+    timer: checkStepTimer(params, where),
   };
 }
 
@@ -92,6 +96,7 @@ export async function buildSteps(
       options: resolveStepOptions(stepDefaults, handler.options, draft.options),
       deps: deps[index] ?? [],
       tasksJson: draft.tasksJson ?? (handler.tasks ?? []).map((task, i) => toJson(task, `${where}: task data at index ${i}`)),
+      ...draft.timer,
     });
   }
   return steps;

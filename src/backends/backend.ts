@@ -46,6 +46,10 @@ export interface NewStep {
   deps: StepDependency[];
   /** Tasks created with the step. */
   tasksJson: Json[];
+  /** Milliseconds the step waits, once its dependencies are done, before it starts (backend clock); 0 or absent = none. */
+  delayMs?: number;
+  /** Epoch milliseconds (backend clock) before which the step does not start; absent = none. */
+  startAt?: number;
 }
 
 export interface NewWorkflow {

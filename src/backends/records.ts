@@ -57,6 +57,10 @@ export interface ResolvedStepOptions {
   maxNodeLosses?: number;
   /** Where the task handler runs: the node's event loop (absent or 'none'), or its pool of threads / processes. */
   isolation?: 'none' | 'thread' | 'process';
+  /** How retry delays grow: 'fixed' (absent) waits taskFailRetryDelay each time, 'exponential' doubles it, with full jitter. */
+  taskRetryBackoff?: 'fixed' | 'exponential';
+  /** Longest retry delay in milliseconds; 0 or absent = no limit. */
+  taskRetryDelayMax?: number;
 }
 
 /** Workflow-level options as stored. */
@@ -115,6 +119,12 @@ export interface StepRecord {
   error: SerializedError | null;
   startedAt: number | null;
   finishedAt: number | null;
+  /**
+   * When a step with a `delay` or `startAt` may start (backend clock, epoch ms): set once its
+   * dependencies are done (its turn came); a `waiting` step with it waits for that time. Null
+   * for a step without a timer, or before its turn.
+   */
+  readyAt: number | null;
 }
 
 export interface TaskRecord {

@@ -1,7 +1,10 @@
 /**
  * One unref'd timer for "call me again at the earliest of these times": asking for a later
- * time than the one set changes nothing, an earlier one replaces it.
+ * time than the one set changes nothing, an earlier one replaces it. A wait longer than one
+ * timer can hold (a step's startAt months away) fires after MAX_TIMER_MS instead: the caller
+ * asks the backend again then, so its clock, not this process's, decides when the time came.
  */
+import { MAX_TIMER_MS } from '../clock.js';
 import type { Clock, ClockTimer } from '../clock.js';
 
 export class EarliestTimer {
@@ -12,7 +15,8 @@ export class EarliestTimer {
     private readonly fire: () => void,
   ) {}
 
-  in(delayMs: number): void {
+  in(requestedMs: number): void {
+    const delayMs = Math.min(Math.max(0, requestedMs), MAX_TIMER_MS);
     const at = this.clock.monotonic() + delayMs;
     if (this.pending !== null && this.pending.at <= at) return;
     this.cancel();

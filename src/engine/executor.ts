@@ -4,6 +4,7 @@
  * change its fate; a task that exceeds its timeout fails with a TimeoutError and its
  * `task.signal` aborts.
  */
+import { retryDelayMs } from './retry-backoff.js';
 import type { JobLease, JobOutcome, NextTaskEvent } from '../backends/backend.js';
 import type { Clock } from '../clock.js';
 import { faultPoint } from '../fault-points.js';
@@ -151,7 +152,7 @@ function failure(
   const attempts = context.job.failedCount + 1;
   // A corrupt stored record stays corrupt: another attempt would fail the same way.
   if (attempts >= context.step.options.taskMaxFailCount || error.code === 'ERR_CORRUPT_RECORD') return { ...lease, status: 'failed', error };
-  return { ...lease, status: 'retry', error, retryDelayMs: context.step.options.taskFailRetryDelay };
+  return { ...lease, status: 'retry', error, retryDelayMs: retryDelayMs(context.step.options, attempts) };
 }
 
 /**

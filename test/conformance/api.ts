@@ -178,7 +178,7 @@ export function api(t: Conformance): void {
         data: { tag: 'first' },
       });
       // defaults < WorkFlow.create < StepHandler.options < addStep options
-      expect(step.options).toEqual({ taskConcurrency: 3, taskTimeout: 4000, taskMaxFailCount: 5, taskFailRetryDelay: 0, maxNodeLosses: 3, isolation: 'none' });
+      expect(step.options).toEqual({ taskConcurrency: 3, taskTimeout: 4000, taskMaxFailCount: 5, taskFailRetryDelay: 0, maxNodeLosses: 3, isolation: 'none', taskRetryBackoff: 'fixed', taskRetryDelayMax: 0 });
       expect(progress).toEqual(['100.00% - 3/3']);
       // The index is known from the tasks on, also on the node that ran beforeAll.
       expect(handlerIndexes).toEqual([0, 0, 0]);

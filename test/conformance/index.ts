@@ -18,6 +18,7 @@ import { names } from './names.js';
 import { nodeLosses } from './node-losses.js';
 import { processes } from './processes.js';
 import { storedCode } from './stored-code.js';
+import { timers } from './timers.js';
 
 export function runConformance(backend: BackendUnderTest): void {
   describe(`conformance: ${backend.name}`, () => {
@@ -31,6 +32,7 @@ export function runConformance(backend: BackendUnderTest): void {
     storedCode(context);
     names(context);
     corruptRecords(context);
+    timers(context);
   });
 }
 

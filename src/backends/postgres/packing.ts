@@ -16,6 +16,8 @@ export function packSteps(steps: readonly NewStep[]): unknown[] {
     steps.map((step) => JSON.stringify(step.deps)),
     steps.map((step) => step.tasksJson.length),
     steps.flatMap((step) => step.tasksJson),
+    steps.map((step) => step.delayMs ?? 0),
+    steps.map((step) => step.startAt ?? null),
   ];
 }
 

@@ -55,6 +55,9 @@ const debug = createDebug('deflow:postgres');
 /** Jobs of removed workflows a sweep deletes per workflow it may remove. */
 const JOBS_PER_SWEPT_WORKFLOW = 250;
 
+/** Most timers one runnableSteps call starts (any left over are due: the node looks again at once). */
+const DUE_STEPS_PER_ROUND = 100;
+
 export class PostgresBackend implements Backend {
   readonly kind = 'postgres';
   readonly location: string;
@@ -161,12 +164,20 @@ export class PostgresBackend implements Backend {
   // --- work -----------------------------------------------------------------------------------
 
   async runnableSteps(limit: number): Promise<RunnableSteps> {
-    const rows = await this.run<RunnableRow>('runnableSteps', [limit]);
+    let rows = await this.run<RunnableRow>('runnableSteps', [limit]);
+    const due = rows[0];
+    if (due !== undefined && due.next_timer_at !== null && due.next_timer_at <= due.now) {
+      // A step's timer came due: start it (and its due neighbours), then look again.
+      await this.run('startDueSteps', [DUE_STEPS_PER_ROUND]);
+      rows = await this.run<RunnableRow>('runnableSteps', [limit]);
+    }
     const first = rows[0];
+    const nextJob = first?.next_run_at ?? null;
+    const nextTimer = first?.next_timer_at ?? null;
     return {
       steps: rows.flatMap((row) => (row.workflow_id === null ? [] : [toRunnableStep({ ...row, workflow_id: row.workflow_id })])),
       now: first?.now ?? Date.now(),
-      nextRunAt: first?.next_run_at ?? null,
+      nextRunAt: nextJob === null ? nextTimer : nextTimer === null ? nextJob : Math.min(nextJob, nextTimer),
     };
   }
 

@@ -45,6 +45,7 @@ const QUERY_NAMES = [
   'complete',
   'release',
   'runnableSteps',
+  'startDueSteps',
   // nodes.sql
   'registerNode',
   'heartbeat',

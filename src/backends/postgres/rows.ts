@@ -37,6 +37,8 @@ export interface WorkflowRow {
 }
 
 export interface StepRow {
+  /** When a step with a timer may start (epoch ms), set when its turn came. */
+  ready_at: number | null;
   workflow_id: string;
   id: string;
   name: string;
@@ -87,6 +89,8 @@ export interface NodeRow {
 export interface RunnableRow {
   now: number;
   next_run_at: number | null;
+  /** Earliest timer of a waiting step (it may be due already: then its step is started and the query runs again). */
+  next_timer_at: number | null;
   workflow_id: string | null;
   workflow_name: string;
   id: string;
@@ -154,6 +158,7 @@ export function toStepRecord(row: StepRow): StepRecord {
     error: readFailure(row.error),
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+    readyAt: row.ready_at,
   };
 }
 

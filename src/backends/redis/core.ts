@@ -54,7 +54,8 @@ export class RedisCore {
     const origin = randomUUID();
     this.hints = new HintIndex(this.scripts, keys, origin, (error) => debug('posting hints failed: %O', error));
     this.bus = new EventBus(events, keys.channel, origin, (event) => this.observe(event), problems);
-    this.discovery = new Discovery(this.client, this.scripts, keys, this.hints);
+    // Events of timers a check started reach every process through Redis, like a script's.
+    this.discovery = new Discovery(this.client, this.scripts, keys, this.hints, (workflowId, reply) => void this.settle(workflowId, reply));
     this.followed = new Followed(this.client, keys, [link, events], (batch) => this.bus.deliver(batch));
   }
 

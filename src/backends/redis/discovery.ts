@@ -41,6 +41,8 @@ export class Discovery {
     private readonly scripts: Scripts,
     private readonly keys: KeySpace,
     private readonly hints: HintIndex,
+    /** A check started steps whose timer came due: the common reply of those transitions (RedisCore.settle). */
+    private readonly onTransitions: (workflowId: string, reply: Reply[]) => void,
   ) {}
 
   /**
@@ -190,6 +192,7 @@ export class Discovery {
       // An unusable stored time (not written by deflow) keeps the workflow, as an unusable keep does in Lua.
       return { kind, expireAt: finishedAt === '' || keep === '' || !Number.isFinite(expireAt) ? '' : String(expireAt) };
     }
+    if (reply[7] !== undefined) this.onTransitions(workflowId, list(reply[7]));
     const flat = list(reply[5]).map(text);
     const steps: RunnableStep[] = [];
     const name = text(reply[2]);

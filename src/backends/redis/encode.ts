@@ -4,7 +4,7 @@ import { refusalError } from '../failures.js';
 import { parseJobId } from './keys.js';
 import type { ScriptArg } from './scripts.js';
 
-/** A step as lua/lib/insert.lua reads it: 14 values, then its tasks. */
+/** A step as lua/lib/insert.lua reads it: 15 values, then its tasks. */
 function pushStep(args: ScriptArg[], step: NewStep, parents: string, dependents: string): void {
   args.push(
     step.id,
@@ -20,9 +20,17 @@ function pushStep(args: ScriptArg[], step: NewStep, parents: string, dependents:
     parents,
     step.deps[0]?.on ?? 'success',
     dependents,
+    timerOf(step),
     step.tasksJson.length,
   );
   for (const task of step.tasksJson) args.push(task);
+}
+
+/** A step's timer as insert.lua stores it: "<delayMs>|<startAt>" (either may be empty), '' for none. */
+function timerOf(step: NewStep): string {
+  const delay = step.delayMs ?? 0;
+  if (delay <= 0 && step.startAt === undefined) return '';
+  return `${delay > 0 ? delay : ''}|${step.startAt ?? ''}`;
 }
 
 /** The declared steps of a new workflow, numbered 1..n in order, with their edges resolved. */

@@ -55,6 +55,7 @@ export const STEP_ATTRIBUTES = [
   'err',
   'sAt',
   'fAt',
+  'rat',
 ] as const;
 
 type StepAttributes = Partial<Record<(typeof STEP_ATTRIBUTES)[number], string>>;
@@ -77,6 +78,7 @@ export function toStepRecord(workflowId: string, a: StepAttributes, anchorId: st
     stage: (a.stage ?? 'before') as StepStage,
     counts: { total: Number(a.total ?? 0), done: Number(a.done ?? 0), failed: Number(a.failed ?? 0) },
     error: readFailure(a.err),
+    readyAt: numberOrNull(a.rat),
     startedAt: numberOrNull(a.sAt),
     finishedAt: numberOrNull(a.fAt),
   };

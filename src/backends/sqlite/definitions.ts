@@ -126,6 +126,8 @@ export class Definitions {
       maxAttempts: step.options.taskMaxFailCount,
       retryDelay: step.options.taskFailRetryDelay,
       deps: JSON.stringify(step.deps),
+      delayMs: step.delayMs ?? 0,
+      startAt: step.startAt ?? null,
       anchorPk: placement.anchorPk,
       anchorPhase: placement.anchorPhase,
       anchorSeq: placement.anchorSeq,

@@ -64,6 +64,10 @@ export interface StepRow {
   error: string | null;
   started_at: number | null;
   finished_at: number | null;
+  delay_ms: number;
+  start_at: number | null;
+  /** When a step with a timer may start, set when its turn came. */
+  ready_at: number | null;
 }
 
 /** A row of the tasksPage query, read as an array: id, data, status, failed_count, result, error, finished_at, lost_count. */
@@ -161,6 +165,7 @@ export function toStepRecord(row: StepRow, anchorId: string | null): StepRecord 
     error: readFailure(row.error),
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+    readyAt: row.ready_at,
   };
 }
 

@@ -41,6 +41,9 @@ import { prepareStatements } from './statements.js';
 import type { Statements } from './statements.js';
 import { StepMachine } from './step-machine.js';
 
+/** Most timers one runnableSteps call starts (the rest start at the next call, which comes at once). */
+const DUE_STEPS_PER_ROUND = 100;
+
 export interface SqliteBackendOptions {
   /** Database file, or `:memory:` (one process only). */
   path: string;
@@ -125,15 +128,27 @@ export class SqliteBackend implements Backend {
   // --- work -----------------------------------------------------------------------------------
 
   async runnableSteps(limit: number): Promise<RunnableSteps> {
+    this.startDueSteps();
     const now = this.clock.now();
     const rows = this.database().transaction(() => ({
       steps: this.q.runnableSteps.all({ now, limit }) as (StepRow & { workflow_name: string })[],
-      next: (this.q.nextRunAt.get(now) as { next: number | null }).next,
+      nextJob: (this.q.nextRunAt.get(now) as { next: number | null }).next,
+      nextTimer: (this.q.nextTimerAt.get() as { next: number | null }).next,
     }))();
+    const { nextJob, nextTimer } = rows;
     return Promise.resolve({
       steps: rows.steps.map((row) => runnableStep(row, row.workflow_name)),
-      nextRunAt: rows.next,
+      nextRunAt: nextJob === null ? nextTimer : nextTimer === null ? nextJob : Math.min(nextJob, nextTimer),
       now,
+    });
+  }
+
+  /** Steps whose timer came due start here (a write only when there are some): nodes look when one is due. */
+  private startDueSteps(): void {
+    const due = () => this.q.dueTimers.all({ now: this.clock.now(), limit: DUE_STEPS_PER_ROUND }) as { pk: number }[];
+    if (due().length === 0) return;
+    this.write((machine) => {
+      for (const { pk } of due()) machine.start(pk);
     });
   }
 

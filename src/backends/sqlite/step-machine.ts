@@ -58,15 +58,32 @@ export class StepMachine {
     return row;
   }
 
-  /** Starts a waiting step and runs its stages as far as they go without a job. */
+  /** Starts a waiting step (once its timer, if any, is due) and runs its stages as far as they go without a job. */
   start(pk: number): void {
     const step = this.stepRow(pk);
     if (step.status !== 'waiting') return;
+    if (!this.timerDue(step)) return;
     this.q.markWorkflowRunning.run({ id: step.workflow_id, now: this.now });
     this.q.startStep.run({ pk, now: this.now });
     this.touchedWorkflows.add(step.workflow_id);
     if (step.has_before === 1) this.work(step);
     this.advance(pk);
+  }
+
+  /**
+   * A step with a delay or startAt: its due time is fixed the first time its turn comes (its
+   * delay counted from then); until it is due it stays waiting, and idle nodes are woken to
+   * learn when to look again (runnableSteps' nextRunAt).
+   */
+  private timerDue(step: StepRow): boolean {
+    let readyAt = step.ready_at;
+    if (readyAt === null) {
+      if (step.delay_ms <= 0 && step.start_at === null) return true;
+      readyAt = Math.max(step.start_at ?? 0, step.delay_ms > 0 ? this.now + step.delay_ms : 0);
+      this.q.setReadyAt.run({ pk: step.pk, readyAt });
+      if (readyAt > this.now) this.events.push({ type: 'wake' });
+    }
+    return readyAt <= this.now;
   }
 
   /** Re-examines a running step after a job of it finished. */

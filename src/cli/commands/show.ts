@@ -1,5 +1,6 @@
 /** `deflow show <id>`: one workflow's steps, progress and errors. */
 import Table from 'cli-table3';
+import type { StepRecord } from '../../backends/records.js';
 import type { Command } from 'commander';
 import { openStoreToLook } from '../../api/store-look.js';
 import { registerOptions, requireExistingStore, withBackendOptions } from '../backend-option.js';
@@ -33,7 +34,7 @@ export function showCommand(program: Command): void {
           table.push([
             step.runIndex === null ? '-' : String(step.runIndex),
             printable(step.parentId === null ? step.name : `  ${step.name} (added by ${step.parentId})`),
-            step.status,
+            stepStatus(step),
             `${done}/${step.counts.total}`,
             String(step.counts.failed),
             duration(since(step.startedAt, step.finishedAt)),
@@ -58,4 +59,10 @@ export function showCommand(program: Command): void {
       }
     },
   );
+}
+
+/** A step waiting for its timer says until when (the backend's clock). */
+function stepStatus(step: StepRecord): string {
+  if (step.status === 'waiting' && step.readyAt !== null) return `waiting until ${new Date(step.readyAt).toISOString()}`;
+  return step.status;
 }

@@ -89,13 +89,37 @@ CREATE FUNCTION step_work(p_workflow_id text, p_step_id text) RETURNS void LANGU
   SELECT emit(jsonb_build_object('type', 'work', 'workflowId', p_workflow_id, 'stepId', p_step_id))
 $$;
 
--- Starts a waiting step and runs its stages as far as they go without a job.
+-- A step with a delay or startAt: its due time is fixed the first time its turn comes (its delay
+-- counted from then, on this server's clock). Until it is due the step stays waiting, and idle
+-- nodes are woken to learn when to look again (runnableSteps' next_timer_at; start_due_steps).
+CREATE FUNCTION step_timer_due(p_step steps) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+  v_due timestamptz := p_step.due_at;
+BEGIN
+  IF v_due IS NULL THEN
+    IF p_step.delay_ms <= 0 AND p_step.start_at IS NULL THEN
+      RETURN true;
+    END IF;
+    v_due := greatest(p_step.start_at, CASE WHEN p_step.delay_ms > 0 THEN ms_now() + p_step.delay_ms * interval '1 millisecond' END);
+    UPDATE steps SET due_at = v_due WHERE pk = p_step.pk;
+    IF v_due > now() THEN
+      PERFORM emit('{"type": "wake"}'::jsonb);
+    END IF;
+  END IF;
+  RETURN v_due <= now();
+END
+$$;
+
+-- Starts a waiting step (once its timer, if any, is due) and runs its stages as far as they go without a job.
 CREATE FUNCTION step_start(p_pk bigint, p_adv bigint[]) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   v_step steps;
 BEGIN
   SELECT * INTO v_step FROM steps WHERE pk = p_pk;
   IF NOT FOUND OR v_step.status <> 'waiting' THEN
+    RETURN;
+  END IF;
+  IF NOT step_timer_due(v_step) THEN
     RETURN;
   END IF;
   UPDATE workflows

@@ -15,7 +15,7 @@
 CREATE FUNCTION insert_step(
   p_workflow_id text, p_id text, p_name text, p_handler jsonb, p_data text, p_options jsonb, p_deps jsonb,
   p_anchor_pk bigint, p_anchor_phase text, p_anchor_seq integer, p_parent_id text, p_decl_index integer,
-  p_tasks text[]
+  p_tasks text[], p_delay_ms bigint, p_start_at bigint
 ) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
   v_pk bigint;
@@ -26,12 +26,13 @@ BEGIN
   INSERT INTO steps (
     workflow_id, id, name, handler, data, options, max_attempts, retry_delay, deps,
     anchor_pk, anchor_phase, anchor_seq, parent_id, decl_index, status, stage,
-    has_before, has_after, total, next_seq
+    has_before, has_after, total, next_seq, delay_ms, start_at
   ) VALUES (
     p_workflow_id, p_id, p_name, p_handler, p_data, p_options,
     (p_options->>'taskMaxFailCount')::integer, (p_options->>'taskFailRetryDelay')::integer, p_deps,
     p_anchor_pk, p_anchor_phase, p_anchor_seq, p_parent_id, p_decl_index, 'waiting', 'before',
-    v_before, v_after, v_count, v_count
+    v_before, v_after, v_count, v_count, coalesce(p_delay_ms, 0),
+    CASE WHEN p_start_at IS NOT NULL THEN to_timestamp(p_start_at / 1000.0) END
   )
   ON CONFLICT (workflow_id, id) DO NOTHING
   RETURNING pk INTO v_pk;
@@ -56,7 +57,7 @@ $$;
 CREATE FUNCTION create_workflow(
   p_id text, p_name text, p_options jsonb, p_watch boolean, p_replace boolean,
   p_step_ids text[], p_names text[], p_handlers jsonb[], p_data text[], p_step_options jsonb[], p_deps jsonb[],
-  p_task_counts integer[], p_tasks text[],
+  p_task_counts integer[], p_tasks text[], p_delays bigint[], p_start_ats bigint[],
   OUT created boolean, OUT events jsonb
 ) LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
@@ -86,7 +87,7 @@ BEGIN
   FOR i IN 1..v_steps LOOP
     v_count := p_task_counts[i];
     v_pk := insert_step(p_id, p_step_ids[i], p_names[i], p_handlers[i], p_data[i], p_step_options[i], p_deps[i],
-                        NULL, NULL, NULL, NULL, i - 1, p_tasks[v_offset + 1 : v_offset + v_count]);
+                        NULL, NULL, NULL, NULL, i - 1, p_tasks[v_offset + 1 : v_offset + v_count], p_delays[i], p_start_ats[i]);
     IF v_pk IS NULL THEN
       PERFORM refuse(jsonb_build_object(
         'code', 'ERR_VALIDATION', 'reason', 'duplicate-step-id', 'workflowId', p_id, 'stepId', p_step_ids[i]));
@@ -119,7 +120,7 @@ $$;
 CREATE FUNCTION add_anchored_steps(
   p_workflow_id text, p_anchor_id text, p_phase text,
   p_step_ids text[], p_names text[], p_handlers jsonb[], p_data text[], p_step_options jsonb[], p_deps jsonb[],
-  p_task_counts integer[], p_tasks text[]
+  p_task_counts integer[], p_tasks text[], p_delays bigint[], p_start_ats bigint[]
 ) RETURNS integer LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
   v_anchor steps;
@@ -145,7 +146,8 @@ BEGIN
     v_count := p_task_counts[i];
     UPDATE steps SET child_seq = child_seq + 1 WHERE pk = v_anchor.pk RETURNING child_seq INTO v_child_seq;
     v_pk := insert_step(p_workflow_id, p_step_ids[i], p_names[i], p_handlers[i], p_data[i], p_step_options[i], p_deps[i],
-                        v_anchor.pk, p_phase, v_child_seq, v_anchor.id, v_decl, p_tasks[v_offset + 1 : v_offset + v_count]);
+                        v_anchor.pk, p_phase, v_child_seq, v_anchor.id, v_decl, p_tasks[v_offset + 1 : v_offset + v_count],
+                        p_delays[i], p_start_ats[i]);
     v_decl := v_decl + 1;
     v_offset := v_offset + v_count;
     CONTINUE WHEN v_pk IS NULL; -- already added by an earlier attempt of the same hook

@@ -177,3 +177,37 @@ BEGIN
   FROM claim_core(p_node_id, p_workflow_id, p_step_id, p_limit, p_call);
 END
 $$;
+
+-- Entry point: starts the waiting steps whose timer came due (the step machine's start), each
+-- under its workflow's row lock, taken in id order like every operation that locks several.
+-- Called by runnableSteps only when its answer shows a timer that is due. Returns how many.
+CREATE FUNCTION start_due_steps(p_limit integer) RETURNS integer
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+  v_workflow text;
+  v_pk bigint;
+  v_started integer := 0;
+BEGIN
+  PERFORM begin_events();
+  FOR v_workflow IN
+    SELECT DISTINCT d.workflow_id FROM (
+      SELECT s.workflow_id FROM steps s
+      WHERE s.status = 'waiting' AND s.due_at IS NOT NULL AND s.due_at <= now()
+      ORDER BY s.due_at LIMIT p_limit
+    ) d ORDER BY d.workflow_id
+  LOOP
+    PERFORM 1 FROM workflows WHERE id = v_workflow FOR UPDATE;
+    FOR v_pk IN
+      SELECT s.pk FROM steps s
+      WHERE s.workflow_id = v_workflow AND s.status = 'waiting' AND s.due_at IS NOT NULL AND s.due_at <= now()
+      ORDER BY s.due_at, s.pk
+    LOOP
+      PERFORM step_start(v_pk, '{}');
+      v_started := v_started + 1;
+    END LOOP;
+    PERFORM settle_workflow(v_workflow);
+  END LOOP;
+  PERFORM flush_events();
+  RETURN v_started;
+END
+$$;

@@ -21,6 +21,10 @@ FROM complete_jobs(
   $16::text[], $17, $18, $19, $20, $21, $22::text[], $23, $24::bigint
 );
 
+-- name: startDueSteps
+-- ($1 limit) Starts waiting steps whose timer came due.
+SELECT start_due_steps($1) AS started;
+
 -- name: release
 -- ($1 step pks, $2 seqs, $3 tokens)
 SELECT release_jobs($1::bigint[], $2::integer[], $3::bigint[]);
@@ -28,10 +32,11 @@ SELECT release_jobs($1::bigint[], $2::integer[], $3::bigint[]);
 -- name: runnableSteps
 -- ($1 limit) Running steps whose current stage has a claimable job, oldest workflow first,
 -- with the clock and the earliest delayed retry (always one row; step columns null when none).
-SELECT clock.now, clock.next_run_at, r.*
+SELECT clock.now, clock.next_run_at, clock.next_timer_at, r.*
 FROM (
   SELECT floor(epoch_ms(now())) AS now,
-         (SELECT epoch_ms(min(j.run_at)) FROM jobs j WHERE j.status = 'requeued' AND j.run_at > now()) AS next_run_at
+         (SELECT epoch_ms(min(j.run_at)) FROM jobs j WHERE j.status = 'requeued' AND j.run_at > now()) AS next_run_at,
+         (SELECT epoch_ms(min(s.due_at)) FROM steps s WHERE s.status = 'waiting' AND s.due_at IS NOT NULL) AS next_timer_at
 ) clock
 LEFT JOIN LATERAL (
   SELECT s.workflow_id, w.name AS workflow_name, s.id, s.name, s.handler, s.data, s.options, s.run_index, s.parent_id

@@ -4,11 +4,11 @@
 INSERT INTO steps (
   workflow_id, id, name, handler, data, options, max_attempts, retry_delay, deps,
   anchor_pk, anchor_phase, anchor_seq, parent_id, decl_index, status, stage,
-  has_before, has_after, total, next_seq
+  has_before, has_after, total, next_seq, delay_ms, start_at
 ) VALUES (
   @workflowId, @id, @name, @handler, @data, @options, @maxAttempts, @retryDelay, @deps,
   @anchorPk, @anchorPhase, @anchorSeq, @parentId, @declIndex, 'waiting', 'before',
-  @hasBefore, @hasAfter, 0, 0
+  @hasBefore, @hasAfter, 0, 0, @delayMs, @startAt
 )
 ON CONFLICT (workflow_id, id) DO NOTHING
 RETURNING pk;
@@ -32,6 +32,20 @@ SELECT COALESCE(MAX(decl_index), -1) + 1 AS next FROM steps WHERE workflow_id = 
 
 -- name: setStage
 UPDATE steps SET stage = ? WHERE pk = ?;
+
+-- name: setReadyAt
+-- A step with a timer whose turn came: it starts at this time (docs/backends/step-machine.md).
+UPDATE steps SET ready_at = @readyAt WHERE pk = @pk;
+
+-- name: dueTimers
+-- Waiting steps whose time came (only steps with a timer have ready_at).
+SELECT pk FROM steps WHERE status = 'waiting' AND ready_at IS NOT NULL AND ready_at <= @now
+ORDER BY ready_at, pk
+LIMIT @limit;
+
+-- name: nextTimerAt
+-- Earliest timer still waiting (one already due, left by a full round, makes nodes look at once).
+SELECT MIN(ready_at) AS next FROM steps WHERE status = 'waiting' AND ready_at IS NOT NULL;
 
 -- name: startStep
 UPDATE steps SET status = 'running', stage = 'before', started_at = @now WHERE pk = @pk;

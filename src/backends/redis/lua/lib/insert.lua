@@ -1,23 +1,25 @@
 -- insert.lua: writing new steps and tasks (create, addAfter, addTasks). Included after core.lua.
 --
--- A step as the client sends it in ARGV, 14 values followed by its tasks:
+-- A step as the client sends it in ARGV, 15 values followed by its tasks:
 --   id name handlerJson dataJson optionsJson maxAttempts retryDelayMs depsJson
 --   hasBefore(0|1) hasAfter(0|1) parents("n,n" or '') cond(success|failure|always)
---   dependents("n,n" or '') taskCount, then taskCount task data JSON values.
+--   dependents("n,n" or '') timer ("<delayMs>|<startAt>", either part empty; '' = none)
+--   taskCount, then taskCount task data JSON values.
 -- Step attributes kept in `st` as "<n>:<attr>":
 --   id name handler data options maxA delay deps anchor phase aseq parent decl run status stage
 --   hb ha total done failed cur (last task seq leased in a range) cseq (children handed out)
 --   ch (children "n,n" in call order) kids (dependents) pars (parents) cond fseq ferr (first
 --   failed task and its error) fstg (stage a failed step failed in) err sAt fAt rlc (range
---   leases handed out: their ids in `rl` are <n>:1 .. <n>:<rlc>)
+--   leases handed out: their ids in `rl` are <n>:1 .. <n>:<rlc>); only for a step with a
+--   timer: tmr (as sent) and rat (due time, set when its turn comes; see timer_due in machine.lua)
 
-local STEP_FIELDS = 14
+local STEP_FIELDS = 15
 
 local function read_step(pos)
   local s = {
     id = ARGV[pos], name = ARGV[pos + 1], handler = ARGV[pos + 2], data = ARGV[pos + 3], options = ARGV[pos + 4],
     maxA = ARGV[pos + 5], delay = ARGV[pos + 6], deps = ARGV[pos + 7], hb = ARGV[pos + 8], ha = ARGV[pos + 9],
-    pars = ARGV[pos + 10], cond = ARGV[pos + 11], kids = ARGV[pos + 12], ntasks = tonumber(ARGV[pos + 13]),
+    pars = ARGV[pos + 10], cond = ARGV[pos + 11], kids = ARGV[pos + 12], tmr = ARGV[pos + 13], ntasks = tonumber(ARGV[pos + 14]),
     tasks_at = pos + STEP_FIELDS,
   }
   return s, pos + STEP_FIELDS + s.ntasks
@@ -53,5 +55,6 @@ local function insert_step(n, s, placement)
     'hb', s.hb, 'ha', s.ha, 'total', 0, 'done', 0, 'failed', 0, 'cur', 0, 'cseq', 0, 'ch', '', 'kids', s.kids,
     'pars', s.pars, 'cond', s.cond, 'fseq', '', 'ferr', '', 'fstg', '', 'err', '', 'sAt', '', 'fAt', '', 'rlc', 0,
   }, true)
+  if s.tmr ~= '' then sset(n, 'tmr', s.tmr) end
   insert_tasks(n, s.tasks_at, s.ntasks)
 end

@@ -185,8 +185,28 @@ local function advance_loop(n)
 end
 
 -- Starts a waiting step and runs its stages as far as they go without a job.
+-- A step with a timer (tmr): its due time rat is fixed the first time its turn comes (its delay
+-- counted from then). Until it is due the step stays waiting, in `ready` at that time, so the
+-- workflow's hint wakes nodes then and check.lua starts it (start_due_timers).
+local function timer_due(n)
+  local tmr = sget(n, 'tmr')
+  if not tmr or tmr == '' then return true end
+  local at = as_number(sget(n, 'rat'))
+  if at == nil then
+    local delay, start_at = string.match(tmr, '^(%d*)|(%d*)$')
+    at = as_number(start_at) or 0
+    local d = as_number(delay)
+    if d and d > 0 then at = math.max(at, NOW + d) end
+    sset(n, 'rat', I(at))
+  end
+  if at <= NOW then return true end
+  mark_ready(n, at)
+  return false
+end
+
 start = function(n)
   if sget(n, 'status') ~= 'waiting' then return end
+  if not timer_due(n) then return end
   mark_workflow_running()
   sput(n, { 'status', 'running', 'stage', 'before', 'sAt', NOWS })
   TOUCHED = true
@@ -320,6 +340,20 @@ local function runnable_now(name, created_at)
   table.insert(out, 1, created_at)
   table.insert(out, 1, name)
   return out
+end
+
+-- Waiting steps whose timer came due (they are in `ready` at their due time) start now;
+-- whether any did.
+local function start_due_timers()
+  local started = false
+  for _, n in ipairs(redis.call('ZRANGEBYSCORE', K_READY, '-inf', NOWS)) do
+    if sget(n, 'status') == 'waiting' then
+      redis.call('ZREM', K_READY, n)
+      start(n)
+      started = true
+    end
+  end
+  return started
 end
 
 -- Every mutating script ends here: settles the workflow, bumps the work version when work

@@ -1,20 +1,28 @@
 -- check.lua: which steps of this workflow have claimable jobs now (for runnableSteps and
 -- the hint reconciliation). Moves due delayed jobs to the ready queue and re-scores steps
--- found empty, so it writes, but it never creates work.
+-- found empty, so it writes; the only work it creates is that of steps whose timer came due,
+-- which it starts (the step machine's start).
 --
 -- KEYS: the twelve workflow keys (see lib/core.lua).
 -- ARGV[1] workflow id   ARGV[2] event channel   ARGV[3] most steps to return
 -- Returns { 'missing' }, { 'done', status, finishedAt, keep } for a finished workflow, or
 --   { 'ok', createdAt, name, wv, nextRunAt or '', steps[], now } where steps is flat:
---   id name handlerJson dataJson optionsJson runIndex parentId per step.
+--   id name handlerJson dataJson optionsJson runIndex parentId per step; then, when a timer
+--   started a step, the common reply (lib/machine.lua) of those transitions.
 
 --- @include number
 --- @include core
+--- @include machine
+
+-- Only to start timers: a step whose stored counts are unusable is listed as claimable, and
+-- the claim (which fails such steps) reports it, as before the machine was included here.
+FAILS_STEPS = false
 
 if redis.call('EXISTS', K_WF) == 0 then return { 'missing' } end
 local wf = redis.call('HMGET', K_WF, 'status', 'createdAt', 'name', 'wv', 'finishedAt', 'keep')
 if wf[1] ~= 'pending' and wf[1] ~= 'running' then return { 'done', wf[1], wf[5] or '', wf[6] or '' } end
 promote_due()
+local timers = start_due_timers()
 local limit = tonumber(ARGV[3])
 local steps, found = {}, 0
 for _, n in ipairs(redis.call('ZRANGEBYSCORE', K_READY, '-inf', NOWS)) do
@@ -29,4 +37,9 @@ for _, n in ipairs(redis.call('ZRANGEBYSCORE', K_READY, '-inf', NOWS)) do
   end
 end
 local later = redis.call('ZRANGEBYSCORE', K_READY, '(' .. NOWS, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+if timers then
+  local common = reply({})
+  wf = redis.call('HMGET', K_WF, 'status', 'createdAt', 'name', 'wv')
+  return { 'ok', wf[2], wf[3], wf[4], later[2] or '', steps, NOWS, common }
+end
 return { 'ok', wf[2], wf[3], wf[4], later[2] or '', steps, NOWS }
