@@ -18,6 +18,7 @@ import { names } from './names.js';
 import { nodeLosses } from './node-losses.js';
 import { processes } from './processes.js';
 import { storedCode } from './stored-code.js';
+import { timerProcesses } from './timer-processes.js';
 import { timers } from './timers.js';
 
 export function runConformance(backend: BackendUnderTest): void {
@@ -41,5 +42,6 @@ export function runProcessConformance(backend: BackendUnderTest): void {
     const context = useConformance(backend);
     processes(context);
     crashPoints(context);
+    timerProcesses(context);
   });
 }

@@ -1,0 +1,44 @@
+/**
+ * Timers are durable: a step waiting for its delay is a stored record, not a timer in some
+ * process. Every node is killed while it waits; a node started after its due time runs it.
+ */
+import { describe, expect, it } from 'vitest';
+import DeFlow, { WorkFlow } from '../../src/index.js';
+import echo from '../fixtures/steps/echo.js';
+import { startNode } from '../helpers/nodes.js';
+import type { Conformance } from './context.js';
+import { eventually } from './context.js';
+import { echoResults, starts } from './process-tools.js';
+
+export function timerProcesses(t: Conformance): void {
+  describe('timers across processes', () => {
+    it('runs a delayed step on a node started after its due time, every node having been killed while it waited', async () => {
+      const first = await startNode(t.options());
+      await t.register({ worker: false });
+      const { backend } = await DeFlow.getInstance().services();
+      const workflow = WorkFlow.create('durable-timer')
+        .addStep({ name: 'now', step: echo, tasks: [{ value: 1 }] })
+        .addStep({ name: 'later', step: echo, tasks: [{ value: 2 }], delay: 2_500 })
+        .run();
+      // The first step ran, and the second waits for its time.
+      const waiting = await eventually(async () => {
+        const later = (await backend.getSteps(workflow.id)).find((step) => step.name === 'later');
+        return later?.readyAt !== null && later?.status === 'waiting' ? later : undefined;
+      });
+      await first.kill('SIGKILL');
+      expect(starts([first])).toEqual([1]);
+      // Nobody is left to run it; the time passes (on the backend's clock).
+      const readyAt = waiting.readyAt ?? Infinity;
+      await eventually(async () => ((await backend.now()) > readyAt + 200 ? true : undefined), 30_000, 100);
+      expect((await backend.getSteps(workflow.id)).find((step) => step.name === 'later')?.status).toBe('waiting');
+
+      const second = await startNode(t.options());
+      const result = await workflow.done();
+      expect(echoResults(result, 1).map((r) => r.pid)).toEqual([second.pid]);
+      expect(starts([second])).toEqual([2]);
+      const later = (await backend.getSteps(workflow.id)).find((step) => step.name === 'later');
+      expect(later?.readyAt).toBe(waiting.readyAt);
+      expect(later?.startedAt).toBeGreaterThanOrEqual(readyAt);
+    });
+  });
+}
