@@ -134,6 +134,22 @@ describe('deflow CLI', () => {
     expect(show.stdout).toMatch(/#1 1 -> NodeLostError: task 1 of step "crashy" was lost with its node 1 time .*\(failed 0x, lost with its node 1x\)/);
   });
 
+  it('show says until when a step waits for its timer', async () => {
+    const cwd = workdir();
+    const file = join(cwd, 'timer.db');
+    DeFlow.register({ backend: `sqlite:${file}`, worker: false, checkProcessQueueInterval: 0 });
+    const startAt = Date.UTC(2099, 0, 2, 3, 4, 5, 678);
+    const workflow = WorkFlow.create('timer').addStep({ name: 'someday', step: cliEcho, tasks: [1], startAt: new Date(startAt) }).run();
+    try {
+      await workflow.started();
+    } finally {
+      await DeFlow.unregister();
+    }
+    const show = await deflow(['show', workflow.id, '--backend', `sqlite:${file}`], cwd);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toContain('waiting until 2099-01-02T03:04:05.678Z');
+  });
+
   it('run follows a TypeScript workflow module to the end, exit 0', async () => {
     const run = await deflow(['run', join(FIXTURES, 'cli/workflow.ts')], workdir());
     expect(run.code).toBe(0);
