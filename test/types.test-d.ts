@@ -58,6 +58,17 @@ describe('types', () => {
     WorkFlow.create('typed').addStep({ step: send, when: 'sometimes' });
   });
 
+  test('a step timer is a delay in ms and a startAt Date or epoch ms; backoff is fixed or exponential', () => {
+    WorkFlow.create('typed').addStep({ step: send, delay: 1000, startAt: new Date() });
+    WorkFlow.create('typed').addStep({ step: send, startAt: Date.now(), options: { taskRetryBackoff: 'exponential', taskRetryDelayMax: 60_000 } });
+    // @ts-expect-error startAt is a Date or a number
+    WorkFlow.create('typed').addStep({ step: send, startAt: '2030-01-01' });
+    // @ts-expect-error delay is a number of milliseconds
+    WorkFlow.create('typed').addStep({ step: send, delay: '5s' });
+    // @ts-expect-error taskRetryBackoff is fixed or exponential
+    WorkFlow.create('typed').addStep({ step: send, options: { taskRetryBackoff: 'linear' } });
+  });
+
   test('import() of a step module infers its types', () => {
     WorkFlow.create('lazy').addStep({ step: import('./fixtures/steps/echo.js'), tasks: [{ value: 1, ms: 2 }] });
     // @ts-expect-error EchoData has no `nope`
