@@ -17,6 +17,7 @@ import { leases } from './leases.js';
 import { names } from './names.js';
 import { nodeLosses } from './node-losses.js';
 import { processes } from './processes.js';
+import { retry } from './retry.js';
 import { storedCode } from './stored-code.js';
 
 export function runConformance(backend: BackendUnderTest): void {
@@ -31,6 +32,7 @@ export function runConformance(backend: BackendUnderTest): void {
     storedCode(context);
     names(context);
     corruptRecords(context);
+    retry(context);
   });
 }
 
