@@ -37,6 +37,34 @@ const prepared = new StepHandler<{ label: string }, string, string>({
   handler: (task) => `${task.data} done`,
 });
 
+/** Adds a step running `labelled` on `<label>:helper` from its handler, and counts its afterAll. */
+const adder = new StepHandler<{ label: string }, string, string>({
+  name: 'retry-adder',
+  async handler(task, step) {
+    calls.set(task.data, called(task.data) + 1);
+    await step.addAfter({ step: labelled, tasks: [`${step.data.label}:helper`], name: 'helper', options: { taskMaxFailCount: 1 } });
+    return task.data;
+  },
+  afterAll(step) {
+    const label = `${step.data.label}:after`;
+    calls.set(label, called(label) + 1);
+  },
+});
+
+/** Like `labelled`, and counts its afterAll under `<label>:after`. */
+const watched = new StepHandler<{ label: string }, string, string>({
+  name: 'retry-watched',
+  handler(task) {
+    calls.set(task.data, called(task.data) + 1);
+    if (broken.has(task.data)) throw new Error(`${task.data} is broken`);
+    return `${task.data} done`;
+  },
+  afterAll(step) {
+    const label = `${step.data.label}:after`;
+    calls.set(label, called(label) + 1);
+  },
+});
+
 const once = { taskMaxFailCount: 1 };
 
 async function failureOf(workflow: WorkFlow): Promise<WorkflowResult> {
@@ -131,6 +159,49 @@ export function retry(t: Conformance): void {
       const result = await (await workflow.retry()).done();
       expect(result.steps[0]?.tasks.map((task) => task.result)).toEqual(['a done', 'b done']);
       expect(called(l('p:before'))).toBe(2);
+    });
+
+    it('resumes a step whose added step failed: the added step runs again, the tasks that added it do not', async () => {
+      await t.register();
+      const l = labels('added');
+      broken.add(l('p:helper'));
+      const workflow = WorkFlow.create('retry-added').addStep({ name: 'parent', step: adder, data: { label: l('p') }, tasks: [l('t')] }).run();
+      const failed = await failureOf(workflow);
+      expect(failed.error).toMatchObject({ stage: 'tasks-children' });
+      broken.delete(l('p:helper'));
+      const result = await (await workflow.retry()).done();
+      expect(result.steps.map((step) => [step.name, step.status])).toEqual(
+        expect.arrayContaining([
+          ['parent', 'succeeded'],
+          ['helper', 'succeeded'],
+        ]),
+      );
+      expect(result.steps).toHaveLength(2);
+      expect([called(l('t')), called(l('p:helper'))]).toEqual([1, 2]);
+    });
+
+    it('runs afterAll again after retried tasks, and decides a failure branch again', async () => {
+      await t.register();
+      const l = labels('after');
+      broken.add(l('bad'));
+      broken.add(l('boom'));
+      const workflow = WorkFlow.create('retry-after')
+        .addStep({ name: 'tasks', step: adder, data: { label: l('a') }, tasks: [], dependsOn: [] })
+        .addStep({ name: 'risky', step: watched, data: { label: l('r') }, tasks: [l('ok'), l('bad')], options: once, dependsOn: [] })
+        .addStep({ name: 'rescue', step: labelled, tasks: [l('rescue')], dependsOn: ['risky'], when: 'failure' })
+        .addStep({ name: 'unhandled', step: labelled, tasks: [l('boom')], options: once, dependsOn: [] })
+        .run();
+      const failed = await failureOf(workflow);
+      expect(statuses(failed)).toMatchObject({ risky: 'failed', rescue: 'succeeded', unhandled: 'failed' });
+      broken.delete(l('bad'));
+      broken.delete(l('boom'));
+      const result = await (await workflow.retry()).done();
+      // rescue ran because risky had failed; risky succeeds now, so rescue is skipped (its old result cleared).
+      expect(statuses(result)).toEqual({ tasks: 'succeeded', risky: 'succeeded', rescue: 'skipped', unhandled: 'succeeded' });
+      expect(result.steps.find((step) => step.name === 'rescue')?.tasks.map((task) => task.result)).toEqual([undefined]);
+      expect([called(l('ok')), called(l('bad')), called(l('rescue'))]).toEqual([1, 2, 1]);
+      expect(called(l('r:after'))).toBe(2); // it saw the failed tasks, then the retried ones
+      expect(called(l('a:after'))).toBe(1); // a step that succeeded is kept, its afterAll too
     });
 
     it('runs a step and its dependents again from scratch with from, evaluating a failure branch again', async () => {
