@@ -18,6 +18,7 @@ import { names } from './names.js';
 import { nodeLosses } from './node-losses.js';
 import { processes } from './processes.js';
 import { retry } from './retry.js';
+import { retryProcesses } from './retry-processes.js';
 import { storedCode } from './stored-code.js';
 
 export function runConformance(backend: BackendUnderTest): void {
@@ -41,5 +42,6 @@ export function runProcessConformance(backend: BackendUnderTest): void {
     const context = useConformance(backend);
     processes(context);
     crashPoints(context);
+    retryProcesses(context);
   });
 }
