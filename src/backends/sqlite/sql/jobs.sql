@@ -160,10 +160,11 @@ UPDATE jobs SET status = 0, failed_count = 0, lost_count = 0, owner = NULL, run_
 WHERE id BETWEEN ? AND ?;
 
 -- name: requeueUnfinishedJobs
--- (lo, hi): jobs of a step that did not succeed (failed, or still marked leased) are ready again.
+-- (lo, hi): jobs of a step that did not succeed (failed, waiting for a retry, or still marked
+-- leased) are ready again at once, their attempts counted from zero.
 UPDATE jobs SET status = 4, failed_count = 0, lost_count = 0, owner = NULL, run_at = 0,
     error = NULL, finished_at = NULL
-WHERE id BETWEEN ? AND ? AND status IN (1, 3);
+WHERE id BETWEEN ? AND ? AND status IN (1, 3, 4);
 
 -- name: resetJob
 -- (id): one job from scratch (a resumed step's afterAll runs again after its tasks).
