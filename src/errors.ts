@@ -159,6 +159,13 @@ export class NotFoundError extends DeflowError {
   }
 }
 
+/** A retry the workflow's state does not allow: it still runs, nothing failed, or the step named did not fail. */
+export class NotRetryableError extends DeflowError {
+  constructor(message: string) {
+    super('ERR_NOT_RETRYABLE', message);
+  }
+}
+
 /**
  * Something read from the backend is not what deflow wrote there: unparsable JSON or a wrong
  * shape in a stored record, or a malformed event message. `field` names what was bad.

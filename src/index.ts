@@ -9,7 +9,7 @@ export default DeFlow;
 export { DeFlow };
 export type { DeFlowEvents, DeFlowState } from './api/deflow.js';
 export { WorkFlow, WorkflowFailedError } from './api/workflow.js';
-export type { AddStepParams, NextTaskInfo, StepFinishedInfo, WorkflowEventMap, WorkflowHandleState } from './api/workflow.js';
+export type { AddStepParams, NextTaskInfo, RetryOptions, StepFinishedInfo, WorkflowEventMap, WorkflowHandleState } from './api/workflow.js';
 export { StepHandler } from './api/step-handler.js';
 export type { StepHandlerDefinition } from './api/step-handler.js';
 export { Step, formatPercent } from './api/step.js';
@@ -31,6 +31,7 @@ export {
   NodeLostError,
   NotFoundError,
   NotRegisteredError,
+  NotRetryableError,
   StepClosedError,
   StepModuleError,
   TimeoutError,

@@ -9,8 +9,10 @@
 import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
 import type { Backend } from '../backends/backend.js';
+import { refusalError } from '../backends/failures.js';
 import { systemClock } from '../clock.js';
 import { DeflowError, NotRegisteredError, ValidationError } from '../errors.js';
+import { checkNoNul, nonEmptyString } from '../option-checks.js';
 import { WorkerNode } from '../engine/node.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, setMaxPayloadBytes } from '../engine/json.js';
 import type { NodeProblem } from '../engine/node-options.js';
@@ -22,6 +24,9 @@ import type { RegisterOptions, ResolvedRegisterOptions } from './options.js';
 import { openBackend } from './startup-retry.js';
 import { warnIfEveryFileAllowed } from './step-dirs.js';
 import { views } from './views.js';
+import type { WorkFlow } from './workflow.js';
+import { retryStored } from './workflow-retry.js';
+import type { RetryOptions } from './workflow-retry.js';
 
 export type DeFlowState = 'connecting' | 'ready' | 'failed' | 'closing' | 'closed';
 
@@ -106,6 +111,21 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
     const current = DeFlow.#current;
     DeFlow.#current = null;
     await current?.close();
+  }
+
+  /**
+   * Retries a finished workflow by id, without a handle (as `workflow.retry()`); resolves with a
+   * handle on it, whose `done()` follows the new outcome.
+   */
+  static async retry(workflowId: string, options?: RetryOptions): Promise<WorkFlow> {
+    checkNoNul(nonEmptyString(workflowId, 'DeFlow.retry() id'), 'DeFlow.retry() id');
+    const { backend } = await DeFlow.getInstance().services();
+    await retryStored(backend, workflowId, options, 'DeFlow.retry()');
+    // Imported on use: workflow.ts imports this module.
+    const { WorkFlow } = await import('./workflow.js');
+    const handle = await WorkFlow.getById(workflowId);
+    if (handle === null) throw refusalError({ code: 'ERR_NOT_FOUND', operation: 'retry', workflowId });
+    return handle;
   }
 
   /** The registration of this process; throws NotRegisteredError when there is none. */

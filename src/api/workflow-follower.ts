@@ -60,7 +60,8 @@ export class WorkflowFollower implements RegistrationWatcher {
   /** Keeps the process alive while it follows the workflow (some backends' wake-ups do not). */
   #keepAlive: NodeJS.Timeout | null = null;
   #finish: Finish | null = null;
-  #outcome: { result: WorkflowResult | null; error: Error | null } | null = null;
+  /** The end seen, with the workflow's retry count then: a retry (a higher count) starts a new one. */
+  #outcome: { result: WorkflowResult | null; error: Error | null; retries: number } | null = null;
   #settling = false;
   #checking = false;
   #watchNextTask = false;
@@ -107,8 +108,27 @@ export class WorkflowFollower implements RegistrationWatcher {
     return this.#emitter.listenerCount(event);
   }
 
-  /** Resolves with the result of a workflow that succeeded; rejects with a WorkflowFailedError otherwise. */
+  /**
+   * Resolves with the result of a workflow that succeeded; rejects with a WorkflowFailedError otherwise.
+   * After an end was seen, each call first checks whether the workflow was retried since: then
+   * it waits for the new end (a promise already settled stays settled).
+   */
   done(): Promise<WorkflowResult> {
+    if (this.#outcome?.result == null) return this.#doneNow();
+    return this.#retriedSince(this.#outcome.retries).then((retried) => {
+      if (retried) this.#reopen();
+      return this.#doneNow();
+    });
+  }
+
+  /** The workflow was retried to `retries`: an end seen before is history, and listeners hear the new one. */
+  retried(retries: number): void {
+    if (this.#outcome === null || this.#outcome.retries >= retries) return;
+    this.#reopen();
+    if (this.wanted) this.follow();
+  }
+
+  #doneNow(): Promise<WorkflowResult> {
     if (this.#finish === null) {
       let resolve!: (result: WorkflowResult) => void;
       let reject!: (error: Error) => void;
@@ -121,6 +141,26 @@ export class WorkflowFollower implements RegistrationWatcher {
       else this.follow();
     }
     return this.#finish.promise;
+  }
+
+  /** Whether the stored workflow was retried after the end this handle saw (unreadable: not known to be). */
+  async #retriedSince(retries: number): Promise<boolean> {
+    try {
+      const { backend } = await this.#handle.registration().services();
+      const record = await backend.getWorkflow(this.#handle.id);
+      return record !== null && record.retries > retries;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Forgets the end seen: the next one is followed like a first. */
+  #reopen(): void {
+    if (this.#outcome === null) return;
+    this.#outcome = null;
+    this.#finish = null;
+    this.#reportedSteps.clear();
+    this.#finishedBefore = null;
   }
 
   /** The workflow could not be started: that is its end. */
@@ -253,7 +293,7 @@ export class WorkflowFollower implements RegistrationWatcher {
       this.#handle.statusRead(result.status);
       // Step events lost on the way (or not yet arrived) come before 'done', which is last.
       await this.#reportMissedSteps(result.steps);
-      this.#conclude(result, null);
+      this.#conclude(result, null, record.retries);
     } catch (error) {
       this.#conclude(null, error instanceof Error ? error : new Error(String(error)));
     } finally {
@@ -333,9 +373,9 @@ export class WorkflowFollower implements RegistrationWatcher {
   }
 
   /** Records the end (result, or an error that stopped us from knowing it), emits, settles done(). */
-  #conclude(result: WorkflowResult | null, error: Error | null): void {
+  #conclude(result: WorkflowResult | null, error: Error | null, retries = 0): void {
     if (this.#outcome !== null) return;
-    this.#outcome = { result, error };
+    this.#outcome = { result, error, retries };
     this.#stopFollowing();
     if (result !== null) {
       this.#emitter.emit('done', result);

@@ -24,9 +24,12 @@ import type { AddStepParams, DraftStep } from './workflow-definition.js';
 import { checkEventName } from './workflow-events.js';
 import type { WorkflowEventMap } from './workflow-events.js';
 import { WorkflowFollower } from './workflow-follower.js';
+import { retryStored } from './workflow-retry.js';
+import type { RetryOptions } from './workflow-retry.js';
 import { TERMINAL, announceRemoved, unfinishedByName, warnAboutScriptHandlers } from './workflow-notices.js';
 
 export type { AddStepParams } from './workflow-definition.js';
+export type { RetryOptions } from './workflow-retry.js';
 export { WorkflowFailedError } from './workflow-events.js';
 export type { NextTaskInfo, StepFinishedInfo, WorkflowEventMap } from './workflow-events.js';
 
@@ -159,6 +162,20 @@ export class WorkFlow {
   done(): Promise<WorkflowResult> {
     if (this.#phase === 'draft') return Promise.reject(new ValidationError(`workflow ${this.id} was not started: call run() before done()`));
     return this.#follower.done();
+  }
+
+  /**
+   * Runs a finished workflow again: failed work gets fresh attempts, steps that depend on it are
+   * evaluated again, succeeded work is kept (docs/api.md#retry). `from`: that step and every step
+   * after it run again from scratch. `step` + `failedOnly`: only that step's failed tasks.
+   * Rejects with a NotRetryableError while it still runs. `done()` then follows the new outcome.
+   */
+  async retry(options?: RetryOptions): Promise<this> {
+    const { backend } = await this.#services();
+    const { retries } = await retryStored(backend, this.id, options, 'workflow.retry()');
+    this.status = 'running';
+    this.#follower.retried(retries);
+    return this;
   }
 
   /** Steps in execution order, each with its tasks (works while running, too). */

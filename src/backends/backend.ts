@@ -81,6 +81,27 @@ export interface NewTasks {
   batchKey?: string;
 }
 
+/**
+ * Run a finished workflow again (docs/backends/step-machine.md, the retry transition). Without
+ * `fromStepIds` or `onlyStepId`: every declared step that did not succeed is taken up again
+ * (a failed one resumes at the stage it failed in, with fresh attempts for its failed jobs) and
+ * every step depending on one of them, transitively, is evaluated again from scratch.
+ */
+export interface RetryRequest {
+  workflowId: string;
+  /** Declared steps that run again from scratch, with every step depending on them, transitively. */
+  fromStepIds?: string[];
+  /** Only this declared step's failed work is retried (its dependents evaluated again); other failed steps stay failed. */
+  onlyStepId?: string;
+}
+
+export interface RetryResult {
+  /** How many times the workflow was retried, this retry included (`WorkflowRecord.retries`). */
+  retries: number;
+  /** Transitions that fired (also published): `work` for the steps that can be claimed again. */
+  events: BackendEvent[];
+}
+
 export interface ClaimRequest {
   nodeId: string;
   workflowId: string;
@@ -333,6 +354,12 @@ export interface Backend {
    * DeflowError code `ERR_STEP_CLOSED` otherwise, and `ERR_NOT_FOUND` for an unknown step.
    */
   addTasks(input: NewTasks): Promise<{ added: number; total: number }>;
+  /**
+   * Runs a finished workflow again, in one atomic operation, and clears its removal deadline.
+   * Rejects with `ERR_NOT_FOUND` (unknown workflow or step id) or `ERR_NOT_RETRYABLE` (still
+   * running, nothing failed, or `onlyStepId` names a step that did not fail).
+   */
+  retryWorkflow(request: RetryRequest): Promise<RetryResult>;
   /** Turns `nextTask` publishing on for a workflow (a handle subscribed to the event). */
   watchNextTask(workflowId: string): Promise<void>;
 

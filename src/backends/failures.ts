@@ -8,7 +8,7 @@
  * its rows or hashes to WorkflowRecord / StepRecord / TaskRecord. A refusal becomes the
  * DeflowError the backend rejects with (`refusalError`). Backend events carry no error.
  */
-import { LeaseLostError, NotFoundError, StepClosedError, ValidationError } from '../errors.js';
+import { LeaseLostError, NotFoundError, NotRetryableError, StepClosedError, ValidationError } from '../errors.js';
 import type { DeflowError, SerializedError } from '../errors.js';
 import type { JobKind, StepStage, StepStatus } from './records.js';
 
@@ -215,6 +215,12 @@ export function readFailure(text: string | null | undefined): SerializedError | 
 export type RefusalRecord =
   /** The step (or the anchor of addAfter) does not exist: never did, or its workflow was removed. */
   | { code: 'ERR_NOT_FOUND'; workflowId: string; stepId: string }
+  /** A retry of a workflow that does not exist. */
+  | { code: 'ERR_NOT_FOUND'; operation: 'retry'; workflowId: string }
+  /** A retry the workflow's state does not allow (the retry transition's refusals). */
+  | { code: 'ERR_NOT_RETRYABLE'; reason: 'unfinished'; workflowId: string; status: string }
+  | { code: 'ERR_NOT_RETRYABLE'; reason: 'succeeded'; workflowId: string }
+  | { code: 'ERR_NOT_RETRYABLE'; reason: 'step-not-failed'; workflowId: string; step: string; stepId: string; status: string }
   /** addTasks to a step past its tasks stage. */
   | { code: 'ERR_STEP_CLOSED'; operation: 'addTasks'; step: string; stepId: string; status: StepStatus; stage: StepStage }
   /** addAfter from a phase that is over. */
@@ -228,7 +234,11 @@ export type RefusalRecord =
 function refusalMessage(record: RefusalRecord): string {
   switch (record.code) {
     case 'ERR_NOT_FOUND':
-      return `step "${record.stepId}" of workflow ${record.workflowId} does not exist (was the workflow removed?)`;
+      return 'stepId' in record
+        ? `step "${record.stepId}" of workflow ${record.workflowId} does not exist (was the workflow removed?)`
+        : `cannot retry workflow ${record.workflowId}: it does not exist (never created, or removed by clean(), retention or cleanOnDone)`;
+    case 'ERR_NOT_RETRYABLE':
+      return notRetryableMessage(record);
     case 'ERR_STEP_CLOSED':
       return record.operation === 'addTasks'
         ? `cannot add tasks to step "${record.step}": its tasks already ran (step is ${record.status}, stage ${record.stage}). ` +
@@ -241,6 +251,26 @@ function refusalMessage(record: RefusalRecord): string {
       return record.reason === 'duplicate-step-id'
         ? `two steps of workflow ${record.workflowId} have the id "${record.stepId}"`
         : `step "${record.step}" depends on unknown step id "${record.dependsOn}"`;
+  }
+}
+
+function notRetryableMessage(record: Extract<RefusalRecord, { code: 'ERR_NOT_RETRYABLE' }>): string {
+  switch (record.reason) {
+    case 'unfinished':
+      return (
+        `cannot retry workflow ${record.workflowId}: it is still ${record.status}. ` +
+        'Wait for it to finish (await workflow.done()), then retry it.'
+      );
+    case 'succeeded':
+      return (
+        `cannot retry workflow ${record.workflowId}: it succeeded, nothing failed. ` +
+        "To run a step and the steps after it again, pass from: '<step name>'."
+      );
+    case 'step-not-failed':
+      return (
+        `cannot retry the failed work of step "${record.step}" of workflow ${record.workflowId}: the step is ${record.status}, not failed. ` +
+        `To run it again from scratch, pass from: '${record.step}'.`
+      );
   }
 }
 
@@ -260,6 +290,9 @@ export function refusalError(record: RefusalRecord): DeflowError {
       break;
     case 'ERR_VALIDATION':
       error = new ValidationError(message);
+      break;
+    case 'ERR_NOT_RETRYABLE':
+      error = new NotRetryableError(message);
       break;
   }
   const { code: _code, ...fields } = record;

@@ -21,3 +21,9 @@ export function maxNodeLossesOf(options: { maxNodeLosses?: number }): number {
 export function lostForGood(lostCount: number, maxNodeLosses: number): boolean {
   return lostCount + 1 >= maxNodeLosses;
 }
+
+/**
+ * Workflow and step statuses a retry takes up again (the retry transition): a failure, and the
+ * end cancel gives. The one list every backend checks, handed to Lua and SQL as a parameter.
+ */
+export const RETRYABLE_STATUSES: readonly string[] = ['failed', 'cancelled'];

@@ -89,6 +89,8 @@ export interface WorkflowRecord {
   finishedAt: number | null;
   /** Steps not yet terminal. */
   openSteps: number;
+  /** Times the workflow was retried (0 until then); each retry starts a new outcome. */
+  retries: number;
 }
 
 export interface StepCounts {

@@ -8,6 +8,7 @@ import { inFlagTerms } from './flag-names.js';
 import { printableLines } from './format.js';
 import { demoCommand } from './commands/demo.js';
 import { lsCommand } from './commands/ls.js';
+import { retryCommand } from './commands/retry.js';
 import { runCommand } from './commands/run.js';
 import { showCommand } from './commands/show.js';
 import { workerCommand } from './commands/worker.js';
@@ -25,6 +26,7 @@ runCommand(program);
 workerCommand(program);
 lsCommand(program);
 showCommand(program);
+retryCommand(program);
 
 /** Passwords of every backend URL this run was given, hidden in whatever failure it prints. */
 const secrets = [process.env.DEFLOW_BACKEND, ...process.argv.flatMap((arg) => [arg, arg.slice(arg.indexOf('=') + 1)])]

@@ -17,6 +17,8 @@ import { leases } from './leases.js';
 import { names } from './names.js';
 import { nodeLosses } from './node-losses.js';
 import { processes } from './processes.js';
+import { retry } from './retry.js';
+import { retryProcesses } from './retry-processes.js';
 import { storedCode } from './stored-code.js';
 import { timerProcesses } from './timer-processes.js';
 import { timers } from './timers.js';
@@ -34,6 +36,7 @@ export function runConformance(backend: BackendUnderTest): void {
     names(context);
     corruptRecords(context);
     timers(context);
+    retry(context);
   });
 }
 
@@ -43,5 +46,6 @@ export function runProcessConformance(backend: BackendUnderTest): void {
     processes(context);
     crashPoints(context);
     timerProcesses(context);
+    retryProcesses(context);
   });
 }

@@ -28,13 +28,15 @@ import type {
   NewTasks,
   NewWorkflow,
   RecoverResult,
+  RetryRequest,
+  RetryResult,
   RunnableSteps,
   TaskPage,
   WorkflowQuery,
 } from '../backend.js';
 import type { CreateOptions } from '../descriptor.js';
 import { NODE_LOST } from '../failures.js';
-import { DEFAULT_MAX_NODE_LOSSES } from '../policy.js';
+import { DEFAULT_MAX_NODE_LOSSES, RETRYABLE_STATUSES } from '../policy.js';
 import { ProblemLog } from '../problem-log.js';
 import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
 import { clientConfig, redactUrl } from './config.js';
@@ -155,6 +157,16 @@ export class PostgresBackend implements Backend {
       input.batchKey ?? null,
     ]);
     return { added: row?.added ?? 0, total: row?.total ?? 0 };
+  }
+
+  async retryWorkflow(request: RetryRequest): Promise<RetryResult> {
+    const [row] = await this.run<{ retries: number; events: BackendEvent[]; pid: number }>('retryWorkflow', [
+      request.workflowId,
+      request.fromStepIds ?? [],
+      request.onlyStepId ?? null,
+      [...RETRYABLE_STATUSES],
+    ]);
+    return { retries: row?.retries ?? 0, events: this.deliverOwn(row?.pid, row?.events) };
   }
 
   async watchNextTask(workflowId: string): Promise<void> {

@@ -39,6 +39,7 @@ const QUERY_NAMES = [
   'createWorkflow',
   'addAnchoredSteps',
   'addTasks',
+  'retryWorkflow',
   'watchNextTask',
   // work.sql
   'claim',

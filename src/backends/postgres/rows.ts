@@ -34,6 +34,7 @@ export interface WorkflowRow {
   started_at: number | null;
   finished_at: number | null;
   open_steps: number;
+  retries: number;
 }
 
 export interface StepRow {
@@ -135,6 +136,7 @@ export function toWorkflowRecord(row: WorkflowRow): WorkflowRecord {
     startedAt: row.started_at,
     finishedAt: row.finished_at,
     openSteps: row.open_steps,
+    retries: row.retries,
   };
 }
 

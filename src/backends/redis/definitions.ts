@@ -4,9 +4,10 @@
  * creates it atomically in its own slot, then waits for its runnable hint: once it returns,
  * any node can find the work even if this process dies at once.
  */
-import type { BackendEvent, NewAnchoredSteps, NewTasks, NewWorkflow } from '../backend.js';
+import type { BackendEvent, NewAnchoredSteps, NewTasks, NewWorkflow, RetryRequest, RetryResult } from '../backend.js';
 import { refusalError } from '../failures.js';
 import type { RefusalRecord } from '../failures.js';
+import { RETRYABLE_STATUSES } from '../policy.js';
 import type { RedisCore } from './core.js';
 import { encodeAnchoredSteps, encodeDeclaredSteps } from './encode.js';
 import type { Reads } from './reads.js';
@@ -77,6 +78,38 @@ export class Definitions {
     throwIfRefused(reply);
     const { tail } = this.core.settle(input.workflowId, reply);
     return { added: Number(tail[0] ?? 0), total: Number(tail[1] ?? 0) };
+  }
+
+  /**
+   * Retry: the workflow re-enters the active index and leaves the expiry index first (global
+   * slot), then retry.lua runs it again atomically in its own slot; a refused retry of a
+   * finished workflow puts its index entries back.
+   */
+  async retryWorkflow(request: RetryRequest): Promise<RetryResult> {
+    const core = this.core;
+    const g = core.keys.global;
+    const { workflowId } = request;
+    const createdAt = await core.guard(core.client.hget(core.keys.workflow(workflowId)[0] ?? '', 'createdAt'), 'retrying a workflow');
+    if (createdAt !== null) await core.guard(core.scripts.run('reopen', [g.active, g.expiry], [workflowId, createdAt]), 'retrying a workflow');
+    const reply = await core.runWorkflow(
+      'retry',
+      workflowId,
+      [JSON.stringify(request.fromStepIds ?? []), request.onlyStepId ?? '', JSON.stringify(RETRYABLE_STATUSES)],
+      'retrying a workflow',
+    );
+    if (text(reply[0]) === '!') {
+      const finishedAt = text(reply[2]);
+      if (finishedAt !== '') {
+        const expireAt = Number(finishedAt) + Number(text(reply[3]));
+        core.hints.finish(workflowId, text(reply[3]) === '' || !Number.isFinite(expireAt) ? '' : String(expireAt));
+        await core.hints.flush();
+      }
+      throwIfRefused(reply);
+    }
+    const { events, tail } = core.settle(workflowId, reply);
+    core.followed.add(workflowId);
+    await core.hints.flush();
+    return { retries: Number(tail[0] ?? 0), events };
   }
 
   async watchNextTask(workflowId: string): Promise<void> {

@@ -30,6 +30,7 @@ export function toWorkflowRecord(hash: Record<string, string>): WorkflowRecord |
     startedAt: numberOrNull(hash.startedAt),
     finishedAt: numberOrNull(hash.finishedAt),
     openSteps: Number(hash.open ?? 0),
+    retries: Number(hash.retries ?? 0) || 0,
   };
 }
 

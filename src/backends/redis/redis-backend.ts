@@ -22,6 +22,8 @@ import type {
   NewTasks,
   NewWorkflow,
   RecoverResult,
+  RetryRequest,
+  RetryResult,
   RunnableSteps,
   TaskPage,
   WorkflowQuery,
@@ -125,6 +127,10 @@ export class RedisBackend implements Backend {
 
   addTasks(input: NewTasks): Promise<{ added: number; total: number }> {
     return this.use((parts) => parts.definitions.addTasks(input));
+  }
+
+  retryWorkflow(request: RetryRequest): Promise<RetryResult> {
+    return this.use((parts) => parts.definitions.retryWorkflow(request));
   }
 
   watchNextTask(workflowId: string): Promise<void> {

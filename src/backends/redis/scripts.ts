@@ -40,6 +40,7 @@ export const WORKFLOW_SCRIPTS = [
   'check',
   'read-tasks',
   'read-step',
+  'retry',
 ] as const;
 
 /** Global scripts and how many KEYS each takes. */
@@ -47,6 +48,7 @@ export const GLOBAL_SCRIPTS = {
   'index-workflow': 4,
   'unindex-workflow': 7,
   finished: 4,
+  reopen: 2,
   hint: 2,
   'drop-hint': 2,
   hints: 1,

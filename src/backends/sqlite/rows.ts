@@ -29,6 +29,7 @@ export interface WorkflowRow {
   open_steps: number;
   run_seq: number;
   watch_next_task: number;
+  retries: number;
 }
 
 export interface StepRow {
@@ -140,6 +141,7 @@ export function toWorkflowRecord(row: WorkflowRow): WorkflowRecord {
     startedAt: row.started_at,
     finishedAt: row.finished_at,
     openSteps: row.open_steps,
+    retries: row.retries,
   };
 }
 

@@ -24,6 +24,8 @@ import type {
   NewTasks,
   NewWorkflow,
   RecoverResult,
+  RetryRequest,
+  RetryResult,
   RunnableSteps,
   TaskPage,
   WorkflowQuery,
@@ -37,6 +39,7 @@ import { EventLog } from './event-log.js';
 import { JobLedger } from './job-ledger.js';
 import { AFTER_SLOT, jobId, overlayRangeResults, runnableStep, toNodeRecord, toStepRecord, toTaskRecord, toWorkflowRecord } from './rows.js';
 import type { NodeRow, StepRow, TaskRow, WorkflowRow } from './rows.js';
+import { retryWorkflow } from './retry.js';
 import { prepareStatements } from './statements.js';
 import type { Statements } from './statements.js';
 import { StepMachine } from './step-machine.js';
@@ -115,6 +118,11 @@ export class SqliteBackend implements Backend {
   async addTasks(input: NewTasks): Promise<{ added: number; total: number }> {
     const { value } = this.write((machine) => this.definitions.addTasks(input, machine));
     return Promise.resolve(value);
+  }
+
+  async retryWorkflow(request: RetryRequest): Promise<RetryResult> {
+    const { value, events } = this.write((machine) => retryWorkflow(this.q, machine, request));
+    return Promise.resolve({ retries: value, events });
   }
 
   async watchNextTask(workflowId: string): Promise<void> {

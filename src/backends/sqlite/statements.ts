@@ -22,6 +22,7 @@ const QUERY_NAMES = [
   'deleteEdgesOfWorkflow',
   'deleteStepsOfWorkflow',
   'deleteWorkflow',
+  'reopenWorkflow',
   // steps.sql
   'insertStep',
   'insertEdge',
@@ -46,6 +47,9 @@ const QUERY_NAMES = [
   'runnableSteps',
   'batchApplied',
   'stepPksOfWorkflow',
+  'resetStepFresh',
+  'resumeStep',
+  'allChildrenOf',
   // jobs.sql
   'insertJob',
   'claimHook',
@@ -81,6 +85,9 @@ const QUERY_NAMES = [
   'orphanedRanges',
   'deleteJobsOfStep',
   'deleteRangeResultsOfStep',
+  'resetJobsFresh',
+  'requeueUnfinishedJobs',
+  'resetJob',
   // nodes.sql
   'registerNode',
   'heartbeat',

@@ -243,7 +243,7 @@ export class StepMachine {
   }
 
   /** Starts or skips a waiting dependent once all its parents are terminal. */
-  private evaluate(pk: number): void {
+  evaluate(pk: number): void {
     const step = this.stepRow(pk);
     if (step.status !== 'waiting') return;
     const parents = this.q.parentsOf.all(pk) as { on_cond: string; status: StepStatus }[];
@@ -269,7 +269,7 @@ export class StepMachine {
     step.stage = stage;
   }
 
-  private work(step: StepRow): void {
+  work(step: StepRow): void {
     this.events.push({ type: 'work', workflowId: step.workflow_id, stepId: step.id });
   }
 }

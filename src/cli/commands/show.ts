@@ -25,6 +25,7 @@ export function showCommand(program: Command): void {
           `  created  ${timestamp(workflow.createdAt)}`,
           `  took     ${duration(since(workflow.startedAt ?? workflow.createdAt, workflow.finishedAt))}`,
         ];
+        if (workflow.retries > 0) lines.push(`  retried  ${workflow.retries}x`);
         if (workflow.error !== null) lines.push(`  error    ${printable(workflow.error.message)}`);
         process.stdout.write(`${lines.join('\n')}\n`);
         const steps = await backend.getSteps(id);

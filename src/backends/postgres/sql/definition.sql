@@ -24,3 +24,7 @@ SELECT added, total FROM add_tasks($1, $2, $3::text[], $4);
 
 -- name: watchNextTask
 SELECT watch_next_task($1);
+
+-- name: retryWorkflow
+-- ($1 workflow id, $2 step ids to run again from scratch, $3 the only step id or null, $4 statuses a retry takes up)
+SELECT retries, events, pg_backend_pid() AS pid FROM retry_workflow($1, $2::text[], $3, $4::text[]);

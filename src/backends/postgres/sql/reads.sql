@@ -6,13 +6,13 @@ SELECT floor(epoch_ms(clock_timestamp())) AS now;
 
 -- name: getWorkflow
 SELECT id, name, status, options, error::text AS error, epoch_ms(created_at) AS created_at, epoch_ms(started_at) AS started_at,
-       epoch_ms(finished_at) AS finished_at, open_steps
+       epoch_ms(finished_at) AS finished_at, open_steps, retries
 FROM workflows WHERE id = $1;
 
 -- name: listWorkflows
 -- ($1 name or null, $2 status or null, $3 created_at (ms) of the page cursor or null, $4 its id, $5 limit)
 SELECT id, name, status, options, error::text AS error, epoch_ms(created_at) AS created_at, epoch_ms(started_at) AS started_at,
-       epoch_ms(finished_at) AS finished_at, open_steps
+       epoch_ms(finished_at) AS finished_at, open_steps, retries
 FROM workflows
 WHERE ($1::text IS NULL OR name = $1)
   AND ($2::text IS NULL OR status = $2)

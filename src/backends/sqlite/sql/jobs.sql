@@ -150,3 +150,24 @@ DELETE FROM jobs WHERE id BETWEEN ? AND ?;
 
 -- name: deleteRangeResultsOfStep
 DELETE FROM range_results WHERE step_pk = ?;
+
+-- Retry (the retry transition). Fresh attempts: failed_count and lost_count start over.
+
+-- name: resetJobsFresh
+-- (lo, hi): every job of a step, from scratch.
+UPDATE jobs SET status = 0, failed_count = 0, lost_count = 0, owner = NULL, run_at = 0,
+    result = NULL, error = NULL, finished_at = NULL
+WHERE id BETWEEN ? AND ?;
+
+-- name: requeueUnfinishedJobs
+-- (lo, hi): jobs of a step that did not succeed (failed, waiting for a retry, or still marked
+-- leased) are ready again at once, their attempts counted from zero.
+UPDATE jobs SET status = 4, failed_count = 0, lost_count = 0, owner = NULL, run_at = 0,
+    error = NULL, finished_at = NULL
+WHERE id BETWEEN ? AND ? AND status IN (1, 3, 4);
+
+-- name: resetJob
+-- (id): one job from scratch (a resumed step's afterAll runs again after its tasks).
+UPDATE jobs SET status = 0, failed_count = 0, lost_count = 0, owner = NULL, run_at = 0,
+    result = NULL, error = NULL, finished_at = NULL
+WHERE id = ?;

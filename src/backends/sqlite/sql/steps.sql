@@ -109,3 +109,20 @@ SELECT pk FROM steps WHERE workflow_id = ?;
 
 -- name: batchApplied
 INSERT OR IGNORE INTO task_batches (step_pk, batch_key) VALUES (?, ?);
+
+-- name: resetStepFresh
+-- A retry runs the step again from scratch: waiting, no counts, no outcome.
+UPDATE steps
+SET status = 'waiting', stage = 'before', failed_stage = NULL, error = NULL, failing = NULL,
+    done = 0, failed = 0, fresh_cursor = 0, run_index = NULL, started_at = NULL, finished_at = NULL
+WHERE pk = ?;
+
+-- name: resumeStep
+-- A retry takes a failed step up again at the stage it failed in; its failed jobs were reset.
+UPDATE steps
+SET status = 'running', stage = @stage, failed_stage = NULL, error = NULL, failing = NULL,
+    failed = 0, finished_at = NULL
+WHERE pk = @pk;
+
+-- name: allChildrenOf
+SELECT pk, status FROM steps WHERE anchor_pk = ? ORDER BY anchor_seq;

@@ -72,3 +72,11 @@ DELETE FROM steps WHERE workflow_id = ?;
 
 -- name: deleteWorkflow
 DELETE FROM workflows WHERE id = ?;
+
+-- name: reopenWorkflow
+-- A retry: running again, its outcome and removal deadline cleared.
+UPDATE workflows
+SET status = 'running', error = NULL, finished_at = NULL, expires_at = NULL,
+    open_steps = open_steps + @opened, retries = retries + 1
+WHERE id = @id
+RETURNING retries;

@@ -6,7 +6,7 @@
 -- `<prefix>:{<workflowId>}:` so one script touches one cluster slot:
 --   KEYS[1]  wf     HASH  the workflow: id name status options error createdAt startedAt
 --                         finishedAt open (steps not terminal) runSeq watch keep (ms or '')
---                         stepSeq declSeq wv (work version)
+--                         stepSeq declSeq wv (work version) retries (retry.lua)
 --   KEYS[2]  sx     HASH  stepId -> step number n (1, 2, ... in insertion order)
 --   KEYS[3]  st     HASH  "<n>:<attr>" -> step attribute (see lib/insert.lua for the list)
 --   KEYS[4]  td     HASH  "<n>:<seq>" -> task data JSON
