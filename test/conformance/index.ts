@@ -17,6 +17,8 @@ import { leases } from './leases.js';
 import { names } from './names.js';
 import { nodeLosses } from './node-losses.js';
 import { processes } from './processes.js';
+import { runControl } from './run-control.js';
+import { runControlProcesses } from './run-control-processes.js';
 import { storedCode } from './stored-code.js';
 
 export function runConformance(backend: BackendUnderTest): void {
@@ -31,6 +33,7 @@ export function runConformance(backend: BackendUnderTest): void {
     storedCode(context);
     names(context);
     corruptRecords(context);
+    runControl(context);
   });
 }
 
@@ -39,5 +42,6 @@ export function runProcessConformance(backend: BackendUnderTest): void {
     const context = useConformance(backend);
     processes(context);
     crashPoints(context);
+    runControlProcesses(context);
   });
 }

@@ -28,6 +28,8 @@ import type {
   NewTasks,
   NewWorkflow,
   RecoverResult,
+  RunControlRequest,
+  RunControlResult,
   RunnableSteps,
   TaskPage,
   WorkflowQuery,
@@ -36,7 +38,7 @@ import type { CreateOptions } from '../descriptor.js';
 import { NODE_LOST } from '../failures.js';
 import { DEFAULT_MAX_NODE_LOSSES } from '../policy.js';
 import { ProblemLog } from '../problem-log.js';
-import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
+import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord, WorkflowStatus } from '../records.js';
 import { clientConfig, redactUrl } from './config.js';
 import type { PostgresClientOptions, PostgresConfig } from './config.js';
 import { isUnavailable, toDeflowError } from './errors.js';
@@ -152,6 +154,15 @@ export class PostgresBackend implements Backend {
       input.batchKey ?? null,
     ]);
     return { added: row?.added ?? 0, total: row?.total ?? 0 };
+  }
+
+  async controlWorkflow(request: RunControlRequest): Promise<RunControlResult | null> {
+    const [row] = await this.run<{ known: boolean; changed: boolean; status: WorkflowStatus; events: BackendEvent[]; pid: number }>(
+      'controlWorkflow',
+      [request.workflowId, request.action, request.errorJson ?? null],
+    );
+    if (row === undefined || !row.known) return null;
+    return { changed: row.changed, status: row.status, events: this.deliverOwn(row.pid, row.events) };
   }
 
   async watchNextTask(workflowId: string): Promise<void> {

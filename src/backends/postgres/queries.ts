@@ -45,6 +45,7 @@ const QUERY_NAMES = [
   'complete',
   'release',
   'runnableSteps',
+  'controlWorkflow',
   // nodes.sql
   'registerNode',
   'heartbeat',

@@ -22,6 +22,8 @@ import type {
   NewTasks,
   NewWorkflow,
   RecoverResult,
+  RunControlRequest,
+  RunControlResult,
   RunnableSteps,
   TaskPage,
   WorkflowQuery,
@@ -39,6 +41,7 @@ import { KeySpace } from './keys.js';
 import { Leases } from './leases.js';
 import { Reads } from './reads.js';
 import { Retention } from './retention.js';
+import { controlWorkflow } from './run-control.js';
 import type { ScriptMode } from './scripts.js';
 import { Work } from './work.js';
 
@@ -154,6 +157,10 @@ export class RedisBackend implements Backend {
   release(jobs: JobLease[]): Promise<void> {
     if (jobs.length === 0) return Promise.resolve();
     return this.use((parts) => parts.work.release(jobs));
+  }
+
+  controlWorkflow(request: RunControlRequest): Promise<RunControlResult | null> {
+    return this.use(({ core }) => controlWorkflow(core, request));
   }
 
   // --- nodes and leases -----------------------------------------------------------------------

@@ -40,6 +40,7 @@ export const WORKFLOW_SCRIPTS = [
   'check',
   'read-tasks',
   'read-step',
+  'control',
 ] as const;
 
 /** Global scripts and how many KEYS each takes. */

@@ -24,6 +24,8 @@ import type {
   NewTasks,
   NewWorkflow,
   RecoverResult,
+  RunControlRequest,
+  RunControlResult,
   RunnableSteps,
   TaskPage,
   WorkflowQuery,
@@ -39,6 +41,7 @@ import { AFTER_SLOT, jobId, overlayRangeResults, runnableStep, toNodeRecord, toS
 import type { NodeRow, StepRow, TaskRow, WorkflowRow } from './rows.js';
 import { prepareStatements } from './statements.js';
 import type { Statements } from './statements.js';
+import { controlWorkflow } from './run-control.js';
 import { StepMachine } from './step-machine.js';
 
 export interface SqliteBackendOptions {
@@ -161,6 +164,11 @@ export class SqliteBackend implements Backend {
     if (jobs.length === 0) return;
     this.write((machine) => this.ledger.release(jobs, machine));
     return Promise.resolve();
+  }
+
+  async controlWorkflow(request: RunControlRequest): Promise<RunControlResult | null> {
+    const { value, events } = this.write((machine, now) => controlWorkflow(this.q, request, machine, now));
+    return Promise.resolve(value === null ? null : { ...value, events });
   }
 
   // --- nodes and leases -----------------------------------------------------------------------

@@ -22,6 +22,9 @@ const QUERY_NAMES = [
   'deleteEdgesOfWorkflow',
   'deleteStepsOfWorkflow',
   'deleteWorkflow',
+  'setWorkflowStatus',
+  'cancelWorkflow',
+  'runningStepsOfWorkflow',
   // steps.sql
   'insertStep',
   'insertEdge',
@@ -78,6 +81,8 @@ const QUERY_NAMES = [
   'orphanedRanges',
   'deleteJobsOfStep',
   'deleteRangeResultsOfStep',
+  'releaseLeasedAloneOfStep',
+  'rangesOfStep',
   // nodes.sql
   'registerNode',
   'heartbeat',

@@ -150,3 +150,10 @@ DELETE FROM jobs WHERE id BETWEEN ? AND ?;
 
 -- name: deleteRangeResultsOfStep
 DELETE FROM range_results WHERE step_pk = ?;
+
+-- name: releaseLeasedAloneOfStep
+-- A cancelled workflow's leased jobs go back to the queue (their holders' outcomes are stale).
+UPDATE jobs SET status = 4, owner = NULL, run_at = 0 WHERE status = 1 AND id BETWEEN ? AND ?;
+
+-- name: rangesOfStep
+SELECT id, owner, step_pk, lo, hi, settled FROM leases WHERE step_pk = ?;
