@@ -265,6 +265,10 @@ export class WorkerNode implements StepRunnerHost {
         // Cancelled (or removed, announced the same way): its attempts here stop now.
         if (event.status === 'cancelled') this.abortWorkflow(event.workflowId);
         return;
+      case 'resync':
+        // Events were lost: a cancel among them would leave attempts running here for nothing.
+        void this.abortIfCancelled([...new Set(this.runningTasks.values())]);
+        return;
       default:
         return;
     }
@@ -283,10 +287,25 @@ export class WorkerNode implements StepRunnerHost {
     for (const [task, id] of this.runningTasks) if (id === workflowId) task[ABORT_TASK](reason);
   }
 
+  /** Asks the store about workflows whose cancel this node may have missed, and aborts their attempts here. */
+  private async abortIfCancelled(workflowIds: readonly string[]): Promise<void> {
+    for (const id of workflowIds) {
+      if (id === '' || this.cancelled.has(id) || ![...this.runningTasks.values()].includes(id)) continue;
+      try {
+        const record = await this.backend.getWorkflow(id);
+        if (record === null || record.status === 'cancelled') this.abortWorkflow(id);
+      } catch (error) {
+        this.problem('checking for a cancel', error);
+      }
+    }
+  }
+
   private onCompleted(result: CompleteResult, sent: readonly JobOutcome[]): void {
     // Results of cancelled workflows are refused by design: not a problem worth reporting.
     const workflowOf = new Map(sent.map((outcome) => [outcome.id, outcome.workflowId]));
     const stale = result.stale.filter((id) => !this.cancelled.has(workflowOf.get(id) ?? ''));
+    // A refused result may be the first news of a cancel this node missed: its other attempts stop too.
+    if (stale.length > 0) void this.abortIfCancelled([...new Set(stale.map((id) => workflowOf.get(id) ?? ''))]);
     if (stale.length > 0) {
       this.problem(
         'complete',
