@@ -35,6 +35,9 @@ BEGIN
   known := true;
   status := v_workflow.status;
   IF p_action = 'cancel' AND v_workflow.status IN ('pending', 'running', 'paused') THEN
+    -- Again under the workflow's lock: a completion committed meanwhile may have started a step
+    -- and leased its first jobs (adoption); no step starts while the lock is held.
+    SELECT array_agg(s.pk ORDER BY s.pk) INTO v_pks FROM steps s WHERE s.workflow_id = p_workflow_id AND s.status = 'running';
     UPDATE jobs j SET status = 'requeued', run_at = NULL
     FROM leases l
     WHERE l.step_pk = ANY(v_pks) AND j.step_pk = l.step_pk AND j.seq BETWEEN l.lo AND l.hi AND j.status = 'fresh'
