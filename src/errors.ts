@@ -152,6 +152,9 @@ export class StepClosedError extends DeflowError {
   }
 }
 
+/** Code of a cancelled workflow's error, of done()'s rejection, and of its attempts' abort reason. */
+export const WORKFLOW_CANCELLED = 'ERR_WORKFLOW_CANCELLED';
+
 /** A workflow or step id that the backend does not know (never existed, or was removed). */
 export class NotFoundError extends DeflowError {
   constructor(message: string) {

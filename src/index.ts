@@ -8,7 +8,7 @@ import { DeFlow } from './api/deflow.js';
 export default DeFlow;
 export { DeFlow };
 export type { DeFlowEvents, DeFlowState } from './api/deflow.js';
-export { WorkFlow, WorkflowFailedError } from './api/workflow.js';
+export { WorkFlow, WorkflowCancelledError, WorkflowFailedError } from './api/workflow.js';
 export type { AddStepParams, NextTaskInfo, RetryOptions, StepFinishedInfo, WorkflowEventMap, WorkflowHandleState } from './api/workflow.js';
 export { StepHandler } from './api/step-handler.js';
 export type { StepHandlerDefinition } from './api/step-handler.js';

@@ -21,6 +21,7 @@ import { redactError, redactUrl, secretsOf } from '../backends/redact-url.js';
 import type { ChosenBackend } from '../backends/registry.js';
 import { backendInput, checkRegisterOptions } from './options.js';
 import type { RegisterOptions, ResolvedRegisterOptions } from './options.js';
+import { controlRun } from './run-control.js';
 import { openBackend } from './startup-retry.js';
 import { warnIfEveryFileAllowed } from './step-dirs.js';
 import { views } from './views.js';
@@ -133,6 +134,29 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
     const current = DeFlow.#current;
     if (current === null || current.state === 'closing' || current.state === 'closed') throw new NotRegisteredError();
     return current;
+  }
+
+  /**
+   * Cancels a workflow by id, in whatever process runs it: it becomes `cancelled`, nothing of
+   * it is claimed again, running attempts see `task.signal` abort and their results are
+   * refused, and `done()` rejects with a WorkflowCancelledError. Resolves false when it had
+   * already finished (nothing changes); rejects with a NotFoundError for an unknown id.
+   */
+  static async cancel(workflowId: string, reason?: string): Promise<boolean> {
+    const { backend } = await DeFlow.getInstance().services();
+    return controlRun(backend, 'DeFlow.cancel()', workflowId, 'cancel', reason);
+  }
+
+  /** Pauses a workflow by id: nothing new is claimed, running attempts finish. False when it is not running. */
+  static async pause(workflowId: string): Promise<boolean> {
+    const { backend } = await DeFlow.getInstance().services();
+    return controlRun(backend, 'DeFlow.pause()', workflowId, 'pause');
+  }
+
+  /** Resumes a paused workflow by id: its work is claimed again. False when it is not paused. */
+  static async resume(workflowId: string): Promise<boolean> {
+    const { backend } = await DeFlow.getInstance().services();
+    return controlRun(backend, 'DeFlow.resume()', workflowId, 'resume');
   }
 
   /** The registration of this process, or null. */

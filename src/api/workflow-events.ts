@@ -50,10 +50,30 @@ export class WorkflowFailedError extends DeflowError {
   readonly status: WorkflowStatus;
   readonly result: WorkflowResult;
 
-  constructor(result: WorkflowResult) {
-    super('ERR_WORKFLOW_FAILED', `workflow ${result.id} ${result.status}: ${result.error?.message ?? 'no reason recorded'}`);
+  constructor(result: WorkflowResult, code = 'ERR_WORKFLOW_FAILED') {
+    super(code, `workflow ${result.id} ${result.status}: ${result.error?.message ?? 'no reason recorded'}`);
     this.workflowId = result.id;
     this.status = result.status;
     this.result = result;
   }
+}
+
+/**
+ * What done() rejects with when the workflow was cancelled (workflow.cancel, DeFlow.cancel,
+ * `deflow cancel`): a WorkflowFailedError with code `ERR_WORKFLOW_CANCELLED`; `reason` is what
+ * the canceller gave.
+ */
+export class WorkflowCancelledError extends WorkflowFailedError {
+  readonly reason: string | undefined;
+
+  constructor(result: WorkflowResult) {
+    super(result, 'ERR_WORKFLOW_CANCELLED');
+    const reason = (result.error as { reason?: unknown } | null)?.reason;
+    this.reason = typeof reason === 'string' ? reason : undefined;
+  }
+}
+
+/** The error done() rejects with for a workflow that ended without succeeding. */
+export function endError(result: WorkflowResult): WorkflowFailedError {
+  return result.status === 'cancelled' ? new WorkflowCancelledError(result) : new WorkflowFailedError(result);
 }

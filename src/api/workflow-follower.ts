@@ -24,7 +24,7 @@ import { BackendError, DeflowError, NotFoundError } from '../errors.js';
 import type { DeFlow, RegistrationWatcher } from './deflow.js';
 import { loadWorkflowResult } from './results.js';
 import type { WorkflowResult } from './results.js';
-import { WorkflowFailedError } from './workflow-events.js';
+import { endError } from './workflow-events.js';
 import type { WorkflowEventMap } from './workflow-events.js';
 import { TERMINAL } from './workflow-notices.js';
 
@@ -380,7 +380,7 @@ export class WorkflowFollower implements RegistrationWatcher {
     if (result !== null) {
       this.#emitter.emit('done', result);
       if (result.status !== 'succeeded' && this.#emitter.listenerCount('error') > 0) {
-        this.#emitter.emit('error', new WorkflowFailedError(result));
+        this.#emitter.emit('error', endError(result));
       }
     } else if (error !== null) {
       this.#report(error);
@@ -392,7 +392,7 @@ export class WorkflowFollower implements RegistrationWatcher {
     const outcome = this.#outcome;
     if (this.#finish === null || outcome === null) return;
     if (outcome.result !== null && outcome.result.status === 'succeeded') this.#finish.resolve(outcome.result);
-    else if (outcome.result !== null) this.#finish.reject(new WorkflowFailedError(outcome.result));
+    else if (outcome.result !== null) this.#finish.reject(endError(outcome.result));
     else this.#finish.reject(outcome.error ?? new DeflowError('ERR_UNKNOWN', `workflow ${this.#handle.id} ended without a result`));
   }
 

@@ -13,6 +13,7 @@ import { NotFoundError, ValidationError, WorkflowDefinitionError } from '../erro
 import { checkNoNul, describe, integer, nonEmptyString } from '../option-checks.js';
 import { DeFlow } from './deflow.js';
 import { planDependencies } from './graph.js';
+import { controlRun } from './run-control.js';
 import { checkWorkflowOptions } from './options.js';
 import type { ResolvedWorkflowOptions, WorkflowOptions } from './options.js';
 import { loadWorkflowResult } from './results.js';
@@ -30,7 +31,7 @@ import { TERMINAL, announceRemoved, unfinishedByName, warnAboutScriptHandlers } 
 
 export type { AddStepParams } from './workflow-definition.js';
 export type { RetryOptions } from './workflow-retry.js';
-export { WorkflowFailedError } from './workflow-events.js';
+export { WorkflowCancelledError, WorkflowFailedError } from './workflow-events.js';
 export type { NextTaskInfo, StepFinishedInfo, WorkflowEventMap } from './workflow-events.js';
 
 /** Where a handle is: being defined, being stored by run(), stored (running or finished), or failed to start. */
@@ -217,6 +218,33 @@ export class WorkFlow {
     const record = await backend.getWorkflow(this.id);
     const removed = await backend.removeWorkflow(this.id);
     if (removed && record !== null && !TERMINAL.includes(record.status)) await announceRemoved(backend, [this.id]);
+  }
+
+  /**
+   * Cancels the workflow (DeFlow.cancel): true when it was cancelled now, false when it had
+   * already finished. `done()` then rejects with a WorkflowCancelledError in every process.
+   */
+  async cancel(reason?: string): Promise<boolean> {
+    const { backend } = await this.#services();
+    const changed = await controlRun(backend, 'workflow.cancel()', this.id, 'cancel', reason);
+    if (changed) this.status = 'cancelled';
+    return changed;
+  }
+
+  /** Pauses the workflow (DeFlow.pause): nothing new is claimed; false when it is not running. */
+  async pause(): Promise<boolean> {
+    const { backend } = await this.#services();
+    const changed = await controlRun(backend, 'workflow.pause()', this.id, 'pause');
+    if (changed) this.status = 'paused';
+    return changed;
+  }
+
+  /** Resumes a paused workflow (DeFlow.resume); false when it is not paused. */
+  async resume(): Promise<boolean> {
+    const { backend } = await this.#services();
+    const changed = await controlRun(backend, 'workflow.resume()', this.id, 'resume');
+    if (changed) this.status = 'running';
+    return changed;
   }
 
   on<K extends keyof WorkflowEventMap>(event: K, listener: (...args: WorkflowEventMap[K]) => void): this {

@@ -320,6 +320,28 @@ export interface NewNode {
   leaseMs: number;
 }
 
+/** Run control of a workflow (docs/backends/step-machine.md#run-control). */
+export type RunControlAction = 'cancel' | 'pause' | 'resume';
+
+export interface RunControlRequest {
+  workflowId: string;
+  action: RunControlAction;
+  /**
+   * cancel: the workflow's error, stored as given (an `ERR_WORKFLOW_CANCELLED` record built by
+   * `cancelledRecord` in failures.ts, as JSON text). Ignored by pause and resume.
+   */
+  errorJson?: Json;
+}
+
+export interface RunControlResult {
+  /** false: the workflow was not in a state the action applies to, and nothing changed. */
+  changed: boolean;
+  /** The workflow's status after the call. */
+  status: WorkflowStatus;
+  /** Transitions that fired (also published to subscribers). */
+  events: BackendEvent[];
+}
+
 export interface RecoverResult {
   /** Jobs taken back from dead nodes. */
   recovered: number;
@@ -372,6 +394,15 @@ export interface Backend {
   complete(request: CompleteRequest): Promise<CompleteResult>;
   /** Hands back claimed jobs that were never started; no attempt is counted. */
   release(jobs: JobLease[]): Promise<void>;
+
+  /**
+   * Cancels, pauses or resumes a workflow in one atomic operation (null: no such workflow).
+   * cancel: `pending` | `running` | `paused` → `cancelled` (finished, its error the given
+   * record, every lease of it dropped so late outcomes are stale, a `workflow` event); pause:
+   * `pending` | `running` → `paused` (claims return nothing); resume: `paused` → `running`
+   * with a `work` event per running step. Any other state: `changed: false`.
+   */
+  controlWorkflow(request: RunControlRequest): Promise<RunControlResult | null>;
 
   // --- nodes and leases ---------------------------------------------------------------------
   registerNode(node: NewNode): Promise<void>;

@@ -10,7 +10,7 @@ import type { StepStatus, WorkflowStatus } from './records.js';
 export type Checked<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 const STEP_STATUSES: ReadonlySet<string> = new Set<StepStatus>(['waiting', 'running', 'succeeded', 'failed', 'skipped']);
-const WORKFLOW_STATUSES: ReadonlySet<string> = new Set<WorkflowStatus>(['pending', 'running', 'succeeded', 'failed', 'cancelled']);
+const WORKFLOW_STATUSES: ReadonlySet<string> = new Set<WorkflowStatus>(['pending', 'running', 'paused', 'succeeded', 'failed', 'cancelled']);
 
 /** What a JSON value is, in words: for reasons. */
 export function kindOf(value: unknown): string {

@@ -83,7 +83,20 @@ export interface CorruptNumberRecord {
   value: string;
 }
 
-export type FailureRecord = StepFailedRecord | TaskFailedRecord | NodeLostRecord | CorruptNumberRecord;
+/** The workflow was cancelled (`workflow.cancel(reason)`): stored as its error. */
+export interface WorkflowCancelledRecord {
+  code: 'ERR_WORKFLOW_CANCELLED';
+  workflowId: string;
+  /** What the canceller said; absent when nothing. */
+  reason?: string;
+}
+
+/** The record a cancel stores, built here and handed to every backend as a parameter. */
+export function cancelledRecord(workflowId: string, reason?: string): WorkflowCancelledRecord {
+  return reason === undefined ? { code: 'ERR_WORKFLOW_CANCELLED', workflowId } : { code: 'ERR_WORKFLOW_CANCELLED', workflowId, reason };
+}
+
+export type FailureRecord = StepFailedRecord | TaskFailedRecord | NodeLostRecord | CorruptNumberRecord | WorkflowCancelledRecord;
 
 /**
  * What a backend stores where an error goes: a failure record, or an error that already has
@@ -179,6 +192,11 @@ export function formatFailure(stored: StoredError): SerializedError {
     case 'ERR_CORRUPT_RECORD': {
       const { code, ...fields } = stored;
       return { name: 'CorruptRecordError', code, message: corruptNumberMessage(stored), ...fields };
+    }
+    case 'ERR_WORKFLOW_CANCELLED': {
+      const { code, ...fields } = stored;
+      const why = typeof stored.reason === 'string' ? `: ${stored.reason}` : ' (no reason given)';
+      return { name: 'WorkflowCancelledError', code, message: `workflow ${stored.workflowId} was cancelled${why}`, ...fields };
     }
     default: {
       // A code this version does not know (written by a newer one): show it rather than nothing.

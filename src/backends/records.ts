@@ -4,8 +4,11 @@
  */
 import type { SerializedError } from '../errors.js';
 
-/** Lifecycle of a workflow (docs/backends/step-machine.md#states); `cancelled` is reserved. */
-export type WorkflowStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+/**
+ * Lifecycle of a workflow (docs/backends/step-machine.md#states): `paused` sits beside
+ * `running` (nothing is claimed); `succeeded`, `failed` and `cancelled` are final.
+ */
+export type WorkflowStatus = 'pending' | 'running' | 'paused' | 'succeeded' | 'failed' | 'cancelled';
 
 /** Lifecycle of a step (docs/backends/step-machine.md#states). */
 export type StepStatus = 'waiting' | 'running' | 'succeeded' | 'failed' | 'skipped';

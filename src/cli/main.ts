@@ -6,6 +6,7 @@ import { DeflowError } from '../index.js';
 import { redactSecrets, secretsOf } from '../backends/redact-url.js';
 import { inFlagTerms } from './flag-names.js';
 import { printableLines } from './format.js';
+import { controlCommands } from './commands/control.js';
 import { demoCommand } from './commands/demo.js';
 import { lsCommand } from './commands/ls.js';
 import { retryCommand } from './commands/retry.js';
@@ -27,6 +28,7 @@ workerCommand(program);
 lsCommand(program);
 showCommand(program);
 retryCommand(program);
+controlCommands(program);
 
 /** Passwords of every backend URL this run was given, hidden in whatever failure it prints. */
 const secrets = [process.env.DEFLOW_BACKEND, ...process.argv.flatMap((arg) => [arg, arg.slice(arg.indexOf('=') + 1)])]

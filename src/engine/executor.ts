@@ -9,7 +9,7 @@ import type { JobLease, JobOutcome, NextTaskEvent } from '../backends/backend.js
 import type { Clock } from '../clock.js';
 import { faultPoint } from '../fault-points.js';
 import { leaseOf } from './lease.js';
-import { TimeoutError, isError, serializeError } from '../errors.js';
+import { TimeoutError, WORKFLOW_CANCELLED, isError, serializeError } from '../errors.js';
 import type { SerializedError } from '../errors.js';
 import { fromJson, toJson } from './json.js';
 import type { RegisteredHandler } from './handler-registry.js';
@@ -19,8 +19,8 @@ import type { JobContext, StepView, TaskView, ViewFactory } from './handler-cont
 export interface ExecutionHooks {
   /** Publishes a nextTask event (only called when someone watches them). */
   onTaskStart(event: NextTaskEvent): void;
-  /** A task starts / ends running (shutdown aborts the running ones). */
-  begin(task: TaskView): void;
+  /** A task of this workflow starts / ends running (shutdown and a cancel abort the running ones). */
+  begin(task: TaskView, workflowId: string): void;
   end(task: TaskView): void;
   /** Runs the handler of an isolated step in a worker; resolves with the result as JSON text. */
   isolate(kind: 'thread' | 'process', context: JobContext, handler: RegisteredHandler, task: TaskView): Promise<string | null>;
@@ -67,7 +67,7 @@ export async function executeJob(
       attempt: job.failedCount + 1,
     });
   }
-  hooks.begin(task);
+  hooks.begin(task, job.workflowId);
   try {
     let result: unknown;
     let resultJson: string | null;
@@ -97,7 +97,7 @@ export async function executeJob(
     task.result = result;
     task.status = 'succeeded';
     const sideError =
-      handler.afterEach === undefined ? null : await runSideHook('afterEach', context, () => handler.afterEach?.(task, stepView));
+      handler.afterEach === undefined || cancelled(task) ? null : await runSideHook('afterEach', context, () => handler.afterEach?.(task, stepView));
     // A literal, not a spread of leaseOf(job): this is the per-task hot path, and spread-built
     // objects halved end-to-end throughput (measured with bench/sqlite-throughput.ts).
     return {
@@ -126,6 +126,8 @@ async function handleFailure(
   context: JobContext,
 ): Promise<JobOutcome> {
   const error = serializeError(thrown);
+  // Its workflow was cancelled: the outcome will be refused, and no side hook runs for it.
+  if (cancelled(task)) return failure(lease, context, error);
   task.error = error;
   task.failedCount = context.job.failedCount + 1;
   const final = task.failedCount >= context.step.options.taskMaxFailCount || error.code === 'ERR_CORRUPT_RECORD';
@@ -153,6 +155,11 @@ function failure(
   // A corrupt stored record stays corrupt: another attempt would fail the same way.
   if (attempts >= context.step.options.taskMaxFailCount || error.code === 'ERR_CORRUPT_RECORD') return { ...lease, status: 'failed', error };
   return { ...lease, status: 'retry', error, retryDelayMs: retryDelayMs(context.step.options, attempts) };
+}
+
+/** The attempt was aborted because its workflow was cancelled (the node's abort reason says so). */
+function cancelled(task: TaskView): boolean {
+  return task.signal.aborted && (task.signal.reason as { code?: unknown } | undefined)?.code === WORKFLOW_CANCELLED;
 }
 
 /**

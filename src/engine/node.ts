@@ -18,7 +18,7 @@ import createDebug from 'debug';
 import type { Backend, BackendEvent, ClaimedJob, CompleteResult, JobOutcome } from '../backends/backend.js';
 import { systemClock } from '../clock.js';
 import type { Clock } from '../clock.js';
-import { LeaseLostError, deserializeError } from '../errors.js';
+import { DeflowError, LeaseLostError, WORKFLOW_CANCELLED, deserializeError } from '../errors.js';
 import type { SerializedError } from '../errors.js';
 import { CompletionBatcher } from './completion-batcher.js';
 import { EventHub } from './event-hub.js';
@@ -59,7 +59,10 @@ export class WorkerNode implements StepRunnerHost {
   private readonly runners: RunnerSet;
   private readonly discovery: StepDiscovery;
   private readonly leaseKeeper: LeaseKeeper;
-  private readonly runningTasks = new Set<TaskView>();
+  /** Tasks running on this node, with their workflow's id (a cancel aborts those of its workflow). */
+  private readonly runningTasks = new Map<TaskView, string>();
+  /** Workflows this node heard were cancelled (recent ones): their refused results are expected. */
+  private readonly cancelled = new Set<string>();
   private readonly isolation: IsolationPools;
   private unsubscribe: (() => void) | null = null;
   private lastYield: number;
@@ -98,7 +101,7 @@ export class WorkerNode implements StepRunnerHost {
     });
     this.executionHooks = {
       onTaskStart: (event) => this.batcher.addEvent(event),
-      begin: (task) => this.runningTasks.add(task),
+      begin: (task, workflowId) => this.runningTasks.set(task, workflowId),
       end: (task) => this.runningTasks.delete(task),
       isolate: (kind, context, handler, task) => this.isolation.run(kind, context, handler, task.signal),
     };
@@ -164,7 +167,7 @@ export class WorkerNode implements StepRunnerHost {
         // Their jobs go back to the queue with the node (unregisterNode), no attempt counted.
         this.batcher.dropFailures();
         const reason = new LeaseLostError('deflow is shutting down: this node stopped before the task finished');
-        for (const task of this.runningTasks) task[ABORT_TASK](reason);
+        for (const task of this.runningTasks.keys()) task[ABORT_TASK](reason);
         await this.runners.whenIdle(ABORT_GRACE_MS);
       }
       await this.safely('complete', async () => {
@@ -189,7 +192,7 @@ export class WorkerNode implements StepRunnerHost {
     this.state = 'stopped';
     this.stopLooking();
     this.runners.forgetAll();
-    for (const task of this.runningTasks) task[ABORT_TASK](reason);
+    for (const task of this.runningTasks.keys()) task[ABORT_TASK](reason);
     this.batcher.close();
     this.leaseKeeper.stop();
     this.hub.close();
@@ -258,17 +261,56 @@ export class WorkerNode implements StepRunnerHost {
       case 'watch':
         this.runners.watchNextTask(event.workflowId);
         return;
+      case 'workflow':
+        // Cancelled (or removed, announced the same way): its attempts here stop now.
+        if (event.status === 'cancelled') this.abortWorkflow(event.workflowId);
+        return;
+      case 'resync':
+        // Events were lost: a cancel among them would leave attempts running here for nothing.
+        void this.abortIfCancelled([...new Set(this.runningTasks.values())]);
+        return;
       default:
         return;
     }
   }
 
+  /**
+   * A workflow was cancelled: the jobs of it this node holds are dropped unstarted, and its
+   * running attempts see `task.signal` abort (an isolated one's worker is replaced). Their
+   * results would be refused anyway: the cancel dropped their leases.
+   */
+  private abortWorkflow(workflowId: string): void {
+    if (this.cancelled.size >= 1_000) this.cancelled.clear();
+    this.cancelled.add(workflowId);
+    this.runners.forgetWorkflow(workflowId);
+    const reason = new DeflowError(WORKFLOW_CANCELLED, `workflow ${workflowId} was cancelled: this attempt was aborted and its result will be refused`);
+    for (const [task, id] of this.runningTasks) if (id === workflowId) task[ABORT_TASK](reason);
+  }
+
+  /** Asks the store about workflows whose cancel this node may have missed, and aborts their attempts here. */
+  private async abortIfCancelled(workflowIds: readonly string[]): Promise<void> {
+    for (const id of workflowIds) {
+      if (id === '' || this.cancelled.has(id) || ![...this.runningTasks.values()].includes(id)) continue;
+      try {
+        const record = await this.backend.getWorkflow(id);
+        if (record === null || record.status === 'cancelled') this.abortWorkflow(id);
+      } catch (error) {
+        this.problem('checking for a cancel', error);
+      }
+    }
+  }
+
   private onCompleted(result: CompleteResult, sent: readonly JobOutcome[]): void {
-    if (result.stale.length > 0) {
+    // Results of cancelled workflows are refused by design: not a problem worth reporting.
+    const workflowOf = new Map(sent.map((outcome) => [outcome.id, outcome.workflowId]));
+    const stale = result.stale.filter((id) => !this.cancelled.has(workflowOf.get(id) ?? ''));
+    // A refused result may be the first news of a cancel this node missed: its other attempts stop too.
+    if (stale.length > 0) void this.abortIfCancelled([...new Set(stale.map((id) => workflowOf.get(id) ?? ''))]);
+    if (stale.length > 0) {
       this.problem(
         'complete',
         new LeaseLostError(
-          `${result.stale.length} of ${sent.length} results were refused because their lease was no longer this node's ` +
+          `${stale.length} of ${sent.length} results were refused because their lease was no longer this node's ` +
             '(it was presumed dead and another node took the jobs over, their workflow was removed, or a batch retried ' +
             'after a lost answer had landed the first time); none was applied twice',
         ),

@@ -54,6 +54,11 @@ export class RunnerSet {
     for (const runner of this.runners.values()) runner.forget();
   }
 
+  /** A workflow was cancelled: its runners drop the jobs they hold unstarted (no longer theirs). */
+  forgetWorkflow(workflowId: string): void {
+    for (const runner of this.runners.values()) if (runner.step.workflowId === workflowId) runner.forget();
+  }
+
   /** Stops every runner; returns the claimed jobs that never started. */
   stopAll(): ClaimedJob[] {
     return [...this.runners.values()].flatMap((runner) => runner.stop());

@@ -19,6 +19,8 @@ import { nodeLosses } from './node-losses.js';
 import { processes } from './processes.js';
 import { retry } from './retry.js';
 import { retryProcesses } from './retry-processes.js';
+import { runControl } from './run-control.js';
+import { runControlProcesses } from './run-control-processes.js';
 import { storedCode } from './stored-code.js';
 import { timerProcesses } from './timer-processes.js';
 import { timers } from './timers.js';
@@ -37,6 +39,7 @@ export function runConformance(backend: BackendUnderTest): void {
     corruptRecords(context);
     timers(context);
     retry(context);
+    runControl(context);
   });
 }
 
@@ -47,5 +50,6 @@ export function runProcessConformance(backend: BackendUnderTest): void {
     crashPoints(context);
     timerProcesses(context);
     retryProcesses(context);
+    runControlProcesses(context);
   });
 }

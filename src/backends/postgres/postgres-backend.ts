@@ -30,6 +30,8 @@ import type {
   RecoverResult,
   RetryRequest,
   RetryResult,
+  RunControlRequest,
+  RunControlResult,
   RunnableSteps,
   TaskPage,
   WorkflowQuery,
@@ -38,7 +40,7 @@ import type { CreateOptions } from '../descriptor.js';
 import { NODE_LOST } from '../failures.js';
 import { DEFAULT_MAX_NODE_LOSSES, RETRYABLE_STATUSES } from '../policy.js';
 import { ProblemLog } from '../problem-log.js';
-import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
+import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord, WorkflowStatus } from '../records.js';
 import { clientConfig, redactUrl } from './config.js';
 import type { PostgresClientOptions, PostgresConfig } from './config.js';
 import { isUnavailable, toDeflowError } from './errors.js';
@@ -167,6 +169,15 @@ export class PostgresBackend implements Backend {
       [...RETRYABLE_STATUSES],
     ]);
     return { retries: row?.retries ?? 0, events: this.deliverOwn(row?.pid, row?.events) };
+  }
+
+  async controlWorkflow(request: RunControlRequest): Promise<RunControlResult | null> {
+    const [row] = await this.run<{ known: boolean; changed: boolean; status: WorkflowStatus; events: BackendEvent[]; pid: number }>(
+      'controlWorkflow',
+      [request.workflowId, request.action, request.errorJson ?? null],
+    );
+    if (row === undefined || !row.known) return null;
+    return { changed: row.changed, status: row.status, events: this.deliverOwn(row.pid, row.events) };
   }
 
   async watchNextTask(workflowId: string): Promise<void> {

@@ -47,6 +47,7 @@ const QUERY_NAMES = [
   'release',
   'runnableSteps',
   'startDueSteps',
+  'controlWorkflow',
   // nodes.sql
   'registerNode',
   'heartbeat',

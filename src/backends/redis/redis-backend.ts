@@ -24,6 +24,8 @@ import type {
   RecoverResult,
   RetryRequest,
   RetryResult,
+  RunControlRequest,
+  RunControlResult,
   RunnableSteps,
   TaskPage,
   WorkflowQuery,
@@ -41,6 +43,7 @@ import { KeySpace } from './keys.js';
 import { Leases } from './leases.js';
 import { Reads } from './reads.js';
 import { Retention } from './retention.js';
+import { controlWorkflow } from './run-control.js';
 import type { ScriptMode } from './scripts.js';
 import { Work } from './work.js';
 
@@ -160,6 +163,10 @@ export class RedisBackend implements Backend {
   release(jobs: JobLease[]): Promise<void> {
     if (jobs.length === 0) return Promise.resolve();
     return this.use((parts) => parts.work.release(jobs));
+  }
+
+  controlWorkflow(request: RunControlRequest): Promise<RunControlResult | null> {
+    return this.use(({ core }) => controlWorkflow(core, request));
   }
 
   // --- nodes and leases -----------------------------------------------------------------------

@@ -41,6 +41,7 @@ export const WORKFLOW_SCRIPTS = [
   'read-tasks',
   'read-step',
   'retry',
+  'control',
 ] as const;
 
 /** Global scripts and how many KEYS each takes. */

@@ -60,6 +60,9 @@ export class JobLedger {
     const step = this.q.stepById.get(request.workflowId, request.stepId) as StepRow | undefined;
     const empty: ClaimResult = { jobs: [], watchNextTask: false, taskCount: step?.total ?? 0 };
     if (step === undefined || step.status !== 'running' || owner === undefined) return empty;
+    // Paused or finished (cancelled): nothing is claimed. The row is read once, for watch too.
+    const workflow = this.q.getWorkflow.get(request.workflowId) as WorkflowRow;
+    if (workflow.status !== 'running' && workflow.status !== 'pending') return empty;
     const jobs: ClaimResult['jobs'] = [];
     const toJob = (id: number, data: string, failedCount: number, token: number, lostCount: number): void => {
       const slot = slotOf(id);
@@ -99,7 +102,6 @@ export class JobLedger {
       if (cursor !== step.fresh_cursor) this.q.advanceCursor.run(cursor, step.pk);
     }
     if (jobs.length === 0) return empty;
-    const workflow = this.q.getWorkflow.get(request.workflowId) as WorkflowRow;
     return { jobs, watchNextTask: workflow.watch_next_task === 1, taskCount: step.total, runIndex: step.run_index ?? 0 };
   }
 

@@ -26,6 +26,8 @@ import type {
   RecoverResult,
   RetryRequest,
   RetryResult,
+  RunControlRequest,
+  RunControlResult,
   RunnableSteps,
   TaskPage,
   WorkflowQuery,
@@ -42,6 +44,7 @@ import type { NodeRow, StepRow, TaskRow, WorkflowRow } from './rows.js';
 import { retryWorkflow } from './retry.js';
 import { prepareStatements } from './statements.js';
 import type { Statements } from './statements.js';
+import { controlWorkflow } from './run-control.js';
 import { StepMachine } from './step-machine.js';
 
 /** Most timers one runnableSteps call starts (the rest start at the next call, which comes at once). */
@@ -184,6 +187,11 @@ export class SqliteBackend implements Backend {
     if (jobs.length === 0) return;
     this.write((machine) => this.ledger.release(jobs, machine));
     return Promise.resolve();
+  }
+
+  async controlWorkflow(request: RunControlRequest): Promise<RunControlResult | null> {
+    const { value, events } = this.write((machine, now) => controlWorkflow(this.q, request, machine, now));
+    return Promise.resolve(value === null ? null : { ...value, events });
   }
 
   // --- nodes and leases -----------------------------------------------------------------------

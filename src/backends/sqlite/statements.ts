@@ -23,6 +23,9 @@ const QUERY_NAMES = [
   'deleteStepsOfWorkflow',
   'deleteWorkflow',
   'reopenWorkflow',
+  'setWorkflowStatus',
+  'cancelWorkflow',
+  'runningStepsOfWorkflow',
   // steps.sql
   'insertStep',
   'insertEdge',
@@ -88,6 +91,8 @@ const QUERY_NAMES = [
   'resetJobsFresh',
   'requeueUnfinishedJobs',
   'resetJob',
+  'releaseLeasedAloneOfStep',
+  'rangesOfStep',
   // nodes.sql
   'registerNode',
   'heartbeat',

@@ -102,7 +102,7 @@ export class StepMachine {
     for (const id of this.touchedWorkflows) {
       const workflow = this.q.getWorkflow.get(id) as WorkflowRow | undefined;
       if (workflow === undefined || workflow.open_steps > 0) continue;
-      if (workflow.status !== 'pending' && workflow.status !== 'running') continue;
+      if (workflow.status !== 'pending' && workflow.status !== 'running' && workflow.status !== 'paused') continue;
       const failure = this.q.firstUnhandledFailure.get(id) as
         | { id: string; name: string; failed_stage: StepStage | null; error: string | null }
         | undefined;

@@ -7,11 +7,12 @@ import type { WorkflowStatus } from '../../index.js';
 import { registerOptions, requireExistingStore, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
 import { duration, printable, since, tableStyle, timestamp } from '../format.js';
+import { anyLiveNode, shownStatus } from '../liveness.js';
 
 /** Most rows `ls` lists: past it a backend fails with its own error (an integer out of range). */
 const MAX_LIMIT = 100_000;
 
-const STATUSES: readonly WorkflowStatus[] = ['pending', 'running', 'succeeded', 'failed', 'cancelled'];
+const STATUSES: readonly WorkflowStatus[] = ['pending', 'running', 'paused', 'succeeded', 'failed', 'cancelled'];
 
 export function lsCommand(program: Command): void {
   withBackendOptions(
@@ -41,9 +42,10 @@ export function lsCommand(program: Command): void {
         process.stdout.write(`no workflows in ${backend.location}\n`);
         return;
       }
+      const live = workflows.some((w) => w.status === 'running') ? await anyLiveNode(backend) : true;
       const table = new Table({ head: ['id', 'name', 'status', 'steps left', 'created', 'took'], style: tableStyle() });
       for (const w of workflows) {
-        table.push([printable(w.id), printable(w.name), w.status, String(w.openSteps), timestamp(w.createdAt), duration(since(w.startedAt ?? w.createdAt, w.finishedAt))]);
+        table.push([printable(w.id), printable(w.name), shownStatus(w.status, live), String(w.openSteps), timestamp(w.createdAt), duration(since(w.startedAt ?? w.createdAt, w.finishedAt))]);
       }
       process.stdout.write(`${table.toString()}\n`);
     } finally {

@@ -6,6 +6,7 @@ import { openStoreToLook } from '../../api/store-look.js';
 import { registerOptions, requireExistingStore, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
 import { duration, printable, since, tableStyle, timestamp, truncate } from '../format.js';
+import { anyLiveNode, shownStatus } from '../liveness.js';
 
 export function showCommand(program: Command): void {
   withBackendOptions(program.command('show <id>').description("show a workflow's steps, progress and errors")).action(
@@ -19,9 +20,10 @@ export function showCommand(program: Command): void {
           process.exitCode = 1;
           return;
         }
+        const live = workflow.status === 'running' ? await anyLiveNode(backend) : true;
         const lines = [
           `${printable(workflow.name)} (${printable(workflow.id)})`,
-          `  status   ${workflow.status}`,
+          `  status   ${shownStatus(workflow.status, live)}`,
           `  created  ${timestamp(workflow.createdAt)}`,
           `  took     ${duration(since(workflow.startedAt ?? workflow.createdAt, workflow.finishedAt))}`,
         ];

@@ -403,7 +403,7 @@ DECLARE
   v_keep_ms bigint;
 BEGIN
   SELECT * INTO v_workflow FROM workflows WHERE id = p_id;
-  IF NOT FOUND OR v_workflow.open_steps > 0 OR v_workflow.status NOT IN ('pending', 'running') THEN
+  IF NOT FOUND OR v_workflow.open_steps > 0 OR v_workflow.status NOT IN ('pending', 'running', 'paused') THEN
     RETURN;
   END IF;
   SELECT s.* INTO v_failure

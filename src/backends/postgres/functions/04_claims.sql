@@ -94,6 +94,10 @@ BEGIN
   IF v_step.status <> 'running' OR p_limit < 1 THEN
     RETURN;
   END IF;
+  -- Paused or finished (cancelled): nothing is claimed (docs/backends/step-machine.md#run-control).
+  IF NOT EXISTS (SELECT 1 FROM workflows w WHERE w.id = p_workflow_id AND w.status IN ('pending', 'running')) THEN
+    RETURN;
+  END IF;
 
   IF v_step.stage IN ('before', 'after') THEN
     WITH claimed AS (

@@ -30,7 +30,8 @@ SELECT start_due_steps($1) AS started;
 SELECT release_jobs($1::bigint[], $2::integer[], $3::bigint[]);
 
 -- name: runnableSteps
--- ($1 limit) Running steps whose current stage has a claimable job, oldest workflow first,
+-- ($1 limit) Running steps whose current stage has a claimable job, oldest workflow first
+-- (paused and cancelled workflows have none),
 -- with the clock and the earliest delayed retry (always one row; step columns null when none).
 SELECT clock.now, clock.next_run_at, clock.next_timer_at, r.*
 FROM (
@@ -41,7 +42,7 @@ FROM (
 LEFT JOIN LATERAL (
   SELECT s.workflow_id, w.name AS workflow_name, s.id, s.name, s.handler, s.data, s.options, s.run_index, s.parent_id
   FROM steps s JOIN workflows w ON w.id = s.workflow_id
-  WHERE s.status = 'running' AND (
+  WHERE s.status = 'running' AND w.status IN ('pending', 'running') AND (
     (s.stage = 'tasks' AND (
       s.fresh_cursor < s.next_seq
       OR EXISTS (
@@ -58,3 +59,7 @@ LEFT JOIN LATERAL (
   ORDER BY w.created_at, s.run_index
   LIMIT $1
 ) r ON true;
+
+-- name: controlWorkflow
+-- ($1 workflow id, $2 cancel|pause|resume, $3 the cancel's error record or null)
+SELECT known, changed, status, events, pg_backend_pid() AS pid FROM control_workflow($1, $2, $3::jsonb);

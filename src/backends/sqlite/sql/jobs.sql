@@ -171,3 +171,9 @@ WHERE id BETWEEN ? AND ? AND status IN (1, 3, 4);
 UPDATE jobs SET status = 0, failed_count = 0, lost_count = 0, owner = NULL, run_at = 0,
     result = NULL, error = NULL, finished_at = NULL
 WHERE id = ?;
+-- name: releaseLeasedAloneOfStep
+-- A cancelled workflow's leased jobs go back to the queue (their holders' outcomes are stale).
+UPDATE jobs SET status = 4, owner = NULL, run_at = 0 WHERE status = 1 AND id BETWEEN ? AND ?;
+
+-- name: rangesOfStep
+SELECT id, owner, step_pk, lo, hi, settled FROM leases WHERE step_pk = ?;

@@ -82,11 +82,12 @@ SELECT child_pk FROM step_edges WHERE parent_pk = ?;
 SELECT e.on_cond, s.status FROM step_edges e JOIN steps s ON s.pk = e.parent_pk WHERE e.child_pk = ?;
 
 -- name: runnableSteps
--- Running steps whose current stage has a claimable job, oldest workflow first.
+-- Running steps whose current stage has a claimable job, oldest workflow first (paused and
+-- cancelled workflows have none).
 -- (67108864 = 2^26: job ids are step_pk * 2^26 + slot, see jobs.sql.)
 SELECT s.*, w.name AS workflow_name FROM steps s
 JOIN workflows w ON w.id = s.workflow_id
-WHERE s.status = 'running' AND (
+WHERE s.status = 'running' AND w.status IN ('pending', 'running') AND (
   (s.stage = 'tasks' AND (
     s.fresh_cursor < s.next_seq
     OR EXISTS (

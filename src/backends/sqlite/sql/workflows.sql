@@ -30,7 +30,7 @@ RETURNING run_seq;
 -- name: finishWorkflow
 UPDATE workflows
 SET status = @status, error = @error, finished_at = @now, expires_at = @expiresAt
-WHERE id = @id AND status IN ('pending', 'running');
+WHERE id = @id AND status IN ('pending', 'running', 'paused');
 
 -- name: firstUnhandledFailure
 -- A failed step whose failure no step handles with when: 'failure' | 'always'.
@@ -80,3 +80,15 @@ SET status = 'running', error = NULL, finished_at = NULL, expires_at = NULL,
     open_steps = open_steps + @opened, retries = retries + 1
 WHERE id = @id
 RETURNING retries;
+-- Run control (docs/backends/step-machine.md#run-control).
+
+-- name: setWorkflowStatus
+UPDATE workflows SET status = @status WHERE id = @id;
+
+-- name: cancelWorkflow
+UPDATE workflows
+SET status = 'cancelled', error = @error, finished_at = @now, expires_at = @expiresAt
+WHERE id = @id;
+
+-- name: runningStepsOfWorkflow
+SELECT pk, id FROM steps WHERE workflow_id = ? AND status = 'running' ORDER BY pk;

@@ -14,6 +14,9 @@ local CLAIM_ATTRS = { 'status', 'stage', 'total', 'cur', 'hb', 'ha', 'rlc' }
 -- n: the step's number when the caller knows it (else it is looked up by id).
 local function claim(step_id, owner, valid_until, limit, n)
   if tonumber(valid_until) < NOW then return { 'lost', 0, 0, 0, {}, {} } end
+  -- Paused or finished (cancelled): nothing is claimed (docs/backends/step-machine.md#run-control).
+  local ws = redis.call('HGET', K_WF, 'status')
+  if ws ~= 'running' and ws ~= 'pending' then return { 'ok', 0, 0, 0, {}, {} } end
   n = n or redis.call('HGET', K_SX, step_id)
   if not n then return { 'ok', 0, 0, 0, {}, {} } end
   local f = sfetch(n, CLAIM_ATTRS)

@@ -298,7 +298,7 @@ end
 -- wf: HMGET of open, status, stepSeq, keep (see reply).
 local function settle_workflow(wf)
   if not TOUCHED then return end
-  if wf[2] ~= 'pending' and wf[2] ~= 'running' then return end
+  if wf[2] ~= 'pending' and wf[2] ~= 'running' and wf[2] ~= 'paused' then return end
   local open, steps = num(wf[1], 'open'), num(wf[3], 'stepSeq')
   -- The workflow's own counts are unusable: it could never settle by them, so it fails now.
   if open == nil or steps == nil then return finish_workflow('failed', CORRUPT[#CORRUPT], wf[4]) end

@@ -5,7 +5,8 @@
 --
 -- KEYS: the twelve workflow keys (see lib/core.lua).
 -- ARGV[1] workflow id   ARGV[2] event channel   ARGV[3] most steps to return
--- Returns { 'missing' }, { 'done', status, finishedAt, keep } for a finished workflow, or
+-- Returns { 'missing' }, { 'done', status, finishedAt, keep } for a finished workflow, or (no
+--   steps when paused)
 --   { 'ok', createdAt, name, wv, nextRunAt or '', steps[], now } where steps is flat:
 --   id name handlerJson dataJson optionsJson runIndex parentId per step; then, when a timer
 --   started a step, the common reply (lib/machine.lua) of those transitions.
@@ -20,6 +21,8 @@ FAILS_STEPS = false
 
 if redis.call('EXISTS', K_WF) == 0 then return { 'missing' } end
 local wf = redis.call('HMGET', K_WF, 'status', 'createdAt', 'name', 'wv', 'finishedAt', 'keep')
+-- Paused: nothing claimable until resume (which announces its work again).
+if wf[1] == 'paused' then return { 'ok', wf[2], wf[3], wf[4], '', {}, NOWS } end
 if wf[1] ~= 'pending' and wf[1] ~= 'running' then return { 'done', wf[1], wf[5] or '', wf[6] or '' } end
 promote_due()
 local timers = start_due_timers()
