@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import DeFlow, { WorkFlow, WorkflowFailedError } from '../../src/index.js';
-import flagFile from '../fixtures/steps/flag-file.js';
+import flagFile from '../fixtures/flag-file-step.js';
 import { startNode } from '../helpers/nodes.js';
 import type { Conformance } from './context.js';
 import { eventually } from './context.js';

@@ -41,7 +41,9 @@ export function retryWorkflow(q: Statements, machine: StepMachine, request: Retr
     throw refusalError({ code: 'ERR_NOT_RETRYABLE', reason: 'step-not-failed', workflowId, step: onlyStep.name, stepId: onlyStep.id, status: onlyStep.status });
   }
 
-  const seeds = onlyStep !== undefined ? [onlyStep] : [...fromSteps, ...(from.length > 0 && workflow.status === 'succeeded' ? [] : steps.filter((s) => s.status !== 'succeeded'))];
+  // What is taken up again: the only step; else the from steps and (unless the workflow succeeded) every step that did not succeed.
+  const unsucceeded = workflow.status === 'succeeded' ? [] : steps.filter((step) => step.status !== 'succeeded');
+  const seeds = onlyStep !== undefined ? [onlyStep] : [...fromSteps, ...unsucceeded];
   const fresh = dependents(q, fromSteps.map((s) => s.pk)).reached;
   const { reached, hasParent } = dependents(q, seeds.map((s) => s.pk));
 
