@@ -184,7 +184,6 @@ local function advance_loop(n)
   end
 end
 
--- Starts a waiting step and runs its stages as far as they go without a job.
 -- A step with a timer (tmr): its due time rat is fixed the first time its turn comes (its delay
 -- counted from then). Until it is due the step stays waiting, in `ready` at that time, so the
 -- workflow's hint wakes nodes then and check.lua starts it (start_due_timers).
@@ -204,6 +203,7 @@ local function timer_due(n)
   return false
 end
 
+-- Starts a waiting step (once its timer, if any, is due) and runs its stages as far as they go without a job.
 start = function(n)
   if sget(n, 'status') ~= 'waiting' then return end
   if not timer_due(n) then return end
