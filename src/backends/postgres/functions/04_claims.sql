@@ -67,6 +67,8 @@ DECLARE
   v_failed integer[];
   v_tokens bigint[];
   v_lost integer[];
+  v_workflow_status text;
+  v_watch boolean;
 BEGIN
   seqs := '{}';
   datas := '{}';
@@ -95,7 +97,9 @@ BEGIN
     RETURN;
   END IF;
   -- Paused or finished (cancelled): nothing is claimed (docs/backends/step-machine.md#run-control).
-  IF NOT EXISTS (SELECT 1 FROM workflows w WHERE w.id = p_workflow_id AND w.status IN ('pending', 'running')) THEN
+  -- One read of the workflow row, for watch_next_task too.
+  SELECT w.status, w.watch_next_task INTO v_workflow_status, v_watch FROM workflows w WHERE w.id = p_workflow_id;
+  IF v_workflow_status IS NULL OR v_workflow_status NOT IN ('pending', 'running') THEN
     RETURN;
   END IF;
 
@@ -164,7 +168,7 @@ BEGIN
     END IF;
   END IF;
   IF array_length(seqs, 1) > 0 THEN
-    SELECT w.watch_next_task INTO watch FROM workflows w WHERE w.id = p_workflow_id;
+    watch := v_watch;
   END IF;
 END
 $$;

@@ -15,8 +15,9 @@ local CLAIM_ATTRS = { 'status', 'stage', 'total', 'cur', 'hb', 'ha', 'rlc' }
 local function claim(step_id, owner, valid_until, limit, n)
   if tonumber(valid_until) < NOW then return { 'lost', 0, 0, 0, {}, {} } end
   -- Paused or finished (cancelled): nothing is claimed (docs/backends/step-machine.md#run-control).
-  local ws = redis.call('HGET', K_WF, 'status')
-  if ws ~= 'running' and ws ~= 'pending' then return { 'ok', 0, 0, 0, {}, {} } end
+  -- One read of the workflow hash, for its watch flag too.
+  local wf = redis.call('HMGET', K_WF, 'status', 'watch')
+  if wf[1] ~= 'running' and wf[1] ~= 'pending' then return { 'ok', 0, 0, 0, {}, {} } end
   n = n or redis.call('HGET', K_SX, step_id)
   if not n then return { 'ok', 0, 0, 0, {}, {} } end
   local f = sfetch(n, CLAIM_ATTRS)
@@ -86,6 +87,6 @@ local function claim(step_id, owner, valid_until, limit, n)
     end
   end
   settle_ready(n)
-  local watch = as_number(redis.call('HGET', K_WF, 'watch')) or 0 -- unusable: not watched
+  local watch = as_number(wf[2]) or 0 -- unusable: not watched
   return { 'ok', total, watch, lo, fresh, again, n }
 end
