@@ -123,9 +123,9 @@ export class WorkflowFollower implements RegistrationWatcher {
     return this.#finish.promise;
   }
 
-  /** The workflow could not be started: that is its end. */
-  failed(error: Error): void {
-    this.#conclude(null, error);
+  /** The workflow could not be started: that is its end (`heard`: its starter was told, no warning). */
+  failed(error: Error, heard = false): void {
+    this.#conclude(null, error, heard);
   }
 
   /** @internal DeFlow was unregistered while this handle waited for the end. */
@@ -333,7 +333,7 @@ export class WorkflowFollower implements RegistrationWatcher {
   }
 
   /** Records the end (result, or an error that stopped us from knowing it), emits, settles done(). */
-  #conclude(result: WorkflowResult | null, error: Error | null): void {
+  #conclude(result: WorkflowResult | null, error: Error | null, heard = false): void {
     if (this.#outcome !== null) return;
     this.#outcome = { result, error };
     this.#stopFollowing();
@@ -342,7 +342,7 @@ export class WorkflowFollower implements RegistrationWatcher {
       if (result.status !== 'succeeded' && this.#emitter.listenerCount('error') > 0) {
         this.#emitter.emit('error', new WorkflowFailedError(result));
       }
-    } else if (error !== null) {
+    } else if (error !== null && !heard) {
       this.#report(error);
     }
     this.#settleFinish();

@@ -11,6 +11,7 @@ import { useConformance } from './context.js';
 import { corruptRecords } from './corrupt-records.js';
 import { crashPoints } from './crash-points.js';
 import { dag } from './dag.js';
+import { definitions } from './definitions.js';
 import { deflowPorts } from './deflow-ports.js';
 import { failures } from './failures.js';
 import { leases } from './leases.js';
@@ -31,6 +32,7 @@ export function runConformance(backend: BackendUnderTest): void {
     storedCode(context);
     names(context);
     corruptRecords(context);
+    definitions(context);
   });
 }
 

@@ -55,6 +55,7 @@ const QUERY_NAMES = [
   'now',
   'getWorkflow',
   'listWorkflows',
+  'listWorkflowsByKey',
   'getSteps',
   'getStep',
   'getTasks',
