@@ -14,6 +14,7 @@ import { dag } from './dag.js';
 import { definitions } from './definitions.js';
 import { deflowPorts } from './deflow-ports.js';
 import { failures } from './failures.js';
+import { idempotentProcesses } from './idempotent-processes.js';
 import { leases } from './leases.js';
 import { names } from './names.js';
 import { nodeLosses } from './node-losses.js';
@@ -41,5 +42,6 @@ export function runProcessConformance(backend: BackendUnderTest): void {
     const context = useConformance(backend);
     processes(context);
     crashPoints(context);
+    idempotentProcesses(context);
   });
 }
