@@ -10,6 +10,7 @@ import { demoCommand } from './commands/demo.js';
 import { lsCommand } from './commands/ls.js';
 import { runCommand } from './commands/run.js';
 import { showCommand } from './commands/show.js';
+import { startCommand } from './commands/start.js';
 import { workerCommand } from './commands/worker.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -22,6 +23,7 @@ const program = new Command()
 
 demoCommand(program);
 runCommand(program);
+startCommand(program);
 workerCommand(program);
 lsCommand(program);
 showCommand(program);

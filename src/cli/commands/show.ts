@@ -20,6 +20,7 @@ export function showCommand(program: Command): void {
         }
         const lines = [
           `${printable(workflow.name)} (${printable(workflow.id)})`,
+          ...(workflow.key === null ? [] : [`  key      ${printable(workflow.key)}`]),
           `  status   ${workflow.status}`,
           `  created  ${timestamp(workflow.createdAt)}`,
           `  took     ${duration(since(workflow.startedAt ?? workflow.createdAt, workflow.finishedAt))}`,
