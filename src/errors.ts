@@ -48,6 +48,19 @@ export class WorkflowDefinitionError extends DeflowError {
   }
 }
 
+/**
+ * A start with the id of an existing workflow that is not the same workflow (another name or
+ * business key): the id was reused. `existing` tells what holds it.
+ */
+export class WorkflowConflictError extends DeflowError {
+  readonly existing: { id: string; name: string; key: string | null };
+
+  constructor(message: string, existing: { id: string; name: string; key: string | null }) {
+    super('ERR_WORKFLOW_CONFLICT', message);
+    this.existing = existing;
+  }
+}
+
 /** The backend could not be reached or answered with an error. */
 export class BackendError extends DeflowError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -11,6 +11,9 @@ export type { DeFlowEvents, DeFlowState } from './api/deflow.js';
 export { WorkFlow, WorkflowCancelledError, WorkflowFailedError } from './api/workflow.js';
 export type { AddStepParams, NextTaskInfo, RetryOptions, StepFinishedInfo, WorkflowEventMap, WorkflowHandleState } from './api/workflow.js';
 export { StepHandler } from './api/step-handler.js';
+export { defineWorkflow, WorkflowDefinition } from './api/define-workflow.js';
+export type { DefineWorkflowOptions } from './api/define-workflow.js';
+export type { DefinitionInfo, StartOptions } from './api/definition-registry.js';
 export type { StepHandlerDefinition } from './api/step-handler.js';
 export { Step, formatPercent } from './api/step.js';
 export type { AddAfterParams, StepProgress } from './api/step.js';
@@ -36,6 +39,7 @@ export {
   StepModuleError,
   TimeoutError,
   ValidationError,
+  WorkflowConflictError,
   WorkflowDefinitionError,
 } from './errors.js';
 export type { SerializedError } from './errors.js';

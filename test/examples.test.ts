@@ -47,6 +47,15 @@ describe('examples', () => {
     expect(declined.stdout).toMatch(/summary\s+│ skipped/);
   });
 
+  it('orders starts a workflow definition by name, once under one id, and finds it by key', async () => {
+    const result = await run([join(ROOT, 'examples/orders/main.js')]);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toContain('definitions: fulfil-order (reserves every item of an order, then ships it)');
+    expect(result.stdout).toContain('created: true, then false; same workflow: true');
+    expect(result.stdout).toContain('order A-17 ships book, pen');
+    expect(result.stdout).toContain('workflows of A-17: fulfil-A-17 succeeded');
+  });
+
   it('invoices adds a fallback step from afterAll for the bounced invoice', async () => {
     const result = await run([CLI, 'run', join(ROOT, 'examples/invoices/workflow.ts')]);
     expect(result.code).toBe(0);

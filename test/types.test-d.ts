@@ -1,7 +1,7 @@
 /** Payload types flow from StepHandler<StepData, TaskData, TaskResult> to every place they appear. */
 import { describe, expectTypeOf, test } from 'vitest';
 import type DeFlow from '../src/index.js';
-import { StepHandler, WorkFlow } from '../src/index.js';
+import { StepHandler, WorkFlow, defineWorkflow } from '../src/index.js';
 import type { Step, Task, WorkflowResult } from '../src/index.js';
 
 interface Invoice {
@@ -84,5 +84,18 @@ describe('types', () => {
     workflow.on('finished', () => undefined);
     expectTypeOf<ReturnType<typeof DeFlow.register>>().toEqualTypeOf<DeFlow>();
     expectTypeOf<ReturnType<typeof DeFlow.unregister>>().toEqualTypeOf<Promise<void>>();
+  });
+
+  test('workflow definitions type their input; ids and keys are strings', () => {
+    const charge = defineWorkflow('typed-charge', (input: { orderId: string }) => WorkFlow.create('typed-charge').addStep({ step: send, tasks: [{ email: input.orderId, amount: 1 }] }));
+    expectTypeOf(charge.start({ orderId: '1' }, { id: 'a', key: 'b' })).toEqualTypeOf<Promise<WorkFlow>>();
+    // @ts-expect-error the input is { orderId: string }
+    void charge.start({ order: 1 });
+    // @ts-expect-error no such start option
+    void charge.start({ orderId: '1' }, { idd: 'a' });
+    expectTypeOf<ReturnType<typeof DeFlow.start>>().toEqualTypeOf<Promise<WorkFlow>>();
+    expectTypeOf(WorkFlow.create('k', { id: 'x', key: 'y' }).key).toEqualTypeOf<string | null>();
+    // @ts-expect-error a key is a string
+    WorkFlow.create('k', { key: 1 });
   });
 });

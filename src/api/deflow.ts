@@ -17,6 +17,7 @@ import { WorkerNode } from '../engine/node.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, setMaxPayloadBytes } from '../engine/json.js';
 import type { NodeProblem } from '../engine/node-options.js';
 import { chooseBackend, ignoredOptions } from '../backends/registry.js';
+import { describe } from '../option-checks.js';
 import { redactError, redactUrl, secretsOf } from '../backends/redact-url.js';
 import type { ChosenBackend } from '../backends/registry.js';
 import { backendInput, checkRegisterOptions } from './options.js';
@@ -25,6 +26,8 @@ import { controlRun } from './run-control.js';
 import { openBackend } from './startup-retry.js';
 import { warnIfEveryFileAllowed } from './step-dirs.js';
 import { views } from './views.js';
+import { listDefinitions, requireDefinition } from './definition-registry.js';
+import type { DefinitionInfo, StartOptions } from './definition-registry.js';
 import type { WorkFlow } from './workflow.js';
 import { retryStored } from './workflow-retry.js';
 import type { RetryOptions } from './workflow-retry.js';
@@ -157,6 +160,21 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
   static async resume(workflowId: string): Promise<boolean> {
     const { backend } = await DeFlow.getInstance().services();
     return controlRun(backend, 'DeFlow.resume()', workflowId, 'resume');
+  }
+
+  /**
+   * Starts the workflow a loaded definition (defineWorkflow) builds from `input`; resolves with
+   * its handle once stored. With an `id`, the start is idempotent: when that workflow exists,
+   * nothing is created and the handle follows it (`handle.created` is false).
+   */
+  static async start(name: string, input?: unknown, options: StartOptions = {}): Promise<WorkFlow> {
+    if (typeof name !== 'string') throw new ValidationError(`DeFlow.start() needs a definition name, got ${describe(name)}`);
+    return requireDefinition(name, 'DeFlow.start()').start(input, options);
+  }
+
+  /** The workflow definitions loaded in this process (defineWorkflow), by name. */
+  static definitions(): DefinitionInfo[] {
+    return listDefinitions();
   }
 
   /** The registration of this process, or null. */

@@ -11,6 +11,7 @@ import { ValidationError } from '../errors.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../engine/json.js';
 import { boolean, checkKnownKeys, checkObject, describe, duration, integer, nonEmptyString } from '../option-checks.js';
 import { checkStepDirs } from './step-dirs.js';
+import { checkWorkflowId, checkWorkflowKey } from './workflow-identity.js';
 
 /** Per-step behaviour. Precedence: defaults < WorkFlow.create < StepHandler.options < addStep/addAfter. */
 export interface StepOptions {
@@ -74,12 +75,20 @@ export interface WorkflowOptions extends Partial<StepOptions> {
   retention?: number;
   /** DeFlow compatibility: 'replace' removes every other workflow with the same name when this one starts. Default 'create'. */
   ifExist?: 'create' | 'replace';
+  /**
+   * The workflow's id, chosen by the caller (default: generated from the name). Starting a
+   * workflow whose id exists creates nothing: the handle follows the existing one (an
+   * idempotent start), or fails with a WorkflowConflictError when that one has another name or key.
+   */
+  id?: string;
+  /** A business key (an order id...) stored with the workflow, to list and find it by (`WorkFlow.getByKey`). */
+  key?: string;
 }
 
 export const DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 /** How long a finished `cleanOnDone` workflow is kept, so handles can still read its results. */
 export const CLEAN_ON_DONE_GRACE_MS = 5_000;
-const WORKFLOW_ONLY_KEYS = ['cleanOnDone', 'retention', 'ifExist'] as const;
+const WORKFLOW_ONLY_KEYS = ['cleanOnDone', 'retention', 'ifExist', 'id', 'key'] as const;
 
 export interface RegisterOptions {
   /** `sqlite:/path/file.db`, `redis://…`, `rediss://…`, `postgres://…`. Default: `$DEFLOW_BACKEND`, else `sqlite:./.deflow/deflow.db`. */
@@ -226,6 +235,9 @@ export function resolveStepOptions(...layers: (Partial<StepOptions> | undefined)
 export interface ResolvedWorkflowOptions {
   stored: StoredWorkflowOptions;
   replaceByName: boolean;
+  /** Chosen by the caller; undefined: generated. */
+  id: string | undefined;
+  key: string | null;
 }
 
 export function checkWorkflowOptions(value: unknown): ResolvedWorkflowOptions {
@@ -244,7 +256,12 @@ export function checkWorkflowOptions(value: unknown): ResolvedWorkflowOptions {
   }
   // The one place the grace is decided: backends only read keepMs.
   const keepMs = cleanOnDone ? CLEAN_ON_DONE_GRACE_MS : retentionMs;
-  return { stored: { cleanOnDone, retentionMs, keepMs, stepDefaults }, replaceByName: ifExist === 'replace' };
+  return {
+    stored: { cleanOnDone, retentionMs, keepMs, stepDefaults },
+    replaceByName: ifExist === 'replace',
+    id: options.id === undefined ? undefined : checkWorkflowId(options.id, `${where}.id`),
+    key: options.key === undefined ? null : checkWorkflowKey(options.key, `${where}.key`),
+  };
 }
 
 // --- register options ---------------------------------------------------------------------------

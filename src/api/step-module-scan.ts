@@ -25,9 +25,13 @@ export interface StepModuleScan {
   readonly skipped: string[];
 }
 
-/** `dirs`: where to look; `allowedDirs`: where an entry's real path may lie (the node's step directories). */
-export function scanStepModules(dirs: readonly string[], allowedDirs: readonly string[]): StepModuleScan {
-  const scan = new Scan(new ModulePolicy(allowedDirs));
+/**
+ * `dirs`: where to look; `allowedDirs`: where an entry's real path may lie (the node's step
+ * directories); `flag`: the option that named `dirs`, for messages (workflow definition
+ * directories, `--workflows`, are scanned by the same rules).
+ */
+export function scanStepModules(dirs: readonly string[], allowedDirs: readonly string[], flag = '--steps'): StepModuleScan {
+  const scan = new Scan(new ModulePolicy(allowedDirs), flag);
   for (const dir of dirs) scan.walk(dir, realPath(dir) ?? dir, []);
   return { modules: scan.modules, skipped: scan.skipped };
 }
@@ -43,7 +47,10 @@ class Scan {
   private readonly dirsSeen = new Set<string>();
   private readonly filesSeen = new Set<string>();
 
-  constructor(private readonly policy: ModulePolicy) {}
+  constructor(
+    private readonly policy: ModulePolicy,
+    private readonly flag: string,
+  ) {}
 
   /** `ancestors`: the real directories above `dir` on this walk, to tell a loop. */
   walk(dir: string, real: string, ancestors: readonly string[]): void {
@@ -53,7 +60,7 @@ class Scan {
     try {
       entries = readdirSync(dir, { withFileTypes: true });
     } catch (error) {
-      throw new Error(`cannot read --steps directory ${dir}: ${(error as Error).message}`, { cause: error });
+      throw new Error(`cannot read ${this.flag} directory ${dir}: ${(error as Error).message}`, { cause: error });
     }
     const inside = [...ancestors, real];
     for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {

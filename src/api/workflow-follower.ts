@@ -163,9 +163,9 @@ export class WorkflowFollower implements RegistrationWatcher {
     this.#finishedBefore = null;
   }
 
-  /** The workflow could not be started: that is its end. */
-  failed(error: Error): void {
-    this.#conclude(null, error);
+  /** The workflow could not be started: that is its end (`heard`: its starter was told, no warning). */
+  failed(error: Error, heard = false): void {
+    this.#conclude(null, error, 0, heard);
   }
 
   /** @internal DeFlow was unregistered while this handle waited for the end. */
@@ -373,7 +373,7 @@ export class WorkflowFollower implements RegistrationWatcher {
   }
 
   /** Records the end (result, or an error that stopped us from knowing it), emits, settles done(). */
-  #conclude(result: WorkflowResult | null, error: Error | null, retries = 0): void {
+  #conclude(result: WorkflowResult | null, error: Error | null, retries = 0, heard = false): void {
     if (this.#outcome !== null) return;
     this.#outcome = { result, error, retries };
     this.#stopFollowing();
@@ -382,7 +382,7 @@ export class WorkflowFollower implements RegistrationWatcher {
       if (result.status !== 'succeeded' && this.#emitter.listenerCount('error') > 0) {
         this.#emitter.emit('error', endError(result));
       }
-    } else if (error !== null) {
+    } else if (error !== null && !heard) {
       this.#report(error);
     }
     this.#settleFinish();

@@ -10,7 +10,7 @@ import type { Backend } from '../backends/backend.js';
 import type { WorkflowRecord, WorkflowStatus } from '../backends/records.js';
 import type { WorkerNode } from '../engine/node.js';
 import { NotFoundError, ValidationError, WorkflowDefinitionError } from '../errors.js';
-import { checkNoNul, describe, integer, nonEmptyString } from '../option-checks.js';
+import { checkKnownKeys, checkNoNul, checkObject, describe, integer, nonEmptyString } from '../option-checks.js';
 import { DeFlow } from './deflow.js';
 import { planDependencies } from './graph.js';
 import { controlRun } from './run-control.js';
@@ -23,6 +23,7 @@ import type { Step } from './step.js';
 import { buildSteps, draftStep, newWorkflowId } from './workflow-definition.js';
 import type { AddStepParams, DraftStep } from './workflow-definition.js';
 import { checkEventName } from './workflow-events.js';
+import { checkSameWorkflow, checkWorkflowKey } from './workflow-identity.js';
 import type { WorkflowEventMap } from './workflow-events.js';
 import { WorkflowFollower } from './workflow-follower.js';
 import { retryStored } from './workflow-retry.js';
@@ -38,9 +39,16 @@ export type { NextTaskInfo, StepFinishedInfo, WorkflowEventMap } from './workflo
 export type WorkflowHandleState = 'draft' | 'starting' | 'started' | 'failed';
 type Phase = WorkflowHandleState;
 
+const WORKFLOW_STATUSES: readonly WorkflowStatus[] = ['pending', 'running', 'succeeded', 'failed', 'cancelled'];
+
+/** How many times a start whose id was taken tries again when the workflow holding it is removed meanwhile. */
+const CREATE_ATTEMPTS = 3;
+
 export class WorkFlow {
   readonly id: string;
   readonly name: string;
+  /** The business key it was created with (`WorkFlow.create(name, { key })`), or null. */
+  readonly key: string | null;
   readonly options: WorkflowOptions;
   /** Last known status. */
   status: WorkflowStatus;
@@ -50,10 +58,14 @@ export class WorkFlow {
   #phase: Phase;
   #deflow: DeFlow | null = null;
   #starting: Promise<void> | null = null;
+  #created: boolean | undefined;
+  /** Whoever started it hears a failure to start (DeFlow.start's promise): no warning then. */
+  #heard = false;
 
   private constructor(id: string, name: string, options: WorkflowOptions, resolved: ResolvedWorkflowOptions, phase: Phase, status: WorkflowStatus) {
     this.id = id;
     this.name = name;
+    this.key = resolved.key;
     this.options = options;
     this.#resolvedOptions = resolved;
     this.#phase = phase;
@@ -75,7 +87,26 @@ export class WorkFlow {
     }
     checkNoNul(name, 'WorkFlow.create() name');
     const resolved = checkWorkflowOptions(options);
-    return new WorkFlow(newWorkflowId(name), name, { ...options }, resolved, 'draft', 'pending');
+    return new WorkFlow(resolved.id ?? newWorkflowId(name), name, { ...options }, resolved, 'draft', 'pending');
+  }
+
+  /**
+   * @internal Starts a draft a workflow definition built, under the id and key its start was
+   * given (DeFlow.start); the draft itself is used up. Resolves once stored; a failure to start
+   * reaches the caller through the promise (and done()), without a warning of its own.
+   */
+  static startDraft(draft: WorkFlow, identity: { id?: string; key?: string }): Promise<WorkFlow> {
+    if (draft.#phase !== 'draft') throw new ValidationError(`workflow ${draft.id} already runs: a workflow definition must return a WorkFlow without calling run()`);
+    let handle = draft;
+    if (identity.id !== undefined || identity.key !== undefined) {
+      const options: WorkflowOptions = { ...draft.options, ...identity };
+      const resolved: ResolvedWorkflowOptions = { ...draft.#resolvedOptions, id: identity.id ?? draft.id, key: identity.key ?? draft.key };
+      handle = new WorkFlow(resolved.id ?? draft.id, draft.name, options, resolved, 'draft', 'pending');
+      handle.#drafts.push(...draft.#drafts);
+      draft.#drafts.length = 0;
+    }
+    handle.#heard = true;
+    return handle.run().started();
   }
 
   /** A handle on a stored workflow, or null when it does not exist. */
@@ -97,14 +128,30 @@ export class WorkFlow {
     return records.map((record) => WorkFlow.#fromRecord(record, deflow));
   }
 
+  /** Handles on every stored workflow with this business key, newest first (`status`: only those in it). */
+  static async getByKey(key: string, options: { status?: WorkflowStatus; limit?: number } = {}): Promise<WorkFlow[]> {
+    checkWorkflowKey(key, 'WorkFlow.getByKey() key');
+    const query = checkObject(options, 'WorkFlow.getByKey() options');
+    checkKnownKeys(query, ['status', 'limit'], 'WorkFlow.getByKey() options');
+    const limit = integer(options.limit ?? 1000, 'WorkFlow.getByKey() options.limit', 1);
+    if (options.status !== undefined && !WORKFLOW_STATUSES.includes(options.status)) {
+      throw new ValidationError(`WorkFlow.getByKey() options.status must be one of ${WORKFLOW_STATUSES.join(', ')}, got ${describe(options.status)}`);
+    }
+    const deflow = DeFlow.getInstance();
+    const { backend } = await deflow.services();
+    const records = await backend.listWorkflows({ key, limit, ...(options.status === undefined ? {} : { status: options.status }) });
+    return records.map((record) => WorkFlow.#fromRecord(record, deflow));
+  }
+
   static #fromRecord(record: WorkflowRecord, deflow: DeFlow): WorkFlow {
     const stored = record.options;
     const options: WorkflowOptions = {
       ...stored.stepDefaults,
       cleanOnDone: stored.cleanOnDone,
       retention: stored.retentionMs ?? Infinity,
+      ...(record.key === null ? {} : { key: record.key }),
     };
-    const handle = new WorkFlow(record.id, record.name, options, { stored, replaceByName: false }, 'started', record.status);
+    const handle = new WorkFlow(record.id, record.name, options, { stored, replaceByName: false, id: record.id, key: record.key }, 'started', record.status);
     handle.#deflow = deflow;
     return handle;
   }
@@ -112,6 +159,15 @@ export class WorkFlow {
   /** draft (before run()), starting, started (stored: running or finished), failed (could not start). */
   get state(): WorkflowHandleState {
     return this.#phase;
+  }
+
+  /**
+   * Did this handle's run() create the workflow (true), or find it already stored under its id
+   * (false: an idempotent start, the handle follows the existing one)? Undefined until stored,
+   * and for handles from getById / getByName / getByKey.
+   */
+  get created(): boolean | undefined {
+    return this.#created;
   }
 
   /** DeFlow compatibility: `workflow.events.on(...)`. */
@@ -275,7 +331,7 @@ export class WorkFlow {
   }
 
   toJSON(): Record<string, unknown> {
-    return { id: this.id, name: this.name, status: this.status, options: this.options };
+    return { id: this.id, name: this.name, key: this.key, status: this.status, options: this.options };
   }
 
   // --- internals --------------------------------------------------------------------------------
@@ -293,7 +349,7 @@ export class WorkFlow {
       this.#phase = 'failed';
       this.status = 'failed';
       const error = thrown instanceof Error ? thrown : new Error(String(thrown));
-      this.#follower.failed(error);
+      this.#follower.failed(error, this.#heard);
       throw error;
     }
   }
@@ -306,17 +362,35 @@ export class WorkFlow {
     this.#drafts.length = 0;
     if (!deflow.options.worker) warnAboutScriptHandlers(this.name, steps);
     const replaced = this.#resolvedOptions.replaceByName ? (await unfinishedByName(backend, this.name)).filter((id) => id !== this.id) : [];
-    await backend.createWorkflow({
+    const workflow = {
       id: this.id,
       name: this.name,
+      key: this.key,
       options: this.#resolvedOptions.stored,
       steps,
       watchNextTask: this.#follower.watchesNextTask,
       replaceByName: this.#resolvedOptions.replaceByName,
-    });
-    if (replaced.length > 0) await announceRemoved(backend, replaced);
+    };
+    for (let attempt = 1; ; attempt++) {
+      const { created } = await backend.createWorkflow(workflow);
+      if (created) {
+        if (replaced.length > 0) await announceRemoved(backend, replaced);
+        this.#created = true;
+        this.status = 'running';
+        break;
+      }
+      // The id is taken: this start attaches to the workflow holding it, if it is the same one.
+      const existing = await backend.getWorkflow(this.id);
+      if (existing !== null) {
+        checkSameWorkflow(existing, this);
+        this.#created = false;
+        this.status = existing.status;
+        break;
+      }
+      // Removed since (retention, clean()): the id is free again.
+      if (attempt >= CREATE_ATTEMPTS) throw new NotFoundError(`workflow ${this.id} exists and was removed ${attempt} times while this start tried to create it; try again`);
+    }
     this.#phase = 'started';
-    this.status = 'running';
     if (this.#follower.wanted) this.#follower.follow();
   }
 }

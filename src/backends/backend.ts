@@ -53,14 +53,20 @@ export interface NewStep {
 }
 
 export interface NewWorkflow {
+  /** Chosen by the caller or generated; a workflow with this id that exists is left as it is. */
   id: string;
   name: string;
+  /** Business key (an order id...): stored, listed and filtered by (WorkflowQuery.key); null for none. */
+  key?: string | null;
   options: StoredWorkflowOptions;
   /** Steps in declaration order; those without deps start at once. */
   steps: NewStep[];
   /** Publish a `nextTask` event for every task attempt (somebody listens for them). */
   watchNextTask: boolean;
-  /** DeFlow `ifExist: 'replace'`: remove every other workflow with this name first. */
+  /**
+   * DeFlow `ifExist: 'replace'`: remove every other workflow with this name, when this one is
+   * created (a create that finds its id taken removes nothing).
+   */
   replaceByName: boolean;
 }
 
@@ -300,6 +306,8 @@ export type EventListener = (event: BackendEvent) => void;
 
 export interface WorkflowQuery {
   name?: string;
+  /** Only workflows with this business key; backends index it (running workflows by key are looked up often). */
+  key?: string;
   status?: WorkflowStatus;
   limit: number;
   /** Page cursor: the `createdAt`/`id` of the last workflow of the previous page (newest first). */
@@ -367,7 +375,11 @@ export interface Backend {
   now(): Promise<number>;
 
   // --- definition ---------------------------------------------------------------------------
-  /** Stores a workflow with its steps and tasks and starts its root steps. Idempotent on id. */
+  /**
+   * Stores a workflow with its steps and tasks and starts its root steps. Idempotent on id:
+   * when a workflow with this id exists (however many processes race), nothing is created,
+   * removed or changed, and `created` is false; the caller reads the existing one.
+   */
   createWorkflow(workflow: NewWorkflow): Promise<{ created: boolean; events: BackendEvent[] }>;
   /** Inserts steps right after the anchor's phase, in call order. Idempotent on step ids. */
   addAnchoredSteps(input: NewAnchoredSteps): Promise<{ added: number }>;

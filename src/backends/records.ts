@@ -84,6 +84,8 @@ export interface StoredWorkflowOptions {
 export interface WorkflowRecord {
   id: string;
   name: string;
+  /** The business key it was started with (`WorkFlow.create(name, { key })`), or null. */
+  key: string | null;
   status: WorkflowStatus;
   options: StoredWorkflowOptions;
   error: SerializedError | null;

@@ -12,6 +12,7 @@ import { lsCommand } from './commands/ls.js';
 import { retryCommand } from './commands/retry.js';
 import { runCommand } from './commands/run.js';
 import { showCommand } from './commands/show.js';
+import { startCommand } from './commands/start.js';
 import { workerCommand } from './commands/worker.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -24,6 +25,7 @@ const program = new Command()
 
 demoCommand(program);
 runCommand(program);
+startCommand(program);
 workerCommand(program);
 lsCommand(program);
 showCommand(program);

@@ -11,8 +11,10 @@ import { useConformance } from './context.js';
 import { corruptRecords } from './corrupt-records.js';
 import { crashPoints } from './crash-points.js';
 import { dag } from './dag.js';
+import { definitions } from './definitions.js';
 import { deflowPorts } from './deflow-ports.js';
 import { failures } from './failures.js';
+import { idempotentProcesses } from './idempotent-processes.js';
 import { leases } from './leases.js';
 import { names } from './names.js';
 import { nodeLosses } from './node-losses.js';
@@ -40,6 +42,7 @@ export function runConformance(backend: BackendUnderTest): void {
     timers(context);
     retry(context);
     runControl(context);
+    definitions(context);
   });
 }
 
@@ -51,5 +54,6 @@ export function runProcessConformance(backend: BackendUnderTest): void {
     timerProcesses(context);
     retryProcesses(context);
     runControlProcesses(context);
+    idempotentProcesses(context);
   });
 }

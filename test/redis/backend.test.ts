@@ -111,6 +111,41 @@ describe('Redis listings', () => {
   });
 });
 
+describe('Redis index by business key', () => {
+  /** Every index entry of the prefix, by index: what listings would walk. */
+  async function indexes(): Promise<Record<string, unknown>> {
+    const g = keys.global;
+    return {
+      bytime: (await redis.zrange(g.bytime, 0, -1)).length,
+      byname: await redis.zrange(g.byname, 0, -1),
+      bykey: await redis.zrange(g.bykey, 0, -1),
+      wmeta: Object.keys(await redis.hgetall(g.wmeta)),
+      wkey: await redis.hgetall(g.wkey),
+    };
+  }
+
+  it('keeps one entry per workflow when starts of one id race (also with other names and keys), and none once removed or swept', async () => {
+    await DeFlow.register({ backend: REDIS_URL, prefix: fresh(), checkProcessQueueInterval: 0 }).ready();
+    const start = (name: string, key: string): Promise<WorkFlow> => WorkFlow.create(name, { id: 'dup', key }).addStep({ step: double, tasks: [1] }).run().started();
+    const outcomes = await Promise.allSettled([start('n', 'k'), start('n', 'k'), start('other', 'k'), start('n', 'k2'), start('n', 'k')]);
+    const created = outcomes.filter((o) => o.status === 'fulfilled' && o.value.created === true);
+    expect(created).toHaveLength(1);
+    const record = await WorkFlow.getById('dup');
+    const entries = await indexes();
+    expect(entries).toMatchObject({ bytime: 1, wmeta: ['dup'], wkey: { dup: record?.key } });
+    expect((entries.byname as string[]).map((m) => m.split('\0')[0])).toEqual([record?.name]);
+    expect((entries.bykey as string[]).map((m) => m.split('\0')[0])).toEqual([record?.key]);
+    await record?.clean();
+    expect(await indexes()).toEqual({ bytime: 0, byname: [], bykey: [], wmeta: [], wkey: {} });
+    // Retention drops the key entry too.
+    const b = await backend();
+    await WorkFlow.create('short', { key: 'k3', retention: 300 }).addStep({ step: double, tasks: [1] }).run().done();
+    expect((await indexes()).bykey).toHaveLength(1);
+    await eventually(async () => ((await b.sweep(10)) > 0 ? true : undefined), 10_000, 50);
+    expect(await indexes()).toEqual({ bytime: 0, byname: [], bykey: [], wmeta: [], wkey: {} });
+  });
+});
+
 describe('Redis leases', () => {
   it('refuses claims from a node that is not registered', async () => {
     fresh();

@@ -133,6 +133,7 @@ export class PostgresBackend implements Backend {
     const [row] = await this.run<{ created: boolean; events: BackendEvent[]; pid: number }>('createWorkflow', [
       workflow.id,
       workflow.name,
+      workflow.key ?? null,
       JSON.stringify(workflow.options),
       workflow.watchNextTask,
       workflow.replaceByName,
@@ -310,7 +311,9 @@ export class PostgresBackend implements Backend {
   }
 
   async listWorkflows(query: WorkflowQuery): Promise<WorkflowRecord[]> {
-    const rows = await this.run<WorkflowRow>('listWorkflows', [
+    const byKey = query.key === undefined ? [] : [query.key];
+    const rows = await this.run<WorkflowRow>(query.key === undefined ? 'listWorkflows' : 'listWorkflowsByKey', [
+      ...byKey,
       query.name ?? null,
       query.status ?? null,
       query.before?.createdAt ?? null,

@@ -58,6 +58,7 @@ const QUERY_NAMES = [
   'now',
   'getWorkflow',
   'listWorkflows',
+  'listWorkflowsByKey',
   'getSteps',
   'getStep',
   'getTasks',

@@ -26,6 +26,7 @@ import { jobId, kindOfSeq } from './job-ids.js';
 export interface WorkflowRow {
   id: string;
   name: string;
+  key: string | null;
   status: WorkflowStatus;
   options: StoredWorkflowOptions;
   /** Stored error (JSON text). */
@@ -129,6 +130,7 @@ export function toWorkflowRecord(row: WorkflowRow): WorkflowRecord {
   return {
     id: row.id,
     name: row.name,
+    key: row.key,
     status: row.status,
     options: row.options,
     error: readFailure(row.error),

@@ -32,14 +32,12 @@ export class Definitions {
     const core = this.core;
     const g = core.keys.global;
     const steps = encodeDeclaredSteps(workflow.id, workflow.steps);
-    if (workflow.replaceByName) {
-      for (const id of await this.reads.idsByName(workflow.name)) {
-        if (id !== workflow.id) await this.retention.removeWorkflow(id);
-      }
-    }
+    const key = workflow.key ?? '';
     let createdAt: number;
     try {
-      createdAt = Number(await core.scripts.run('index-workflow', [g.active, g.bytime, g.byname, g.wmeta], [workflow.id, workflow.name]));
+      createdAt = Number(
+        await core.scripts.run('index-workflow', [g.active, g.bytime, g.byname, g.wmeta, g.bykey, g.wkey], [workflow.id, workflow.name, key]),
+      );
     } catch (error) {
       throw core.link.wrap(error, 'creating a workflow');
     }
@@ -47,14 +45,22 @@ export class Definitions {
     const reply = await core.runWorkflow(
       'create',
       workflow.id,
-      [workflow.name, JSON.stringify(options), createdAt, workflow.watchNextTask ? 1 : 0, options.keepMs ?? '', ...steps],
+      [workflow.name, JSON.stringify(options), createdAt, workflow.watchNextTask ? 1 : 0, options.keepMs ?? '', key, ...steps],
       'creating a workflow',
     );
     const { events, tail } = core.settle(workflow.id, reply);
     const created = Number(tail[0]) === 1;
-    if (!created && Number(text(tail[1])) !== createdAt) {
-      // The workflow existed: drop the index entry this call added for it.
-      await this.retention.unindexNow(workflow.id, stamp(createdAt)).catch(() => undefined);
+    if (!created) {
+      // The workflow existed: drop the index entries this call added for it.
+      const existing = [stamp(Number(text(tail[1]))), text(tail[2]), text(tail[3])];
+      await core.scripts
+        .run('drop-duplicate', [g.active, g.bytime, g.byname, g.wmeta, g.bykey, g.wkey], [workflow.id, stamp(createdAt), workflow.name, key, ...existing])
+        .catch(() => undefined);
+    } else if (workflow.replaceByName) {
+      // Only once this one is created: a start that finds its id taken removes nothing.
+      for (const id of await this.reads.idsByName(workflow.name)) {
+        if (id !== workflow.id) await this.retention.removeWorkflow(id);
+      }
     }
     core.followed.add(workflow.id);
     await core.hints.flush();

@@ -151,7 +151,7 @@ export class Discovery {
     }
     const g = this.keys.global;
     this.scripts
-      .run('unindex-workflow', [g.active, g.bytime, g.byname, g.wmeta, g.runnable, g.hintv, g.expiry], [id, ''])
+      .run('unindex-workflow', [g.active, g.bytime, g.byname, g.wmeta, g.runnable, g.hintv, g.expiry, g.bykey, g.wkey], [id, '', '', ''])
       .catch((error: unknown) => debug('unindexing the vanished workflow %s failed: %O', id, error));
   }
 

@@ -24,6 +24,10 @@ export interface GlobalKeys {
   byname: string;
   /** HASH workflow id -> `<createdAt 15 digits>:<name>`. */
   wmeta: string;
+  /** ZSET of every workflow with a business key, member `<key>\0<createdAt 15 digits>:<id>`. */
+  bykey: string;
+  /** HASH workflow id -> business key (workflows with one only), to find its `bykey` member again. */
+  wkey: string;
   /** ZSET workflow id -> earliest time it may have claimable jobs. */
   runnable: string;
   /** HASH workflow id -> highest work version hinted. */
@@ -55,6 +59,8 @@ export class KeySpace {
       bytime: g('bytime'),
       byname: g('byname'),
       wmeta: g('wmeta'),
+      bykey: g('bykey'),
+      wkey: g('wkey'),
       runnable: g('runnable'),
       hintv: g('hintv'),
       expiry: g('expiry'),

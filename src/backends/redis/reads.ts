@@ -25,11 +25,13 @@ export class Reads {
 
   async listWorkflows(query: WorkflowQuery): Promise<WorkflowRecord[]> {
     const g = this.core.keys.global;
-    const byName = query.name !== undefined;
-    const key = byName ? g.byname : g.bytime;
-    const prefix = byName ? `${query.name}\u0000` : '';
-    const min = byName ? `[${prefix}` : '-';
-    let max = query.before === undefined ? (byName ? `(${query.name}\u0001` : '+') : `(${prefix}${stamp(query.before.createdAt)}:${query.before.id}`;
+    // The narrowest index: by key, else by name, else every workflow; other filters as read.
+    const by: { key: string; of: string } | null =
+      query.key !== undefined ? { key: g.bykey, of: query.key } : query.name !== undefined ? { key: g.byname, of: query.name } : null;
+    const key = by === null ? g.bytime : by.key;
+    const prefix = by === null ? '' : `${by.of}\u0000`;
+    const min = by === null ? '-' : `[${prefix}`;
+    let max = query.before === undefined ? (by === null ? '+' : `(${by.of}\u0001`) : `(${prefix}${stamp(query.before.createdAt)}:${query.before.id}`;
     const out: WorkflowRecord[] = [];
     const page = Math.max(query.limit, 20);
     for (;;) {
@@ -43,11 +45,13 @@ export class Reads {
       const hashes = await this.guard(Promise.all(entries.map((entry) => this.core.client.hgetall(this.wf(entry.id)))), 'listing workflows');
       for (const [i, entry] of entries.entries()) {
         const record = toWorkflowRecord(hashes[i] ?? {});
-        if (record === null || stamp(record.createdAt) !== entry.createdAt) {
-          this.unindex(entry.id, entry.createdAt);
+        const indexed = query.key !== undefined ? record?.key === query.key : query.name === undefined || record?.name === query.name;
+        if (record === null || stamp(record.createdAt) !== entry.createdAt || !indexed) {
+          this.unindex(entry.id, entry.createdAt, query.key === undefined ? (query.name ?? '') : '', query.key ?? '');
           continue;
         }
         if (query.status !== undefined && record.status !== query.status) continue;
+        if (query.name !== undefined && record.name !== query.name) continue;
         out.push(record);
         if (out.length >= query.limit) return out;
       }
@@ -98,9 +102,9 @@ export class Reads {
   }
 
   /** Drops the index entry of a workflow found gone (in the background: a read does not wait). */
-  private unindex(workflowId: string, createdAt: string): void {
+  private unindex(workflowId: string, createdAt: string, name: string, key: string): void {
     if (!this.repair) return;
-    this.retention.unindexNow(workflowId, createdAt).catch(() => undefined);
+    this.retention.unindexNow(workflowId, createdAt, name, key).catch(() => undefined);
   }
 
   private guard<T>(promise: Promise<T>, during: string): Promise<T> {

@@ -23,6 +23,7 @@ export function toWorkflowRecord(hash: Record<string, string>): WorkflowRecord |
   return {
     id: hash.id,
     name: hash.name ?? '',
+    key: hash.key === undefined || hash.key === '' ? null : hash.key,
     status: (hash.status ?? 'pending') as WorkflowStatus,
     options: readForDisplay(hash.options, UNREADABLE.workflowOptions),
     error: readFailure(hash.error),

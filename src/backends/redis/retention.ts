@@ -37,9 +37,16 @@ export class Retention {
     return ids.length;
   }
 
-  /** Removes a workflow's entries from the per-prefix indexes ('' createdAt: the indexed one). */
-  unindexNow(workflowId: string, createdAt: string): Promise<unknown> {
+  /**
+   * Removes a workflow's entries from the per-prefix indexes ('' createdAt: the indexed one;
+   * `name` and `key`: those of the entry when the caller knows them, '' = as indexed).
+   */
+  unindexNow(workflowId: string, createdAt: string, name = '', key = ''): Promise<unknown> {
     const g = this.core.keys.global;
-    return this.core.scripts.run('unindex-workflow', [g.active, g.bytime, g.byname, g.wmeta, g.runnable, g.hintv, g.expiry], [workflowId, createdAt]);
+    return this.core.scripts.run(
+      'unindex-workflow',
+      [g.active, g.bytime, g.byname, g.wmeta, g.runnable, g.hintv, g.expiry, g.bykey, g.wkey],
+      [workflowId, createdAt, name, key],
+    );
   }
 }

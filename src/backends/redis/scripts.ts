@@ -46,8 +46,9 @@ export const WORKFLOW_SCRIPTS = [
 
 /** Global scripts and how many KEYS each takes. */
 export const GLOBAL_SCRIPTS = {
-  'index-workflow': 4,
-  'unindex-workflow': 7,
+  'index-workflow': 6,
+  'unindex-workflow': 9,
+  'drop-duplicate': 6,
   finished: 4,
   reopen: 2,
   hint: 2,

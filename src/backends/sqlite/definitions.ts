@@ -26,20 +26,22 @@ export class Definitions {
 
   /** Stores a workflow and starts its root steps; false when one with this id exists. */
   createWorkflow(workflow: NewWorkflow, machine: StepMachine, now: number): boolean {
-    if (workflow.replaceByName) {
-      for (const { id } of this.q.idsByNameExcept.all({ name: workflow.name, id: workflow.id }) as { id: string }[]) {
-        this.deleteWorkflow(id);
-      }
-    }
     const inserted = this.q.insertWorkflow.run({
       id: workflow.id,
       name: workflow.name,
+      key: workflow.key ?? null,
       options: JSON.stringify(workflow.options),
       now,
       watch: workflow.watchNextTask ? 1 : 0,
       openSteps: workflow.steps.length,
     });
     if (inserted.changes === 0) return false;
+    // Only once this one is created: a start that finds its id taken removes nothing.
+    if (workflow.replaceByName) {
+      for (const { id } of this.q.idsByNameExcept.all({ name: workflow.name, id: workflow.id }) as { id: string }[]) {
+        this.deleteWorkflow(id);
+      }
+    }
     const pks = new Map<string, number>();
     workflow.steps.forEach((step, declIndex) => {
       const pk = this.insertStep(workflow.id, step, { declIndex, anchorPk: null, anchorPhase: null, anchorSeq: null, parentId: null });

@@ -19,6 +19,7 @@ import type {
 export interface WorkflowRow {
   id: string;
   name: string;
+  business_key: string | null;
   status: WorkflowStatus;
   options: string;
   error: string | null;
@@ -134,6 +135,7 @@ export function toWorkflowRecord(row: WorkflowRow): WorkflowRecord {
   return {
     id: row.id,
     name: row.name,
+    key: row.business_key,
     status: row.status,
     options: readForDisplay(row.options, UNREADABLE.workflowOptions),
     error: readFailure(row.error),

@@ -273,7 +273,8 @@ export class SqliteBackend implements Backend {
   async listWorkflows(query: WorkflowQuery): Promise<WorkflowRecord[]> {
     const rows = this.guard(
       () =>
-        this.q.listWorkflows.all({
+        (query.key === undefined ? this.q.listWorkflows : this.q.listWorkflowsByKey).all({
+          ...(query.key === undefined ? {} : { key: query.key }),
           name: query.name ?? null,
           status: query.status ?? null,
           beforeCreated: query.before?.createdAt ?? null,

@@ -16,6 +16,7 @@ const QUERY_NAMES = [
   'firstUnhandledFailure',
   'watchNextTask',
   'listWorkflows',
+  'listWorkflowsByKey',
   'expiredWorkflows',
   'deleteLeasesOfWorkflow',
   'deleteBatchesOfWorkflow',

@@ -21,8 +21,9 @@ export function lsCommand(program: Command): void {
       .description('list workflows, newest first')
       .option('--status <status>', `only this status (${STATUSES.join(', ')})`)
       .option('--name <name>', 'only workflows with this name')
+      .option('--key <key>', 'only workflows with this business key')
       .option('-n, --limit <n>', `how many (1 to ${MAX_LIMIT})`, '20'),
-  ).action(async (options: BackendOptions & { status?: string; name?: string; limit: string }) => {
+  ).action(async (options: BackendOptions & { status?: string; name?: string; key?: string; limit: string }) => {
     if (options.status !== undefined && !STATUSES.includes(options.status as WorkflowStatus)) {
       throw new ValidationError(`--status must be one of ${STATUSES.join(', ')}, got ${printable(options.status)}`);
     }
@@ -37,15 +38,20 @@ export function lsCommand(program: Command): void {
         limit,
         ...(options.status === undefined ? {} : { status: options.status as WorkflowStatus }),
         ...(options.name === undefined ? {} : { name: options.name }),
+        ...(options.key === undefined ? {} : { key: options.key }),
       });
       if (workflows.length === 0) {
         process.stdout.write(`no workflows in ${backend.location}\n`);
         return;
       }
       const live = workflows.some((w) => w.status === 'running') ? await anyLiveNode(backend) : true;
-      const table = new Table({ head: ['id', 'name', 'status', 'steps left', 'created', 'took'], style: tableStyle() });
+      // The key column only when a workflow listed has one.
+      const keyed = workflows.some((w) => w.key !== null);
+      const head = ['id', 'name', ...(keyed ? ['key'] : []), 'status', 'steps left', 'created', 'took'];
+      const table = new Table({ head, style: tableStyle() });
       for (const w of workflows) {
-        table.push([printable(w.id), printable(w.name), shownStatus(w.status, live), String(w.openSteps), timestamp(w.createdAt), duration(since(w.startedAt ?? w.createdAt, w.finishedAt))]);
+        const key = keyed ? [w.key === null ? '' : printable(w.key)] : [];
+        table.push([printable(w.id), printable(w.name), ...key, shownStatus(w.status, live), String(w.openSteps), timestamp(w.createdAt), duration(since(w.startedAt ?? w.createdAt, w.finishedAt))]);
       }
       process.stdout.write(`${table.toString()}\n`);
     } finally {

@@ -23,6 +23,7 @@ export function showCommand(program: Command): void {
         const live = workflow.status === 'running' ? await anyLiveNode(backend) : true;
         const lines = [
           `${printable(workflow.name)} (${printable(workflow.id)})`,
+          ...(workflow.key === null ? [] : [`  key      ${printable(workflow.key)}`]),
           `  status   ${shownStatus(workflow.status, live)}`,
           `  created  ${timestamp(workflow.createdAt)}`,
           `  took     ${duration(since(workflow.startedAt ?? workflow.createdAt, workflow.finishedAt))}`,

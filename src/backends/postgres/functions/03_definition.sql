@@ -55,7 +55,7 @@ $$;
 -- Entry point: stores a workflow with its steps and tasks and starts its root steps.
 -- Idempotent on the workflow id (created = false when it exists).
 CREATE FUNCTION create_workflow(
-  p_id text, p_name text, p_options jsonb, p_watch boolean, p_replace boolean,
+  p_id text, p_name text, p_key text, p_options jsonb, p_watch boolean, p_replace boolean,
   p_step_ids text[], p_names text[], p_handlers jsonb[], p_data text[], p_step_options jsonb[], p_deps jsonb[],
   p_task_counts integer[], p_tasks text[], p_delays bigint[], p_start_ats bigint[],
   OUT created boolean, OUT events jsonb
@@ -71,18 +71,20 @@ DECLARE
   v_other text;
 BEGIN
   PERFORM begin_events();
-  IF p_replace THEN
-    FOR v_other IN SELECT id FROM workflows WHERE name = p_name AND id <> p_id ORDER BY id LOOP
-      PERFORM remove_workflow_rows(v_other);
-    END LOOP;
-  END IF;
-  INSERT INTO workflows (id, name, status, options, created_at, watch_next_task, open_steps)
-  VALUES (p_id, p_name, 'pending', p_options, ms_now(), p_watch, v_steps)
+  -- A concurrent create of the same id waits here for the first to commit, then does nothing.
+  INSERT INTO workflows (id, name, business_key, status, options, created_at, watch_next_task, open_steps)
+  VALUES (p_id, p_name, p_key, 'pending', p_options, ms_now(), p_watch, v_steps)
   ON CONFLICT (id) DO NOTHING;
   IF NOT FOUND THEN
     created := false;
     events := '[]';
     RETURN;
+  END IF;
+  -- Only once this one is created: a start that finds its id taken removes nothing.
+  IF p_replace THEN
+    FOR v_other IN SELECT id FROM workflows WHERE name = p_name AND id <> p_id ORDER BY id LOOP
+      PERFORM remove_workflow_rows(v_other);
+    END LOOP;
   END IF;
   FOR i IN 1..v_steps LOOP
     v_count := p_task_counts[i];

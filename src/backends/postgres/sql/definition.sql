@@ -1,13 +1,13 @@
 -- Defining work. Each query is one call of an entry function (functions/03_definition.sql).
 
 -- name: createWorkflow
--- ($1 id, $2 name, $3 options, $4 watchNextTask, $5 replaceByName,
---  $6..$11 steps as parallel arrays, $12 task counts per step, $13 tasks of every step, in order,
---  $14 delays (ms), $15 startAt (epoch ms or null) per step)
+-- ($1 id, $2 name, $3 business key or null, $4 options, $5 watchNextTask, $6 replaceByName,
+--  $7..$12 steps as parallel arrays, $13 task counts per step, $14 tasks of every step, in order,
+--  $15 delays (ms), $16 startAt (epoch ms or null) per step)
 SELECT created, events, pg_backend_pid() AS pid FROM create_workflow(
-  $1, $2, $3::jsonb, $4, $5,
-  $6::text[], $7::text[], $8::jsonb[], $9::text[], $10::jsonb[], $11::jsonb[], $12::integer[], $13::text[],
-  $14::bigint[], $15::bigint[]
+  $1, $2, $3, $4::jsonb, $5, $6,
+  $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::jsonb[], $12::jsonb[], $13::integer[], $14::text[],
+  $15::bigint[], $16::bigint[]
 );
 
 -- name: addAnchoredSteps

@@ -1,8 +1,8 @@
 -- Queries on workflows. Each block starts with "-- name: <key>"; parameters are named (@x) or positional (?).
 
 -- name: insertWorkflow
-INSERT INTO workflows (id, name, status, options, created_at, watch_next_task, open_steps)
-VALUES (@id, @name, 'pending', @options, @now, @watch, @openSteps)
+INSERT INTO workflows (id, name, business_key, status, options, created_at, watch_next_task, open_steps)
+VALUES (@id, @name, @key, 'pending', @options, @now, @watch, @openSteps)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: getWorkflow
@@ -50,6 +50,16 @@ UPDATE workflows SET watch_next_task = 1 WHERE id = ?;
 -- name: listWorkflows
 SELECT * FROM workflows
 WHERE (@name IS NULL OR name = @name)
+  AND (@status IS NULL OR status = @status)
+  AND (@beforeCreated IS NULL OR (created_at, id) < (@beforeCreated, @beforeId))
+ORDER BY created_at DESC, id DESC
+LIMIT @limit;
+
+-- name: listWorkflowsByKey
+-- Its own query so that the workflows_by_key index serves it.
+SELECT * FROM workflows
+WHERE business_key = @key
+  AND (@name IS NULL OR name = @name)
   AND (@status IS NULL OR status = @status)
   AND (@beforeCreated IS NULL OR (created_at, id) < (@beforeCreated, @beforeId))
 ORDER BY created_at DESC, id DESC
