@@ -12,7 +12,10 @@ import type { WorkerNode } from '../engine/node.js';
 import { NotFoundError, ValidationError, WorkflowDefinitionError } from '../errors.js';
 import { checkNoNul, describe, integer, nonEmptyString } from '../option-checks.js';
 import { DeFlow } from './deflow.js';
+import { toWorkflowEvent } from './events.js';
+import type { EmitOptions, WorkflowEvent } from './events.js';
 import { planDependencies } from './graph.js';
+import { signalWorkflow } from './signals.js';
 import { checkWorkflowOptions } from './options.js';
 import type { ResolvedWorkflowOptions, WorkflowOptions } from './options.js';
 import { loadWorkflowResult } from './results.js';
@@ -200,6 +203,21 @@ export class WorkFlow {
     const record = await backend.getWorkflow(this.id);
     const removed = await backend.removeWorkflow(this.id);
     if (removed && record !== null && !TERMINAL.includes(record.status)) await announceRemoved(backend, [this.id]);
+  }
+
+  /**
+   * Sends an event to this workflow: its steps waiting for it start. Resolves true when it
+   * counted, false when the workflow finished or already received an event with this id.
+   */
+  async signal(name: string, data?: unknown, options?: EmitOptions): Promise<boolean> {
+    const { backend } = await this.#services();
+    return signalWorkflow(backend, this.id, name, data, options, 'workflow.signal()');
+  }
+
+  /** Events the workflow received, in arrival order. */
+  async getEvents(): Promise<WorkflowEvent[]> {
+    const { backend } = await this.#services();
+    return (await backend.getEvents(this.id)).map((record) => toWorkflowEvent(record));
   }
 
   on<K extends keyof WorkflowEventMap>(event: K, listener: (...args: WorkflowEventMap[K]) => void): this {

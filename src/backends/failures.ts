@@ -83,7 +83,21 @@ export interface CorruptNumberRecord {
   value: string;
 }
 
-export type FailureRecord = StepFailedRecord | TaskFailedRecord | NodeLostRecord | CorruptNumberRecord;
+/**
+ * A step with `waitFor` waited `waitTimeout` ms, once its dependencies were done, and not
+ * every event it waits for arrived: it fails (a `when: 'failure'` dependent can handle it).
+ */
+export interface WaitTimeoutRecord {
+  code: 'ERR_TIMEOUT';
+  reason: 'wait-for-events';
+  step: string;
+  stepId: string;
+  /** The events the step waits for, and its waitTimeout in milliseconds. */
+  waitFor: string[];
+  waitTimeout: number;
+}
+
+export type FailureRecord = StepFailedRecord | TaskFailedRecord | NodeLostRecord | CorruptNumberRecord | WaitTimeoutRecord;
 
 /**
  * What a backend stores where an error goes: a failure record, or an error that already has
@@ -179,6 +193,14 @@ export function formatFailure(stored: StoredError): SerializedError {
     case 'ERR_CORRUPT_RECORD': {
       const { code, ...fields } = stored;
       return { name: 'CorruptRecordError', code, message: corruptNumberMessage(stored), ...fields };
+    }
+    case 'ERR_TIMEOUT': {
+      const { code, ...fields } = stored;
+      const names = Array.isArray(stored.waitFor) ? stored.waitFor.map((name) => `"${String(name)}"`).join(', ') : '?';
+      const message =
+        `step "${stored.step}" waited ${stored.waitTimeout} ms (waitTimeout) for the events ${names} and not all of them arrived; ` +
+        "handle it with a step that depends on it with when: 'failure', or raise waitTimeout";
+      return { name: 'TimeoutError', code, message, ...fields };
     }
     default: {
       // A code this version does not know (written by a newer one): show it rather than nothing.

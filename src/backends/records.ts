@@ -57,6 +57,10 @@ export interface ResolvedStepOptions {
   maxNodeLosses?: number;
   /** Where the task handler runs: the node's event loop (absent or 'none'), or its pool of threads / processes. */
   isolation?: 'none' | 'thread' | 'process';
+  /** Events the step waits for before it starts (beside its dependencies); absent or empty: none. */
+  waitFor?: string[];
+  /** Milliseconds it waits for them once its dependencies are done, then it fails (ERR_TIMEOUT); absent: forever. */
+  waitTimeout?: number;
 }
 
 /** Workflow-level options as stored. */
@@ -115,6 +119,22 @@ export interface StepRecord {
   error: SerializedError | null;
   startedAt: number | null;
   finishedAt: number | null;
+  /**
+   * Set while a step with `waitFor` is held back only by its events (its dependencies are
+   * done): since when, and when its waitTimeout runs out (null: never).
+   */
+  eventWait: { since: number; dueAt: number | null } | null;
+}
+
+/** An event a workflow received (step.emit, workflow.signal, DeFlow.emit). */
+export interface EventRecord {
+  /** Unique per workflow: the caller's id, or one derived from the emitting job. */
+  id: string;
+  name: string;
+  /** JSON text of its data (`null` when none was given). */
+  dataJson: string;
+  /** When the workflow received it (backend clock). */
+  at: number;
 }
 
 export interface TaskRecord {

@@ -12,6 +12,7 @@ import { corruptRecords } from './corrupt-records.js';
 import { crashPoints } from './crash-points.js';
 import { dag } from './dag.js';
 import { deflowPorts } from './deflow-ports.js';
+import { events } from './events.js';
 import { failures } from './failures.js';
 import { leases } from './leases.js';
 import { names } from './names.js';
@@ -31,6 +32,7 @@ export function runConformance(backend: BackendUnderTest): void {
     storedCode(context);
     names(context);
     corruptRecords(context);
+    events(context);
   });
 }
 

@@ -59,6 +59,9 @@ export interface StepRow {
   error: string | null;
   started_at: number | null;
   finished_at: number | null;
+  /** Set while only its events hold it back; when its waitTimeout runs out. */
+  wait_since: number | null;
+  wait_due: number | null;
 }
 
 export interface TaskRow {
@@ -87,6 +90,8 @@ export interface NodeRow {
 export interface RunnableRow {
   now: number;
   next_run_at: number | null;
+  /** The earliest waitTimeout of a held-back step. */
+  next_wait_due: number | null;
   workflow_id: string | null;
   workflow_name: string;
   id: string;
@@ -154,6 +159,7 @@ export function toStepRecord(row: StepRow): StepRecord {
     error: readFailure(row.error),
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+    eventWait: row.wait_since === null ? null : { since: row.wait_since, dueAt: row.wait_due },
   };
 }
 

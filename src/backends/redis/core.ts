@@ -54,11 +54,14 @@ export class RedisCore {
     const origin = randomUUID();
     this.hints = new HintIndex(this.scripts, keys, origin, (error) => debug('posting hints failed: %O', error));
     this.bus = new EventBus(events, keys.channel, origin, (event) => this.observe(event), problems);
-    this.discovery = new Discovery(this.client, this.scripts, keys, this.hints);
+    this.discovery = new Discovery(this.client, this.scripts, keys, this.hints, async (ids) => {
+      const replies = await this.batch(ids.map((id) => this.workflowCall('expire-waits', id, [])), 'failing steps whose waitTimeout ran out');
+      ids.forEach((id, i) => this.settle(id, list(replies[i])));
+    });
     this.followed = new Followed(this.client, keys, [link, events], (batch) => this.bus.deliver(batch));
   }
 
-  /** Runs a workflow script: its twelve keys, then the workflow id and channel, then `args`. */
+  /** Runs a workflow script: its thirteen keys, then the workflow id and channel, then `args`. */
   async runWorkflow(name: WorkflowScript, workflowId: string, args: readonly ScriptArg[], during: string): Promise<Reply[]> {
     try {
       return list(await this.scripts.run(name, this.keys.workflow(workflowId), [workflowId, this.keys.channel, ...args]));

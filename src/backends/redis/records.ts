@@ -55,6 +55,8 @@ export const STEP_ATTRIBUTES = [
   'err',
   'sAt',
   'fAt',
+  'wsince',
+  'wdue',
 ] as const;
 
 type StepAttributes = Partial<Record<(typeof STEP_ATTRIBUTES)[number], string>>;
@@ -79,6 +81,7 @@ export function toStepRecord(workflowId: string, a: StepAttributes, anchorId: st
     error: readFailure(a.err),
     startedAt: numberOrNull(a.sAt),
     finishedAt: numberOrNull(a.fAt),
+    eventWait: a.status === 'waiting' && numberOrNull(a.wsince) !== null ? { since: Number(a.wsince), dueAt: numberOrNull(a.wdue) } : null,
   };
 }
 

@@ -78,6 +78,16 @@ const QUERY_NAMES = [
   'orphanedRanges',
   'deleteJobsOfStep',
   'deleteRangeResultsOfStep',
+  // events.sql
+  'insertWorkflowEvent',
+  'eventArrived',
+  'eventsOfWorkflow',
+  'awaitingSteps',
+  'holdForEvents',
+  'dueWaits',
+  'nextWaitDue',
+  'openWorkflowIds',
+  'deleteEventsOfWorkflow',
   // nodes.sql
   'registerNode',
   'heartbeat',
