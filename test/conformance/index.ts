@@ -17,6 +17,7 @@ import { failures } from './failures.js';
 import { leases } from './leases.js';
 import { names } from './names.js';
 import { nodeLosses } from './node-losses.js';
+import { processEvents } from './process-events.js';
 import { processes } from './processes.js';
 import { storedCode } from './stored-code.js';
 
@@ -41,5 +42,6 @@ export function runProcessConformance(backend: BackendUnderTest): void {
     const context = useConformance(backend);
     processes(context);
     crashPoints(context);
+    processEvents(context);
   });
 }
