@@ -16,8 +16,11 @@ export class Signals {
 
   async deliverEvent(workflowId: string, event: NewEvent): Promise<{ delivered: boolean; events: BackendEvent[] }> {
     const reply = await this.core.runWorkflow('receive', workflowId, [event.id, event.name, event.dataJson], 'delivering an event');
-    const { events, tail } = this.core.settle(workflowId, reply);
-    await this.core.hints.flush(); // the steps it started are claimable now: tell idle nodes at once
+    // The work events go to this process's nodes at once (no pub/sub round trip; the script
+    // published the public ones), and to the others with the hints, flushed now.
+    const { events, tail } = this.core.settle(workflowId, reply, false);
+    this.core.bus.deliver(events.filter((e) => e.type === 'work'));
+    await this.core.hints.flush();
     return { delivered: Number(tail[0]) === 1, events };
   }
 
