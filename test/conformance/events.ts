@@ -159,6 +159,27 @@ export function events(t: Conformance): void {
       ]);
     });
 
+    it('counts an event emitted by an attempt that is run again once (its id is derived from the job)', async () => {
+      await t.register();
+      const flaky = new StepHandler<unknown, string, string>({
+        name: 'events-flaky-emitter',
+        options: { taskMaxFailCount: 3 },
+        async handler(task, step) {
+          await step.emit('attempted', { attempt: task.failedCount + 1 });
+          if (task.failedCount < 2) throw new Error('fails after emitting');
+          return task.data;
+        },
+      });
+      const workflow = WorkFlow.create('rerun-emit')
+        .addStep({ name: 'flaky', step: flaky, tasks: ['x'] })
+        .addStep({ name: 'after', step: waiter, tasks: ['x'], dependsOn: [], waitFor: ['attempted'] })
+        .run();
+      const result = await workflow.done();
+      expect(step(result, 'flaky').tasks[0]?.failedCount).toBe(2);
+      const attempted = (await workflow.getEvents()).filter((e) => e.name === 'attempted');
+      expect(attempted.map((e) => e.data)).toEqual([{ attempt: 1 }]);
+    });
+
     it('delivers a global event to every running workflow, not to finished ones', async () => {
       await t.register();
       const done = await WorkFlow.create('global-finished').addStep({ step: label, tasks: ['x'] }).run().done();
