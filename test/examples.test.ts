@@ -61,4 +61,15 @@ describe('examples', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/send-by-post\s+│ succeeded\s+│ 1 /);
   });
+
+  it('order-events closes the order once paid and delivered, and escalates when an event never comes', async () => {
+    const ok = await run([CLI, 'run', join(ROOT, 'examples/order-events/workflow.ts')]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/close-order\s+│ succeeded/);
+    expect(ok.stdout).toMatch(/escalate\s+│ skipped/);
+    const lost = await run([CLI, 'run', join(ROOT, 'examples/order-events/workflow.ts')], { LOST: '1' });
+    expect(lost.code).toBe(0); // the timeout is handled by escalate
+    expect(lost.stdout).toMatch(/close-order\s+│ failed/);
+    expect(lost.stdout).toMatch(/escalate\s+│ succeeded/);
+  });
 });

@@ -6,6 +6,8 @@
  *             refuses, or stays unreachable past startupTimeout (it is tried again meanwhile);
  *             ready -> failed when it gives up for good, e.g. Redis's maxAttempts)
  */
+import type { EmitOptions } from './events.js';
+import { emitGlobal, signalWorkflow } from './signals.js';
 import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
 import type { Backend } from '../backends/backend.js';
@@ -175,6 +177,21 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
   /** The workflow definitions loaded in this process (defineWorkflow), by name. */
   static definitions(): DefinitionInfo[] {
     return listDefinitions();
+  }
+
+  /**
+   * Sends an event to one workflow (no handle needed): steps waiting for it start. Resolves
+   * true when it counted, false when the workflow finished or already has an event with this id.
+   */
+  static async signal(workflowId: string, name: string, data?: unknown, options?: EmitOptions): Promise<boolean> {
+    const { backend } = await DeFlow.getInstance().services();
+    return signalWorkflow(backend, workflowId, name, data, options, 'DeFlow.signal()');
+  }
+
+  /** Sends a global event to every workflow that has not finished; resolves with how many received it. */
+  static async emit(name: string, data?: unknown, options?: EmitOptions): Promise<number> {
+    const { backend } = await DeFlow.getInstance().services();
+    return emitGlobal(backend, name, data, options);
   }
 
   /** The registration of this process, or null. */

@@ -11,6 +11,8 @@ import { checkKnownKeys, checkNoNul, checkObject, integer, nonEmptyString } from
 import type { SerializedError } from '../errors.js';
 import { toJson } from '../engine/json.js';
 import type { JobContext } from '../engine/handler-contract.js';
+import { jobEventId, newEvent, randomEventId, toWorkflowEvent } from './events.js';
+import type { EmitOptions, WorkflowEvent } from './events.js';
 import { checkStepOptions, resolveStepOptions, toStepOptions } from './options.js';
 import { STEP_TIMER_KEYS, checkStepTimer } from './step-timer.js';
 import type { StepTimerParams } from './step-timer.js';
@@ -19,6 +21,7 @@ import { trackAttemptCall } from './attempt-calls.js';
 import { identityOf } from './step-identity.js';
 import type { StepFields, StepIdentity } from './step-identity.js';
 import { resolveStepSource } from './step-source.js';
+import { checkEventWait } from './workflow-definition.js';
 import type { StepSource } from './step-source.js';
 import { Task } from './task.js';
 import type { WorkFlow } from './workflow.js';
@@ -39,9 +42,13 @@ export interface AddAfterParams<SD, TD, TR> extends StepTimerParams {
   tasks?: TD[];
   data?: SD;
   options?: Partial<StepOptions>;
+  /** Events the added step waits for before it starts (see addStep's waitFor). */
+  waitFor?: readonly string[];
+  /** Milliseconds it waits for them; then it fails with a TimeoutError (and so does this step). */
+  waitTimeout?: number;
 }
 
-const ADD_AFTER_KEYS = ['step', 'name', 'tasks', 'data', 'options', ...STEP_TIMER_KEYS];
+const ADD_AFTER_KEYS = ['step', 'name', 'tasks', 'data', 'options', 'waitFor', 'waitTimeout', ...STEP_TIMER_KEYS];
 const RESULT_PAGE = 1000;
 
 /** Per step a node runs, its identity is made once, not once per task. */
@@ -120,6 +127,29 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
     return this.#identity.data as SD;
   }
 
+  /**
+   * The events this step waited for (its `waitFor`), the first of each name in `waitFor` order;
+   * empty for a step that waits for none, and outside a running job.
+   */
+  get events(): WorkflowEvent[] {
+    return (this.#context?.step.events ?? []).map((record) => toWorkflowEvent(record));
+  }
+
+  /**
+   * Emits an event to this step's workflow (from any lifecycle method): steps waiting for it
+   * start. Counts once per workflow and id; without an id, one derived from this job and the
+   * call's position in it, so a hook re-run after a crash emits nothing twice.
+   */
+  emit(name: string, data?: unknown, options?: EmitOptions): Promise<void> {
+    return this.#track('emit', () => this.#emit(name, data, options));
+  }
+
+  async #emit(name: string, data: unknown, options: EmitOptions | undefined): Promise<void> {
+    const context = this.#context;
+    const event = newEvent(name, data, options, 'step.emit()', () => (context === null ? randomEventId() : jobEventId(context, context.calls++)));
+    await this.#backend.deliverEvent(this.workflowId, event);
+  }
+
   /** Appends tasks to this step (from beforeAll, or from handler while the tasks run). */
   addTasks(tasks: TD[]): Promise<void> {
     return this.#track('addTasks', () => this.#addTasks(tasks));
@@ -164,6 +194,7 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
     if (params.tasks !== undefined && !Array.isArray(params.tasks)) throw new ValidationError(`${where}: tasks must be an array`);
     if (params.name !== undefined) checkNoNul(nonEmptyString(params.name, `${where}: name`), `${where}: name`);
     const timer = checkStepTimer(params, where);
+    const wait = checkEventWait(params, where);
     const call = context.calls++;
     // A module file this node would import but no node with the same step directories would.
     const source = await resolveStepSource(params.step, where, context.node.stepDirs);
@@ -171,7 +202,7 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
     if (workflow === null) throw new NotFoundError(`workflow ${this.workflowId} does not exist any more`);
     const tasks = params.tasks ?? (source.handler.tasks as TD2[] | undefined) ?? [];
     const data = params.data ?? source.handler.data ?? null;
-    const options = resolveStepOptions(workflow.options.stepDefaults, source.handler.options, callOptions);
+    const options = { ...resolveStepOptions(workflow.options.stepDefaults, source.handler.options, callOptions), ...wait };
     const newStep: NewStep = {
       id: addedStepId(this.workflowId, this.id, context, call),
       name: params.name ?? source.handler.name,

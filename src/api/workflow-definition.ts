@@ -4,10 +4,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { NewStep } from '../backends/backend.js';
-import type { DependencyCondition, StepDependency, StoredWorkflowOptions } from '../backends/records.js';
+import type { DependencyCondition, ResolvedStepOptions, StepDependency, StoredWorkflowOptions } from '../backends/records.js';
 import { ValidationError } from '../errors.js';
 import { checkKnownKeys, checkNoNul, checkObject, describe } from '../option-checks.js';
 import { toJson } from '../engine/json.js';
+import { checkWaitFor, checkWaitTimeout } from './events.js';
 import { declaredStepId } from './graph.js';
 import { checkStepOptions, resolveStepOptions } from './options.js';
 import type { StepOptions } from './options.js';
@@ -28,6 +29,13 @@ export interface AddStepParams<SD = unknown, TD = unknown, TR = unknown> extends
   dependsOn?: string[];
   /** Run when the steps it depends on all succeeded (default), when one failed, or always. */
   when?: DependencyCondition;
+  /**
+   * Events the step waits for before it starts, beside `dependsOn` (step.emit, workflow.signal,
+   * DeFlow.emit). An event that arrived earlier counts. With `dependsOn: []`: a join on events.
+   */
+  waitFor?: readonly string[];
+  /** Milliseconds it waits for them once its dependencies are done; then it fails with a TimeoutError. Default: forever. */
+  waitTimeout?: number;
 }
 
 /** A step as addStep received it, checked, with its payloads already serialized. */
@@ -40,9 +48,13 @@ export interface DraftStep {
   dependsOn: string[] | undefined;
   when: DependencyCondition;
   timer: StepTimer;
+  wait: EventWait;
 }
 
-const ADD_STEP_KEYS = ['step', 'name', 'tasks', 'data', 'options', 'dependsOn', 'when', ...STEP_TIMER_KEYS];
+/** waitFor / waitTimeout as the step options store them (empty when the step waits for nothing). */
+export type EventWait = Pick<ResolvedStepOptions, 'waitFor' | 'waitTimeout'>;
+
+const ADD_STEP_KEYS = ['step', 'name', 'tasks', 'data', 'options', 'dependsOn', 'when', 'waitFor', 'waitTimeout', ...STEP_TIMER_KEYS];
 const WHEN_VALUES: readonly DependencyCondition[] = ['success', 'failure', 'always'];
 
 /**
@@ -65,6 +77,7 @@ export function draftStep<SD, TD, TR>(params: AddStepParams<SD, TD, TR>, where: 
   const when = params.when ?? 'success';
   if (!WHEN_VALUES.includes(when)) throw new ValidationError(`${where}: when must be "success", "failure" or "always", got ${describe(when)}`);
   return {
+    wait: checkEventWait(params, where),
     source: params.step,
     name: params.name ?? (isStepHandler(params.step) ? params.step.name : undefined),
     tasksJson: params.tasks?.map((task, i) => toJson(task, `${where}: task data at index ${i}`)),
@@ -74,6 +87,17 @@ export function draftStep<SD, TD, TR>(params: AddStepParams<SD, TD, TR>, where: 
     when,
     timer: checkStepTimer(params, where),
   };
+}
+
+/** Checks waitFor / waitTimeout of addStep or addAfter. */
+export function checkEventWait(params: { waitFor?: unknown; waitTimeout?: unknown }, where: string): EventWait {
+  const waitFor = checkWaitFor(params.waitFor, where);
+  const waitTimeout = checkWaitTimeout(params.waitTimeout, where);
+  if (waitTimeout !== undefined && (waitFor === undefined || waitFor.length === 0)) {
+    throw new ValidationError(`${where}: waitTimeout needs waitFor (the events the step waits for)`);
+  }
+  if (waitFor === undefined || waitFor.length === 0) return {};
+  return waitTimeout === undefined ? { waitFor } : { waitFor, waitTimeout };
 }
 
 /** Loads each draft's module and builds the steps to store, with handler defaults applied. */
@@ -93,7 +117,7 @@ export async function buildSteps(
       name: draft.name ?? handler.name,
       handler: ref,
       dataJson: draft.dataJson ?? toJson(handler.data ?? null, `${where}: step data`),
-      options: resolveStepOptions(stepDefaults, handler.options, draft.options),
+      options: { ...resolveStepOptions(stepDefaults, handler.options, draft.options), ...draft.wait },
       deps: deps[index] ?? [],
       tasksJson: draft.tasksJson ?? (handler.tasks ?? []).map((task, i) => toJson(task, `${where}: task data at index ${i}`)),
       ...draft.timer,

@@ -2,6 +2,7 @@
 import type { StepStatus, WorkflowStatus } from '../backends/records.js';
 import { DeflowError, ValidationError } from '../errors.js';
 import { describe } from '../option-checks.js';
+import type { WorkflowEvent } from './events.js';
 import type { WorkflowResult } from './results.js';
 
 export interface NextTaskInfo {
@@ -30,9 +31,11 @@ export interface WorkflowEventMap {
   nextTask: [task: NextTaskInfo];
   /** A step finished. */
   step: [step: StepFinishedInfo];
+  /** The workflow received an event (step.emit, workflow.signal, DeFlow.emit); a duplicate id is not reported. */
+  event: [event: WorkflowEvent];
 }
 
-const WORKFLOW_EVENTS: readonly (keyof WorkflowEventMap)[] = ['done', 'error', 'nextTask', 'step'];
+const WORKFLOW_EVENTS: readonly (keyof WorkflowEventMap)[] = ['done', 'error', 'nextTask', 'step', 'event'];
 
 /**
  * Refuses an event name a workflow never emits: a listener for a misspelt event ('Done',

@@ -22,6 +22,7 @@ import type { StepStatus, WorkflowStatus } from '../backends/records.js';
 import type { EventHub } from '../engine/event-hub.js';
 import { BackendError, DeflowError, NotFoundError } from '../errors.js';
 import type { DeFlow, RegistrationWatcher } from './deflow.js';
+import { toWorkflowEvent } from './events.js';
 import { loadWorkflowResult } from './results.js';
 import type { WorkflowResult } from './results.js';
 import { endError } from './workflow-events.js';
@@ -72,6 +73,11 @@ export class WorkflowFollower implements RegistrationWatcher {
   /** A resync is being handled; `#resyncAgain` asks for one more round after it. */
   #resyncing = false;
   #resyncAgain = false;
+  /** Events reported with an 'event' event, and those received before the handle followed (history). */
+  readonly #reportedEvents = new Set<string>();
+  #eventsBefore: Promise<void> | null = null;
+  #readingEvents = false;
+  #readEventsAgain = false;
   /** A nextTask message with data that is not JSON was warned about (once per handle). */
   #badNextTaskWarned = false;
 
@@ -86,7 +92,7 @@ export class WorkflowFollower implements RegistrationWatcher {
 
   /** Someone waits for the end or listens: the handle listens before the workflow is stored. */
   get wanted(): boolean {
-    const listeners = ['done', 'nextTask', 'step', 'error'] as const;
+    const listeners = ['done', 'nextTask', 'step', 'error', 'event'] as const;
     return this.#finish !== null || listeners.some((event) => this.#emitter.listenerCount(event) > 0);
   }
 
@@ -189,6 +195,12 @@ export class WorkflowFollower implements RegistrationWatcher {
         // (Unreadable, e.g. unregistered meanwhile: then none counts as history.)
         if (late) {
           this.#finishedBefore = this.#throughHiccups(deflow, () => backend.getSteps(this.#handle.id)).then(finishedIds, () => new Set<string>());
+          this.#eventsBefore = this.#throughHiccups(deflow, () => backend.getEvents(this.#handle.id)).then(
+            (events) => {
+              for (const event of events) this.#reportedEvents.add(event.id);
+            },
+            () => undefined,
+          );
         }
         // It may have finished before we listened.
         return this.#throughHiccups(deflow, () => backend.getWorkflow(this.#handle.id)).then((record) => {
@@ -241,6 +253,10 @@ export class WorkflowFollower implements RegistrationWatcher {
       case 'step':
         // A hint (possibly forged): the step is reported only once it is stored as finished.
         void this.#recheckStep(event.stepId, backend);
+        return;
+      case 'event':
+        // A hint too: only events stored for the workflow are reported.
+        if (this.#emitter.listenerCount('event') > 0) void this.#reportEvents(backend);
         return;
       case 'workflow':
       case 'resync':
@@ -309,6 +325,31 @@ export class WorkflowFollower implements RegistrationWatcher {
       if (step !== null) await this.#reportMissedSteps([step]);
     } catch (error) {
       if (this.#outcome === null) this.#report(error);
+    }
+  }
+
+  /** Reports the stored events not reported yet, in arrival order; one read at a time. */
+  async #reportEvents(backend: Backend): Promise<void> {
+    if (this.#readingEvents) {
+      this.#readEventsAgain = true;
+      return;
+    }
+    this.#readingEvents = true;
+    try {
+      await this.#eventsBefore;
+      do {
+        this.#readEventsAgain = false;
+        const events = await this.#throughHiccups(this.#handle.registration(), () => backend.getEvents(this.#handle.id));
+        for (const event of events) {
+          if (this.#reportedEvents.has(event.id)) continue;
+          this.#reportedEvents.add(event.id);
+          this.#emitter.emit('event', toWorkflowEvent(event));
+        }
+      } while (this.#readEventsAgain && this.#outcome === null);
+    } catch (error) {
+      if (this.#outcome === null) this.#report(error);
+    } finally {
+      this.#readingEvents = false;
     }
   }
 

@@ -12,8 +12,11 @@ import type { WorkerNode } from '../engine/node.js';
 import { NotFoundError, ValidationError, WorkflowDefinitionError } from '../errors.js';
 import { checkKnownKeys, checkNoNul, checkObject, describe, integer, nonEmptyString } from '../option-checks.js';
 import { DeFlow } from './deflow.js';
+import { toWorkflowEvent } from './events.js';
+import type { EmitOptions, WorkflowEvent } from './events.js';
 import { planDependencies } from './graph.js';
 import { controlRun } from './run-control.js';
+import { signalWorkflow } from './signals.js';
 import { checkWorkflowOptions } from './options.js';
 import type { ResolvedWorkflowOptions, WorkflowOptions } from './options.js';
 import { loadWorkflowResult } from './results.js';
@@ -301,6 +304,21 @@ export class WorkFlow {
     const changed = await controlRun(backend, 'workflow.resume()', this.id, 'resume');
     if (changed) this.status = 'running';
     return changed;
+  }
+
+  /**
+   * Sends an event to this workflow: its steps waiting for it start. Resolves true when it
+   * counted, false when the workflow finished or already received an event with this id.
+   */
+  async signal(name: string, data?: unknown, options?: EmitOptions): Promise<boolean> {
+    const { backend } = await this.#services();
+    return signalWorkflow(backend, this.id, name, data, options, 'workflow.signal()');
+  }
+
+  /** Events the workflow received, in arrival order. */
+  async getEvents(): Promise<WorkflowEvent[]> {
+    const { backend } = await this.#services();
+    return (await backend.getEvents(this.id)).map((record) => toWorkflowEvent(record));
   }
 
   on<K extends keyof WorkflowEventMap>(event: K, listener: (...args: WorkflowEventMap[K]) => void): this {

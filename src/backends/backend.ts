@@ -18,6 +18,7 @@
 import type { SerializedError } from '../errors.js';
 import type {
   DependencyCondition,
+  EventRecord,
   HandlerRef,
   JobKind,
   NodeRecord,
@@ -68,6 +69,14 @@ export interface NewWorkflow {
    * created (a create that finds its id taken removes nothing).
    */
   replaceByName: boolean;
+}
+
+/** An event to deliver to a workflow (docs/backends/step-machine.md, receive). */
+export interface NewEvent {
+  /** Unique per workflow: an event whose id the workflow already received changes nothing. */
+  id: string;
+  name: string;
+  dataJson: Json;
 }
 
 export interface NewAnchoredSteps {
@@ -224,6 +233,8 @@ export interface RunnableStep {
   options: ResolvedStepOptions;
   runIndex: number;
   parentId: string | null;
+  /** Set by the engine for a step with `waitFor`: the events it waited for (first of each name). */
+  events?: EventRecord[];
   /**
    * Set when the stored handler reference or options of the step cannot be used (not JSON, or
    * the wrong shape): `handler` and `options` are stand-ins, and the engine fails its jobs.
@@ -235,7 +246,7 @@ export interface RunnableSteps {
   steps: RunnableStep[];
   /** The backend's clock when it answered, to turn `nextRunAt` into a local delay. */
   now: number;
-  /** Earliest time (backend clock) a delayed job becomes claimable, if any. */
+  /** Earliest time (backend clock) a delayed job becomes claimable or a step's waitTimeout runs out, if any. */
   nextRunAt: number | null;
 }
 
@@ -296,7 +307,15 @@ export interface ResyncEvent {
   type: 'resync';
 }
 
-export type BackendEvent = WorkEvent | StepFinishedEvent | WorkflowFinishedEvent | NextTaskEvent | WatchEvent | WakeEvent | ResyncEvent;
+/** A workflow received an event (new to it: a duplicate id fires nothing). */
+export interface EventReceivedEvent {
+  type: 'event';
+  workflowId: string;
+  eventId: string;
+  name: string;
+}
+
+export type BackendEvent = EventReceivedEvent | WorkEvent | StepFinishedEvent | WorkflowFinishedEvent | NextTaskEvent | WatchEvent | WakeEvent | ResyncEvent;
 
 export type EventListener = (event: BackendEvent) => void;
 
@@ -415,6 +434,18 @@ export interface Backend {
    * with a `work` event per running step. Any other state: `changed: false`.
    */
   controlWorkflow(request: RunControlRequest): Promise<RunControlResult | null>;
+
+  // --- events between workflows --------------------------------------------------------------
+  /**
+   * Stores an event for a workflow that has not finished and starts the steps it lets start,
+   * in one atomic operation (receive). `delivered: false` when the workflow is unknown or
+   * finished, or already received an event with this id.
+   */
+  deliverEvent(workflowId: string, event: NewEvent): Promise<{ delivered: boolean; events: BackendEvent[] }>;
+  /** Delivers an event to every workflow that has not finished; returns how many received it. */
+  broadcastEvent(event: NewEvent): Promise<{ delivered: number }>;
+  /** Events a workflow received, in arrival order. */
+  getEvents(workflowId: string): Promise<EventRecord[]>;
 
   // --- nodes and leases ---------------------------------------------------------------------
   registerNode(node: NewNode): Promise<void>;

@@ -43,6 +43,8 @@ function eventProblem(value: Record<string, unknown>): string | null {
   switch (value.type) {
     case 'wake':
       return null;
+    case 'event':
+      return strings(value, 'workflowId', 'eventId', 'name') ? null : lacks('a workflowId, eventId or name');
     case 'watch':
       return strings(value, 'workflowId') ? null : lacks('its workflowId');
     case 'work':

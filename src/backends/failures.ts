@@ -96,7 +96,22 @@ export function cancelledRecord(workflowId: string, reason?: string): WorkflowCa
   return reason === undefined ? { code: 'ERR_WORKFLOW_CANCELLED', workflowId } : { code: 'ERR_WORKFLOW_CANCELLED', workflowId, reason };
 }
 
-export type FailureRecord = StepFailedRecord | TaskFailedRecord | NodeLostRecord | CorruptNumberRecord | WorkflowCancelledRecord;
+
+/**
+ * A step with `waitFor` waited `waitTimeout` ms, once its dependencies were done, and not
+ * every event it waits for arrived: it fails (a `when: 'failure'` dependent can handle it).
+ */
+export interface WaitTimeoutRecord {
+  code: 'ERR_TIMEOUT';
+  reason: 'wait-for-events';
+  step: string;
+  stepId: string;
+  /** The events the step waits for, and its waitTimeout in milliseconds. */
+  waitFor: string[];
+  waitTimeout: number;
+}
+
+export type FailureRecord = StepFailedRecord | TaskFailedRecord | NodeLostRecord | CorruptNumberRecord | WorkflowCancelledRecord | WaitTimeoutRecord;
 
 /**
  * What a backend stores where an error goes: a failure record, or an error that already has
@@ -197,6 +212,14 @@ export function formatFailure(stored: StoredError): SerializedError {
       const { code, ...fields } = stored;
       const why = typeof stored.reason === 'string' ? `: ${stored.reason}` : ' (no reason given)';
       return { name: 'WorkflowCancelledError', code, message: `workflow ${stored.workflowId} was cancelled${why}`, ...fields };
+    }
+    case 'ERR_TIMEOUT': {
+      const { code, ...fields } = stored;
+      const names = Array.isArray(stored.waitFor) ? stored.waitFor.map((name) => `"${String(name)}"`).join(', ') : '?';
+      const message =
+        `step "${stored.step}" waited ${stored.waitTimeout} ms (waitTimeout) for the events ${names} and not all of them arrived; ` +
+        "handle it with a step that depends on it with when: 'failure', or raise waitTimeout";
+      return { name: 'TimeoutError', code, message, ...fields };
     }
     default: {
       // A code this version does not know (written by a newer one): show it rather than nothing.

@@ -64,6 +64,10 @@ export interface ResolvedStepOptions {
   taskRetryBackoff?: 'fixed' | 'exponential';
   /** Longest retry delay in milliseconds; 0 or absent = no limit. */
   taskRetryDelayMax?: number;
+  /** Events the step waits for before it starts (beside its dependencies); absent or empty: none. */
+  waitFor?: string[];
+  /** Milliseconds it waits for them once its dependencies are done, then it fails (ERR_TIMEOUT); absent: forever. */
+  waitTimeout?: number;
 }
 
 /** Workflow-level options as stored. */
@@ -132,6 +136,22 @@ export interface StepRecord {
    * for a step without a timer, or before its turn.
    */
   readyAt: number | null;
+  /**
+   * Set while a step with `waitFor` is held back only by its events (its dependencies are
+   * done): since when, and when its waitTimeout runs out (null: never).
+   */
+  eventWait: { since: number; dueAt: number | null } | null;
+}
+
+/** An event a workflow received (step.emit, workflow.signal, DeFlow.emit). */
+export interface EventRecord {
+  /** Unique per workflow: the caller's id, or one derived from the emitting job. */
+  id: string;
+  name: string;
+  /** JSON text of its data (`null` when none was given). */
+  dataJson: string;
+  /** When the workflow received it (backend clock). */
+  at: number;
 }
 
 export interface TaskRecord {

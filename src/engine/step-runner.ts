@@ -12,6 +12,7 @@ import type { ClaimRequest, ClaimResult, ClaimedJob, JobOutcome, RunnableStep } 
 import { serializeError } from '../errors.js';
 import { faultPoint } from '../fault-points.js';
 import { executeJob } from './executor.js';
+import { withEvents } from './step-events.js';
 import { leaseOf } from './lease.js';
 import type { HostedRunner, StepRunnerHost } from './step-runner-host.js';
 import type { RegisteredHandler } from './handler-registry.js';
@@ -36,6 +37,8 @@ export class StepRunner implements HostedRunner {
   /** Task jobs this runner claimed, to notice when it holds the whole step. */
   private claimedTasks = 0;
   private averageJobMs = -1;
+  /** Reading the events the step waited for (steps with waitFor only). */
+  private loadingEvents: Promise<void> | undefined;
 
   constructor(
     private readonly host: StepRunnerHost,
@@ -186,8 +189,19 @@ export class StepRunner implements HostedRunner {
   private start(job: ClaimedJob): void {
     const startedAt = this.host.clock.monotonic();
     this.runningIds.add(job.id);
-    const context = { node: this.host, step: this.current, job, taskCount: this.taskCount, calls: 0 };
-    executeJob(context, this.handler, this.host.views, this.watchNextTask, this.host.executionHooks, this.host.clock).then(
+    const run = (): Promise<JobOutcome> => {
+      const context = { node: this.host, step: this.current, job, taskCount: this.taskCount, calls: 0 };
+      return executeJob(context, this.handler, this.host.views, this.watchNextTask, this.host.executionHooks, this.host.clock);
+    };
+    // A step that waited for events reads them once, before its first job (step.events).
+    const loading = (this.loadingEvents ??= withEvents(this.host.backend, this.current)?.then((step) => {
+      this.current = { ...this.current, events: step.events ?? [] };
+    }));
+    const trip = loading === undefined || this.current.events !== undefined ? run() : loading.then(run, (error: unknown) => {
+      this.loadingEvents = undefined; // the next job reads them again
+      throw error;
+    });
+    trip.then(
       (outcome) => this.finished(outcome, startedAt),
       // executeJob catches user errors; reaching here is a deflow bug, still recorded on the job.
       (error: unknown) => this.finished(internalFailure(job, error), startedAt),

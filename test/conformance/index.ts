@@ -13,11 +13,13 @@ import { crashPoints } from './crash-points.js';
 import { dag } from './dag.js';
 import { definitions } from './definitions.js';
 import { deflowPorts } from './deflow-ports.js';
+import { events } from './events.js';
 import { failures } from './failures.js';
 import { idempotentProcesses } from './idempotent-processes.js';
 import { leases } from './leases.js';
 import { names } from './names.js';
 import { nodeLosses } from './node-losses.js';
+import { processEvents } from './process-events.js';
 import { processes } from './processes.js';
 import { retry } from './retry.js';
 import { retryProcesses } from './retry-processes.js';
@@ -43,6 +45,7 @@ export function runConformance(backend: BackendUnderTest): void {
     retry(context);
     runControl(context);
     definitions(context);
+    events(context);
   });
 }
 
@@ -55,5 +58,6 @@ export function runProcessConformance(backend: BackendUnderTest): void {
     retryProcesses(context);
     runControlProcesses(context);
     idempotentProcesses(context);
+    processEvents(context);
   });
 }

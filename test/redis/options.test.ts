@@ -100,7 +100,7 @@ describe('Redis key layout', () => {
   it('puts every key of a workflow under one hash tag, and the indexes under the prefix tag', () => {
     const keys = new KeySpace('shop');
     const workflow = keys.workflow('order-42');
-    expect(workflow).toHaveLength(12);
+    expect(workflow).toHaveLength(13);
     expect(new Set(workflow.map(hashTag))).toEqual(new Set(['order-42']));
     expect(workflow.every((key) => key.startsWith('shop:{order-42}:'))).toBe(true);
     expect(new Set([...Object.values(keys.global), keys.holdings('7')].map(hashTag))).toEqual(new Set(['shop']));

@@ -24,6 +24,7 @@ import type {
   EventListener,
   JobLease,
   NewAnchoredSteps,
+  NewEvent,
   NewNode,
   NewTasks,
   NewWorkflow,
@@ -40,7 +41,7 @@ import type { CreateOptions } from '../descriptor.js';
 import { NODE_LOST } from '../failures.js';
 import { DEFAULT_MAX_NODE_LOSSES, RETRYABLE_STATUSES } from '../policy.js';
 import { ProblemLog } from '../problem-log.js';
-import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord, WorkflowStatus } from '../records.js';
+import type { EventRecord, NodeRecord, StepRecord, TaskRecord, WorkflowRecord, WorkflowStatus } from '../records.js';
 import { clientConfig, redactUrl } from './config.js';
 import type { PostgresClientOptions, PostgresConfig } from './config.js';
 import { isUnavailable, toDeflowError } from './errors.js';
@@ -195,14 +196,43 @@ export class PostgresBackend implements Backend {
       await this.run('startDueSteps', [DUE_STEPS_PER_ROUND]);
       rows = await this.run<RunnableRow>('runnableSteps', [limit]);
     }
+    const waitDue = rows[0]?.next_wait_due;
+    if (waitDue !== undefined && waitDue !== null && waitDue <= (rows[0]?.now ?? 0)) {
+      // Held-back steps whose waitTimeout ran out fail first (an extra call only when one is due).
+      const [expired] = await this.run<{ events: BackendEvent[]; pid: number }>('expireWaits', [limit]);
+      this.deliverOwn(expired?.pid, expired?.events);
+      rows = await this.run<RunnableRow>('runnableSteps', [limit]);
+    }
     const first = rows[0];
-    const nextJob = first?.next_run_at ?? null;
-    const nextTimer = first?.next_timer_at ?? null;
+    const nextRunAt = Math.min(first?.next_run_at ?? Infinity, first?.next_timer_at ?? Infinity, first?.next_wait_due ?? Infinity);
     return {
       steps: rows.flatMap((row) => (row.workflow_id === null ? [] : [toRunnableStep({ ...row, workflow_id: row.workflow_id })])),
       now: first?.now ?? Date.now(),
-      nextRunAt: nextJob === null ? nextTimer : nextTimer === null ? nextJob : Math.min(nextJob, nextTimer),
+      nextRunAt: Number.isFinite(nextRunAt) ? nextRunAt : null,
     };
+  }
+
+  // --- events between workflows ----------------------------------------------------------------
+
+  async deliverEvent(workflowId: string, event: NewEvent): Promise<{ delivered: boolean; events: BackendEvent[] }> {
+    const [row] = await this.run<{ delivered: boolean; events: BackendEvent[]; pid: number }>('deliverEvent', [
+      workflowId,
+      event.id,
+      event.name,
+      event.dataJson,
+    ]);
+    return { delivered: row?.delivered ?? false, events: this.deliverOwn(row?.pid, row?.events) };
+  }
+
+  async broadcastEvent(event: NewEvent): Promise<{ delivered: number }> {
+    const [row] = await this.run<{ delivered: number; events: BackendEvent[]; pid: number }>('broadcastEvent', [event.id, event.name, event.dataJson]);
+    this.deliverOwn(row?.pid, row?.events);
+    return { delivered: row?.delivered ?? 0 };
+  }
+
+  async getEvents(workflowId: string): Promise<EventRecord[]> {
+    const rows = await this.run<{ id: string; name: string; data: string; at: number }>('getEvents', [workflowId]);
+    return rows.map((row) => ({ id: row.id, name: row.name, dataJson: row.data, at: row.at }));
   }
 
   async claim(request: ClaimRequest): Promise<ClaimResult> {

@@ -62,6 +62,11 @@ const QUERY_NAMES = [
   'getSteps',
   'getStep',
   'getTasks',
+  // signals.sql
+  'deliverEvent',
+  'broadcastEvent',
+  'expireWaits',
+  'getEvents',
   // retention.sql
   'removeWorkflow',
   'sweep',

@@ -63,6 +63,9 @@ export interface StepRow {
   error: string | null;
   started_at: number | null;
   finished_at: number | null;
+  /** Set while only its events hold it back; when its waitTimeout runs out. */
+  wait_since: number | null;
+  wait_due: number | null;
 }
 
 export interface TaskRow {
@@ -93,6 +96,8 @@ export interface RunnableRow {
   next_run_at: number | null;
   /** Earliest timer of a waiting step (it may be due already: then its step is started and the query runs again). */
   next_timer_at: number | null;
+  /** The earliest waitTimeout of a held-back step. */
+  next_wait_due: number | null;
   workflow_id: string | null;
   workflow_name: string;
   id: string;
@@ -163,6 +168,7 @@ export function toStepRecord(row: StepRow): StepRecord {
     startedAt: row.started_at,
     finishedAt: row.finished_at,
     readyAt: row.ready_at,
+    eventWait: row.wait_since === null ? null : { since: row.wait_since, dueAt: row.wait_due },
   };
 }
 

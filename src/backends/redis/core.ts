@@ -55,11 +55,21 @@ export class RedisCore {
     this.hints = new HintIndex(this.scripts, keys, origin, (error) => debug('posting hints failed: %O', error));
     this.bus = new EventBus(events, keys.channel, origin, (event) => this.observe(event), problems);
     // Events of timers a check started reach every process through Redis, like a script's.
-    this.discovery = new Discovery(this.client, this.scripts, keys, this.hints, (workflowId, reply) => void this.settle(workflowId, reply));
+    this.discovery = new Discovery(
+      this.client,
+      this.scripts,
+      keys,
+      this.hints,
+      (workflowId, reply) => void this.settle(workflowId, reply),
+      async (ids) => {
+        const replies = await this.batch(ids.map((id) => this.workflowCall('expire-waits', id, [])), 'failing steps whose waitTimeout ran out');
+        ids.forEach((id, i) => this.settle(id, list(replies[i])));
+      },
+    );
     this.followed = new Followed(this.client, keys, [link, events], (batch) => this.bus.deliver(batch));
   }
 
-  /** Runs a workflow script: its twelve keys, then the workflow id and channel, then `args`. */
+  /** Runs a workflow script: its thirteen keys, then the workflow id and channel, then `args`. */
   async runWorkflow(name: WorkflowScript, workflowId: string, args: readonly ScriptArg[], during: string): Promise<Reply[]> {
     try {
       return list(await this.scripts.run(name, this.keys.workflow(workflowId), [workflowId, this.keys.channel, ...args]));

@@ -22,7 +22,7 @@ const debug = createDebug('deflow:redis:discovery');
 type Check =
   | { kind: 'missing' }
   | { kind: 'done'; expireAt: string }
-  | { kind: 'ok'; createdAt: number; wv: number; nextAt: string; steps: RunnableStep[]; now: number };
+  | { kind: 'ok'; createdAt: number; wv: number; nextAt: string; steps: RunnableStep[]; now: number; expire: boolean };
 
 /** How often runnableSteps reads the global hints when the recent workflows have work. */
 const GLOBAL_READ_MS = 100;
@@ -43,6 +43,8 @@ export class Discovery {
     private readonly hints: HintIndex,
     /** A check started steps whose timer came due: the common reply of those transitions (RedisCore.settle). */
     private readonly onTransitions: (workflowId: string, reply: Reply[]) => void,
+    /** Runs expire-waits.lua on workflows whose held-back steps' waitTimeout ran out. */
+    private readonly expireWaits: (workflowIds: string[]) => Promise<void>,
   ) {}
 
   /**
@@ -94,6 +96,9 @@ export class Discovery {
       const more = await this.scripts.batch(unchecked.map((id) => this.checkCall(id, limit)));
       unchecked.forEach((id, i) => checks.set(id, this.parseCheck(id, more[i])));
     }
+
+    const expiring = [...checks].flatMap(([id, check]) => (check.kind === 'ok' && check.expire ? [id] : []));
+    if (expiring.length > 0) await this.expireWaits(expiring);
 
     let now = head === null ? 0 : Number(text(head[0]));
     for (const check of checks.values()) if (check.kind === 'ok') now = Math.max(now, check.now);
@@ -192,11 +197,19 @@ export class Discovery {
       // An unusable stored time (not written by deflow) keeps the workflow, as an unusable keep does in Lua.
       return { kind, expireAt: finishedAt === '' || keep === '' || !Number.isFinite(expireAt) ? '' : String(expireAt) };
     }
-    if (reply[7] !== undefined) this.onTransitions(workflowId, list(reply[7]));
+    if (reply[8] !== undefined) this.onTransitions(workflowId, list(reply[8]));
     const flat = list(reply[5]).map(text);
     const steps: RunnableStep[] = [];
     const name = text(reply[2]);
     for (let i = 0; i + 6 < flat.length; i += 7) steps.push(this.toStep(workflowId, name, flat, i));
-    return { kind: 'ok', createdAt: Number(text(reply[1])), wv: Number(text(reply[3]) || 0), nextAt: text(reply[4]), steps, now: Number(text(reply[6])) };
+    return {
+      kind: 'ok',
+      createdAt: Number(text(reply[1])),
+      wv: Number(text(reply[3]) || 0),
+      nextAt: text(reply[4]),
+      steps,
+      now: Number(text(reply[6])),
+      expire: text(reply[7]) === '1',
+    };
   }
 }

@@ -3,7 +3,7 @@
  * no braces, so `<prefix>:{*` (SCAN MATCH, ACL `~`) matches exactly one app's keys; `<prefix>:*`
  * would also match a prefix that extends it with a colon (`<prefix>:b`).
  *
- *   <prefix>:{<workflowId>}:<name>   the twelve keys of one workflow (one cluster slot)
+ *   <prefix>:{<workflowId>}:<name>   the thirteen keys of one workflow (one cluster slot)
  *   <prefix>:{<prefix>}:<name>       the per-prefix indexes: nodes, hints, listings, retention
  *
  * A Lua script only ever touches the keys of one of those tags. The two name sets never
@@ -13,7 +13,7 @@ import { ValidationError } from '../../errors.js';
 import { checkRedisPrefix } from './config.js';
 
 /** Workflow key names, in the KEYS order every workflow script expects (lua/lib/core.lua). */
-export const WORKFLOW_KEY_NAMES = ['wf', 'sx', 'st', 'td', 'js', 'er', 'rq', 'dl', 'ready', 'held', 'rl', 'bk'] as const;
+export const WORKFLOW_KEY_NAMES = ['wf', 'sx', 'st', 'td', 'js', 'er', 'rq', 'dl', 'ready', 'held', 'rl', 'bk', 'ev'] as const;
 
 export interface GlobalKeys {
   /** ZSET unfinished workflows, score createdAt. */
@@ -72,7 +72,7 @@ export class KeySpace {
     this.channel = `${prefix}:events`;
   }
 
-  /** The twelve keys of a workflow, in script KEYS order. */
+  /** The thirteen keys of a workflow, in script KEYS order. */
   workflow(workflowId: string): string[] {
     if (workflowId.length === 0) throw new ValidationError('a workflow id must not be empty');
     const base = `${this.prefix}:{${workflowId}}:`;

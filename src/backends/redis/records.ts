@@ -58,6 +58,8 @@ export const STEP_ATTRIBUTES = [
   'sAt',
   'fAt',
   'rat',
+  'wsince',
+  'wdue',
 ] as const;
 
 type StepAttributes = Partial<Record<(typeof STEP_ATTRIBUTES)[number], string>>;
@@ -83,6 +85,7 @@ export function toStepRecord(workflowId: string, a: StepAttributes, anchorId: st
     readyAt: numberOrNull(a.rat),
     startedAt: numberOrNull(a.sAt),
     finishedAt: numberOrNull(a.fAt),
+    eventWait: a.status === 'waiting' && numberOrNull(a.wsince) !== null ? { since: Number(a.wsince), dueAt: numberOrNull(a.wdue) } : null,
   };
 }
 

@@ -18,6 +18,7 @@ import type {
   EventListener,
   JobLease,
   NewAnchoredSteps,
+  NewEvent,
   NewNode,
   NewTasks,
   NewWorkflow,
@@ -33,7 +34,7 @@ import type {
 import createDebug from 'debug';
 import { BackendError } from '../../errors.js';
 import { ProblemLog } from '../problem-log.js';
-import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
+import type { EventRecord, NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
 import type { RedisConnectionOptions } from './config.js';
 import { RedisLink, redisSettings } from './connection.js';
 import type { RedisSettings } from './connection.js';
@@ -44,6 +45,7 @@ import { Leases } from './leases.js';
 import { Reads } from './reads.js';
 import { Retention } from './retention.js';
 import { controlWorkflow } from './run-control.js';
+import { Signals } from './signals.js';
 import type { ScriptMode } from './scripts.js';
 import { Work } from './work.js';
 
@@ -68,6 +70,7 @@ export interface RedisBackendOptions {
 
 interface Parts {
   core: RedisCore;
+  signals: Signals;
   work: Work;
   leases: Leases;
   reads: Reads;
@@ -138,6 +141,20 @@ export class RedisBackend implements Backend {
 
   watchNextTask(workflowId: string): Promise<void> {
     return this.use((parts) => parts.definitions.watchNextTask(workflowId));
+  }
+
+  // --- events between workflows ----------------------------------------------------------------
+
+  deliverEvent(workflowId: string, event: NewEvent): Promise<{ delivered: boolean; events: BackendEvent[] }> {
+    return this.use((parts) => parts.signals.deliverEvent(workflowId, event));
+  }
+
+  broadcastEvent(event: NewEvent): Promise<{ delivered: number }> {
+    return this.use((parts) => parts.signals.broadcastEvent(event));
+  }
+
+  getEvents(workflowId: string): Promise<EventRecord[]> {
+    return this.use((parts) => parts.signals.getEvents(workflowId));
   }
 
   // --- work -----------------------------------------------------------------------------------
@@ -328,6 +345,6 @@ export class RedisBackend implements Backend {
     }
     const retention = new Retention(core);
     const reads = new Reads(core, retention, !readOnly);
-    this.parts = { core, work: new Work(core), leases: new Leases(core), reads, retention, definitions: new Definitions(core, reads, retention) };
+    this.parts = { core, signals: new Signals(core), work: new Work(core), leases: new Leases(core), reads, retention, definitions: new Definitions(core, reads, retention) };
   }
 }

@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { Command } from 'ioredis';
 import type { Pipeline, Redis } from 'ioredis';
-import { hashTag } from './keys.js';
+import { WORKFLOW_KEY_NAMES, hashTag } from './keys.js';
 
 const LUA_DIR = new URL('./lua/', import.meta.url);
 /** Replies as strings, like ioredis's own command methods (a bare Command answers Buffers). */
@@ -42,6 +42,8 @@ export const WORKFLOW_SCRIPTS = [
   'read-step',
   'retry',
   'control',
+  'receive',
+  'expire-waits',
 ] as const;
 
 /** Global scripts and how many KEYS each takes. */
@@ -177,7 +179,7 @@ export class Scripts {
   ) {
     for (const [name, lua] of evalSources()) {
       const command = `deflow_${name.replace(/-/g, '_')}`;
-      const numberOfKeys = name in GLOBAL_SCRIPTS ? GLOBAL_SCRIPTS[name as GlobalScript] : 12;
+      const numberOfKeys = name in GLOBAL_SCRIPTS ? GLOBAL_SCRIPTS[name as GlobalScript] : WORKFLOW_KEY_NAMES.length;
       client.defineCommand(command, { lua, numberOfKeys });
       const fn = (client as unknown as Record<string, ScriptFunction>)[command];
       if (fn === undefined) throw new Error(`ioredis did not define the script ${command}`);

@@ -137,6 +137,8 @@ export class Definitions {
       declIndex: placement.declIndex,
       hasBefore: step.handler.hasBeforeAll ? 1 : 0,
       hasAfter: step.handler.hasAfterAll ? 1 : 0,
+      waitFor: step.options.waitFor !== undefined && step.options.waitFor.length > 0 ? JSON.stringify(step.options.waitFor) : null,
+      waitTimeout: step.options.waitTimeout ?? null,
     }) as { pk: number } | undefined;
     if (row === undefined) return null;
     if (row.pk > MAX_STEP_PK) {
@@ -176,6 +178,7 @@ export class Definitions {
       this.q.deleteRangeResultsOfStep.run(pk);
     }
     this.q.deleteLeasesOfWorkflow.run(workflowId);
+    this.q.deleteEventsOfWorkflow.run(workflowId);
     this.q.deleteBatchesOfWorkflow.run(workflowId);
     this.q.deleteEdgesOfWorkflow.run(workflowId);
     this.q.deleteStepsOfWorkflow.run(workflowId);

@@ -70,6 +70,12 @@ export interface StepRow {
   start_at: number | null;
   /** When a step with a timer may start, set when its turn came. */
   ready_at: number | null;
+  /** JSON string[] of the events it waits for (null: none), and its waitTimeout in ms. */
+  wait_for: string | null;
+  wait_timeout: number | null;
+  /** Set while only its events hold it back; when its waitTimeout runs out. */
+  wait_since: number | null;
+  wait_due: number | null;
 }
 
 /** A row of the tasksPage query, read as an array: id, data, status, failed_count, result, error, finished_at, lost_count. */
@@ -170,6 +176,7 @@ export function toStepRecord(row: StepRow, anchorId: string | null): StepRecord 
     startedAt: row.started_at,
     finishedAt: row.finished_at,
     readyAt: row.ready_at,
+    eventWait: row.wait_since === null ? null : { since: row.wait_since, dueAt: row.wait_due },
   };
 }
 

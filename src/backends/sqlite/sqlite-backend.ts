@@ -20,6 +20,7 @@ import type {
   EventListener,
   JobLease,
   NewAnchoredSteps,
+  NewEvent,
   NewNode,
   NewTasks,
   NewWorkflow,
@@ -32,7 +33,7 @@ import type {
   TaskPage,
   WorkflowQuery,
 } from '../backend.js';
-import type { NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
+import type { EventRecord, NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
 import { ProblemLog } from '../problem-log.js';
 import { openDatabase, openDatabaseToRead } from './connection.js';
 import type { SqliteDatabase } from './connection.js';
@@ -141,15 +142,18 @@ export class SqliteBackend implements Backend {
   async runnableSteps(limit: number): Promise<RunnableSteps> {
     this.startDueSteps();
     const now = this.clock.now();
+    // Held-back steps whose waitTimeout ran out fail first (a write only when one is due).
+    if (this.nextWaitDue() <= now) this.write((machine) => this.expireWaits(machine, limit));
     const rows = this.database().transaction(() => ({
       steps: this.q.runnableSteps.all({ now, limit }) as (StepRow & { workflow_name: string })[],
       nextJob: (this.q.nextRunAt.get(now) as { next: number | null }).next,
       nextTimer: (this.q.nextTimerAt.get() as { next: number | null }).next,
+      waitDue: this.nextWaitDue(),
     }))();
-    const { nextJob, nextTimer } = rows;
+    const nextRunAt = Math.min(rows.nextJob ?? Infinity, rows.nextTimer ?? Infinity, rows.waitDue);
     return Promise.resolve({
       steps: rows.steps.map((row) => runnableStep(row, row.workflow_name)),
-      nextRunAt: nextJob === null ? nextTimer : nextTimer === null ? nextJob : Math.min(nextJob, nextTimer),
+      nextRunAt: Number.isFinite(nextRunAt) ? nextRunAt : null,
       now,
     });
   }
@@ -192,6 +196,29 @@ export class SqliteBackend implements Backend {
   async controlWorkflow(request: RunControlRequest): Promise<RunControlResult | null> {
     const { value, events } = this.write((machine, now) => controlWorkflow(this.q, request, machine, now));
     return Promise.resolve(value === null ? null : { ...value, events });
+  }
+
+  // --- events between workflows ----------------------------------------------------------------
+
+  async deliverEvent(workflowId: string, event: NewEvent): Promise<{ delivered: boolean; events: BackendEvent[] }> {
+    const { value, events } = this.write((machine) => machine.receive(workflowId, event));
+    return Promise.resolve({ delivered: value, events });
+  }
+
+  async broadcastEvent(event: NewEvent): Promise<{ delivered: number }> {
+    const { value } = this.write((machine) => {
+      let delivered = 0;
+      for (const { id } of this.q.openWorkflowIds.all() as { id: string }[]) {
+        if (machine.receive(id, event)) delivered++;
+      }
+      return delivered;
+    });
+    return Promise.resolve({ delivered: value });
+  }
+
+  async getEvents(workflowId: string): Promise<EventRecord[]> {
+    const rows = this.guard(() => this.q.eventsOfWorkflow.all(workflowId) as { id: string; name: string; data: string; at: number }[]);
+    return Promise.resolve(rows.map((row) => ({ id: row.id, name: row.name, dataJson: row.data, at: row.at })));
   }
 
   // --- nodes and leases -----------------------------------------------------------------------
@@ -331,6 +358,15 @@ export class SqliteBackend implements Backend {
   }
 
   // --- internals ------------------------------------------------------------------------------
+
+  /** When the first held-back step's waitTimeout runs out (Infinity: none). */
+  private nextWaitDue(): number {
+    return (this.guard(() => this.q.nextWaitDue.get()) as { next: number | null }).next ?? Infinity;
+  }
+
+  private expireWaits(machine: StepMachine, limit: number): void {
+    for (const { pk } of this.q.dueWaits.all(machine.now, limit) as { pk: number }[]) machine.expireWait(pk);
+  }
 
   private database(): SqliteDatabase {
     if (this.db === null) throw new BackendError('the SQLite backend is not open (was DeFlow unregistered?)');

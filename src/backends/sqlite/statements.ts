@@ -94,6 +94,16 @@ const QUERY_NAMES = [
   'resetJob',
   'releaseLeasedAloneOfStep',
   'rangesOfStep',
+  // events.sql
+  'insertWorkflowEvent',
+  'eventArrived',
+  'eventsOfWorkflow',
+  'awaitingSteps',
+  'holdForEvents',
+  'dueWaits',
+  'nextWaitDue',
+  'openWorkflowIds',
+  'deleteEventsOfWorkflow',
   // nodes.sql
   'registerNode',
   'heartbeat',

@@ -8,8 +8,8 @@
  * (a child finishing must not re-enter its anchor's loop, which looks at the child itself when
  * control returns); `touchedWorkflows` are settled once, at the end of the transaction.
  */
-import type { BackendEvent } from '../backend.js';
-import type { RefusalRecord, StepFailedRecord, StoredError, TaskFailedRecord } from '../failures.js';
+import type { BackendEvent, NewEvent } from '../backend.js';
+import type { RefusalRecord, StepFailedRecord, StoredError, TaskFailedRecord, WaitTimeoutRecord } from '../failures.js';
 import type { JobKind, StepStage, StepStatus } from '../records.js';
 import { readForDisplay, storedNumber, UNREADABLE } from '../stored-records.js';
 import { AFTER_SLOT, BEFORE_SLOT, JOB_FAILED, JOB_SUCCEEDED, jobId, parseStored } from './rows.js';
@@ -48,7 +48,7 @@ export class StepMachine {
 
   constructor(
     private readonly q: Statements,
-    private readonly now: number,
+    readonly now: number,
     readonly events: BackendEvent[],
   ) {}
 
@@ -58,11 +58,18 @@ export class StepMachine {
     return row;
   }
 
-  /** Starts a waiting step (once its timer, if any, is due) and runs its stages as far as they go without a job. */
+  /**
+   * Starts a waiting step (once its timer, if any, is due) and runs its stages as far as they go
+   * without a job; a step whose events have not all arrived is held back instead (receive starts it).
+   */
   start(pk: number): void {
     const step = this.stepRow(pk);
     if (step.status !== 'waiting') return;
     if (!this.timerDue(step)) return;
+    if (step.wait_for !== null && !this.eventsArrived(step)) {
+      this.q.holdForEvents.run({ pk, now: this.now });
+      return;
+    }
     this.q.markWorkflowRunning.run({ id: step.workflow_id, now: this.now });
     this.q.startStep.run({ pk, now: this.now });
     this.touchedWorkflows.add(step.workflow_id);
@@ -95,6 +102,42 @@ export class StepMachine {
     } finally {
       this.advancing.delete(pk);
     }
+  }
+
+  /**
+   * receive: stores an event for a workflow that has not finished and starts the steps it
+   * completes the events of. False when the workflow is unknown or finished, or the id known.
+   */
+  receive(workflowId: string, event: NewEvent): boolean {
+    const workflow = this.q.getWorkflow.get(workflowId) as WorkflowRow | undefined;
+    if (workflow === undefined || (workflow.status !== 'pending' && workflow.status !== 'running')) return false;
+    const stored = this.q.insertWorkflowEvent.run({ workflowId, id: event.id, name: event.name, data: event.dataJson, now: this.now });
+    if (stored.changes === 0) return false;
+    this.events.push({ type: 'event', workflowId, eventId: event.id, name: event.name });
+    for (const held of this.q.awaitingSteps.all(workflowId) as { pk: number; wait_for: string }[]) {
+      if (waitedNames(held.wait_for).includes(event.name)) this.start(held.pk);
+    }
+    this.touchedWorkflows.add(workflowId);
+    return true;
+  }
+
+  /** A held-back step whose waitTimeout ran out fails (ERR_TIMEOUT); its dependents evaluate. */
+  expireWait(pk: number): void {
+    const step = this.stepRow(pk);
+    if (step.status !== 'waiting' || step.wait_due === null || step.wait_due > this.now) return;
+    const record: WaitTimeoutRecord = {
+      code: 'ERR_TIMEOUT',
+      reason: 'wait-for-events',
+      step: step.name,
+      stepId: step.id,
+      waitFor: waitedNames(step.wait_for),
+      waitTimeout: step.wait_timeout ?? 0,
+    };
+    this.finish(step, 'failed', record);
+  }
+
+  private eventsArrived(step: StepRow): boolean {
+    return waitedNames(step.wait_for).every((name) => this.q.eventArrived.get(step.workflow_id, name) !== undefined);
   }
 
   /** Decides every workflow touched by this transaction that has no open step left. */
@@ -272,6 +315,12 @@ export class StepMachine {
   work(step: StepRow): void {
     this.events.push({ type: 'work', workflowId: step.workflow_id, stepId: step.id });
   }
+}
+
+/** The event names a step waits for (a corrupt list waits for nothing). */
+function waitedNames(text: string | null): string[] {
+  const names = readForDisplay<unknown>(text, []);
+  return Array.isArray(names) ? names.filter((name): name is string => typeof name === 'string') : [];
 }
 
 function stepFailed(step: { id: string; name: string; failed_stage: StepStage | null; error: string | null }): StepFailedRecord {

@@ -1,12 +1,35 @@
 /** `deflow show <id>`: one workflow's steps, progress and errors. */
 import Table from 'cli-table3';
-import type { StepRecord } from '../../backends/records.js';
 import type { Command } from 'commander';
 import { openStoreToLook } from '../../api/store-look.js';
 import { registerOptions, requireExistingStore, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
+import type { EventRecord, StepRecord } from '../../backends/records.js';
 import { duration, printable, since, tableStyle, timestamp, truncate } from '../format.js';
 import { anyLiveNode, shownStatus } from '../liveness.js';
+
+/** The most received events `show` lists (the latest). */
+const EVENTS_SHOWN = 20;
+
+/** Steps held back by events ("waiting for event payment.settled") and the events received. */
+function eventLines(steps: readonly StepRecord[], events: readonly EventRecord[]): string {
+  const received = new Set(events.map((event) => event.name));
+  const lines: string[] = [];
+  for (const step of steps) {
+    if (step.eventWait === null) continue;
+    const missing = (step.options.waitFor ?? []).filter((name) => !received.has(name)).map(printable);
+    const due = step.eventWait.dueAt === null ? '' : `, times out ${timestamp(step.eventWait.dueAt)}`;
+    lines.push(`${printable(step.name)} waiting for event ${missing.join(', ')} (since ${timestamp(step.eventWait.since)}${due})`);
+  }
+  if (events.length > 0) {
+    lines.push(`events received (${events.length}):`);
+    if (events.length > EVENTS_SHOWN) lines.push(`  ... ${events.length - EVENTS_SHOWN} earlier`);
+    for (const event of events.slice(-EVENTS_SHOWN)) {
+      lines.push(`  ${timestamp(event.at)} ${printable(event.name)} ${truncate(event.dataJson, 60)} (id ${truncate(event.id, 40)})`);
+    }
+  }
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+}
 
 export function showCommand(program: Command): void {
   withBackendOptions(program.command('show <id>').description("show a workflow's steps, progress and errors")).action(
@@ -46,6 +69,7 @@ export function showCommand(program: Command): void {
           ]);
         }
         process.stdout.write(`${table.toString()}\n`);
+        process.stdout.write(eventLines(steps, await backend.getEvents(id)));
         for (const step of steps.filter((s) => s.counts.failed > 0)) {
           const failed = (await backend.getTasks(id, step.id, { afterSeq: 0, limit: 100_000 })).filter((t) => t.status === 'failed');
           process.stdout.write(`failed tasks of ${printable(step.name)}:\n`);

@@ -110,7 +110,17 @@ BEGIN
 END
 $$;
 
--- Starts a waiting step (once its timer, if any, is due) and runs its stages as far as they go without a job.
+
+-- Have all the events a step waits for arrived at its workflow?
+CREATE FUNCTION step_events_arrived(p_step steps) RETURNS boolean LANGUAGE sql STABLE AS $$
+  SELECT NOT EXISTS (
+    SELECT 1 FROM jsonb_array_elements_text(CASE WHEN jsonb_typeof(p_step.wait_for) = 'array' THEN p_step.wait_for ELSE '[]' END) AS n(name)
+    WHERE NOT EXISTS (SELECT 1 FROM workflow_events e WHERE e.workflow_id = p_step.workflow_id AND e.name = n.name)
+  )
+$$;
+
+-- Starts a waiting step (once its timer, if any, is due) and runs its stages as far as they go
+-- without a job; a step whose events have not all arrived is held back instead (receive_event starts it).
 CREATE FUNCTION step_start(p_pk bigint, p_adv bigint[]) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   v_step steps;
@@ -122,10 +132,15 @@ BEGIN
   IF NOT step_timer_due(v_step) THEN
     RETURN;
   END IF;
+  IF v_step.wait_for IS NOT NULL AND NOT step_events_arrived(v_step) THEN
+    UPDATE steps SET wait_since = ms_now(), wait_due = ms_now() + make_interval(secs => wait_timeout / 1000.0)
+    WHERE pk = p_pk AND wait_since IS NULL;
+    RETURN;
+  END IF;
   UPDATE workflows
   SET status = CASE WHEN status = 'pending' THEN 'running' ELSE status END, started_at = coalesce(started_at, ms_now())
   WHERE id = v_step.workflow_id;
-  UPDATE steps SET status = 'running', stage = 'before', started_at = ms_now() WHERE pk = p_pk;
+  UPDATE steps SET status = 'running', stage = 'before', started_at = ms_now(), wait_since = NULL, wait_due = NULL WHERE pk = p_pk;
   IF v_step.has_before THEN
     PERFORM step_work(v_step.workflow_id, v_step.id);
   END IF;
@@ -324,7 +339,7 @@ DECLARE
   v_dependent record;
 BEGIN
   UPDATE steps
-  SET status = p_status, stage = 'done', error = p_error, finished_at = ms_now(),
+  SET status = p_status, stage = 'done', error = p_error, finished_at = ms_now(), wait_since = NULL, wait_due = NULL,
       failed_stage = CASE WHEN p_status = 'failed' THEN coalesce(p_stage, stage) END
   WHERE pk = p_pk AND status IN ('waiting', 'running')
   RETURNING * INTO v_step;

@@ -26,13 +26,15 @@ BEGIN
   INSERT INTO steps (
     workflow_id, id, name, handler, data, options, max_attempts, retry_delay, deps,
     anchor_pk, anchor_phase, anchor_seq, parent_id, decl_index, status, stage,
-    has_before, has_after, total, next_seq, delay_ms, start_at
+    has_before, has_after, total, next_seq, delay_ms, start_at, wait_for, wait_timeout
   ) VALUES (
     p_workflow_id, p_id, p_name, p_handler, p_data, p_options,
     (p_options->>'taskMaxFailCount')::integer, (p_options->>'taskFailRetryDelay')::integer, p_deps,
     p_anchor_pk, p_anchor_phase, p_anchor_seq, p_parent_id, p_decl_index, 'waiting', 'before',
     v_before, v_after, v_count, v_count, coalesce(p_delay_ms, 0),
-    CASE WHEN p_start_at IS NOT NULL THEN to_timestamp(p_start_at / 1000.0) END
+    CASE WHEN p_start_at IS NOT NULL THEN to_timestamp(p_start_at / 1000.0) END,
+    CASE WHEN jsonb_typeof(p_options->'waitFor') = 'array' AND jsonb_array_length(p_options->'waitFor') > 0 THEN p_options->'waitFor' END,
+    json_bigint(p_options->'waitTimeout')::integer
   )
   ON CONFLICT (workflow_id, id) DO NOTHING
   RETURNING pk INTO v_pk;

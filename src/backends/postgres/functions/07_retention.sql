@@ -26,6 +26,7 @@ BEGIN
     INSERT INTO doomed_steps (step_pk) SELECT unnest(v_pks) ON CONFLICT DO NOTHING;
     DELETE FROM steps WHERE workflow_id = p_workflow_id;
   END IF;
+  DELETE FROM workflow_events WHERE workflow_id = p_workflow_id;
   DELETE FROM workflows WHERE id = p_workflow_id;
   RETURN true;
 END

@@ -37,7 +37,8 @@ LIMIT $6;
 -- Execution order first; steps that never started follow in declaration order.
 SELECT s.workflow_id, s.id, s.name, s.handler, s.data, s.options, s.deps, a.id AS anchor_id, s.anchor_phase, s.anchor_seq,
        s.parent_id, s.decl_index, s.run_index, s.status, s.stage, s.total, s.done, s.failed, s.error::text AS error,
-       epoch_ms(s.started_at) AS started_at, epoch_ms(s.finished_at) AS finished_at, epoch_ms(s.due_at) AS ready_at
+       epoch_ms(s.started_at) AS started_at, epoch_ms(s.finished_at) AS finished_at, epoch_ms(s.due_at) AS ready_at,
+       epoch_ms(s.wait_since) AS wait_since, epoch_ms(s.wait_due) AS wait_due
 FROM steps s LEFT JOIN steps a ON a.pk = s.anchor_pk
 WHERE s.workflow_id = $1
 ORDER BY s.run_index NULLS LAST, s.decl_index;
@@ -45,7 +46,8 @@ ORDER BY s.run_index NULLS LAST, s.decl_index;
 -- name: getStep
 SELECT s.workflow_id, s.id, s.name, s.handler, s.data, s.options, s.deps, a.id AS anchor_id, s.anchor_phase, s.anchor_seq,
        s.parent_id, s.decl_index, s.run_index, s.status, s.stage, s.total, s.done, s.failed, s.error::text AS error,
-       epoch_ms(s.started_at) AS started_at, epoch_ms(s.finished_at) AS finished_at, epoch_ms(s.due_at) AS ready_at
+       epoch_ms(s.started_at) AS started_at, epoch_ms(s.finished_at) AS finished_at, epoch_ms(s.due_at) AS ready_at,
+       epoch_ms(s.wait_since) AS wait_since, epoch_ms(s.wait_due) AS wait_due
 FROM steps s LEFT JOIN steps a ON a.pk = s.anchor_pk
 WHERE s.workflow_id = $1 AND s.id = $2;
 

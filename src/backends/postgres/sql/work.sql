@@ -31,13 +31,15 @@ SELECT release_jobs($1::bigint[], $2::integer[], $3::bigint[]);
 
 -- name: runnableSteps
 -- ($1 limit) Running steps whose current stage has a claimable job, oldest workflow first
--- (paused and cancelled workflows have none),
--- with the clock and the earliest delayed retry (always one row; step columns null when none).
-SELECT clock.now, clock.next_run_at, clock.next_timer_at, r.*
+-- (paused and cancelled workflows have none), with the clock, the earliest delayed retry, the
+-- earliest step timer and the earliest waitTimeout of a held-back step
+-- (always one row; step columns null when none).
+SELECT clock.now, clock.next_run_at, clock.next_timer_at, clock.next_wait_due, r.*
 FROM (
   SELECT floor(epoch_ms(now())) AS now,
          (SELECT epoch_ms(min(j.run_at)) FROM jobs j WHERE j.status = 'requeued' AND j.run_at > now()) AS next_run_at,
-         (SELECT epoch_ms(min(s.due_at)) FROM steps s WHERE s.status = 'waiting' AND s.due_at IS NOT NULL) AS next_timer_at
+         (SELECT epoch_ms(min(s.due_at)) FROM steps s WHERE s.status = 'waiting' AND s.due_at IS NOT NULL) AS next_timer_at,
+         (SELECT epoch_ms(min(s.wait_due)) FROM steps s WHERE s.wait_due IS NOT NULL) AS next_wait_due
 ) clock
 LEFT JOIN LATERAL (
   SELECT s.workflow_id, w.name AS workflow_name, s.id, s.name, s.handler, s.data, s.options, s.run_index, s.parent_id

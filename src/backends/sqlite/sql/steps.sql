@@ -4,11 +4,11 @@
 INSERT INTO steps (
   workflow_id, id, name, handler, data, options, max_attempts, retry_delay, deps,
   anchor_pk, anchor_phase, anchor_seq, parent_id, decl_index, status, stage,
-  has_before, has_after, total, next_seq, delay_ms, start_at
+  has_before, has_after, total, next_seq, delay_ms, start_at, wait_for, wait_timeout
 ) VALUES (
   @workflowId, @id, @name, @handler, @data, @options, @maxAttempts, @retryDelay, @deps,
   @anchorPk, @anchorPhase, @anchorSeq, @parentId, @declIndex, 'waiting', 'before',
-  @hasBefore, @hasAfter, 0, 0, @delayMs, @startAt
+  @hasBefore, @hasAfter, 0, 0, @delayMs, @startAt, @waitFor, @waitTimeout
 )
 ON CONFLICT (workflow_id, id) DO NOTHING
 RETURNING pk;
@@ -48,14 +48,16 @@ LIMIT @limit;
 SELECT MIN(ready_at) AS next FROM steps WHERE status = 'waiting' AND ready_at IS NOT NULL;
 
 -- name: startStep
-UPDATE steps SET status = 'running', stage = 'before', started_at = @now WHERE pk = @pk;
+UPDATE steps SET status = 'running', stage = 'before', started_at = @now, wait_since = NULL, wait_due = NULL WHERE pk = @pk;
 
 -- name: setRunIndex
 -- Execution order is counted when a step's tasks begin (after beforeAll and the steps it added).
 UPDATE steps SET run_index = ? WHERE pk = ?;
 
 -- name: finishStep
-UPDATE steps SET status = @status, stage = 'done', failed_stage = @failedStage, error = @error, finished_at = @now WHERE pk = @pk;
+UPDATE steps SET status = @status, stage = 'done', failed_stage = @failedStage, error = @error, finished_at = @now,
+  wait_since = NULL, wait_due = NULL
+WHERE pk = @pk;
 
 -- name: addCounts
 UPDATE steps

@@ -2,7 +2,7 @@
 -- part of one Redis Functions library, or pasted into each EVAL script (see scripts.ts);
 -- either way a call starts with begin_call(keys, args) and the code reads KEYS/ARGV locals.
 --
--- Every workflow script takes the same twelve KEYS, all under the workflow's hash tag
+-- Every workflow script takes the same thirteen KEYS, all under the workflow's hash tag
 -- `<prefix>:{<workflowId>}:` so one script touches one cluster slot:
 --   KEYS[1]  wf     HASH  the workflow: id name status options error createdAt startedAt
 --                         finishedAt open (steps not terminal) runSeq watch keep (ms or '')
@@ -19,6 +19,9 @@
 --   KEYS[10] held   HASH  jobs leased alone "<n>:<slot>" -> owner tag
 --   KEYS[11] rl     HASH  range leases: "<n>:<k>" -> "<n>|<lo>|<hi>|<owner>"
 --   KEYS[12] bk     SET   applied addTasks batch keys "<n>:<batchKey>"
+--   KEYS[13] ev     HASH  events the workflow received (lib/machine.lua, receive): i:<id> -> 1,
+--                         seq (last), e:<seq> -> {id,name,at} JSON, d:<seq> -> data JSON,
+--                         n:<name> -> seq of its first event, held -> "n,n" steps held back by events
 -- ARGV[1] is always the workflow id and ARGV[2] the event channel; the rest is per script.
 --
 -- Job state string: "<status>|<failedCount>[.<lostCount>]|<token>|<owner>|<runAt>|<finishedAt>|<tail>"
@@ -27,7 +30,7 @@
 --   lostCount (times lost with its node, see lib/apply.lua lose_attempt) is written only when
 --   it is not 0.
 
-local K_WF, K_SX, K_ST, K_TD, K_JS, K_ER, K_RQ, K_DL, K_READY, K_HELD, K_RL, K_BK
+local K_WF, K_SX, K_ST, K_TD, K_JS, K_ER, K_RQ, K_DL, K_READY, K_HELD, K_RL, K_BK, K_EV
 local WID, CHANNEL, W_JSON, NOW, NOWS
 -- Task seqs of step n are scored n * SPAN + seq in rq (a step's tasks are one score range).
 local SPAN = 67108864
@@ -54,8 +57,8 @@ end
 local function begin_call(keys, args, machine)
   set_call(keys, args)
   FAILS_STEPS = machine
-  K_WF, K_SX, K_ST, K_TD, K_JS, K_ER, K_RQ, K_DL, K_READY, K_HELD, K_RL, K_BK =
-    keys[1], keys[2], keys[3], keys[4], keys[5], keys[6], keys[7], keys[8], keys[9], keys[10], keys[11], keys[12]
+  K_WF, K_SX, K_ST, K_TD, K_JS, K_ER, K_RQ, K_DL, K_READY, K_HELD, K_RL, K_BK, K_EV =
+    keys[1], keys[2], keys[3], keys[4], keys[5], keys[6], keys[7], keys[8], keys[9], keys[10], keys[11], keys[12], keys[13]
   WID, CHANNEL = args[1], args[2]
   W_JSON = cjson.encode(WID)
   local t = redis.call('TIME')

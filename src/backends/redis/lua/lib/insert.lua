@@ -10,8 +10,11 @@
 --   hb ha total done failed cur (last task seq leased in a range) cseq (children handed out)
 --   ch (children "n,n" in call order) kids (dependents) pars (parents) cond fseq ferr (first
 --   failed task and its error) fstg (stage a failed step failed in) err sAt fAt rlc (range
---   leases handed out: their ids in `rl` are <n>:1 .. <n>:<rlc>); only for a step with a
---   timer: tmr (as sent) and rat (due time, set when its turn comes; see timer_due in machine.lua)
+--   leases handed out: their ids in `rl` are <n>:1 .. <n>:<rlc>) wfor (JSON names of the events it
+--   waits for, '' none) wto (its waitTimeout ms, '' forever) wsince wdue (set while only its
+--   events hold it back: since when, when the timeout runs out; stale once it left 'waiting');
+--   only for a step with a timer: tmr (as sent) and rat (due time, set when its turn comes; see
+--   timer_due in machine.lua)
 
 local STEP_FIELDS = 15
 
@@ -45,15 +48,27 @@ local function insert_tasks(n, first, count)
   return total
 end
 
+-- waitFor / waitTimeout of a step's options (ResolvedStepOptions); decoded only when present.
+local function wait_options(options)
+  if not string.find(options, '"waitFor"', 1, true) then return '', '' end
+  local ok, o = pcall(cjson.decode, options)
+  if not ok or type(o) ~= 'table' or type(o.waitFor) ~= 'table' or #o.waitFor == 0 then return '', '' end
+  local timeout = ''
+  if type(o.waitTimeout) == 'number' then timeout = I(o.waitTimeout) end
+  return cjson.encode(o.waitFor), timeout
+end
+
 -- placement: { anchor = n or '', phase = 'task'|'before'|'after'|'', aseq = number or '', parent = id or '', decl = number }
 local function insert_step(n, s, placement)
   redis.call('HSET', K_SX, s.id, n)
+  local wfor, wto = wait_options(s.options)
   sput(n, {
     'id', s.id, 'name', s.name, 'handler', s.handler, 'data', s.data, 'options', s.options, 'maxA', s.maxA,
     'delay', s.delay, 'deps', s.deps, 'anchor', placement.anchor, 'phase', placement.phase, 'aseq', placement.aseq,
     'parent', placement.parent, 'decl', placement.decl, 'run', '', 'status', 'waiting', 'stage', 'before',
     'hb', s.hb, 'ha', s.ha, 'total', 0, 'done', 0, 'failed', 0, 'cur', 0, 'cseq', 0, 'ch', '', 'kids', s.kids,
     'pars', s.pars, 'cond', s.cond, 'fseq', '', 'ferr', '', 'fstg', '', 'err', '', 'sAt', '', 'fAt', '', 'rlc', 0,
+    'wfor', wfor, 'wto', wto, 'wsince', '', 'wdue', '',
   }, true)
   if s.tmr ~= '' then sset(n, 'tmr', s.tmr) end
   insert_tasks(n, s.tasks_at, s.ntasks)

@@ -203,10 +203,57 @@ local function timer_due(n)
   return false
 end
 
--- Starts a waiting step (once its timer, if any, is due) and runs its stages as far as they go without a job.
+-- Events (receive, docs/backends/step-machine.md): the layout of K_EV is in lib/core.lua.
+local function events_arrived(wfor)
+  local ok, names = pcall(cjson.decode, wfor)
+  if not ok or type(names) ~= 'table' then return true end -- unusable: waits for nothing
+  for _, name in ipairs(names) do
+    if type(name) == 'string' and redis.call('HEXISTS', K_EV, 'n:' .. name) == 0 then return false end
+  end
+  return true
+end
+
+local function waits_for(n, name)
+  local ok, names = pcall(cjson.decode, sget(n, 'wfor') or '')
+  if not ok or type(names) ~= 'table' then return false end
+  for _, x in ipairs(names) do
+    if x == name then return true end
+  end
+  return false
+end
+
+-- Step n's dependencies are done but not all its events arrived: it is held back (once), and
+-- its waitTimeout, if any, makes it ready (for check.lua to see) when it runs out.
+local function hold_for_events(n)
+  local since = sget(n, 'wsince')
+  if since and since ~= '' then return end
+  sset(n, 'wsince', NOWS)
+  local wto = sget(n, 'wto')
+  local ms = wto and wto ~= '' and as_number(wto)
+  if ms then
+    sset(n, 'wdue', I(NOW + ms))
+    mark_ready(n, NOW + ms)
+  end
+  local held = redis.call('HGET', K_EV, 'held')
+  redis.call('HSET', K_EV, 'held', (held and held ~= '') and (held .. ',' .. n) or n)
+end
+
+-- Drops the steps that left 'waiting' from the held list.
+local function prune_held()
+  local keep = {}
+  for _, n in ipairs(split(redis.call('HGET', K_EV, 'held') or '')) do
+    if sget(n, 'status') == 'waiting' then keep[#keep + 1] = n end
+  end
+  redis.call('HSET', K_EV, 'held', table.concat(keep, ','))
+end
+
+-- Starts a waiting step (once its timer, if any, is due) and runs its stages as far as they go
+-- without a job; a step whose events have not all arrived is held back instead (receive starts it).
 start = function(n)
   if sget(n, 'status') ~= 'waiting' then return end
   if not timer_due(n) then return end
+  local wfor = sget(n, 'wfor')
+  if wfor and wfor ~= '' and not events_arrived(wfor) then return hold_for_events(n) end
   mark_workflow_running()
   sput(n, { 'status', 'running', 'stage', 'before', 'sAt', NOWS })
   TOUCHED = true
@@ -259,7 +306,7 @@ end
 
 -- Starts or skips a waiting dependent once all its parents are terminal.
 local EVALUATE_ATTRS = { 'status', 'pars', 'cond', 'hb', 'ha', 'stage', 'total', 'done', 'failed', 'fseq', 'ch', 'id', 'anchor',
-  'kids', 'rlc' }
+  'kids', 'rlc', 'wfor' }
 evaluate = function(c)
   if sload(c, EVALUATE_ATTRS).status ~= 'waiting' then return end
   local any_failed, all_ok = false, true
@@ -279,6 +326,44 @@ evaluate = function(c)
     runs = all_ok
   end
   if runs then start(c) else finish(c, 'skipped', nil) end
+end
+
+-- receive: stores an event for a workflow that has not finished and starts the held-back
+-- steps it completes the events of. False when the workflow is unknown or finished, or the id known.
+local function receive(id, name, data)
+  local status = redis.call('HGET', K_WF, 'status')
+  if status ~= 'pending' and status ~= 'running' then return false end
+  if redis.call('HSETNX', K_EV, 'i:' .. id, '1') == 0 then return false end
+  local seq = I(redis.call('HINCRBY', K_EV, 'seq', 1))
+  redis.call('HSET', K_EV, 'e:' .. seq, cjson.encode({ id = id, name = name, at = NOW }), 'd:' .. seq, data)
+  redis.call('HSETNX', K_EV, 'n:' .. name, seq)
+  emit('{"type":"event","workflowId":' .. W_JSON .. ',"eventId":' .. cjson.encode(id) .. ',"name":' .. cjson.encode(name) .. '}', true)
+  local started = false
+  for _, n in ipairs(split(redis.call('HGET', K_EV, 'held') or '')) do
+    if sget(n, 'status') == 'waiting' and waits_for(n, name) then
+      start(n)
+      started = true
+    end
+  end
+  if started then prune_held() end
+  TOUCHED = true
+  return true
+end
+
+-- Held-back steps whose waitTimeout ran out fail with an ERR_TIMEOUT record; returns how many.
+local function expire_waits()
+  local due = {}
+  for _, n in ipairs(split(redis.call('HGET', K_EV, 'held') or '')) do
+    local at = sget(n, 'status') == 'waiting' and as_number(sget(n, 'wdue') or '')
+    if at and at <= NOW then due[#due + 1] = n end
+  end
+  for _, n in ipairs(due) do
+    local wto = as_number(sget(n, 'wto') or '') or 0
+    finish(n, 'failed', '{"code":"ERR_TIMEOUT","reason":"wait-for-events","step":' .. cjson.encode(sget(n, 'name')) .. ',"stepId":' ..
+      cjson.encode(sget(n, 'id')) .. ',"waitFor":' .. sget(n, 'wfor') .. ',"waitTimeout":' .. I(wto) .. '}')
+  end
+  if #due > 0 then prune_held() end
+  return #due
 end
 
 -- keep: the stored retention (ms, '' = forever; unusable: kept forever, and reported).

@@ -1,7 +1,7 @@
 -- add-steps.lua: inserts steps right after a phase of an anchor step (step.addAfter), in
 -- call order. Idempotent on step ids: a step id that exists is skipped.
 --
--- KEYS: the twelve workflow keys (see lib/core.lua).
+-- KEYS: the thirteen workflow keys (see lib/core.lua).
 -- ARGV[1] workflow id   ARGV[2] event channel
 -- ARGV[3] anchor step id   ARGV[4] phase: task | before | after
 -- ARGV[5] step count, then each step as described in lib/insert.lua (no parents/dependents).

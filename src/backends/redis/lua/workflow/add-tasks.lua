@@ -1,7 +1,7 @@
 -- add-tasks.lua: appends tasks to a step that has not finished its tasks stage.
 -- Idempotent per batch key: a batch whose key was applied is ignored.
 --
--- KEYS: the twelve workflow keys (see lib/core.lua).
+-- KEYS: the thirteen workflow keys (see lib/core.lua).
 -- ARGV[1] workflow id   ARGV[2] event channel
 -- ARGV[3] step id       ARGV[4] batch key ('' = none)
 -- ARGV[5..] task data JSON values

@@ -3,13 +3,15 @@
 -- found empty, so it writes; the only work it creates is that of steps whose timer came due,
 -- which it starts (the step machine's start).
 --
--- KEYS: the twelve workflow keys (see lib/core.lua).
+-- KEYS: the thirteen workflow keys (see lib/core.lua).
 -- ARGV[1] workflow id   ARGV[2] event channel   ARGV[3] most steps to return
 -- Returns { 'missing' }, { 'done', status, finishedAt, keep } for a finished workflow, or (no
 --   steps when paused)
---   { 'ok', createdAt, name, wv, nextRunAt or '', steps[], now } where steps is flat:
---   id name handlerJson dataJson optionsJson runIndex parentId per step; then, when a timer
---   started a step, the common reply (lib/machine.lua) of those transitions.
+--   { 'ok', createdAt, name, wv, nextRunAt or '', steps[], now, expire } where steps is flat:
+--   id name handlerJson dataJson optionsJson runIndex parentId per step, and expire is '1' when
+--   a step held back by its events is ready only because its waitTimeout ran out (the caller
+--   runs expire-waits.lua), else ''; then, when a timer started a step, the common reply
+--   (lib/machine.lua) of those transitions.
 
 --- @include number
 --- @include core
@@ -27,7 +29,7 @@ if wf[1] ~= 'pending' and wf[1] ~= 'running' then return { 'done', wf[1], wf[5] 
 promote_due()
 local timers = start_due_timers()
 local limit = tonumber(ARGV[3])
-local steps, found = {}, 0
+local steps, found, expire = {}, 0, ''
 for _, n in ipairs(redis.call('ZRANGEBYSCORE', K_READY, '-inf', NOWS)) do
   if claimable_now(n) then
     if found < limit then
@@ -35,6 +37,8 @@ for _, n in ipairs(redis.call('ZRANGEBYSCORE', K_READY, '-inf', NOWS)) do
       for i = 1, 7 do steps[#steps + 1] = f[i] or '' end
       found = found + 1
     end
+  elseif sget(n, 'status') == 'waiting' then
+    expire = '1' -- only a held-back step's waitTimeout makes a waiting step ready
   else
     settle_ready(n)
   end
@@ -43,6 +47,6 @@ local later = redis.call('ZRANGEBYSCORE', K_READY, '(' .. NOWS, '+inf', 'WITHSCO
 if timers then
   local common = reply({})
   wf = redis.call('HMGET', K_WF, 'status', 'createdAt', 'name', 'wv')
-  return { 'ok', wf[2], wf[3], wf[4], later[2] or '', steps, NOWS, common }
+  return { 'ok', wf[2], wf[3], wf[4], later[2] or '', steps, NOWS, expire, common }
 end
-return { 'ok', wf[2], wf[3], wf[4], later[2] or '', steps, NOWS }
+return { 'ok', wf[2], wf[3], wf[4], later[2] or '', steps, NOWS, expire }

@@ -1,6 +1,6 @@
 -- claim.lua: leases up to `limit` ready jobs of one step to a node.
 --
--- KEYS: the twelve workflow keys (see lib/core.lua).
+-- KEYS: the thirteen workflow keys (see lib/core.lua).
 -- ARGV[1] workflow id   ARGV[2] event channel
 -- ARGV[3] step id       ARGV[4] owner tag (the node's registration)
 -- ARGV[5] validUntil: the node's lease expiry as it last learned it (ms, Redis clock)

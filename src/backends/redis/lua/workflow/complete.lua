@@ -2,7 +2,7 @@
 -- transitions they cause, optionally claims the next batch of a step, and optionally adopts
 -- the steps those transitions made runnable (claims their first jobs), all at once.
 --
--- KEYS: the twelve workflow keys (see lib/core.lua).
+-- KEYS: the thirteen workflow keys (see lib/core.lua).
 -- ARGV[1] workflow id   ARGV[2] event channel
 -- ARGV[3] claim next: 0|1   ARGV[4] step id   ARGV[5] owner tag   ARGV[6] validUntil   ARGV[7] limit
 -- ARGV[8] adopt: 0|1   ARGV[9] owner tag   ARGV[10] validUntil   ARGV[11] limit per step

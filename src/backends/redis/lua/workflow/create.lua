@@ -1,7 +1,7 @@
 -- create.lua: stores a workflow with its steps and tasks and starts its root steps.
 -- Idempotent on the workflow id: an existing workflow is left as it is.
 --
--- KEYS: the twelve workflow keys (see lib/core.lua).
+-- KEYS: the thirteen workflow keys (see lib/core.lua).
 -- ARGV[1] workflow id        ARGV[2] event channel
 -- ARGV[3] name               ARGV[4] options JSON (StoredWorkflowOptions)
 -- ARGV[5] createdAt (ms, Redis clock, from the global index call)

@@ -1,6 +1,6 @@
 -- read-step.lua: one step's attributes and its anchor's id (read only).
 --
--- KEYS: the twelve workflow keys (see lib/core.lua); only sx and st are read.
+-- KEYS: the thirteen workflow keys (see lib/core.lua); only sx and st are read.
 -- ARGV[1] step id   ARGV[2..] attribute names (see lib/insert.lua)
 -- Returns {} for an unknown step, else { values in ARGV order..., anchorStepId or '' }.
 

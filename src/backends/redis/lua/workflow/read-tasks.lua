@@ -1,6 +1,6 @@
 -- read-tasks.lua: one page of a step's tasks in seq order (read only).
 --
--- KEYS: the twelve workflow keys (see lib/core.lua); only sx, st, td, js and er are read.
+-- KEYS: the thirteen workflow keys (see lib/core.lua); only sx, st, td, js and er are read.
 -- ARGV[1] step id   ARGV[2] return tasks with seq > this   ARGV[3] limit
 -- Returns { total, rows[] } (total -1 for an unknown step); rows is flat:
 --   seq dataJson state ('' = fresh) sideError ('' = none) per task.

@@ -2,7 +2,7 @@
 -- it still holds (after an ambiguous round trip), or all of them (the node unregisters).
 -- No attempt is counted.
 --
--- KEYS: the twelve workflow keys (see lib/core.lua).
+-- KEYS: the thirteen workflow keys (see lib/core.lua).
 -- ARGV[1] workflow id   ARGV[2] event channel   ARGV[3] owner tag
 -- ARGV[4..] job fields "<n>:<slot>" the node still holds
 -- Returns the common reply with tail { released }.

@@ -2,7 +2,7 @@
 -- one is lost once, and is ready again or fails for good by the node-loss rule
 -- (docs/backends/step-machine.md#the-node-loss-rule, lib/apply.lua lose_attempt).
 --
--- KEYS: the twelve workflow keys (see lib/core.lua).
+-- KEYS: the thirteen workflow keys (see lib/core.lua).
 -- ARGV[1] workflow id   ARGV[2] event channel
 -- ARGV[3] record stored on the lost attempts (ERR_NODE_LOST, completed per job)   ARGV[4] limit (jobs)
 -- ARGV[5] maxNodeLosses of steps stored without it   ARGV[6..] owner tags of dead registrations

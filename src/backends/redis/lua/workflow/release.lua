@@ -1,6 +1,6 @@
 -- release.lua: hands claimed, never-started jobs back; no attempt is counted.
 --
--- KEYS: the twelve workflow keys (see lib/core.lua).
+-- KEYS: the thirteen workflow keys (see lib/core.lua).
 -- ARGV[1] workflow id   ARGV[2] event channel
 -- ARGV[3..] pairs: job field "<n>:<slot>", token (0 = leased in a range)
 -- Returns the common reply with tail { released }.

@@ -1,6 +1,6 @@
 -- watch.lua: turns nextTask publishing on for a workflow and tells every process.
 --
--- KEYS: the twelve workflow keys (see lib/core.lua).
+-- KEYS: the thirteen workflow keys (see lib/core.lua).
 -- ARGV[1] workflow id   ARGV[2] event channel
 -- Returns 1, or 0 when the workflow does not exist.
 

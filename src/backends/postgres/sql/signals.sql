@@ -1,0 +1,16 @@
+-- Events between workflows. Each query is one call of an entry function (functions/11_signals.sql).
+
+-- name: deliverEvent
+-- ($1 workflow id, $2 event id, $3 name, $4 data JSON)
+SELECT delivered, events, pg_backend_pid() AS pid FROM deliver_event($1, $2, $3, $4);
+
+-- name: broadcastEvent
+-- ($1 event id, $2 name, $3 data JSON)
+SELECT delivered, events, pg_backend_pid() AS pid FROM broadcast_event($1, $2, $3);
+
+-- name: expireWaits
+-- ($1 limit)
+SELECT expired, events, pg_backend_pid() AS pid FROM expire_waits($1);
+
+-- name: getEvents
+SELECT id, name, data, epoch_ms(at) AS at FROM workflow_events WHERE workflow_id = $1 ORDER BY seq;
