@@ -432,7 +432,9 @@ end
 local function start_due_timers()
   local started = false
   for _, n in ipairs(redis.call('ZRANGEBYSCORE', K_READY, '-inf', NOWS)) do
-    if sget(n, 'status') == 'waiting' then
+    -- A step already held back by its events is due for its waitTimeout, not its timer:
+    -- check.lua leaves it to expire-waits.lua.
+    if sget(n, 'status') == 'waiting' and (sget(n, 'wsince') or '') == '' then
       redis.call('ZREM', K_READY, n)
       start(n)
       started = true
