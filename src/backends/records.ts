@@ -57,6 +57,12 @@ export interface ResolvedStepOptions {
   maxNodeLosses?: number;
   /** Where the task handler runs: the node's event loop (absent or 'none'), or its pool of threads / processes. */
   isolation?: 'none' | 'thread' | 'process';
+  /** Most attempts of the step leased at once across all nodes; absent = no limit. */
+  globalConcurrency?: number;
+  /** Dotted path into task data naming each task's bucket (see NewStep.taskBuckets); with keyConcurrency. */
+  concurrencyKey?: string;
+  /** Most attempts leased at once per bucket, across all nodes and workflows. */
+  keyConcurrency?: number;
 }
 
 /** Workflow-level options as stored. */

@@ -138,7 +138,8 @@ export class StepRunner implements HostedRunner {
 
   private holdTarget(): number {
     const lanes = this.step.options.taskConcurrency;
-    if (this.averageJobMs < 0) return lanes;
+    // A claimed job of a limited step counts as in flight: hold no more than the lanes can run.
+    if (this.averageJobMs < 0 || isLimited(this.step)) return lanes;
     const byTime = Math.ceil((lanes * HOLD_WINDOW_MS) / Math.max(this.averageJobMs, 0.001));
     return Math.min(Math.max(lanes, this.host.maxBatch), Math.max(lanes, byTime));
   }
@@ -202,11 +203,18 @@ export class StepRunner implements HostedRunner {
     if (outcome.error?.code === 'ERR_CORRUPT_RECORD') this.host.reportCorrupt(outcome.error);
     if (outcome.kind === 'task') faultPoint('handler:before-complete');
     this.host.batcher.push(outcome);
+    // A limited step's claim may have come back short only because its limit was reached: the
+    // slot this job frees is claimable again (its outcome travels with the claim).
+    if (isLimited(this.current)) this.drained = false;
     this.pump();
     this.fill(); // a claim now carries the queued outcomes in the same round trip
     this.host.batcher.settle(this.active === 0 && this.host.activeJobs() === 0);
     if (this.active === 0) this.host.onRunnerIdle(this);
   }
+}
+
+function isLimited(step: RunnableStep): boolean {
+  return step.options.globalConcurrency !== undefined || step.options.keyConcurrency !== undefined;
 }
 
 export function runnerKey(workflowId: string, stepId: string): string {

@@ -8,6 +8,7 @@ import { describe } from 'vitest';
 import type { BackendUnderTest } from '../helpers/backends.js';
 import { api } from './api.js';
 import { useConformance } from './context.js';
+import { concurrencyLimits } from './concurrency-limits.js';
 import { corruptRecords } from './corrupt-records.js';
 import { crashPoints } from './crash-points.js';
 import { dag } from './dag.js';
@@ -31,6 +32,7 @@ export function runConformance(backend: BackendUnderTest): void {
     storedCode(context);
     names(context);
     corruptRecords(context);
+    concurrencyLimits(context);
   });
 }
 
