@@ -20,8 +20,8 @@ function valueAt(data: unknown, path: string): unknown {
 /** The bucket of one task, or null when its data has no usable key (the task fails when it runs). */
 export function bucketOf(handlerKey: string, path: string, data: unknown): string | null {
   const value = valueAt(data, path);
-  if (typeof value === 'string') return `${handlerKey}\u0000s:${value}`;
-  if (typeof value === 'number' && Number.isFinite(value)) return `${handlerKey}\u0000n:${value}`;
+  // JSON: unambiguous, tells "7" from 7, and escapes NUL, which PostgreSQL text cannot hold.
+  if (typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))) return JSON.stringify([handlerKey, value]);
   return null;
 }
 

@@ -117,8 +117,11 @@ export class StepRunner implements HostedRunner {
         this.claiming = false;
         return;
       }
+      // A limited step's claim also waits for outcomes already on their way: racing ahead of
+      // them, it would find its own finished jobs still counted in flight and come back short.
+      const batcher = this.host.batcher;
       const trip: Promise<ClaimResult | undefined> =
-        this.host.batcher.pending > 0 ? this.host.batcher.flush(request) : this.host.backend.claim(request);
+        batcher.pending > 0 || (batcher.busy && isLimited(this.current)) ? batcher.flush(request) : this.host.backend.claim(request);
       trip.then(
         (result) => {
           this.claiming = false;

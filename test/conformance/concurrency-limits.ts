@@ -62,22 +62,22 @@ export function concurrencyLimits(t: Conformance): void {
       expect(add({ globalConcurrency: -1 })).toThrow(ValidationError);
     });
 
-    it('keeps every lane busy: a freed lane is refilled at once', async () => {
+    it('keeps every lane busy: a freed lane is refilled at once, not when its batch is done', async () => {
       counter = new InFlight();
       await t.register();
-      const ms = 300;
-      await WorkFlow.create('lanes').addStep({ step: limited, tasks: tasks(9, ms), options: { taskConcurrency: 3 } }).run().done();
+      // Lanes free up at different times: a lane that waited for the others would start its
+      // next task at least SHORT ms late.
+      const SHORT = 300;
+      const data = tasks(9, 0).map((task, i) => ({ ...task, ms: SHORT * (1 + (i % 3)) }));
+      await WorkFlow.create('lanes').addStep({ step: limited, tasks: data, options: { taskConcurrency: 3 } }).run().done();
       expect(counter.max).toBe(3);
       const starts = [...counter.starts].sort((a, b) => a - b);
       const ends = [...counter.ends].sort((a, b) => a - b);
-      // Tasks 4..9 each start soon after some task ended (not when a whole batch is done).
-      for (const start of starts.slice(3)) {
-        const freed = ends.filter((end) => end <= start + 1).at(-1);
-        expect(freed).toBeDefined();
-        expect(start - (freed ?? 0)).toBeLessThan(ms / 2);
-      }
-      // The k-th start after the first three needs the k-th end: lanes never wait on each other.
-      starts.slice(3).forEach((start, k) => expect(start - (ends[k] ?? 0)).toBeLessThan(ms / 2));
+      // The k-th start after the first three follows the k-th end closely (generous: a loaded machine).
+      starts.slice(3).forEach((start, k) => {
+        expect(start).toBeGreaterThanOrEqual((ends[k] ?? Infinity) - 1);
+        expect(start - (ends[k] ?? 0)).toBeLessThan((SHORT * 2) / 3);
+      });
     });
 
     it('globalConcurrency caps the attempts of a step in flight, and is reached', async () => {

@@ -9,6 +9,7 @@ import type { BackendUnderTest } from '../helpers/backends.js';
 import { api } from './api.js';
 import { useConformance } from './context.js';
 import { concurrencyLimits } from './concurrency-limits.js';
+import { concurrencyProcesses } from './concurrency-processes.js';
 import { corruptRecords } from './corrupt-records.js';
 import { crashPoints } from './crash-points.js';
 import { dag } from './dag.js';
@@ -41,5 +42,6 @@ export function runProcessConformance(backend: BackendUnderTest): void {
     const context = useConformance(backend);
     processes(context);
     crashPoints(context);
+    concurrencyProcesses(context);
   });
 }

@@ -16,6 +16,8 @@ export function packSteps(steps: readonly NewStep[]): unknown[] {
     steps.map((step) => JSON.stringify(step.deps)),
     steps.map((step) => step.tasksJson.length),
     steps.flatMap((step) => step.tasksJson),
+    // Buckets line up with the tasks; none at all (the common case) when no step has concurrencyKey.
+    steps.some((step) => step.taskBuckets !== undefined) ? steps.flatMap((step) => step.taskBuckets ?? step.tasksJson.map(() => null)) : [],
   ];
 }
 

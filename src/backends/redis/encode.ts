@@ -4,7 +4,7 @@ import { refusalError } from '../failures.js';
 import { parseJobId } from './keys.js';
 import type { ScriptArg } from './scripts.js';
 
-/** A step as lua/lib/insert.lua reads it: 14 values, then its tasks. */
+/** A step as lua/lib/insert.lua reads it: 15 values, then its tasks, then their buckets (if any). */
 function pushStep(args: ScriptArg[], step: NewStep, parents: string, dependents: string): void {
   args.push(
     step.id,
@@ -21,8 +21,10 @@ function pushStep(args: ScriptArg[], step: NewStep, parents: string, dependents:
     step.deps[0]?.on ?? 'success',
     dependents,
     step.tasksJson.length,
+    step.taskBuckets?.length ?? 0,
   );
   for (const task of step.tasksJson) args.push(task);
+  for (const bucket of step.taskBuckets ?? []) args.push(bucket ?? '');
 }
 
 /** The declared steps of a new workflow, numbered 1..n in order, with their edges resolved. */

@@ -45,6 +45,100 @@ BEGIN
 END
 $$;
 
+-- The claim rule of a limited step (globalConcurrency, keyConcurrency; docs/backends/
+-- step-machine.md): its tasks are leased alone, ready-again ones first then fresh ones, each in
+-- seq order, skipping a task whose bucket holds keyConcurrency leased tasks, until the step
+-- holds globalConcurrency. The step's row lock serialises its claims (the step count); a
+-- transaction-scoped advisory lock per bucket, taken in one sorted order, serialises claims of
+-- the same bucket from any workflow, so each count read under it is current (READ COMMITTED).
+-- The fresh cursor marks the prefix of tasks no longer fresh, so a claim never rescans them.
+CREATE FUNCTION claim_limited(
+  p_step steps, p_owner bigint, p_limit integer, p_call bigint,
+  OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[], OUT lost integer[]
+) LANGUAGE plpgsql AS $$
+DECLARE
+  v_scan integer := greatest(2000, p_limit);
+  v_room integer := p_limit;
+  v_cursor integer;
+  v_prefix boolean := true;
+  v_seqs integer[];
+  v_bucket_of text[];
+  v_fresh boolean[];
+  v_bucket text;
+  v_buckets text[];
+  v_counts jsonb := '{}';
+  v_job record;
+BEGIN
+  seqs := '{}';
+  datas := '{}';
+  failed := '{}';
+  tokens := '{}';
+  lost := '{}';
+  SELECT s.fresh_cursor INTO v_cursor FROM steps s WHERE s.pk = p_step.pk AND s.status = 'running' AND s.stage = 'tasks' FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  IF p_step.global_limit IS NOT NULL THEN
+    SELECT least(v_room, p_step.global_limit - count(*)) INTO v_room FROM jobs j
+    WHERE j.step_pk = p_step.pk AND j.status = 'leased' AND j.seq BETWEEN 1 AND 2147483646;
+  END IF;
+  IF v_room <= 0 THEN
+    RETURN;
+  END IF;
+  SELECT array_agg(c.seq ORDER BY c.fresh, c.seq), array_agg(c.bucket ORDER BY c.fresh, c.seq), array_agg(c.fresh ORDER BY c.fresh, c.seq)
+  INTO v_seqs, v_bucket_of, v_fresh
+  FROM (
+    (SELECT r.seq, r.bucket, false AS fresh FROM jobs r
+     WHERE r.step_pk = p_step.pk AND r.status = 'requeued' AND (r.run_at IS NULL OR r.run_at <= now()) AND r.seq BETWEEN 1 AND 2147483646
+     ORDER BY r.seq LIMIT v_scan)
+    UNION ALL
+    (SELECT f.seq, f.bucket, true FROM jobs f
+     WHERE f.step_pk = p_step.pk AND f.seq > v_cursor AND f.seq < 2147483647 AND f.status = 'fresh'
+     ORDER BY f.seq LIMIT v_scan)
+  ) c;
+  IF v_seqs IS NULL THEN
+    RETURN;
+  END IF;
+  IF p_step.key_limit IS NOT NULL THEN
+    SELECT array_agg(DISTINCT b) INTO v_buckets FROM unnest(v_bucket_of) b WHERE b IS NOT NULL;
+    IF v_buckets IS NOT NULL THEN
+      -- One order for every transaction: no two claims wait for each other's buckets.
+      PERFORM pg_advisory_xact_lock(k.key) FROM (
+        SELECT DISTINCT hashtextextended('deflow.bucket.' || current_schema() || '.' || b, 0) AS key FROM unnest(v_buckets) b ORDER BY 1
+      ) k;
+      SELECT coalesce(jsonb_object_agg(j.bucket, j.n), '{}') INTO v_counts FROM (
+        SELECT l.bucket, count(*) AS n FROM jobs l WHERE l.status = 'leased' AND l.bucket = ANY(v_buckets) GROUP BY l.bucket
+      ) j;
+    END IF;
+  END IF;
+  FOR i IN 1..cardinality(v_seqs) LOOP
+    EXIT WHEN v_room = 0;
+    v_bucket := v_bucket_of[i];
+    IF p_step.key_limit IS NOT NULL AND v_bucket IS NOT NULL THEN
+      IF coalesce((v_counts->>v_bucket)::integer, 0) >= p_step.key_limit THEN
+        IF v_fresh[i] THEN v_prefix := false; END IF;
+        CONTINUE;
+      END IF;
+    END IF;
+    UPDATE jobs j SET status = 'leased', owner = p_owner, token = j.token + 1, claim_call = p_call
+    WHERE j.step_pk = p_step.pk AND j.seq = v_seqs[i] AND j.status IN ('fresh', 'requeued')
+    RETURNING j.seq, j.data, j.failed_count, j.token, j.lost_count INTO v_job;
+    CONTINUE WHEN NOT FOUND;
+    IF v_bucket IS NOT NULL THEN
+      v_counts := jsonb_set(v_counts, ARRAY[v_bucket], to_jsonb(coalesce((v_counts->>v_bucket)::integer, 0) + 1));
+    END IF;
+    IF v_fresh[i] AND v_prefix THEN v_cursor := v_seqs[i]; END IF;
+    seqs := seqs || v_job.seq;
+    datas := datas || v_job.data;
+    failed := failed || v_job.failed_count;
+    tokens := tokens || v_job.token::bigint;
+    lost := lost || v_job.lost_count;
+    v_room := v_room - 1;
+  END LOOP;
+  UPDATE steps SET fresh_cursor = v_cursor WHERE pk = p_step.pk AND fresh_cursor < v_cursor;
+END
+$$;
+
 -- Leases up to p_limit ready jobs of one step to a node, for call p_call. Refuses (ERR_LEASE_LOST)
 -- a node that is not registered (any more): it was declared dead and must register again.
 CREATE FUNCTION claim_core(
@@ -111,6 +205,8 @@ BEGIN
       tokens := v_tokens;
       lost := v_lost;
     END IF;
+  ELSIF v_step.stage = 'tasks' AND (v_step.global_limit IS NOT NULL OR v_step.key_limit IS NOT NULL) THEN
+    SELECT * INTO seqs, datas, failed, tokens, lost FROM claim_limited(v_step, v_owner, p_limit, p_call);
   ELSIF v_step.stage = 'tasks' THEN
     -- Jobs back in the queue (retried, handed back, recovered) are leased one by one.
     WITH picked AS (

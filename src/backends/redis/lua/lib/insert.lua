@@ -1,26 +1,54 @@
 -- insert.lua: writing new steps and tasks (create, addAfter, addTasks). Included after core.lua.
 --
--- A step as the client sends it in ARGV, 14 values followed by its tasks:
+-- A step as the client sends it in ARGV, 15 values followed by its tasks:
 --   id name handlerJson dataJson optionsJson maxAttempts retryDelayMs depsJson
 --   hasBefore(0|1) hasAfter(0|1) parents("n,n" or '') cond(success|failure|always)
---   dependents("n,n" or '') taskCount, then taskCount task data JSON values.
+--   dependents("n,n" or '') taskCount bucketCount (0, or taskCount with concurrencyKey), then
+--   taskCount task data JSON values, then bucketCount concurrency buckets ('' = none).
 -- Step attributes kept in `st` as "<n>:<attr>":
 --   id name handler data options maxA delay deps anchor phase aseq parent decl run status stage
 --   hb ha total done failed cur (last task seq leased in a range) cseq (children handed out)
 --   ch (children "n,n" in call order) kids (dependents) pars (parents) cond fseq ferr (first
 --   failed task and its error) fstg (stage a failed step failed in) err sAt fAt rlc (range
---   leases handed out: their ids in `rl` are <n>:1 .. <n>:<rlc>)
+--   leases handed out: their ids in `rl` are <n>:1 .. <n>:<rlc>) glim klim (globalConcurrency,
+--   keyConcurrency; '' = none: see lib/claim.lua claim_limited)
+-- A task's concurrency bucket is kept in `td` as "<n>:<seq>:k" (never read for plain steps).
 
-local STEP_FIELDS = 14
+local STEP_FIELDS = 15
 
 local function read_step(pos)
   local s = {
     id = ARGV[pos], name = ARGV[pos + 1], handler = ARGV[pos + 2], data = ARGV[pos + 3], options = ARGV[pos + 4],
     maxA = ARGV[pos + 5], delay = ARGV[pos + 6], deps = ARGV[pos + 7], hb = ARGV[pos + 8], ha = ARGV[pos + 9],
     pars = ARGV[pos + 10], cond = ARGV[pos + 11], kids = ARGV[pos + 12], ntasks = tonumber(ARGV[pos + 13]),
-    tasks_at = pos + STEP_FIELDS,
+    nbuckets = tonumber(ARGV[pos + 14]), tasks_at = pos + STEP_FIELDS,
   }
-  return s, pos + STEP_FIELDS + s.ntasks
+  return s, pos + STEP_FIELDS + s.ntasks + s.nbuckets
+end
+
+-- Stores the buckets ARGV[first ..] of the last `count` tasks of step n (total: its task count).
+local function insert_buckets(n, first, count, total)
+  local batch = {}
+  for i = 0, count - 1 do
+    local bucket = ARGV[first + i]
+    if bucket ~= '' then
+      batch[#batch + 1] = n .. ':' .. I(total - count + 1 + i) .. ':k'
+      batch[#batch + 1] = bucket
+    end
+    if #batch >= 512 then
+      redis.call('HSET', K_TD, unpack(batch))
+      batch = {}
+    end
+  end
+  if #batch > 0 then redis.call('HSET', K_TD, unpack(batch)) end
+end
+
+-- A limit from the step's options JSON, '' when it has none.
+local function limit_of(options, name)
+  local ok, decoded = pcall(cjson.decode, options)
+  local v = ok and type(decoded) == 'table' and decoded[name] or nil
+  if type(v) == 'number' then return I(v) end
+  return ''
 end
 
 -- Appends ARGV[first .. first + count - 1] as tasks of step n; returns the new total.
@@ -52,6 +80,8 @@ local function insert_step(n, s, placement)
     'parent', placement.parent, 'decl', placement.decl, 'run', '', 'status', 'waiting', 'stage', 'before',
     'hb', s.hb, 'ha', s.ha, 'total', 0, 'done', 0, 'failed', 0, 'cur', 0, 'cseq', 0, 'ch', '', 'kids', s.kids,
     'pars', s.pars, 'cond', s.cond, 'fseq', '', 'ferr', '', 'fstg', '', 'err', '', 'sAt', '', 'fAt', '', 'rlc', 0,
+    'glim', limit_of(s.options, 'globalConcurrency'), 'klim', limit_of(s.options, 'keyConcurrency'),
   }, true)
-  insert_tasks(n, s.tasks_at, s.ntasks)
+  local total = insert_tasks(n, s.tasks_at, s.ntasks)
+  if s.nbuckets > 0 then insert_buckets(n, s.tasks_at + s.ntasks, s.nbuckets, total) end
 end
