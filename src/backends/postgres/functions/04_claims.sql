@@ -60,14 +60,11 @@ DECLARE
   v_scan integer := greatest(2000, p_limit);
   v_room integer := p_limit;
   v_cursor integer;
-  v_prefix boolean := true;
   v_seqs integer[];
   v_bucket_of text[];
   v_fresh boolean[];
-  v_bucket text;
   v_buckets text[];
-  v_counts jsonb := '{}';
-  v_job record;
+  v_left integer;
 BEGIN
   seqs := '{}';
   datas := '{}';
@@ -106,35 +103,34 @@ BEGIN
       PERFORM pg_advisory_xact_lock(k.key) FROM (
         SELECT DISTINCT hashtextextended('deflow.bucket.' || current_schema() || '.' || b, 0) AS key FROM unnest(v_buckets) b ORDER BY 1
       ) k;
-      SELECT coalesce(jsonb_object_agg(j.bucket, j.n), '{}') INTO v_counts FROM (
-        SELECT l.bucket, count(*) AS n FROM jobs l WHERE l.status = 'leased' AND l.bucket = ANY(v_buckets) GROUP BY l.bucket
-      ) j;
     END IF;
   END IF;
-  FOR i IN 1..cardinality(v_seqs) LOOP
-    EXIT WHEN v_room = 0;
-    v_bucket := v_bucket_of[i];
-    IF p_step.key_limit IS NOT NULL AND v_bucket IS NOT NULL THEN
-      IF coalesce((v_counts->>v_bucket)::integer, 0) >= p_step.key_limit THEN
-        IF v_fresh[i] THEN v_prefix := false; END IF;
-        CONTINUE;
-      END IF;
-    END IF;
+  -- One statement, so its snapshot is taken after the bucket locks: the counts are current.
+  WITH cand AS (
+    SELECT u.seq, u.bucket, u.ord FROM unnest(v_seqs, v_bucket_of) WITH ORDINALITY AS u(seq, bucket, ord)
+  ), counted AS (
+    SELECT l.bucket, count(*) AS n FROM jobs l
+    WHERE v_buckets IS NOT NULL AND l.status = 'leased' AND l.bucket = ANY(v_buckets) GROUP BY l.bucket
+  ), ranked AS (
+    SELECT c.seq, c.ord, c.bucket, coalesce(k.n, 0) + row_number() OVER (PARTITION BY c.bucket ORDER BY c.ord) AS nth
+    FROM cand c LEFT JOIN counted k ON k.bucket = c.bucket
+  ), chosen AS (
+    SELECT r.seq FROM ranked r
+    WHERE p_step.key_limit IS NULL OR r.bucket IS NULL OR r.nth <= p_step.key_limit
+    ORDER BY r.ord LIMIT v_room
+  ), claimed AS (
     UPDATE jobs j SET status = 'leased', owner = p_owner, token = j.token + 1, claim_call = p_call
-    WHERE j.step_pk = p_step.pk AND j.seq = v_seqs[i] AND j.status IN ('fresh', 'requeued')
-    RETURNING j.seq, j.data, j.failed_count, j.token, j.lost_count INTO v_job;
-    CONTINUE WHEN NOT FOUND;
-    IF v_bucket IS NOT NULL THEN
-      v_counts := jsonb_set(v_counts, ARRAY[v_bucket], to_jsonb(coalesce((v_counts->>v_bucket)::integer, 0) + 1));
-    END IF;
-    IF v_fresh[i] AND v_prefix THEN v_cursor := v_seqs[i]; END IF;
-    seqs := seqs || v_job.seq;
-    datas := datas || v_job.data;
-    failed := failed || v_job.failed_count;
-    tokens := tokens || v_job.token::bigint;
-    lost := lost || v_job.lost_count;
-    v_room := v_room - 1;
-  END LOOP;
+    FROM chosen WHERE j.step_pk = p_step.pk AND j.seq = chosen.seq AND j.status IN ('fresh', 'requeued')
+    RETURNING j.seq, j.data, j.failed_count, j.token, j.lost_count
+  )
+  SELECT coalesce(array_agg(c.seq ORDER BY c.seq), '{}'), coalesce(array_agg(c.data ORDER BY c.seq), '{}'),
+         coalesce(array_agg(c.failed_count ORDER BY c.seq), '{}'), coalesce(array_agg(c.token::bigint ORDER BY c.seq), '{}'),
+         coalesce(array_agg(c.lost_count ORDER BY c.seq), '{}')
+  INTO seqs, datas, failed, tokens, lost FROM claimed c;
+  -- The cursor moves up to the first fresh task left behind (all of them taken: the last one).
+  SELECT coalesce(min(u.seq) FILTER (WHERE NOT (u.seq = ANY(seqs))) - 1, max(u.seq))
+  INTO v_left FROM unnest(v_seqs, v_fresh) AS u(seq, fresh) WHERE u.fresh;
+  v_cursor := greatest(v_cursor, coalesce(v_left, v_cursor));
   UPDATE steps SET fresh_cursor = v_cursor WHERE pk = p_step.pk AND fresh_cursor < v_cursor;
 END
 $$;
