@@ -64,6 +64,7 @@ DECLARE
   v_bucket_of text[];
   v_fresh boolean[];
   v_buckets text[];
+  v_chosen integer[];
   v_left integer;
 BEGIN
   seqs := '{}';
@@ -98,6 +99,20 @@ BEGIN
   END IF;
   IF p_step.key_limit IS NOT NULL THEN
     SELECT array_agg(DISTINCT b) INTO v_buckets FROM unnest(v_bucket_of) b WHERE b IS NOT NULL;
+    -- Lock only the buckets of the candidates that look free without locks (a bucket only gets
+    -- freer meanwhile: one that looked full is simply left for the next claim).
+    WITH cand AS (
+      SELECT u.seq, u.bucket, u.ord FROM unnest(v_seqs, v_bucket_of) WITH ORDINALITY AS u(seq, bucket, ord)
+    ), counted AS (
+      SELECT l.bucket, count(*) AS n FROM jobs l
+      WHERE l.status = 'leased' AND l.bucket = ANY(v_buckets) GROUP BY l.bucket
+    ), ranked AS (
+      SELECT c.ord, c.bucket, coalesce(k.n, 0) + row_number() OVER (PARTITION BY c.bucket ORDER BY c.ord) AS nth
+      FROM cand c LEFT JOIN counted k ON k.bucket = c.bucket
+    ), likely AS (
+      SELECT r.bucket FROM ranked r WHERE r.bucket IS NULL OR r.nth <= p_step.key_limit ORDER BY r.ord LIMIT v_room
+    )
+    SELECT array_agg(DISTINCT l.bucket) INTO v_buckets FROM likely l WHERE l.bucket IS NOT NULL;
     IF v_buckets IS NOT NULL THEN
       -- One order for every transaction: no two claims wait for each other's buckets.
       PERFORM pg_advisory_xact_lock(k.key) FROM (
@@ -114,13 +129,16 @@ BEGIN
   ), ranked AS (
     SELECT c.seq, c.ord, c.bucket, coalesce(k.n, 0) + row_number() OVER (PARTITION BY c.bucket ORDER BY c.ord) AS nth
     FROM cand c LEFT JOIN counted k ON k.bucket = c.bucket
-  ), chosen AS (
+  )
+  SELECT array_agg(c.seq) INTO v_chosen FROM (
     SELECT r.seq FROM ranked r
-    WHERE p_step.key_limit IS NULL OR r.bucket IS NULL OR r.nth <= p_step.key_limit
+    WHERE p_step.key_limit IS NULL OR r.bucket IS NULL OR (r.bucket = ANY(v_buckets) AND r.nth <= p_step.key_limit)
     ORDER BY r.ord LIMIT v_room
-  ), claimed AS (
+  ) c;
+  -- By primary key (an array, not a join the planner could turn into scans).
+  WITH claimed AS (
     UPDATE jobs j SET status = 'leased', owner = p_owner, token = j.token + 1, claim_call = p_call
-    FROM chosen WHERE j.step_pk = p_step.pk AND j.seq = chosen.seq AND j.status IN ('fresh', 'requeued')
+    WHERE j.step_pk = p_step.pk AND j.seq = ANY(coalesce(v_chosen, '{}')) AND j.status IN ('fresh', 'requeued')
     RETURNING j.seq, j.data, j.failed_count, j.token, j.lost_count
   )
   SELECT coalesce(array_agg(c.seq ORDER BY c.seq), '{}'), coalesce(array_agg(c.data ORDER BY c.seq), '{}'),
@@ -128,8 +146,13 @@ BEGIN
          coalesce(array_agg(c.lost_count ORDER BY c.seq), '{}')
   INTO seqs, datas, failed, tokens, lost FROM claimed c;
   -- The cursor moves up to the first fresh task left behind (all of them taken: the last one).
-  SELECT coalesce(min(u.seq) FILTER (WHERE NOT (u.seq = ANY(seqs))) - 1, max(u.seq))
-  INTO v_left FROM unnest(v_seqs, v_fresh) AS u(seq, fresh) WHERE u.fresh;
+  SELECT min(d.seq) - 1 INTO v_left FROM (
+    SELECT u.seq FROM unnest(v_seqs, v_fresh) AS u(seq, fresh) WHERE u.fresh
+    EXCEPT SELECT unnest(seqs)
+  ) d;
+  IF v_left IS NULL THEN
+    SELECT max(u.seq) INTO v_left FROM unnest(v_seqs, v_fresh) AS u(seq, fresh) WHERE u.fresh;
+  END IF;
   v_cursor := greatest(v_cursor, coalesce(v_left, v_cursor));
   UPDATE steps SET fresh_cursor = v_cursor WHERE pk = p_step.pk AND fresh_cursor < v_cursor;
 END
