@@ -9,7 +9,7 @@ import { DEFAULT_MAX_NODE_LOSSES } from '../backends/policy.js';
 import type { ResolvedStepOptions, StoredWorkflowOptions } from '../backends/records.js';
 import { ValidationError } from '../errors.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../engine/json.js';
-import { boolean, checkKnownKeys, checkObject, describe, duration, integer, nonEmptyString } from '../option-checks.js';
+import { boolean, checkKnownKeys, checkNoNul, checkObject, describe, duration, integer, nonEmptyString } from '../option-checks.js';
 import { checkStepDirs } from './step-dirs.js';
 import { checkWorkflowId, checkWorkflowKey } from './workflow-identity.js';
 
@@ -44,6 +44,20 @@ export interface StepOptions {
   taskRetryBackoff: RetryBackoff;
   /** Longest wait before a retry, in milliseconds; 0 = no limit. Default 0. */
   taskRetryDelayMax: number;
+  /**
+   * Most attempts of this step in flight (leased) at once across every node. Enforced by the
+   * backend when it leases jobs. Default: no limit.
+   */
+  globalConcurrency?: number;
+  /**
+   * Dotted path into each task's data (`'customerId'`, `'customer.id'`) whose value (a string or
+   * a number) names the task's concurrency bucket; give it with `keyConcurrency`. Buckets are
+   * namespaced by the step's handler (its name), and shared by every workflow and step that uses
+   * that handler. A task whose data lacks the path fails with a ValidationError.
+   */
+  concurrencyKey?: string;
+  /** Most attempts in flight at once per bucket (see concurrencyKey), across every node. */
+  keyConcurrency?: number;
 }
 
 export type RetryBackoff = 'fixed' | 'exponential';
@@ -66,7 +80,12 @@ export const DEFAULT_STEP_OPTIONS: Readonly<StepOptions> = Object.freeze({
 /** The largest maxNodeLosses: backends keep it as a 32-bit integer. */
 const MAX_NODE_LOSSES = 2_147_483_647;
 
-const STEP_OPTION_KEYS = Object.keys(DEFAULT_STEP_OPTIONS) as (keyof StepOptions)[];
+/** Fair-sharing limits: no default (absent = no limit), so they are listed apart. */
+const LIMIT_KEYS = ['globalConcurrency', 'concurrencyKey', 'keyConcurrency'] as const;
+/** Concurrency limits are counted in 32-bit integers by the backends. */
+const MAX_CONCURRENCY = 2_147_483_647;
+
+const STEP_OPTION_KEYS = [...Object.keys(DEFAULT_STEP_OPTIONS), ...LIMIT_KEYS] as (keyof StepOptions)[];
 
 export interface WorkflowOptions extends Partial<StepOptions> {
   /** Remove the workflow from the backend as soon as it finishes (after a 5 s grace for readers). Default false. */
@@ -216,7 +235,36 @@ function pickStepOptions(options: Record<string, unknown>, where: string): Parti
   if (options.taskRetryDelayMax !== undefined) {
     out.taskRetryDelayMax = duration(options.taskRetryDelayMax, `${where}.taskRetryDelayMax`, 0, ' (milliseconds, 0 = no limit)');
   }
+  pickLimits(options, where, out);
   return out;
+}
+
+/** Concurrency limits; a key and its limit only come together, in the same options object. */
+function pickLimits(options: Record<string, unknown>, where: string, out: Partial<StepOptions>): void {
+  if (options.globalConcurrency !== undefined) {
+    out.globalConcurrency = integer(options.globalConcurrency, `${where}.globalConcurrency`, 1, ' (attempts in flight across all nodes)', MAX_CONCURRENCY);
+  }
+  const hasKey = options.concurrencyKey !== undefined;
+  const hasLimit = options.keyConcurrency !== undefined;
+  if (hasKey !== hasLimit) {
+    throw new ValidationError(
+      hasKey
+        ? `${where}.concurrencyKey needs keyConcurrency (the most attempts in flight per key value), given in the same options`
+        : `${where}.keyConcurrency needs concurrencyKey (the path in task data whose value groups tasks, e.g. "customerId"), given in the same options`,
+    );
+  }
+  if (hasKey) {
+    out.concurrencyKey = checkKeyPath(options.concurrencyKey, `${where}.concurrencyKey`);
+    out.keyConcurrency = integer(options.keyConcurrency, `${where}.keyConcurrency`, 1, ' (attempts in flight per key value)', MAX_CONCURRENCY);
+  }
+}
+
+function checkKeyPath(value: unknown, name: string): string {
+  const path = checkNoNul(nonEmptyString(value, name), name);
+  if (path.split('.').some((part) => part.length === 0)) {
+    throw new ValidationError(`${name} must be a dotted path of property names such as "customerId" or "customer.id", got ${describe(path)}`);
+  }
+  return path;
 }
 
 /** Applies the precedence chain: defaults < workflow < handler < call site. */

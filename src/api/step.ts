@@ -3,6 +3,7 @@
  * Inside a lifecycle method it can grow the workflow: `addTasks` appends tasks to this step,
  * `addAfter` inserts a step right after the phase that called it.
  */
+import { taskBuckets } from '../engine/concurrency-key.js';
 import { createHash } from 'node:crypto';
 import type { Backend, NewStep, RunnableStep } from '../backends/backend.js';
 import type { StepRecord, StepStatus } from '../backends/records.js';
@@ -160,13 +161,23 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
     const tasksJson = tasks.map((task, i) => toJson(task, `step.addTasks(): task data at index ${i}`));
     const context = this.#context;
     const batchKey = context === null ? undefined : `${context.job.kind}:${context.job.seq}:${context.calls++}`;
+    const taskBuckets = await this.#bucketsOf(tasksJson);
     const { total } = await this.#backend.addTasks({
       workflowId: this.workflowId,
       stepId: this.id,
       tasksJson,
+      ...(taskBuckets === undefined ? {} : { taskBuckets }),
       ...(batchKey === undefined ? {} : { batchKey }),
     });
     this.taskCount = total;
+  }
+
+  /** Concurrency buckets of new tasks of this step (a step without concurrencyKey has none). */
+  async #bucketsOf(tasksJson: readonly string[]): Promise<(string | null)[] | undefined> {
+    if (this.#identity.options.concurrencyKey === undefined) return undefined;
+    const handler = this.#context?.step.handler ?? (await this.#backend.getStep(this.workflowId, this.id))?.handler;
+    if (handler === undefined) throw new NotFoundError(`step "${this.id}" of workflow ${this.workflowId} does not exist (was the workflow removed?)`);
+    return taskBuckets(handler, this.#identity.options, tasksJson);
   }
 
   /**
@@ -213,6 +224,8 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
       tasksJson: tasks.map((task, i) => toJson(task, `${where}: task data at index ${i}`)),
       ...timer,
     };
+    const buckets = taskBuckets(source.ref, options, newStep.tasksJson);
+    if (buckets !== undefined) newStep.taskBuckets = buckets;
     await this.#backend.addAnchoredSteps({
       workflowId: this.workflowId,
       anchorStepId: this.id,

@@ -2,6 +2,7 @@
  * The definition half of a WorkFlow: checking what addStep received (at the call), and turning
  * the drafts into the steps a backend stores once run() loaded their modules.
  */
+import { taskBuckets as taskBucketsOf } from '../engine/concurrency-key.js';
 import { randomBytes } from 'node:crypto';
 import type { NewStep } from '../backends/backend.js';
 import type { DependencyCondition, ResolvedStepOptions, StepDependency, StoredWorkflowOptions } from '../backends/records.js';
@@ -112,14 +113,18 @@ export async function buildSteps(
   for (const [index, draft] of drafts.entries()) {
     const where = `step #${index + 1} of workflow "${workflowName}"`;
     const { handler, ref } = await resolveStepSource(draft.source, where, stepDirs);
+    const options = { ...resolveStepOptions(stepDefaults, handler.options, draft.options), ...draft.wait };
+    const tasksJson = draft.tasksJson ?? (handler.tasks ?? []).map((task, i) => toJson(task, `${where}: task data at index ${i}`));
+    const taskBuckets = taskBucketsOf(ref, options, tasksJson);
     steps.push({
       id: declaredStepId(index),
       name: draft.name ?? handler.name,
       handler: ref,
       dataJson: draft.dataJson ?? toJson(handler.data ?? null, `${where}: step data`),
-      options: { ...resolveStepOptions(stepDefaults, handler.options, draft.options), ...draft.wait },
+      options,
       deps: deps[index] ?? [],
-      tasksJson: draft.tasksJson ?? (handler.tasks ?? []).map((task, i) => toJson(task, `${where}: task data at index ${i}`)),
+      tasksJson,
+      ...(taskBuckets === undefined ? {} : { taskBuckets }),
       ...draft.timer,
     });
   }

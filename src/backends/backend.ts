@@ -51,6 +51,11 @@ export interface NewStep {
   delayMs?: number;
   /** Epoch milliseconds (backend clock) before which the step does not start; absent = none. */
   startAt?: number;
+  /**
+   * With options.concurrencyKey: each task's concurrency bucket (same order as tasksJson),
+   * computed once by the engine; null when the task's data has no key (it fails when it runs).
+   */
+  taskBuckets?: (string | null)[];
 }
 
 export interface NewWorkflow {
@@ -92,6 +97,8 @@ export interface NewTasks {
   workflowId: string;
   stepId: string;
   tasksJson: Json[];
+  /** As NewStep.taskBuckets, for these tasks. */
+  taskBuckets?: (string | null)[];
   /** Deterministic key of this addTasks call; a batch with a known key is ignored. */
   batchKey?: string;
 }

@@ -68,6 +68,12 @@ export interface ResolvedStepOptions {
   waitFor?: string[];
   /** Milliseconds it waits for them once its dependencies are done, then it fails (ERR_TIMEOUT); absent: forever. */
   waitTimeout?: number;
+  /** Most attempts of the step leased at once across all nodes; absent = no limit. */
+  globalConcurrency?: number;
+  /** Dotted path into task data naming each task's bucket (see NewStep.taskBuckets); with keyConcurrency. */
+  concurrencyKey?: string;
+  /** Most attempts leased at once per bucket, across all nodes and workflows. */
+  keyConcurrency?: number;
 }
 
 /** Workflow-level options as stored. */

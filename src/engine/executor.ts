@@ -5,6 +5,7 @@
  * `task.signal` aborts.
  */
 import { retryDelayMs } from './retry-backoff.js';
+import { bucketOf, missingKeyError } from './concurrency-key.js';
 import type { JobLease, JobOutcome, NextTaskEvent } from '../backends/backend.js';
 import type { Clock } from '../clock.js';
 import { faultPoint } from '../fault-points.js';
@@ -40,6 +41,15 @@ export async function executeJob(
   if (handler.refusal !== undefined) {
     context.ended = true;
     return { ...leaseOf(job), status: 'failed', error: serializeError(handler.refusal, hookName) };
+  }
+  // Stored without a bucket (no key in its data): no attempt can succeed, so failed for good, not run.
+  const keyPath = step.options.concurrencyKey;
+  if (keyPath !== undefined && job.kind === 'task') {
+    const data = JSON.parse(job.dataJson) as unknown;
+    if (bucketOf(step.handler.key, keyPath, data) === null) {
+      context.ended = true;
+      return { ...leaseOf(job), status: 'failed', error: serializeError(missingKeyError(keyPath, step.name, job.seq, data)) };
+    }
   }
   const stepView = views.step(context);
   if (hookName !== undefined) {

@@ -120,8 +120,11 @@ export class StepRunner implements HostedRunner {
         this.claiming = false;
         return;
       }
+      // A limited step's claim also waits for outcomes already on their way: racing ahead of
+      // them, it would find its own finished jobs still counted in flight and come back short.
+      const batcher = this.host.batcher;
       const trip: Promise<ClaimResult | undefined> =
-        this.host.batcher.pending > 0 ? this.host.batcher.flush(request) : this.host.backend.claim(request);
+        batcher.pending > 0 || (batcher.busy && isLimited(this.current)) ? batcher.flush(request) : this.host.backend.claim(request);
       trip.then(
         (result) => {
           this.claiming = false;
@@ -141,7 +144,8 @@ export class StepRunner implements HostedRunner {
 
   private holdTarget(): number {
     const lanes = this.step.options.taskConcurrency;
-    if (this.averageJobMs < 0) return lanes;
+    // A claimed job of a limited step counts as in flight: hold no more than the lanes can run.
+    if (this.averageJobMs < 0 || isLimited(this.step)) return lanes;
     const byTime = Math.ceil((lanes * HOLD_WINDOW_MS) / Math.max(this.averageJobMs, 0.001));
     return Math.min(Math.max(lanes, this.host.maxBatch), Math.max(lanes, byTime));
   }
@@ -216,11 +220,18 @@ export class StepRunner implements HostedRunner {
     if (outcome.error?.code === 'ERR_CORRUPT_RECORD') this.host.reportCorrupt(outcome.error);
     if (outcome.kind === 'task') faultPoint('handler:before-complete');
     this.host.batcher.push(outcome);
+    // A limited step's claim may have come back short only because its limit was reached: the
+    // slot this job frees is claimable again (its outcome travels with the claim).
+    if (isLimited(this.current)) this.drained = false;
     this.pump();
     this.fill(); // a claim now carries the queued outcomes in the same round trip
     this.host.batcher.settle(this.active === 0 && this.host.activeJobs() === 0);
     if (this.active === 0) this.host.onRunnerIdle(this);
   }
+}
+
+function isLimited(step: RunnableStep): boolean {
+  return step.options.globalConcurrency !== undefined || step.options.keyConcurrency !== undefined;
 }
 
 export function runnerKey(workflowId: string, stepId: string): string {

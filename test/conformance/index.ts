@@ -8,6 +8,8 @@ import { describe } from 'vitest';
 import type { BackendUnderTest } from '../helpers/backends.js';
 import { api } from './api.js';
 import { useConformance } from './context.js';
+import { concurrencyLimits } from './concurrency-limits.js';
+import { concurrencyProcesses } from './concurrency-processes.js';
 import { corruptRecords } from './corrupt-records.js';
 import { crashPoints } from './crash-points.js';
 import { dag } from './dag.js';
@@ -46,6 +48,7 @@ export function runConformance(backend: BackendUnderTest): void {
     runControl(context);
     definitions(context);
     events(context);
+    concurrencyLimits(context);
   });
 }
 
@@ -59,5 +62,6 @@ export function runProcessConformance(backend: BackendUnderTest): void {
     runControlProcesses(context);
     idempotentProcesses(context);
     processEvents(context);
+    concurrencyProcesses(context);
   });
 }

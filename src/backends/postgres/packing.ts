@@ -18,6 +18,8 @@ export function packSteps(steps: readonly NewStep[]): unknown[] {
     steps.flatMap((step) => step.tasksJson),
     steps.map((step) => step.delayMs ?? 0),
     steps.map((step) => step.startAt ?? null),
+    // Buckets line up with the tasks; none at all (the common case) when no step has concurrencyKey.
+    steps.some((step) => step.taskBuckets !== undefined) ? steps.flatMap((step) => step.taskBuckets ?? step.tasksJson.map(() => null)) : [],
   ];
 }
 

@@ -159,6 +159,7 @@ export class PostgresBackend implements Backend {
       input.stepId,
       input.tasksJson,
       input.batchKey ?? null,
+      input.taskBuckets ?? [],
     ]);
     return { added: row?.added ?? 0, total: row?.total ?? 0 };
   }

@@ -80,7 +80,13 @@ export class Definitions {
   }
 
   async addTasks(input: NewTasks): Promise<{ added: number; total: number }> {
-    const reply = await this.core.runWorkflow('add-tasks', input.workflowId, [input.stepId, input.batchKey ?? '', ...input.tasksJson], 'adding tasks');
+    const reply = await this.core.runWorkflow('add-tasks', input.workflowId, [
+      input.stepId,
+      input.batchKey ?? '',
+      input.taskBuckets?.length ?? 0,
+      ...input.tasksJson,
+      ...(input.taskBuckets ?? []).map((bucket) => bucket ?? ''),
+    ], 'adding tasks');
     throwIfRefused(reply);
     const { tail } = this.core.settle(input.workflowId, reply);
     return { added: Number(tail[0] ?? 0), total: Number(tail[1] ?? 0) };

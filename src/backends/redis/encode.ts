@@ -4,7 +4,7 @@ import { refusalError } from '../failures.js';
 import { parseJobId } from './keys.js';
 import type { ScriptArg } from './scripts.js';
 
-/** A step as lua/lib/insert.lua reads it: 15 values, then its tasks. */
+/** A step as lua/lib/insert.lua reads it: 16 values, then its tasks, then their buckets (if any). */
 function pushStep(args: ScriptArg[], step: NewStep, parents: string, dependents: string): void {
   args.push(
     step.id,
@@ -22,8 +22,10 @@ function pushStep(args: ScriptArg[], step: NewStep, parents: string, dependents:
     dependents,
     timerOf(step),
     step.tasksJson.length,
+    step.taskBuckets?.length ?? 0,
   );
   for (const task of step.tasksJson) args.push(task);
+  for (const bucket of step.taskBuckets ?? []) args.push(bucket ?? '');
 }
 
 /** A step's timer as insert.lua stores it: "<delayMs>|<startAt>" (either may be empty), '' for none. */

@@ -103,7 +103,7 @@ export class Definitions {
     if (input.batchKey !== undefined && this.q.batchApplied.run(step.pk, input.batchKey).changes === 0) {
       return { added: 0, total: step.total };
     }
-    this.insertTasks(step.pk, input.tasksJson);
+    this.insertTasks(step.pk, input.tasksJson, input.taskBuckets);
     if (step.status === 'running' && step.stage === 'tasks' && input.tasksJson.length > 0) {
       machine.events.push({ type: 'work', workflowId: input.workflowId, stepId: input.stepId });
     }
@@ -139,6 +139,8 @@ export class Definitions {
       hasAfter: step.handler.hasAfterAll ? 1 : 0,
       waitFor: step.options.waitFor !== undefined && step.options.waitFor.length > 0 ? JSON.stringify(step.options.waitFor) : null,
       waitTimeout: step.options.waitTimeout ?? null,
+      globalLimit: step.options.globalConcurrency ?? null,
+      keyLimit: step.options.keyConcurrency ?? null,
     }) as { pk: number } | undefined;
     if (row === undefined) return null;
     if (row.pk > MAX_STEP_PK) {
@@ -146,11 +148,11 @@ export class Definitions {
     }
     if (step.handler.hasBeforeAll) this.q.insertJob.run(jobId(row.pk, BEFORE_SLOT), 'null');
     if (step.handler.hasAfterAll) this.q.insertJob.run(jobId(row.pk, AFTER_SLOT), 'null');
-    this.insertTasks(row.pk, step.tasksJson);
+    this.insertTasks(row.pk, step.tasksJson, step.taskBuckets);
     return row.pk;
   }
 
-  private insertTasks(stepPk: number, tasksJson: readonly string[]): void {
+  private insertTasks(stepPk: number, tasksJson: readonly string[], buckets: readonly (string | null)[] | undefined): void {
     if (tasksJson.length === 0) return;
     const { next_seq } = this.q.reserveTaskSeq.get({ pk: stepPk, n: tasksJson.length }) as { next_seq: number };
     if (next_seq > MAX_TASKS_PER_STEP) {
@@ -170,6 +172,11 @@ export class Definitions {
       }
     }
     for (; i < count; i++) this.q.insertJob.run(first + i, tasksJson[i]);
+    if (buckets === undefined) return;
+    for (let k = 0; k < count; k++) {
+      const bucket = buckets[k];
+      if (bucket !== null && bucket !== undefined) this.q.setBucket.run(bucket, first + k);
+    }
   }
 
   deleteWorkflow(workflowId: string): boolean {

@@ -45,6 +45,9 @@ interface LeasedRow {
 }
 
 
+/** Most ready tasks of a limited step one claim looks at (more when it asks for more). */
+const LIMITED_SCAN = 2_000;
+
 export class JobLedger {
   constructor(
     private readonly q: Statements,
@@ -82,6 +85,8 @@ export class JobLedger {
       const id = jobId(step.pk, step.stage === 'before' ? BEFORE_SLOT : AFTER_SLOT);
       const row = this.q.claimHook.get({ owner, id, now }) as LeasedRow | undefined;
       if (row !== undefined) toJob(row.id, row.data, row.failed_count, row.token, row.lost_count);
+    } else if (step.stage === 'tasks' && (step.global_limit !== null || step.key_limit !== null)) {
+      this.claimLimited(step, owner, request.limit, now, toJob);
     } else if (step.stage === 'tasks') {
       const base = step.pk * SLOTS_PER_STEP;
       const again = this.q.claimRequeued.all({ owner, lo: base + 1, hi: base + MAX_TASKS_PER_STEP, now, limit: request.limit }) as LeasedRow[];
@@ -103,6 +108,53 @@ export class JobLedger {
     }
     if (jobs.length === 0) return empty;
     return { jobs, watchNextTask: workflow.watch_next_task === 1, taskCount: step.total, runIndex: step.run_index ?? 0 };
+  }
+
+  /**
+   * The claim rule of a limited step (docs/backends/step-machine.md): its tasks are leased alone,
+   * ready-again ones first then fresh ones, each in seq order, skipping a task whose bucket holds
+   * keyConcurrency leased tasks, until the step holds globalConcurrency. Its fresh cursor marks
+   * the prefix of tasks no longer fresh, so a claim never rescans them.
+   */
+  private claimLimited(step: StepRow, owner: number, limit: number, now: number, toJob: (id: number, data: string, failedCount: number, token: number, lostCount: number) => void): void {
+    const base = step.pk * SLOTS_PER_STEP;
+    const lo = base + 1;
+    const hi = base + MAX_TASKS_PER_STEP;
+    let room = limit;
+    if (step.global_limit !== null) room = Math.min(room, step.global_limit - (this.q.leasedInRange.get(lo, hi) as { n: number }).n);
+    if (room <= 0) return;
+    const keyLimit = step.key_limit;
+    const inFlight = new Map<string, number>();
+    const fits = (bucket: string | null): boolean => {
+      if (keyLimit === null || bucket === null) return true;
+      const n = inFlight.get(bucket) ?? (this.q.leasedInBucket.get(bucket) as { n: number }).n;
+      inFlight.set(bucket, n);
+      return n < keyLimit;
+    };
+    const lease = (id: number, bucket: string | null): void => {
+      const row = this.q.leaseAlone.get({ owner, id }) as LeasedRow | undefined;
+      if (row === undefined) return;
+      if (bucket !== null) inFlight.set(bucket, (inFlight.get(bucket) ?? 0) + 1);
+      toJob(row.id, row.data, row.failed_count, row.token, row.lost_count);
+      room--;
+    };
+    const scan = Math.max(LIMITED_SCAN, limit);
+    for (const row of this.q.requeuedCandidates.all({ lo, hi, now, scan }) as { id: number; bucket: string | null }[]) {
+      if (room === 0) return;
+      if (fits(row.bucket)) lease(row.id, row.bucket);
+    }
+    let cursor = step.fresh_cursor;
+    let prefix = true; // every fresh task up to here was leased: the cursor may move past it
+    for (const row of this.q.freshCandidates.all({ lo: base + cursor + 1, hi, scan }) as { id: number; bucket: string | null }[]) {
+      if (room === 0) break;
+      if (fits(row.bucket)) {
+        lease(row.id, row.bucket);
+        if (prefix) cursor = row.id - base;
+      } else {
+        prefix = false;
+      }
+    }
+    if (cursor !== step.fresh_cursor) this.q.advanceCursor.run(cursor, step.pk);
   }
 
   /** Claims the first jobs of steps this transaction made runnable, for handlers the node has. */

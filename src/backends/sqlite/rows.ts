@@ -62,6 +62,10 @@ export interface StepRow {
   failed: number;
   next_seq: number;
   fresh_cursor: number;
+  /** globalConcurrency (null: none); with key_limit set, the step's tasks are leased alone. */
+  global_limit: number | null;
+  /** keyConcurrency (null: none). */
+  key_limit: number | null;
   child_seq: number;
   error: string | null;
   started_at: number | null;

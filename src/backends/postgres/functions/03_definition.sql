@@ -11,11 +11,23 @@
 -- LANGUAGE sql bodies are checked at creation: they may call functions of earlier files only.
 
 
+-- Stores the concurrency buckets of tasks just inserted (seqs p_after + 1, ...); empty for a
+-- step without concurrencyKey (nothing to write).
+CREATE FUNCTION set_buckets(p_step_pk bigint, p_after integer, p_buckets text[]) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  IF coalesce(cardinality(p_buckets), 0) > 0 THEN
+    UPDATE jobs j SET bucket = b.bucket
+    FROM unnest(p_buckets) WITH ORDINALITY AS b(bucket, ord)
+    WHERE j.step_pk = p_step_pk AND j.seq = p_after + b.ord AND b.bucket IS NOT NULL;
+  END IF;
+END
+$$;
+
 -- Inserts a step with its hook jobs and tasks; NULL when a step with that id exists.
 CREATE FUNCTION insert_step(
   p_workflow_id text, p_id text, p_name text, p_handler jsonb, p_data text, p_options jsonb, p_deps jsonb,
   p_anchor_pk bigint, p_anchor_phase text, p_anchor_seq integer, p_parent_id text, p_decl_index integer,
-  p_tasks text[], p_delay_ms bigint, p_start_at bigint
+  p_tasks text[], p_delay_ms bigint, p_start_at bigint, p_buckets text[]
 ) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
   v_pk bigint;
@@ -26,7 +38,7 @@ BEGIN
   INSERT INTO steps (
     workflow_id, id, name, handler, data, options, max_attempts, retry_delay, deps,
     anchor_pk, anchor_phase, anchor_seq, parent_id, decl_index, status, stage,
-    has_before, has_after, total, next_seq, delay_ms, start_at, wait_for, wait_timeout
+    has_before, has_after, total, next_seq, delay_ms, start_at, wait_for, wait_timeout, global_limit, key_limit
   ) VALUES (
     p_workflow_id, p_id, p_name, p_handler, p_data, p_options,
     (p_options->>'taskMaxFailCount')::integer, (p_options->>'taskFailRetryDelay')::integer, p_deps,
@@ -34,7 +46,8 @@ BEGIN
     v_before, v_after, v_count, v_count, coalesce(p_delay_ms, 0),
     CASE WHEN p_start_at IS NOT NULL THEN to_timestamp(p_start_at / 1000.0) END,
     CASE WHEN jsonb_typeof(p_options->'waitFor') = 'array' AND jsonb_array_length(p_options->'waitFor') > 0 THEN p_options->'waitFor' END,
-    json_bigint(p_options->'waitTimeout')::integer
+    json_bigint(p_options->'waitTimeout')::integer,
+    (p_options->>'globalConcurrency')::integer, (p_options->>'keyConcurrency')::integer
   )
   ON CONFLICT (workflow_id, id) DO NOTHING
   RETURNING pk INTO v_pk;
@@ -49,6 +62,7 @@ BEGIN
   END IF;
   IF v_count > 0 THEN
     INSERT INTO jobs (step_pk, seq, data) SELECT v_pk, t.ord, t.data FROM unnest(p_tasks) WITH ORDINALITY AS t(data, ord);
+    PERFORM set_buckets(v_pk, 0, p_buckets);
   END IF;
   RETURN v_pk;
 END
@@ -59,7 +73,7 @@ $$;
 CREATE FUNCTION create_workflow(
   p_id text, p_name text, p_key text, p_options jsonb, p_watch boolean, p_replace boolean,
   p_step_ids text[], p_names text[], p_handlers jsonb[], p_data text[], p_step_options jsonb[], p_deps jsonb[],
-  p_task_counts integer[], p_tasks text[], p_delays bigint[], p_start_ats bigint[],
+  p_task_counts integer[], p_tasks text[], p_delays bigint[], p_start_ats bigint[], p_buckets text[],
   OUT created boolean, OUT events jsonb
 ) LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
@@ -91,7 +105,8 @@ BEGIN
   FOR i IN 1..v_steps LOOP
     v_count := p_task_counts[i];
     v_pk := insert_step(p_id, p_step_ids[i], p_names[i], p_handlers[i], p_data[i], p_step_options[i], p_deps[i],
-                        NULL, NULL, NULL, NULL, i - 1, p_tasks[v_offset + 1 : v_offset + v_count], p_delays[i], p_start_ats[i]);
+                        NULL, NULL, NULL, NULL, i - 1, p_tasks[v_offset + 1 : v_offset + v_count], p_delays[i], p_start_ats[i],
+                        p_buckets[v_offset + 1 : v_offset + v_count]);
     IF v_pk IS NULL THEN
       PERFORM refuse(jsonb_build_object(
         'code', 'ERR_VALIDATION', 'reason', 'duplicate-step-id', 'workflowId', p_id, 'stepId', p_step_ids[i]));
@@ -124,7 +139,7 @@ $$;
 CREATE FUNCTION add_anchored_steps(
   p_workflow_id text, p_anchor_id text, p_phase text,
   p_step_ids text[], p_names text[], p_handlers jsonb[], p_data text[], p_step_options jsonb[], p_deps jsonb[],
-  p_task_counts integer[], p_tasks text[], p_delays bigint[], p_start_ats bigint[]
+  p_task_counts integer[], p_tasks text[], p_delays bigint[], p_start_ats bigint[], p_buckets text[]
 ) RETURNS integer LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
   v_anchor steps;
@@ -151,7 +166,7 @@ BEGIN
     UPDATE steps SET child_seq = child_seq + 1 WHERE pk = v_anchor.pk RETURNING child_seq INTO v_child_seq;
     v_pk := insert_step(p_workflow_id, p_step_ids[i], p_names[i], p_handlers[i], p_data[i], p_step_options[i], p_deps[i],
                         v_anchor.pk, p_phase, v_child_seq, v_anchor.id, v_decl, p_tasks[v_offset + 1 : v_offset + v_count],
-                        p_delays[i], p_start_ats[i]);
+                        p_delays[i], p_start_ats[i], p_buckets[v_offset + 1 : v_offset + v_count]);
     v_decl := v_decl + 1;
     v_offset := v_offset + v_count;
     CONTINUE WHEN v_pk IS NULL; -- already added by an earlier attempt of the same hook
@@ -165,7 +180,9 @@ $$;
 
 -- Entry point: appends tasks to a step that has not finished its tasks stage.
 -- A batch whose key was already applied (a retried hook) changes nothing.
-CREATE FUNCTION add_tasks(p_workflow_id text, p_step_id text, p_tasks text[], p_batch_key text, OUT added integer, OUT total integer)
+CREATE FUNCTION add_tasks(
+  p_workflow_id text, p_step_id text, p_tasks text[], p_batch_key text, p_buckets text[], OUT added integer, OUT total integer
+)
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
   v_step steps;
@@ -191,6 +208,7 @@ BEGIN
   IF v_count > 0 THEN
     INSERT INTO jobs (step_pk, seq, data)
     SELECT v_step.pk, v_step.next_seq + t.ord, t.data FROM unnest(p_tasks) WITH ORDINALITY AS t(data, ord);
+    PERFORM set_buckets(v_step.pk, v_step.next_seq, p_buckets);
     UPDATE steps SET next_seq = next_seq + v_count, total = steps.total + v_count WHERE pk = v_step.pk;
     IF v_step.status = 'running' AND v_step.stage = 'tasks' THEN
       PERFORM step_work(p_workflow_id, p_step_id);

@@ -45,6 +45,119 @@ BEGIN
 END
 $$;
 
+-- The claim rule of a limited step (globalConcurrency, keyConcurrency; docs/backends/
+-- step-machine.md): its tasks are leased alone, ready-again ones first then fresh ones, each in
+-- seq order, skipping a task whose bucket holds keyConcurrency leased tasks, until the step
+-- holds globalConcurrency. The step's row lock serialises its claims (the step count); a
+-- transaction-scoped advisory lock per bucket, taken in one sorted order, serialises claims of
+-- the same bucket from any workflow, so each count read under it is current (READ COMMITTED).
+-- The fresh cursor marks the prefix of tasks no longer fresh, so a claim never rescans them.
+CREATE FUNCTION claim_limited(
+  p_step steps, p_owner bigint, p_limit integer, p_call bigint,
+  OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[], OUT lost integer[]
+) LANGUAGE plpgsql AS $$
+DECLARE
+  v_scan integer := greatest(2000, p_limit);
+  v_room integer := p_limit;
+  v_cursor integer;
+  v_seqs integer[];
+  v_bucket_of text[];
+  v_fresh boolean[];
+  v_buckets text[];
+  v_chosen integer[];
+  v_left integer;
+BEGIN
+  seqs := '{}';
+  datas := '{}';
+  failed := '{}';
+  tokens := '{}';
+  lost := '{}';
+  SELECT s.fresh_cursor INTO v_cursor FROM steps s WHERE s.pk = p_step.pk AND s.status = 'running' AND s.stage = 'tasks' FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  IF p_step.global_limit IS NOT NULL THEN
+    SELECT least(v_room, p_step.global_limit - count(*)) INTO v_room FROM jobs j
+    WHERE j.step_pk = p_step.pk AND j.status = 'leased' AND j.seq BETWEEN 1 AND 2147483646;
+  END IF;
+  IF v_room <= 0 THEN
+    RETURN;
+  END IF;
+  SELECT array_agg(c.seq ORDER BY c.fresh, c.seq), array_agg(c.bucket ORDER BY c.fresh, c.seq), array_agg(c.fresh ORDER BY c.fresh, c.seq)
+  INTO v_seqs, v_bucket_of, v_fresh
+  FROM (
+    (SELECT r.seq, r.bucket, false AS fresh FROM jobs r
+     WHERE r.step_pk = p_step.pk AND r.status = 'requeued' AND (r.run_at IS NULL OR r.run_at <= now()) AND r.seq BETWEEN 1 AND 2147483646
+     ORDER BY r.seq LIMIT v_scan)
+    UNION ALL
+    (SELECT f.seq, f.bucket, true FROM jobs f
+     WHERE f.step_pk = p_step.pk AND f.seq > v_cursor AND f.seq < 2147483647 AND f.status = 'fresh'
+     ORDER BY f.seq LIMIT v_scan)
+  ) c;
+  IF v_seqs IS NULL THEN
+    RETURN;
+  END IF;
+  IF p_step.key_limit IS NOT NULL THEN
+    SELECT array_agg(DISTINCT b) INTO v_buckets FROM unnest(v_bucket_of) b WHERE b IS NOT NULL;
+    -- Lock only the buckets of the candidates that look free without locks (a bucket only gets
+    -- freer meanwhile: one that looked full is simply left for the next claim).
+    WITH cand AS (
+      SELECT u.seq, u.bucket, u.ord FROM unnest(v_seqs, v_bucket_of) WITH ORDINALITY AS u(seq, bucket, ord)
+    ), counted AS (
+      SELECT l.bucket, count(*) AS n FROM jobs l
+      WHERE l.status = 'leased' AND l.bucket = ANY(v_buckets) GROUP BY l.bucket
+    ), ranked AS (
+      SELECT c.ord, c.bucket, coalesce(k.n, 0) + row_number() OVER (PARTITION BY c.bucket ORDER BY c.ord) AS nth
+      FROM cand c LEFT JOIN counted k ON k.bucket = c.bucket
+    ), likely AS (
+      SELECT r.bucket FROM ranked r WHERE r.bucket IS NULL OR r.nth <= p_step.key_limit ORDER BY r.ord LIMIT v_room
+    )
+    SELECT array_agg(DISTINCT l.bucket) INTO v_buckets FROM likely l WHERE l.bucket IS NOT NULL;
+    IF v_buckets IS NOT NULL THEN
+      -- One order for every transaction: no two claims wait for each other's buckets.
+      PERFORM pg_advisory_xact_lock(k.key) FROM (
+        SELECT DISTINCT hashtextextended('deflow.bucket.' || current_schema() || '.' || b, 0) AS key FROM unnest(v_buckets) b ORDER BY 1
+      ) k;
+    END IF;
+  END IF;
+  -- One statement, so its snapshot is taken after the bucket locks: the counts are current.
+  WITH cand AS (
+    SELECT u.seq, u.bucket, u.ord FROM unnest(v_seqs, v_bucket_of) WITH ORDINALITY AS u(seq, bucket, ord)
+  ), counted AS (
+    SELECT l.bucket, count(*) AS n FROM jobs l
+    WHERE v_buckets IS NOT NULL AND l.status = 'leased' AND l.bucket = ANY(v_buckets) GROUP BY l.bucket
+  ), ranked AS (
+    SELECT c.seq, c.ord, c.bucket, coalesce(k.n, 0) + row_number() OVER (PARTITION BY c.bucket ORDER BY c.ord) AS nth
+    FROM cand c LEFT JOIN counted k ON k.bucket = c.bucket
+  )
+  SELECT array_agg(c.seq) INTO v_chosen FROM (
+    SELECT r.seq FROM ranked r
+    WHERE p_step.key_limit IS NULL OR r.bucket IS NULL OR (r.bucket = ANY(v_buckets) AND r.nth <= p_step.key_limit)
+    ORDER BY r.ord LIMIT v_room
+  ) c;
+  -- By primary key (an array, not a join the planner could turn into scans).
+  WITH claimed AS (
+    UPDATE jobs j SET status = 'leased', owner = p_owner, token = j.token + 1, claim_call = p_call
+    WHERE j.step_pk = p_step.pk AND j.seq = ANY(coalesce(v_chosen, '{}')) AND j.status IN ('fresh', 'requeued')
+    RETURNING j.seq, j.data, j.failed_count, j.token, j.lost_count
+  )
+  SELECT coalesce(array_agg(c.seq ORDER BY c.seq), '{}'), coalesce(array_agg(c.data ORDER BY c.seq), '{}'),
+         coalesce(array_agg(c.failed_count ORDER BY c.seq), '{}'), coalesce(array_agg(c.token::bigint ORDER BY c.seq), '{}'),
+         coalesce(array_agg(c.lost_count ORDER BY c.seq), '{}')
+  INTO seqs, datas, failed, tokens, lost FROM claimed c;
+  -- The cursor moves up to the first fresh task left behind (all of them taken: the last one).
+  SELECT min(d.seq) - 1 INTO v_left FROM (
+    SELECT u.seq FROM unnest(v_seqs, v_fresh) AS u(seq, fresh) WHERE u.fresh
+    EXCEPT SELECT unnest(seqs)
+  ) d;
+  IF v_left IS NULL THEN
+    SELECT max(u.seq) INTO v_left FROM unnest(v_seqs, v_fresh) AS u(seq, fresh) WHERE u.fresh;
+  END IF;
+  v_cursor := greatest(v_cursor, coalesce(v_left, v_cursor));
+  UPDATE steps SET fresh_cursor = v_cursor WHERE pk = p_step.pk AND fresh_cursor < v_cursor;
+END
+$$;
+
 -- Leases up to p_limit ready jobs of one step to a node, for call p_call. Refuses (ERR_LEASE_LOST)
 -- a node that is not registered (any more): it was declared dead and must register again.
 CREATE FUNCTION claim_core(
@@ -119,6 +232,8 @@ BEGIN
       tokens := v_tokens;
       lost := v_lost;
     END IF;
+  ELSIF v_step.stage = 'tasks' AND (v_step.global_limit IS NOT NULL OR v_step.key_limit IS NOT NULL) THEN
+    SELECT * INTO seqs, datas, failed, tokens, lost FROM claim_limited(v_step, v_owner, p_limit, p_call);
   ELSIF v_step.stage = 'tasks' THEN
     -- Jobs back in the queue (retried, handed back, recovered) are leased one by one.
     WITH picked AS (

@@ -29,6 +29,29 @@ WHERE id IN (
 )
 RETURNING id, data, failed_count, token, lost_count;
 
+-- Claims of limited steps (globalConcurrency, keyConcurrency): tasks leased alone, so what is
+-- in flight is counted from job rows. Plain steps never run these.
+
+-- name: setBucket
+UPDATE jobs SET bucket = ? WHERE id = ?;
+
+-- name: leasedInRange
+SELECT count(*) AS n FROM jobs WHERE status = 1 AND id BETWEEN ? AND ?;
+
+-- name: leasedInBucket
+SELECT count(*) AS n FROM jobs WHERE status = 1 AND bucket = ?;
+
+-- name: requeuedCandidates
+SELECT id, bucket FROM jobs WHERE status = 4 AND id BETWEEN @lo AND @hi AND run_at <= @now ORDER BY id LIMIT @scan;
+
+-- name: freshCandidates
+SELECT id, bucket FROM jobs WHERE status = 0 AND id BETWEEN @lo AND @hi ORDER BY id LIMIT @scan;
+
+-- name: leaseAlone
+UPDATE jobs SET status = 1, owner = @owner, token = token + 1
+WHERE id = @id AND status IN (0, 4)
+RETURNING id, data, failed_count, token, lost_count;
+
 -- name: freshRange
 SELECT id, data FROM jobs WHERE id BETWEEN ? AND ? AND status = 0;
 

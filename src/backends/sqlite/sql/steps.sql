@@ -4,11 +4,11 @@
 INSERT INTO steps (
   workflow_id, id, name, handler, data, options, max_attempts, retry_delay, deps,
   anchor_pk, anchor_phase, anchor_seq, parent_id, decl_index, status, stage,
-  has_before, has_after, total, next_seq, delay_ms, start_at, wait_for, wait_timeout
+  has_before, has_after, total, next_seq, delay_ms, start_at, wait_for, wait_timeout, global_limit, key_limit
 ) VALUES (
   @workflowId, @id, @name, @handler, @data, @options, @maxAttempts, @retryDelay, @deps,
   @anchorPk, @anchorPhase, @anchorSeq, @parentId, @declIndex, 'waiting', 'before',
-  @hasBefore, @hasAfter, 0, 0, @delayMs, @startAt, @waitFor, @waitTimeout
+  @hasBefore, @hasAfter, 0, 0, @delayMs, @startAt, @waitFor, @waitTimeout, @globalLimit, @keyLimit
 )
 ON CONFLICT (workflow_id, id) DO NOTHING
 RETURNING pk;

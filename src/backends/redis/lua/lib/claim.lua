@@ -10,7 +10,117 @@
 -- Returns { code, total, watch, lo, freshData[], again[], n } with code 'ok' or 'lost'; fresh
 -- tasks have seqs lo, lo + 1, ...; `again` is flat: slot, data, failedCount, token, lostCount per job.
 
-local CLAIM_ATTRS = { 'status', 'stage', 'total', 'cur', 'hb', 'ha', 'rlc' }
+local CLAIM_ATTRS = { 'status', 'stage', 'total', 'cur', 'hb', 'ha', 'rlc', 'glim', 'klim' }
+
+-- Most ready tasks of a limited step one claim looks at (more when it asks for more).
+local LIMITED_SCAN = 2000
+
+-- Concurrency buckets are shared by every workflow, so their in-flight sets live under the
+-- prefix's own tag, `<prefix>:{<prefix>}:kb:<bucket>`: the one place a workflow script touches
+-- a key outside its workflow's tag (a key-limited claim needs every workflow's count; see
+-- docs/backends/redis.md, Redis Cluster). A member is "<workflowId>\n<job field>\n<token>";
+-- it counts while that job's state is still leased with that token, so outcomes, releases and
+-- recoveries need not touch the set: a claim drops the members that no longer count.
+local BUCKET_TTL_MS = 7 * 24 * 3600 * 1000
+
+local function bucket_key(bucket)
+  local prefix = string.sub(K_WF, 1, #K_WF - #WID - 6) -- K_WF is "<prefix>:{<workflowId>}:wf"
+  return prefix .. ':{' .. prefix .. '}:kb:' .. bucket
+end
+
+local function bucket_count(key)
+  local count = 0
+  for _, member in ipairs(redis.call('SMEMBERS', key)) do
+    local wid, field, token = string.match(member, '^(.*)\n([^\n]*)\n(%d+)$')
+    local live = false
+    if wid then
+      local prefix = string.sub(K_WF, 1, #K_WF - #WID - 6)
+      local s = parse_state(redis.call('HGET', prefix .. ':{' .. wid .. '}:js', field))
+      live = s ~= nil and s.status == 1 and s.token == tonumber(token)
+    end
+    if live then count = count + 1 else redis.call('SREM', key, member) end
+  end
+  return count
+end
+
+-- The claim rule of a limited step (docs/backends/step-machine.md): its tasks are leased alone,
+-- ready-again ones first then fresh ones, each in seq order, skipping a task whose bucket holds
+-- klim leased tasks, until the step holds glim. `cur` marks the prefix of tasks no longer
+-- fresh (each has a state), so a claim never rescans them.
+local function claim_limited(n, owner, limit, total, cur, glim, klim, again)
+  local room = limit
+  local pre = n .. ':'
+  if glim then
+    local inflight = 0
+    local held = redis.call('HKEYS', K_HELD)
+    for _, field in ipairs(held) do
+      if string.sub(field, 1, #pre) == pre then
+        local slot = string.sub(field, #pre + 1)
+        if slot ~= 'b' and slot ~= 'a' then inflight = inflight + 1 end
+      end
+    end
+    room = math.min(room, glim - inflight)
+  end
+  if room <= 0 then return end
+  local counts = {}
+  local function fits(seq)
+    if not klim then return true, nil end
+    local bucket = redis.call('HGET', K_TD, pre .. seq .. ':k')
+    if not bucket then return true, nil end
+    local key = bucket_key(bucket)
+    if counts[key] == nil then counts[key] = bucket_count(key) end
+    return counts[key] < klim, key
+  end
+  local function lease(field, s, key)
+    local fc, token, tail, lc = 0, 1, '', 0
+    if s then fc, token, tail, lc = s.fc, s.token + 1, s.tail, s.lc end
+    redis.call('HSET', K_JS, field, make_state(1, fc, token, owner, 0, '', tail, lc))
+    redis.call('HSET', K_HELD, field, owner)
+    if key then
+      redis.call('SADD', key, WID .. '\n' .. field .. '\n' .. I(token))
+      redis.call('PEXPIRE', key, BUCKET_TTL_MS)
+      counts[key] = counts[key] + 1
+    end
+    again[#again + 1] = string.sub(field, #pre + 1)
+    again[#again + 1] = redis.call('HGET', K_TD, field)
+    again[#again + 1] = fc
+    again[#again + 1] = token
+    again[#again + 1] = lc
+    room = room - 1
+  end
+  local base = tonumber(n) * SPAN
+  local rows = redis.call('ZRANGEBYSCORE', K_RQ, I(base + 1), I(base + SPAN - 1), 'LIMIT', 0, math.max(LIMITED_SCAN, limit))
+  for _, field in ipairs(rows) do
+    if room == 0 then break end
+    local s = job_state(field)
+    if s and s.status == 4 then
+      local ok, key = fits(string.sub(field, #pre + 1))
+      if ok then
+        redis.call('ZREM', K_RQ, field)
+        lease(field, s, key)
+      end
+    else
+      redis.call('ZREM', K_RQ, field) -- not ready any more: nothing to claim
+    end
+  end
+  local prefix_done = true
+  local seq = cur
+  local last = math.min(total, cur + math.max(LIMITED_SCAN, limit))
+  for candidate = cur + 1, last do
+    if room == 0 then break end
+    local field = pre .. I(candidate)
+    if redis.call('HEXISTS', K_JS, field) == 0 then
+      local ok, key = fits(I(candidate))
+      if ok then
+        lease(field, nil, key)
+      else
+        prefix_done = false
+      end
+    end
+    if prefix_done then seq = candidate end
+  end
+  if seq ~= cur then sset(n, 'cur', I(seq)) end
+end
 -- n: the step's number when the caller knows it (else it is looked up by id).
 local function claim(step_id, owner, valid_until, limit, n)
   if tonumber(valid_until) < NOW then return { 'lost', 0, 0, 0, {}, {} } end
@@ -39,6 +149,8 @@ local function claim(step_id, owner, valid_until, limit, n)
       redis.call('HSET', K_HELD, field, owner)
       again = { slot, 'null', fc, token, lc }
     end
+  elseif stage == 'tasks' and (tonumber(f[8] or '') or tonumber(f[9] or '')) then
+    claim_limited(n, owner, limit, total, snum(n, 'cur') or 0, tonumber(f[8] or ''), tonumber(f[9] or ''), again)
   elseif stage == 'tasks' then
     local base = tonumber(n) * SPAN
     local rows = redis.call('ZRANGEBYSCORE', K_RQ, I(base + 1), I(base + SPAN - 1), 'LIMIT', 0, limit)

@@ -4,7 +4,8 @@
 --   id name handlerJson dataJson optionsJson maxAttempts retryDelayMs depsJson
 --   hasBefore(0|1) hasAfter(0|1) parents("n,n" or '') cond(success|failure|always)
 --   dependents("n,n" or '') timer ("<delayMs>|<startAt>", either part empty; '' = none)
---   taskCount, then taskCount task data JSON values.
+--   taskCount bucketCount (0, or taskCount with concurrencyKey), then taskCount task data JSON
+--   values, then bucketCount concurrency buckets ('' = none).
 -- Step attributes kept in `st` as "<n>:<attr>":
 --   id name handler data options maxA delay deps anchor phase aseq parent decl run status stage
 --   hb ha total done failed cur (last task seq leased in a range) cseq (children handed out)
@@ -15,17 +16,44 @@
 --   events hold it back: since when, when the timeout runs out; stale once it left 'waiting');
 --   only for a step with a timer: tmr (as sent) and rat (due time, set when its turn comes; see
 --   timer_due in machine.lua)
+--   glim klim (globalConcurrency, keyConcurrency; '' = none: see lib/claim.lua claim_limited)
+-- A task's concurrency bucket is kept in `td` as "<n>:<seq>:k" (never read for plain steps).
 
-local STEP_FIELDS = 15
+local STEP_FIELDS = 16
 
 local function read_step(pos)
   local s = {
     id = ARGV[pos], name = ARGV[pos + 1], handler = ARGV[pos + 2], data = ARGV[pos + 3], options = ARGV[pos + 4],
     maxA = ARGV[pos + 5], delay = ARGV[pos + 6], deps = ARGV[pos + 7], hb = ARGV[pos + 8], ha = ARGV[pos + 9],
     pars = ARGV[pos + 10], cond = ARGV[pos + 11], kids = ARGV[pos + 12], tmr = ARGV[pos + 13], ntasks = tonumber(ARGV[pos + 14]),
-    tasks_at = pos + STEP_FIELDS,
+    nbuckets = tonumber(ARGV[pos + 15]), tasks_at = pos + STEP_FIELDS,
   }
-  return s, pos + STEP_FIELDS + s.ntasks
+  return s, pos + STEP_FIELDS + s.ntasks + s.nbuckets
+end
+
+-- Stores the buckets ARGV[first ..] of the last `count` tasks of step n (total: its task count).
+local function insert_buckets(n, first, count, total)
+  local batch = {}
+  for i = 0, count - 1 do
+    local bucket = ARGV[first + i]
+    if bucket ~= '' then
+      batch[#batch + 1] = n .. ':' .. I(total - count + 1 + i) .. ':k'
+      batch[#batch + 1] = bucket
+    end
+    if #batch >= 512 then
+      redis.call('HSET', K_TD, unpack(batch))
+      batch = {}
+    end
+  end
+  if #batch > 0 then redis.call('HSET', K_TD, unpack(batch)) end
+end
+
+-- A limit from the step's options JSON, '' when it has none.
+local function limit_of(options, name)
+  local ok, decoded = pcall(cjson.decode, options)
+  local v = ok and type(decoded) == 'table' and decoded[name] or nil
+  if type(v) == 'number' then return I(v) end
+  return ''
 end
 
 -- Appends ARGV[first .. first + count - 1] as tasks of step n; returns the new total.
@@ -69,7 +97,9 @@ local function insert_step(n, s, placement)
     'hb', s.hb, 'ha', s.ha, 'total', 0, 'done', 0, 'failed', 0, 'cur', 0, 'cseq', 0, 'ch', '', 'kids', s.kids,
     'pars', s.pars, 'cond', s.cond, 'fseq', '', 'ferr', '', 'fstg', '', 'err', '', 'sAt', '', 'fAt', '', 'rlc', 0,
     'wfor', wfor, 'wto', wto, 'wsince', '', 'wdue', '',
+    'glim', limit_of(s.options, 'globalConcurrency'), 'klim', limit_of(s.options, 'keyConcurrency'),
   }, true)
   if s.tmr ~= '' then sset(n, 'tmr', s.tmr) end
-  insert_tasks(n, s.tasks_at, s.ntasks)
+  local total = insert_tasks(n, s.tasks_at, s.ntasks)
+  if s.nbuckets > 0 then insert_buckets(n, s.tasks_at + s.ntasks, s.nbuckets, total) end
 end

@@ -4,7 +4,8 @@
 -- KEYS: the thirteen workflow keys (see lib/core.lua).
 -- ARGV[1] workflow id   ARGV[2] event channel
 -- ARGV[3] step id       ARGV[4] batch key ('' = none)
--- ARGV[5..] task data JSON values
+-- ARGV[5] bucket count (0, or the task count with concurrencyKey)
+-- ARGV[6..] task data JSON values, then the tasks' concurrency buckets ('' = none)
 -- Returns the common reply with tail { added, total }, or { '!', refusal record JSON } for an
 -- unknown step (ERR_NOT_FOUND) or a step whose tasks already ran (ERR_STEP_CLOSED).
 
@@ -21,7 +22,9 @@ local f = sfetch(n, { 'status', 'stage', 'total' })
 if ARGV[4] ~= '' and redis.call('SADD', K_BK, n .. ':' .. ARGV[4]) == 0 then
   return reply({ 0, snum(n, 'total') or 0 })
 end
-local count = #ARGV - 4
-local total = insert_tasks(n, 5, count)
+local nbuckets = tonumber(ARGV[5])
+local count = #ARGV - 5 - nbuckets
+local total = insert_tasks(n, 6, count)
+if nbuckets > 0 then insert_buckets(n, 6 + count, nbuckets, total) end
 if f[1] == 'running' and f[2] == 'tasks' and count > 0 then work(n) end
 return reply({ count, total })
