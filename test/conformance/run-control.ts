@@ -45,6 +45,21 @@ const blocking = new StepHandler<unknown, number, number>({
 });
 const echo = new StepHandler<unknown, number, number>({ name: 'run-control-echo', handler: (task) => task.data });
 
+/** Calls per task; tasks above 3 wait for their signal while `holding` (a cancel cuts them short). */
+const runs = new Map<number, number>();
+let holding = true;
+const halfway = new StepHandler<unknown, number, number>({
+  name: 'run-control-halfway',
+  options: { taskConcurrency: 6 },
+  handler(task) {
+    runs.set(task.data, (runs.get(task.data) ?? 0) + 1);
+    if (task.data <= 3 || !holding) return task.data;
+    return new Promise<number>((_resolve, reject) => {
+      task.signal.addEventListener('abort', () => reject(task.signal.reason as Error));
+    });
+  },
+});
+
 function reset(): void {
   Object.assign(seen, { started: 0, abortedAfterMs: -1, afterEach: 0, afterAll: 0, onError: 0 });
   releaseBlocked = null;
@@ -215,6 +230,38 @@ export function runControl(t: Conformance): void {
       const result = await workflow.done();
       expect(result.status).toBe('succeeded');
       expect(seen.afterAll).toBe(1);
+    });
+
+    it('retries a cancelled workflow: a step cut short goes on at its stage, its succeeded tasks are not run again', async () => {
+      runs.clear();
+      holding = true;
+      await t.register();
+      const workflow = WorkFlow.create('run-control-retry-cut').addStep({ name: 'half', step: halfway, tasks: [1, 2, 3, 4, 5, 6] }).addStep({ name: 'next', step: echo, tasks: [7] }).run();
+      const backend = await backendOf();
+      await eventually(async () => {
+        const tasks = await backend.getTasks(workflow.id, '1', { afterSeq: 0, limit: 10 });
+        return tasks.filter((task) => task.status === 'succeeded').length === 3 && runs.size === 6 ? true : undefined;
+      });
+      expect(await workflow.cancel()).toBe(true);
+      expect(await settled(workflow.done())).toBeInstanceOf(WorkflowCancelledError);
+      expect((await backend.getSteps(workflow.id)).map((step) => [step.name, step.status, step.stage])).toEqual([
+        ['half', 'running', 'tasks'],
+        ['next', 'waiting', 'before'],
+      ]);
+
+      holding = false;
+      await DeFlow.retry(workflow.id);
+      // The handle made before the cancel follows the new run.
+      const result = await workflow.done();
+      expect(result.status).toBe('succeeded');
+      expect(result.steps.map((step) => step.tasks.map((task) => task.result))).toEqual([[1, 2, 3, 4, 5, 6], [7]]);
+      expect([1, 2, 3, 4, 5, 6].map((data) => runs.get(data))).toEqual([1, 1, 1, 2, 2, 2]);
+      const half = (await backend.getTasks(workflow.id, '1', { afterSeq: 3, limit: 10 })).map((task) => [task.failedCount, task.lostCount]);
+      expect(half).toEqual([
+        [0, 0],
+        [0, 0],
+        [0, 0],
+      ]);
     });
 
     it('says what was wrong: an unknown id, a bad reason', async () => {

@@ -133,10 +133,12 @@ local function reset_fresh(n)
   return opened
 end
 
--- At its failed stage: jobs that did not succeed get fresh attempts (fencing tokens kept),
--- succeeded work stays, added steps that did not succeed run again from scratch.
+-- At its failed stage (a running step of a cancelled workflow: its current one): jobs that did
+-- not succeed get fresh attempts (fencing tokens kept), succeeded work stays, added steps that
+-- did not succeed run again from scratch. Returns the steps it reopened (a running step never closed).
 local function resume(n)
-  local stage = sget(n, 'fstg')
+  local f = sfetch(n, { 'status', 'fstg', 'stage' })
+  local stage = (f[2] and f[2] ~= '') and f[2] or f[3]
   drop_claims(n)
   for _, field in ipairs(job_fields(n)) do
     local s = job_state(field)
@@ -150,7 +152,7 @@ local function resume(n)
     end
   end
   sput(n, { 'status', 'running', 'stage', stage, 'fstg', '', 'err', '', 'fseq', '', 'ferr', '', 'failed', 0, 'fAt', '' })
-  local opened = 1
+  local opened = f[1] == 'running' and 0 or 1
   for _, c in ipairs(split(sget(n, 'ch'))) do
     if sget(c, 'status') ~= 'succeeded' then opened = opened + reset_fresh(c) end
   end
@@ -161,7 +163,9 @@ local opened, resumed = 0, {}
 for _, n in ipairs(decl) do
   if reached[n] then
     local f = sfetch(n, { 'status', 'fstg' })
-    if not fresh[n] and not has_parent[n] and retryable[f[1]] and f[2] and f[2] ~= '' then
+    -- A step cut short by a cancel goes on at its current stage, like a failed step at its failed one.
+    local cut_short = wf[1] == 'cancelled' and f[1] == 'running'
+    if not fresh[n] and not has_parent[n] and (cut_short or (retryable[f[1]] and f[2] and f[2] ~= '')) then
       opened = opened + resume(n)
       resumed[#resumed + 1] = n
     else
