@@ -178,6 +178,32 @@ export function runControl(t: Conformance): void {
       expect(await backend.controlWorkflow({ workflowId, action: 'cancel' })).toMatchObject({ changed: false, status: 'cancelled' });
     });
 
+    it('refuses a late result from before a cancel and a retry from scratch: fencing tokens only grow', async () => {
+      await t.register({ worker: false });
+      const backend = await backendOf();
+      const workflowId = await idleWorkflow([1, 2]);
+      await backend.registerNode({ id: 'old', host: 'test', pid: 1, handlers: [], leaseMs: 60_000 });
+      // Task 1 leased alone with its token: claimed in a range, retried, claimed again.
+      const leaseAlone = async (): Promise<ClaimedJob> => {
+        const first = await backend.claim({ nodeId: 'old', workflowId, stepId: '1', limit: 1 });
+        await backend.complete({ outcomes: first.jobs.map((job) => outcome(job, 'retry')) });
+        const [job] = (await backend.claim({ nodeId: 'old', workflowId, stepId: '1', limit: 1 })).jobs;
+        expect(job?.seq).toBe(1);
+        return job as ClaimedJob;
+      };
+      const old = await leaseAlone();
+      expect(old.token).toBeGreaterThan(0);
+      await backend.controlWorkflow({ workflowId, action: 'cancel', errorJson: JSON.stringify(cancelledRecord(workflowId)) });
+      await backend.retryWorkflow({ workflowId, fromStepIds: ['1'] });
+      const again = await leaseAlone();
+      expect(again.token).toBeGreaterThan(old.token);
+
+      const late = await backend.complete({ outcomes: [outcome(old, 'succeeded')] });
+      expect(late.stale).toEqual([old.id]);
+      expect((await backend.getTasks(workflowId, '1', { afterSeq: 0, limit: 1 }))[0]?.status).not.toBe('succeeded');
+      expect((await backend.complete({ outcomes: [outcome(again, 'succeeded')] })).stale).toEqual([]);
+    });
+
     it('pauses: nothing is claimed, what runs is recorded, a retry that fell due meanwhile runs on resume', async () => {
       await t.register({ worker: false });
       const backend = await backendOf();

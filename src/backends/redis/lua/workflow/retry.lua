@@ -117,18 +117,25 @@ local function drop_claims(n)
 end
 
 -- From scratch: waiting, every job fresh, its added steps too. Returns the steps it reopened.
+-- The job states go, so the highest token they held becomes the step's token base (`tkb`,
+-- lib/claim.lua): a node still running an old attempt is refused as stale.
 local function reset_fresh(n)
   local opened = TERMINAL[sget(n, 'status')] and 1 or 0
   drop_claims(n)
   local fields = job_fields(n)
+  local top = as_number(sget(n, 'tkb')) or 0
   for i = 1, #fields, 1000 do
     local part = { unpack(fields, i, math.min(i + 999, #fields)) }
+    for _, v in ipairs(redis.call('HMGET', K_JS, unpack(part))) do
+      local s = v and parse_state(v)
+      if s and s.token > top then top = s.token end
+    end
     redis.call('HDEL', K_JS, unpack(part))
     redis.call('HDEL', K_ER, unpack(part))
     redis.call('HDEL', K_HELD, unpack(part))
   end
   sput(n, { 'status', 'waiting', 'stage', 'before', 'fstg', '', 'err', '', 'fseq', '', 'ferr', '', 'done', 0, 'failed', 0,
-    'cur', 0, 'rlc', 0, 'run', '', 'sAt', '', 'fAt', '' })
+    'cur', 0, 'rlc', 0, 'run', '', 'sAt', '', 'fAt', '', 'tkb', top })
   for _, c in ipairs(split(sget(n, 'ch'))) do opened = opened + reset_fresh(c) end
   return opened
 end
