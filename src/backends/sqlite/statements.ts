@@ -37,6 +37,8 @@ const QUERY_NAMES = [
   'setReadyAt',
   'dueTimers',
   'nextTimerAt',
+  'dropTimersOfWorkflow',
+  'timersOfWorkflow',
   'startStep',
   'setRunIndex',
   'finishStep',

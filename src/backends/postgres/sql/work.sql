@@ -32,12 +32,14 @@ SELECT release_jobs($1::bigint[], $2::integer[], $3::bigint[]);
 -- name: runnableSteps
 -- ($1 limit) Running steps whose current stage has a claimable job, oldest workflow first
 -- (paused and cancelled workflows have none),
--- with the clock and the earliest delayed retry (always one row; step columns null when none).
+-- with the clock, the earliest delayed retry and the earliest timer (a paused workflow's wait for its resume) (always one row; step columns null when none).
 SELECT clock.now, clock.next_run_at, clock.next_timer_at, r.*
 FROM (
   SELECT floor(epoch_ms(now())) AS now,
          (SELECT epoch_ms(min(j.run_at)) FROM jobs j WHERE j.status = 'requeued' AND j.run_at > now()) AS next_run_at,
-         (SELECT epoch_ms(min(s.due_at)) FROM steps s WHERE s.status = 'waiting' AND s.due_at IS NOT NULL) AS next_timer_at
+         (SELECT epoch_ms(s.due_at) FROM steps s JOIN workflows w ON w.id = s.workflow_id
+          WHERE s.status = 'waiting' AND s.due_at IS NOT NULL AND w.status IN ('pending', 'running')
+          ORDER BY s.due_at LIMIT 1) AS next_timer_at
 ) clock
 LEFT JOIN LATERAL (
   SELECT s.workflow_id, w.name AS workflow_name, s.id, s.name, s.handler, s.data, s.options, s.run_index, s.parent_id
