@@ -178,7 +178,7 @@ export function runControl(t: Conformance): void {
       expect(await backend.controlWorkflow({ workflowId, action: 'cancel' })).toMatchObject({ changed: false, status: 'cancelled' });
     });
 
-    it('refuses a late result from before a cancel and a retry from scratch: fencing tokens only grow', async () => {
+    it('refuses late results from before a cancel and a retry from scratch: fencing tokens only grow', async () => {
       await t.register({ worker: false });
       const backend = await backendOf();
       const workflowId = await idleWorkflow([1, 2]);
@@ -193,15 +193,21 @@ export function runControl(t: Conformance): void {
       };
       const old = await leaseAlone();
       expect(old.token).toBeGreaterThan(0);
+      // Task 2 leased in a range.
+      const [oldRanged] = (await backend.claim({ nodeId: 'old', workflowId, stepId: '1', limit: 1 })).jobs;
+      expect(oldRanged?.seq).toBe(2);
       await backend.controlWorkflow({ workflowId, action: 'cancel', errorJson: JSON.stringify(cancelledRecord(workflowId)) });
       await backend.retryWorkflow({ workflowId, fromStepIds: ['1'] });
       const again = await leaseAlone();
       expect(again.token).toBeGreaterThan(old.token);
+      const [ranged] = (await backend.claim({ nodeId: 'old', workflowId, stepId: '1', limit: 1 })).jobs;
+      expect(ranged?.seq).toBe(2);
 
-      const late = await backend.complete({ outcomes: [outcome(old, 'succeeded')] });
-      expect(late.stale).toEqual([old.id]);
-      expect((await backend.getTasks(workflowId, '1', { afterSeq: 0, limit: 1 }))[0]?.status).not.toBe('succeeded');
-      expect((await backend.complete({ outcomes: [outcome(again, 'succeeded')] })).stale).toEqual([]);
+      const late = await backend.complete({ outcomes: [outcome(old, 'succeeded'), outcome(oldRanged as ClaimedJob, 'succeeded')] });
+      expect([...late.stale].sort()).toEqual([old.id, oldRanged?.id].sort());
+      expect((await backend.getTasks(workflowId, '1', { afterSeq: 0, limit: 2 })).map((task) => task.status)).not.toContain('succeeded');
+      expect((await backend.complete({ outcomes: [outcome(again, 'succeeded'), outcome(ranged as ClaimedJob, 'succeeded')] })).stale).toEqual([]);
+      expect((await backend.getWorkflow(workflowId))?.status).toBe('succeeded');
     });
 
     it('pauses: nothing is claimed, what runs is recorded, a retry that fell due meanwhile runs on resume', async () => {

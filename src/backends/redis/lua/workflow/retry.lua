@@ -134,8 +134,26 @@ local function reset_fresh(n)
     redis.call('HDEL', K_ER, unpack(part))
     redis.call('HDEL', K_HELD, unpack(part))
   end
+  -- Tasks once leased in a range carry no token (their fence is "fresh and up to cur"): a node
+  -- may still report one. They run again leased alone, with a token above `top`; the cursor
+  -- stays, so no range hands them out again.
+  local cur = as_number(sget(n, 'cur')) or 0
+  local base = tonumber(n) * SPAN
+  local ready = make_state(4, 0, top, '', 0, '', '')
+  for first = 1, cur, 500 do
+    local states, queue = {}, {}
+    for seq = first, math.min(first + 499, cur) do
+      local field = n .. ':' .. I(seq)
+      states[#states + 1] = field
+      states[#states + 1] = ready
+      queue[#queue + 1] = I(base + seq)
+      queue[#queue + 1] = field
+    end
+    redis.call('HSET', K_JS, unpack(states))
+    redis.call('ZADD', K_RQ, unpack(queue))
+  end
   sput(n, { 'status', 'waiting', 'stage', 'before', 'fstg', '', 'err', '', 'fseq', '', 'ferr', '', 'done', 0, 'failed', 0,
-    'cur', 0, 'rlc', 0, 'run', '', 'sAt', '', 'fAt', '', 'tkb', top })
+    'cur', I(cur), 'rlc', 0, 'run', '', 'sAt', '', 'fAt', '', 'tkb', top })
   for _, c in ipairs(split(sget(n, 'ch'))) do opened = opened + reset_fresh(c) end
   return opened
 end
