@@ -45,6 +45,21 @@ const blocking = new StepHandler<unknown, number, number>({
 });
 const echo = new StepHandler<unknown, number, number>({ name: 'run-control-echo', handler: (task) => task.data });
 
+/** Calls per task; tasks above 3 wait for their signal while `holding` (a cancel cuts them short). */
+const runs = new Map<number, number>();
+let holding = true;
+const halfway = new StepHandler<unknown, number, number>({
+  name: 'run-control-halfway',
+  options: { taskConcurrency: 6 },
+  handler(task) {
+    runs.set(task.data, (runs.get(task.data) ?? 0) + 1);
+    if (task.data <= 3 || !holding) return task.data;
+    return new Promise<number>((_resolve, reject) => {
+      task.signal.addEventListener('abort', () => reject(task.signal.reason as Error));
+    });
+  },
+});
+
 function reset(): void {
   Object.assign(seen, { started: 0, abortedAfterMs: -1, afterEach: 0, afterAll: 0, onError: 0 });
   releaseBlocked = null;
@@ -163,6 +178,38 @@ export function runControl(t: Conformance): void {
       expect(await backend.controlWorkflow({ workflowId, action: 'cancel' })).toMatchObject({ changed: false, status: 'cancelled' });
     });
 
+    it('refuses late results from before a cancel and a retry from scratch: fencing tokens only grow', async () => {
+      await t.register({ worker: false });
+      const backend = await backendOf();
+      const workflowId = await idleWorkflow([1, 2]);
+      await backend.registerNode({ id: 'old', host: 'test', pid: 1, handlers: [], leaseMs: 60_000 });
+      // Task 1 leased alone with its token: claimed in a range, retried, claimed again.
+      const leaseAlone = async (): Promise<ClaimedJob> => {
+        const first = await backend.claim({ nodeId: 'old', workflowId, stepId: '1', limit: 1 });
+        await backend.complete({ outcomes: first.jobs.map((job) => outcome(job, 'retry')) });
+        const [job] = (await backend.claim({ nodeId: 'old', workflowId, stepId: '1', limit: 1 })).jobs;
+        expect(job?.seq).toBe(1);
+        return job as ClaimedJob;
+      };
+      const old = await leaseAlone();
+      expect(old.token).toBeGreaterThan(0);
+      // Task 2 leased in a range.
+      const [oldRanged] = (await backend.claim({ nodeId: 'old', workflowId, stepId: '1', limit: 1 })).jobs;
+      expect(oldRanged?.seq).toBe(2);
+      await backend.controlWorkflow({ workflowId, action: 'cancel', errorJson: JSON.stringify(cancelledRecord(workflowId)) });
+      await backend.retryWorkflow({ workflowId, fromStepIds: ['1'] });
+      const again = await leaseAlone();
+      expect(again.token).toBeGreaterThan(old.token);
+      const [ranged] = (await backend.claim({ nodeId: 'old', workflowId, stepId: '1', limit: 1 })).jobs;
+      expect(ranged?.seq).toBe(2);
+
+      const late = await backend.complete({ outcomes: [outcome(old, 'succeeded'), outcome(oldRanged as ClaimedJob, 'succeeded')] });
+      expect([...late.stale].sort()).toEqual([old.id, oldRanged?.id].sort());
+      expect((await backend.getTasks(workflowId, '1', { afterSeq: 0, limit: 2 })).map((task) => task.status)).not.toContain('succeeded');
+      expect((await backend.complete({ outcomes: [outcome(again, 'succeeded'), outcome(ranged as ClaimedJob, 'succeeded')] })).stale).toEqual([]);
+      expect((await backend.getWorkflow(workflowId))?.status).toBe('succeeded');
+    });
+
     it('pauses: nothing is claimed, what runs is recorded, a retry that fell due meanwhile runs on resume', async () => {
       await t.register({ worker: false });
       const backend = await backendOf();
@@ -215,6 +262,38 @@ export function runControl(t: Conformance): void {
       const result = await workflow.done();
       expect(result.status).toBe('succeeded');
       expect(seen.afterAll).toBe(1);
+    });
+
+    it('retries a cancelled workflow: a step cut short goes on at its stage, its succeeded tasks are not run again', async () => {
+      runs.clear();
+      holding = true;
+      await t.register();
+      const workflow = WorkFlow.create('run-control-retry-cut').addStep({ name: 'half', step: halfway, tasks: [1, 2, 3, 4, 5, 6] }).addStep({ name: 'next', step: echo, tasks: [7] }).run();
+      const backend = await backendOf();
+      await eventually(async () => {
+        const tasks = await backend.getTasks(workflow.id, '1', { afterSeq: 0, limit: 10 });
+        return tasks.filter((task) => task.status === 'succeeded').length === 3 && runs.size === 6 ? true : undefined;
+      });
+      expect(await workflow.cancel()).toBe(true);
+      expect(await settled(workflow.done())).toBeInstanceOf(WorkflowCancelledError);
+      expect((await backend.getSteps(workflow.id)).map((step) => [step.name, step.status, step.stage])).toEqual([
+        ['half', 'running', 'tasks'],
+        ['next', 'waiting', 'before'],
+      ]);
+
+      holding = false;
+      await DeFlow.retry(workflow.id);
+      // The handle made before the cancel follows the new run.
+      const result = await workflow.done();
+      expect(result.status).toBe('succeeded');
+      expect(result.steps.map((step) => step.tasks.map((task) => task.result))).toEqual([[1, 2, 3, 4, 5, 6], [7]]);
+      expect([1, 2, 3, 4, 5, 6].map((data) => runs.get(data))).toEqual([1, 1, 1, 2, 2, 2]);
+      const half = (await backend.getTasks(workflow.id, '1', { afterSeq: 3, limit: 10 })).map((task) => [task.failedCount, task.lostCount]);
+      expect(half).toEqual([
+        [0, 0],
+        [0, 0],
+        [0, 0],
+      ]);
     });
 
     it('says what was wrong: an unknown id, a bad reason', async () => {

@@ -91,6 +91,46 @@ export function timers(t: Conformance): void {
       expect(steps.get('past')?.readyAt).toBe(1);
     });
 
+    it('holds a paused workflow\'s timer until resume, drops a cancelled one\'s, and a retry sets it again', async () => {
+      await t.register({ worker: false });
+      const backend = await backendOf();
+      const startAt = (await backend.now()) + 300;
+      const paused = WorkFlow.create('timers-paused').addStep({ name: 'timed', step: echo, tasks: [1], startAt }).run();
+      const cancelled = WorkFlow.create('timers-cancelled').addStep({ name: 'timed', step: echo, tasks: [2], delay: 300 }).run();
+      await paused.started();
+      await cancelled.started();
+      expect((await stepsByName(paused.id)).get('timed')?.readyAt).toBe(startAt);
+      expect(await DeFlow.pause(paused.id)).toBe(true);
+      expect(await DeFlow.cancel(cancelled.id)).toBe(true);
+      const cancelledStep = (await stepsByName(cancelled.id)).get('timed');
+      expect(cancelledStep).toMatchObject({ status: 'waiting', readyAt: null });
+
+      // Both would be due now: neither starts, and no node is told to look for them.
+      await eventually(async () => ((await backend.now()) > startAt + 300 ? true : undefined), 5_000, 10);
+      const quiet = await backend.runnableSteps(10);
+      expect(quiet.steps).toEqual([]);
+      expect(quiet.nextRunAt).toBeNull();
+      expect((await stepsByName(paused.id)).get('timed')?.status).toBe('waiting');
+
+      // Resume: the timer that fell due meanwhile fires.
+      expect((await backend.controlWorkflow({ workflowId: paused.id, action: 'resume' }))?.changed).toBe(true);
+      const resumed = await backend.runnableSteps(10);
+      expect(resumed.steps.map((step) => [step.workflowId, step.name])).toEqual([[paused.id, 'timed']]);
+      expect((await stepsByName(paused.id)).get('timed')?.startedAt).toBeGreaterThanOrEqual(startAt);
+
+      // Retry of the cancelled one: its step's turn comes again, and so does its delay.
+      const retriedAt = await backend.now();
+      await backend.retryWorkflow({ workflowId: cancelled.id });
+      const again = (await stepsByName(cancelled.id)).get('timed');
+      expect(again?.status).toBe('waiting');
+      expect(again?.readyAt).toBeGreaterThanOrEqual(retriedAt + 300);
+      expect((await backend.runnableSteps(10)).nextRunAt).toBe(again?.readyAt);
+      const due = again?.readyAt ?? Infinity;
+      await eventually(async () => ((await backend.now()) >= due ? true : undefined), 5_000, 10);
+      const fired = await backend.runnableSteps(10);
+      expect(fired.steps.map((step) => [step.workflowId, step.name])).toContainEqual([cancelled.id, 'timed']);
+    });
+
     it('delays a step added with addAfter, counted from its turn', async () => {
       await t.register();
       const workflow = WorkFlow.create('timers-add-after').addStep({ name: 'anchor', step: adder, tasks: [5] }).run();

@@ -51,7 +51,10 @@ export function retryWorkflow(q: Statements, machine: StepMachine, request: Retr
   const resumed: StepRow[] = [];
   for (const step of steps) {
     if (!reached.has(step.pk)) continue;
-    const resumable = !fresh.has(step.pk) && !hasParent.has(step.pk) && RETRYABLE_STATUSES.includes(step.status) && step.failed_stage !== null;
+    // A step cut short by a cancel goes on at its current stage, like a failed step at its failed one.
+    const cutShort = workflow.status === 'cancelled' && step.status === 'running';
+    const resumable =
+      !fresh.has(step.pk) && !hasParent.has(step.pk) && (cutShort || (RETRYABLE_STATUSES.includes(step.status) && step.failed_stage !== null));
     if (resumable) {
       opened += resume(q, step);
       resumed.push(step);
@@ -99,14 +102,17 @@ function resetFresh(q: Statements, step: { pk: number; status: string }): number
   return opened;
 }
 
-/** At its failed stage: failed jobs get fresh attempts, succeeded work stays, added steps that did not succeed run again. */
+/**
+ * At its failed stage (a running step: its current one): unfinished jobs get fresh attempts,
+ * succeeded work stays, added steps that did not succeed run again. Returns the steps it reopened.
+ */
 function resume(q: Statements, step: StepRow): number {
-  const stage = step.failed_stage ?? 'before';
+  const stage = step.failed_stage ?? step.stage;
   q.requeueUnfinishedJobs.run(jobId(step.pk, 0), jobId(step.pk, AFTER_SLOT));
   if (BEFORE_AFTER_HOOK.has(stage)) q.resetJob.run(jobId(step.pk, AFTER_SLOT));
   q.deleteLeasesOfStep.run(step.pk);
   q.resumeStep.run({ pk: step.pk, stage });
-  let opened = 1;
+  let opened = step.status === 'running' ? 0 : 1; // a running step never closed
   for (const child of q.allChildrenOf.all(step.pk) as { pk: number; status: string }[]) {
     if (child.status !== 'succeeded') opened += resetFresh(q, child);
   }

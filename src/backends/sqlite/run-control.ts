@@ -25,6 +25,7 @@ export function controlWorkflow(q: Statements, request: RunControlRequest, machi
       const keepMs = storedNumber(readForDisplay(workflow.options, UNREADABLE.workflowOptions).keepMs) ?? null; // corrupt: kept
       q.cancelWorkflow.run({ id, error: request.errorJson ?? null, now, expiresAt: keepMs === null ? null : now + keepMs });
       for (const { pk } of q.runningStepsOfWorkflow.all(id) as { pk: number }[]) dropLeases(q, pk);
+      q.dropTimersOfWorkflow.run(id); // no node wakes for them any more
       machine.events.push({ type: 'workflow', workflowId: id, status: 'cancelled' });
       return { changed: true, status: 'cancelled', events: [] };
     }
@@ -37,8 +38,21 @@ export function controlWorkflow(q: Statements, request: RunControlRequest, machi
       q.setWorkflowStatus.run({ id, status: 'running' });
       // Idle nodes look again; a delayed retry that fell due meanwhile is claimable now.
       for (const step of q.runningStepsOfWorkflow.all(id) as { id: string }[]) machine.events.push({ type: 'work', workflowId: id, stepId: step.id });
+      resumeTimers(q, id, machine, now);
       return { changed: true, status: 'running', events: [] };
   }
+}
+
+/**
+ * Timers that fell due while paused start now; nodes are woken for those still ahead (while
+ * paused, runnableSteps' nextRunAt left them out).
+ */
+function resumeTimers(q: Statements, workflowId: string, machine: StepMachine, now: number): void {
+  const timers = q.timersOfWorkflow.all(workflowId) as { pk: number; ready_at: number }[];
+  for (const timer of timers) {
+    if (timer.ready_at <= now) machine.start(timer.pk);
+  }
+  if (timers.some((timer) => timer.ready_at > now)) machine.events.push({ type: 'wake' });
 }
 
 /** Every job of the step leased to a node goes back to the queue, so its outcome is stale. */

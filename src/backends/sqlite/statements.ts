@@ -38,6 +38,8 @@ const QUERY_NAMES = [
   'setReadyAt',
   'dueTimers',
   'nextTimerAt',
+  'dropTimersOfWorkflow',
+  'timersOfWorkflow',
   'startStep',
   'setRunIndex',
   'finishStep',

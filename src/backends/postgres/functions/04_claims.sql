@@ -314,12 +314,15 @@ BEGIN
   PERFORM begin_events();
   FOR v_workflow IN
     SELECT DISTINCT d.workflow_id FROM (
-      SELECT s.workflow_id FROM steps s
-      WHERE s.status = 'waiting' AND s.due_at IS NOT NULL AND s.due_at <= now()
+      SELECT s.workflow_id FROM steps s JOIN workflows w ON w.id = s.workflow_id
+      WHERE s.status = 'waiting' AND s.due_at IS NOT NULL AND s.due_at <= now() AND w.status IN ('pending', 'running')
       ORDER BY s.due_at LIMIT p_limit
     ) d ORDER BY d.workflow_id
   LOOP
-    PERFORM 1 FROM workflows WHERE id = v_workflow FOR UPDATE;
+    -- A paused workflow's timers wait for its resume (a cancelled one has none: the cancel drops
+    -- them); the status is read again under the lock, a pause may have come meanwhile.
+    PERFORM 1 FROM workflows w WHERE w.id = v_workflow AND w.status IN ('pending', 'running') FOR UPDATE;
+    CONTINUE WHEN NOT FOUND;
     FOR v_pk IN
       SELECT s.pk FROM steps s
       WHERE s.workflow_id = v_workflow AND s.status = 'waiting' AND s.due_at IS NOT NULL AND s.due_at <= now()

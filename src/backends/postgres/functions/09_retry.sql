@@ -35,14 +35,16 @@ BEGIN
 END
 $$;
 
--- A failed step at the stage it failed in: jobs that did not succeed get fresh attempts
--- (requeued), afterAll runs again when the step resumes before it, succeeded work stays, added
--- steps that did not succeed run again from scratch. Returns how many steps it reopened.
+-- A failed step at the stage it failed in (a running step of a cancelled workflow: at its
+-- current stage): jobs that did not succeed get fresh attempts (requeued), afterAll runs again
+-- when the step resumes before it, succeeded work stays, added steps that did not succeed run
+-- again from scratch. Returns how many steps it reopened (a running step never closed).
 CREATE FUNCTION retry_resume(p_pk bigint, p_stage text) RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
-  v_opened integer := 1;
+  v_opened integer;
   v_child record;
 BEGIN
+  SELECT CASE WHEN s.status = 'running' THEN 0 ELSE 1 END INTO v_opened FROM steps s WHERE s.pk = p_pk;
   UPDATE jobs
   SET status = 'requeued', failed_count = 0, lost_count = 0, owner = NULL, run_at = NULL, error = NULL, finished_at = NULL
   WHERE step_pk = p_pk AND status IN ('leased', 'failed', 'requeued');
@@ -131,12 +133,15 @@ BEGIN
   v_fresh := ARRAY(SELECT r.pk FROM retry_reach(p_id, v_from) r);
 
   FOR v_step IN
-    SELECT s.pk, s.status, s.failed_stage, r.has_parent
+    SELECT s.pk, s.status, s.stage, s.failed_stage, r.has_parent
     FROM retry_reach(p_id, v_seeds) r JOIN steps s ON s.pk = r.pk
     ORDER BY s.decl_index
   LOOP
-    IF NOT v_step.pk = ANY(v_fresh) AND NOT v_step.has_parent AND v_step.status = ANY(p_retryable) AND v_step.failed_stage IS NOT NULL THEN
-      v_opened := v_opened + retry_resume(v_step.pk, v_step.failed_stage);
+    -- A step cut short by a cancel goes on at its current stage, like a failed step at its failed one.
+    IF NOT v_step.pk = ANY(v_fresh) AND NOT v_step.has_parent
+       AND ((v_step.status = ANY(p_retryable) AND v_step.failed_stage IS NOT NULL)
+            OR (v_step.status = 'running' AND v_workflow.status = 'cancelled')) THEN
+      v_opened := v_opened + retry_resume(v_step.pk, coalesce(v_step.failed_stage, v_step.stage));
       v_resumed := v_resumed || v_step.pk;
     ELSE
       v_opened := v_opened + retry_reset_fresh(v_step.pk);

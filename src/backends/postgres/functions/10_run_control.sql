@@ -44,6 +44,8 @@ BEGIN
       AND NOT lease_taken(l, j.seq);
     DELETE FROM leases l WHERE l.step_pk = ANY(v_pks);
     UPDATE jobs j SET status = 'requeued', owner = NULL, run_at = NULL WHERE j.step_pk = ANY(v_pks) AND j.status = 'leased';
+    -- Its timers are dropped (no node wakes for them); a retry fixes them again at each step's turn.
+    UPDATE steps s SET due_at = NULL WHERE s.workflow_id = p_workflow_id AND s.status = 'waiting' AND s.due_at IS NOT NULL;
     UPDATE workflows
     SET status = 'cancelled', error = p_error, finished_at = ms_now(),
         expires_at = ms_now() + json_bigint(v_workflow.options->'keepMs') * interval '1 millisecond'
@@ -61,6 +63,17 @@ BEGIN
     FOR v_step IN SELECT s.id FROM steps s WHERE s.workflow_id = p_workflow_id AND s.status = 'running' ORDER BY s.pk LOOP
       PERFORM step_work(p_workflow_id, v_step.id);
     END LOOP;
+    -- Timers that fell due while paused start now; nodes are woken for those still ahead (while
+    -- paused, runnableSteps' next_timer_at left them out).
+    FOR v_step IN
+      SELECT s.pk FROM steps s WHERE s.workflow_id = p_workflow_id AND s.status = 'waiting' AND s.due_at <= now() ORDER BY s.due_at, s.pk
+    LOOP
+      PERFORM step_start(v_step.pk, '{}');
+    END LOOP;
+    IF EXISTS (SELECT 1 FROM steps s WHERE s.workflow_id = p_workflow_id AND s.status = 'waiting' AND s.due_at > now()) THEN
+      PERFORM emit('{"type": "wake"}'::jsonb);
+    END IF;
+    PERFORM settle_workflow(p_workflow_id);
     status := 'running';
     changed := true;
   END IF;

@@ -32,13 +32,16 @@ SELECT release_jobs($1::bigint[], $2::integer[], $3::bigint[]);
 -- name: runnableSteps
 -- ($1 limit) Running steps whose current stage has a claimable job, oldest workflow first
 -- (paused and cancelled workflows have none), with the clock, the earliest delayed retry, the
--- earliest step timer and the earliest waitTimeout of a held-back step
--- (always one row; step columns null when none).
+-- earliest step timer of a pending or running workflow (a paused workflow's wait for its
+-- resume) and the earliest waitTimeout of a held-back step (always one row; step columns null
+-- when none).
 SELECT clock.now, clock.next_run_at, clock.next_timer_at, clock.next_wait_due, r.*
 FROM (
   SELECT floor(epoch_ms(now())) AS now,
          (SELECT epoch_ms(min(j.run_at)) FROM jobs j WHERE j.status = 'requeued' AND j.run_at > now()) AS next_run_at,
-         (SELECT epoch_ms(min(s.due_at)) FROM steps s WHERE s.status = 'waiting' AND s.due_at IS NOT NULL) AS next_timer_at,
+         (SELECT epoch_ms(s.due_at) FROM steps s JOIN workflows w ON w.id = s.workflow_id
+          WHERE s.status = 'waiting' AND s.due_at IS NOT NULL AND w.status IN ('pending', 'running')
+          ORDER BY s.due_at LIMIT 1) AS next_timer_at,
          (SELECT epoch_ms(min(s.wait_due)) FROM steps s WHERE s.wait_due IS NOT NULL) AS next_wait_due
 ) clock
 LEFT JOIN LATERAL (

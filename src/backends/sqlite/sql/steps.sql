@@ -38,14 +38,32 @@ UPDATE steps SET stage = ? WHERE pk = ?;
 UPDATE steps SET ready_at = @readyAt WHERE pk = @pk;
 
 -- name: dueTimers
--- Waiting steps whose time came (only steps with a timer have ready_at).
-SELECT pk FROM steps WHERE status = 'waiting' AND ready_at IS NOT NULL AND ready_at <= @now
-ORDER BY ready_at, pk
+-- Waiting steps whose time came (only steps with a timer have ready_at), of workflows that may
+-- start steps: a paused one's wait for its resume (a cancelled one has none, the cancel drops them).
+SELECT s.pk FROM steps s JOIN workflows w ON w.id = s.workflow_id
+WHERE s.status = 'waiting' AND s.ready_at IS NOT NULL AND s.ready_at <= @now AND w.status IN ('pending', 'running')
+ORDER BY s.ready_at, s.pk
 LIMIT @limit;
 
 -- name: nextTimerAt
--- Earliest timer still waiting (one already due, left by a full round, makes nodes look at once).
-SELECT MIN(ready_at) AS next FROM steps WHERE status = 'waiting' AND ready_at IS NOT NULL;
+-- Earliest timer still waiting (one already due, left by a full round, makes nodes look at once);
+-- a paused workflow's do not count until its resume.
+SELECT (
+  SELECT s.ready_at FROM steps s JOIN workflows w ON w.id = s.workflow_id
+  WHERE s.status = 'waiting' AND s.ready_at IS NOT NULL AND w.status IN ('pending', 'running')
+  ORDER BY s.ready_at
+  LIMIT 1
+) AS next;
+
+-- name: dropTimersOfWorkflow
+-- A cancel drops the due times of the workflow's waiting steps: a retry fixes them again when
+-- each step's turn comes.
+UPDATE steps SET ready_at = NULL WHERE workflow_id = ? AND status = 'waiting' AND ready_at IS NOT NULL;
+
+-- name: timersOfWorkflow
+-- The waiting steps of a workflow that have a due time, earliest first (resume starts the due ones).
+SELECT pk, ready_at FROM steps WHERE workflow_id = ? AND status = 'waiting' AND ready_at IS NOT NULL
+ORDER BY ready_at, pk;
 
 -- name: startStep
 UPDATE steps SET status = 'running', stage = 'before', started_at = @now, wait_since = NULL, wait_due = NULL WHERE pk = @pk;

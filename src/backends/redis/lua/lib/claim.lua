@@ -2,7 +2,9 @@
 --
 -- Hook jobs (beforeAll, afterAll) and requeued tasks are leased alone: their state records
 -- the owner and a fencing token bumped on every claim, and `held` indexes them by owner.
--- Fresh tasks are leased as one range per claim (`rl`), moving the step's cursor: one write
+-- A step's `tkb` (token base) is the highest token handed out before a retry reset its jobs
+-- (which deletes their states): tokens continue above it, so an attempt from before the reset
+-- is stale. Fresh tasks are leased as one range per claim (`rl`), moving the step's cursor: one write
 -- per batch instead of one per task. A claim whose node lease (validUntil, on Redis's clock)
 -- has run out is refused: the node may have been declared dead, and a claim landing after
 -- its recovery pass would never be recovered.
@@ -10,7 +12,7 @@
 -- Returns { code, total, watch, lo, freshData[], again[], n } with code 'ok' or 'lost'; fresh
 -- tasks have seqs lo, lo + 1, ...; `again` is flat: slot, data, failedCount, token, lostCount per job.
 
-local CLAIM_ATTRS = { 'status', 'stage', 'total', 'cur', 'hb', 'ha', 'rlc', 'glim', 'klim' }
+local CLAIM_ATTRS = { 'status', 'stage', 'total', 'cur', 'hb', 'ha', 'rlc', 'glim', 'klim', 'tkb' }
 
 -- Most ready tasks of a limited step one claim looks at (more when it asks for more).
 local LIMITED_SCAN = 2000
@@ -47,7 +49,7 @@ end
 -- ready-again ones first then fresh ones, each in seq order, skipping a task whose bucket holds
 -- klim leased tasks, until the step holds glim. `cur` marks the prefix of tasks no longer
 -- fresh (each has a state), so a claim never rescans them.
-local function claim_limited(n, owner, limit, total, cur, glim, klim, again)
+local function claim_limited(n, owner, limit, total, cur, glim, klim, base_token, again)
   local room = limit
   local pre = n .. ':'
   if glim then
@@ -72,8 +74,8 @@ local function claim_limited(n, owner, limit, total, cur, glim, klim, again)
     return counts[key] < klim, key
   end
   local function lease(field, s, key)
-    local fc, token, tail, lc = 0, 1, '', 0
-    if s then fc, token, tail, lc = s.fc, s.token + 1, s.tail, s.lc end
+    local fc, token, tail, lc = 0, base_token + 1, '', 0
+    if s then fc, token, tail, lc = s.fc, math.max(s.token, base_token) + 1, s.tail, s.lc end
     redis.call('HSET', K_JS, field, make_state(1, fc, token, owner, 0, '', tail, lc))
     redis.call('HSET', K_HELD, field, owner)
     if key then
@@ -137,20 +139,21 @@ local function claim(step_id, owner, valid_until, limit, n)
   promote_due()
   local again, fresh, lo = {}, {}, 0
   local stage = f[2]
+  local base_token = as_number(f[10]) or 0 -- none (or unusable): tokens count from the job's own
   if (stage == 'before' and f[5] == '1') or (stage == 'after' and f[6] == '1') then
     local slot = stage == 'before' and 'b' or 'a'
     local field = n .. ':' .. slot
     local s = job_state(field)
     -- (a state deflow did not write fails the step: nothing to claim then)
     if (s == nil or (s.status == 4 and s.runAt <= NOW)) and sget(n, 'status') == 'running' then
-      local fc, token, tail, lc = 0, 1, '', 0
-      if s then fc, token, tail, lc = s.fc, s.token + 1, s.tail, s.lc end
+      local fc, token, tail, lc = 0, base_token + 1, '', 0
+      if s then fc, token, tail, lc = s.fc, math.max(s.token, base_token) + 1, s.tail, s.lc end
       redis.call('HSET', K_JS, field, make_state(1, fc, token, owner, 0, '', tail, lc))
       redis.call('HSET', K_HELD, field, owner)
       again = { slot, 'null', fc, token, lc }
     end
   elseif stage == 'tasks' and (tonumber(f[8] or '') or tonumber(f[9] or '')) then
-    claim_limited(n, owner, limit, total, snum(n, 'cur') or 0, tonumber(f[8] or ''), tonumber(f[9] or ''), again)
+    claim_limited(n, owner, limit, total, snum(n, 'cur') or 0, tonumber(f[8] or ''), tonumber(f[9] or ''), base_token, again)
   elseif stage == 'tasks' then
     local base = tonumber(n) * SPAN
     local rows = redis.call('ZRANGEBYSCORE', K_RQ, I(base + 1), I(base + SPAN - 1), 'LIMIT', 0, limit)
@@ -158,7 +161,7 @@ local function claim(step_id, owner, valid_until, limit, n)
       redis.call('ZREM', K_RQ, field)
       local s = job_state(field)
       if s and s.status == 4 then
-        local token = s.token + 1
+        local token = math.max(s.token, base_token) + 1
         redis.call('HSET', K_JS, field, make_state(1, s.fc, token, owner, 0, '', s.tail, s.lc))
         redis.call('HSET', K_HELD, field, owner)
         local seq = string.sub(field, #n + 2)

@@ -50,9 +50,22 @@ local function drop_leases()
   redis.call('DEL', K_RL)
 end
 
+-- A cancel drops the timers of its waiting steps (no node wakes for them); a retry fixes them
+-- again at each step's turn.
+local function drop_timers()
+  each_step(function(n)
+    local f = sfetch(n, { 'status', 'rat' })
+    if f[1] == 'waiting' and f[2] and f[2] ~= '' then
+      sset(n, 'rat', '')
+      redis.call('ZREM', K_READY, n)
+    end
+  end)
+end
+
 if action == 'cancel' then
   if status == 'pending' or status == 'running' or status == 'paused' then
     drop_leases()
+    drop_timers()
     finish_workflow('cancelled', ARGV[4], redis.call('HGET', K_WF, 'keep'))
     status, changed = 'cancelled', 1
   end
@@ -69,6 +82,10 @@ elseif action == 'resume' then
     each_step(function(n)
       if sget(n, 'status') == 'running' then work(n) end
     end)
+    -- Timers that fell due while paused start now; the workflow's hint is set again for those
+    -- still ahead (check.lua skipped the paused workflow).
+    start_due_timers()
+    WORK_CHANGED = true
   end
 end
 return reply({ changed, status })

@@ -117,26 +117,53 @@ local function drop_claims(n)
 end
 
 -- From scratch: waiting, every job fresh, its added steps too. Returns the steps it reopened.
+-- The job states go, so the highest token they held becomes the step's token base (`tkb`,
+-- lib/claim.lua): a node still running an old attempt is refused as stale.
 local function reset_fresh(n)
   local opened = TERMINAL[sget(n, 'status')] and 1 or 0
   drop_claims(n)
   local fields = job_fields(n)
+  local top = as_number(sget(n, 'tkb')) or 0
   for i = 1, #fields, 1000 do
     local part = { unpack(fields, i, math.min(i + 999, #fields)) }
+    for _, v in ipairs(redis.call('HMGET', K_JS, unpack(part))) do
+      local s = v and parse_state(v)
+      if s and s.token > top then top = s.token end
+    end
     redis.call('HDEL', K_JS, unpack(part))
     redis.call('HDEL', K_ER, unpack(part))
     redis.call('HDEL', K_HELD, unpack(part))
   end
+  -- Tasks once leased in a range carry no token (their fence is "fresh and up to cur"): a node
+  -- may still report one. They run again leased alone, with a token above `top`; the cursor
+  -- stays, so no range hands them out again.
+  local cur = as_number(sget(n, 'cur')) or 0
+  local base = tonumber(n) * SPAN
+  local ready = make_state(4, 0, top, '', 0, '', '')
+  for first = 1, cur, 500 do
+    local states, queue = {}, {}
+    for seq = first, math.min(first + 499, cur) do
+      local field = n .. ':' .. I(seq)
+      states[#states + 1] = field
+      states[#states + 1] = ready
+      queue[#queue + 1] = I(base + seq)
+      queue[#queue + 1] = field
+    end
+    redis.call('HSET', K_JS, unpack(states))
+    redis.call('ZADD', K_RQ, unpack(queue))
+  end
   sput(n, { 'status', 'waiting', 'stage', 'before', 'fstg', '', 'err', '', 'fseq', '', 'ferr', '', 'done', 0, 'failed', 0,
-    'cur', 0, 'rlc', 0, 'run', '', 'sAt', '', 'fAt', '' })
+    'cur', I(cur), 'rlc', 0, 'run', '', 'sAt', '', 'fAt', '', 'tkb', top })
   for _, c in ipairs(split(sget(n, 'ch'))) do opened = opened + reset_fresh(c) end
   return opened
 end
 
--- At its failed stage: jobs that did not succeed get fresh attempts (fencing tokens kept),
--- succeeded work stays, added steps that did not succeed run again from scratch.
+-- At its failed stage (a running step of a cancelled workflow: its current one): jobs that did
+-- not succeed get fresh attempts (fencing tokens kept), succeeded work stays, added steps that
+-- did not succeed run again from scratch. Returns the steps it reopened (a running step never closed).
 local function resume(n)
-  local stage = sget(n, 'fstg')
+  local f = sfetch(n, { 'status', 'fstg', 'stage' })
+  local stage = (f[2] and f[2] ~= '') and f[2] or f[3]
   drop_claims(n)
   for _, field in ipairs(job_fields(n)) do
     local s = job_state(field)
@@ -150,7 +177,7 @@ local function resume(n)
     end
   end
   sput(n, { 'status', 'running', 'stage', stage, 'fstg', '', 'err', '', 'fseq', '', 'ferr', '', 'failed', 0, 'fAt', '' })
-  local opened = 1
+  local opened = f[1] == 'running' and 0 or 1
   for _, c in ipairs(split(sget(n, 'ch'))) do
     if sget(c, 'status') ~= 'succeeded' then opened = opened + reset_fresh(c) end
   end
@@ -161,7 +188,9 @@ local opened, resumed = 0, {}
 for _, n in ipairs(decl) do
   if reached[n] then
     local f = sfetch(n, { 'status', 'fstg' })
-    if not fresh[n] and not has_parent[n] and retryable[f[1]] and f[2] and f[2] ~= '' then
+    -- A step cut short by a cancel goes on at its current stage, like a failed step at its failed one.
+    local cut_short = wf[1] == 'cancelled' and f[1] == 'running'
+    if not fresh[n] and not has_parent[n] and (cut_short or (retryable[f[1]] and f[2] and f[2] ~= '')) then
       opened = opened + resume(n)
       resumed[#resumed + 1] = n
     else
