@@ -9,6 +9,7 @@ import { printableLines } from './format.js';
 import { demoCommand } from './commands/demo.js';
 import { lsCommand } from './commands/ls.js';
 import { runCommand } from './commands/run.js';
+import { serveCommand } from './commands/serve.js';
 import { showCommand } from './commands/show.js';
 import { workerCommand } from './commands/worker.js';
 
@@ -25,6 +26,7 @@ runCommand(program);
 workerCommand(program);
 lsCommand(program);
 showCommand(program);
+serveCommand(program);
 
 /** Passwords of every backend URL this run was given, hidden in whatever failure it prints. */
 const secrets = [process.env.DEFLOW_BACKEND, ...process.argv.flatMap((arg) => [arg, arg.slice(arg.indexOf('=') + 1)])]

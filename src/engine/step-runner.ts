@@ -15,6 +15,7 @@ import { executeJob } from './executor.js';
 import { leaseOf } from './lease.js';
 import type { HostedRunner, StepRunnerHost } from './step-runner-host.js';
 import type { RegisteredHandler } from './handler-registry.js';
+import { StepTelemetry } from './telemetry.js';
 
 /** Milliseconds of work a node aims to hold per lane when jobs are quick. */
 const HOLD_WINDOW_MS = 25;
@@ -36,6 +37,7 @@ export class StepRunner implements HostedRunner {
   /** Task jobs this runner claimed, to notice when it holds the whole step. */
   private claimedTasks = 0;
   private averageJobMs = -1;
+  private readonly telemetry: StepTelemetry;
 
   constructor(
     private readonly host: StepRunnerHost,
@@ -43,6 +45,12 @@ export class StepRunner implements HostedRunner {
     private readonly handler: RegisteredHandler,
   ) {
     this.key = runnerKey(current.workflowId, current.stepId);
+    this.telemetry = new StepTelemetry(current);
+  }
+
+  /** The node is done with this runner (dropped or stopped): its step span ends. */
+  retire(): void {
+    this.telemetry.end();
   }
 
   /** What this node knows of the step (refreshed when a claim reports a new execution index). */
@@ -117,11 +125,13 @@ export class StepRunner implements HostedRunner {
         this.claiming = false;
         return;
       }
+      const sentAt = this.host.clock.monotonic();
       const trip: Promise<ClaimResult | undefined> =
         this.host.batcher.pending > 0 ? this.host.batcher.flush(request) : this.host.backend.claim(request);
       trip.then(
         (result) => {
           this.claiming = false;
+          this.telemetry.claimed(result?.jobs.length ?? 0, this.host.clock.monotonic() - sentAt);
           this.accept(result, request.limit);
         },
         (error: unknown) => {
@@ -187,15 +197,17 @@ export class StepRunner implements HostedRunner {
     const startedAt = this.host.clock.monotonic();
     this.runningIds.add(job.id);
     const context = { node: this.host, step: this.current, job, taskCount: this.taskCount, calls: 0 };
+    const ended = this.telemetry.attempt(job);
     executeJob(context, this.handler, this.host.views, this.watchNextTask, this.host.executionHooks, this.host.clock).then(
-      (outcome) => this.finished(outcome, startedAt),
+      (outcome) => this.finished(outcome, startedAt, ended),
       // executeJob catches user errors; reaching here is a deflow bug, still recorded on the job.
-      (error: unknown) => this.finished(internalFailure(job, error), startedAt),
+      (error: unknown) => this.finished(internalFailure(job, error), startedAt, ended),
     );
   }
 
-  private finished(outcome: JobOutcome, startedAt: number): void {
+  private finished(outcome: JobOutcome, startedAt: number, ended: (outcome: JobOutcome, tookMs: number) => void): void {
     const tookMs = this.host.clock.monotonic() - startedAt;
+    ended(outcome, tookMs);
     this.averageJobMs = this.averageJobMs < 0 ? tookMs : this.averageJobMs + EWMA_WEIGHT * (tookMs - this.averageJobMs);
     this.running--;
     this.runningIds.delete(outcome.id);

@@ -73,11 +73,11 @@ interface WorkerOptions extends BackendOptions {
 }
 
 /** Commander collector: a repeated option adds to the list instead of replacing it. */
-function collect(value: string, previous: string[] | undefined): string[] {
+export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
-function existingDir(dir: string, flag: string): string {
+export function existingDir(dir: string, flag: string): string {
   const path = resolve(dir);
   let isDirectory = false;
   try {
@@ -93,7 +93,7 @@ function existingDir(dir: string, flag: string): string {
 const SLOW_IMPORT_MS = 5_000;
 
 /** Imports a step module; false when it exports no StepHandler at all (a helper or a types module). */
-async function importStepModule({ path: file, url }: ScannedModule): Promise<boolean> {
+export async function importStepModule({ path: file, url }: ScannedModule): Promise<boolean> {
   let namespace: Record<string, unknown>;
   const slow = setTimeout(() => {
     process.stderr.write(
