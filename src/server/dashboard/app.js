@@ -180,9 +180,11 @@ async function workflowsPage(params) {
       if (event !== 'workflow') return;
       if (rows.has(data.id)) render(data);
       else if (!cursor && matches(data)) body.prepend(render(data));
-      countTimer ??= setTimeout(() => {
-        countTimer = null;
+      // The server counts at most every few seconds: ask soon, and once more after that.
+      clearTimeout(countTimer);
+      countTimer = setTimeout(() => {
         void refreshCounts();
+        countTimer = setTimeout(() => void refreshCounts(), 6000);
       }, 1000);
     },
     () => void load(),
