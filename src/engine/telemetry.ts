@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { SpanStatusCode, TraceFlags, context, trace } from '@opentelemetry/api';
 import type { Span } from '@opentelemetry/api';
-import type { ClaimedJob, JobOutcome, RunnableStep } from '../backends/backend.js';
+import type { Backend, ClaimedJob, JobOutcome, RunnableStep, WorkflowFinishedEvent } from '../backends/backend.js';
 
 export type JobEnd = 'succeeded' | 'retry' | 'failed';
 
@@ -106,4 +106,28 @@ export class StepTelemetry {
     this.ended = true;
     this.span.end();
   }
+}
+
+/**
+ * A workflow ended in a completion of this node (the one node whose round trip finished it):
+ * writes its `deflow.workflow` span, from its start to its end as the store has them. Only when
+ * tracing records: the workflow is read for its times, never otherwise.
+ */
+export function traceWorkflowEnd(backend: Backend, event: WorkflowFinishedEvent): void {
+  const parent = workflowContext(event.workflowId);
+  // Whether an SDK records spans of this trace: a probe, dropped unended (never exported).
+  if (!tracer.startSpan('deflow.workflow.probe', {}, parent).isRecording()) return;
+  backend.getWorkflow(event.workflowId).then(
+    (workflow) => {
+      if (workflow === null) return;
+      const span = tracer.startSpan(
+        'deflow.workflow',
+        { startTime: workflow.startedAt ?? workflow.createdAt, attributes: { 'deflow.workflow.id': workflow.id, 'deflow.workflow.name': workflow.name, 'deflow.workflow.status': workflow.status } },
+        parent,
+      );
+      if (workflow.status !== 'succeeded') span.setStatus({ code: SpanStatusCode.ERROR, message: workflow.error?.message ?? workflow.status });
+      span.end(workflow.finishedAt ?? undefined);
+    },
+    () => undefined, // a trace without its workflow span; the work is unaffected
+  );
 }

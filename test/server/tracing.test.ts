@@ -1,11 +1,12 @@
 /**
  * OpenTelemetry: with an SDK registered (an in-memory exporter here), a node writes a span per
- * step it runs and per job attempt, all of one workflow in one trace (its id derived from the
+ * step it runs and per job attempt, the finishing node one per workflow, all of one workflow in one trace (its id derived from the
  * workflow's), attempts under their step's span; a failed attempt has an error status.
  */
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { eventually } from '../conformance/context.js';
 import { chain, cleanup, registerSqlite } from './helpers.js';
 
 const exporter = new InMemorySpanExporter();
@@ -26,6 +27,8 @@ it('writes step and attempt spans, one trace per workflow', async () => {
   await one.done().catch(() => undefined);
   const two = chain('traced', 1).run();
   await two.done();
+  // The finishing node reads the workflow's times before it writes its span.
+  await eventually(() => (exporter.getFinishedSpans().filter((span) => span.name === 'deflow.workflow').length === 2 ? true : undefined), 20_000);
   await cleanup(); // runners retire: their step spans end
   const spans = exporter.getFinishedSpans();
   const of = (workflowId: string) => spans.filter((span) => span.attributes['deflow.workflow.id'] === workflowId);
@@ -44,4 +47,11 @@ it('writes step and attempt spans, one trace per workflow', async () => {
   expect(step).toBeDefined();
   for (const task of tasks) expect(task.parentSpanContext?.spanId).toBe(step!.spanContext().spanId);
   expect(second.filter((span) => span.name === 'deflow.task')).toHaveLength(2);
+  // Each workflow's own span, written once by the node that finished it, in the same trace.
+  const workflowSpans = first.filter((span) => span.name === 'deflow.workflow');
+  expect(workflowSpans).toHaveLength(1);
+  expect(workflowSpans[0]!.attributes['deflow.workflow.status']).toBe('failed');
+  expect(workflowSpans[0]!.status.code).toBe(SpanStatusCode.ERROR);
+  expect(second.filter((span) => span.name === 'deflow.workflow')).toMatchObject([{ attributes: { 'deflow.workflow.status': 'succeeded' } }]);
+  expect(spans.filter((span) => span.name === 'deflow.workflow.probe')).toEqual([]);
 }, 60_000);
