@@ -64,6 +64,11 @@ describe('server API (sqlite)', () => {
     expect(() => checkListenAddress('::', [])).toThrow(/without a token/);
     expect(() => checkListenAddress('127.0.0.1', [])).not.toThrow();
     expect(() => checkListenAddress('0.0.0.0', [TOKEN])).not.toThrow();
+    // Without tokens, a client on this machine needs none; one the server cannot place is refused.
+    app = await serve({ tokens: [] });
+    const base = await app.listen({ host: '127.0.0.1', port: 0 });
+    expect((await fetch(`${base}/api/workflows`)).status).toBe(200);
+    expect((await get('/api/workflows', {})).status).toBe(403); // inject's socket has no local address
   });
 
   it('answers bad input with 400 naming the field, and a large body with 413', async () => {
