@@ -28,6 +28,15 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard runs in the browser (plain ES module, no build).
+    files: ['src/server/dashboard/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ['document', 'window', 'location', 'sessionStorage', 'fetch', 'Node', 'URLSearchParams', 'AbortController', 'TextDecoderStream', 'setTimeout', 'clearTimeout'].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
+  {
     // Tests and benchmarks poke at internals and use loose fixtures on purpose.
     files: ['test/**', 'bench/**'],
     rules: {

@@ -1,5 +1,6 @@
 // Builds dist/ with tsc, then copies the non-TypeScript assets (Lua scripts, SQL files)
-// that the backends read at run time, so they resolve from node_modules after install.
+// that the backends read at run time, and the server's prebuilt dashboard (plain HTML, CSS
+// and an ES module: no front-end build), so they resolve from node_modules after install.
 import { execFileSync } from 'node:child_process';
 import { cpSync, readdirSync, rmSync, statSync, chmodSync, existsSync } from 'node:fs';
 import { join, extname } from 'node:path';
@@ -24,6 +25,7 @@ function copyAssets(dir) {
   }
 }
 copyAssets(join(root, 'src'));
+cpSync(join(root, 'src/server/dashboard'), join(root, 'dist/server/dashboard'), { recursive: true });
 
 const cli = join(root, 'dist/cli/main.js');
 if (existsSync(cli)) chmodSync(cli, 0o755);

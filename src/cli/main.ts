@@ -11,6 +11,7 @@ import { demoCommand } from './commands/demo.js';
 import { lsCommand } from './commands/ls.js';
 import { retryCommand } from './commands/retry.js';
 import { runCommand } from './commands/run.js';
+import { serveCommand } from './commands/serve.js';
 import { showCommand } from './commands/show.js';
 import { startCommand } from './commands/start.js';
 import { workerCommand } from './commands/worker.js';
@@ -31,6 +32,7 @@ lsCommand(program);
 showCommand(program);
 retryCommand(program);
 controlCommands(program);
+serveCommand(program);
 
 /** Passwords of every backend URL this run was given, hidden in whatever failure it prints. */
 const secrets = [process.env.DEFLOW_BACKEND, ...process.argv.flatMap((arg) => [arg, arg.slice(arg.indexOf('=') + 1)])]

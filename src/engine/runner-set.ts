@@ -25,7 +25,11 @@ export class RunnerSet {
 
   /** Drops a runner that went idle with its step drained; a later work event starts a new one. */
   dropIfDone(runner: HostedRunner): void {
-    if (runner.idle && runner.isDrained && this.runners.get(runner.key) === runner) this.runners.delete(runner.key);
+    const held = this.runners.get(runner.key);
+    if (runner.idle && runner.isDrained && held === runner) {
+      this.runners.delete(runner.key);
+      held.retire();
+    }
   }
 
   /** Jobs running or queued on the whole node. */
@@ -61,7 +65,10 @@ export class RunnerSet {
 
   /** Stops every runner; returns the claimed jobs that never started. */
   stopAll(): ClaimedJob[] {
-    return [...this.runners.values()].flatMap((runner) => runner.stop());
+    return [...this.runners.values()].flatMap((runner) => {
+      runner.retire();
+      return runner.stop();
+    });
   }
 
   /** Somebody listens for nextTask events of this workflow: its running steps publish them. */
@@ -72,6 +79,7 @@ export class RunnerSet {
   }
 
   clear(): void {
+    for (const runner of this.runners.values()) runner.retire();
     this.runners.clear();
   }
 

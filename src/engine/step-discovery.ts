@@ -19,6 +19,7 @@ import type { RegisteredHandler } from './handler-registry.js';
 import type { HandlerResolver } from './handler-resolver.js';
 import type { RunnerSet } from './runner-set.js';
 import { StepRunner, runnerKey } from './step-runner.js';
+import { traceWorkflowEnd } from './telemetry.js';
 import type { HostedRunner, StepRunnerHost } from './step-runner-host.js';
 
 /** How long a runner whose claim failed waits before it claims again (the backend may be restarting). */
@@ -130,6 +131,7 @@ export class StepDiscovery {
     }
     for (const event of result.events) {
       if (event.type === 'work') this.onWork(event);
+      else if (event.type === 'workflow') traceWorkflowEnd(this.host.backend, event);
     }
   }
 

@@ -16,6 +16,7 @@ import { withEvents } from './step-events.js';
 import { leaseOf } from './lease.js';
 import type { HostedRunner, StepRunnerHost } from './step-runner-host.js';
 import type { RegisteredHandler } from './handler-registry.js';
+import { StepTelemetry } from './telemetry.js';
 
 /** Milliseconds of work a node aims to hold per lane when jobs are quick. */
 const HOLD_WINDOW_MS = 25;
@@ -39,6 +40,7 @@ export class StepRunner implements HostedRunner {
   private averageJobMs = -1;
   /** Reading the events the step waited for (steps with waitFor only). */
   private loadingEvents: Promise<void> | undefined;
+  private readonly telemetry: StepTelemetry;
 
   constructor(
     private readonly host: StepRunnerHost,
@@ -46,6 +48,12 @@ export class StepRunner implements HostedRunner {
     private readonly handler: RegisteredHandler,
   ) {
     this.key = runnerKey(current.workflowId, current.stepId);
+    this.telemetry = new StepTelemetry(current);
+  }
+
+  /** The node is done with this runner (dropped or stopped): its step span ends. */
+  retire(): void {
+    this.telemetry.end();
   }
 
   /** What this node knows of the step (refreshed when a claim reports a new execution index). */
@@ -123,11 +131,13 @@ export class StepRunner implements HostedRunner {
       // A limited step's claim also waits for outcomes already on their way: racing ahead of
       // them, it would find its own finished jobs still counted in flight and come back short.
       const batcher = this.host.batcher;
+      const sentAt = this.host.clock.monotonic();
       const trip: Promise<ClaimResult | undefined> =
         batcher.pending > 0 || (batcher.busy && isLimited(this.current)) ? batcher.flush(request) : this.host.backend.claim(request);
       trip.then(
         (result) => {
           this.claiming = false;
+          this.telemetry.claimed(result?.jobs.length ?? 0, this.host.clock.monotonic() - sentAt);
           this.accept(result, request.limit);
         },
         (error: unknown) => {
@@ -193,6 +203,7 @@ export class StepRunner implements HostedRunner {
   private start(job: ClaimedJob): void {
     const startedAt = this.host.clock.monotonic();
     this.runningIds.add(job.id);
+    const ended = this.telemetry.attempt(job);
     const run = (): Promise<JobOutcome> => {
       const context = { node: this.host, step: this.current, job, taskCount: this.taskCount, calls: 0 };
       return executeJob(context, this.handler, this.host.views, this.watchNextTask, this.host.executionHooks, this.host.clock);
@@ -206,14 +217,15 @@ export class StepRunner implements HostedRunner {
       throw error;
     });
     trip.then(
-      (outcome) => this.finished(outcome, startedAt),
+      (outcome) => this.finished(outcome, startedAt, ended),
       // executeJob catches user errors; reaching here is a deflow bug, still recorded on the job.
-      (error: unknown) => this.finished(internalFailure(job, error), startedAt),
+      (error: unknown) => this.finished(internalFailure(job, error), startedAt, ended),
     );
   }
 
-  private finished(outcome: JobOutcome, startedAt: number): void {
+  private finished(outcome: JobOutcome, startedAt: number, ended: (outcome: JobOutcome, tookMs: number) => void): void {
     const tookMs = this.host.clock.monotonic() - startedAt;
+    ended(outcome, tookMs);
     this.averageJobMs = this.averageJobMs < 0 ? tookMs : this.averageJobMs + EWMA_WEIGHT * (tookMs - this.averageJobMs);
     this.running--;
     this.runningIds.delete(outcome.id);

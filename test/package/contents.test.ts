@@ -36,5 +36,7 @@ test('the package holds every file its README and docs link to, and no tests', a
   }
   expect(missing).toEqual([]);
   expect(packed).toContain('examples/quickstart/main.js');
+  // The dashboard ships prebuilt: a user runs no front-end build.
+  for (const file of ['index.html', 'app.js', 'style.css']) expect(packed).toContain(`dist/server/dashboard/${file}`);
   expect(packed.filter((file) => file.startsWith('test/') || /\.test\.[jt]s$/.test(file))).toEqual([]);
 }, 150_000);

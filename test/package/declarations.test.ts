@@ -21,6 +21,8 @@ import DeFlow, { StepHandler, WorkFlow } from 'deflow';
 import type { RegisterOptions, WorkflowResult } from 'deflow';
 import { createFarm } from 'deflow/pool';
 import { WorkestratorFarm } from 'deflow/workestrator';
+import { createServer, deflowServer, defineRoute } from 'deflow/server';
+import type { DeflowServerOptions } from 'deflow/server';
 
 const options: RegisterOptions = { backend: 'postgres://app@db/app', schema: 'billing' };
 const double = new StepHandler<unknown, { n: number }, number>({ name: 'double', handler: (task) => task.data.n * 2 });
@@ -30,6 +32,13 @@ export async function main(): Promise<WorkflowResult | null> {
   return flow.done();
 }
 export const kinds: unknown[] = [createFarm, WorkestratorFarm];
+const serverOptions: DeflowServerOptions = { tokens: ['a-token-of-sixteen+'], bodyLimit: 1024 };
+export async function serve(): Promise<void> {
+  const app = await createServer(serverOptions);
+  await app.listen({ port: 0 });
+  await app.close();
+}
+export const server: unknown[] = [deflowServer, defineRoute({ method: 'GET', url: '/x', summary: 'x', schema: {}, handler: () => Promise.resolve(1) })];
 `;
 
 let project: string | undefined;

@@ -88,11 +88,11 @@ interface WorkerOptions extends BackendOptions {
 }
 
 /** Commander collector: a repeated option adds to the list instead of replacing it. */
-function collect(value: string, previous: string[] | undefined): string[] {
+export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
-function existingDir(dir: string, flag: string): string {
+export function existingDir(dir: string, flag: string): string {
   const path = resolve(dir);
   let isDirectory = false;
   try {
@@ -105,7 +105,7 @@ function existingDir(dir: string, flag: string): string {
 }
 
 /** Imports a step module; false when it exports no StepHandler at all (a helper or a types module). */
-async function importStepModule(module: ScannedModule): Promise<boolean> {
+export async function importStepModule(module: ScannedModule): Promise<boolean> {
   const exports = await importScanned(module, 'step module', 'worker', '--steps');
   if ('default' in exports && exports.default !== undefined) {
     if (isStepHandler(exports.default)) return true;

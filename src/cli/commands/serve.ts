@@ -1,0 +1,88 @@
+/**
+ * `deflow serve`: the HTTP API, event stream, metrics and dashboard (docs/server.md). With
+ * --steps it is also a worker running those step modules (as `deflow worker`), unless
+ * --no-worker; without --steps it only serves. It refuses to listen beyond this machine without
+ * a token (DEFLOW_TOKEN or --token), and never prints a token.
+ */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import DeFlow, { ValidationError } from '../../index.js';
+import { scanStepModules } from '../../api/step-module-scan.js';
+import { registerOptions, withBackendOptions } from '../backend-option.js';
+import type { BackendOptions } from '../backend-option.js';
+import { enableTypeScript } from '../ts-loader.js';
+import { cliMilliseconds, reportProblems, withStartupTimeout } from '../startup.js';
+import { collect, existingDir, importStepModule } from './worker.js';
+
+interface ServeOptions extends BackendOptions {
+  port: string;
+  host: string;
+  steps?: string[];
+  allow?: string[];
+  token?: string[];
+  worker: boolean;
+  bodyLimit: string;
+  publicMetrics?: boolean;
+  startupTimeout: string;
+}
+
+export function serveCommand(program: Command): void {
+  const command = withBackendOptions(
+    program
+      .command('serve')
+      .description('serve the HTTP API, event stream, metrics and dashboard (and run --steps as a worker)')
+      .option('-p, --port <port>', 'port to listen on', '3000')
+      .option('--host <host>', 'address to listen on (beyond 127.0.0.1 a token is required)', '127.0.0.1')
+      .option('-s, --steps <dir>', 'directory of step modules to run as a worker (repeatable); without it the server only serves', collect)
+      .option('--allow <dir>', 'directory whose modules may be imported when a stored step names them (repeatable)', collect)
+      .option('--token <token>', 'bearer token clients must send (repeatable; default: $DEFLOW_TOKEN, comma-separated)', collect)
+      .option('--no-worker', 'only serve, even with --steps')
+      .option('--body-limit <bytes>', 'largest request body', String(64 * 1024))
+      .option('--public-metrics', 'serve /metrics without a token'),
+  );
+  withStartupTimeout(command).action(async (options: ServeOptions) => {
+    const port = Number(options.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ValidationError(`--port must be an integer from 0 to 65535, got ${JSON.stringify(options.port)}`);
+    const bodyLimit = Number(options.bodyLimit);
+    if (!Number.isInteger(bodyLimit) || bodyLimit < 1) throw new ValidationError(`--body-limit must be a positive whole number of bytes, got ${JSON.stringify(options.bodyLimit)}`);
+    // Loaded here, not with the CLI: the other commands need no HTTP server.
+    const { checkListenAddress, createServer, listenServer } = await import('../../server/index.js');
+    const tokens = options.token ?? (process.env.DEFLOW_TOKEN ?? '').split(',').map((token) => token.trim()).filter((token) => token !== '');
+    // Before anything connects: a refused address should not cost a backend start-up.
+    checkListenAddress(options.host, tokens);
+    const stepsDirs = (options.steps ?? []).map((dir) => resolve(dir));
+    const worker = options.worker && stepsDirs.length > 0;
+    const allowDirs = (options.allow ?? []).map((dir) => existingDir(dir, '--allow'));
+    const stepDirs = [...new Set([...stepsDirs, ...allowDirs])];
+    let loaded = 0;
+    if (worker) {
+      enableTypeScript();
+      const scan = scanStepModules(stepsDirs, stepDirs);
+      for (const line of scan.skipped) process.stderr.write(`deflow serve: ${line}\n`);
+      if (scan.modules.length === 0) throw new ValidationError(`no step modules (.ts, .mts, .js, .mjs) found in ${stepsDirs.join(', ')}`);
+      for (const module of scan.modules) if (await importStepModule(module)) loaded += 1;
+    }
+    const startupTimeout = cliMilliseconds(options.startupTimeout, '--startup-timeout', 0);
+    const deflow = DeFlow.register({ ...registerOptions(options), worker, ...(stepDirs.length > 0 ? { stepDirs } : {}), startupTimeout });
+    reportProblems(deflow, 'serve');
+    await deflow.ready();
+    const app = await createServer({ deflow, tokens, bodyLimit, publicMetrics: options.publicMetrics === true });
+    const url = await listenServer(app, { host: options.host, port, tokens });
+    const backend = (await deflow.services()).backend;
+    const role = worker ? `worker with ${loaded} step modules` : 'serving only (no worker)';
+    const auth = tokens.length === 0 ? 'no token: this machine only' : `${tokens.length} token${tokens.length === 1 ? '' : 's'}`;
+    process.stderr.write(`deflow serve ${process.pid} on ${backend.kind} (${backend.location}), ${role}, ${auth}\n`);
+    process.stdout.write(`${url}/\n`);
+    await new Promise<void>((done) => {
+      const stop = (signal: string): void => {
+        process.stderr.write(`${signal}: closing the server, finishing running tasks...\n`);
+        void app
+          .close()
+          .then(() => DeFlow.unregister())
+          .then(done);
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+  });
+}

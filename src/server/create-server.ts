@@ -1,0 +1,37 @@
+/** A Fastify app serving deflow alone (the `deflow serve` command uses it), and the rule on where it may listen. */
+import Fastify from 'fastify';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import { ValidationError } from '../errors.js';
+import { isLoopback } from './auth.js';
+import { DEFAULT_BODY_LIMIT, deflowServer } from './plugin.js';
+import type { DeflowServerOptions } from './plugin.js';
+
+export interface CreateServerOptions extends DeflowServerOptions {
+  /** Fastify's logger option (default false). */
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** Builds the app with the deflow plugin registered at `/`; call `listen()` on it (see listenServer). */
+export async function createServer(options: CreateServerOptions = {}): Promise<FastifyInstance> {
+  const { logger, ...plugin } = options;
+  const app = Fastify({ logger: logger ?? false, bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT, forceCloseConnections: true });
+  await app.register(deflowServer, plugin);
+  await app.ready();
+  return app;
+}
+
+/** Refuses an address other machines can reach when there is no token. */
+export function checkListenAddress(host: string, tokens: readonly string[]): void {
+  if (tokens.length === 0 && !isLoopback(host)) {
+    throw new ValidationError(
+      `refusing to listen on ${host} without a token: anyone who can reach it could read your workflows. ` +
+        'Set DEFLOW_TOKEN (or --token), or listen on 127.0.0.1',
+    );
+  }
+}
+
+/** Checks the address, then listens; resolves with the URL it listens on. */
+export async function listenServer(app: FastifyInstance, { host, port, tokens }: { host: string; port: number; tokens: readonly string[] }): Promise<string> {
+  checkListenAddress(host, tokens);
+  return app.listen({ host, port });
+}
