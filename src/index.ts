@@ -19,7 +19,7 @@ export type { TaskError } from './api/task.js';
 export type { StepResult, WorkflowResult } from './api/results.js';
 export type { StepSource } from './api/step-source.js';
 export { DEFAULT_STEP_OPTIONS } from './api/options.js';
-export type { RegisterOptions, StepOptions, WorkflowOptions } from './api/options.js';
+export type { RateLimitOptions, RegisterOptions, StepOptions, WorkflowOptions } from './api/options.js';
 export type { RedisConnectionOptions } from './backends/registry.js';
 export type { DependencyCondition, JobStatus, StepStatus, WorkflowStatus } from './backends/records.js';
 export {

@@ -57,6 +57,10 @@ export interface ResolvedStepOptions {
   maxNodeLosses?: number;
   /** Where the task handler runs: the node's event loop (absent or 'none'), or its pool of threads / processes. */
   isolation?: 'none' | 'thread' | 'process';
+  /** Name of the rate limit every task start of this step counts against (DeFlow.setRateLimit); absent: none. */
+  rateLimit?: string;
+  /** Claim order among runnable steps: higher first; absent = 0. */
+  priority?: number;
 }
 
 /** Workflow-level options as stored. */

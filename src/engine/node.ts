@@ -217,6 +217,10 @@ export class WorkerNode implements StepRunnerHost {
     }
   }
 
+  onRateLimited(_runner: HostedRunner, delayMs: number): void {
+    this.discovery.discoverIn(delayMs);
+  }
+
   onClaimError(runner: HostedRunner, error: unknown): void {
     if (error instanceof LeaseLostError) {
       void this.rejoin();

@@ -16,7 +16,9 @@ import { failures } from './failures.js';
 import { leases } from './leases.js';
 import { names } from './names.js';
 import { nodeLosses } from './node-losses.js';
+import { priorities } from './priorities.js';
 import { processes } from './processes.js';
+import { rateLimits } from './rate-limits.js';
 import { storedCode } from './stored-code.js';
 
 export function runConformance(backend: BackendUnderTest): void {
@@ -31,6 +33,8 @@ export function runConformance(backend: BackendUnderTest): void {
     storedCode(context);
     names(context);
     corruptRecords(context);
+    rateLimits(context);
+    priorities(context);
   });
 }
 

@@ -45,6 +45,10 @@ const QUERY_NAMES = [
   'complete',
   'release',
   'runnableSteps',
+  // rate-limits.sql
+  'setRateLimit',
+  'rateLimits',
+  'removeRateLimit',
   // nodes.sql
   'registerNode',
   'heartbeat',

@@ -21,6 +21,7 @@ import type {
   NewNode,
   NewTasks,
   NewWorkflow,
+  RateLimit,
   RecoverResult,
   RunnableSteps,
   TaskPage,
@@ -37,6 +38,7 @@ import { RedisCore } from './core.js';
 import { Definitions } from './definitions.js';
 import { KeySpace } from './keys.js';
 import { Leases } from './leases.js';
+import { RateLimits } from './rate-limits.js';
 import { Reads } from './reads.js';
 import { Retention } from './retention.js';
 import type { ScriptMode } from './scripts.js';
@@ -68,6 +70,7 @@ interface Parts {
   reads: Reads;
   retention: Retention;
   definitions: Definitions;
+  rateLimits: RateLimits;
 }
 
 export class RedisBackend implements Backend {
@@ -176,6 +179,20 @@ export class RedisBackend implements Backend {
 
   listNodes(): Promise<NodeRecord[]> {
     return this.use((parts) => parts.leases.listNodes());
+  }
+
+  // --- rate limits ----------------------------------------------------------------------------
+
+  setRateLimit(limit: RateLimit): Promise<void> {
+    return this.use((parts) => parts.rateLimits.set(limit));
+  }
+
+  rateLimits(): Promise<RateLimit[]> {
+    return this.use((parts) => parts.rateLimits.list());
+  }
+
+  removeRateLimit(name: string): Promise<boolean> {
+    return this.use((parts) => parts.rateLimits.remove(name));
   }
 
   // --- events ---------------------------------------------------------------------------------
@@ -315,6 +332,14 @@ export class RedisBackend implements Backend {
     }
     const retention = new Retention(core);
     const reads = new Reads(core, retention, !readOnly);
-    this.parts = { core, work: new Work(core), leases: new Leases(core), reads, retention, definitions: new Definitions(core, reads, retention) };
+    this.parts = {
+      core,
+      work: new Work(core),
+      leases: new Leases(core),
+      reads,
+      retention,
+      definitions: new Definitions(core, reads, retention),
+      rateLimits: new RateLimits(core),
+    };
   }
 }

@@ -64,6 +64,9 @@ export interface StepRow {
   error: string | null;
   started_at: number | null;
   finished_at: number | null;
+  /** The step's rate limit (generated from options; null: none). */
+  rate_limit: string | null;
+  priority: number;
 }
 
 /** A row of the tasksPage query, read as an array: id, data, status, failed_count, result, error, finished_at, lost_count. */

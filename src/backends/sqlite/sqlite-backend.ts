@@ -24,6 +24,7 @@ import type {
   NewTasks,
   NewWorkflow,
   RecoverResult,
+  RateLimit,
   RunnableSteps,
   TaskPage,
   WorkflowQuery,
@@ -128,7 +129,10 @@ export class SqliteBackend implements Backend {
     const now = this.clock.now();
     const rows = this.database().transaction(() => ({
       steps: this.q.runnableSteps.all({ now, limit }) as (StepRow & { workflow_name: string })[],
-      next: (this.q.nextRunAt.get(now) as { next: number | null }).next,
+      next: earliest(
+        (this.q.nextRunAt.get(now) as { next: number | null }).next,
+        (this.q.nextRateStart.get({ now }) as { next: number | null }).next,
+      ),
     }))();
     return Promise.resolve({
       steps: rows.steps.map((row) => runnableStep(row, row.workflow_name)),
@@ -161,6 +165,26 @@ export class SqliteBackend implements Backend {
     if (jobs.length === 0) return;
     this.write((machine) => this.ledger.release(jobs, machine));
     return Promise.resolve();
+  }
+
+  // --- rate limits ----------------------------------------------------------------------------
+
+  async setRateLimit(limit: RateLimit): Promise<void> {
+    this.write((_machine, now) => this.q.setRateLimit.run({ name: limit.name, max: limit.max, perMs: limit.perMs, now }));
+    return Promise.resolve();
+  }
+
+  async rateLimits(): Promise<RateLimit[]> {
+    const rows = this.q.listRateLimits.all() as { name: string; max: number; per_ms: number }[];
+    return Promise.resolve(rows.map((row) => ({ name: row.name, max: row.max, perMs: row.per_ms })));
+  }
+
+  async removeRateLimit(name: string): Promise<boolean> {
+    const { value } = this.write(() => {
+      this.q.deleteRateStarts.run(name);
+      return this.q.deleteRateLimit.get(name) !== undefined;
+    });
+    return Promise.resolve(value);
   }
 
   // --- nodes and leases -----------------------------------------------------------------------
@@ -338,4 +362,11 @@ export class SqliteBackend implements Backend {
       throw error;
     }
   }
+}
+
+/** The earlier of two optional times. */
+function earliest(a: number | null, b: number | null): number | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return Math.min(a, b);
 }

@@ -78,6 +78,16 @@ const QUERY_NAMES = [
   'orphanedRanges',
   'deleteJobsOfStep',
   'deleteRangeResultsOfStep',
+  // rate-limits.sql
+  'setRateLimit',
+  'listRateLimits',
+  'deleteRateLimit',
+  'deleteRateStarts',
+  'rateLimitByName',
+  'pruneRateStarts',
+  'rateWindow',
+  'logRateStarts',
+  'nextRateStart',
   // nodes.sql
   'registerNode',
   'heartbeat',

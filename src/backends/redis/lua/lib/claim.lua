@@ -7,12 +7,15 @@
 -- has run out is refused: the node may have been declared dead, and a claim landing after
 -- its recovery pass would never be recovered.
 --
--- Returns { code, total, watch, lo, freshData[], again[], n } with code 'ok' or 'lost'; fresh
+-- Returns { code, total, watch, lo, freshData[], again[], n } with code 'ok', 'lost' or 'rate'; fresh
 -- tasks have seqs lo, lo + 1, ...; `again` is flat: slot, data, failedCount, token, lostCount per job.
 
-local CLAIM_ATTRS = { 'status', 'stage', 'total', 'cur', 'hb', 'ha', 'rlc' }
+local CLAIM_ATTRS = { 'status', 'stage', 'total', 'cur', 'hb', 'ha', 'rlc', 'rlim' }
 -- n: the step's number when the caller knows it (else it is looked up by id).
-local function claim(step_id, owner, valid_until, limit, n)
+-- grant: for a step with a rate limit (attribute rlim), the starts lua/global/rate-take.lua
+-- granted this claim; without it such a step's tasks are not claimed and the reply is
+-- { 'rate', total, 0, <limit name>, {}, {}, n }: the client takes starts, then claims again.
+local function claim(step_id, owner, valid_until, limit, n, grant)
   if tonumber(valid_until) < NOW then return { 'lost', 0, 0, 0, {}, {} } end
   n = n or redis.call('HGET', K_SX, step_id)
   if not n then return { 'ok', 0, 0, 0, {}, {} } end
@@ -36,6 +39,10 @@ local function claim(step_id, owner, valid_until, limit, n)
       again = { slot, 'null', fc, token, lc }
     end
   elseif stage == 'tasks' then
+    if f[8] and f[8] ~= '' then
+      if grant == nil then return { 'rate', total, 0, f[8], {}, {}, n } end
+      limit = math.min(limit, grant)
+    end
     local base = tonumber(n) * SPAN
     local rows = redis.call('ZRANGEBYSCORE', K_RQ, I(base + 1), I(base + SPAN - 1), 'LIMIT', 0, limit)
     for _, field in ipairs(rows) do

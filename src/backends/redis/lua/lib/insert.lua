@@ -9,7 +9,7 @@
 --   hb ha total done failed cur (last task seq leased in a range) cseq (children handed out)
 --   ch (children "n,n" in call order) kids (dependents) pars (parents) cond fseq ferr (first
 --   failed task and its error) fstg (stage a failed step failed in) err sAt fAt rlc (range
---   leases handed out: their ids in `rl` are <n>:1 .. <n>:<rlc>)
+--   leases handed out: their ids in `rl` are <n>:1 .. <n>:<rlc>) rlim (rate limit name, '' = none)
 
 local STEP_FIELDS = 14
 
@@ -46,12 +46,16 @@ end
 -- placement: { anchor = n or '', phase = 'task'|'before'|'after'|'', aseq = number or '', parent = id or '', decl = number }
 local function insert_step(n, s, placement)
   redis.call('HSET', K_SX, s.id, n)
+  -- The rate limit the claim checks (lib/claim.lua), read once here rather than on every claim.
+  local decoded, options = pcall(cjson.decode, s.options)
+  local rlim = decoded and type(options) == 'table' and type(options.rateLimit) == 'string' and options.rateLimit or ''
   sput(n, {
     'id', s.id, 'name', s.name, 'handler', s.handler, 'data', s.data, 'options', s.options, 'maxA', s.maxA,
     'delay', s.delay, 'deps', s.deps, 'anchor', placement.anchor, 'phase', placement.phase, 'aseq', placement.aseq,
     'parent', placement.parent, 'decl', placement.decl, 'run', '', 'status', 'waiting', 'stage', 'before',
     'hb', s.hb, 'ha', s.ha, 'total', 0, 'done', 0, 'failed', 0, 'cur', 0, 'cseq', 0, 'ch', '', 'kids', s.kids,
     'pars', s.pars, 'cond', s.cond, 'fseq', '', 'ferr', '', 'fstg', '', 'err', '', 'sAt', '', 'fAt', '', 'rlc', 0,
+    'rlim', rlim,
   }, true)
   insert_tasks(n, s.tasks_at, s.ntasks)
 end
