@@ -18,6 +18,7 @@ import { names } from './names.js';
 import { nodeLosses } from './node-losses.js';
 import { priorities } from './priorities.js';
 import { processes } from './processes.js';
+import { rateLimitProcesses } from './rate-limit-processes.js';
 import { rateLimits } from './rate-limits.js';
 import { storedCode } from './stored-code.js';
 
@@ -43,5 +44,6 @@ export function runProcessConformance(backend: BackendUnderTest): void {
     const context = useConformance(backend);
     processes(context);
     crashPoints(context);
+    rateLimitProcesses(context);
   });
 }

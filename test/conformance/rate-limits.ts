@@ -78,8 +78,8 @@ export function rateLimits(t: Conformance): void {
       backendClock = null;
       expect(result.steps[0]?.tasks.map((task) => task.result)).toEqual(tasks);
       // Claims are counted at the backend; a handler reads the clock a little later, and two
-      // reads can be nearer than the two claims were: a few ms of slack on the window.
-      expect(mostStartsInWindow(starts, per - 40)).toBeLessThanOrEqual(max);
+      // reads can be nearer than the two claims were: some slack on the window (a loaded machine).
+      expect(mostStartsInWindow(starts, per - 100)).toBeLessThanOrEqual(max);
       // 14 starts at 4 per 600 ms: 4 windows begin at 0, 600, 1200, 1800 ms; not far past that.
       expect(took).toBeGreaterThanOrEqual(3 * per - 40);
       expect(took).toBeLessThan(3 * per + 1_500);
@@ -96,7 +96,7 @@ export function rateLimits(t: Conformance): void {
       await Promise.all([a.done(), b.done()]);
       backendClock = null;
       expect(starts).toHaveLength(8);
-      expect(mostStartsInWindow(starts, 500 - 40)).toBeLessThanOrEqual(3);
+      expect(mostStartsInWindow(starts, 500 - 100)).toBeLessThanOrEqual(3);
     });
 
     it('fails the tasks of a step whose rate limit is not set, saying to set it', async () => {
