@@ -20,6 +20,12 @@ const limited = new StepHandler<unknown, number, number>({
   },
 });
 
+/** Removes the rate limit its task names (a limit removed while workflows use it). */
+const remover = new StepHandler<unknown, string, boolean>({
+  name: 'rate-limit-remover',
+  handler: (task) => DeFlow.removeRateLimit(task.data),
+});
+
 /** Most starts in any window of `perMs` among sorted times. */
 export function mostStartsInWindow(times: readonly number[], perMs: number): number {
   const sorted = [...times].sort((a, b) => a - b);
@@ -99,10 +105,24 @@ export function rateLimits(t: Conformance): void {
       expect(mostStartsInWindow(starts, 500 - 100)).toBeLessThanOrEqual(3);
     });
 
-    it('fails the tasks of a step whose rate limit is not set, saying to set it', async () => {
+    it('refuses to run a workflow whose step names a rate limit that is not set', async () => {
       await t.register();
-      const failure = await WorkFlow.create('unset')
+      const workflow = WorkFlow.create('unset')
         .addStep({ name: 'calls', step: limited, tasks: [1, 2], options: { rateLimit: 'never-set' } })
+        .run();
+      await expect(workflow.done()).rejects.toThrow(ValidationError);
+      await expect(workflow.done()).rejects.toThrow(
+        'step "calls" of workflow "unset" names rate limit "never-set", which is not set: call DeFlow.setRateLimit("never-set", { max, per }) before run()',
+      );
+      expect(await WorkFlow.getById(workflow.id)).toBeNull();
+    });
+
+    it('fails the tasks of a step whose rate limit was removed, saying to set it', async () => {
+      await t.register();
+      await DeFlow.setRateLimit('short-lived', { max: 100, per: 1000 });
+      const failure = await WorkFlow.create('removed-limit')
+        .addStep({ name: 'remove', step: remover, tasks: ['short-lived'] })
+        .addStep({ name: 'calls', step: limited, tasks: [1, 2], options: { rateLimit: 'short-lived' }, dependsOn: ['remove'] })
         .run()
         .done()
         .then(
@@ -111,16 +131,16 @@ export function rateLimits(t: Conformance): void {
         );
       expect(failure).toBeInstanceOf(WorkflowFailedError);
       const workflow = await WorkFlow.getById((failure as WorkflowFailedError).result.id);
-      const step = (await workflow?.getSteps())?.[0];
+      const step = await workflow?.getStep('calls');
       const tasks = (await step?.getResults()) ?? [];
       expect(tasks).toHaveLength(2);
       for (const task of tasks) {
         expect(task.error).toMatchObject({
           name: 'RateLimitError',
           code: 'ERR_RATE_LIMIT_UNKNOWN',
-          rateLimit: 'never-set',
+          rateLimit: 'short-lived',
           step: 'calls',
-          message: 'step "calls" counts its starts against rate limit "never-set", which is not set: call DeFlow.setRateLimit("never-set", { max, per }) before running it',
+          message: 'step "calls" counts its starts against rate limit "short-lived", which is not set: call DeFlow.setRateLimit("short-lived", { max, per }) before running it',
         });
       }
     });
