@@ -6,8 +6,17 @@
 import { describe, expect, it } from 'vitest';
 import DeFlow, { StepHandler, WorkFlow } from '../../src/index.js';
 import type { Conformance } from './context.js';
+import { eventually } from './context.js';
 
-const echo = new StepHandler<unknown, number, number>({ name: 'priorities-echo', handler: (task) => task.data });
+/** Workflow ids in the order their tasks started in this process. */
+const order: string[] = [];
+const echo = new StepHandler<unknown, number, number>({
+  name: 'priorities-echo',
+  handler(task) {
+    order.push(task.stepKey.slice(0, task.stepKey.lastIndexOf(':')));
+    return task.data;
+  },
+});
 
 /** Creates a one-step workflow nobody runs (worker: false) and returns its id. */
 async function stored(name: string, options: { priority?: number }, stepPriority?: number): Promise<string> {
@@ -45,6 +54,20 @@ export function priorities(t: Conformance): void {
       const claim = await backend.claim({ nodeId: 'prio-node', workflowId: high, stepId: first?.stepId ?? '', limit: 5 });
       expect(claim.jobs).toHaveLength(1);
       expect((await backend.runnableSteps(10)).steps.map((step) => step.workflowId)).toEqual(lows);
+    });
+
+    it('has a node that finds low- and high-priority work ready start the high-priority task first', async () => {
+      // Stored by a process that runs nothing, then a worker joins and finds all of it ready.
+      await t.register({ worker: false });
+      for (let i = 0; i < 40; i++) await stored(`low-${i}`, {});
+      const high = await stored('urgent', { priority: 3 });
+      await DeFlow.unregister();
+      order.length = 0;
+      await t.register();
+      const workflow = await WorkFlow.getById(high);
+      await workflow?.done();
+      await eventually(() => (order.length === 41 ? true : undefined));
+      expect(order.indexOf(high)).toBeLessThan(3);
     });
 
     it('refuses a priority that is not an integer', () => {
