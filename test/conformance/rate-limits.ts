@@ -26,6 +26,20 @@ const remover = new StepHandler<unknown, string, boolean>({
   handler: (task) => DeFlow.removeRateLimit(task.data),
 });
 
+/** A rate-limited handler that also counts its attempts in flight (a step with both kinds of limit). */
+const inFlight = { now: 0, max: 0 };
+const limitedTwice = new StepHandler<unknown, number, number>({
+  name: 'rate-and-global-limited',
+  async handler(task) {
+    inFlight.now++;
+    inFlight.max = Math.max(inFlight.max, inFlight.now);
+    if (backendClock !== null) starts.push(await backendClock.now());
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    inFlight.now--;
+    return task.data;
+  },
+});
+
 /** Most starts in any window of `perMs` among sorted times. */
 export function mostStartsInWindow(times: readonly number[], perMs: number): number {
   const sorted = [...times].sort((a, b) => a - b);
@@ -102,6 +116,25 @@ export function rateLimits(t: Conformance): void {
       await Promise.all([a.done(), b.done()]);
       backendClock = null;
       expect(starts).toHaveLength(8);
+      expect(mostStartsInWindow(starts, 500 - 100)).toBeLessThanOrEqual(3);
+    });
+
+    it('holds a rate limit and globalConcurrency on the same step together', async () => {
+      await t.register();
+      backendClock = (await DeFlow.getInstance().services()).backend;
+      starts.length = 0;
+      inFlight.now = 0;
+      inFlight.max = 0;
+      await DeFlow.setRateLimit('both', { max: 3, per: 500 });
+      const tasks = Array.from({ length: 9 }, (_, i) => i);
+      const result = await WorkFlow.create('rate-and-global')
+        .addStep({ step: limitedTwice, tasks, options: { rateLimit: 'both', globalConcurrency: 2, taskConcurrency: 6 } })
+        .run()
+        .done();
+      backendClock = null;
+      expect(result.steps[0]?.tasks.map((task) => task.result)).toEqual(tasks);
+      expect(inFlight.max).toBe(2);
+      expect(starts).toHaveLength(9);
       expect(mostStartsInWindow(starts, 500 - 100)).toBeLessThanOrEqual(3);
     });
 
