@@ -22,8 +22,8 @@ import { chooseBackend, ignoredOptions } from '../backends/registry.js';
 import { describe } from '../option-checks.js';
 import { redactError, redactUrl, secretsOf } from '../backends/redact-url.js';
 import type { ChosenBackend } from '../backends/registry.js';
-import { backendInput, checkRegisterOptions } from './options.js';
-import type { RegisterOptions, ResolvedRegisterOptions } from './options.js';
+import { backendInput, checkRateLimitName, checkRateLimitOptions, checkRegisterOptions } from './options.js';
+import type { RateLimitOptions, RegisterOptions, ResolvedRegisterOptions } from './options.js';
 import { controlRun } from './run-control.js';
 import { openBackend } from './startup-retry.js';
 import { warnIfEveryFileAllowed } from './step-dirs.js';
@@ -197,6 +197,28 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
   /** The registration of this process, or null. */
   static get current(): DeFlow | null {
     return DeFlow.#current;
+  }
+
+  /**
+   * Sets (creates or changes) a rate limit in the backend, shared by every node: steps with
+   * the option `rateLimit: name` start at most `max` tasks in any window of `per` milliseconds,
+   * on the backend's clock. See docs/concepts.md#rate-limits.
+   */
+  static async setRateLimit(name: string, options: RateLimitOptions): Promise<void> {
+    const limit = checkRateLimitOptions(name, options);
+    await DeFlow.getInstance().accept(({ backend }) => backend.setRateLimit(limit));
+  }
+
+  /** Every rate limit set in the backend, by name (`per` in milliseconds). */
+  static async rateLimits(): Promise<{ name: string; max: number; per: number }[]> {
+    const limits = await DeFlow.getInstance().accept(({ backend }) => backend.rateLimits());
+    return limits.map(({ name, max, perMs }) => ({ name, max, per: perMs }));
+  }
+
+  /** Removes a rate limit; resolves false when it was not set. Steps still naming it fail their tasks. */
+  static async removeRateLimit(name: string): Promise<boolean> {
+    const checked = checkRateLimitName(name, 'DeFlow.removeRateLimit name');
+    return DeFlow.getInstance().accept(({ backend }) => backend.removeRateLimit(checked));
   }
 
   get state(): DeFlowState {

@@ -9,7 +9,7 @@ import { DEFAULT_MAX_NODE_LOSSES } from '../backends/policy.js';
 import type { ResolvedStepOptions, StoredWorkflowOptions } from '../backends/records.js';
 import { ValidationError } from '../errors.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../engine/json.js';
-import { boolean, checkKnownKeys, checkNoNul, checkObject, describe, duration, integer, nonEmptyString } from '../option-checks.js';
+import { boolean, checkKnownKeys, checkNoNul, checkObject, describe, duration, integer, isPlainObject, nonEmptyString } from '../option-checks.js';
 import { checkStepDirs } from './step-dirs.js';
 import { checkWorkflowId, checkWorkflowKey } from './workflow-identity.js';
 
@@ -58,6 +58,13 @@ export interface StepOptions {
   concurrencyKey?: string;
   /** Most attempts in flight at once per bucket (see concurrencyKey), across every node. */
   keyConcurrency?: number;
+  /**
+   * Name of a rate limit set with `DeFlow.setRateLimit`: every task start of this step counts
+   * against it, across every node (hooks do not). Default: none.
+   */
+  rateLimit?: string;
+  /** Which runnable step a node claims first: higher first, FIFO (oldest workflow) within one priority. Default 0. */
+  priority?: number;
 }
 
 export type RetryBackoff = 'fixed' | 'exponential';
@@ -85,7 +92,11 @@ const LIMIT_KEYS = ['globalConcurrency', 'concurrencyKey', 'keyConcurrency'] as 
 /** Concurrency limits are counted in 32-bit integers by the backends. */
 const MAX_CONCURRENCY = 2_147_483_647;
 
-const STEP_OPTION_KEYS = [...Object.keys(DEFAULT_STEP_OPTIONS), ...LIMIT_KEYS] as (keyof StepOptions)[];
+/** Options without a default value (absent from DEFAULT_STEP_OPTIONS, absent from steps that do not set them). */
+const OPTIONAL_STEP_OPTION_KEYS = ['rateLimit', 'priority'] as const;
+const STEP_OPTION_KEYS = [...Object.keys(DEFAULT_STEP_OPTIONS), ...LIMIT_KEYS, ...OPTIONAL_STEP_OPTION_KEYS] as (keyof StepOptions)[];
+/** Priorities are kept as 32-bit integers by every backend. */
+const MAX_PRIORITY = 2_147_483_647;
 
 export interface WorkflowOptions extends Partial<StepOptions> {
   /** Remove the workflow from the backend as soon as it finishes (after a 5 s grace for readers). Default false. */
@@ -236,6 +247,14 @@ function pickStepOptions(options: Record<string, unknown>, where: string): Parti
     out.taskRetryDelayMax = duration(options.taskRetryDelayMax, `${where}.taskRetryDelayMax`, 0, ' (milliseconds, 0 = no limit)');
   }
   pickLimits(options, where, out);
+  if (options.rateLimit !== undefined) out.rateLimit = checkRateLimitName(options.rateLimit, `${where}.rateLimit`);
+  if (options.priority !== undefined) {
+    const priority = options.priority;
+    if (typeof priority !== 'number' || !Number.isInteger(priority) || Math.abs(priority) > MAX_PRIORITY) {
+      throw new ValidationError(`${where}.priority must be an integer between -${MAX_PRIORITY} and ${MAX_PRIORITY} (higher runs first), got ${describe(priority)}`);
+    }
+    out.priority = priority;
+  }
   return out;
 }
 
@@ -265,6 +284,40 @@ function checkKeyPath(value: unknown, name: string): string {
     throw new ValidationError(`${name} must be a dotted path of property names such as "customerId" or "customer.id", got ${describe(path)}`);
   }
   return path;
+}
+
+/** A rate limit name: a non-empty string without NUL, at most 200 characters. */
+export function checkRateLimitName(value: unknown, where: string): string {
+  if (isPlainObject(value)) {
+    throw new ValidationError(`${where} must be the name of a rate limit (a string); a bucket per key ({ name, key }) is not supported yet`);
+  }
+  const name = checkNoNul(nonEmptyString(value, where), where);
+  if (name.length > 200) throw new ValidationError(`${where} must be at most 200 characters, got ${name.length}`);
+  return name;
+}
+
+/** `DeFlow.setRateLimit` options: at most `max` task starts in any window of `per` milliseconds. */
+export interface RateLimitOptions {
+  /** Starts allowed in one window (an integer, at least 1). */
+  max: number;
+  /** The window, in milliseconds (an integer, at least 1). */
+  per: number;
+}
+
+/** Largest `max`: the backends remember one timestamp per start in the window. */
+export const MAX_RATE_LIMIT_MAX = 100_000;
+
+export function checkRateLimitOptions(name: unknown, value: unknown): { name: string; max: number; perMs: number } {
+  const where = 'DeFlow.setRateLimit';
+  const checkedName = checkRateLimitName(name, `${where} name`);
+  const options = checkObject(value, `${where} options`);
+  checkKnownKeys(options, ['max', 'per'], `${where} options`);
+  if (options.max === undefined || options.per === undefined) {
+    throw new ValidationError(`${where} options need both max (starts) and per (milliseconds), e.g. { max: 10, per: 1000 }`);
+  }
+  const max = integer(options.max, `${where} options.max`, 1, ' (task starts per window)', MAX_RATE_LIMIT_MAX);
+  const perMs = integer(options.per, `${where} options.per`, 1, ' (the window, in milliseconds)', MAX_LEASE_MS * 365);
+  return { name: checkedName, max, perMs };
 }
 
 /** Applies the precedence chain: defaults < workflow < handler < call site. */

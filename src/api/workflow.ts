@@ -19,6 +19,7 @@ import { controlRun } from './run-control.js';
 import { signalWorkflow } from './signals.js';
 import { checkWorkflowOptions } from './options.js';
 import type { ResolvedWorkflowOptions, WorkflowOptions } from './options.js';
+import { checkRateLimitsSet } from './rate-limit-check.js';
 import { loadWorkflowResult } from './results.js';
 import type { WorkflowResult } from './results.js';
 import { stepFromRecord } from './step.js';
@@ -377,6 +378,7 @@ export class WorkFlow {
     // Listen before the workflow exists, so no event of a quick run is missed.
     if (this.#follower.wanted) this.#follower.subscribe(deflow, node.hub, backend);
     const steps = await buildSteps(this.name, this.#drafts, deps, this.#resolvedOptions.stored.stepDefaults, deflow.options.stepDirs);
+    await checkRateLimitsSet(backend, this.name, steps);
     this.#drafts.length = 0;
     if (!deflow.options.worker) warnAboutScriptHandlers(this.name, steps);
     const replaced = this.#resolvedOptions.replaceByName ? (await unfinishedByName(backend, this.name)).filter((id) => id !== this.id) : [];

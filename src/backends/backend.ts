@@ -158,6 +158,16 @@ export interface ClaimResult {
   taskCount: number;
   /** The step's execution order now (it is assigned when its tasks begin); optional for backends. */
   runIndex?: number;
+  /**
+   * The step's rate limit let fewer jobs start than asked: milliseconds (backend clock) until
+   * its next start is allowed. Absent when the claim was not cut short by a rate limit.
+   */
+  rateLimitedMs?: number;
+  /**
+   * The step names a rate limit that is not set: the claimed jobs must fail for good with an
+   * `ERR_RATE_LIMIT_UNKNOWN` record (failures.ts `unknownRateLimit`) naming it.
+   */
+  unknownRateLimit?: string;
 }
 
 export interface JobLease {
@@ -253,7 +263,10 @@ export interface RunnableSteps {
   steps: RunnableStep[];
   /** The backend's clock when it answered, to turn `nextRunAt` into a local delay. */
   now: number;
-  /** Earliest time (backend clock) a delayed job becomes claimable or a step's waitTimeout runs out, if any. */
+  /**
+   * Earliest time (backend clock) a delayed job becomes claimable, a step's waitTimeout runs
+   * out, or a rate limit that holds back a running step allows its next start, if any.
+   */
   nextRunAt: number | null;
 }
 
@@ -376,6 +389,13 @@ export interface RunControlResult {
   events: BackendEvent[];
 }
 
+/** A named rate limit: at most `max` task starts in any window of `perMs` milliseconds (backend clock). */
+export interface RateLimit {
+  name: string;
+  max: number;
+  perMs: number;
+}
+
 export interface RecoverResult {
   /** Jobs taken back from dead nodes. */
   recovered: number;
@@ -424,7 +444,10 @@ export interface Backend {
   watchNextTask(workflowId: string): Promise<void>;
 
   // --- work ---------------------------------------------------------------------------------
-  /** Steps that have claimable jobs now, oldest workflow first. */
+  /**
+   * Steps that have claimable jobs now (a step whose rate limit allows no start now is left
+   * out), highest `priority` first, then oldest workflow first, then run index.
+   */
   runnableSteps(limit: number): Promise<RunnableSteps>;
   /** Leases up to `limit` ready jobs of one step to a node. */
   claim(request: ClaimRequest): Promise<ClaimResult>;
@@ -453,6 +476,14 @@ export interface Backend {
   broadcastEvent(event: NewEvent): Promise<{ delivered: number }>;
   /** Events a workflow received, in arrival order. */
   getEvents(workflowId: string): Promise<EventRecord[]>;
+
+  // --- rate limits --------------------------------------------------------------------------
+  /** Creates or changes a rate limit (starts already counted stay counted). */
+  setRateLimit(limit: RateLimit): Promise<void>;
+  /** Every rate limit, by name. */
+  rateLimits(): Promise<RateLimit[]>;
+  /** Removes a rate limit and its record of starts; false when there was none. */
+  removeRateLimit(name: string): Promise<boolean>;
 
   // --- nodes and leases ---------------------------------------------------------------------
   registerNode(node: NewNode): Promise<void>;

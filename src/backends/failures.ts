@@ -111,7 +111,18 @@ export interface WaitTimeoutRecord {
   waitTimeout: number;
 }
 
-export type FailureRecord = StepFailedRecord | TaskFailedRecord | NodeLostRecord | CorruptNumberRecord | WorkflowCancelledRecord | WaitTimeoutRecord;
+/**
+ * A step names a rate limit that is not set (never, or removed since): each job of it a node
+ * claims fails for good with this record (docs/backends/step-machine.md, the claim rule).
+ */
+export interface UnknownRateLimitRecord {
+  code: 'ERR_RATE_LIMIT_UNKNOWN';
+  step: string;
+  stepId: string;
+  rateLimit: string;
+}
+
+export type FailureRecord = StepFailedRecord | TaskFailedRecord | NodeLostRecord | CorruptNumberRecord | WorkflowCancelledRecord | WaitTimeoutRecord | UnknownRateLimitRecord;
 
 /**
  * What a backend stores where an error goes: a failure record, or an error that already has
@@ -220,6 +231,13 @@ export function formatFailure(stored: StoredError): SerializedError {
         `step "${stored.step}" waited ${stored.waitTimeout} ms (waitTimeout) for the events ${names} and not all of them arrived; ` +
         "handle it with a step that depends on it with when: 'failure', or raise waitTimeout";
       return { name: 'TimeoutError', code, message, ...fields };
+    }
+    case 'ERR_RATE_LIMIT_UNKNOWN': {
+      const { code, ...fields } = stored;
+      const message =
+        `step "${stored.step}" counts its starts against rate limit "${stored.rateLimit}", which is not set: ` +
+        `call DeFlow.setRateLimit(${JSON.stringify(stored.rateLimit)}, { max, per }) before running it`;
+      return { name: 'RateLimitError', code, message, ...fields };
     }
     default: {
       // A code this version does not know (written by a newer one): show it rather than nothing.

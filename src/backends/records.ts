@@ -74,6 +74,10 @@ export interface ResolvedStepOptions {
   concurrencyKey?: string;
   /** Most attempts leased at once per bucket, across all nodes and workflows. */
   keyConcurrency?: number;
+  /** Name of the rate limit every task start of this step counts against (DeFlow.setRateLimit); absent: none. */
+  rateLimit?: string;
+  /** Claim order among runnable steps: higher first; absent = 0. */
+  priority?: number;
 }
 
 /** Workflow-level options as stored. */

@@ -66,6 +66,8 @@ export class WorkerNode implements StepRunnerHost {
   private readonly isolation: IsolationPools;
   private unsubscribe: (() => void) | null = null;
   private lastYield: number;
+  /** A yield to the event loop is scheduled and has not run yet. */
+  private yieldPending = false;
   private readonly repeats: RepeatFilter;
   private readonly reportedCorrupt = new Set<string>();
 
@@ -206,9 +208,16 @@ export class WorkerNode implements StepRunnerHost {
   }
 
   shouldYield(): boolean {
+    // While a yield is pending, later claims wait behind it too (setImmediate runs in order), so
+    // runners keep the order they asked in: the first, highest-priority step is not overtaken.
+    if (this.yieldPending) return true;
     const now = this.clock.monotonic();
     if (now - this.lastYield < YIELD_EVERY_MS) return false;
     this.lastYield = now;
+    this.yieldPending = true;
+    setImmediate(() => {
+      this.yieldPending = false;
+    });
     return true;
   }
 
@@ -218,6 +227,10 @@ export class WorkerNode implements StepRunnerHost {
       this.batcher.flushSoon(0);
       this.runners.wakeIdleWaiters();
     }
+  }
+
+  onRateLimited(_runner: HostedRunner, delayMs: number): void {
+    this.discovery.discoverIn(delayMs);
   }
 
   onClaimError(runner: HostedRunner, error: unknown): void {

@@ -83,6 +83,11 @@ export class StepDiscovery {
       });
   }
 
+  /** Looks for runnable steps once `delayMs` (backend clock) passed: a rate limit allows a start then. */
+  discoverIn(delayMs: number): void {
+    if (this.host.accepting) this.delayedDiscovery.in(Math.max(0, delayMs) + DUE_MARGIN_MS);
+  }
+
   /** A runner's claim failed (not for a lost lease): it and discovery try again after a pause. */
   retryLater(runner: HostedRunner): void {
     if (this.retryTimer !== null || !this.host.accepting) return;

@@ -42,6 +42,8 @@ export interface StepRunnerHost extends JobNode {
   /** The runner has nothing running or queued. */
   onRunnerIdle(runner: HostedRunner): void;
   onClaimError(runner: HostedRunner, error: unknown): void;
+  /** The runner's step may start more jobs in `delayMs` (its rate limit): look for work then. */
+  onRateLimited(runner: HostedRunner, delayMs: number): void;
   /** Hands back jobs claimed but never started. */
   releaseJobs(jobs: readonly ClaimedJob[]): void;
   /** A job failed on a corrupt stored record (ERR_CORRUPT_RECORD): the node reports it once. */

@@ -9,6 +9,7 @@
  * whenever a lane has nothing left to start, so no lane idles while the step has ready jobs.
  */
 import type { ClaimRequest, ClaimResult, ClaimedJob, JobOutcome, RunnableStep } from '../backends/backend.js';
+import { formatFailure } from '../backends/failures.js';
 import { serializeError } from '../errors.js';
 import { faultPoint } from '../fault-points.js';
 import { executeJob } from './executor.js';
@@ -155,7 +156,8 @@ export class StepRunner implements HostedRunner {
   private holdTarget(): number {
     const lanes = this.step.options.taskConcurrency;
     // A claimed job of a limited step counts as in flight: hold no more than the lanes can run.
-    if (this.averageJobMs < 0 || isLimited(this.step)) return lanes;
+    // A rate-limited step claims only what it starts at once: a start counts when it is claimed.
+    if (this.averageJobMs < 0 || isLimited(this.step) || this.step.options.rateLimit !== undefined) return lanes;
     const byTime = Math.ceil((lanes * HOLD_WINDOW_MS) / Math.max(this.averageJobMs, 0.001));
     return Math.min(Math.max(lanes, this.host.maxBatch), Math.max(lanes, byTime));
   }
@@ -171,6 +173,12 @@ export class StepRunner implements HostedRunner {
       }
     }
     if (jobs.length < asked) this.drained = true;
+    // Cut short by the step's rate limit: nobody sends a work event when its next start is allowed.
+    if (result?.rateLimitedMs !== undefined) this.host.onRateLimited(this, result.rateLimitedMs);
+    if (result?.unknownRateLimit !== undefined && jobs.length > 0) {
+      this.failUnknownRateLimit(jobs, result.unknownRateLimit);
+      return;
+    }
     for (const job of jobs) if (job.kind === 'task') this.claimedTasks++;
     // Every task of the step came to this runner (a chain's single task, say): asking again
     // would only come back empty; a retry or added task sends a work event anyway.
@@ -183,6 +191,15 @@ export class StepRunner implements HostedRunner {
     if (jobs.length > 0) faultPoint('claim:before-start');
     this.pump();
     this.fill(); // lanes that freed up while this claim was in flight
+    if (this.active === 0) this.host.onRunnerIdle(this);
+  }
+
+  /** The step names a rate limit that is not set: its jobs fail for good, with a record saying what to do. */
+  private failUnknownRateLimit(jobs: readonly ClaimedJob[], rateLimit: string): void {
+    const error = formatFailure({ code: 'ERR_RATE_LIMIT_UNKNOWN', step: this.current.name, stepId: this.current.stepId, rateLimit });
+    for (const job of jobs) this.host.batcher.push({ ...leaseOf(job), status: 'failed', error });
+    this.fill(); // the next jobs fail the same way, their claim carrying these outcomes
+    this.host.batcher.settle(this.active === 0 && this.host.activeJobs() === 0);
     if (this.active === 0) this.host.onRunnerIdle(this);
   }
 

@@ -21,8 +21,11 @@ import { idempotentProcesses } from './idempotent-processes.js';
 import { leases } from './leases.js';
 import { names } from './names.js';
 import { nodeLosses } from './node-losses.js';
+import { priorities } from './priorities.js';
 import { processEvents } from './process-events.js';
 import { processes } from './processes.js';
+import { rateLimitProcesses } from './rate-limit-processes.js';
+import { rateLimits } from './rate-limits.js';
 import { retry } from './retry.js';
 import { retryProcesses } from './retry-processes.js';
 import { runControl } from './run-control.js';
@@ -49,6 +52,8 @@ export function runConformance(backend: BackendUnderTest): void {
     definitions(context);
     events(context);
     concurrencyLimits(context);
+    rateLimits(context);
+    priorities(context);
   });
 }
 
@@ -63,5 +68,6 @@ export function runProcessConformance(backend: BackendUnderTest): void {
     idempotentProcesses(context);
     processEvents(context);
     concurrencyProcesses(context);
+    rateLimitProcesses(context);
   });
 }

@@ -63,6 +63,8 @@ class TestHost implements StepRunnerHost {
     if (this.activeJobs() === 0) this.batcher.flushSoon(0);
   }
 
+  onRateLimited(_runner: HostedRunner, _delayMs: number): void {}
+
   onClaimError(_runner: HostedRunner, error: unknown): void {
     this.problems.push(error);
   }

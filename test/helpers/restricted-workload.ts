@@ -1,6 +1,6 @@
 /**
  * A workflow that uses what a node does in normal work (hooks adding tasks and a step, a retry
- * after a failure, events, results, listing by name, the watchdog and retention sweeps), for
+ * after a failure, a rate limit, events, results, listing by name, the watchdog and retention sweeps), for
  * tests that run it as a user with only the documented rights.
  */
 import { expect } from 'vitest';
@@ -36,7 +36,8 @@ export async function runRestrictedWorkload(options: Record<string, unknown>): P
   deflow.on('error', (error, during) => problems.push(`${during}: ${error.message}`)); // nothing may fail in the background
   await deflow.ready();
   const name = `restricted-${Date.now()}`;
-  const workflow = WorkFlow.create(name).addStep({ step: main, tasks: [1, 2] }).run();
+  await DeFlow.setRateLimit('restricted-api', { max: 100, per: 1_000 });
+  const workflow = WorkFlow.create(name).addStep({ step: main, tasks: [1, 2], options: { rateLimit: 'restricted-api' } }).run();
   const result = await workflow.done();
   expect(result.steps.map((s) => [s.name, s.status])).toEqual([
     ['restricted-main', 'succeeded'],
@@ -47,6 +48,8 @@ export async function runRestrictedWorkload(options: Record<string, unknown>): P
   expect((await WorkFlow.getByName(name)).map((w) => w.id)).toEqual([workflow.id]);
   const step = await workflow.getStep('restricted-tail');
   expect((await step?.getResults())?.map((t) => t.result)).toEqual(['tail x']);
+  expect(await DeFlow.rateLimits()).toEqual([{ name: 'restricted-api', max: 100, per: 1_000 }]);
+  expect(await DeFlow.removeRateLimit('restricted-api')).toBe(true);
   await new Promise((resolve) => setTimeout(resolve, 300)); // a few watchdog rounds
   await DeFlow.unregister();
   expect(problems).toEqual([]);

@@ -28,6 +28,7 @@ import type {
   NewNode,
   NewTasks,
   NewWorkflow,
+  RateLimit,
   RecoverResult,
   RetryRequest,
   RetryResult,
@@ -369,6 +370,22 @@ export class PostgresBackend implements Backend {
   }
 
   // --- retention ------------------------------------------------------------------------------
+
+  // --- rate limits ----------------------------------------------------------------------------
+
+  async setRateLimit(limit: RateLimit): Promise<void> {
+    await this.run('setRateLimit', [limit.name, limit.max, limit.perMs]);
+  }
+
+  async rateLimits(): Promise<RateLimit[]> {
+    const rows = await this.run<{ name: string; max: number; per_ms: number }>('rateLimits', []);
+    return rows.map((row) => ({ name: row.name, max: row.max, perMs: row.per_ms }));
+  }
+
+  async removeRateLimit(name: string): Promise<boolean> {
+    const [row] = await this.run<{ removed: boolean }>('removeRateLimit', [name]);
+    return row?.removed ?? false;
+  }
 
   async removeWorkflow(workflowId: string): Promise<boolean> {
     const [row] = await this.run<{ removed: boolean }>('removeWorkflow', [workflowId]);

@@ -48,6 +48,10 @@ const QUERY_NAMES = [
   'runnableSteps',
   'startDueSteps',
   'controlWorkflow',
+  // rate-limits.sql
+  'setRateLimit',
+  'rateLimits',
+  'removeRateLimit',
   // nodes.sql
   'registerNode',
   'heartbeat',

@@ -120,6 +120,10 @@ export interface ClaimRow {
   lost: number[] | null;
   total: number | null;
   watch: boolean | null;
+  /** The step's rate limit cut the claim short: milliseconds until its next start (0: claim again at once). */
+  rate_limited_ms?: number | null;
+  /** The step's rate limit is not set. */
+  unknown_rate_limit?: string | null;
 }
 
 /** What complete_jobs answers: refused ids, transitions, the next batch, adopted steps. */
@@ -243,5 +247,7 @@ export function toClaimResult(row: ClaimRow | undefined, workflowId: string, ste
     }),
     watchNextTask: row?.watch ?? false,
     taskCount: row?.total ?? 0,
+    ...(row?.rate_limited_ms === null || row?.rate_limited_ms === undefined ? {} : { rateLimitedMs: Number(row.rate_limited_ms) }),
+    ...(row?.unknown_rate_limit === null || row?.unknown_rate_limit === undefined ? {} : { unknownRateLimit: row.unknown_rate_limit }),
   };
 }

@@ -24,6 +24,17 @@ type Check =
   | { kind: 'done'; expireAt: string }
   | { kind: 'ok'; createdAt: number; wv: number; nextAt: string; steps: RunnableStep[]; now: number; expire: boolean };
 
+/** Runnable steps in claim order: highest priority first, then oldest workflow, then run index. */
+function claimOrder(a: { createdAt: number; step: RunnableStep }, b: { createdAt: number; step: RunnableStep }): number {
+  return priorityOf(b.step) - priorityOf(a.step) || a.createdAt - b.createdAt || a.step.runIndex - b.step.runIndex;
+}
+
+/** A stored priority others may have written: anything but a finite number counts as 0. */
+function priorityOf(step: RunnableStep): number {
+  const priority: unknown = step.options.priority;
+  return typeof priority === 'number' && Number.isFinite(priority) ? priority : 0;
+}
+
 /** How often runnableSteps reads the global hints when the recent workflows have work. */
 const GLOBAL_READ_MS = 100;
 
@@ -71,7 +82,7 @@ export class Discovery {
     if (this.offered.size > 0 && performance.now() - this.lastGlobalRead < GLOBAL_READ_MS) {
       const entries = [...this.offered.values()];
       this.offered.clear();
-      entries.sort((a, b) => a.createdAt - b.createdAt || a.step.runIndex - b.step.runIndex);
+      entries.sort(claimOrder);
       return { steps: entries.slice(0, limit).map((entry) => entry.step), now: Date.now() + this.clockOffset, nextRunAt: null };
     }
     this.offered.clear();
@@ -124,7 +135,7 @@ export class Discovery {
       }
     }
     await this.hints.drop(drops);
-    found.sort((a, b) => a.createdAt - b.createdAt || a.step.runIndex - b.step.runIndex);
+    found.sort(claimOrder);
     return { steps: found.slice(0, limit).map((entry) => entry.step), now, nextRunAt };
   }
 

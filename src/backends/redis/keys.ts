@@ -42,6 +42,10 @@ export interface GlobalKeys {
   nodeseq: string;
   /** SET owner tags of dead registrations whose jobs are not fully recovered. */
   dead: string;
+  /** HASH rate limit name -> "<max>|<per ms>". */
+  ratelimits: string;
+  /** HASH rate limit name -> starts in its window (lua/global/rate-take.lua). */
+  rateused: string;
 }
 
 export class KeySpace {
@@ -68,6 +72,8 @@ export class KeySpace {
       nodeinfo: g('nodeinfo'),
       nodeseq: g('nodeseq'),
       dead: g('dead'),
+      ratelimits: g('ratelimits'),
+      rateused: g('rateused'),
     };
     this.channel = `${prefix}:events`;
   }
@@ -77,6 +83,11 @@ export class KeySpace {
     if (workflowId.length === 0) throw new ValidationError('a workflow id must not be empty');
     const base = `${this.prefix}:{${workflowId}}:`;
     return WORKFLOW_KEY_NAMES.map((name) => base + name);
+  }
+
+  /** LIST of a rate limit's starts in its window, oldest first (lua/global/rate-take.lua). */
+  rateStarts(name: string): string {
+    return `${this.globalBase}rate:${name}`;
   }
 
   /** SET of the workflows an owner tag claimed jobs in (read when that registration dies). */

@@ -22,6 +22,7 @@ import type {
   NewNode,
   NewTasks,
   NewWorkflow,
+  RateLimit,
   RecoverResult,
   RetryRequest,
   RetryResult,
@@ -42,6 +43,7 @@ import { RedisCore } from './core.js';
 import { Definitions } from './definitions.js';
 import { KeySpace } from './keys.js';
 import { Leases } from './leases.js';
+import { RateLimits } from './rate-limits.js';
 import { Reads } from './reads.js';
 import { Retention } from './retention.js';
 import { controlWorkflow } from './run-control.js';
@@ -76,6 +78,7 @@ interface Parts {
   reads: Reads;
   retention: Retention;
   definitions: Definitions;
+  rateLimits: RateLimits;
 }
 
 export class RedisBackend implements Backend {
@@ -206,6 +209,20 @@ export class RedisBackend implements Backend {
 
   listNodes(): Promise<NodeRecord[]> {
     return this.use((parts) => parts.leases.listNodes());
+  }
+
+  // --- rate limits ----------------------------------------------------------------------------
+
+  setRateLimit(limit: RateLimit): Promise<void> {
+    return this.use((parts) => parts.rateLimits.set(limit));
+  }
+
+  rateLimits(): Promise<RateLimit[]> {
+    return this.use((parts) => parts.rateLimits.list());
+  }
+
+  removeRateLimit(name: string): Promise<boolean> {
+    return this.use((parts) => parts.rateLimits.remove(name));
   }
 
   // --- events ---------------------------------------------------------------------------------
@@ -345,6 +362,15 @@ export class RedisBackend implements Backend {
     }
     const retention = new Retention(core);
     const reads = new Reads(core, retention, !readOnly);
-    this.parts = { core, signals: new Signals(core), work: new Work(core), leases: new Leases(core), reads, retention, definitions: new Definitions(core, reads, retention) };
+    this.parts = {
+      core,
+      signals: new Signals(core),
+      work: new Work(core),
+      leases: new Leases(core),
+      reads,
+      retention,
+      definitions: new Definitions(core, reads, retention),
+      rateLimits: new RateLimits(core),
+    };
   }
 }

@@ -61,6 +61,8 @@ export const GLOBAL_SCRIPTS = {
   'unregister-node': 2,
   'expire-nodes': 3,
   sweep: 1,
+  'rate-take': 3,
+  'rate-refund': 2,
 } as const;
 
 export type WorkflowScript = (typeof WORKFLOW_SCRIPTS)[number];

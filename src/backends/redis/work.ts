@@ -95,30 +95,87 @@ function toAdopted(workflowId: string, reply: Reply[]): AdoptedStep[] {
   return adopted;
 }
 
+function stepKey(request: ClaimRequest): string {
+  return `${request.workflowId}\u0000${request.stepId}`;
+}
+
 function lostError(nodeId: string): DeflowError {
   return refusalError({ code: 'ERR_LEASE_LOST', nodeId });
 }
 
+/** Most steps whose rate limit this process remembers (so their claims take starts first). */
+const KNOWN_RATE_LIMITED = 10_000;
+
 export class Work {
+  /** Steps known to have a rate limit ("<workflowId>\0<stepId>" -> limit name). */
+  private readonly rateLimited = new Map<string, string>();
+
   constructor(private readonly core: RedisCore) {}
 
+  /**
+   * Claims jobs of one step. A step with a rate limit (learned from the claim script's 'rate'
+   * answer, then remembered) takes its starts first (rate-take.lua, in the prefix's slot),
+   * claims at most those, and gives back what it did not use.
+   */
   async claim(request: ClaimRequest): Promise<ClaimResult> {
+    const known = this.rateLimited.get(stepKey(request));
+    if (known !== undefined) return this.claimLimited(request, known);
+    const { result, rateLimit } = await this.claimOnce(request, undefined);
+    if (rateLimit === undefined) return result;
+    this.remember(request, rateLimit);
+    return this.claimLimited(request, rateLimit);
+  }
+
+  private remember(request: ClaimRequest, rateLimit: string): void {
+    if (this.rateLimited.size >= KNOWN_RATE_LIMITED) this.rateLimited.clear();
+    this.rateLimited.set(stepKey(request), rateLimit);
+  }
+
+  private async claimLimited(request: ClaimRequest, name: string): Promise<ClaimResult> {
+    const core = this.core;
+    const g = core.keys.global;
+    const take = list(
+      await core.guard(core.scripts.run('rate-take', [g.ratelimits, core.keys.rateStarts(name), g.rateused], [name, request.limit]), 'claim'),
+    );
+    if (Number(take[0]) !== 1) {
+      const { result } = await this.claimOnce(request, request.limit);
+      return result.jobs.length === 0 ? result : { ...result, unknownRateLimit: name };
+    }
+    const granted = Number(take[1]);
+    const waitMs = Number(take[2]);
+    if (granted === 0) return { jobs: [], watchNextTask: false, taskCount: 0, rateLimitedMs: Math.max(0, waitMs) };
+    const { result } = await this.claimOnce(request, granted);
+    const started = result.jobs.filter((job) => job.kind === 'task').length;
+    if (started < granted) {
+      const entry = text(take[3]);
+      await core.guard(core.scripts.run('rate-refund', [core.keys.rateStarts(name), g.rateused], [name, entry, granted - started]), 'claim');
+      return result;
+    }
+    return waitMs >= 0 ? { ...result, rateLimitedMs: waitMs } : result;
+  }
+
+  /** One claim script call (grant: the starts a rate limit granted); `rateLimit` when the step has one and no grant was given. */
+  private async claimOnce(request: ClaimRequest, grant: number | undefined): Promise<{ result: ClaimResult; rateLimit?: string }> {
     const core = this.core;
     let registration = await this.registration(request.nodeId);
     for (let attempt = 0; ; attempt++) {
       const hold = core.nodes.holdCall(registration, request.workflowId);
       const calls: BatchCall[] = hold === null ? [] : [hold];
-      calls.push(core.workflowCall('claim', request.workflowId, this.claimArgs(request, registration)));
+      const args = this.claimArgs(request, registration);
+      if (grant !== undefined) args.push(grant);
+      calls.push(core.workflowCall('claim', request.workflowId, args));
       const replies = await core.batch(calls, 'claim').catch((error: unknown) => {
         core.nodes.unsure(registration, request.workflowId);
         throw error;
       });
       if (hold !== null) core.nodes.held(registration, request.workflowId);
       const reply = list(replies[replies.length - 1]);
-      if (text(reply[0]) !== 'lost') {
+      const code = text(reply[0]);
+      if (code === 'rate') return { result: { jobs: [], watchNextTask: false, taskCount: Number(reply[1] ?? 0) }, rateLimit: text(reply[3]) };
+      if (code !== 'lost') {
         // The claim failed a step on an unusable stored number: it carries the common reply.
         if (reply[7] !== undefined) core.settle(request.workflowId, list(reply[7]));
-        return toClaimResult(request, reply);
+        return { result: toClaimResult(request, reply) };
       }
       // The lease this process knows ran out; the node may still be registered (a late heartbeat).
       const refreshed = attempt === 0 ? await core.nodes.refresh(registration) : null;
@@ -266,7 +323,13 @@ export class Work {
       adopted,
     };
     if (wantsClaim && next !== undefined) {
-      out.claimed = claimReply.length === 0 ? { jobs: [], watchNextTask: false, taskCount: 0 } : toClaimResult(next, claimReply);
+      if (text(claimReply[0]) === 'rate') {
+        // A rate-limited step: its starts are taken first, in calls of their own.
+        this.remember(next, text(claimReply[3]));
+        out.claimed = await this.claimLimited(next, text(claimReply[3]));
+      } else {
+        out.claimed = claimReply.length === 0 ? { jobs: [], watchNextTask: false, taskCount: 0 } : toClaimResult(next, claimReply);
+      }
     }
     return out;
   }

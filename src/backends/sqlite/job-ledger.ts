@@ -23,6 +23,7 @@ import { lostForGood, maxNodeLossesOf } from '../policy.js';
 import { readForDisplay, storedNumber, UNREADABLE } from '../stored-records.js';
 import { MAX_LEASE_SPAN, covers, isSettled, markSettled, noneSettled, unsettledIds } from './range-lease.js';
 import type { RangeLease } from './range-lease.js';
+import { logStarts, rateRoom } from './rate-gate.js';
 import type { Statements } from './statements.js';
 import type { StepMachine } from './step-machine.js';
 
@@ -67,6 +68,8 @@ export class JobLedger {
     const workflow = this.q.getWorkflow.get(request.workflowId) as WorkflowRow;
     if (workflow.status !== 'running' && workflow.status !== 'pending') return empty;
     const jobs: ClaimResult['jobs'] = [];
+    let rateLimitedMs: number | undefined;
+    let unknownRateLimit: string | undefined;
     const toJob = (id: number, data: string, failedCount: number, token: number, lostCount: number): void => {
       const slot = slotOf(id);
       jobs.push({
@@ -85,29 +88,48 @@ export class JobLedger {
       const id = jobId(step.pk, step.stage === 'before' ? BEFORE_SLOT : AFTER_SLOT);
       const row = this.q.claimHook.get({ owner, id, now }) as LeasedRow | undefined;
       if (row !== undefined) toJob(row.id, row.data, row.failed_count, row.token, row.lost_count);
-    } else if (step.stage === 'tasks' && (step.global_limit !== null || step.key_limit !== null)) {
-      this.claimLimited(step, owner, request.limit, now, toJob);
     } else if (step.stage === 'tasks') {
-      const base = step.pk * SLOTS_PER_STEP;
-      const again = this.q.claimRequeued.all({ owner, lo: base + 1, hi: base + MAX_TASKS_PER_STEP, now, limit: request.limit }) as LeasedRow[];
-      again.sort((a, b) => a.id - b.id);
-      for (const row of again) toJob(row.id, row.data, row.failed_count, row.token, row.lost_count);
-      let room = request.limit - again.length;
-      let cursor = step.fresh_cursor;
-      while (room > 0 && cursor < step.next_seq) {
-        const span = Math.min(room, MAX_LEASE_SPAN, step.next_seq - cursor);
-        const lo = base + cursor + 1;
-        const hi = base + cursor + span;
-        const leaseId = Number(this.q.insertLease.run(owner, step.pk, lo, hi, noneSettled(lo, hi)).lastInsertRowid);
-        // A range job's token names its lease (negative, so it never equals a job's own token).
-        for (const [id, data] of this.q.freshRange.all(lo, hi) as [number, string][]) toJob(id, data, 0, -leaseId, 0);
-        cursor += span;
-        room -= span;
-      }
-      if (cursor !== step.fresh_cursor) this.q.advanceCursor.run(cursor, step.pk);
+      // A rate-limited step starts only what its limit has room for (rate-gate.ts), whichever path.
+      const gate = step.rate_limit === null ? null : rateRoom(this.q, step.rate_limit, now);
+      if (step.rate_limit !== null && gate === null) unknownRateLimit = step.rate_limit;
+      const limit = gate === null ? request.limit : Math.min(request.limit, gate.room);
+      if (step.global_limit !== null || step.key_limit !== null) this.claimLimited(step, owner, limit, now, toJob);
+      else this.claimTasks(step, owner, limit, now, toJob);
+      if (gate !== null) rateLimitedMs = logStarts(this.q, gate, request.limit, jobs.length, now);
     }
-    if (jobs.length === 0) return empty;
-    return { jobs, watchNextTask: workflow.watch_next_task === 1, taskCount: step.total, runIndex: step.run_index ?? 0 };
+    const limited = rateLimitedMs === undefined ? {} : { rateLimitedMs };
+    if (jobs.length === 0) return { ...empty, ...limited };
+    const result: ClaimResult = { jobs, watchNextTask: workflow.watch_next_task === 1, taskCount: step.total, runIndex: step.run_index ?? 0, ...limited };
+    if (unknownRateLimit !== undefined) result.unknownRateLimit = unknownRateLimit;
+    return result;
+  }
+
+  /** Leases up to `limit` tasks: ready-again ones in seq order, then fresh ones as ranges. */
+  private claimTasks(
+    step: StepRow,
+    owner: number,
+    limit: number,
+    now: number,
+    toJob: (id: number, data: string, failedCount: number, token: number, lostCount: number) => void,
+  ): void {
+    if (limit <= 0) return;
+    const base = step.pk * SLOTS_PER_STEP;
+    const again = this.q.claimRequeued.all({ owner, lo: base + 1, hi: base + MAX_TASKS_PER_STEP, now, limit }) as LeasedRow[];
+    again.sort((a, b) => a.id - b.id);
+    for (const row of again) toJob(row.id, row.data, row.failed_count, row.token, row.lost_count);
+    let room = limit - again.length;
+    let cursor = step.fresh_cursor;
+    while (room > 0 && cursor < step.next_seq) {
+      const span = Math.min(room, MAX_LEASE_SPAN, step.next_seq - cursor);
+      const lo = base + cursor + 1;
+      const hi = base + cursor + span;
+      const leaseId = Number(this.q.insertLease.run(owner, step.pk, lo, hi, noneSettled(lo, hi)).lastInsertRowid);
+      // A range job's token names its lease (negative, so it never equals a job's own token).
+      for (const [id, data] of this.q.freshRange.all(lo, hi) as [number, string][]) toJob(id, data, 0, -leaseId, 0);
+      cursor += span;
+      room -= span;
+    }
+    if (cursor !== step.fresh_cursor) this.q.advanceCursor.run(cursor, step.pk);
   }
 
   /**

@@ -80,6 +80,9 @@ export interface StepRow {
   /** Set while only its events hold it back; when its waitTimeout runs out. */
   wait_since: number | null;
   wait_due: number | null;
+  /** The step's rate limit (generated from options; null: none). */
+  rate_limit: string | null;
+  priority: number;
 }
 
 /** A row of the tasksPage query, read as an array: id, data, status, failed_count, result, error, finished_at, lost_count. */

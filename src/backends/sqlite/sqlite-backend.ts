@@ -24,6 +24,7 @@ import type {
   NewNode,
   NewTasks,
   NewWorkflow,
+  RateLimit,
   RecoverResult,
   RetryRequest,
   RetryResult,
@@ -149,8 +150,9 @@ export class SqliteBackend implements Backend {
       nextJob: (this.q.nextRunAt.get(now) as { next: number | null }).next,
       nextTimer: (this.q.nextTimerAt.get() as { next: number | null }).next,
       waitDue: this.nextWaitDue(),
+      nextRate: (this.q.nextRateStart.get({ now }) as { next: number | null }).next,
     }))();
-    const nextRunAt = Math.min(rows.nextJob ?? Infinity, rows.nextTimer ?? Infinity, rows.waitDue);
+    const nextRunAt = Math.min(rows.nextJob ?? Infinity, rows.nextTimer ?? Infinity, rows.waitDue, rows.nextRate ?? Infinity);
     return Promise.resolve({
       steps: rows.steps.map((row) => runnableStep(row, row.workflow_name)),
       nextRunAt: Number.isFinite(nextRunAt) ? nextRunAt : null,
@@ -219,6 +221,26 @@ export class SqliteBackend implements Backend {
   async getEvents(workflowId: string): Promise<EventRecord[]> {
     const rows = this.guard(() => this.q.eventsOfWorkflow.all(workflowId) as { id: string; name: string; data: string; at: number }[]);
     return Promise.resolve(rows.map((row) => ({ id: row.id, name: row.name, dataJson: row.data, at: row.at })));
+  }
+
+  // --- rate limits ----------------------------------------------------------------------------
+
+  async setRateLimit(limit: RateLimit): Promise<void> {
+    this.write((_machine, now) => this.q.setRateLimit.run({ name: limit.name, max: limit.max, perMs: limit.perMs, now }));
+    return Promise.resolve();
+  }
+
+  async rateLimits(): Promise<RateLimit[]> {
+    const rows = this.q.listRateLimits.all() as { name: string; max: number; per_ms: number }[];
+    return Promise.resolve(rows.map((row) => ({ name: row.name, max: row.max, perMs: row.per_ms })));
+  }
+
+  async removeRateLimit(name: string): Promise<boolean> {
+    const { value } = this.write(() => {
+      this.q.deleteRateStarts.run(name);
+      return this.q.deleteRateLimit.get(name) !== undefined;
+    });
+    return Promise.resolve(value);
   }
 
   // --- nodes and leases -----------------------------------------------------------------------
@@ -407,3 +429,5 @@ export class SqliteBackend implements Backend {
     }
   }
 }
+
+/** The earlier of two optional times. */

@@ -112,6 +112,16 @@ const QUERY_NAMES = [
   'nextWaitDue',
   'openWorkflowIds',
   'deleteEventsOfWorkflow',
+  // rate-limits.sql
+  'setRateLimit',
+  'listRateLimits',
+  'deleteRateLimit',
+  'deleteRateStarts',
+  'rateLimitByName',
+  'pruneRateStarts',
+  'rateWindow',
+  'logRateStarts',
+  'nextRateStart',
   // nodes.sql
   'registerNode',
   'heartbeat',

@@ -158,14 +158,75 @@ BEGIN
 END
 $$;
 
--- Leases up to p_limit ready jobs of one step to a node, for call p_call. Refuses (ERR_LEASE_LOST)
--- a node that is not registered (any more): it was declared dead and must register again.
-CREATE FUNCTION claim_core(
-  p_node_id text, p_workflow_id text, p_step_id text, p_limit integer, p_call bigint,
-  OUT step_pk bigint, OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[],
-  OUT total integer, OUT watch boolean, OUT lost integer[]
+-- The room a rate limit leaves now: at most `max` starts in any window of `per_ms` (migration
+-- 0010). Locks the limit's row (p_wait: waiting for it, else giving up when it is taken: locked
+-- false), forgets starts that left the window, and reads the clock under the lock, so starts
+-- are logged in time order. known false: the limit is not set.
+CREATE FUNCTION rate_gate(
+  p_name text, p_wait boolean,
+  OUT known boolean, OUT locked boolean, OUT room integer, OUT oldest bigint, OUT per_ms bigint, OUT now_ms bigint
 ) LANGUAGE plpgsql AS $$
 DECLARE
+  v_limit rate_limits;
+  v_used bigint;
+BEGIN
+  known := EXISTS (SELECT 1 FROM rate_limits l WHERE l.name = p_name);
+  locked := false;
+  IF NOT known THEN
+    RETURN;
+  END IF;
+  IF p_wait THEN
+    SELECT * INTO v_limit FROM rate_limits l WHERE l.name = p_name FOR UPDATE;
+  ELSE
+    SELECT * INTO v_limit FROM rate_limits l WHERE l.name = p_name FOR UPDATE SKIP LOCKED;
+  END IF;
+  IF NOT FOUND THEN
+    -- Taken by another claim (p_wait false), or removed meanwhile (then: unknown).
+    known := EXISTS (SELECT 1 FROM rate_limits l WHERE l.name = p_name);
+    RETURN;
+  END IF;
+  locked := true;
+  per_ms := v_limit.per_ms;
+  now_ms := floor(epoch_ms(clock_timestamp()))::bigint;
+  DELETE FROM rate_starts r WHERE r.name = p_name AND r.at <= now_ms - per_ms;
+  SELECT coalesce(sum(r.n), 0), min(r.at) INTO v_used, oldest FROM rate_starts r WHERE r.name = p_name;
+  room := greatest(0, v_limit.max - v_used)::integer;
+END
+$$;
+
+-- Logs `p_started` starts of a claim; answers the milliseconds until the next start is allowed
+-- when the limit cut the claim short (it asked for more than the room and took all of it), else null.
+CREATE FUNCTION rate_log(
+  p_name text, p_now bigint, p_per_ms bigint, p_room integer, p_oldest bigint, p_asked integer, p_started integer
+) RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+  IF p_started > 0 THEN
+    INSERT INTO rate_starts (name, at, n) VALUES (p_name, p_now, p_started);
+  END IF;
+  IF p_asked <= p_room OR p_started < p_room THEN
+    RETURN NULL;
+  END IF;
+  RETURN greatest(0, least(coalesce(p_oldest, p_now), p_now) + p_per_ms - p_now);
+END
+$$;
+
+-- Leases up to p_limit ready jobs of one step to a node, for call p_call. Refuses (ERR_LEASE_LOST)
+-- a node that is not registered (any more): it was declared dead and must register again.
+--
+-- A step with a rate limit (options.rateLimit) starts at most what rate_gate allows. p_wait:
+-- whether to wait for the limit's row lock. Only a claim on its own (claim_jobs) waits, before it
+-- locks anything else; a claim inside a completion (which holds step rows) does not, so no lock
+-- cycle can form: it claims nothing then and answers rate_limited_ms = 0 (claim again).
+CREATE FUNCTION claim_core(
+  p_node_id text, p_workflow_id text, p_step_id text, p_limit integer, p_call bigint, p_wait boolean,
+  OUT step_pk bigint, OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[],
+  OUT total integer, OUT watch boolean, OUT lost integer[], OUT rate_limited_ms bigint, OUT unknown_rate_limit text
+) LANGUAGE plpgsql AS $$
+DECLARE
+  v_rate text;
+  v_gate record;
+  v_gated boolean := false;
+  v_asked integer := p_limit;
   v_owner bigint;
   v_reconciled bigint;
   v_step steps;
@@ -215,6 +276,23 @@ BEGIN
   IF v_workflow_status IS NULL OR v_workflow_status NOT IN ('pending', 'running') THEN
     RETURN;
   END IF;
+  v_rate := CASE WHEN v_step.stage = 'tasks' AND jsonb_typeof(v_step.options->'rateLimit') = 'string' THEN v_step.options->>'rateLimit' END;
+  IF v_rate IS NOT NULL THEN
+    SELECT * INTO v_gate FROM rate_gate(v_rate, p_wait);
+    IF NOT v_gate.known THEN
+      unknown_rate_limit := v_rate;
+    ELSIF NOT v_gate.locked THEN
+      rate_limited_ms := 0;
+      RETURN;
+    ELSE
+      v_gated := true;
+      p_limit := least(p_limit, v_gate.room);
+      IF p_limit < 1 THEN
+        rate_limited_ms := greatest(0, v_gate.oldest + v_gate.per_ms - v_gate.now_ms);
+        RETURN;
+      END IF;
+    END IF;
+  END IF;
 
   IF v_step.stage IN ('before', 'after') THEN
     WITH claimed AS (
@@ -233,6 +311,7 @@ BEGIN
       lost := v_lost;
     END IF;
   ELSIF v_step.stage = 'tasks' AND (v_step.global_limit IS NOT NULL OR v_step.key_limit IS NOT NULL) THEN
+    -- p_limit is capped by the rate gate above, so a limited step keeps its rate too.
     SELECT * INTO seqs, datas, failed, tokens, lost FROM claim_limited(v_step, v_owner, p_limit, p_call);
   ELSIF v_step.stage = 'tasks' THEN
     -- Jobs back in the queue (retried, handed back, recovered) are leased one by one.
@@ -285,6 +364,9 @@ BEGIN
   IF array_length(seqs, 1) > 0 THEN
     watch := v_watch;
   END IF;
+  IF v_gated THEN
+    rate_limited_ms := rate_log(v_rate, v_gate.now_ms, v_gate.per_ms, v_gate.room, v_gate.oldest, v_asked, coalesce(array_length(seqs, 1), 0));
+  END IF;
 END
 $$;
 
@@ -292,12 +374,12 @@ $$;
 CREATE FUNCTION claim_jobs(
   p_node_id text, p_workflow_id text, p_step_id text, p_limit integer, p_call bigint,
   OUT step_pk bigint, OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[],
-  OUT total integer, OUT watch boolean, OUT lost integer[]
+  OUT total integer, OUT watch boolean, OUT lost integer[], OUT rate_limited_ms bigint, OUT unknown_rate_limit text
 ) LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
   PERFORM lock_claims_shared(p_node_id);
-  SELECT * INTO step_pk, seqs, datas, failed, tokens, total, watch, lost
-  FROM claim_core(p_node_id, p_workflow_id, p_step_id, p_limit, p_call);
+  SELECT * INTO step_pk, seqs, datas, failed, tokens, total, watch, lost, rate_limited_ms, unknown_rate_limit
+  FROM claim_core(p_node_id, p_workflow_id, p_step_id, p_limit, p_call, true);
 END
 $$;
 

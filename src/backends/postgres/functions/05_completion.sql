@@ -238,7 +238,7 @@ BEGIN
     -- A limited step is claimed by its own runner: its bucket locks come after every row lock.
     CONTINUE WHEN v_step.global_limit IS NOT NULL OR v_step.key_limit IS NOT NULL;
     SELECT * INTO v_claim
-    FROM claim_core(p_node_id, v_work.workflow_id, v_work.step_id, least(p_limit::bigint, json_bigint(v_step.options->'taskConcurrency'))::integer, p_call);
+    FROM claim_core(p_node_id, v_work.workflow_id, v_work.step_id, least(p_limit::bigint, json_bigint(v_step.options->'taskConcurrency'))::integer, p_call, false);
     CONTINUE WHEN coalesce(cardinality(v_claim.seqs), 0) = 0;
     v_adopted := v_adopted || jsonb_build_array(jsonb_build_object(
       'step', jsonb_build_object(
@@ -249,7 +249,8 @@ BEGIN
       'claim', jsonb_build_object(
         'step_pk', v_claim.step_pk::text, 'seqs', to_jsonb(v_claim.seqs), 'datas', to_jsonb(v_claim.datas),
         'failed', to_jsonb(v_claim.failed), 'tokens', to_jsonb(v_claim.tokens), 'total', v_claim.total, 'watch', v_claim.watch,
-        'lost', to_jsonb(v_claim.lost)
+        'lost', to_jsonb(v_claim.lost), 'rate_limited_ms', v_claim.rate_limited_ms,
+        'unknown_rate_limit', v_claim.unknown_rate_limit
       )
     ));
   END LOOP;
@@ -273,7 +274,8 @@ CREATE FUNCTION complete_jobs(
   p_adopt_node_id text, p_adopt_handlers text[], p_adopt_limit integer, p_call bigint,
   OUT stale text[], OUT events jsonb,
   OUT step_pk bigint, OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[],
-  OUT total integer, OUT watch boolean, OUT adopted jsonb, OUT lost integer[]
+  OUT total integer, OUT watch boolean, OUT adopted jsonb, OUT lost integer[],
+  OUT rate_limited_ms bigint, OUT unknown_rate_limit text
 ) LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
   v_rows record;
@@ -321,9 +323,9 @@ BEGIN
   END IF;
   events := flush_events();
   IF p_next_step_id IS NOT NULL THEN
-    SELECT c.step_pk, c.seqs, c.datas, c.failed, c.tokens, c.total, c.watch, c.lost
-    INTO step_pk, seqs, datas, failed, tokens, total, watch, lost
-    FROM claim_core(p_next_node_id, p_next_workflow_id, p_next_step_id, p_next_limit, p_call) c;
+    SELECT c.step_pk, c.seqs, c.datas, c.failed, c.tokens, c.total, c.watch, c.lost, c.rate_limited_ms, c.unknown_rate_limit
+    INTO step_pk, seqs, datas, failed, tokens, total, watch, lost, rate_limited_ms, unknown_rate_limit
+    FROM claim_core(p_next_node_id, p_next_workflow_id, p_next_step_id, p_next_limit, p_call, false) c;
   END IF;
   adopted := adopt_steps(events, p_adopt_node_id, p_adopt_handlers, p_adopt_limit, p_next_workflow_id, p_next_step_id, p_call);
 END

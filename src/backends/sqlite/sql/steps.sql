@@ -102,13 +102,19 @@ SELECT child_pk FROM step_edges WHERE parent_pk = ?;
 SELECT e.on_cond, s.status FROM step_edges e JOIN steps s ON s.pk = e.parent_pk WHERE e.child_pk = ?;
 
 -- name: runnableSteps
--- Running steps whose current stage has a claimable job, oldest workflow first (paused and
--- cancelled workflows have none).
+-- Running steps whose current stage has a claimable job, highest priority first, then oldest
+-- workflow first (paused and cancelled workflows have none). A step whose rate limit has no
+-- room now is left out (nextRateStart says when).
 -- (67108864 = 2^26: job ids are step_pk * 2^26 + slot, see jobs.sql.)
 SELECT s.*, w.name AS workflow_name FROM steps s
 JOIN workflows w ON w.id = s.workflow_id
 WHERE s.status = 'running' AND w.status IN ('pending', 'running') AND (
   (s.stage = 'tasks' AND (
+    s.rate_limit IS NULL OR NOT EXISTS (
+      SELECT 1 FROM rate_limits l WHERE l.name = s.rate_limit
+        AND l.max <= (SELECT coalesce(sum(r.n), 0) FROM rate_starts r WHERE r.name = l.name AND r.at > @now - l.per_ms)
+    )
+  ) AND (
     s.fresh_cursor < s.next_seq
     OR EXISTS (
       SELECT 1 FROM jobs j
@@ -122,7 +128,7 @@ WHERE s.status = 'running' AND w.status IN ('pending', 'running') AND (
     SELECT 1 FROM jobs j WHERE j.id = s.pk * 67108864 + 67108863 AND j.status IN (0, 4) AND j.run_at <= @now
   ))
 )
-ORDER BY w.created_at, s.run_index
+ORDER BY s.priority DESC, w.created_at, s.run_index
 LIMIT @limit;
 
 -- name: stepPksOfWorkflow

@@ -9,10 +9,10 @@
 -- has run out is refused: the node may have been declared dead, and a claim landing after
 -- its recovery pass would never be recovered.
 --
--- Returns { code, total, watch, lo, freshData[], again[], n } with code 'ok' or 'lost'; fresh
+-- Returns { code, total, watch, lo, freshData[], again[], n } with code 'ok', 'lost' or 'rate'; fresh
 -- tasks have seqs lo, lo + 1, ...; `again` is flat: slot, data, failedCount, token, lostCount per job.
 
-local CLAIM_ATTRS = { 'status', 'stage', 'total', 'cur', 'hb', 'ha', 'rlc', 'glim', 'klim', 'tkb' }
+local CLAIM_ATTRS = { 'status', 'stage', 'total', 'cur', 'hb', 'ha', 'rlc', 'glim', 'klim', 'rlim', 'tkb' }
 
 -- Most ready tasks of a limited step one claim looks at (more when it asks for more).
 local LIMITED_SCAN = 2000
@@ -124,7 +124,10 @@ local function claim_limited(n, owner, limit, total, cur, glim, klim, base_token
   if seq ~= cur then sset(n, 'cur', I(seq)) end
 end
 -- n: the step's number when the caller knows it (else it is looked up by id).
-local function claim(step_id, owner, valid_until, limit, n)
+-- grant: for a step with a rate limit (attribute rlim), the starts lua/global/rate-take.lua
+-- granted this claim; without it such a step's tasks are not claimed and the reply is
+-- { 'rate', total, 0, <limit name>, {}, {}, n }: the client takes starts, then claims again.
+local function claim(step_id, owner, valid_until, limit, n, grant)
   if tonumber(valid_until) < NOW then return { 'lost', 0, 0, 0, {}, {} } end
   -- Paused or finished (cancelled): nothing is claimed (docs/backends/step-machine.md#run-control).
   -- One read of the workflow hash, for its watch flag too.
@@ -139,7 +142,7 @@ local function claim(step_id, owner, valid_until, limit, n)
   promote_due()
   local again, fresh, lo = {}, {}, 0
   local stage = f[2]
-  local base_token = as_number(f[10]) or 0 -- none (or unusable): tokens count from the job's own
+  local base_token = as_number(f[11]) or 0 -- none (or unusable): tokens count from the job's own
   if (stage == 'before' and f[5] == '1') or (stage == 'after' and f[6] == '1') then
     local slot = stage == 'before' and 'b' or 'a'
     local field = n .. ':' .. slot
@@ -152,9 +155,14 @@ local function claim(step_id, owner, valid_until, limit, n)
       redis.call('HSET', K_HELD, field, owner)
       again = { slot, 'null', fc, token, lc }
     end
+  elseif stage == 'tasks' and f[10] and f[10] ~= '' and grant == nil then
+    -- A rate-limited step (either path below) claims only the starts its limit granted.
+    return { 'rate', total, 0, f[10], {}, {}, n }
   elseif stage == 'tasks' and (tonumber(f[8] or '') or tonumber(f[9] or '')) then
+    if f[10] and f[10] ~= '' then limit = math.min(limit, grant) end
     claim_limited(n, owner, limit, total, snum(n, 'cur') or 0, tonumber(f[8] or ''), tonumber(f[9] or ''), base_token, again)
   elseif stage == 'tasks' then
+    if f[10] and f[10] ~= '' then limit = math.min(limit, grant) end
     local base = tonumber(n) * SPAN
     local rows = redis.call('ZRANGEBYSCORE', K_RQ, I(base + 1), I(base + SPAN - 1), 'LIMIT', 0, limit)
     for _, field in ipairs(rows) do

@@ -18,6 +18,7 @@
 --   timer_due in machine.lua)
 --   glim klim (globalConcurrency, keyConcurrency; '' = none: see lib/claim.lua claim_limited)
 -- A task's concurrency bucket is kept in `td` as "<n>:<seq>:k" (never read for plain steps).
+--   rlim (rate limit name, '' = none)
 
 local STEP_FIELDS = 16
 
@@ -90,6 +91,9 @@ end
 local function insert_step(n, s, placement)
   redis.call('HSET', K_SX, s.id, n)
   local wfor, wto = wait_options(s.options)
+  -- The rate limit the claim checks (lib/claim.lua), read once here rather than on every claim.
+  local decoded, options = pcall(cjson.decode, s.options)
+  local rlim = decoded and type(options) == 'table' and type(options.rateLimit) == 'string' and options.rateLimit or ''
   sput(n, {
     'id', s.id, 'name', s.name, 'handler', s.handler, 'data', s.data, 'options', s.options, 'maxA', s.maxA,
     'delay', s.delay, 'deps', s.deps, 'anchor', placement.anchor, 'phase', placement.phase, 'aseq', placement.aseq,
@@ -98,6 +102,7 @@ local function insert_step(n, s, placement)
     'pars', s.pars, 'cond', s.cond, 'fseq', '', 'ferr', '', 'fstg', '', 'err', '', 'sAt', '', 'fAt', '', 'rlc', 0,
     'wfor', wfor, 'wto', wto, 'wsince', '', 'wdue', '',
     'glim', limit_of(s.options, 'globalConcurrency'), 'klim', limit_of(s.options, 'keyConcurrency'),
+    'rlim', rlim,
   }, true)
   if s.tmr ~= '' then sset(n, 'tmr', s.tmr) end
   local total = insert_tasks(n, s.tasks_at, s.ntasks)
