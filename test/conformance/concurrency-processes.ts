@@ -27,7 +27,9 @@ export function concurrencyProcesses(t: Conformance): void {
     const counterFile = (): string => {
       const dir = mkdtempSync(join(tmpdir(), 'deflow-counters-'));
       dirs.push(dir);
-      return join(dir, 'counters.db');
+      const file = join(dir, 'counters.db');
+      counterDb(file); // created (WAL, table) here, before the nodes open it
+      return file;
     };
 
     it('globalConcurrency holds across three nodes, and is reached', async () => {
