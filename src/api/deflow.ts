@@ -6,7 +6,7 @@
  *             refuses, or stays unreachable past startupTimeout (it is tried again meanwhile);
  *             ready -> failed when it gives up for good, e.g. Redis's maxAttempts)
  */
-import type { EmitOptions } from './events.js';
+import type { EmitOptions, GlobalEmitOptions } from './events.js';
 import { emitGlobal, signalWorkflow } from './signals.js';
 import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
@@ -188,8 +188,11 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
     return signalWorkflow(backend, workflowId, name, data, options, 'DeFlow.signal()');
   }
 
-  /** Sends a global event to every workflow that has not finished; resolves with how many received it. */
-  static async emit(name: string, data?: unknown, options?: EmitOptions): Promise<number> {
+  /**
+   * Sends a global event to every workflow that has not finished (`key`: only to those created
+   * with that business key); resolves with how many received it.
+   */
+  static async emit(name: string, data?: unknown, options?: GlobalEmitOptions): Promise<number> {
     const { backend } = await DeFlow.getInstance().services();
     return emitGlobal(backend, name, data, options);
   }

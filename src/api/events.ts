@@ -31,6 +31,15 @@ export interface EmitOptions {
   id?: string;
 }
 
+/** Options of a global event (`DeFlow.emit`). */
+export interface GlobalEmitOptions extends EmitOptions {
+  /**
+   * Delivers the event only to the unfinished workflows created with this business key
+   * (`WorkFlow.create(name, { key })`). Default: every unfinished workflow.
+   */
+  key?: string;
+}
+
 const EMIT_OPTION_KEYS = ['id'];
 
 export function checkEventName(name: unknown, where: string): string {
@@ -54,11 +63,18 @@ export function checkWaitTimeout(value: unknown, where: string): number | undefi
 }
 
 /** The event to store: name and data checked, id the caller's or `fallbackId`. */
-export function newEvent(name: unknown, data: unknown, options: EmitOptions | undefined, where: string, fallbackId: () => string): NewEvent {
+export function newEvent(
+  name: unknown,
+  data: unknown,
+  options: EmitOptions | undefined,
+  where: string,
+  fallbackId: () => string,
+  optionKeys: readonly string[] = EMIT_OPTION_KEYS,
+): NewEvent {
   const checkedName = checkEventName(name, where);
   let id: string | undefined;
   if (options !== undefined) {
-    checkKnownKeys(checkObject(options, `${where} options`), EMIT_OPTION_KEYS, `${where} options`);
+    checkKnownKeys(checkObject(options, `${where} options`), [...optionKeys], `${where} options`);
     if (options.id !== undefined) {
       id = checkNoNul(nonEmptyString(options.id, `${where} options: id`), `${where} options: id`);
       if (id.length > MAX_EVENT_ID_LENGTH) throw new ValidationError(`${where} options: id must be at most ${MAX_EVENT_ID_LENGTH} characters, got ${id.length}`);

@@ -3,7 +3,8 @@ import type { Backend } from '../backends/backend.js';
 import { NotFoundError } from '../errors.js';
 import { checkNoNul, nonEmptyString } from '../option-checks.js';
 import { newEvent, randomEventId } from './events.js';
-import type { EmitOptions } from './events.js';
+import type { EmitOptions, GlobalEmitOptions } from './events.js';
+import { checkWorkflowKey } from './workflow-identity.js';
 
 /**
  * Delivers a signal to one workflow: true when it counted (new to a workflow that has not
@@ -17,8 +18,12 @@ export async function signalWorkflow(backend: Backend, workflowId: unknown, name
   return delivered;
 }
 
-/** Delivers a global event to every workflow that has not finished; returns how many received it. */
-export async function emitGlobal(backend: Backend, name: unknown, data: unknown, options: EmitOptions | undefined): Promise<number> {
-  const event = newEvent(name, data, options, 'DeFlow.emit()', randomEventId);
-  return (await backend.broadcastEvent(event)).delivered;
+/**
+ * Delivers a global event to every workflow that has not finished (with `key`: only to those
+ * created with that business key); returns how many received it.
+ */
+export async function emitGlobal(backend: Backend, name: unknown, data: unknown, options: GlobalEmitOptions | undefined): Promise<number> {
+  const event = newEvent(name, data, options, 'DeFlow.emit()', randomEventId, ['id', 'key']);
+  const key = options?.key === undefined ? undefined : checkWorkflowKey(options.key, 'DeFlow.emit() options: key');
+  return (await backend.broadcastEvent(event, key === undefined ? {} : { key })).delivered;
 }

@@ -84,6 +84,12 @@ export interface NewEvent {
   dataJson: Json;
 }
 
+/** Which unfinished workflows a global event goes to. */
+export interface BroadcastTarget {
+  /** Only those created with this business key (default: all). */
+  key?: string;
+}
+
 export interface NewAnchoredSteps {
   workflowId: string;
   /** The step whose hook or handler called addAfter. */
@@ -472,8 +478,11 @@ export interface Backend {
    * finished, or already received an event with this id.
    */
   deliverEvent(workflowId: string, event: NewEvent): Promise<{ delivered: boolean; events: BackendEvent[] }>;
-  /** Delivers an event to every workflow that has not finished; returns how many received it. */
-  broadcastEvent(event: NewEvent): Promise<{ delivered: number }>;
+  /**
+   * Delivers an event to every workflow that has not finished (`target.key`: only to those with
+   * that business key, found through the key index); returns how many received it.
+   */
+  broadcastEvent(event: NewEvent, target?: BroadcastTarget): Promise<{ delivered: number }>;
   /** Events a workflow received, in arrival order. */
   getEvents(workflowId: string): Promise<EventRecord[]>;
 

@@ -230,6 +230,45 @@ export function events(t: Conformance): void {
       await expect(workflow.signal('a', 1, { id: '' })).rejects.toThrow(/id must be a non-empty string/);
       await expect(DeFlow.emit('a\0')).rejects.toThrow(/must not contain a NUL/);
     });
+
+    it('delivers a global event with a key only to the running workflows with that business key', async () => {
+      await t.register();
+      const wait = (key: string): WorkFlow =>
+        WorkFlow.create('parcel', { key }).addStep({ name: 'w', step: waiter, tasks: ['x'], dependsOn: [], waitFor: ['package.delivered'] }).run();
+      // A finished workflow with the routed key is not a target.
+      const finished = await WorkFlow.create('parcel-done', { key: 'order-42' }).addStep({ step: label, tasks: ['x'] }).run().done();
+      const workflows = Array.from({ length: 100 }, (_, i) => wait(`order-${i}`));
+      await Promise.all(workflows.map((workflow) => workflow.started()));
+      const target = workflows[42];
+      if (target === undefined) throw new Error('no workflow 42');
+
+      expect(await DeFlow.emit('package.delivered', { by: 'van' }, { key: 'order-42', id: 'delivery-42' })).toBe(1);
+      expect(step(await target.done(), 'w').tasks[0]?.result).toEqual([{ name: 'package.delivered', data: { by: 'van' } }]);
+      expect(await DeFlow.emit('package.delivered', { by: 'van' }, { key: 'order-42', id: 'delivery-42' })).toBe(0); // same id, and finished
+      expect(await DeFlow.emit('package.delivered', null, { key: 'no-such-order' })).toBe(0);
+
+      const { backend } = await DeFlow.getInstance().services();
+      expect(await backend.getEvents(finished.id)).toEqual([]);
+      const others = workflows.filter((workflow) => workflow !== target);
+      const received = await Promise.all(others.map((workflow) => backend.getEvents(workflow.id)));
+      expect(received.every((list) => list.length === 0)).toBe(true);
+      const statuses = new Set(await Promise.all(others.map(async (workflow) => (await workflow.refresh()).status)));
+      expect([...statuses].filter((status) => status !== 'pending' && status !== 'running')).toEqual([]); // still waiting
+
+      // An event id counts once per workflow: the same id routed to another key still counts there.
+      expect(await DeFlow.emit('package.delivered', null, { key: 'order-7', id: 'delivery-42' })).toBe(1);
+      await others[7]?.done();
+    });
+
+    it('refuses a blank, too long or NUL key of a global event at the call', async () => {
+      await t.register();
+      await expect(DeFlow.emit('a', null, { key: '  ' })).rejects.toThrow(ValidationError);
+      await expect(DeFlow.emit('a', null, { key: '  ' })).rejects.toThrow(/DeFlow.emit\(\) options: key must be a non-empty string/);
+      await expect(DeFlow.emit('a', null, { key: 'k'.repeat(257) })).rejects.toThrow(/at most 256 characters/);
+      await expect(DeFlow.emit('a', null, { key: 'a\0b' })).rejects.toThrow(/must not contain a NUL/);
+      await expect(DeFlow.emit('a', null, { key: 42 } as never)).rejects.toThrow(ValidationError);
+      await expect(DeFlow.emit('a', null, { keys: 'x' } as never)).rejects.toThrow(ValidationError);
+    });
   });
 }
 

@@ -17,6 +17,7 @@ import { faultPoint } from '../../fault-points.js';
 import type {
   Backend,
   BackendEvent,
+  BroadcastTarget,
   ClaimRequest,
   ClaimResult,
   CompleteRequest,
@@ -226,8 +227,13 @@ export class PostgresBackend implements Backend {
     return { delivered: row?.delivered ?? false, events: this.deliverOwn(row?.pid, row?.events) };
   }
 
-  async broadcastEvent(event: NewEvent): Promise<{ delivered: number }> {
-    const [row] = await this.run<{ delivered: number; events: BackendEvent[]; pid: number }>('broadcastEvent', [event.id, event.name, event.dataJson]);
+  async broadcastEvent(event: NewEvent, target: BroadcastTarget = {}): Promise<{ delivered: number }> {
+    const [row] = await this.run<{ delivered: number; events: BackendEvent[]; pid: number }>('broadcastEvent', [
+      event.id,
+      event.name,
+      event.dataJson,
+      target.key ?? null,
+    ]);
     this.deliverOwn(row?.pid, row?.events);
     return { delivered: row?.delivered ?? 0 };
   }

@@ -11,6 +11,7 @@
 import type {
   Backend,
   BackendEvent,
+  BroadcastTarget,
   ClaimRequest,
   ClaimResult,
   CompleteRequest,
@@ -152,8 +153,8 @@ export class RedisBackend implements Backend {
     return this.use((parts) => parts.signals.deliverEvent(workflowId, event));
   }
 
-  broadcastEvent(event: NewEvent): Promise<{ delivered: number }> {
-    return this.use((parts) => parts.signals.broadcastEvent(event));
+  broadcastEvent(event: NewEvent, target?: BroadcastTarget): Promise<{ delivered: number }> {
+    return this.use((parts) => parts.signals.broadcastEvent(event, target));
   }
 
   getEvents(workflowId: string): Promise<EventRecord[]> {

@@ -1,9 +1,10 @@
 /**
  * Events between workflows on Redis: receive.lua stores an event for one workflow and starts
  * the steps it completes the events of, in one script; a global event is that script on every
- * unfinished workflow (the `active` index), pipelined. Exactly once per workflow and id.
+ * unfinished workflow (the `active` index; with a business key, the `bykey` index), pipelined.
+ * Exactly once per workflow and id.
  */
-import type { BackendEvent, NewEvent } from '../backend.js';
+import type { BackendEvent, BroadcastTarget, NewEvent } from '../backend.js';
 import type { EventRecord } from '../records.js';
 import type { RedisCore } from './core.js';
 import { list, text } from './records.js';
@@ -24,9 +25,8 @@ export class Signals {
     return { delivered: Number(tail[0]) === 1, events };
   }
 
-  async broadcastEvent(event: NewEvent): Promise<{ delivered: number }> {
-    // Every unfinished workflow. (Routing by business key narrows this target list.)
-    const ids = await this.core.guard(this.core.client.zrange(this.core.keys.global.active, 0, -1), 'listing running workflows');
+  async broadcastEvent(event: NewEvent, target: BroadcastTarget = {}): Promise<{ delivered: number }> {
+    const ids = await this.targets(target);
     let delivered = 0;
     for (let i = 0; i < ids.length; i += BROADCAST_BATCH) {
       const slice = ids.slice(i, i + BROADCAST_BATCH);
@@ -41,6 +41,29 @@ export class Signals {
     }
     await this.core.hints.flush();
     return { delivered };
+  }
+
+  /**
+   * The workflows a global event goes to: every unfinished one (the `active` index), or those
+   * with the target's business key (the `bykey` index) that are still in `active`. receive.lua
+   * refuses a finished workflow anyway; the checks here keep the count to the right ones
+   * (a `bykey` entry left by a workflow that is gone, or whose id now holds another key).
+   */
+  private async targets(target: BroadcastTarget): Promise<string[]> {
+    const g = this.core.keys.global;
+    if (target.key === undefined) return this.core.guard(this.core.client.zrange(g.active, 0, -1), 'listing running workflows');
+    const key = target.key;
+    const members = (await this.core.guard(
+      this.core.client.call('ZRANGE', g.bykey, `[${key}\u0000`, `(${key}\u0001`, 'BYLEX'),
+      'listing workflows by key',
+    )) as string[];
+    const ids = members.map((member) => member.slice(member.indexOf(':', key.length + 1) + 1));
+    if (ids.length === 0) return [];
+    const [scores, keys] = await this.core.guard(
+      Promise.all([this.core.client.call('ZMSCORE', g.active, ...ids) as Promise<(string | null)[]>, this.core.client.hmget(g.wkey, ...ids)]),
+      'listing workflows by key',
+    );
+    return ids.filter((id, i) => scores[i] !== null && keys[i] === key);
   }
 
   async getEvents(workflowId: string): Promise<EventRecord[]> {

@@ -13,6 +13,7 @@ import { faultPoint } from '../../fault-points.js';
 import type {
   Backend,
   BackendEvent,
+  BroadcastTarget,
   ClaimRequest,
   ClaimResult,
   CompleteRequest,
@@ -207,10 +208,11 @@ export class SqliteBackend implements Backend {
     return Promise.resolve({ delivered: value, events });
   }
 
-  async broadcastEvent(event: NewEvent): Promise<{ delivered: number }> {
+  async broadcastEvent(event: NewEvent, target: BroadcastTarget = {}): Promise<{ delivered: number }> {
     const { value } = this.write((machine) => {
       let delivered = 0;
-      for (const { id } of this.q.openWorkflowIds.all() as { id: string }[]) {
+      const targets = target.key === undefined ? this.q.openWorkflowIds.all() : this.q.openWorkflowIdsByKey.all(target.key);
+      for (const { id } of targets as { id: string }[]) {
         if (machine.receive(id, event)) delivered++;
       }
       return delivered;

@@ -111,6 +111,7 @@ const QUERY_NAMES = [
   'dueWaits',
   'nextWaitDue',
   'openWorkflowIds',
+  'openWorkflowIdsByKey',
   'deleteEventsOfWorkflow',
   // rate-limits.sql
   'setRateLimit',

@@ -44,17 +44,26 @@ BEGIN
 END
 $$;
 
--- Entry point: a global event to every workflow that has not finished, locked in id order.
--- (Routing by business key narrows this target query.)
-CREATE FUNCTION broadcast_event(p_id text, p_name text, p_data text, OUT delivered integer, OUT events jsonb)
+-- Entry point: a global event to every workflow that has not finished (p_key: only those with
+-- that business key; NULL: all), locked in id order.
+CREATE FUNCTION broadcast_event(p_id text, p_name text, p_data text, p_key text, OUT delivered integer, OUT events jsonb)
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
-  v_id text;
+  v_ids text[];
 BEGIN
   PERFORM begin_events();
   delivered := 0;
-  FOR v_id IN SELECT id FROM workflows WHERE status IN ('pending', 'running') ORDER BY id FOR UPDATE LOOP
-    IF receive_event(v_id, p_id, p_name, p_data) THEN
+  -- The targets: every unfinished workflow, or (p_key) those with that business key, which
+  -- the workflows_by_key index finds; two statements so that each keeps its own plan.
+  IF p_key IS NULL THEN
+    SELECT array_agg(id ORDER BY id) INTO v_ids FROM (
+      SELECT id FROM workflows WHERE status IN ('pending', 'running') ORDER BY id FOR UPDATE) t;
+  ELSE
+    SELECT array_agg(id ORDER BY id) INTO v_ids FROM (
+      SELECT id FROM workflows WHERE business_key = p_key AND status IN ('pending', 'running') ORDER BY id FOR UPDATE) t;
+  END IF;
+  FOR i IN 1..coalesce(array_length(v_ids, 1), 0) LOOP
+    IF receive_event(v_ids[i], p_id, p_name, p_data) THEN
       delivered := delivered + 1;
     END IF;
   END LOOP;

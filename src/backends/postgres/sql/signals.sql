@@ -5,8 +5,8 @@
 SELECT delivered, events, pg_backend_pid() AS pid FROM deliver_event($1, $2, $3, $4);
 
 -- name: broadcastEvent
--- ($1 event id, $2 name, $3 data JSON)
-SELECT delivered, events, pg_backend_pid() AS pid FROM broadcast_event($1, $2, $3);
+-- ($1 event id, $2 name, $3 data JSON, $4 business key or NULL for every unfinished workflow)
+SELECT delivered, events, pg_backend_pid() AS pid FROM broadcast_event($1, $2, $3, $4);
 
 -- name: expireWaits
 -- ($1 limit)

@@ -25,8 +25,12 @@ SELECT pk FROM steps WHERE wait_due <= ? ORDER BY wait_due LIMIT ?;
 SELECT MIN(wait_due) AS next FROM steps WHERE wait_due IS NOT NULL;
 
 -- name: openWorkflowIds
--- The targets of a global event. (Routing by business key adds its condition here.)
+-- The targets of a global event.
 SELECT id FROM workflows WHERE status IN ('pending', 'running') ORDER BY created_at;
+
+-- name: openWorkflowIdsByKey
+-- The targets of a global event routed by business key: the workflows_by_key index finds them.
+SELECT id FROM workflows WHERE business_key = ? AND status IN ('pending', 'running') ORDER BY created_at;
 
 -- name: deleteEventsOfWorkflow
 DELETE FROM workflow_events WHERE workflow_id = ?;
