@@ -77,6 +77,10 @@ describe('server write API (sqlite)', () => {
     const handle = (await WorkFlow.getById(id))!;
     expect(await post(`/api/workflows/${id}/pause`, {})).toEqual({ status: 200, body: { changed: true } });
     expect(await status(id)).toBe('paused');
+    // A paused workflow is counted and can be listed by its status.
+    const paused = await app.inject({ url: '/api/workflows?status=paused', headers: AUTH });
+    expect(paused.json<{ items: { id: string }[] }>().items.map((w) => w.id)).toEqual([id]);
+    expect((await app.inject({ url: '/api/counts', headers: AUTH })).json()).toMatchObject({ counts: { paused: 1 } });
     expect(await post(`/api/workflows/${id}/pause`, {})).toEqual({ status: 200, body: { changed: false } });
     expect(await post(`/api/workflows/${id}/resume`, {})).toEqual({ status: 200, body: { changed: true } });
     expect(await post(`/api/workflows/${id}/resume`, {})).toEqual({ status: 200, body: { changed: false } });

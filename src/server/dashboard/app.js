@@ -4,7 +4,7 @@
 // the server is put in the page as text (textContent), never as HTML.
 
 const TOKEN_KEY = 'deflow.token';
-const STATUSES = ['pending', 'running', 'succeeded', 'failed', 'cancelled'];
+const STATUSES = ['pending', 'running', 'paused', 'succeeded', 'failed', 'cancelled'];
 const TASK_STATUSES = ['ready', 'leased', 'succeeded', 'failed'];
 const view = document.getElementById('view');
 const loginForm = document.getElementById('login');
