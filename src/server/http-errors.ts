@@ -24,12 +24,28 @@ export function notFound(message: string): HttpError {
   return new HttpError(404, message);
 }
 
+/** What the API's refusals become: bad input 400, unknown ids 404, a state that forbids the call 409. */
+const STATUS_OF_CODE: Record<string, number> = {
+  ERR_VALIDATION: 400,
+  ERR_NOT_FOUND: 404,
+  ERR_NOT_RETRYABLE: 409,
+  ERR_WORKFLOW_CONFLICT: 409,
+};
+
+function statusOf(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { statusCode, code } = error as { statusCode?: unknown; code?: unknown };
+  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) return statusCode;
+  return typeof code === 'string' && error instanceof Error ? STATUS_OF_CODE[code] : undefined;
+}
+
 const REASONS: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   500: 'Internal Server Error',
@@ -65,7 +81,7 @@ export function installErrorHandler(app: FastifyInstance): void {
       const where = error.validationContext ?? 'request';
       return reply.code(400).send({ statusCode: 400, error: REASONS[400], message: `${describe(issue, field)} (in the ${where})`, field, in: where });
     }
-    const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    const status = statusOf(error) ?? 500;
     if (status === 500) {
       request.log.error({ err: error }, 'request failed');
       return reply.code(500).send({ statusCode: 500, error: REASONS[500], message: 'the server failed to answer; see its log' });

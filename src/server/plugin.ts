@@ -21,6 +21,11 @@ import { StatusCounts } from './status-counts.js';
 import { StreamHub } from './stream-hub.js';
 import type { StreamTiming } from './stream-hub.js';
 import countsRoute from './routes/counts.js';
+import definitionsRoute from './routes/definitions.js';
+import { eventRoute, signalRoute } from './routes/events.js';
+import retryRoute from './routes/retry.js';
+import { cancelRoute, pauseRoute, resumeRoute } from './routes/run-control.js';
+import startRoute from './routes/start.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import healthRoute from './routes/health.js';
 import { metricsRoute } from './routes/metrics.js';
@@ -54,7 +59,8 @@ export const DEFAULT_BODY_LIMIT = 64 * 1024;
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 /** The built-in API endpoints (the dashboard, /metrics and the OpenAPI document are added by the plugin). */
-export const API_ROUTES: readonly RouteDefinition[] = [healthRoute, workflowsRoute, countsRoute, workflowRoute, tasksRoute, nodesRoute, streamRoute];
+export const API_ROUTES: readonly RouteDefinition[] = [healthRoute, workflowsRoute, countsRoute, workflowRoute, tasksRoute, nodesRoute, streamRoute,
+  startRoute, cancelRoute, pauseRoute, resumeRoute, retryRoute, signalRoute, eventRoute, definitionsRoute];
 
 function validators(): { coercing: Ajv; strict: Ajv } {
   const base = { allErrors: false, removeAdditional: false, useDefaults: true, strict: false } as const;

@@ -74,7 +74,7 @@ export function nodeView(n: NodeRecord, now: number): Record<string, unknown> {
 const nullable = (type: string): JsonSchema => ({ type: [type, 'null'] });
 const time = nullable('number');
 
-export const WORKFLOW_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export const WORKFLOW_STATUSES = ['pending', 'running', 'paused', 'succeeded', 'failed', 'cancelled'] as const;
 export const TASK_STATUSES = ['ready', 'leased', 'succeeded', 'failed'] as const;
 
 export const errorSchema: JsonSchema = {

@@ -153,7 +153,23 @@ describe('server API (sqlite)', () => {
     const { body } = await get('/api/openapi.json', {});
     expect(body.openapi).toBe('3.1.0');
     expect(Object.keys(body.paths).sort()).toEqual(
-      ['/api/counts', '/api/nodes', '/api/stream', '/api/workflows', '/api/workflows/{id}', '/api/workflows/{id}/steps/{step}/tasks', '/healthz', '/metrics'].sort(),
+      [
+        '/api/counts',
+        '/api/definitions',
+        '/api/events/{name}',
+        '/api/nodes',
+        '/api/stream',
+        '/api/workflows',
+        '/api/workflows/{id}',
+        '/api/workflows/{id}/cancel',
+        '/api/workflows/{id}/pause',
+        '/api/workflows/{id}/resume',
+        '/api/workflows/{id}/retry',
+        '/api/workflows/{id}/signals/{name}',
+        '/api/workflows/{id}/steps/{step}/tasks',
+        '/healthz',
+        '/metrics',
+      ].sort(),
     );
     expect(body.paths['/api/workflows'].get.parameters.map((p: { name: string }) => p.name)).toEqual(['name', 'status', 'cursor', 'limit']);
     expect(body.paths['/healthz'].get.security).toEqual([]);

@@ -4,11 +4,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import DeFlow from '../../src/index.js';
+import DeFlow, { WorkFlow, WorkflowCancelledError, defineWorkflow } from '../../src/index.js';
 import type { BackendUnderTest } from '../helpers/backends.js';
 import { postgresUnderTest } from '../helpers/postgres.js';
 import { redisUnderTest } from '../helpers/redis.js';
 import { AUTH, chain, parseExposition, readEvents, serve, total } from './helpers.js';
+
+defineWorkflow('server-backends-chain', (input: { tasks: number; ms?: number }) => chain('server-backends-chain', input.tasks, input));
 
 for (const backend of [redisUnderTest(), postgresUnderTest()] as BackendUnderTest[]) {
   describe(`server read API (${backend.name})`, () => {
@@ -62,5 +64,22 @@ for (const backend of [redisUnderTest(), postgresUnderTest()] as BackendUnderTes
       await expect(followed).resolves.toBe('matched');
       expect(counts.has(3)).toBe(true);
     }, 90_000);
+
+    it('starts a loaded definition (idempotent by id) and cancels it through the write API', async () => {
+      await DeFlow.register(await backend.fresh()).ready();
+      app = await serve();
+      const post = async (url: string, payload: Record<string, unknown>) => {
+        const response = await app!.inject({ method: 'POST', url, headers: AUTH, payload });
+        return { status: response.statusCode, body: response.json<Record<string, unknown>>() };
+      };
+      const started = await post('/api/workflows', { workflow: 'server-backends-chain', input: { tasks: 2, ms: 5_000 }, id: `run-${backend.name}` });
+      expect(started).toEqual({ status: 201, body: { id: `run-${backend.name}`, created: true } });
+      expect((await post('/api/workflows', { workflow: 'server-backends-chain', input: { tasks: 2 }, id: `run-${backend.name}` })).status).toBe(200);
+      const handle = (await WorkFlow.getById(`run-${backend.name}`))!;
+      expect(await post(`/api/workflows/run-${backend.name}/cancel`, { reason: 'enough' })).toEqual({ status: 200, body: { changed: true } });
+      await expect(handle.done()).rejects.toBeInstanceOf(WorkflowCancelledError);
+      expect((await app.inject({ url: `/api/workflows/run-${backend.name}`, headers: AUTH })).json()).toMatchObject({ workflow: { status: 'cancelled' } });
+      expect((await post('/api/workflows/missing/cancel', {})).status).toBe(404);
+    }, 60_000);
   });
 }

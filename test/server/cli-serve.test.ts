@@ -95,3 +95,36 @@ it('serve --steps is also a worker, and its stream sees another process start a 
   }
   expect(await exited).toBe(0);
 }, 90_000);
+
+it('serve --workflows loads definitions that POST /api/workflows starts by name', async () => {
+  const port = await freePort();
+  const backend = store();
+  const workflows = fileURLToPath(new URL('../fixtures/workflows/', import.meta.url));
+  const child = spawn(process.execPath, ['--import', TSX, SRC_CLI, 'serve', '--port', String(port), '-b', backend, '--steps', STEPS, '--workflows', workflows, '--token', TOKEN], { env: env() });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    const deadline = Date.now() + 40_000;
+    while (!out.includes('http://') && Date.now() < deadline && child.exitCode === null) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(err).toMatch(/workflow definitions: .*fixture-echoes/);
+    const base = `http://127.0.0.1:${port}`;
+    const definitions = (await (await fetch(`${base}/api/definitions`, { headers: AUTH })).json()) as { items: { name: string }[] };
+    expect(definitions.items.map((definition) => definition.name)).toContain('fixture-echoes');
+    const start = await fetch(`${base}/api/workflows`, {
+      method: 'POST',
+      headers: { ...AUTH, 'content-type': 'application/json' },
+      body: JSON.stringify({ workflow: 'fixture-echoes', input: { values: [1, 2] }, id: 'served-1' }),
+    });
+    expect(start.status).toBe(201);
+    expect(await start.json()).toEqual({ id: 'served-1', created: true });
+    await DeFlow.register({ backend, worker: false }).ready();
+    await (await WorkFlow.getById('served-1'))!.done();
+  } finally {
+    await DeFlow.unregister();
+    child.kill('SIGTERM');
+  }
+  expect(await exited).toBe(0);
+}, 90_000);

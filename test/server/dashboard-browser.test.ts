@@ -1,7 +1,7 @@
 /**
  * The dashboard in a real browser (headless Chromium driven by playwright-core): sign in with
  * the token, see a running workflow become succeeded without reloading (the event stream), open
- * its page and find its DAG. Chromium: /usr/bin/chromium or $CHROMIUM_PATH (.ci/run installs it).
+ * its page and find its DAG; cancel another from its page. Chromium: /usr/bin/chromium or $CHROMIUM_PATH (.ci/run installs it).
  */
 import { existsSync } from 'node:fs';
 import { afterEach, expect, it } from 'vitest';
@@ -64,6 +64,16 @@ it('signs in, follows a workflow live to succeeded, and shows its DAG', async ()
 
   await page.click('a[href="#/nodes"]');
   await page.locator('[data-testid=nodes] tbody tr').first().waitFor();
+  // Cancel from a running workflow's page: the button calls the write API with the token header.
+  const long = chain('cancelled-in-browser', 2, { ms: 5_000, concurrency: 1 }).run();
+  await long.started();
+  await page.goto(`${base}/#/workflows/${encodeURIComponent(long.id)}`);
+  await page.locator('h1 [data-status=running]').waitFor({ timeout: 20_000 });
+  await page.click('[data-action=cancel]');
+  await page.locator('h1 [data-status=cancelled]').waitFor({ timeout: 20_000 });
+  await expect(long.done()).rejects.toThrow();
+  expect(await page.locator('[data-action=cancel]').count()).toBe(0);
+
   // The token stays in this tab's session storage, never in a URL.
   expect(page.url()).not.toContain(TOKEN);
   expect(problems).toEqual([]);

@@ -12,12 +12,15 @@ import { registerOptions, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
 import { enableTypeScript } from '../ts-loader.js';
 import { cliMilliseconds, reportProblems, withStartupTimeout } from '../startup.js';
+import { printable } from '../format.js';
+import { loadWorkflowModules } from '../workflow-modules.js';
 import { collect, existingDir, importStepModule } from './worker.js';
 
 interface ServeOptions extends BackendOptions {
   port: string;
   host: string;
   steps?: string[];
+  workflows?: string[];
   allow?: string[];
   token?: string[];
   worker: boolean;
@@ -34,6 +37,7 @@ export function serveCommand(program: Command): void {
       .option('-p, --port <port>', 'port to listen on', '3000')
       .option('--host <host>', 'address to listen on (beyond 127.0.0.1 a token is required)', '127.0.0.1')
       .option('-s, --steps <dir>', 'directory of step modules to run as a worker (repeatable); without it the server only serves', collect)
+      .option('-w, --workflows <dir>', 'directory of workflow definition modules (defineWorkflow) that POST /api/workflows starts (repeatable)', collect)
       .option('--allow <dir>', 'directory whose modules may be imported when a stored step names them (repeatable)', collect)
       .option('--token <token>', 'bearer token clients must send (repeatable; default: $DEFLOW_TOKEN, comma-separated)', collect)
       .option('--no-worker', 'only serve, even with --steps')
@@ -53,7 +57,8 @@ export function serveCommand(program: Command): void {
     const stepsDirs = (options.steps ?? []).map((dir) => resolve(dir));
     const worker = options.worker && stepsDirs.length > 0;
     const allowDirs = (options.allow ?? []).map((dir) => existingDir(dir, '--allow'));
-    const stepDirs = [...new Set([...stepsDirs, ...allowDirs])];
+    const workflowsDirs = (options.workflows ?? []).map((dir) => resolve(dir));
+    const stepDirs = [...new Set([...stepsDirs, ...workflowsDirs, ...allowDirs])];
     let loaded = 0;
     if (worker) {
       enableTypeScript();
@@ -62,6 +67,9 @@ export function serveCommand(program: Command): void {
       if (scan.modules.length === 0) throw new ValidationError(`no step modules (.ts, .mts, .js, .mjs) found in ${stepsDirs.join(', ')}`);
       for (const module of scan.modules) if (await importStepModule(module)) loaded += 1;
     }
+    // As `deflow worker --workflows`: the definitions POST /api/workflows starts by name.
+    if (workflowsDirs.length > 0) enableTypeScript();
+    const definitions = workflowsDirs.length === 0 ? [] : await loadWorkflowModules(workflowsDirs, stepDirs, 'serve');
     const startupTimeout = cliMilliseconds(options.startupTimeout, '--startup-timeout', 0);
     const deflow = DeFlow.register({ ...registerOptions(options), worker, ...(stepDirs.length > 0 ? { stepDirs } : {}), startupTimeout });
     reportProblems(deflow, 'serve');
@@ -71,7 +79,8 @@ export function serveCommand(program: Command): void {
     const backend = (await deflow.services()).backend;
     const role = worker ? `worker with ${loaded} step modules` : 'serving only (no worker)';
     const auth = tokens.length === 0 ? 'no token: this machine only' : `${tokens.length} token${tokens.length === 1 ? '' : 's'}`;
-    process.stderr.write(`deflow serve ${process.pid} on ${backend.kind} (${backend.location}), ${role}, ${auth}\n`);
+    const defined = definitions.length === 0 ? '' : `, workflow definitions: ${definitions.map((name) => printable(name)).join(', ')}`;
+    process.stderr.write(`deflow serve ${process.pid} on ${backend.kind} (${backend.location}), ${role}, ${auth}${defined}\n`);
     process.stdout.write(`${url}/\n`);
     await new Promise<void>((done) => {
       const stop = (signal: string): void => {

@@ -4,7 +4,7 @@
 // the server is put in the page as text (textContent), never as HTML.
 
 const TOKEN_KEY = 'deflow.token';
-const STATUSES = ['pending', 'running', 'succeeded', 'failed', 'cancelled'];
+const STATUSES = ['pending', 'running', 'paused', 'succeeded', 'failed', 'cancelled'];
 const TASK_STATUSES = ['ready', 'leased', 'succeeded', 'failed'];
 const view = document.getElementById('view');
 const loginForm = document.getElementById('login');
@@ -28,6 +28,23 @@ async function api(path, signal = pageAbort.signal) {
   if (!response.ok) throw new Error(body.message ?? `HTTP ${response.status}`);
   return body;
 }
+
+/** POSTs a JSON body to a write endpoint; rejects with the server's message when refused. */
+async function apiPost(path, body = {}) {
+  const response = await fetch(path, { method: 'POST', headers: { ...headers(), 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (response.status === 401) throw new Unauthorized();
+  const answer = await response.json();
+  if (!response.ok) throw new Error(answer.message ?? `HTTP ${response.status}`);
+  return answer;
+}
+
+/** Which run-control buttons a status allows (the server decides; this only hides the useless ones). */
+const ACTIONS = [
+  ['cancel', 'Cancel', (status) => status === 'pending' || status === 'running' || status === 'paused'],
+  ['pause', 'Pause', (status) => status === 'running'],
+  ['resume', 'Resume', (status) => status === 'paused'],
+  ['retry', 'Retry', (status) => status === 'failed' || status === 'cancelled'],
+];
 
 /** Follows api/stream: calls onEvent(name, data) per event; reconnects until the page changes. */
 function follow(query, onEvent, onReconnect) {
@@ -255,9 +272,27 @@ async function workflowPage(id) {
     tasks,
   );
   let picked = null;
+  const outcome = el('p', { 'data-testid': 'action-outcome' });
+  const act = async (action) => {
+    outcome.textContent = '';
+    try {
+      const answer = await apiPost(`api/workflows/${encodeURIComponent(id)}/${action}`);
+      outcome.textContent = answer.changed === false ? `${action}: nothing to change` : `${action}: done`;
+      await load();
+    } catch (error) {
+      if (error instanceof Unauthorized) return showLogin('The token was refused.');
+      outcome.textContent = `${action} refused: ${error.message}`;
+    }
+  };
   const showWorkflow = (w) => {
     header.replaceChildren(
       el('h1', {}, w.name, ' ', statusCell(w.status)),
+      el(
+        'div',
+        { class: 'actions', 'data-testid': 'actions' },
+        ...ACTIONS.filter(([, , allowed]) => allowed(w.status)).map(([action, label]) => el('button', { type: 'button', 'data-action': action, onclick: () => void act(action) }, label)),
+        outcome,
+      ),
       el('p', {}, `id ${w.id} · created ${time(w.createdAt)}${w.finishedAt ? ` · finished ${time(w.finishedAt)} (${took(w)})` : ''}`),
       w.error ? el('p', { class: 'error' }, errorText(w.error)) : '',
     );
