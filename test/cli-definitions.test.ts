@@ -3,7 +3,7 @@
  * them (from the sources, through tsx), on each backend: a definition started by name with its
  * input, id and key; a second start with the id starts nothing; bad input said clearly.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,24 +12,16 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { DATABASE_URL, dropSchemas, freshSchemaName } from './helpers/postgres.js';
 import { REDIS_URL, deletePrefix, randomPrefix } from './helpers/redis.js';
+import { runCli } from './helpers/cli.js';
+import type { CliRun } from './helpers/cli.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const TSX = new URL('../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
 const WORKFLOWS = fileURLToPath(new URL('./fixtures/workflows/', import.meta.url));
 const STEPS = fileURLToPath(new URL('./fixtures/steps/', import.meta.url));
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function deflow(args: string[], cwd: string): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', TSX, MAIN, ...args], { cwd, timeout: 90_000, env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
-    });
-  });
+function deflow(args: string[], cwd: string): Promise<CliRun> {
+  return runCli(args, cwd, 90_000);
 }
 
 const dirs: string[] = [];

@@ -1,14 +1,12 @@
 /** `deflow cancel | pause | resume`, and how ls / show name the states, run as a user runs them. */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import DeFlow, { StepHandler, WorkFlow } from '../src/index.js';
+import { runCli } from './helpers/cli.js';
+import type { CliRun } from './helpers/cli.js';
 
-const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-const TSX = new URL('../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
 
 const cliEcho = new StepHandler<unknown, number, number>({ name: 'cli-control-echo', handler: (task) => task.data });
 
@@ -18,18 +16,8 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function deflow(args: string[], cwd: string): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', TSX, MAIN, ...args], { cwd, timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
-    });
-  });
+function deflow(args: string[], cwd: string): Promise<CliRun> {
+  return runCli(args, cwd);
 }
 
 /** A workflow stored in a fresh SQLite file that no node runs. */

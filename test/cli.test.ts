@@ -1,5 +1,5 @@
 /** The deflow command, run as a user runs it (from the sources, through tsx). */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import DeFlow, { StepHandler, WorkFlow } from '../src/index.js';
 import { expireSqliteNode } from './helpers/backends.js';
 import { REDIS_URL, deletePrefix, randomPrefix } from './helpers/redis.js';
+import { runCli } from './helpers/cli.js';
+import type { CliRun } from './helpers/cli.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
@@ -28,18 +30,8 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function deflow(args: string[], cwd: string): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', TSX, MAIN, ...args], { cwd, timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
-    });
-  });
+function deflow(args: string[], cwd: string): Promise<CliRun> {
+  return runCli(args, cwd);
 }
 
 interface StartedWorker {
