@@ -3,6 +3,7 @@ import Fastify from 'fastify';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { ValidationError } from '../errors.js';
 import { isLoopback } from './auth.js';
+import { checkServerOptions } from './option-check.js';
 import { DEFAULT_BODY_LIMIT, deflowServer } from './plugin.js';
 import type { DeflowServerOptions } from './plugin.js';
 
@@ -14,6 +15,7 @@ export interface CreateServerOptions extends DeflowServerOptions {
 /** Builds the app with the deflow plugin registered at `/`; call `listen()` on it (see listenServer). */
 export async function createServer(options: CreateServerOptions = {}): Promise<FastifyInstance> {
   const { logger, ...plugin } = options;
+  checkServerOptions(plugin); // before Fastify takes bodyLimit
   const app = Fastify({ logger: logger ?? false, bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT, forceCloseConnections: true });
   await app.register(deflowServer, plugin);
   await app.ready();

@@ -13,6 +13,7 @@ import type { Backend } from '../backends/backend.js';
 import { DeFlow } from '../api/deflow.js';
 import { TokenCheck } from './auth.js';
 import { installErrorHandler } from './http-errors.js';
+import { checkServerOptions } from './option-check.js';
 import { createMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import type { RouteDefinition, ServerContext } from './route.js';
@@ -68,6 +69,7 @@ function validators(): { coercing: Ajv; strict: Ajv } {
 }
 
 export const deflowServer: FastifyPluginAsync<DeflowServerOptions> = async (app: FastifyInstance, options: DeflowServerOptions) => {
+  checkServerOptions(options);
   const tokens = new TokenCheck(options.tokens ?? []);
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const registration = options.deflow ?? DeFlow.getInstance();

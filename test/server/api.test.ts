@@ -71,6 +71,19 @@ describe('server API (sqlite)', () => {
     expect((await get('/api/workflows', {})).status).toBe(403); // inject's socket has no local address
   });
 
+  it('refuses a timing option longer than a timer can wait, and sizes that are not positive integers', async () => {
+    await registerSqlite();
+    const limit = 'must be at most 2147483647 ms \\(~24.8 days, the longest a timer can wait\\), got 3000000000';
+    await expect(serve({ stream: { heartbeatMs: 3e9 } })).rejects.toThrow(new RegExp(`deflow server options.stream.heartbeatMs ${limit}`));
+    await expect(serve({ stream: { pollMs: 3e9 } })).rejects.toThrow(new RegExp(`stream.pollMs ${limit}`));
+    await expect(serve({ stream: { flushMs: 0 } })).rejects.toThrow(/stream.flushMs must be a positive integer/);
+    await expect(serve({ counts: { maxAgeMs: 3e9 } })).rejects.toThrow(new RegExp(`counts.maxAgeMs ${limit}`));
+    await expect(serve({ counts: { cap: 0 } })).rejects.toThrow(/counts.cap must be a positive integer/);
+    await expect(serve({ bodyLimit: -1 })).rejects.toThrow(/bodyLimit must be a positive integer/);
+    app = await serve({ stream: { heartbeatMs: 2 ** 31 - 1 }, counts: { maxAgeMs: 0 } });
+    expect((await get('/api/workflows')).status).toBe(200);
+  });
+
   it('answers bad input with 400 naming the field, and a large body with 413', async () => {
     await registerSqlite();
     app = await serve({ routes: [echoBody], bodyLimit: 1024 });
