@@ -4,7 +4,7 @@
  * does reach it. Bad limits are refused at addStep; a task without its key fails on its own.
  */
 import { describe, expect, it } from 'vitest';
-import { StepHandler, ValidationError, WorkFlow, WorkflowFailedError } from '../../src/index.js';
+import { StepHandler, WorkFlow, WorkflowFailedError } from '../../src/index.js';
 import type { Conformance } from './context.js';
 
 interface Keyed {
@@ -51,17 +51,6 @@ function tasks(count: number, ms: number, key: (i: number) => unknown = () => un
 
 export function concurrencyLimits(t: Conformance): void {
   describe('Concurrency limits and lanes', () => {
-    it('refuses a key without its limit, a limit without its key, and limits that are not positive integers', () => {
-      const add = (options: Record<string, unknown>) => () => WorkFlow.create('bad').addStep({ step: limited, tasks: [], options });
-      expect(add({ keyConcurrency: 2 })).toThrow(ValidationError);
-      expect(add({ keyConcurrency: 2 })).toThrow(/keyConcurrency needs concurrencyKey/);
-      expect(add({ concurrencyKey: 'customer.id' })).toThrow(/concurrencyKey needs keyConcurrency/);
-      expect(add({ concurrencyKey: 'customer.id', keyConcurrency: 0 })).toThrow(/keyConcurrency must be a positive integer/);
-      expect(add({ concurrencyKey: 'customer..id', keyConcurrency: 1 })).toThrow(/dotted path/);
-      expect(add({ globalConcurrency: 1.5 })).toThrow(/globalConcurrency must be a positive integer/);
-      expect(add({ globalConcurrency: -1 })).toThrow(ValidationError);
-    });
-
     it('keeps every lane busy: a freed lane is refilled at once, not when its batch is done', async () => {
       counter = new InFlight();
       await t.register();
