@@ -27,9 +27,12 @@ export interface StartupRetry {
 
 /** Creates and opens the backend, trying again while it is unavailable; the opened backend. */
 export async function openBackend(chosen: ChosenBackend, retry: StartupRetry): Promise<Backend> {
-  const startedAt = retry.clock.monotonic();
+  let startedAt: number | undefined;
   for (let attempt = 1; ; attempt++) {
     const backend = await chosen.create();
+    // Loading the driver (the first create) is not waiting for the server: on a loaded machine
+    // it can outlast a short startupTimeout, which then gave up without a single retry.
+    startedAt ??= retry.clock.monotonic();
     try {
       await backend.open();
       return backend;
