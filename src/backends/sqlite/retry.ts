@@ -103,8 +103,8 @@ function resetFresh(q: Statements, step: { pk: number; status: string }): number
 }
 
 /**
- * At its failed stage (a running step: its current one): unfinished jobs get fresh attempts,
- * succeeded work stays, added steps that did not succeed run again. Returns the steps it reopened.
+ * Takes a step up again at its failed stage (its current one, for a running step), as the retry
+ * transition and "Run control" of docs/backends/step-machine.md say. Returns the steps it reopened.
  */
 function resume(q: Statements, step: StepRow): number {
   const stage = step.failed_stage ?? step.stage;

@@ -35,10 +35,9 @@ BEGIN
 END
 $$;
 
--- A failed step at the stage it failed in (a running step of a cancelled workflow: at its
--- current stage): jobs that did not succeed get fresh attempts (requeued), afterAll runs again
--- when the step resumes before it, succeeded work stays, added steps that did not succeed run
--- again from scratch. Returns how many steps it reopened (a running step never closed).
+-- Takes a step up again at the stage it failed in (its current one, for a running step of a
+-- cancelled workflow), as the retry transition and "Run control" of docs/backends/step-machine.md
+-- say. Returns how many steps it reopened (a running step never closed).
 CREATE FUNCTION retry_resume(p_pk bigint, p_stage text) RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
   v_opened integer;

@@ -56,8 +56,7 @@ SELECT (
 ) AS next;
 
 -- name: dropTimersOfWorkflow
--- A cancel drops the due times of the workflow's waiting steps: a retry fixes them again when
--- each step's turn comes.
+-- Run control's cancel (docs/backends/step-machine.md#run-control) on the workflow's timers.
 UPDATE steps SET ready_at = NULL WHERE workflow_id = ? AND status = 'waiting' AND ready_at IS NOT NULL;
 
 -- name: timersOfWorkflow

@@ -158,9 +158,9 @@ local function reset_fresh(n)
   return opened
 end
 
--- At its failed stage (a running step of a cancelled workflow: its current one): jobs that did
--- not succeed get fresh attempts (fencing tokens kept), succeeded work stays, added steps that
--- did not succeed run again from scratch. Returns the steps it reopened (a running step never closed).
+-- Takes step n up again at its failed stage (its current one, for a running step of a cancelled
+-- workflow), as the retry transition and "Run control" of docs/backends/step-machine.md say.
+-- Returns the steps it reopened (a running step never closed).
 local function resume(n)
   local f = sfetch(n, { 'status', 'fstg', 'stage' })
   local stage = (f[2] and f[2] ~= '') and f[2] or f[3]
