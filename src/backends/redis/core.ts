@@ -5,7 +5,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import createDebug from 'debug';
-import type { Redis } from 'ioredis';
 import type { BackendEvent } from '../backend.js';
 import type { BackendError } from '../../errors.js';
 import { CorruptRecordError } from '../../errors.js';
@@ -15,7 +14,7 @@ import type { ProblemLog } from '../problem-log.js';
 import { Discovery } from './discovery.js';
 import { EventBus } from './event-bus.js';
 import { Followed } from './followed.js';
-import type { RedisLink } from './connection.js';
+import type { RedisClient, RedisLink } from './connection.js';
 import { HintIndex } from './hint-index.js';
 import type { KeySpace } from './keys.js';
 import { NodeBook } from './node-book.js';
@@ -26,7 +25,7 @@ import { Scripts } from './scripts.js';
 const debug = createDebug('deflow:redis');
 
 export class RedisCore {
-  readonly client: Redis;
+  readonly client: RedisClient;
   readonly scripts: Scripts;
   readonly nodes: NodeBook;
   readonly hints: HintIndex;
