@@ -123,5 +123,6 @@ export function redisClusterUnderTest(cluster: TestCluster): BackendUnderTest {
     corruptRecord(store, target) {
       return corruptRedisRecord(String(store.prefix), target, cluster.url);
     },
+    refuses: { keyConcurrency: 'a Redis Cluster refuses keyConcurrency: its count spans workflows in other slots' },
   };
 }

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import createDebug from 'debug';
+import { Cluster } from 'ioredis';
 import type { BackendEvent } from '../backend.js';
 import type { BackendError } from '../../errors.js';
 import { CorruptRecordError } from '../../errors.js';
@@ -26,6 +27,8 @@ const debug = createDebug('deflow:redis');
 
 export class RedisCore {
   readonly client: RedisClient;
+  /** A Redis Cluster: some features that span workflows are refused (definitions.ts). */
+  readonly cluster: boolean;
   readonly scripts: Scripts;
   readonly nodes: NodeBook;
   readonly hints: HintIndex;
@@ -48,6 +51,7 @@ export class RedisCore {
     readonly problems: ProblemLog,
   ) {
     this.client = link.client;
+    this.cluster = link.client instanceof Cluster;
     this.scripts = new Scripts(this.client, assertOneSlot, scriptMode);
     this.nodes = new NodeBook(this.client, this.scripts, keys);
     const origin = randomUUID();
