@@ -234,7 +234,7 @@ export class RedisLink {
     if (this.failure !== null) return this.failure;
     if (error instanceof BackendError || error instanceof ValidationError) return error;
     const cause = error instanceof Error ? error : new Error(String(error));
-    if (this.state !== 'ready' || /Connection is closed|Stream isn't writeable|max retries per request|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE/i.test(cause.message)) {
+    if (this.state !== 'ready' || UNAVAILABLE.test(cause.message)) {
       const last = this.lastError === null ? '' : ` (last error: ${this.lastError.message})`;
       return new BackendUnavailableError(
         `lost the connection to Redis at ${this.settings.location} during ${during}${last}; reconnecting with backoff. ` +
@@ -302,6 +302,13 @@ function isAuthError(error: Error): boolean {
   return /^(WRONGPASS|NOAUTH|ERR invalid password|ERR AUTH|ERR Client sent AUTH)/i.test(error.message);
 }
 
+/**
+ * Answers that mean "not now" rather than "no": a lost socket, or a cluster that is failing
+ * over or moving slots (the command did not run; the engine tries again).
+ */
+const UNAVAILABLE =
+  /Connection is closed|Stream isn't writeable|max retries per request|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|^CLUSTERDOWN|^TRYAGAIN|None of startup nodes is available|Failed to refresh slots cache|Cluster isn't ready|Too many Cluster redirections/i;
+
 /** Socket errors of a server that is not (yet) there, or not reachable right now. */
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND']);
 
@@ -310,5 +317,6 @@ function isUnreachable(error: Error): boolean {
   const code = (error as Error & { code?: unknown }).code;
   if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) return true;
   // ioredis's own words when the socket closed before the server answered; LOADING: still reading its data.
-  return /^(Connection is closed|LOADING)/.test(error.message);
+  // A cluster client's word for "no startup node answered", and a cluster still forming.
+  return /^(Connection is closed|LOADING|None of startup nodes is available|CLUSTERDOWN|Failed to refresh slots cache)/.test(error.message);
 }
