@@ -123,6 +123,7 @@ export function redisClusterUnderTest(cluster: TestCluster): BackendUnderTest {
     corruptRecord(store, target) {
       return corruptRedisRecord(String(store.prefix), target, cluster.url);
     },
+    differs: { startOrder: 'the claims of one round go to different masters, which answer in any order' },
     refuses: { keyConcurrency: 'a Redis Cluster refuses keyConcurrency: its count spans workflows in other slots' },
   };
 }

@@ -27,7 +27,7 @@ function refuseOnCluster(core: RedisCore, steps: readonly NewStep[]): void {
   const keyed = steps.find((step) => step.options.keyConcurrency !== undefined);
   if (keyed === undefined) return;
   throw new ValidationError(
-    `step "${keyed.id}": keyConcurrency (with concurrencyKey) is not supported on a Redis Cluster yet: its count spans workflows that live in ` +
+    `step "${keyed.name}": keyConcurrency (with concurrencyKey) is not supported on a Redis Cluster yet: its count spans workflows that live in ` +
       'different cluster slots. Use globalConcurrency, a rate limit, or a single Redis server for this workflow.',
   );
 }
