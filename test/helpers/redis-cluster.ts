@@ -65,6 +65,8 @@ export class TestCluster {
       args.push('--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir, '--cluster-node-timeout', '5000');
       const child = spawn('redis-server', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
       this.children.push(child);
+      // A test process that dies without afterAll leaves no server behind.
+      process.once('exit', () => child.kill('SIGKILL'));
     }
     for (const port of this.ports) await waitFor(() => ping(port), `redis-server on port ${port} to answer`);
     const create = spawnSync(
