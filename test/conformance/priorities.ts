@@ -56,7 +56,10 @@ export function priorities(t: Conformance): void {
       expect((await backend.runnableSteps(10)).steps.map((step) => step.workflowId)).toEqual(lows);
     });
 
-    it('has a node that finds low- and high-priority work ready start the high-priority task first', async () => {
+    // On a Redis Cluster the claims of one round go to different masters and are answered in any order.
+    const startOrder = t.backend.differs?.startOrder;
+    const title = 'has a node that finds low- and high-priority work ready start the high-priority task first';
+    (startOrder === undefined ? it : it.skip)(startOrder === undefined ? title : `${title} (skipped: ${startOrder})`, async () => {
       // Stored by a process that runs nothing, then a worker joins and finds all of it ready.
       await t.register({ worker: false });
       for (let i = 0; i < 40; i++) await stored(`low-${i}`, {});

@@ -27,6 +27,10 @@ export interface BackendUnderTest {
    * not JSON (PostgreSQL jsonb), such a value is stored as a JSON string: the wrong shape.
    */
   corruptRecord(store: Record<string, unknown>, target: CorruptTarget): Promise<void>;
+  /** Features this backend refuses by design, each with the reason its tests are skipped for (said in the test's title). */
+  refuses?: { keyConcurrency?: string };
+  /** Documented differences in what a test can observe, each with the reason its test is skipped for. */
+  differs?: { startOrder?: string };
 }
 
 /**

@@ -3,7 +3,8 @@
  * prefix per test file (and per fresh store), and cleanup with SCAN + DEL of that prefix only.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { parseRedisClusterUrl } from '../../src/backends/redis/config.js';
 import { KeySpace } from '../../src/backends/redis/keys.js';
 import type { BackendUnderTest, CorruptTarget } from './backends.js';
 
@@ -11,6 +12,18 @@ export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 // Every script call checks that its keys share one hash tag, as Redis Cluster requires.
 process.env.DEFLOW_REDIS_ASSERT_SLOTS = '1';
+
+/** A connected client of `url`: a Cluster for a `redis+cluster://` URL (commands route by key). */
+async function connectTo(url: string): Promise<Redis | Cluster> {
+  if (url.startsWith('redis+cluster://')) {
+    const cluster = new Cluster(parseRedisClusterUrl(url).nodes, { lazyConnect: true, redisOptions: { maxRetriesPerRequest: 1 } });
+    await cluster.connect();
+    return cluster;
+  }
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await client.connect();
+  return client;
+}
 
 /** A prefix no other test file uses. */
 export function randomPrefix(label = 'test'): string {
@@ -94,8 +107,7 @@ return 1`;
  * lease length on record, so the "connected for that node's lease" rule still applies.
  */
 export async function expireRedisNode(prefix: string, nodeId: string, options: { keepLeaseLength: boolean; url?: string }): Promise<void> {
-  const client = new Redis(options.url ?? REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  await client.connect();
+  const client = await connectTo(options.url ?? REDIS_URL);
   try {
     const { global } = new KeySpace(prefix);
     const found = await client.eval(EXPIRE_NODE, 2, global.nodes, global.nodeinfo, nodeId, options.keepLeaseLength ? '1' : '0');
@@ -110,8 +122,7 @@ const STEP_ATTRIBUTE = { handler: 'handler', data: 'data', options: 'options', e
 
 /** HSETs one stored field of a step (`st`), of a task's data (`td`) or of the workflow (`wf`) under `prefix`. */
 export async function corruptRedisRecord(prefix: string, target: CorruptTarget, url = REDIS_URL): Promise<void> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  await client.connect();
+  const client = await connectTo(url);
   try {
     const [wf = '', sx = '', st = '', td = '', js = ''] = new KeySpace(prefix).workflow(target.workflowId);
     const { stepId } = target;

@@ -15,18 +15,23 @@
  * Lifecycle:  connecting -> ready <-> reconnecting;  any -> closed (close());
  *             ready | reconnecting -> failed (gave up, or the database was refused)
  */
-import { Redis } from 'ioredis';
-import type { RedisOptions } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import type { ClusterOptions, RedisOptions } from 'ioredis';
 import createDebug from 'debug';
 import { BackendError, BackendUnavailableError, ValidationError } from '../../errors.js';
 import { faultPoint } from '../../fault-points.js';
-import { isConnectionUrl, parseRedisUrl } from './config.js';
-import type { RedisConnectionOptions } from './config.js';
+import { isClusterUrl, isConnectionUrl, parseRedisClusterUrl, parseRedisUrl } from './config.js';
+import type { RedisClusterNode, RedisConnectionOptions } from './config.js';
 
 const debug = createDebug('deflow:redis:connection');
 
+/** A client of one server or of a Redis Cluster: the same commands, routed by key on a cluster. */
+export type RedisClient = Redis | Cluster;
+
 export interface RedisSettings {
   options: RedisOptions;
+  /** Redis Cluster: the nodes to start from; undefined for one server. */
+  cluster: RedisClusterNode[] | undefined;
   /** host:port/db, without credentials. */
   location: string;
   /** Reconnect attempts before giving up for good; undefined: forever. */
@@ -44,7 +49,14 @@ export function redisSettings(url: string, connection: RedisConnectionOptions | 
   let username: string | undefined;
   let db = connection?.db ?? 0;
   let tls = connection?.tls ?? false;
-  if (!isConnectionUrl(url)) {
+  let cluster = connection?.cluster;
+  if (isClusterUrl(url)) {
+    const parsed = parseRedisClusterUrl(url);
+    cluster = parsed.nodes;
+    username = parsed.username;
+    password = parsed.password ?? password;
+    tls = parsed.tls;
+  } else if (!isConnectionUrl(url)) {
     const parsed = parseRedisUrl(url);
     host = parsed.host;
     port = parsed.port;
@@ -85,7 +97,35 @@ export function redisSettings(url: string, connection: RedisConnectionOptions | 
   if (username !== undefined) options.username = username;
   // `tls: { ca, … }` goes to node:tls as given; `true` (or rediss://) uses Node's defaults.
   if (tls !== false) options.tls = tls === true ? {} : tls;
-  return { options, location: `${tls ? 'rediss' : 'redis'}://${host}:${port}/${db}`, maxAttempts };
+  if (cluster !== undefined) {
+    const nodes = cluster.map((node) => `${node.host}:${node.port}`).join(',');
+    return { options, cluster, location: `${tls ? 'rediss' : 'redis'}+cluster://${nodes}`, maxAttempts };
+  }
+  return { options, cluster, location: `${tls ? 'rediss' : 'redis'}://${host}:${port}/${db}`, maxAttempts };
+}
+
+/**
+ * The ioredis Cluster for these settings, with the single-server rules carried over: no
+ * offline queue, and no silent resend of a command whose connection closed (a script may
+ * have run). MOVED, ASK and TRYAGAIN are followed: the server did not run the command.
+ */
+function clusterClient(settings: RedisSettings, nodes: RedisClusterNode[], connectionName: string): Cluster {
+  const { host: _host, port: _port, db: _db, retryStrategy, enableOfflineQueue: _queue, lazyConnect: _lazy, ...perNode } = settings.options;
+  const options: ClusterOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    // Every command and script reads what the last write left: masters only.
+    scaleReads: 'master',
+    retryDelayOnFailover: 0,
+    // A failover takes the cluster down for a moment: commands fail (engine retries), not wait.
+    retryDelayOnClusterDown: 0,
+    clusterRetryStrategy: (times) => retryStrategy?.(times) ?? null,
+    redisOptions: { ...perNode, connectionName },
+  };
+  return new Cluster(
+    nodes.map((node) => ({ host: node.host, port: node.port })),
+    options,
+  );
 }
 
 export type LinkState = 'connecting' | 'ready' | 'reconnecting' | 'closed' | 'failed';
@@ -98,7 +138,7 @@ export type LinkFailed = (link: RedisLink, error: BackendError) => void;
  * a callback each time it (re)connects, and one when it stops for good.
  */
 export class RedisLink {
-  readonly client: Redis;
+  readonly client: RedisClient;
   state: LinkState = 'connecting';
   /** Why the link stopped for good (state 'failed'). */
   failure: BackendError | null = null;
@@ -115,7 +155,10 @@ export class RedisLink {
     private readonly onReady: (link: RedisLink, reconnected: boolean) => void,
     private readonly onFailed: LinkFailed = () => undefined,
   ) {
-    this.client = new Redis({ ...settings.options, connectionName: `deflow-${role}` });
+    this.client =
+      settings.cluster === undefined
+        ? new Redis({ ...settings.options, connectionName: `deflow-${role}` })
+        : clusterClient(settings, settings.cluster, `deflow-${role}`);
     this.client.on('error', (error: Error) => {
       this.lastError = error;
       if (!this.opened && isAuthError(error)) this.authError ??= error;
@@ -164,7 +207,7 @@ export class RedisLink {
       );
     }
     const db = this.settings.options.db ?? 0;
-    if (db !== 0) {
+    if (db !== 0 && this.client instanceof Redis) {
       // ioredis swallowed a refused SELECT at connect: ask again and hear the answer.
       try {
         await this.client.select(db);
@@ -191,7 +234,7 @@ export class RedisLink {
     if (this.failure !== null) return this.failure;
     if (error instanceof BackendError || error instanceof ValidationError) return error;
     const cause = error instanceof Error ? error : new Error(String(error));
-    if (this.state !== 'ready' || /Connection is closed|Stream isn't writeable|max retries per request|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE/i.test(cause.message)) {
+    if (this.state !== 'ready' || UNAVAILABLE.test(cause.message)) {
       const last = this.lastError === null ? '' : ` (last error: ${this.lastError.message})`;
       return new BackendUnavailableError(
         `lost the connection to Redis at ${this.settings.location} during ${during}${last}; reconnecting with backoff. ` +
@@ -259,6 +302,13 @@ function isAuthError(error: Error): boolean {
   return /^(WRONGPASS|NOAUTH|ERR invalid password|ERR AUTH|ERR Client sent AUTH)/i.test(error.message);
 }
 
+/**
+ * Answers that mean "not now" rather than "no": a lost socket, or a cluster that is failing
+ * over or moving slots (the command did not run; the engine tries again).
+ */
+const UNAVAILABLE =
+  /Connection is closed|Stream isn't writeable|max retries per request|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|^CLUSTERDOWN|^TRYAGAIN|None of startup nodes is available|Failed to refresh slots cache|Cluster isn't ready|Too many Cluster redirections/i;
+
 /** Socket errors of a server that is not (yet) there, or not reachable right now. */
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND']);
 
@@ -267,5 +317,6 @@ function isUnreachable(error: Error): boolean {
   const code = (error as Error & { code?: unknown }).code;
   if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) return true;
   // ioredis's own words when the socket closed before the server answered; LOADING: still reading its data.
-  return /^(Connection is closed|LOADING)/.test(error.message);
+  // A cluster client's word for "no startup node answered", and a cluster still forming.
+  return /^(Connection is closed|LOADING|None of startup nodes is available|CLUSTERDOWN|Failed to refresh slots cache)/.test(error.message);
 }

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import createDebug from 'debug';
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import type { BackendEvent } from '../backend.js';
 import type { BackendError } from '../../errors.js';
 import { CorruptRecordError } from '../../errors.js';
@@ -15,7 +15,7 @@ import type { ProblemLog } from '../problem-log.js';
 import { Discovery } from './discovery.js';
 import { EventBus } from './event-bus.js';
 import { Followed } from './followed.js';
-import type { RedisLink } from './connection.js';
+import type { RedisClient, RedisLink } from './connection.js';
 import { HintIndex } from './hint-index.js';
 import type { KeySpace } from './keys.js';
 import { NodeBook } from './node-book.js';
@@ -26,7 +26,9 @@ import { Scripts } from './scripts.js';
 const debug = createDebug('deflow:redis');
 
 export class RedisCore {
-  readonly client: Redis;
+  readonly client: RedisClient;
+  /** A Redis Cluster: some features that span workflows are refused (definitions.ts). */
+  readonly cluster: boolean;
   readonly scripts: Scripts;
   readonly nodes: NodeBook;
   readonly hints: HintIndex;
@@ -49,6 +51,7 @@ export class RedisCore {
     readonly problems: ProblemLog,
   ) {
     this.client = link.client;
+    this.cluster = link.client instanceof Cluster;
     this.scripts = new Scripts(this.client, assertOneSlot, scriptMode);
     this.nodes = new NodeBook(this.client, this.scripts, keys);
     const origin = randomUUID();

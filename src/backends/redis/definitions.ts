@@ -4,7 +4,8 @@
  * creates it atomically in its own slot, then waits for its runnable hint: once it returns,
  * any node can find the work even if this process dies at once.
  */
-import type { BackendEvent, NewAnchoredSteps, NewTasks, NewWorkflow, RetryRequest, RetryResult } from '../backend.js';
+import type { BackendEvent, NewAnchoredSteps, NewStep, NewTasks, NewWorkflow, RetryRequest, RetryResult } from '../backend.js';
+import { ValidationError } from '../../errors.js';
 import { refusalError } from '../failures.js';
 import type { RefusalRecord } from '../failures.js';
 import { RETRYABLE_STATUSES } from '../policy.js';
@@ -15,6 +16,21 @@ import { text } from './records.js';
 import { stamp } from './retention.js';
 import type { Retention } from './retention.js';
 import type { Reply } from './scripts.js';
+
+/**
+ * keyConcurrency counts a key's leased tasks across every workflow; its claim reads other
+ * workflows' job states, which a cluster refuses (they live in other slots). Refused when the
+ * step is defined rather than failing each claim (docs/backends/redis.md, Running on a cluster).
+ */
+function refuseOnCluster(core: RedisCore, steps: readonly NewStep[]): void {
+  if (!core.cluster) return;
+  const keyed = steps.find((step) => step.options.keyConcurrency !== undefined);
+  if (keyed === undefined) return;
+  throw new ValidationError(
+    `step "${keyed.name}": keyConcurrency (with concurrencyKey) is not supported on a Redis Cluster yet: its count spans workflows that live in ` +
+      'different cluster slots. Use globalConcurrency, a rate limit, or a single Redis server for this workflow.',
+  );
+}
 
 /** Throws the refusal of a { '!', record JSON } reply (add-steps.lua, add-tasks.lua). */
 function throwIfRefused(reply: Reply[]): void {
@@ -31,6 +47,7 @@ export class Definitions {
   async createWorkflow(workflow: NewWorkflow): Promise<{ created: boolean; events: BackendEvent[] }> {
     const core = this.core;
     const g = core.keys.global;
+    refuseOnCluster(core, workflow.steps);
     const steps = encodeDeclaredSteps(workflow.id, workflow.steps);
     const key = workflow.key ?? '';
     let createdAt: number;
@@ -68,6 +85,7 @@ export class Definitions {
   }
 
   async addAnchoredSteps(input: NewAnchoredSteps): Promise<{ added: number }> {
+    refuseOnCluster(this.core, input.steps);
     const reply = await this.core.runWorkflow(
       'add-steps',
       input.workflowId,

@@ -8,7 +8,7 @@
  * and its hint, or a finished workflow whose index update was lost): a slice of the
  * unfinished workflows is checked on every recovery round, round robin.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import createDebug from 'debug';
 import type { RunnableStep, RunnableSteps } from '../backend.js';
 import { toRunnable } from '../stored-records.js';
@@ -48,7 +48,7 @@ export class Discovery {
   private clockOffset = 0;
 
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisClient,
     private readonly scripts: Scripts,
     private readonly keys: KeySpace,
     private readonly hints: HintIndex,

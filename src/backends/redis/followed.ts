@@ -16,7 +16,7 @@
  * or when the event connection drops and returns meanwhile. One repair runs at a time.
  */
 import createDebug from 'debug';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import type { BackendEvent } from '../backend.js';
 import type { RedisLink } from './connection.js';
 import type { KeySpace } from './keys.js';
@@ -36,7 +36,7 @@ export class Followed {
   private stopped = false;
 
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisClient,
     private readonly keys: KeySpace,
     private readonly links: readonly RedisLink[],
     private readonly deliver: (events: BackendEvent[]) => void,

@@ -11,8 +11,8 @@ export type { RedisConfig, RedisConnectionOptions } from './config.js';
 export const redisBackend: BackendDescriptor<'redis', RedisConfig> = {
   kind: 'redis',
   label: 'Redis',
-  // 'redis:' alone stands for DeFlow's `connection` object.
-  schemes: ['redis:', 'rediss:'],
+  // 'redis:' alone stands for DeFlow's `connection` object; '+cluster' URLs name a Redis Cluster.
+  schemes: ['redis:', 'rediss:', 'redis+cluster:', 'rediss+cluster:'],
   example: 'redis://host:6379',
   isolationOptions: { prefix: checkRedisPrefix },
   parseConfig: parseRedisConfig,

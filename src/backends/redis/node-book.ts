@@ -8,7 +8,7 @@
  * of a dead registration and unregistering read that set to find its jobs; a workflow leaves
  * the set when this process sees it finish.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import type { NewNode } from '../backend.js';
 import type { KeySpace } from './keys.js';
 import { list, text } from './records.js';
@@ -33,7 +33,7 @@ export class NodeBook {
   private readonly registrations = new Map<string, Registration>();
 
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisClient,
     private readonly scripts: Scripts,
     private readonly keys: KeySpace,
   ) {}

@@ -16,8 +16,9 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
-import { Command } from 'ioredis';
-import type { Pipeline, Redis } from 'ioredis';
+import { Cluster, Command } from 'ioredis';
+import type { Pipeline } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import { WORKFLOW_KEY_NAMES, hashTag } from './keys.js';
 
 const LUA_DIR = new URL('./lua/', import.meta.url);
@@ -175,7 +176,7 @@ export class Scripts {
    *   with DEFLOW_REDIS_ASSERT_SLOTS=1; Redis Cluster would refuse such a call)
    */
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisClient,
     private readonly assertOneSlot: boolean,
     public mode: ScriptMode,
   ) {
@@ -222,6 +223,44 @@ export class Scripts {
    * settles each on its own: a reply, or the error of that call.
    */
   async batch(calls: readonly BatchCall[]): Promise<(Reply | Error)[]> {
+    if (this.client instanceof Cluster && calls.length > 1) return this.clusterBatch(calls);
+    return this.pipelined(calls);
+  }
+
+  /**
+   * A batch on a cluster, where one pipeline may not mix slots. The calls go in phases, in the
+   * batch's order: a run of workflow scripts is one phase, sent as one pipeline per workflow,
+   * all at once (they touch different workflows, so nothing orders them); a run of calls on
+   * the prefix's own tag (and plain commands) is another, one pipeline. A phase starts once the
+   * one before it answered, so what a batch writes first (a holdings entry before the claim
+   * it covers) is still written first.
+   */
+  private async clusterBatch(calls: readonly BatchCall[]): Promise<(Reply | Error)[]> {
+    const replies: (Reply | Error)[] = [];
+    let start = 0;
+    while (start < calls.length) {
+      const workflow = isWorkflowCall(calls[start]);
+      let end = start + 1;
+      while (end < calls.length && isWorkflowCall(calls[end]) === workflow) end++;
+      const groups = new Map<string, number[]>();
+      for (let i = start; i < end; i++) {
+        const call = calls[i] as BatchCall;
+        const tag = workflow && 'script' in call ? hashTag(call.keys[0] ?? '') : '';
+        groups.set(tag, [...(groups.get(tag) ?? []), i]);
+      }
+      await Promise.all(
+        [...groups.values()].map(async (indexes) => {
+          const answers = await this.pipelined(indexes.map((i) => calls[i] as BatchCall)).catch((error: unknown) => indexes.map(() => toError(error)));
+          indexes.forEach((i, k) => (replies[i] = answers[k] ?? new Error('no reply')));
+        }),
+      );
+      start = end;
+    }
+    return replies;
+  }
+
+  /** The calls as one pipeline (one server, or one slot of a cluster); EVAL scripts one by one, in order. */
+  private async pipelined(calls: readonly BatchCall[]): Promise<(Reply | Error)[]> {
     if (calls.length === 1 || this.mode === 'eval') {
       const settled = await Promise.allSettled(calls.map((call) => this.one(call)));
       return settled.map((entry) => (entry.status === 'fulfilled' ? entry.value : toError(entry.reason)));
@@ -272,15 +311,24 @@ export class Scripts {
     return this.client.sendCommand(this.fcallCommand(name, keys, args)) as Promise<Reply>;
   }
 
+  /**
+   * Loads the library into the server, or into every master of a cluster (FCALL runs on the
+   * master of its keys' slot; a replica gets it from its master, and a master promoted or added
+   * later without it answers "function not found", which loads it again everywhere).
+   */
   private load(): Promise<void> {
-    this.loading ??= this.client
-      .call('FUNCTION', 'LOAD', this.library.code)
-      .then(
-        () => undefined,
-        (error: unknown) => {
-          if (!/already exists/i.test((error as Error).message)) throw error;
-        },
-      )
+    const servers = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+    this.loading ??= Promise.all(
+      servers.map((server) =>
+        server.call('FUNCTION', 'LOAD', this.library.code).then(
+          () => undefined,
+          (error: unknown) => {
+            if (!/already exists/i.test((error as Error).message)) throw error;
+          },
+        ),
+      ),
+    )
+      .then(() => undefined)
       .finally(() => {
         this.loading = null;
       });
@@ -290,4 +338,9 @@ export class Scripts {
 
 function toError(reason: unknown): Error {
   return reason instanceof Error ? reason : new Error(String(reason));
+}
+
+/** A workflow script (its keys are one workflow's tag); anything else is on the prefix's tag or keyless. */
+function isWorkflowCall(call: BatchCall | undefined): boolean {
+  return call !== undefined && 'script' in call && !(call.script in GLOBAL_SCRIPTS);
 }

@@ -20,7 +20,7 @@ local LIMITED_SCAN = 2000
 -- Concurrency buckets are shared by every workflow, so their in-flight sets live under the
 -- prefix's own tag, `<prefix>:{<prefix>}:kb:<bucket>`: the one place a workflow script touches
 -- a key outside its workflow's tag (a key-limited claim needs every workflow's count; see
--- docs/backends/redis.md, Redis Cluster). A member is "<workflowId>\n<job field>\n<token>";
+-- docs/backends/redis.md, Running on a cluster). A member is "<workflowId>\n<job field>\n<token>";
 -- it counts while that job's state is still leased with that token, so outcomes, releases and
 -- recoveries need not touch the set: a claim drops the members that no longer count.
 local BUCKET_TTL_MS = 7 * 24 * 3600 * 1000
