@@ -20,6 +20,7 @@ export type { AddAfterParams, StepProgress } from './api/step.js';
 export { Task } from './api/task.js';
 export type { TaskError } from './api/task.js';
 export type { StepResult, WorkflowResult } from './api/results.js';
+export type { StepSummary } from './api/step-summary.js';
 export type { EmitOptions, GlobalEmitOptions, WorkflowEvent } from './api/events.js';
 export type { StepSource } from './api/step-source.js';
 export { DEFAULT_STEP_OPTIONS } from './api/options.js';

@@ -155,6 +155,12 @@ export interface RegisterOptions {
    * still starting (backoff with jitter, each retry reported) before it rejects. 0 = fail at once. Default 60000.
    */
   startupTimeout?: number;
+  /**
+   * Most tasks of one step that `done()`, `results()` and the 'done' event carry in
+   * `steps[i].tasks`; a bigger step carries its summary only (read its tasks with
+   * `iterateResults`). Default 10000; `Infinity` loads every task, as earlier versions always did.
+   */
+  resultTasks?: number;
 }
 
 export interface ResolvedRegisterOptions {
@@ -175,6 +181,7 @@ export interface ResolvedRegisterOptions {
   stepDirs: string[];
   maxPayloadBytes: number;
   startupTimeout: number;
+  resultTasks: number;
 }
 
 const REGISTER_KEYS = [
@@ -192,9 +199,12 @@ const REGISTER_KEYS = [
   'stepDirs',
   'maxPayloadBytes',
   'startupTimeout',
+  'resultTasks',
 ] as const;
 
 export const DEFAULT_BACKEND = 'sqlite:./.deflow/deflow.db';
+/** A step of more tasks is left out of results (its summary stays): 10,000 tasks hold a few MB. */
+const DEFAULT_RESULT_TASKS = 10_000;
 /** 256 MiB: PostgreSQL and Redis hold more, but every reader parses a payload whole. */
 const MAX_PAYLOAD_BYTES_CAP = 256 * 1024 * 1024;
 /** How long a starting node waits for an unreachable Redis or PostgreSQL server. */
@@ -408,6 +418,12 @@ export function checkRegisterOptions(value: unknown, env: NodeJS.ProcessEnv = pr
       options.startupTimeout === undefined
         ? DEFAULT_STARTUP_TIMEOUT_MS
         : duration(options.startupTimeout, `${where}.startupTimeout`, 0, ' (milliseconds, 0 = fail at once)'),
+    resultTasks:
+      options.resultTasks === undefined
+        ? DEFAULT_RESULT_TASKS
+        : options.resultTasks === Infinity
+          ? Infinity
+          : integer(options.resultTasks, `${where}.resultTasks`, 0, ' (tasks, or Infinity)'),
   };
 }
 

@@ -25,6 +25,7 @@ import { resolveStepSource } from './step-source.js';
 import { checkEventWait } from './workflow-definition.js';
 import type { StepSource } from './step-source.js';
 import { Task } from './task.js';
+import { LARGE_STEP } from './step-summary.js';
 import type { WorkFlow } from './workflow.js';
 
 export interface StepProgress {
@@ -51,6 +52,18 @@ export interface AddAfterParams<SD, TD, TR> extends StepTimerParams {
 
 const ADD_AFTER_KEYS = ['step', 'name', 'tasks', 'data', 'options', 'waitFor', 'waitTimeout', ...STEP_TIMER_KEYS];
 const RESULT_PAGE = 1000;
+const warnedLarge = new Set<string>();
+
+/** Once per step and process: a warning on every call would bury the log of a polling caller. */
+function warnLarge(workflowId: string, stepId: string, count: number): void {
+  const key = `${workflowId}:${stepId}`;
+  if (warnedLarge.has(key) || warnedLarge.size > 1000) return;
+  warnedLarge.add(key);
+  process.emitWarning(
+    `getResults() loads all ${count} tasks of step ${stepId} of workflow ${workflowId} at once: iterate them with step.iterateResults() or workflow.iterateResults() to hold one page at a time`,
+    { type: 'DeflowWarning', code: 'DEFLOW_LARGE_RESULTS' },
+  );
+}
 
 /** Per step a node runs, its identity is made once, not once per task. */
 const identities = new WeakMap<RunnableStep, StepIdentity>();
@@ -259,8 +272,12 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
     return { done, failed: record.counts.failed, total, percent: formatPercent(done, total) };
   }
 
-  /** Every task of the step, in task order, with results and errors. */
+  /**
+   * Every task of the step, in task order, with results and errors. For a step of more than
+   * 10,000 tasks a process warning suggests iterateResults(), which holds one page at a time.
+   */
   async getResults(): Promise<Task<TD, TR>[]> {
+    if (this.taskCount > LARGE_STEP) warnLarge(this.workflowId, this.id, this.taskCount);
     const all: Task<TD, TR>[] = [];
     let afterSeq = 0;
     for (;;) {

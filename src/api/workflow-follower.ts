@@ -305,7 +305,7 @@ export class WorkflowFollower implements RegistrationWatcher {
         );
       }
       if (!TERMINAL.includes(record.status)) return; // not ended (as stored): the real end comes with its own message
-      const result = await this.#throughHiccups(deflow, () => loadWorkflowResult(backend, record));
+      const result = await this.#throughHiccups(deflow, () => loadWorkflowResult(backend, record, deflow.options.resultTasks));
       this.#handle.statusRead(result.status);
       // Step events lost on the way (or not yet arrived) come before 'done', which is last.
       await this.#reportMissedSteps(result.steps);

@@ -24,6 +24,7 @@ import { loadWorkflowResult } from './results.js';
 import type { WorkflowResult } from './results.js';
 import { stepFromRecord } from './step.js';
 import type { Step } from './step.js';
+import type { Task } from './task.js';
 import { buildSteps, draftStep, newWorkflowId } from './workflow-definition.js';
 import type { AddStepParams, DraftStep } from './workflow-definition.js';
 import { checkEventName } from './workflow-events.js';
@@ -239,13 +240,16 @@ export class WorkFlow {
     return this;
   }
 
-  /** Steps in execution order, each with its tasks (works while running, too). */
+  /**
+   * Steps in execution order, each with its summary and (up to the register option `resultTasks`
+   * per step) its tasks; works while running, too.
+   */
   async results(): Promise<WorkflowResult> {
     const { backend } = await this.#services();
     const record = await backend.getWorkflow(this.id);
     if (record === null) throw new NotFoundError(`workflow ${this.id} does not exist (it finished and was removed, or never started)`);
     this.status = record.status;
-    return loadWorkflowResult(backend, record);
+    return loadWorkflowResult(backend, record, (this.#deflow ?? DeFlow.getInstance()).options.resultTasks);
   }
 
   /** Current stored state of the workflow (status, error, timestamps). */
@@ -267,6 +271,16 @@ export class WorkFlow {
   async getStep(nameOrId: string): Promise<Step | undefined> {
     const steps = await this.getSteps();
     return steps.find((step) => step.name === nameOrId) ?? steps.find((step) => step.id === nameOrId);
+  }
+
+  /**
+   * A step's tasks in task order (by name or id, or a StepResult of done()), read from the store
+   * a page at a time: the way through a step too big for `result.steps[i].tasks`.
+   */
+  async *iterateResults(step: string | { id: string }, pageSize?: number): AsyncGenerator<Task, void, undefined> {
+    const found = typeof step === 'string' ? await this.getStep(step) : (await this.getSteps()).find((s) => s.id === step.id);
+    if (found === undefined) throw new NotFoundError(`workflow ${this.id} has no step ${typeof step === 'string' ? step : step.id}`);
+    yield* found.iterateResults(pageSize);
   }
 
   /**

@@ -14,8 +14,9 @@ export function summaryTable(result: WorkflowResult): string {
       step.status,
       String(step.progress.total),
       String(step.progress.failed),
-      String(retries),
-      String(lost),
+      // A step too big for the result (register option resultTasks) carries no tasks to count.
+      step.tasksLoaded ? String(retries) : '-',
+      step.tasksLoaded ? String(lost) : '-',
       duration(since(step.startedAt, step.finishedAt)),
     ]);
   }

@@ -39,6 +39,8 @@ describe('API input checks', () => {
     expect(() => DeFlow.register({ leaseMs: 5 })).toThrow(ValidationError);
     expect(() => DeFlow.register({ startupTimeout: -1 })).toThrow(/options.startupTimeout must be a non-negative integer \(milliseconds, 0 = fail at once\), got -1/);
     expect(() => DeFlow.register({ startupTimeout: 3e9 })).toThrow(/options.startupTimeout must be at most 2147483647/);
+    expect(() => DeFlow.register({ resultTasks: -1 })).toThrow(/options.resultTasks must be a non-negative integer \(tasks, or Infinity\), got -1/);
+    expect(() => DeFlow.register({ resultTasks: 1.5 })).toThrow(/options.resultTasks must be a non-negative integer/);
     expect(() => DeFlow.register({ schema: 'Robert"); DROP TABLE students;--' })).toThrow(/options.schema must be a lowercase PostgreSQL name/);
     expect(() => DeFlow.register({ prefix: 'app{1}' })).toThrow(/options.prefix must be a non-empty string without "\{" or "\}"/);
     expect(() => WorkFlow.create('empty').run()).toThrow(/has no steps/);

@@ -26,6 +26,7 @@ import { processEvents } from './process-events.js';
 import { processes } from './processes.js';
 import { rateLimitProcesses } from './rate-limit-processes.js';
 import { rateLimits } from './rate-limits.js';
+import { results } from './results.js';
 import { retry } from './retry.js';
 import { retryProcesses } from './retry-processes.js';
 import { runControl } from './run-control.js';
@@ -54,6 +55,7 @@ export function runConformance(backend: BackendUnderTest): void {
     concurrencyLimits(context);
     rateLimits(context);
     priorities(context);
+    results(context);
   });
 }
 

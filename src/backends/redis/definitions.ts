@@ -31,6 +31,8 @@ function refuseOnCluster(core: RedisCore, steps: readonly NewStep[]): void {
       'different cluster slots. Use globalConcurrency, a rate limit, or a single Redis server for this workflow.',
   );
 }
+/** Tasks per add-tasks script: about 12 ms of Redis time on a loaded 2-core machine (100,000 in one took 1.2 s). */
+const ADD_CHUNK = 1_000;
 
 /** Throws the refusal of a { '!', record JSON } reply (add-steps.lua, add-tasks.lua). */
 function throwIfRefused(reply: Reply[]): void {
@@ -97,17 +99,33 @@ export class Definitions {
     return { added: Number(tail[0] ?? 0) };
   }
 
+  /**
+   * Many tasks go in chunks of ADD_CHUNK, one script each, in order: one script of 100,000
+   * took Redis over a second, blocking every other client. Each chunk has its own batch key
+   * (`<key>#<n>`), so a call repeated after a failure adds only the chunks that did not land.
+   */
   async addTasks(input: NewTasks): Promise<{ added: number; total: number }> {
-    const reply = await this.core.runWorkflow('add-tasks', input.workflowId, [
-      input.stepId,
-      input.batchKey ?? '',
-      input.taskBuckets?.length ?? 0,
-      ...input.tasksJson,
-      ...(input.taskBuckets ?? []).map((bucket) => bucket ?? ''),
-    ], 'adding tasks');
-    throwIfRefused(reply);
-    const { tail } = this.core.settle(input.workflowId, reply);
-    return { added: Number(tail[0] ?? 0), total: Number(tail[1] ?? 0) };
+    let added = 0;
+    let total = 0;
+    const count = input.tasksJson.length;
+    for (let from = 0, n = 0; from < count || n === 0; from += ADD_CHUNK, n++) {
+      const whole = n === 0 && count <= ADD_CHUNK;
+      const batchKey = input.batchKey === undefined ? '' : whole ? input.batchKey : `${input.batchKey}#${n}`;
+      const tasksJson = whole ? input.tasksJson : input.tasksJson.slice(from, from + ADD_CHUNK);
+      const buckets = input.taskBuckets === undefined ? [] : whole ? input.taskBuckets : input.taskBuckets.slice(from, from + ADD_CHUNK);
+      const reply = await this.core.runWorkflow('add-tasks', input.workflowId, [
+        input.stepId,
+        batchKey,
+        buckets.length,
+        ...tasksJson,
+        ...buckets.map((bucket) => bucket ?? ''),
+      ], 'adding tasks');
+      throwIfRefused(reply);
+      const { tail } = this.core.settle(input.workflowId, reply);
+      added += Number(tail[0] ?? 0);
+      total = Number(tail[1] ?? 0);
+    }
+    return { added, total };
   }
 
   /**
