@@ -84,8 +84,10 @@ export class Definitions {
       input.stepId,
       input.batchKey ?? '',
       input.taskBuckets?.length ?? 0,
+      input.taskRateBuckets?.length ?? 0,
       ...input.tasksJson,
       ...(input.taskBuckets ?? []).map((bucket) => bucket ?? ''),
+      ...(input.taskRateBuckets ?? []).map((bucket) => bucket ?? ''),
     ], 'adding tasks');
     throwIfRefused(reply);
     const { tail } = this.core.settle(input.workflowId, reply);
