@@ -221,6 +221,11 @@ export function rateLimits(t: Conformance): void {
         'step "calls" of workflow "unset" names rate limit "never-set", which is not set: call DeFlow.setRateLimit("never-set", { max, per }) before run()',
       );
       expect(await WorkFlow.getById(workflow.id)).toBeNull();
+      // The keyed form is refused the same way: the limit's name is what must be set.
+      const keyed = WorkFlow.create('unset-keyed')
+        .addStep({ name: 'calls', step: keyedCall, tasks: [{ account: 'a', i: 0 }], options: { rateLimit: { name: 'never-set', key: 'account' } } })
+        .run();
+      await expect(keyed.done()).rejects.toThrow(/step "calls" of workflow "unset-keyed" names rate limit "never-set", which is not set/);
     });
 
     it('fails the tasks of a step whose rate limit was removed, saying to set it', async () => {
