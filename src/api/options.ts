@@ -436,8 +436,8 @@ export function checkRegisterOptions(value: unknown, env: NodeJS.ProcessEnv = pr
   };
 }
 
-/** A layer with its rate limit in the public form (`{ name, key }` for a keyed one). */
-function publicRateLimit(layer: Partial<StepOptions> | Partial<ResolvedStepOptions>): Partial<StepOptions> {
+/** Options (a layer, stored step defaults) with their rate limit in the public form (`{ name, key }` for a keyed one). */
+export function publicRateLimit(layer: Partial<StepOptions> | Partial<ResolvedStepOptions>): Partial<StepOptions> {
   if (!('rateLimitKey' in layer) || layer.rateLimitKey === undefined || typeof layer.rateLimit !== 'string') return layer;
   const { rateLimitKey, ...rest } = layer;
   return { ...rest, rateLimit: { name: layer.rateLimit, key: rateLimitKey } };

@@ -184,8 +184,9 @@ export function rateLimits(t: Conformance): void {
       await t.register();
       keyedStarts.clear();
       await DeFlow.setRateLimit('crm', { max: 5, per: 1000 });
-      const failure = await WorkFlow.create('keyless')
-        .addStep({ name: 'calls', step: keyedCall, tasks: [{ account: 'a', i: 0 }, { i: 1 }, { account: null, i: 2 }], options: { rateLimit: { name: 'crm', key: 'account' } } })
+      // Given as the workflow's default for its steps, this time.
+      const failure = await WorkFlow.create('keyless', { rateLimit: { name: 'crm', key: 'account' } })
+        .addStep({ name: 'calls', step: keyedCall, tasks: [{ account: 'a', i: 0 }, { i: 1 }, { account: null, i: 2 }] })
         .run()
         .done()
         .then(
@@ -194,6 +195,7 @@ export function rateLimits(t: Conformance): void {
         );
       expect(failure).toBeInstanceOf(WorkflowFailedError);
       const workflow = await WorkFlow.getById((failure as WorkflowFailedError).result.id);
+      expect(workflow?.options.rateLimit).toEqual({ name: 'crm', key: 'account' });
       const tasks = (await (await workflow?.getStep('calls'))?.getResults()) ?? [];
       expect(tasks.map((task) => task.status)).toEqual(['succeeded', 'failed', 'failed']);
       expect(tasks[1]?.error).toMatchObject({ name: 'ValidationError' });
