@@ -24,7 +24,7 @@ export type { StepSummary } from './api/step-summary.js';
 export type { EmitOptions, GlobalEmitOptions, WorkflowEvent } from './api/events.js';
 export type { StepSource } from './api/step-source.js';
 export { DEFAULT_STEP_OPTIONS } from './api/options.js';
-export type { RateLimitOptions, RegisterOptions, RetryBackoff, StepOptions, WorkflowOptions } from './api/options.js';
+export type { KeyedRateLimit, RateLimitOptions, RegisterOptions, RetryBackoff, StepOptions, WorkflowOptions } from './api/options.js';
 export type { RedisConnectionOptions } from './backends/registry.js';
 export type { DependencyCondition, JobStatus, StepStatus, WorkflowStatus } from './backends/records.js';
 export {

@@ -59,8 +59,8 @@ describe('examples', () => {
   it('throttle keeps each customer under its own rate limit', async () => {
     const result = await run([join(ROOT, 'examples/throttle/main.js')]);
     expect(result.stderr).toBe('');
-    expect(result.stdout).toContain('sync-acme: 7 calls, at most 5 in any 1000 ms');
-    expect(result.stdout).toContain('sync-globex: 4 calls, at most 2 in any 1000 ms');
+    expect(result.stdout).toContain('acme: 7 calls, at most 3 in any 1000 ms');
+    expect(result.stdout).toContain('globex: 4 calls, at most 3 in any 1000 ms');
   });
 
   it('invoices adds a fallback step from afterAll for the bounced invoice', async () => {

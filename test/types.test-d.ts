@@ -69,6 +69,13 @@ describe('types', () => {
     WorkFlow.create('typed').addStep({ step: send, options: { taskRetryBackoff: 'linear' } });
   });
 
+  test('rateLimit is a name or { name, key }', () => {
+    WorkFlow.create('typed').addStep({ step: send, options: { rateLimit: 'crm' } });
+    WorkFlow.create('typed').addStep({ step: send, options: { rateLimit: { name: 'crm', key: 'email' } } });
+    // @ts-expect-error a keyed rate limit needs its key
+    WorkFlow.create('typed').addStep({ step: send, options: { rateLimit: { name: 'crm' } } });
+  });
+
   test('import() of a step module infers its types', () => {
     WorkFlow.create('lazy').addStep({ step: import('./fixtures/steps/echo.js'), tasks: [{ value: 1, ms: 2 }] });
     // @ts-expect-error EchoData has no `nope`

@@ -59,12 +59,21 @@ export interface StepOptions {
   /** Most attempts in flight at once per bucket (see concurrencyKey), across every node. */
   keyConcurrency?: number;
   /**
-   * Name of a rate limit set with `DeFlow.setRateLimit`: every task start of this step counts
-   * against it, across every node (hooks do not). Default: none.
+   * A rate limit set with `DeFlow.setRateLimit`: every task start of this step counts against it,
+   * across every node (hooks do not). Its name, or `{ name, key }` for a bucket per key value:
+   * `key` is a dotted path into task data (like concurrencyKey), and each value gets the limit's
+   * own `max` per `per`, shared by every step that names the limit with a key. A task whose data
+   * lacks the key fails with a ValidationError. Default: none.
    */
-  rateLimit?: string;
+  rateLimit?: string | KeyedRateLimit;
   /** Which runnable step a node claims first: higher first, FIFO (oldest workflow) within one priority. Default 0. */
   priority?: number;
+}
+
+/** A rate limit with one bucket per value at `key` (a dotted path into task data). */
+export interface KeyedRateLimit {
+  name: string;
+  key: string;
 }
 
 export type RetryBackoff = 'fixed' | 'exponential';
@@ -257,7 +266,7 @@ function pickStepOptions(options: Record<string, unknown>, where: string): Parti
     out.taskRetryDelayMax = duration(options.taskRetryDelayMax, `${where}.taskRetryDelayMax`, 0, ' (milliseconds, 0 = no limit)');
   }
   pickLimits(options, where, out);
-  if (options.rateLimit !== undefined) out.rateLimit = checkRateLimitName(options.rateLimit, `${where}.rateLimit`);
+  if (options.rateLimit !== undefined) out.rateLimit = checkRateLimitRef(options.rateLimit, `${where}.rateLimit`);
   if (options.priority !== undefined) {
     const priority = options.priority;
     if (typeof priority !== 'number' || !Number.isInteger(priority) || Math.abs(priority) > MAX_PRIORITY) {
@@ -296,11 +305,23 @@ function checkKeyPath(value: unknown, name: string): string {
   return path;
 }
 
+/** The step option rateLimit: a limit's name, or `{ name, key }` for a bucket per key value. */
+function checkRateLimitRef(value: unknown, where: string): string | KeyedRateLimit {
+  if (!isPlainObject(value)) {
+    if (typeof value !== 'string') {
+      throw new ValidationError(`${where} must be a rate limit name or { name, key } (a bucket per key value), got ${describe(value)}`);
+    }
+    return checkRateLimitName(value, where);
+  }
+  checkKnownKeys(value, ['name', 'key'], where);
+  if (value.key === undefined) {
+    throw new ValidationError(`${where} needs key, the path in task data whose value gets a bucket of its own (e.g. "accountId"), beside name`);
+  }
+  return { name: checkRateLimitName(value.name, `${where}.name`), key: checkKeyPath(value.key, `${where}.key`) };
+}
+
 /** A rate limit name: a non-empty string without NUL, at most 200 characters. */
 export function checkRateLimitName(value: unknown, where: string): string {
-  if (isPlainObject(value)) {
-    throw new ValidationError(`${where} must be the name of a rate limit (a string); a bucket per key ({ name, key }) is not supported yet`);
-  }
   const name = checkNoNul(nonEmptyString(value, where), where);
   if (name.length > 200) throw new ValidationError(`${where} must be at most 200 characters, got ${name.length}`);
   return name;
@@ -331,14 +352,18 @@ export function checkRateLimitOptions(name: unknown, value: unknown): { name: st
 }
 
 /** Applies the precedence chain: defaults < workflow < handler < call site. */
-export function resolveStepOptions(...layers: (Partial<StepOptions> | undefined)[]): ResolvedStepOptions {
+export function resolveStepOptions(...layers: (Partial<StepOptions> | Partial<ResolvedStepOptions> | undefined)[]): ResolvedStepOptions {
   const resolved: StepOptions = { ...DEFAULT_STEP_OPTIONS };
-  for (const layer of layers) {
-    if (layer === undefined) continue;
+  for (const stored of layers) {
+    if (stored === undefined) continue;
+    const layer = publicRateLimit(stored);
     const defined = Object.entries(layer).filter(([key, value]) => value !== undefined && STEP_OPTION_KEYS.includes(key as keyof StepOptions));
     Object.assign(resolved, Object.fromEntries(defined));
   }
-  return resolved;
+  // Stored flat (rateLimit stays a name, which every backend reads as before) plus the key path.
+  const { rateLimit, ...rest } = resolved;
+  if (rateLimit === undefined) return rest;
+  return typeof rateLimit === 'string' ? { ...rest, rateLimit } : { ...rest, rateLimit: rateLimit.name, rateLimitKey: rateLimit.key };
 }
 
 // --- workflow options ---------------------------------------------------------------------------
@@ -368,7 +393,7 @@ export function checkWorkflowOptions(value: unknown): ResolvedWorkflowOptions {
   // The one place the grace is decided: backends only read keepMs.
   const keepMs = cleanOnDone ? CLEAN_ON_DONE_GRACE_MS : retentionMs;
   return {
-    stored: { cleanOnDone, retentionMs, keepMs, stepDefaults },
+    stored: { cleanOnDone, retentionMs, keepMs, stepDefaults: storedDefaults(stepDefaults) },
     replaceByName: ifExist === 'replace',
     id: options.id === undefined ? undefined : checkWorkflowId(options.id, `${where}.id`),
     key: options.key === undefined ? null : checkWorkflowKey(options.key, `${where}.key`),
@@ -427,10 +452,27 @@ export function checkRegisterOptions(value: unknown, env: NodeJS.ProcessEnv = pr
   };
 }
 
+/** Options (a layer, stored step defaults) with their rate limit in the public form (`{ name, key }` for a keyed one). */
+export function publicRateLimit(layer: Partial<StepOptions> | Partial<ResolvedStepOptions>): Partial<StepOptions> {
+  if (!('rateLimitKey' in layer) || layer.rateLimitKey === undefined || typeof layer.rateLimit !== 'string') return layer;
+  const { rateLimitKey, ...rest } = layer;
+  return { ...rest, rateLimit: { name: layer.rateLimit, key: rateLimitKey } };
+}
+
+/** Step option defaults as a workflow stores them (a keyed rate limit flat, as steps store it). */
+function storedDefaults(defaults: Partial<StepOptions>): Partial<ResolvedStepOptions> {
+  const { rateLimit, ...rest } = defaults;
+  if (rateLimit === undefined) return rest;
+  return typeof rateLimit === 'string' ? { ...rest, rateLimit } : { ...rest, rateLimit: rateLimit.name, rateLimitKey: rateLimit.key };
+}
+
 /** Stored step options as the public Step shows them (records written before `isolation` or `maxNodeLosses` existed lack them). */
 export function toStepOptions(stored: ResolvedStepOptions): StepOptions {
+  const { rateLimit, rateLimitKey, ...rest } = stored;
+  const rate = rateLimit === undefined ? {} : { rateLimit: rateLimitKey === undefined ? rateLimit : { name: rateLimit, key: rateLimitKey } };
   return {
-    ...stored,
+    ...rest,
+    ...rate,
     maxNodeLosses: stored.maxNodeLosses ?? DEFAULT_MAX_NODE_LOSSES,
     isolation: stored.isolation ?? 'none',
     taskRetryBackoff: stored.taskRetryBackoff ?? 'fixed',

@@ -3,7 +3,7 @@
  * Inside a lifecycle method it can grow the workflow: `addTasks` appends tasks to this step,
  * `addAfter` inserts a step right after the phase that called it.
  */
-import { taskBuckets } from '../engine/concurrency-key.js';
+import { taskBuckets, taskRateBuckets } from '../engine/concurrency-key.js';
 import { createHash } from 'node:crypto';
 import type { Backend, NewStep, RunnableStep } from '../backends/backend.js';
 import type { StepRecord, StepStatus } from '../backends/records.js';
@@ -175,11 +175,13 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
     const context = this.#context;
     const batchKey = context === null ? undefined : `${context.job.kind}:${context.job.seq}:${context.calls++}`;
     const taskBuckets = await this.#bucketsOf(tasksJson);
+    const rateBuckets = taskRateBuckets(this.#identity.options, tasksJson);
     const { total } = await this.#backend.addTasks({
       workflowId: this.workflowId,
       stepId: this.id,
       tasksJson,
       ...(taskBuckets === undefined ? {} : { taskBuckets }),
+      ...(rateBuckets === undefined ? {} : { taskRateBuckets: rateBuckets }),
       ...(batchKey === undefined ? {} : { batchKey }),
     });
     this.taskCount = total;
@@ -239,6 +241,8 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
     };
     const buckets = taskBuckets(source.ref, options, newStep.tasksJson);
     if (buckets !== undefined) newStep.taskBuckets = buckets;
+    const rateBuckets = taskRateBuckets(options, newStep.tasksJson);
+    if (rateBuckets !== undefined) newStep.taskRateBuckets = rateBuckets;
     await this.#backend.addAnchoredSteps({
       workflowId: this.workflowId,
       anchorStepId: this.id,

@@ -2,7 +2,7 @@
  * The definition half of a WorkFlow: checking what addStep received (at the call), and turning
  * the drafts into the steps a backend stores once run() loaded their modules.
  */
-import { taskBuckets as taskBucketsOf } from '../engine/concurrency-key.js';
+import { taskBuckets as taskBucketsOf, taskRateBuckets as taskRateBucketsOf } from '../engine/concurrency-key.js';
 import { randomBytes } from 'node:crypto';
 import type { NewStep } from '../backends/backend.js';
 import type { DependencyCondition, ResolvedStepOptions, StepDependency, StoredWorkflowOptions } from '../backends/records.js';
@@ -116,6 +116,7 @@ export async function buildSteps(
     const options = { ...resolveStepOptions(stepDefaults, handler.options, draft.options), ...draft.wait };
     const tasksJson = draft.tasksJson ?? (handler.tasks ?? []).map((task, i) => toJson(task, `${where}: task data at index ${i}`));
     const taskBuckets = taskBucketsOf(ref, options, tasksJson);
+    const taskRateBuckets = taskRateBucketsOf(options, tasksJson);
     steps.push({
       id: declaredStepId(index),
       name: draft.name ?? handler.name,
@@ -125,6 +126,7 @@ export async function buildSteps(
       deps: deps[index] ?? [],
       tasksJson,
       ...(taskBuckets === undefined ? {} : { taskBuckets }),
+      ...(taskRateBuckets === undefined ? {} : { taskRateBuckets }),
       ...draft.timer,
     });
   }

@@ -17,7 +17,7 @@ import type { EmitOptions, WorkflowEvent } from './events.js';
 import { planDependencies } from './graph.js';
 import { controlRun } from './run-control.js';
 import { signalWorkflow } from './signals.js';
-import { checkWorkflowOptions } from './options.js';
+import { checkWorkflowOptions, publicRateLimit } from './options.js';
 import type { ResolvedWorkflowOptions, WorkflowOptions } from './options.js';
 import { checkRateLimitsSet } from './rate-limit-check.js';
 import { loadWorkflowResult } from './results.js';
@@ -151,7 +151,7 @@ export class WorkFlow {
   static #fromRecord(record: WorkflowRecord, deflow: DeFlow): WorkFlow {
     const stored = record.options;
     const options: WorkflowOptions = {
-      ...stored.stepDefaults,
+      ...publicRateLimit(stored.stepDefaults),
       cleanOnDone: stored.cleanOnDone,
       retention: stored.retentionMs ?? Infinity,
       ...(record.key === null ? {} : { key: record.key }),

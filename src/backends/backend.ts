@@ -56,6 +56,12 @@ export interface NewStep {
    * computed once by the engine; null when the task's data has no key (it fails when it runs).
    */
   taskBuckets?: (string | null)[];
+  /**
+   * With options.rateLimitKey: each task's rate bucket (same order as tasksJson), the JSON text
+   * `[<rate limit name>, <key value>]`, computed once by the engine; null when the task's data has
+   * no key (it is claimed without a rate check and fails when it runs).
+   */
+  taskRateBuckets?: (string | null)[];
 }
 
 export interface NewWorkflow {
@@ -105,6 +111,8 @@ export interface NewTasks {
   tasksJson: Json[];
   /** As NewStep.taskBuckets, for these tasks. */
   taskBuckets?: (string | null)[];
+  /** As NewStep.taskRateBuckets, for these tasks. */
+  taskRateBuckets?: (string | null)[];
   /** Deterministic key of this addTasks call; a batch with a known key is ignored. */
   batchKey?: string;
 }

@@ -76,6 +76,8 @@ export interface ResolvedStepOptions {
   keyConcurrency?: number;
   /** Name of the rate limit every task start of this step counts against (DeFlow.setRateLimit); absent: none. */
   rateLimit?: string;
+  /** With rateLimit: dotted path into task data; each value is a bucket of its own (see NewStep.taskRateBuckets). */
+  rateLimitKey?: string;
   /** Claim order among runnable steps: higher first; absent = 0. */
   priority?: number;
 }

@@ -1,8 +1,10 @@
 /**
- * Concurrency buckets of tasks (step options concurrencyKey + keyConcurrency): the value at the
- * key path in a task's data, namespaced by the step's handler key, so every workflow and step
- * running that handler with the same key value shares one bucket. Computed once, when tasks are
- * stored, so a claim only compares stored strings.
+ * Buckets of tasks: the value at a key path in a task's data, namespaced, computed once when
+ * tasks are stored so a claim only compares stored strings. Two options use them:
+ * concurrencyKey + keyConcurrency (namespaced by the step's handler key, so every workflow and
+ * step running that handler with the same key value shares one bucket), and a keyed rate limit
+ * `rateLimit: { name, key }` (namespaced by the limit's name: every step naming it with a key
+ * shares the value's bucket). A task whose data has no usable key fails without running.
  */
 import type { HandlerRef, ResolvedStepOptions } from '../backends/records.js';
 import { ValidationError } from '../errors.js';
@@ -26,17 +28,49 @@ export function bucketOf(handlerKey: string, path: string, data: unknown): strin
 }
 
 /** Buckets of tasks given as JSON, in order; undefined for a step without concurrencyKey (nothing to store). */
-export function taskBuckets(handler: Pick<HandlerRef, "key">, options: ResolvedStepOptions, tasksJson: readonly string[]): (string | null)[] | undefined {
+export function taskBuckets(handler: Pick<HandlerRef, "key">, options: Pick<ResolvedStepOptions, "concurrencyKey">, tasksJson: readonly string[]): (string | null)[] | undefined {
   const path = options.concurrencyKey;
   if (path === undefined) return undefined;
   return tasksJson.map((json) => bucketOf(handler.key, path, JSON.parse(json) as unknown));
 }
 
-/** Why a task of a step with concurrencyKey cannot run: its data has no string or number at the path. */
-export function missingKeyError(path: string, stepName: string, seq: number, data: unknown): ValidationError {
+/** The keyed rate limit of a step, in its stored (`rateLimitKey`) or public (`{ name, key }`) form. */
+function rateKeyOf(options: { rateLimit?: string | { name: string; key: string }; rateLimitKey?: string }): { name: string; key: string } | undefined {
+  const rate = options.rateLimit;
+  if (rate === undefined) return undefined;
+  if (typeof rate !== 'string') return rate;
+  return options.rateLimitKey === undefined ? undefined : { name: rate, key: options.rateLimitKey };
+}
+
+/** Rate buckets of tasks given as JSON, in order; undefined for a step without a keyed rate limit. */
+export function taskRateBuckets(
+  options: { rateLimit?: string | { name: string; key: string }; rateLimitKey?: string },
+  tasksJson: readonly string[],
+): (string | null)[] | undefined {
+  const rate = rateKeyOf(options);
+  if (rate === undefined) return undefined;
+  return tasksJson.map((json) => bucketOf(rate.name, rate.key, JSON.parse(json) as unknown));
+}
+
+/**
+ * Why a task cannot run because a key its step's options name is missing from its data (no
+ * string or number at the concurrencyKey path, or at the rate limit's key path), or null.
+ */
+export function missingKeyOf(handlerKey: string, options: ResolvedStepOptions, stepName: string, seq: number, data: unknown): ValidationError | null {
+  if (options.concurrencyKey !== undefined && bucketOf(handlerKey, options.concurrencyKey, data) === null) {
+    return missingKeyError(options.concurrencyKey, 'concurrencyKey', 'concurrency key', stepName, seq, data);
+  }
+  const rate = rateKeyOf(options);
+  if (rate !== undefined && bucketOf(rate.name, rate.key, data) === null) {
+    return missingKeyError(rate.key, `rateLimit "${rate.name}" key`, 'rate limit key', stepName, seq, data);
+  }
+  return null;
+}
+
+function missingKeyError(path: string, option: string, what: string, stepName: string, seq: number, data: unknown): ValidationError {
   const value = valueAt(data, path);
   const found = value === undefined ? 'nothing there' : `a ${value === null ? 'null' : typeof value}`;
   return new ValidationError(
-    `task ${seq} of step "${stepName}" has no concurrency key: its data must hold a string or a number at the concurrencyKey path "${path}", found ${found}. Fix the task data or the step's concurrencyKey`,
+    `task ${seq} of step "${stepName}" has no ${what}: its data must hold a string or a number at the ${option} path "${path}", found ${found}. Fix the task data or the step's ${option.split(' ')[0]}`,
   );
 }

@@ -5,7 +5,7 @@
  * `task.signal` aborts.
  */
 import { retryDelayMs } from './retry-backoff.js';
-import { bucketOf, missingKeyError } from './concurrency-key.js';
+import { missingKeyOf } from './concurrency-key.js';
 import type { JobLease, JobOutcome, NextTaskEvent } from '../backends/backend.js';
 import type { Clock } from '../clock.js';
 import { faultPoint } from '../fault-points.js';
@@ -43,12 +43,11 @@ export async function executeJob(
     return { ...leaseOf(job), status: 'failed', error: serializeError(handler.refusal, hookName) };
   }
   // Stored without a bucket (no key in its data): no attempt can succeed, so failed for good, not run.
-  const keyPath = step.options.concurrencyKey;
-  if (keyPath !== undefined && job.kind === 'task') {
-    const data = JSON.parse(job.dataJson) as unknown;
-    if (bucketOf(step.handler.key, keyPath, data) === null) {
+  if ((step.options.concurrencyKey !== undefined || step.options.rateLimitKey !== undefined) && job.kind === 'task') {
+    const missing = missingKeyOf(step.handler.key, step.options, step.name, job.seq, JSON.parse(job.dataJson) as unknown);
+    if (missing !== null) {
       context.ended = true;
-      return { ...leaseOf(job), status: 'failed', error: serializeError(missingKeyError(keyPath, step.name, job.seq, data)) };
+      return { ...leaseOf(job), status: 'failed', error: serializeError(missing) };
     }
   }
   const stepView = views.step(context);

@@ -28,7 +28,7 @@ export interface BackendUnderTest {
    */
   corruptRecord(store: Record<string, unknown>, target: CorruptTarget): Promise<void>;
   /** Features this backend refuses by design, each with the reason its tests are skipped for (said in the test's title). */
-  refuses?: { keyConcurrency?: string };
+  refuses?: { keyConcurrency?: string; keyedRateLimit?: string };
   /** Documented differences in what a test can observe, each with the reason its test is skipped for. */
   differs?: { startOrder?: string };
 }

@@ -126,6 +126,9 @@ export function redisClusterUnderTest(cluster: TestCluster): BackendUnderTest {
       return corruptRedisRecord(String(store.prefix), target, cluster.url);
     },
     differs: { startOrder: 'the claims of one round go to different masters, which answer in any order' },
-    refuses: { keyConcurrency: 'a Redis Cluster refuses keyConcurrency: its count spans workflows in other slots' },
+    refuses: {
+      keyConcurrency: 'a Redis Cluster refuses keyConcurrency: its count spans workflows in other slots',
+      keyedRateLimit: 'a Redis Cluster refuses a keyed rate limit: its buckets span workflows in other slots',
+    },
   };
 }

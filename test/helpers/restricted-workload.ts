@@ -28,6 +28,12 @@ const main = new StepHandler<unknown, number, number>({
   },
 });
 
+/** A step with a keyed rate limit: its claims touch each key's bucket of starts. */
+const perKey = new StepHandler<unknown, { account: string }, string>({
+  name: 'restricted-per-key',
+  handler: (task) => task.data.account,
+});
+
 /** Registers with `options`, runs the workflow to the end and checks what a user reads back. */
 export async function runRestrictedWorkload(options: Record<string, unknown>): Promise<void> {
   attempts.clear();
@@ -48,6 +54,11 @@ export async function runRestrictedWorkload(options: Record<string, unknown>): P
   expect((await WorkFlow.getByName(name)).map((w) => w.id)).toEqual([workflow.id]);
   const step = await workflow.getStep('restricted-tail');
   expect((await step?.getResults())?.map((t) => t.result)).toEqual(['tail x']);
+  const keyed = await WorkFlow.create(`${name}-keyed`)
+    .addStep({ step: perKey, tasks: [{ account: 'a' }, { account: 'b' }, { account: 'a' }], options: { rateLimit: { name: 'restricted-api', key: 'account' } } })
+    .run()
+    .done();
+  expect(keyed.steps[0]?.tasks.map((t) => t.result)).toEqual(['a', 'b', 'a']);
   expect(await DeFlow.rateLimits()).toEqual([{ name: 'restricted-api', max: 100, per: 1_000 }]);
   expect(await DeFlow.removeRateLimit('restricted-api')).toBe(true);
   await new Promise((resolve) => setTimeout(resolve, 300)); // a few watchdog rounds

@@ -34,4 +34,22 @@ describe.skipIf(unsupported !== null)(`Redis Cluster refusals${unsupported === n
     const plain = WorkFlow.create('plain').addStep({ step: keyed, tasks: [{ id: 'a' }], options: { globalConcurrency: 1 } }).run();
     expect((await plain.done()).steps[0]?.tasks.map((task) => task.result)).toEqual(['a']);
   }, 120_000);
+
+  it('refuses a keyed rate limit when the workflow is started, naming the step', async () => {
+    await cluster.start();
+    await DeFlow.register({ backend: cluster.url, prefix: randomPrefix('refusals') }).ready();
+    await DeFlow.setRateLimit('crm', { max: 5, per: 1000 });
+    const workflow = WorkFlow.create('keyed-rate')
+      .addStep({ name: 'per-account', step: keyed, tasks: [{ id: 'a' }], options: { rateLimit: { name: 'crm', key: 'id' } } })
+      .run();
+    const error = await workflow.started().then(
+      () => null,
+      (reason: unknown) => reason,
+    );
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as Error).message).toMatch(/step "per-account": a keyed rateLimit .* is not supported on a Redis Cluster yet/);
+    // The same limit without a key runs.
+    const plain = WorkFlow.create('plain-rate').addStep({ step: keyed, tasks: [{ id: 'a' }], options: { rateLimit: 'crm' } }).run();
+    expect((await plain.done()).steps[0]?.tasks.map((task) => task.result)).toEqual(['a']);
+  }, 120_000);
 });

@@ -4,7 +4,7 @@ import { StepHandler } from 'deflow';
 
 export default new StepHandler({
   name: 'call-crm',
-  options: { taskConcurrency: 4 },
+  options: { taskConcurrency: 6 },
   async handler(task) {
     const startedAt = Date.now();
     await sleep(20); // the HTTP call, for real here

@@ -20,6 +20,7 @@ export function packSteps(steps: readonly NewStep[]): unknown[] {
     steps.map((step) => step.startAt ?? null),
     // Buckets line up with the tasks; none at all (the common case) when no step has concurrencyKey.
     steps.some((step) => step.taskBuckets !== undefined) ? steps.flatMap((step) => step.taskBuckets ?? step.tasksJson.map(() => null)) : [],
+    steps.some((step) => step.taskRateBuckets !== undefined) ? steps.flatMap((step) => step.taskRateBuckets ?? step.tasksJson.map(() => null)) : [],
   ];
 }
 

@@ -162,6 +162,7 @@ export class PostgresBackend implements Backend {
       input.tasksJson,
       input.batchKey ?? null,
       input.taskBuckets ?? [],
+      input.taskRateBuckets ?? [],
     ]);
     return { added: row?.added ?? 0, total: row?.total ?? 0 };
   }

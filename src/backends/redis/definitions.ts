@@ -18,19 +18,24 @@ import type { Retention } from './retention.js';
 import type { Reply } from './scripts.js';
 
 /**
- * keyConcurrency counts a key's leased tasks across every workflow; its claim reads other
- * workflows' job states, which a cluster refuses (they live in other slots). Refused when the
- * step is defined rather than failing each claim (docs/backends/redis.md, Running on a cluster).
+ * keyConcurrency counts a key's leased tasks across every workflow, and a keyed rate limit keeps
+ * each key's starts in a bucket shared by every workflow: their claims read keys outside the
+ * workflow's slot, which a cluster refuses. Refused when the step is defined rather than failing
+ * each claim (docs/backends/redis.md, Running on a cluster).
  */
 function refuseOnCluster(core: RedisCore, steps: readonly NewStep[]): void {
   if (!core.cluster) return;
-  const keyed = steps.find((step) => step.options.keyConcurrency !== undefined);
-  if (keyed === undefined) return;
-  throw new ValidationError(
-    `step "${keyed.name}": keyConcurrency (with concurrencyKey) is not supported on a Redis Cluster yet: its count spans workflows that live in ` +
-      'different cluster slots. Use globalConcurrency, a rate limit, or a single Redis server for this workflow.',
-  );
+  for (const step of steps) {
+    const what =
+      step.options.keyConcurrency !== undefined ? 'keyConcurrency (with concurrencyKey)' : step.options.rateLimitKey !== undefined ? 'a keyed rateLimit ({ name, key })' : undefined;
+    if (what === undefined) continue;
+    throw new ValidationError(
+      `step "${step.name}": ${what} is not supported on a Redis Cluster yet: its count spans workflows that live in ` +
+        'different cluster slots. Use globalConcurrency, a plain rate limit, or a single Redis server for this workflow.',
+    );
+  }
 }
+
 /** Tasks per add-tasks script: about 12 ms of Redis time on a loaded 2-core machine (100,000 in one took 1.2 s). */
 const ADD_CHUNK = 1_000;
 
@@ -112,13 +117,17 @@ export class Definitions {
       const whole = n === 0 && count <= ADD_CHUNK;
       const batchKey = input.batchKey === undefined ? '' : whole ? input.batchKey : `${input.batchKey}#${n}`;
       const tasksJson = whole ? input.tasksJson : input.tasksJson.slice(from, from + ADD_CHUNK);
-      const buckets = input.taskBuckets === undefined ? [] : whole ? input.taskBuckets : input.taskBuckets.slice(from, from + ADD_CHUNK);
+      const chunk = <T>(all: readonly T[] | undefined): readonly T[] => (all === undefined ? [] : whole ? all : all.slice(from, from + ADD_CHUNK));
+      const buckets = chunk(input.taskBuckets);
+      const rateBuckets = chunk(input.taskRateBuckets);
       const reply = await this.core.runWorkflow('add-tasks', input.workflowId, [
         input.stepId,
         batchKey,
         buckets.length,
+        rateBuckets.length,
         ...tasksJson,
         ...buckets.map((bucket) => bucket ?? ''),
+        ...rateBuckets.map((bucket) => bucket ?? ''),
       ], 'adding tasks');
       throwIfRefused(reply);
       const { tail } = this.core.settle(input.workflowId, reply);

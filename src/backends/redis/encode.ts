@@ -4,7 +4,7 @@ import { refusalError } from '../failures.js';
 import { parseJobId } from './keys.js';
 import type { ScriptArg } from './scripts.js';
 
-/** A step as lua/lib/insert.lua reads it: 16 values, then its tasks, then their buckets (if any). */
+/** A step as lua/lib/insert.lua reads it: 17 values, then its tasks, their buckets and their rate buckets (if any). */
 function pushStep(args: ScriptArg[], step: NewStep, parents: string, dependents: string): void {
   args.push(
     step.id,
@@ -23,9 +23,11 @@ function pushStep(args: ScriptArg[], step: NewStep, parents: string, dependents:
     timerOf(step),
     step.tasksJson.length,
     step.taskBuckets?.length ?? 0,
+    step.taskRateBuckets?.length ?? 0,
   );
   for (const task of step.tasksJson) args.push(task);
   for (const bucket of step.taskBuckets ?? []) args.push(bucket ?? '');
+  for (const bucket of step.taskRateBuckets ?? []) args.push(bucket ?? '');
 }
 
 /** A step's timer as insert.lua stores it: "<delayMs>|<startAt>" (either may be empty), '' for none. */

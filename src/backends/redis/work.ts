@@ -72,7 +72,14 @@ function toClaimResult(request: ClaimRequest, reply: Reply[]): ClaimResult {
       token: 0,
     });
   }
-  return { jobs, watchNextTask: watch, taskCount: total };
+  const result: ClaimResult = { jobs, watchNextTask: watch, taskCount: total };
+  // A keyed rate limit's claim (lib/claim.lua): how long until a bucket that refused a task has
+  // room, and the limit's name when it is not set.
+  const waitMs = reply[8] === undefined ? -1 : Number(reply[8]);
+  if (waitMs >= 0) result.rateLimitedMs = waitMs;
+  const unknown = reply[9] === undefined ? '' : text(reply[9]);
+  if (unknown !== '' && jobs.length > 0) result.unknownRateLimit = unknown;
+  return result;
 }
 
 /** adopted reply of complete.lua: { workflowName, { 7 step values, claimReply }... }. */
@@ -174,7 +181,7 @@ export class Work {
       if (code === 'rate') return { result: { jobs: [], watchNextTask: false, taskCount: Number(reply[1] ?? 0) }, rateLimit: text(reply[3]) };
       if (code !== 'lost') {
         // The claim failed a step on an unusable stored number: it carries the common reply.
-        if (reply[7] !== undefined) core.settle(request.workflowId, list(reply[7]));
+        if (Array.isArray(reply[7])) core.settle(request.workflowId, list(reply[7]));
         return { result: toClaimResult(request, reply) };
       }
       // The lease this process knows ran out; the node may still be registered (a late heartbeat).

@@ -103,7 +103,7 @@ export class Definitions {
     if (input.batchKey !== undefined && this.q.batchApplied.run(step.pk, input.batchKey).changes === 0) {
       return { added: 0, total: step.total };
     }
-    this.insertTasks(step.pk, input.tasksJson, input.taskBuckets);
+    this.insertTasks(step.pk, input.tasksJson, input.taskBuckets, input.taskRateBuckets);
     if (step.status === 'running' && step.stage === 'tasks' && input.tasksJson.length > 0) {
       machine.events.push({ type: 'work', workflowId: input.workflowId, stepId: input.stepId });
     }
@@ -148,11 +148,16 @@ export class Definitions {
     }
     if (step.handler.hasBeforeAll) this.q.insertJob.run(jobId(row.pk, BEFORE_SLOT), 'null');
     if (step.handler.hasAfterAll) this.q.insertJob.run(jobId(row.pk, AFTER_SLOT), 'null');
-    this.insertTasks(row.pk, step.tasksJson, step.taskBuckets);
+    this.insertTasks(row.pk, step.tasksJson, step.taskBuckets, step.taskRateBuckets);
     return row.pk;
   }
 
-  private insertTasks(stepPk: number, tasksJson: readonly string[], buckets: readonly (string | null)[] | undefined): void {
+  private insertTasks(
+    stepPk: number,
+    tasksJson: readonly string[],
+    buckets: readonly (string | null)[] | undefined,
+    rateBuckets: readonly (string | null)[] | undefined,
+  ): void {
     if (tasksJson.length === 0) return;
     const { next_seq } = this.q.reserveTaskSeq.get({ pk: stepPk, n: tasksJson.length }) as { next_seq: number };
     if (next_seq > MAX_TASKS_PER_STEP) {
@@ -172,10 +177,13 @@ export class Definitions {
       }
     }
     for (; i < count; i++) this.q.insertJob.run(first + i, tasksJson[i]);
-    if (buckets === undefined) return;
-    for (let k = 0; k < count; k++) {
+    for (let k = 0; buckets !== undefined && k < count; k++) {
       const bucket = buckets[k];
       if (bucket !== null && bucket !== undefined) this.q.setBucket.run(bucket, first + k);
+    }
+    for (let k = 0; rateBuckets !== undefined && k < count; k++) {
+      const bucket = rateBuckets[k];
+      if (bucket !== null && bucket !== undefined) this.q.setRateBucket.run(bucket, first + k);
     }
   }
 

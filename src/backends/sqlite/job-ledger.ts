@@ -23,7 +23,7 @@ import { lostForGood, maxNodeLossesOf } from '../policy.js';
 import { readForDisplay, storedNumber, UNREADABLE } from '../stored-records.js';
 import { MAX_LEASE_SPAN, covers, isSettled, markSettled, noneSettled, unsettledIds } from './range-lease.js';
 import type { RangeLease } from './range-lease.js';
-import { logStarts, rateRoom } from './rate-gate.js';
+import { RateBuckets, logStarts, rateRoom } from './rate-gate.js';
 import type { Statements } from './statements.js';
 import type { StepMachine } from './step-machine.js';
 
@@ -45,6 +45,13 @@ interface LeasedRow {
   lost_count: number;
 }
 
+
+/** A ready task a limited claim looks at: its concurrency bucket and its rate bucket. */
+interface Candidate {
+  id: number;
+  bucket: string | null;
+  rate_bucket: string | null;
+}
 
 /** Most ready tasks of a limited step one claim looks at (more when it asks for more). */
 const LIMITED_SCAN = 2_000;
@@ -88,6 +95,15 @@ export class JobLedger {
       const id = jobId(step.pk, step.stage === 'before' ? BEFORE_SLOT : AFTER_SLOT);
       const row = this.q.claimHook.get({ owner, id, now }) as LeasedRow | undefined;
       if (row !== undefined) toJob(row.id, row.data, row.failed_count, row.token, row.lost_count);
+    } else if (step.stage === 'tasks' && step.rate_key !== null && step.rate_limit !== null) {
+      // A keyed rate limit: each task's bucket has its own room, so tasks are leased alone.
+      const buckets = RateBuckets.open(this.q, step.rate_limit, now);
+      if (buckets === null) unknownRateLimit = step.rate_limit;
+      this.claimLimited(step, owner, request.limit, now, toJob, buckets ?? undefined);
+      if (buckets !== null) {
+        buckets.log();
+        rateLimitedMs = buckets.waitMs;
+      }
     } else if (step.stage === 'tasks') {
       // A rate-limited step starts only what its limit has room for (rate-gate.ts), whichever path.
       const gate = step.rate_limit === null ? null : rateRoom(this.q, step.rate_limit, now);
@@ -135,10 +151,18 @@ export class JobLedger {
   /**
    * The claim rule of a limited step (docs/backends/step-machine.md): its tasks are leased alone,
    * ready-again ones first then fresh ones, each in seq order, skipping a task whose bucket holds
-   * keyConcurrency leased tasks, until the step holds globalConcurrency. Its fresh cursor marks
-   * the prefix of tasks no longer fresh, so a claim never rescans them.
+   * keyConcurrency leased tasks (or, with a keyed rate limit, whose rate bucket has no room), until
+   * the step holds globalConcurrency. Its fresh cursor marks the prefix of tasks no longer fresh,
+   * so a claim never rescans them.
    */
-  private claimLimited(step: StepRow, owner: number, limit: number, now: number, toJob: (id: number, data: string, failedCount: number, token: number, lostCount: number) => void): void {
+  private claimLimited(
+    step: StepRow,
+    owner: number,
+    limit: number,
+    now: number,
+    toJob: (id: number, data: string, failedCount: number, token: number, lostCount: number) => void,
+    rate?: RateBuckets,
+  ): void {
     const base = step.pk * SLOTS_PER_STEP;
     const lo = base + 1;
     const hi = base + MAX_TASKS_PER_STEP;
@@ -147,30 +171,32 @@ export class JobLedger {
     if (room <= 0) return;
     const keyLimit = step.key_limit;
     const inFlight = new Map<string, number>();
-    const fits = (bucket: string | null): boolean => {
+    const keyFits = (bucket: string | null): boolean => {
       if (keyLimit === null || bucket === null) return true;
       const n = inFlight.get(bucket) ?? (this.q.leasedInBucket.get(bucket) as { n: number }).n;
       inFlight.set(bucket, n);
       return n < keyLimit;
     };
-    const lease = (id: number, bucket: string | null): void => {
-      const row = this.q.leaseAlone.get({ owner, id }) as LeasedRow | undefined;
+    const fits = (row: Candidate): boolean => keyFits(row.bucket) && (rate === undefined || rate.fits(row.rate_bucket));
+    const lease = (candidate: Candidate): void => {
+      const row = this.q.leaseAlone.get({ owner, id: candidate.id }) as LeasedRow | undefined;
       if (row === undefined) return;
-      if (bucket !== null) inFlight.set(bucket, (inFlight.get(bucket) ?? 0) + 1);
+      if (candidate.bucket !== null) inFlight.set(candidate.bucket, (inFlight.get(candidate.bucket) ?? 0) + 1);
+      rate?.took(candidate.rate_bucket);
       toJob(row.id, row.data, row.failed_count, row.token, row.lost_count);
       room--;
     };
     const scan = Math.max(LIMITED_SCAN, limit);
-    for (const row of this.q.requeuedCandidates.all({ lo, hi, now, scan }) as { id: number; bucket: string | null }[]) {
+    for (const row of this.q.requeuedCandidates.all({ lo, hi, now, scan }) as Candidate[]) {
       if (room === 0) return;
-      if (fits(row.bucket)) lease(row.id, row.bucket);
+      if (fits(row)) lease(row);
     }
     let cursor = step.fresh_cursor;
     let prefix = true; // every fresh task up to here was leased: the cursor may move past it
-    for (const row of this.q.freshCandidates.all({ lo: base + cursor + 1, hi, scan }) as { id: number; bucket: string | null }[]) {
+    for (const row of this.q.freshCandidates.all({ lo: base + cursor + 1, hi, scan }) as Candidate[]) {
       if (room === 0) break;
-      if (fits(row.bucket)) {
-        lease(row.id, row.bucket);
+      if (fits(row)) {
+        lease(row);
         if (prefix) cursor = row.id - base;
       } else {
         prefix = false;

@@ -82,6 +82,8 @@ export interface StepRow {
   wait_due: number | null;
   /** The step's rate limit (generated from options; null: none). */
   rate_limit: string | null;
+  /** Its keyed rate limit's key path (generated from options; null: none or not keyed). */
+  rate_key: string | null;
   priority: number;
 }
 

@@ -240,6 +240,7 @@ export class SqliteBackend implements Backend {
   async removeRateLimit(name: string): Promise<boolean> {
     const { value } = this.write(() => {
       this.q.deleteRateStarts.run(name);
+      this.q.deleteRateBucketStarts.run(name);
       return this.q.deleteRateLimit.get(name) !== undefined;
     });
     return Promise.resolve(value);

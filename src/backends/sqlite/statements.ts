@@ -61,6 +61,7 @@ const QUERY_NAMES = [
   'claimHook',
   'claimRequeued',
   'setBucket',
+  'setRateBucket',
   'leasedInRange',
   'leasedInBucket',
   'requeuedCandidates',
@@ -123,6 +124,10 @@ const QUERY_NAMES = [
   'rateWindow',
   'logRateStarts',
   'nextRateStart',
+  'deleteRateBucketStarts',
+  'pruneRateBucketStarts',
+  'rateBucketWindow',
+  'logRateBucketStarts',
   // nodes.sql
   'registerNode',
   'heartbeat',

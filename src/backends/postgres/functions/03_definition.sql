@@ -11,13 +11,18 @@
 -- LANGUAGE sql bodies are checked at creation: they may call functions of earlier files only.
 
 
--- Stores the concurrency buckets of tasks just inserted (seqs p_after + 1, ...); empty for a
--- step without concurrencyKey (nothing to write).
-CREATE FUNCTION set_buckets(p_step_pk bigint, p_after integer, p_buckets text[]) RETURNS void LANGUAGE plpgsql AS $$
+-- Stores the concurrency buckets and the rate buckets of tasks just inserted (seqs p_after + 1,
+-- ...); each empty for a step without concurrencyKey / a keyed rate limit (nothing to write).
+CREATE FUNCTION set_buckets(p_step_pk bigint, p_after integer, p_buckets text[], p_rate_buckets text[]) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   IF coalesce(cardinality(p_buckets), 0) > 0 THEN
     UPDATE jobs j SET bucket = b.bucket
     FROM unnest(p_buckets) WITH ORDINALITY AS b(bucket, ord)
+    WHERE j.step_pk = p_step_pk AND j.seq = p_after + b.ord AND b.bucket IS NOT NULL;
+  END IF;
+  IF coalesce(cardinality(p_rate_buckets), 0) > 0 THEN
+    UPDATE jobs j SET rate_bucket = b.bucket
+    FROM unnest(p_rate_buckets) WITH ORDINALITY AS b(bucket, ord)
     WHERE j.step_pk = p_step_pk AND j.seq = p_after + b.ord AND b.bucket IS NOT NULL;
   END IF;
 END
@@ -27,7 +32,7 @@ $$;
 CREATE FUNCTION insert_step(
   p_workflow_id text, p_id text, p_name text, p_handler jsonb, p_data text, p_options jsonb, p_deps jsonb,
   p_anchor_pk bigint, p_anchor_phase text, p_anchor_seq integer, p_parent_id text, p_decl_index integer,
-  p_tasks text[], p_delay_ms bigint, p_start_at bigint, p_buckets text[]
+  p_tasks text[], p_delay_ms bigint, p_start_at bigint, p_buckets text[], p_rate_buckets text[]
 ) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
   v_pk bigint;
@@ -62,7 +67,7 @@ BEGIN
   END IF;
   IF v_count > 0 THEN
     INSERT INTO jobs (step_pk, seq, data) SELECT v_pk, t.ord, t.data FROM unnest(p_tasks) WITH ORDINALITY AS t(data, ord);
-    PERFORM set_buckets(v_pk, 0, p_buckets);
+    PERFORM set_buckets(v_pk, 0, p_buckets, p_rate_buckets);
   END IF;
   RETURN v_pk;
 END
@@ -73,7 +78,7 @@ $$;
 CREATE FUNCTION create_workflow(
   p_id text, p_name text, p_key text, p_options jsonb, p_watch boolean, p_replace boolean,
   p_step_ids text[], p_names text[], p_handlers jsonb[], p_data text[], p_step_options jsonb[], p_deps jsonb[],
-  p_task_counts integer[], p_tasks text[], p_delays bigint[], p_start_ats bigint[], p_buckets text[],
+  p_task_counts integer[], p_tasks text[], p_delays bigint[], p_start_ats bigint[], p_buckets text[], p_rate_buckets text[],
   OUT created boolean, OUT events jsonb
 ) LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
@@ -106,7 +111,7 @@ BEGIN
     v_count := p_task_counts[i];
     v_pk := insert_step(p_id, p_step_ids[i], p_names[i], p_handlers[i], p_data[i], p_step_options[i], p_deps[i],
                         NULL, NULL, NULL, NULL, i - 1, p_tasks[v_offset + 1 : v_offset + v_count], p_delays[i], p_start_ats[i],
-                        p_buckets[v_offset + 1 : v_offset + v_count]);
+                        p_buckets[v_offset + 1 : v_offset + v_count], p_rate_buckets[v_offset + 1 : v_offset + v_count]);
     IF v_pk IS NULL THEN
       PERFORM refuse(jsonb_build_object(
         'code', 'ERR_VALIDATION', 'reason', 'duplicate-step-id', 'workflowId', p_id, 'stepId', p_step_ids[i]));
@@ -139,7 +144,7 @@ $$;
 CREATE FUNCTION add_anchored_steps(
   p_workflow_id text, p_anchor_id text, p_phase text,
   p_step_ids text[], p_names text[], p_handlers jsonb[], p_data text[], p_step_options jsonb[], p_deps jsonb[],
-  p_task_counts integer[], p_tasks text[], p_delays bigint[], p_start_ats bigint[], p_buckets text[]
+  p_task_counts integer[], p_tasks text[], p_delays bigint[], p_start_ats bigint[], p_buckets text[], p_rate_buckets text[]
 ) RETURNS integer LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
   v_anchor steps;
@@ -166,7 +171,8 @@ BEGIN
     UPDATE steps SET child_seq = child_seq + 1 WHERE pk = v_anchor.pk RETURNING child_seq INTO v_child_seq;
     v_pk := insert_step(p_workflow_id, p_step_ids[i], p_names[i], p_handlers[i], p_data[i], p_step_options[i], p_deps[i],
                         v_anchor.pk, p_phase, v_child_seq, v_anchor.id, v_decl, p_tasks[v_offset + 1 : v_offset + v_count],
-                        p_delays[i], p_start_ats[i], p_buckets[v_offset + 1 : v_offset + v_count]);
+                        p_delays[i], p_start_ats[i], p_buckets[v_offset + 1 : v_offset + v_count],
+                        p_rate_buckets[v_offset + 1 : v_offset + v_count]);
     v_decl := v_decl + 1;
     v_offset := v_offset + v_count;
     CONTINUE WHEN v_pk IS NULL; -- already added by an earlier attempt of the same hook
@@ -181,7 +187,8 @@ $$;
 -- Entry point: appends tasks to a step that has not finished its tasks stage.
 -- A batch whose key was already applied (a retried hook) changes nothing.
 CREATE FUNCTION add_tasks(
-  p_workflow_id text, p_step_id text, p_tasks text[], p_batch_key text, p_buckets text[], OUT added integer, OUT total integer
+  p_workflow_id text, p_step_id text, p_tasks text[], p_batch_key text, p_buckets text[], p_rate_buckets text[],
+  OUT added integer, OUT total integer
 )
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
@@ -208,7 +215,7 @@ BEGIN
   IF v_count > 0 THEN
     INSERT INTO jobs (step_pk, seq, data)
     SELECT v_step.pk, v_step.next_seq + t.ord, t.data FROM unnest(p_tasks) WITH ORDINALITY AS t(data, ord);
-    PERFORM set_buckets(v_step.pk, v_step.next_seq, p_buckets);
+    PERFORM set_buckets(v_step.pk, v_step.next_seq, p_buckets, p_rate_buckets);
     UPDATE steps SET next_seq = next_seq + v_count, total = steps.total + v_count WHERE pk = v_step.pk;
     IF v_step.status = 'running' AND v_step.stage = 'tasks' THEN
       PERFORM step_work(p_workflow_id, p_step_id);

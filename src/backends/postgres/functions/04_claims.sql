@@ -45,16 +45,20 @@ BEGIN
 END
 $$;
 
--- The claim rule of a limited step (globalConcurrency, keyConcurrency; docs/backends/
--- step-machine.md): its tasks are leased alone, ready-again ones first then fresh ones, each in
--- seq order, skipping a task whose bucket holds keyConcurrency leased tasks, until the step
--- holds globalConcurrency. The step's row lock serialises its claims (the step count); a
--- transaction-scoped advisory lock per bucket, taken in one sorted order, serialises claims of
--- the same bucket from any workflow, so each count read under it is current (READ COMMITTED).
--- The fresh cursor marks the prefix of tasks no longer fresh, so a claim never rescans them.
+-- The claim rule of a limited step (globalConcurrency, keyConcurrency, a keyed rate limit;
+-- docs/backends/step-machine.md): its tasks are leased alone, ready-again ones first then fresh
+-- ones, each in seq order, skipping a task whose bucket holds keyConcurrency leased tasks or whose
+-- rate bucket (p_rate: the keyed rate limit's name, else NULL) has no room, until the step holds
+-- globalConcurrency. The step's row lock serialises its claims (the step count); a
+-- transaction-scoped advisory lock per bucket and per rate bucket, taken in one sorted order,
+-- serialises claims of the same bucket from any workflow, so each count read under it is current
+-- (READ COMMITTED). The fresh cursor marks the prefix of tasks no longer fresh, so a claim never
+-- rescans them. rate_wait: ms until a rate bucket that refused a task has room (NULL: none did);
+-- rate_known false: p_rate is not set (its tasks are claimed unchecked and fail in the engine).
 CREATE FUNCTION claim_limited(
-  p_step steps, p_owner bigint, p_limit integer, p_call bigint,
-  OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[], OUT lost integer[]
+  p_step steps, p_owner bigint, p_limit integer, p_call bigint, p_rate text,
+  OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[], OUT lost integer[],
+  OUT rate_wait bigint, OUT rate_known boolean
 ) LANGUAGE plpgsql AS $$
 DECLARE
   v_scan integer := greatest(2000, p_limit);
@@ -62,19 +66,29 @@ DECLARE
   v_cursor integer;
   v_seqs integer[];
   v_bucket_of text[];
+  v_rate_of text[];
   v_fresh boolean[];
   v_buckets text[];
+  v_rbuckets text[];
   v_chosen integer[];
   v_left integer;
+  v_rate_max integer;
+  v_rate_per bigint;
+  v_now bigint;
 BEGIN
   seqs := '{}';
   datas := '{}';
   failed := '{}';
   tokens := '{}';
   lost := '{}';
+  rate_known := true;
   SELECT s.fresh_cursor INTO v_cursor FROM steps s WHERE s.pk = p_step.pk AND s.status = 'running' AND s.stage = 'tasks' FOR UPDATE;
   IF NOT FOUND THEN
     RETURN;
+  END IF;
+  IF p_rate IS NOT NULL THEN
+    SELECT l.max, l.per_ms INTO v_rate_max, v_rate_per FROM rate_limits l WHERE l.name = p_rate;
+    rate_known := FOUND;
   END IF;
   IF p_step.global_limit IS NOT NULL THEN
     SELECT least(v_room, p_step.global_limit - count(*)) INTO v_room FROM jobs j
@@ -83,56 +97,82 @@ BEGIN
   IF v_room <= 0 THEN
     RETURN;
   END IF;
-  SELECT array_agg(c.seq ORDER BY c.fresh, c.seq), array_agg(c.bucket ORDER BY c.fresh, c.seq), array_agg(c.fresh ORDER BY c.fresh, c.seq)
-  INTO v_seqs, v_bucket_of, v_fresh
+  SELECT array_agg(c.seq ORDER BY c.fresh, c.seq), array_agg(c.bucket ORDER BY c.fresh, c.seq),
+         array_agg(c.rate_bucket ORDER BY c.fresh, c.seq), array_agg(c.fresh ORDER BY c.fresh, c.seq)
+  INTO v_seqs, v_bucket_of, v_rate_of, v_fresh
   FROM (
-    (SELECT r.seq, r.bucket, false AS fresh FROM jobs r
+    (SELECT r.seq, r.bucket, r.rate_bucket, false AS fresh FROM jobs r
      WHERE r.step_pk = p_step.pk AND r.status = 'requeued' AND (r.run_at IS NULL OR r.run_at <= now()) AND r.seq BETWEEN 1 AND 2147483646
      ORDER BY r.seq LIMIT v_scan)
     UNION ALL
-    (SELECT f.seq, f.bucket, true FROM jobs f
+    (SELECT f.seq, f.bucket, f.rate_bucket, true FROM jobs f
      WHERE f.step_pk = p_step.pk AND f.seq > v_cursor AND f.seq < 2147483647 AND f.status = 'fresh'
      ORDER BY f.seq LIMIT v_scan)
   ) c;
   IF v_seqs IS NULL THEN
     RETURN;
   END IF;
-  IF p_step.key_limit IS NOT NULL THEN
-    SELECT array_agg(DISTINCT b) INTO v_buckets FROM unnest(v_bucket_of) b WHERE b IS NOT NULL;
+  IF p_step.key_limit IS NOT NULL OR v_rate_max IS NOT NULL THEN
+    v_now := floor(epoch_ms(clock_timestamp()))::bigint;
     -- Lock only the buckets of the candidates that look free without locks (a bucket only gets
     -- freer meanwhile: one that looked full is simply left for the next claim).
     WITH cand AS (
-      SELECT u.seq, u.bucket, u.ord FROM unnest(v_seqs, v_bucket_of) WITH ORDINALITY AS u(seq, bucket, ord)
+      SELECT u.bucket, u.rbucket, u.ord FROM unnest(v_bucket_of, v_rate_of) WITH ORDINALITY AS u(bucket, rbucket, ord)
     ), counted AS (
       SELECT l.bucket, count(*) AS n FROM jobs l
-      WHERE l.status = 'leased' AND l.bucket = ANY(v_buckets) GROUP BY l.bucket
+      WHERE p_step.key_limit IS NOT NULL AND l.status = 'leased' AND l.bucket = ANY(v_bucket_of) GROUP BY l.bucket
+    ), rcounted AS (
+      SELECT r.bucket, sum(r.n) AS n FROM rate_bucket_starts r
+      WHERE v_rate_max IS NOT NULL AND r.bucket = ANY(v_rate_of) AND r.at > v_now - v_rate_per GROUP BY r.bucket
     ), ranked AS (
-      SELECT c.ord, c.bucket, coalesce(k.n, 0) + row_number() OVER (PARTITION BY c.bucket ORDER BY c.ord) AS nth
-      FROM cand c LEFT JOIN counted k ON k.bucket = c.bucket
+      SELECT c.ord, c.bucket, c.rbucket,
+             coalesce(k.n, 0) + row_number() OVER (PARTITION BY c.bucket ORDER BY c.ord) AS nth,
+             coalesce(q.n, 0) + row_number() OVER (PARTITION BY c.rbucket ORDER BY c.ord) AS rnth
+      FROM cand c LEFT JOIN counted k ON k.bucket = c.bucket LEFT JOIN rcounted q ON q.bucket = c.rbucket
     ), likely AS (
-      SELECT r.bucket FROM ranked r WHERE r.bucket IS NULL OR r.nth <= p_step.key_limit ORDER BY r.ord LIMIT v_room
+      SELECT r.bucket, r.rbucket FROM ranked r
+      WHERE (p_step.key_limit IS NULL OR r.bucket IS NULL OR r.nth <= p_step.key_limit)
+        AND (v_rate_max IS NULL OR r.rbucket IS NULL OR r.rnth <= v_rate_max)
+      ORDER BY r.ord LIMIT v_room
     )
-    SELECT array_agg(DISTINCT l.bucket) INTO v_buckets FROM likely l WHERE l.bucket IS NOT NULL;
-    IF v_buckets IS NOT NULL THEN
+    SELECT array_agg(DISTINCT l.bucket) FILTER (WHERE l.bucket IS NOT NULL AND p_step.key_limit IS NOT NULL),
+           array_agg(DISTINCT l.rbucket) FILTER (WHERE l.rbucket IS NOT NULL AND v_rate_max IS NOT NULL)
+    INTO v_buckets, v_rbuckets FROM likely l;
+    IF v_buckets IS NOT NULL OR v_rbuckets IS NOT NULL THEN
       -- One order for every transaction: no two claims wait for each other's buckets.
       PERFORM pg_advisory_xact_lock(k.key) FROM (
-        SELECT DISTINCT hashtextextended('deflow.bucket.' || current_schema() || '.' || b, 0) AS key FROM unnest(v_buckets) b ORDER BY 1
+        SELECT DISTINCT h.key FROM (
+          SELECT hashtextextended('deflow.bucket.' || current_schema() || '.' || b, 0) AS key FROM unnest(v_buckets) b
+          UNION ALL
+          SELECT hashtextextended('deflow.rate.' || current_schema() || '.' || b, 0) FROM unnest(v_rbuckets) b
+        ) h ORDER BY 1
       ) k;
+    END IF;
+    IF v_rbuckets IS NOT NULL THEN
+      -- Under the buckets' locks: starts are logged in time order, and those that left the window go.
+      v_now := floor(epoch_ms(clock_timestamp()))::bigint;
+      DELETE FROM rate_bucket_starts r WHERE r.bucket = ANY(v_rbuckets) AND r.at <= v_now - v_rate_per;
     END IF;
   END IF;
   -- One statement, so its snapshot is taken after the bucket locks: the counts are current.
   WITH cand AS (
-    SELECT u.seq, u.bucket, u.ord FROM unnest(v_seqs, v_bucket_of) WITH ORDINALITY AS u(seq, bucket, ord)
+    SELECT u.seq, u.bucket, u.rbucket, u.ord FROM unnest(v_seqs, v_bucket_of, v_rate_of) WITH ORDINALITY AS u(seq, bucket, rbucket, ord)
   ), counted AS (
     SELECT l.bucket, count(*) AS n FROM jobs l
     WHERE v_buckets IS NOT NULL AND l.status = 'leased' AND l.bucket = ANY(v_buckets) GROUP BY l.bucket
+  ), rcounted AS (
+    SELECT r.bucket, sum(r.n) AS n FROM rate_bucket_starts r
+    WHERE v_rbuckets IS NOT NULL AND r.bucket = ANY(v_rbuckets) AND r.at > v_now - v_rate_per GROUP BY r.bucket
   ), ranked AS (
-    SELECT c.seq, c.ord, c.bucket, coalesce(k.n, 0) + row_number() OVER (PARTITION BY c.bucket ORDER BY c.ord) AS nth
-    FROM cand c LEFT JOIN counted k ON k.bucket = c.bucket
+    SELECT c.seq, c.ord, c.bucket, c.rbucket,
+           coalesce(k.n, 0) + row_number() OVER (PARTITION BY c.bucket ORDER BY c.ord) AS nth,
+           coalesce(q.n, 0) + row_number() OVER (PARTITION BY c.rbucket ORDER BY c.ord) AS rnth
+    FROM cand c LEFT JOIN counted k ON k.bucket = c.bucket LEFT JOIN rcounted q ON q.bucket = c.rbucket
   )
   SELECT array_agg(c.seq) INTO v_chosen FROM (
     SELECT r.seq FROM ranked r
-    WHERE p_step.key_limit IS NULL OR r.bucket IS NULL OR (r.bucket = ANY(v_buckets) AND r.nth <= p_step.key_limit)
+    WHERE (p_step.key_limit IS NULL OR r.bucket IS NULL OR (r.bucket = ANY(v_buckets) AND r.nth <= p_step.key_limit))
+      AND (v_rate_max IS NULL OR r.rbucket IS NULL OR (r.rbucket = ANY(v_rbuckets) AND r.rnth <= v_rate_max))
     ORDER BY r.ord LIMIT v_room
   ) c;
   -- By primary key (an array, not a join the planner could turn into scans).
@@ -145,6 +185,19 @@ BEGIN
          coalesce(array_agg(c.failed_count ORDER BY c.seq), '{}'), coalesce(array_agg(c.token::bigint ORDER BY c.seq), '{}'),
          coalesce(array_agg(c.lost_count ORDER BY c.seq), '{}')
   INTO seqs, datas, failed, tokens, lost FROM claimed c;
+  IF v_rate_max IS NOT NULL THEN
+    -- The claim's starts, one entry per rate bucket; then when a bucket that refused a task has room.
+    INSERT INTO rate_bucket_starts (name, bucket, at, n)
+    SELECT p_rate, u.rbucket, v_now, count(*) FROM unnest(v_seqs, v_rate_of) AS u(seq, rbucket)
+    WHERE u.rbucket IS NOT NULL AND u.seq = ANY(seqs) GROUP BY u.rbucket;
+    SELECT min(greatest(0, least(w.oldest, v_now) + v_rate_per - v_now)) INTO rate_wait FROM (
+      SELECT min(r.at) AS oldest, sum(r.n) AS used FROM rate_bucket_starts r
+      WHERE r.at > v_now - v_rate_per AND r.bucket IN (
+        SELECT u.rbucket FROM unnest(v_seqs, v_rate_of) AS u(seq, rbucket) WHERE u.rbucket IS NOT NULL AND NOT u.seq = ANY(seqs)
+      )
+      GROUP BY r.bucket
+    ) w WHERE w.used >= v_rate_max;
+  END IF;
   -- The cursor moves up to the first fresh task left behind (all of them taken: the last one).
   SELECT min(d.seq) - 1 INTO v_left FROM (
     SELECT u.seq FROM unnest(v_seqs, v_fresh) AS u(seq, fresh) WHERE u.fresh
@@ -224,6 +277,9 @@ CREATE FUNCTION claim_core(
 ) LANGUAGE plpgsql AS $$
 DECLARE
   v_rate text;
+  v_rate_keyed boolean;
+  v_rate_wait bigint;
+  v_rate_known boolean;
   v_gate record;
   v_gated boolean := false;
   v_asked integer := p_limit;
@@ -277,7 +333,9 @@ BEGIN
     RETURN;
   END IF;
   v_rate := CASE WHEN v_step.stage = 'tasks' AND jsonb_typeof(v_step.options->'rateLimit') = 'string' THEN v_step.options->>'rateLimit' END;
-  IF v_rate IS NOT NULL THEN
+  -- A keyed rate limit: each task's rate bucket has its own room, checked by claim_limited.
+  v_rate_keyed := v_rate IS NOT NULL AND jsonb_typeof(v_step.options->'rateLimitKey') IS NOT DISTINCT FROM 'string';
+  IF v_rate IS NOT NULL AND NOT v_rate_keyed THEN
     SELECT * INTO v_gate FROM rate_gate(v_rate, p_wait);
     IF NOT v_gate.known THEN
       unknown_rate_limit := v_rate;
@@ -310,9 +368,15 @@ BEGIN
       tokens := v_tokens;
       lost := v_lost;
     END IF;
-  ELSIF v_step.stage = 'tasks' AND (v_step.global_limit IS NOT NULL OR v_step.key_limit IS NOT NULL) THEN
+  ELSIF v_step.stage = 'tasks' AND (v_step.global_limit IS NOT NULL OR v_step.key_limit IS NOT NULL OR v_rate_keyed) THEN
     -- p_limit is capped by the rate gate above, so a limited step keeps its rate too.
-    SELECT * INTO seqs, datas, failed, tokens, lost FROM claim_limited(v_step, v_owner, p_limit, p_call);
+    SELECT * INTO seqs, datas, failed, tokens, lost, v_rate_wait, v_rate_known
+    FROM claim_limited(v_step, v_owner, p_limit, p_call, CASE WHEN v_rate_keyed THEN v_rate END);
+    IF v_rate_keyed AND NOT v_rate_known THEN
+      unknown_rate_limit := v_rate;
+    ELSIF v_rate_keyed THEN
+      rate_limited_ms := v_rate_wait;
+    END IF;
   ELSIF v_step.stage = 'tasks' THEN
     -- Jobs back in the queue (retried, handed back, recovered) are leased one by one.
     WITH picked AS (

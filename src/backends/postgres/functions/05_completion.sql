@@ -235,8 +235,10 @@ BEGIN
     FROM steps s JOIN workflows w ON w.id = s.workflow_id
     WHERE s.workflow_id = v_work.workflow_id AND s.id = v_work.step_id;
     CONTINUE WHEN NOT FOUND OR v_step.status <> 'running' OR NOT (v_step.handler->>'key' = ANY(p_handlers));
-    -- A limited step is claimed by its own runner: its bucket locks come after every row lock.
-    CONTINUE WHEN v_step.global_limit IS NOT NULL OR v_step.key_limit IS NOT NULL;
+    -- A limited step (a keyed rate limit too) is claimed by its own runner: its bucket locks come
+    -- after every row lock.
+    CONTINUE WHEN v_step.global_limit IS NOT NULL OR v_step.key_limit IS NOT NULL
+      OR jsonb_typeof(v_step.options->'rateLimitKey') IS NOT DISTINCT FROM 'string';
     SELECT * INTO v_claim
     FROM claim_core(p_node_id, v_work.workflow_id, v_work.step_id, least(p_limit::bigint, json_bigint(v_step.options->'taskConcurrency'))::integer, p_call, false);
     CONTINUE WHEN coalesce(cardinality(v_claim.seqs), 0) = 0;

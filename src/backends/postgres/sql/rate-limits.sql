@@ -11,5 +11,6 @@ SELECT name, max, per_ms::float8 AS per_ms FROM rate_limits ORDER BY name COLLAT
 -- name: removeRateLimit
 -- ($1 name) Its log of starts goes with it.
 WITH removed AS (DELETE FROM rate_limits WHERE name = $1 RETURNING name),
-     starts AS (DELETE FROM rate_starts WHERE name = $1 AND EXISTS (SELECT 1 FROM removed))
+     starts AS (DELETE FROM rate_starts WHERE name = $1 AND EXISTS (SELECT 1 FROM removed)),
+     bucket_starts AS (DELETE FROM rate_bucket_starts WHERE name = $1 AND EXISTS (SELECT 1 FROM removed))
 SELECT EXISTS (SELECT 1 FROM removed) AS removed;

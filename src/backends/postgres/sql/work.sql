@@ -52,6 +52,7 @@ FROM (
             WHERE l.name IN (
               SELECT s.options->>'rateLimit' FROM steps s
               WHERE s.status = 'running' AND s.stage = 'tasks' AND jsonb_typeof(s.options->'rateLimit') = 'string'
+                AND jsonb_typeof(s.options->'rateLimitKey') IS DISTINCT FROM 'string'
             )
             GROUP BY l.name, l.per_ms, l.max
             HAVING sum(rs.n) >= l.max
@@ -62,7 +63,7 @@ LEFT JOIN LATERAL (
   FROM steps s JOIN workflows w ON w.id = s.workflow_id
   WHERE s.status = 'running' AND w.status IN ('pending', 'running') AND (
     (s.stage = 'tasks' AND (
-      jsonb_typeof(s.options->'rateLimit') IS DISTINCT FROM 'string' OR NOT EXISTS (
+      jsonb_typeof(s.options->'rateLimit') IS DISTINCT FROM 'string' OR jsonb_typeof(s.options->'rateLimitKey') = 'string' OR NOT EXISTS (
         SELECT 1 FROM rate_limits l WHERE l.name = s.options->>'rateLimit'
           AND l.max <= (SELECT coalesce(sum(rs.n), 0) FROM rate_starts rs WHERE rs.name = l.name AND rs.at > floor(epoch_ms(now())) - l.per_ms)
       )

@@ -41,11 +41,14 @@ SELECT count(*) AS n FROM jobs WHERE status = 1 AND id BETWEEN ? AND ?;
 -- name: leasedInBucket
 SELECT count(*) AS n FROM jobs WHERE status = 1 AND bucket = ?;
 
+-- name: setRateBucket
+UPDATE jobs SET rate_bucket = ? WHERE id = ?;
+
 -- name: requeuedCandidates
-SELECT id, bucket FROM jobs WHERE status = 4 AND id BETWEEN @lo AND @hi AND run_at <= @now ORDER BY id LIMIT @scan;
+SELECT id, bucket, rate_bucket FROM jobs WHERE status = 4 AND id BETWEEN @lo AND @hi AND run_at <= @now ORDER BY id LIMIT @scan;
 
 -- name: freshCandidates
-SELECT id, bucket FROM jobs WHERE status = 0 AND id BETWEEN @lo AND @hi ORDER BY id LIMIT @scan;
+SELECT id, bucket, rate_bucket FROM jobs WHERE status = 0 AND id BETWEEN @lo AND @hi ORDER BY id LIMIT @scan;
 
 -- name: leaseAlone
 UPDATE jobs SET status = 1, owner = @owner, token = token + 1

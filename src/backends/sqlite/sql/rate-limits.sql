@@ -32,7 +32,21 @@ INSERT INTO rate_starts (name, at, n) VALUES (?, ?, ?);
 SELECT min(next) AS next FROM (
   SELECT min(r.at) + l.per_ms AS next
   FROM rate_limits l JOIN rate_starts r ON r.name = l.name AND r.at > @now - l.per_ms
-  WHERE l.name IN (SELECT rate_limit FROM steps WHERE status = 'running' AND stage = 'tasks' AND rate_limit IS NOT NULL)
+  WHERE l.name IN (SELECT rate_limit FROM steps WHERE status = 'running' AND stage = 'tasks' AND rate_limit IS NOT NULL AND rate_key IS NULL)
   GROUP BY l.name
   HAVING sum(r.n) >= l.max
 );
+
+-- Keyed rate limits (migration 0011): each bucket logs its own starts.
+
+-- name: deleteRateBucketStarts
+DELETE FROM rate_bucket_starts WHERE name = ?;
+
+-- name: pruneRateBucketStarts
+DELETE FROM rate_bucket_starts WHERE bucket = @bucket AND at <= @since;
+
+-- name: rateBucketWindow
+SELECT coalesce(sum(n), 0) AS used, min(at) AS oldest FROM rate_bucket_starts WHERE bucket = @bucket AND at > @since;
+
+-- name: logRateBucketStarts
+INSERT INTO rate_bucket_starts (name, bucket, at, n) VALUES (?, ?, ?, ?);

@@ -109,7 +109,7 @@ SELECT s.*, w.name AS workflow_name FROM steps s
 JOIN workflows w ON w.id = s.workflow_id
 WHERE s.status = 'running' AND w.status IN ('pending', 'running') AND (
   (s.stage = 'tasks' AND (
-    s.rate_limit IS NULL OR NOT EXISTS (
+    s.rate_limit IS NULL OR s.rate_key IS NOT NULL OR NOT EXISTS (
       SELECT 1 FROM rate_limits l WHERE l.name = s.rate_limit
         AND l.max <= (SELECT coalesce(sum(r.n), 0) FROM rate_starts r WHERE r.name = l.name AND r.at > @now - l.per_ms)
     )

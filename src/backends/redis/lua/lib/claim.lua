@@ -11,8 +11,10 @@
 --
 -- Returns { code, total, watch, lo, freshData[], again[], n } with code 'ok', 'lost' or 'rate'; fresh
 -- tasks have seqs lo, lo + 1, ...; `again` is flat: slot, data, failedCount, token, lostCount per job.
+-- A claim of a step with a keyed rate limit adds { 0, waitMs (-1: no bucket refused a task),
+-- unknown limit name ('' when it is set) } (the 0 stands where claim.lua puts the common reply).
 
-local CLAIM_ATTRS = { 'status', 'stage', 'total', 'cur', 'hb', 'ha', 'rlc', 'glim', 'klim', 'rlim', 'tkb' }
+local CLAIM_ATTRS = { 'status', 'stage', 'total', 'cur', 'hb', 'ha', 'rlc', 'glim', 'klim', 'rlim', 'tkb', 'rkey' }
 
 -- Most ready tasks of a limited step one claim looks at (more when it asks for more).
 local LIMITED_SCAN = 2000
@@ -45,11 +47,64 @@ local function bucket_count(key)
   return count
 end
 
+-- A keyed rate limit (rateLimit: { name, key }) inside one claim, or nil when the limit is not
+-- set. Each task's rate bucket ("<n>:<seq>:r" in td) logs its starts, on Redis's clock, in
+-- `<prefix>:{<prefix>}:rk:<bucket>` (ZSET scored by start time, member "<at>|<count>|<job>"),
+-- shared by every workflow like the concurrency buckets above (a key outside the workflow's tag);
+-- a bucket holds at most max starts in any window of per ms, and expires when its window ends.
+local function open_rate_buckets(name)
+  local prefix = string.sub(K_WF, 1, #K_WF - #WID - 6)
+  local global = prefix .. ':{' .. prefix .. '}:'
+  local def = redis.call('HGET', global .. 'ratelimits', name)
+  if not def then return nil end
+  local max, per = string.match(def, '^(%d+)|(%d+)$')
+  max, per = tonumber(max), tonumber(per)
+  if max == nil or per == nil then return nil end -- not deflow's: as if unset
+  local gate = { wait = -1 }
+  local used, oldest, taken, last = {}, {}, {}, {}
+  -- Can a task of this bucket start now? (none: not checked, the task fails when it runs)
+  function gate.fits(bucket)
+    if not bucket then return true, nil end
+    local key = global .. 'rk:' .. bucket
+    if used[key] == nil then
+      local since = NOW - per
+      local old = redis.call('ZRANGEBYSCORE', key, '-inf', since)
+      if #old > 0 then redis.call('ZREM', key, unpack(old)) end
+      local u, first = 0, nil
+      for _, member in ipairs(redis.call('ZRANGEBYSCORE', key, '(' .. I(since), '+inf')) do
+        local at, c = string.match(member, '^(%d+)|(%d+)|')
+        if at then
+          u = u + tonumber(c)
+          first = first or tonumber(at)
+        end
+      end
+      used[key], oldest[key] = u, first
+    end
+    if used[key] + (taken[key] or 0) < max then return true, key end
+    local wait = math.max(0, math.min(oldest[key] or NOW, NOW) + per - NOW)
+    if gate.wait < 0 or wait < gate.wait then gate.wait = wait end
+    return false, nil
+  end
+  function gate.took(key, job)
+    taken[key] = (taken[key] or 0) + 1
+    last[key] = job
+  end
+  -- Logs the claim's starts, one member per bucket (unique: it names the last job leased in it).
+  function gate.log()
+    for key, c in pairs(taken) do
+      redis.call('ZADD', key, NOW, I(NOW) .. '|' .. I(c) .. '|' .. last[key])
+      redis.call('PEXPIREAT', key, NOW + per)
+    end
+  end
+  return gate
+end
+
 -- The claim rule of a limited step (docs/backends/step-machine.md): its tasks are leased alone,
 -- ready-again ones first then fresh ones, each in seq order, skipping a task whose bucket holds
--- klim leased tasks, until the step holds glim. `cur` marks the prefix of tasks no longer
--- fresh (each has a state), so a claim never rescans them.
-local function claim_limited(n, owner, limit, total, cur, glim, klim, base_token, again)
+-- klim leased tasks (or, with a keyed rate limit `rgate`, whose rate bucket has no room), until
+-- the step holds glim. `cur` marks the prefix of tasks no longer fresh (each has a state), so a
+-- claim never rescans them.
+local function claim_limited(n, owner, limit, total, cur, glim, klim, base_token, again, rgate)
   local room = limit
   local pre = n .. ':'
   if glim then
@@ -66,14 +121,20 @@ local function claim_limited(n, owner, limit, total, cur, glim, klim, base_token
   if room <= 0 then return end
   local counts = {}
   local function fits(seq)
-    if not klim then return true, nil end
-    local bucket = redis.call('HGET', K_TD, pre .. seq .. ':k')
-    if not bucket then return true, nil end
-    local key = bucket_key(bucket)
-    if counts[key] == nil then counts[key] = bucket_count(key) end
-    return counts[key] < klim, key
+    local key = nil
+    if klim then
+      local bucket = redis.call('HGET', K_TD, pre .. seq .. ':k')
+      if bucket then
+        key = bucket_key(bucket)
+        if counts[key] == nil then counts[key] = bucket_count(key) end
+        if counts[key] >= klim then return false end
+      end
+    end
+    if not rgate then return true, key end
+    local ok, rkey = rgate.fits(redis.call('HGET', K_TD, pre .. seq .. ':r'))
+    return ok, key, rkey
   end
-  local function lease(field, s, key)
+  local function lease(field, s, key, rkey)
     local fc, token, tail, lc = 0, base_token + 1, '', 0
     if s then fc, token, tail, lc = s.fc, math.max(s.token, base_token) + 1, s.tail, s.lc end
     redis.call('HSET', K_JS, field, make_state(1, fc, token, owner, 0, '', tail, lc))
@@ -83,6 +144,7 @@ local function claim_limited(n, owner, limit, total, cur, glim, klim, base_token
       redis.call('PEXPIRE', key, BUCKET_TTL_MS)
       counts[key] = counts[key] + 1
     end
+    if rkey then rgate.took(rkey, WID .. '\n' .. field .. '\n' .. I(token)) end
     again[#again + 1] = string.sub(field, #pre + 1)
     again[#again + 1] = redis.call('HGET', K_TD, field)
     again[#again + 1] = fc
@@ -96,10 +158,10 @@ local function claim_limited(n, owner, limit, total, cur, glim, klim, base_token
     if room == 0 then break end
     local s = job_state(field)
     if s and s.status == 4 then
-      local ok, key = fits(string.sub(field, #pre + 1))
+      local ok, key, rkey = fits(string.sub(field, #pre + 1))
       if ok then
         redis.call('ZREM', K_RQ, field)
-        lease(field, s, key)
+        lease(field, s, key, rkey)
       end
     else
       redis.call('ZREM', K_RQ, field) -- not ready any more: nothing to claim
@@ -112,9 +174,9 @@ local function claim_limited(n, owner, limit, total, cur, glim, klim, base_token
     if room == 0 then break end
     local field = pre .. I(candidate)
     if redis.call('HEXISTS', K_JS, field) == 0 then
-      local ok, key = fits(I(candidate))
+      local ok, key, rkey = fits(I(candidate))
       if ok then
-        lease(field, nil, key)
+        lease(field, nil, key, rkey)
       else
         prefix_done = false
       end
@@ -141,6 +203,7 @@ local function claim(step_id, owner, valid_until, limit, n, grant)
   if total == nil then return { 'ok', 0, 0, 0, {}, {} } end -- unusable: the step failed on it
   promote_due()
   local again, fresh, lo = {}, {}, 0
+  local keyed -- { waitMs, unknown limit name } of a keyed rate limit's claim
   local stage = f[2]
   local base_token = as_number(f[11]) or 0 -- none (or unusable): tokens count from the job's own
   if (stage == 'before' and f[5] == '1') or (stage == 'after' and f[6] == '1') then
@@ -155,6 +218,12 @@ local function claim(step_id, owner, valid_until, limit, n, grant)
       redis.call('HSET', K_HELD, field, owner)
       again = { slot, 'null', fc, token, lc }
     end
+  elseif stage == 'tasks' and f[10] and f[10] ~= '' and f[12] == '1' then
+    -- A keyed rate limit: each task's bucket has its own room, checked here task by task.
+    local gate = open_rate_buckets(f[10])
+    claim_limited(n, owner, limit, total, snum(n, 'cur') or 0, tonumber(f[8] or ''), tonumber(f[9] or ''), base_token, again, gate)
+    if gate then gate.log() end
+    keyed = { gate and gate.wait or -1, gate and '' or f[10] }
   elseif stage == 'tasks' and f[10] and f[10] ~= '' and grant == nil then
     -- A rate-limited step (either path below) claims only the starts its limit granted.
     return { 'rate', total, 0, f[10], {}, {}, n }
@@ -211,5 +280,6 @@ local function claim(step_id, owner, valid_until, limit, n, grant)
   end
   settle_ready(n)
   local watch = as_number(wf[2]) or 0 -- unusable: not watched
+  if keyed then return { 'ok', total, watch, lo, fresh, again, n, 0, keyed[1], keyed[2] } end
   return { 'ok', total, watch, lo, fresh, again, n }
 end
