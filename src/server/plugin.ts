@@ -32,6 +32,9 @@ import { metricsRoute } from './routes/metrics.js';
 import nodesRoute from './routes/nodes.js';
 import streamRoute from './routes/stream.js';
 import tasksRoute from './routes/tasks.js';
+import triggerRoute from './routes/trigger.js';
+import { TriggerRegistry } from './triggers/types.js';
+import type { TriggerParser } from './triggers/types.js';
 import workflowRoute from './routes/workflow.js';
 import workflowsRoute from './routes/workflows.js';
 
@@ -52,6 +55,8 @@ export interface DeflowServerOptions {
   stream?: Partial<StreamTiming>;
   /** Workflows by status: count at most this many (10 000), at most this often (5 s). */
   counts?: { cap?: number; maxAgeMs?: number };
+  /** The parsers of POST /triggers/:name, by name (a registry may gain triggers after start; createServer's `trigger()` does that). */
+  triggers?: TriggerRegistry | Readonly<Record<string, readonly TriggerParser[]>>;
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -60,7 +65,7 @@ const { version } = JSON.parse(readFileSync(new URL('../../package.json', import
 
 /** The built-in API endpoints (the dashboard, /metrics and the OpenAPI document are added by the plugin). */
 export const API_ROUTES: readonly RouteDefinition[] = [healthRoute, workflowsRoute, countsRoute, workflowRoute, tasksRoute, nodesRoute, streamRoute,
-  startRoute, cancelRoute, pauseRoute, resumeRoute, retryRoute, signalRoute, eventRoute, definitionsRoute];
+  startRoute, cancelRoute, pauseRoute, resumeRoute, retryRoute, signalRoute, eventRoute, definitionsRoute, triggerRoute];
 
 function validators(): { coercing: Ajv; strict: Ajv } {
   const base = { allErrors: false, removeAdditional: false, useDefaults: true, strict: false } as const;
@@ -79,7 +84,8 @@ export const deflowServer: FastifyPluginAsync<DeflowServerOptions> = async (app:
     (error) => app.log.warn({ err: error }, 'event stream: reading the store failed'),
   );
   const metrics = createMetrics(backend, counts);
-  const context: ServerContext = { backend, counts, stream, bodyLimit };
+  const triggers = options.triggers instanceof TriggerRegistry ? options.triggers : new TriggerRegistry(options.triggers ?? {});
+  const context: ServerContext = { backend, counts, stream, bodyLimit, triggers };
 
   const { coercing, strict } = validators();
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema));
@@ -109,8 +115,20 @@ export const deflowServer: FastifyPluginAsync<DeflowServerOptions> = async (app:
   if (options.dashboard !== false) routes.push(...dashboardRoutes());
 
   for (const route of routes) {
+    if (route.rawBody === true) {
+      // Its own context: there every content type is read as a Buffer, the JSON parser elsewhere stays.
+      await app.register((scope, _options, registered) => {
+        scope.removeAllContentTypeParsers();
+        scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
+        addRoute(scope, route);
+        registered();
+      });
+    } else addRoute(app, route);
+  }
+
+  function addRoute(scope: FastifyInstance, route: RouteDefinition): void {
     const needsToken = route.auth !== false;
-    app.route({
+    scope.route({
       method: route.method,
       url: route.url,
       bodyLimit,

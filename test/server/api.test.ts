@@ -169,6 +169,7 @@ describe('server API (sqlite)', () => {
         '/api/workflows/{id}/steps/{step}/tasks',
         '/healthz',
         '/metrics',
+        '/triggers/{name}',
       ].sort(),
     );
     expect(body.paths['/api/workflows'].get.parameters.map((p: { name: string }) => p.name)).toEqual(['name', 'status', 'cursor', 'limit']);

@@ -13,6 +13,7 @@ import type { BackendOptions } from '../backend-option.js';
 import { enableTypeScript } from '../ts-loader.js';
 import { cliMilliseconds, reportProblems, withStartupTimeout } from '../startup.js';
 import { printable } from '../format.js';
+import { loadTriggerModules } from '../trigger-modules.js';
 import { loadWorkflowModules } from '../workflow-modules.js';
 import { collect, existingDir, importStepModule } from './worker.js';
 
@@ -22,6 +23,7 @@ interface ServeOptions extends BackendOptions {
   steps?: string[];
   workflows?: string[];
   allow?: string[];
+  triggers?: string[];
   token?: string[];
   worker: boolean;
   bodyLimit: string;
@@ -38,6 +40,7 @@ export function serveCommand(program: Command): void {
       .option('--host <host>', 'address to listen on (beyond 127.0.0.1 a token is required)', '127.0.0.1')
       .option('-s, --steps <dir>', 'directory of step modules to run as a worker (repeatable); without it the server only serves', collect)
       .option('-w, --workflows <dir>', 'directory of workflow definition modules (defineWorkflow) that POST /api/workflows starts (repeatable)', collect)
+      .option('--triggers <file>', 'module whose default export (server) => void registers triggers: server.trigger(name, [parser, ...]) (repeatable)', collect)
       .option('--allow <dir>', 'directory whose modules may be imported when a stored step names them (repeatable)', collect)
       .option('--token <token>', 'bearer token clients must send (repeatable; default: $DEFLOW_TOKEN, comma-separated)', collect)
       .option('--no-worker', 'only serve, even with --steps')
@@ -68,19 +71,22 @@ export function serveCommand(program: Command): void {
       for (const module of scan.modules) if (await importStepModule(module)) loaded += 1;
     }
     // As `deflow worker --workflows`: the definitions POST /api/workflows starts by name.
-    if (workflowsDirs.length > 0) enableTypeScript();
+    if (workflowsDirs.length > 0 || (options.triggers ?? []).length > 0) enableTypeScript();
     const definitions = workflowsDirs.length === 0 ? [] : await loadWorkflowModules(workflowsDirs, stepDirs, 'serve');
     const startupTimeout = cliMilliseconds(options.startupTimeout, '--startup-timeout', 0);
     const deflow = DeFlow.register({ ...registerOptions(options), worker, ...(stepDirs.length > 0 ? { stepDirs } : {}), startupTimeout });
     reportProblems(deflow, 'serve');
     await deflow.ready();
     const app = await createServer({ deflow, tokens, bodyLimit, publicMetrics: options.publicMetrics === true });
+    await loadTriggerModules(options.triggers ?? [], app);
     const url = await listenServer(app, { host: options.host, port, tokens });
     const backend = (await deflow.services()).backend;
     const role = worker ? `worker with ${loaded} step modules` : 'serving only (no worker)';
     const auth = tokens.length === 0 ? 'no token: this machine only' : `${tokens.length} token${tokens.length === 1 ? '' : 's'}`;
     const defined = definitions.length === 0 ? '' : `, workflow definitions: ${definitions.map((name) => printable(name)).join(', ')}`;
-    process.stderr.write(`deflow serve ${process.pid} on ${backend.kind} (${backend.location}), ${role}, ${auth}${defined}\n`);
+    const triggerNames = app.triggerNames();
+    const triggered = triggerNames.length === 0 ? '' : `, triggers: ${triggerNames.map((name) => printable(name)).join(', ')}`;
+    process.stderr.write(`deflow serve ${process.pid} on ${backend.kind} (${backend.location}), ${role}, ${auth}${defined}${triggered}\n`);
     process.stdout.write(`${url}/\n`);
     await new Promise<void>((done) => {
       const stop = (signal: string): void => {
