@@ -19,20 +19,12 @@ export function createMetrics(backend: Backend, counts: StatusCounts): ServerMet
   const registry = new Registry();
   new Gauge({
     name: 'deflow_workflows',
-    help: 'Workflows in the store by status (of the newest counted; see deflow_workflows_counted_complete)',
+    help: 'Workflows in the store by status (exact; counted at most every few seconds)',
     labelNames: ['status'],
     registers: [registry],
     async collect() {
       const result = await counts.get();
       for (const [status, n] of Object.entries(result.counts)) this.set({ status }, n);
-    },
-  });
-  new Gauge({
-    name: 'deflow_workflows_counted_complete',
-    help: '1 when deflow_workflows counted every stored workflow, 0 when only the newest',
-    registers: [registry],
-    async collect() {
-      this.set((await counts.get()).complete ? 1 : 0);
     },
   });
   new Gauge({

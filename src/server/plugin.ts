@@ -53,8 +53,8 @@ export interface DeflowServerOptions {
   routes?: readonly RouteDefinition[];
   /** Event stream timing: heartbeat (15 s), poll of followed workflows (1 s), coalescing (200 ms). */
   stream?: Partial<StreamTiming>;
-  /** Workflows by status: count at most this many (10 000), at most this often (5 s). */
-  counts?: { cap?: number; maxAgeMs?: number };
+  /** Workflows by status (exact, the backend's countWorkflows): counted at most this often (5 s). */
+  counts?: { maxAgeMs?: number };
   /** The parsers of POST /triggers/:name, by name (a registry may gain triggers after start; createServer's `trigger()` does that). */
   triggers?: TriggerRegistry | Readonly<Record<string, readonly TriggerParser[]>>;
 }
@@ -77,7 +77,7 @@ export const deflowServer: FastifyPluginAsync<DeflowServerOptions> = async (app:
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const registration = options.deflow ?? DeFlow.getInstance();
   const { backend }: { backend: Backend } = await registration.services();
-  const counts = new StatusCounts(backend, options.counts?.cap ?? 10_000, options.counts?.maxAgeMs ?? 5_000);
+  const counts = new StatusCounts(backend, options.counts?.maxAgeMs ?? 5_000);
   const stream = new StreamHub(
     backend,
     { heartbeatMs: 15_000, pollMs: 1_000, flushMs: 200, ...options.stream },

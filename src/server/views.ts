@@ -23,7 +23,7 @@ export function errorView(error: SerializedError | null): ErrorView | null {
 }
 
 export function workflowView(w: WorkflowRecord): Record<string, unknown> {
-  return { id: w.id, name: w.name, status: w.status, createdAt: w.createdAt, startedAt: w.startedAt, finishedAt: w.finishedAt, openSteps: w.openSteps, error: errorView(w.error) };
+  return { id: w.id, name: w.name, key: w.key, status: w.status, createdAt: w.createdAt, startedAt: w.startedAt, finishedAt: w.finishedAt, openSteps: w.openSteps, error: errorView(w.error) };
 }
 
 export function stepView(s: StepRecord): Record<string, unknown> {
@@ -87,6 +87,7 @@ export const workflowSchema: JsonSchema = {
   properties: {
     id: { type: 'string' },
     name: { type: 'string' },
+    key: { type: ['string', 'null'] },
     status: { type: 'string', enum: [...WORKFLOW_STATUSES] },
     createdAt: { type: 'number' },
     startedAt: time,

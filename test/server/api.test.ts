@@ -116,6 +116,7 @@ describe('server API (sqlite)', () => {
     const failed = await get('/api/workflows?status=failed');
     expect(failed.body.items).toMatchObject([{ id: runs[3]!.id, status: 'failed', name: 'pay' }]);
     expect((await get('/api/counts')).body).toMatchObject({ counts: { succeeded: 3, failed: 1, running: 0 }, counted: 4, complete: true });
+    expect((await get('/api/counts?name=pay')).body).toMatchObject({ counts: { succeeded: 2, failed: 1, running: 0 }, counted: 3 });
 
     const detail = await get(`/api/workflows/${runs[3]!.id}`);
     expect(detail.body.workflow).toMatchObject({ id: runs[3]!.id, status: 'failed' });
@@ -172,7 +173,7 @@ describe('server API (sqlite)', () => {
         '/triggers/{name}',
       ].sort(),
     );
-    expect(body.paths['/api/workflows'].get.parameters.map((p: { name: string }) => p.name)).toEqual(['name', 'status', 'cursor', 'limit']);
+    expect(body.paths['/api/workflows'].get.parameters.map((p: { name: string }) => p.name)).toEqual(['name', 'key', 'status', 'cursor', 'limit']);
     expect(body.paths['/healthz'].get.security).toEqual([]);
   });
 

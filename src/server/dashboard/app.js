@@ -124,10 +124,14 @@ function bar(done, total) {
 
 async function workflowsPage(params) {
   const name = params.get('name') ?? '';
+  const key = params.get('key') ?? '';
   const status = params.get('status') ?? '';
   const cursor = params.get('cursor') ?? '';
   const query = new URLSearchParams();
-  if (name) query.set('name', name);
+  const filtered = new URLSearchParams();
+  if (name) filtered.set('name', name);
+  if (key) filtered.set('key', key);
+  for (const [k, v] of filtered) query.set(k, v);
   if (status) query.set('status', status);
   if (cursor) query.set('cursor', cursor);
   query.set('limit', '25');
@@ -141,16 +145,19 @@ async function workflowsPage(params) {
     location.hash = `#/?${next}`;
   };
   const nameInput = el('input', { type: 'search', placeholder: 'name', value: name, 'aria-label': 'name' });
+  const keyInput = el('input', { type: 'search', placeholder: 'business key', value: key, 'aria-label': 'key' });
+  const chosen = () => ({ name: nameInput.value.trim(), key: keyInput.value.trim(), status: statusSelect.value, cursor: '' });
   const statusSelect = el('select', { 'aria-label': 'status' }, el('option', { value: '' }, 'any status'), ...STATUSES.map((s) => el('option', { value: s }, s)));
   statusSelect.value = status;
   const filters = el(
     'form',
-    { class: 'filters', onsubmit: (event) => (event.preventDefault(), go({ name: nameInput.value.trim(), status: statusSelect.value, cursor: '' })) },
+    { class: 'filters', onsubmit: (event) => (event.preventDefault(), go(chosen())) },
     nameInput,
+    keyInput,
     statusSelect,
     el('button', { type: 'submit' }, 'Filter'),
   );
-  statusSelect.addEventListener('change', () => go({ name: nameInput.value.trim(), status: statusSelect.value, cursor: '' }));
+  statusSelect.addEventListener('change', () => go(chosen()));
   const counts = el('div', { class: 'counts', 'data-testid': 'counts' });
   const body = el('tbody');
   const pager = el('div', { class: 'pager' });
@@ -175,13 +182,12 @@ async function workflowsPage(params) {
   };
   let countTimer = null;
   const refreshCounts = async () => {
-    const result = await api('api/counts');
+    const result = await api(`api/counts${filtered.size > 0 ? `?${filtered}` : ''}`);
     counts.replaceChildren(
       ...STATUSES.map((s) => el('button', { type: 'button', 'data-count': s, onclick: () => go({ status: s, cursor: '' }) }, `${s}: ${result.counts[s] ?? 0}`)),
-      result.complete ? '' : el('span', {}, `(newest ${result.counted})`),
     );
   };
-  const matches = (w) => (!name || w.name === name) && (!status || w.status === status);
+  const matches = (w) => (!name || w.name === name) && (!key || w.key === key) && (!status || w.status === status);
   const load = async () => {
     const page = await api(`api/workflows?${query}`);
     body.replaceChildren(...page.items.map(render));
