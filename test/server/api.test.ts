@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
+import DeFlow from '../../src/index.js';
 import { defineRoute } from '../../src/server/index.js';
 import { AUTH, OTHER_TOKEN, TOKEN, chain, cleanup, parseExposition, registerSqlite, serve, total } from './helpers.js';
 
@@ -196,5 +197,14 @@ describe('server API (sqlite)', () => {
     expect(total(samples, 'deflow_task_duration_seconds_count', 'workflow="metered"')).toBe(7);
     expect(total(samples, 'deflow_claim_latency_seconds_count')).toBeGreaterThan(0);
     expect(total(samples, 'deflow_live_nodes')).toBe(1);
+    expect(samples.get('deflow_lease_recoveries_total')).toBe(0);
+
+    // Events sent from this process count the workflows they reached.
+    const waiting = chain('metered', 1, { ms: 10_000 }).run();
+    await waiting.started();
+    expect(await DeFlow.signal(waiting.id, 'poke', { n: 1 })).toBe(true);
+    await waiting.cancel();
+    const after = parseExposition((await app.inject({ url: '/metrics', headers: AUTH })).body);
+    expect(total(after, 'deflow_events_delivered_total', 'event="poke"')).toBe(1);
   });
 });
