@@ -273,24 +273,50 @@ async function workflowPage(id) {
     header,
     dag,
     el('h2', {}, 'Steps'),
-    el('table', {}, el('thead', {}, el('tr', {}, ...['step', 'name', 'status', 'stage', 'tasks', 'error'].map((h) => el('th', {}, h)))), stepsBody),
+    el('table', {}, el('thead', {}, el('tr', {}, ...['step', 'name', 'status', 'stage', 'tasks', 'error', ''].map((h) => el('th', {}, h)))), stepsBody),
     errors,
     tasks,
   );
   let picked = null;
   const outcome = el('p', { 'data-testid': 'action-outcome' });
-  const act = async (action) => {
+  let status = '';
+  const act = async (action, body = {}, label = action) => {
     outcome.textContent = '';
     try {
-      const answer = await apiPost(`api/workflows/${encodeURIComponent(id)}/${action}`);
-      outcome.textContent = answer.changed === false ? `${action}: nothing to change` : `${action}: done`;
+      const answer = await apiPost(`api/workflows/${encodeURIComponent(id)}/${action}`, body);
+      outcome.textContent = answer.changed === false || answer.delivered === false ? `${label}: nothing to change` : `${label}: done`;
       await load();
     } catch (error) {
       if (error instanceof Unauthorized) return showLogin('The token was refused.');
-      outcome.textContent = `${action} refused: ${error.message}`;
+      outcome.textContent = `${label} refused: ${error.message}`;
     }
   };
+  // A signal: an event name and optional JSON data, to this workflow only.
+  const signalName = el('input', { type: 'text', placeholder: 'event name', 'aria-label': 'event name', required: 'required' });
+  const signalData = el('input', { type: 'text', placeholder: 'data (JSON, optional)', 'aria-label': 'event data' });
+  const signalForm = el(
+    'form',
+    {
+      class: 'filters',
+      'data-testid': 'signal',
+      onsubmit: (event) => {
+        event.preventDefault();
+        let data;
+        try {
+          data = signalData.value.trim() === '' ? undefined : JSON.parse(signalData.value);
+        } catch {
+          outcome.textContent = 'signal: the data is not JSON';
+          return;
+        }
+        void act(`signals/${encodeURIComponent(signalName.value.trim())}`, data === undefined ? {} : { data }, `signal ${signalName.value.trim()}`);
+      },
+    },
+    signalName,
+    signalData,
+    el('button', { type: 'submit' }, 'Signal'),
+  );
   const showWorkflow = (w) => {
+    status = w.status;
     header.replaceChildren(
       el('h1', {}, w.name, ' ', statusCell(w.status)),
       el(
@@ -299,6 +325,7 @@ async function workflowPage(id) {
         ...ACTIONS.filter(([, , allowed]) => allowed(w.status)).map(([action, label]) => el('button', { type: 'button', 'data-action': action, onclick: () => void act(action) }, label)),
         outcome,
       ),
+      ['pending', 'running', 'paused'].includes(w.status) ? signalForm : '',
       el('p', {}, `id ${w.id} · created ${time(w.createdAt)}${w.finishedAt ? ` · finished ${time(w.finishedAt)} (${took(w)})` : ''}`),
       w.error ? el('p', { class: 'error' }, errorText(w.error)) : '',
     );
@@ -316,6 +343,13 @@ async function workflowPage(id) {
           el('td', {}, step.stage),
           el('td', {}, bar(step.counts.done, step.counts.total), step.counts.failed ? ` (${step.counts.failed} failed)` : ''),
           el('td', { class: 'error' }, errorText(step.error)),
+          el(
+            'td',
+            {},
+            status === 'failed' || status === 'cancelled'
+              ? el('button', { type: 'button', 'data-retry-from': step.id, onclick: () => void act('retry', { from: step.name }, `retry from ${step.name}`) }, 'Retry from here')
+              : '',
+          ),
         ),
       ),
     );
@@ -379,8 +413,8 @@ async function nodesPage() {
     el(
       'table',
       { 'data-testid': 'nodes' },
-      el('thead', {}, el('tr', {}, ...['id', 'host', 'pid', 'started', 'last heartbeat', 'live'].map((h) => el('th', {}, h)))),
-      el('tbody', {}, ...page.items.map((n) => el('tr', {}, el('td', {}, n.id), el('td', {}, n.host), el('td', {}, n.pid), el('td', {}, time(n.startedAt)), el('td', {}, time(n.heartbeatAt)), el('td', {}, n.live ? 'yes' : 'no')))),
+      el('thead', {}, el('tr', {}, ...['id', 'host', 'pid', 'runs steps', 'started', 'last heartbeat', 'live'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, ...page.items.map((n) => el('tr', {}, el('td', {}, n.id), el('td', {}, n.host), el('td', {}, n.pid), el('td', {}, (n.handlers ?? []).join(', ') || 'any'), el('td', {}, time(n.startedAt)), el('td', {}, time(n.heartbeatAt)), el('td', {}, n.live ? 'yes' : 'no')))),
     ),
   );
 }
