@@ -55,6 +55,8 @@ export interface DeflowServerOptions {
   stream?: Partial<StreamTiming>;
   /** Workflows by status (exact, the backend's countWorkflows): counted at most this often (5 s). */
   counts?: { maxAgeMs?: number };
+  /** Task errors in the API and the dashboard carry their stack (default false: stacks name the workers' files). */
+  stacks?: boolean;
   /** The parsers of POST /triggers/:name, by name (a registry may gain triggers after start; createServer's `trigger()` does that). */
   triggers?: TriggerRegistry | Readonly<Record<string, readonly TriggerParser[]>>;
 }
@@ -85,7 +87,7 @@ export const deflowServer: FastifyPluginAsync<DeflowServerOptions> = async (app:
   );
   const metrics = createMetrics(backend, counts);
   const triggers = options.triggers instanceof TriggerRegistry ? options.triggers : new TriggerRegistry(options.triggers ?? {});
-  const context: ServerContext = { backend, counts, stream, bodyLimit, triggers };
+  const context: ServerContext = { backend, counts, stream, bodyLimit, triggers, stacks: options.stacks === true };
 
   const { coercing, strict } = validators();
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema));

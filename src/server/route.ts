@@ -20,6 +20,8 @@ export interface ServerContext {
   readonly stream: StreamHub;
   /** Largest body a route accepts, in bytes. */
   readonly bodyLimit: number;
+  /** Task errors carry their stack (the `stacks` option). */
+  readonly stacks: boolean;
   /** The parsers of POST /triggers/:name. */
   readonly triggers: TriggerRegistry;
 }

@@ -178,6 +178,20 @@ describe('server API (sqlite)', () => {
     expect(body.paths['/healthz'].get.security).toEqual([]);
   });
 
+  it("gives failed tasks' stacks only when asked (stacks: true)", async () => {
+    await registerSqlite();
+    app = await serve({ stacks: true });
+    const run = chain('stacked', 2, { fail: [1] }).run();
+    await run.done().catch(() => undefined);
+    const [task] = (await get(`/api/workflows/${run.id}/steps/1/tasks?status=failed`)).body.items as { error: { message: string; stack?: string } }[];
+    expect(task!.error.message).toBe('task 1 failed on purpose');
+    expect(task!.error.stack).toMatch(/^Error: task 1 failed on purpose\n\s+at /);
+    await app.close();
+    app = await serve();
+    const [plain] = (await get(`/api/workflows/${run.id}/steps/1/tasks?status=failed`)).body.items as { error: { stack?: string } }[];
+    expect(plain!.error.stack).toBeUndefined();
+  });
+
   it('exposes Prometheus metrics that parse and count what ran', async () => {
     await registerSqlite();
     app = await serve();

@@ -28,6 +28,7 @@ interface ServeOptions extends BackendOptions {
   worker: boolean;
   bodyLimit: string;
   publicMetrics?: boolean;
+  stacks?: boolean;
   startupTimeout: string;
 }
 
@@ -45,7 +46,8 @@ export function serveCommand(program: Command): void {
       .option('--token <token>', 'bearer token clients must send (repeatable; default: $DEFLOW_TOKEN, comma-separated)', collect)
       .option('--no-worker', 'only serve, even with --steps')
       .option('--body-limit <bytes>', 'largest request body', String(64 * 1024))
-      .option('--public-metrics', 'serve /metrics without a token'),
+      .option('--public-metrics', 'serve /metrics without a token')
+      .option('--stacks', "show failed tasks' stacks in the API and the dashboard (they name your files)"),
   );
   withStartupTimeout(command).action(async (options: ServeOptions) => {
     const port = Number(options.port);
@@ -77,7 +79,7 @@ export function serveCommand(program: Command): void {
     const deflow = DeFlow.register({ ...registerOptions(options), worker, ...(stepDirs.length > 0 ? { stepDirs } : {}), startupTimeout });
     reportProblems(deflow, 'serve');
     await deflow.ready();
-    const app = await createServer({ deflow, tokens, bodyLimit, publicMetrics: options.publicMetrics === true });
+    const app = await createServer({ deflow, tokens, bodyLimit, publicMetrics: options.publicMetrics === true, stacks: options.stacks === true });
     await loadTriggerModules(options.triggers ?? [], app);
     const url = await listenServer(app, { host: options.host, port, tokens });
     const backend = (await deflow.services()).backend;

@@ -360,7 +360,16 @@ async function workflowPage(id) {
     const parts = [];
     for (const step of failing) {
       const page = await api(`api/workflows/${encodeURIComponent(id)}/steps/${encodeURIComponent(step.id)}/tasks?status=failed&limit=20`);
-      parts.push(el('h3', {}, `Failed tasks of ${step.name}`), el('ul', {}, ...page.items.map((task) => el('li', { class: 'error' }, `#${task.seq}: ${errorText(task.error)}`))));
+      parts.push(
+        el('h3', {}, `Failed tasks of ${step.name}`),
+        el(
+          'ul',
+          {},
+          ...page.items.map((task) =>
+            el('li', { class: 'error' }, `#${task.seq}: ${errorText(task.error)}`, task.error?.stack ? el('details', {}, el('summary', {}, 'stack'), el('pre', { 'data-testid': 'stack' }, task.error.stack)) : ''),
+          ),
+        ),
+      );
     }
     errors.replaceChildren(...(parts.length ? [el('h2', {}, 'Errors'), ...parts] : []));
   };
