@@ -4,6 +4,7 @@ import { NotFoundError } from '../errors.js';
 import { checkNoNul, nonEmptyString } from '../option-checks.js';
 import { newEvent, randomEventId } from './events.js';
 import type { EmitOptions, GlobalEmitOptions } from './events.js';
+import { noteEventsDelivered } from './telemetry.js';
 import { checkWorkflowKey } from './workflow-identity.js';
 
 /**
@@ -15,6 +16,7 @@ export async function signalWorkflow(backend: Backend, workflowId: unknown, name
   const event = newEvent(name, data, options, where, randomEventId);
   const { delivered } = await backend.deliverEvent(id, event);
   if (!delivered && (await backend.getWorkflow(id)) === null) throw new NotFoundError(`${where}: workflow ${id} does not exist`);
+  if (delivered) noteEventsDelivered(event.name, 1);
   return delivered;
 }
 
@@ -25,5 +27,7 @@ export async function signalWorkflow(backend: Backend, workflowId: unknown, name
 export async function emitGlobal(backend: Backend, name: unknown, data: unknown, options: GlobalEmitOptions | undefined): Promise<number> {
   const event = newEvent(name, data, options, 'DeFlow.emit()', randomEventId, ['id', 'key']);
   const key = options?.key === undefined ? undefined : checkWorkflowKey(options.key, 'DeFlow.emit() options: key');
-  return (await backend.broadcastEvent(event, key === undefined ? {} : { key })).delivered;
+  const { delivered } = await backend.broadcastEvent(event, key === undefined ? {} : { key });
+  noteEventsDelivered(event.name, delivered);
+  return delivered;
 }

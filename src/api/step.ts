@@ -12,6 +12,7 @@ import { checkKnownKeys, checkNoNul, checkObject, integer, nonEmptyString } from
 import type { SerializedError } from '../errors.js';
 import { toJson } from '../engine/json.js';
 import type { JobContext } from '../engine/handler-contract.js';
+import { noteEventsDelivered } from './telemetry.js';
 import { jobEventId, newEvent, randomEventId, toWorkflowEvent } from './events.js';
 import type { EmitOptions, WorkflowEvent } from './events.js';
 import { checkStepOptions, resolveStepOptions, toStepOptions } from './options.js';
@@ -161,7 +162,8 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
   async #emit(name: string, data: unknown, options: EmitOptions | undefined): Promise<void> {
     const context = this.#context;
     const event = newEvent(name, data, options, 'step.emit()', () => (context === null ? randomEventId() : jobEventId(context, context.calls++)));
-    await this.#backend.deliverEvent(this.workflowId, event);
+    const { delivered } = await this.#backend.deliverEvent(this.workflowId, event);
+    if (delivered) noteEventsDelivered(event.name, 1);
   }
 
   /** Appends tasks to this step (from beforeAll, or from handler while the tasks run). */

@@ -367,6 +367,15 @@ export interface WorkflowQuery {
   before?: { createdAt: number; id: string };
 }
 
+/** Which workflows `countWorkflows` counts (both given: both must match). */
+export interface WorkflowCountQuery {
+  name?: string;
+  key?: string;
+}
+
+/** Workflows by status; a status none has is absent or 0. */
+export type WorkflowCounts = Partial<Record<WorkflowStatus, number>>;
+
 export interface TaskPage {
   /** Return tasks with seq greater than this. */
   afterSeq: number;
@@ -538,6 +547,8 @@ export interface Backend {
   // --- reads --------------------------------------------------------------------------------
   getWorkflow(workflowId: string): Promise<WorkflowRecord | null>;
   listWorkflows(query: WorkflowQuery): Promise<WorkflowRecord[]>;
+  /** Exact counts of the workflows stored, by status, optionally of one name and/or business key. */
+  countWorkflows(query: WorkflowCountQuery): Promise<WorkflowCounts>;
   getSteps(workflowId: string): Promise<StepRecord[]>;
   getStep(workflowId: string, stepId: string): Promise<StepRecord | null>;
   /** Tasks of a step in seq order, one page at a time. */

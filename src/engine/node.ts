@@ -36,6 +36,7 @@ import { RepeatFilter } from './repeat-filter.js';
 import { RunnerSet } from './runner-set.js';
 import { StepDiscovery } from './step-discovery.js';
 import type { HostedRunner, StepRunnerHost } from './step-runner-host.js';
+import { noteLeasesRecovered } from './telemetry.js';
 
 const debug = createDebug('deflow:engine:node');
 
@@ -117,7 +118,10 @@ export class WorkerNode implements StepRunnerHost {
       heldJobs: () => this.heldJobIds(),
       onDeclaredDead: () => void this.rejoin(),
       onRenewed: () => this.runners.kickAll(),
-      onRecovered: () => this.discovery.discover(),
+      onRecovered: (count) => {
+        noteLeasesRecovered(count);
+        this.discovery.discover();
+      },
       onError: (error, during) => this.problem(during, error),
     });
   }

@@ -23,6 +23,10 @@ export interface JobObserver {
   jobFinished?(step: RunnableStep, job: ClaimedJob, end: JobEnd, tookMs: number): void;
   /** A claim round trip came back (with `jobs` jobs) after `tookMs`. */
   claimed?(step: RunnableStep, jobs: number, tookMs: number): void;
+  /** This node's watchdog took back `jobs` jobs whose node's lease had expired. */
+  leasesRecovered?(jobs: number): void;
+  /** An event sent from this process (signal, global event, step.emit) reached `workflows` workflows. */
+  eventsDelivered?(name: string, workflows: number): void;
 }
 
 const OBSERVERS = Symbol.for('deflow.jobObservers');
@@ -43,6 +47,16 @@ function tell(call: (observer: JobObserver) => void): void {
       // an observer's failure is its own: the job goes on
     }
   }
+}
+
+/** Tells the observers of lease recoveries (the lease keeper calls it). */
+export function noteLeasesRecovered(jobs: number): void {
+  if (observers.size > 0) tell((observer) => observer.leasesRecovered?.(jobs));
+}
+
+/** Tells the observers of an event delivered (the api's senders call it). */
+export function noteEventsDelivered(name: string, workflows: number): void {
+  if (observers.size > 0 && workflows > 0) tell((observer) => observer.eventsDelivered?.(name, workflows));
 }
 
 const tracer = trace.getTracer('deflow');

@@ -6,20 +6,38 @@ import { isLoopback } from './auth.js';
 import { checkServerOptions } from './option-check.js';
 import { DEFAULT_BODY_LIMIT, deflowServer } from './plugin.js';
 import type { DeflowServerOptions } from './plugin.js';
+import { TriggerRegistry } from './triggers/types.js';
+import type { TriggerParser } from './triggers/types.js';
 
 export interface CreateServerOptions extends DeflowServerOptions {
   /** Fastify's logger option (default false). */
   logger?: FastifyServerOptions['logger'];
 }
 
+/** The app createServer makes: a Fastify instance that also takes triggers. */
+export type DeflowApp = FastifyInstance & {
+  /** Registers (or replaces) the parsers of `POST /triggers/<name>`; may be called after listen(). */
+  trigger(name: string, parsers: readonly TriggerParser[]): DeflowApp;
+  /** The names registered, sorted. */
+  triggerNames(): string[];
+};
+
 /** Builds the app with the deflow plugin registered at `/`; call `listen()` on it (see listenServer). */
-export async function createServer(options: CreateServerOptions = {}): Promise<FastifyInstance> {
+export async function createServer(options: CreateServerOptions = {}): Promise<DeflowApp> {
   const { logger, ...plugin } = options;
   checkServerOptions(plugin); // before Fastify takes bodyLimit
+  const triggers = plugin.triggers instanceof TriggerRegistry ? plugin.triggers : new TriggerRegistry(plugin.triggers ?? {});
   const app = Fastify({ logger: logger ?? false, bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT, forceCloseConnections: true });
-  await app.register(deflowServer, plugin);
+  await app.register(deflowServer, { ...plugin, triggers });
   await app.ready();
-  return app;
+  const deflowApp: DeflowApp = Object.assign(app, {
+    trigger(name: string, parsers: readonly TriggerParser[]): DeflowApp {
+      triggers.set(name, parsers);
+      return deflowApp;
+    },
+    triggerNames: () => triggers.names(),
+  });
+  return deflowApp;
 }
 
 /** Refuses an address other machines can reach when there is no token. */

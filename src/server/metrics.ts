@@ -19,20 +19,12 @@ export function createMetrics(backend: Backend, counts: StatusCounts): ServerMet
   const registry = new Registry();
   new Gauge({
     name: 'deflow_workflows',
-    help: 'Workflows in the store by status (of the newest counted; see deflow_workflows_counted_complete)',
+    help: 'Workflows in the store by status (exact; counted at most every few seconds)',
     labelNames: ['status'],
     registers: [registry],
     async collect() {
       const result = await counts.get();
       for (const [status, n] of Object.entries(result.counts)) this.set({ status }, n);
-    },
-  });
-  new Gauge({
-    name: 'deflow_workflows_counted_complete',
-    help: '1 when deflow_workflows counted every stored workflow, 0 when only the newest',
-    registers: [registry],
-    async collect() {
-      this.set((await counts.get()).complete ? 1 : 0);
     },
   });
   new Gauge({
@@ -66,7 +58,20 @@ export function createMetrics(backend: Backend, counts: StatusCounts): ServerMet
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2],
     registers: [registry],
   });
+  const recovered = new Counter({ name: 'deflow_lease_recoveries_total', help: "Jobs this process's watchdog took back from nodes whose lease expired", registers: [registry] });
+  const events = new Counter({
+    name: 'deflow_events_delivered_total',
+    help: 'Workflows reached by events sent from this process (signals, global events, step.emit)',
+    labelNames: ['event'],
+    registers: [registry],
+  });
   const stop = observeJobs({
+    leasesRecovered(jobs) {
+      recovered.inc(jobs);
+    },
+    eventsDelivered(name, workflows) {
+      events.inc({ event: name }, workflows);
+    },
     jobStarted(step, job) {
       if (job.kind === 'task') started.inc({ workflow: step.workflowName, step: step.name });
     },

@@ -15,6 +15,5 @@ export function checkServerOptions(options: { bodyLimit?: unknown; stream?: unkn
     if (stream[key] !== undefined) duration(stream[key], `${WHERE}.stream.${key}`, 1);
   }
   const counts = checkObject(options.counts, `${WHERE}.counts`);
-  if (counts.cap !== undefined) integer(counts.cap, `${WHERE}.counts.cap`, 1, ' (workflows)');
   if (counts.maxAgeMs !== undefined) duration(counts.maxAgeMs, `${WHERE}.counts.maxAgeMs`, 0);
 }

@@ -33,6 +33,9 @@ import { metricsRoute } from './routes/metrics.js';
 import nodesRoute from './routes/nodes.js';
 import streamRoute from './routes/stream.js';
 import tasksRoute from './routes/tasks.js';
+import triggerRoute from './routes/trigger.js';
+import { TriggerRegistry } from './triggers/types.js';
+import type { TriggerParser } from './triggers/types.js';
 import workflowRoute from './routes/workflow.js';
 import workflowsRoute from './routes/workflows.js';
 
@@ -51,8 +54,12 @@ export interface DeflowServerOptions {
   routes?: readonly RouteDefinition[];
   /** Event stream timing: heartbeat (15 s), poll of followed workflows (1 s), coalescing (200 ms). */
   stream?: Partial<StreamTiming>;
-  /** Workflows by status: count at most this many (10 000), at most this often (5 s). */
-  counts?: { cap?: number; maxAgeMs?: number };
+  /** Workflows by status (exact, the backend's countWorkflows): counted at most this often (5 s). */
+  counts?: { maxAgeMs?: number };
+  /** Task errors in the API and the dashboard carry their stack (default false: stacks name the workers' files). */
+  stacks?: boolean;
+  /** The parsers of POST /triggers/:name, by name (a registry may gain triggers after start; createServer's `trigger()` does that). */
+  triggers?: TriggerRegistry | Readonly<Record<string, readonly TriggerParser[]>>;
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -61,7 +68,7 @@ const { version } = JSON.parse(readFileSync(new URL('../../package.json', import
 
 /** The built-in API endpoints (the dashboard, /metrics and the OpenAPI document are added by the plugin). */
 export const API_ROUTES: readonly RouteDefinition[] = [healthRoute, workflowsRoute, countsRoute, workflowRoute, tasksRoute, nodesRoute, streamRoute,
-  startRoute, cancelRoute, pauseRoute, resumeRoute, retryRoute, signalRoute, eventRoute, definitionsRoute];
+  startRoute, cancelRoute, pauseRoute, resumeRoute, retryRoute, signalRoute, eventRoute, definitionsRoute, triggerRoute];
 
 function validators(): { coercing: Ajv; strict: Ajv } {
   const base = { allErrors: false, removeAdditional: false, useDefaults: true, strict: false } as const;
@@ -74,14 +81,15 @@ export const deflowServer: FastifyPluginAsync<DeflowServerOptions> = async (app:
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const registration = options.deflow ?? DeFlow.getInstance();
   const { backend }: { backend: Backend } = await registration.services();
-  const counts = new StatusCounts(backend, options.counts?.cap ?? 10_000, options.counts?.maxAgeMs ?? 5_000);
+  const counts = new StatusCounts(backend, options.counts?.maxAgeMs ?? 5_000);
   const stream = new StreamHub(
     backend,
     { heartbeatMs: 15_000, pollMs: 1_000, flushMs: 200, ...options.stream },
     (error) => app.log.warn({ err: error }, 'event stream: reading the store failed'),
   );
   const metrics = createMetrics(backend, counts);
-  const context: ServerContext = { backend, counts, stream, bodyLimit };
+  const triggers = options.triggers instanceof TriggerRegistry ? options.triggers : new TriggerRegistry(options.triggers ?? {});
+  const context: ServerContext = { backend, counts, stream, bodyLimit, triggers, stacks: options.stacks === true };
 
   const { coercing, strict } = validators();
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema));
@@ -111,8 +119,20 @@ export const deflowServer: FastifyPluginAsync<DeflowServerOptions> = async (app:
   if (options.dashboard !== false) routes.push(...dashboardRoutes());
 
   for (const route of routes) {
+    if (route.rawBody === true) {
+      // Its own context: there every content type is read as a Buffer, the JSON parser elsewhere stays.
+      await app.register((scope, _options, registered) => {
+        scope.removeAllContentTypeParsers();
+        scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
+        addRoute(scope, route);
+        registered();
+      });
+    } else addRoute(app, route);
+  }
+
+  function addRoute(scope: FastifyInstance, route: RouteDefinition): void {
     const needsToken = route.auth !== false;
-    app.route({
+    scope.route({
       method: route.method,
       url: route.url,
       bodyLimit,

@@ -7,6 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Backend } from '../backends/backend.js';
 import type { StreamHub } from './stream-hub.js';
 import type { StatusCounts } from './status-counts.js';
+import type { TriggerRegistry } from './triggers/types.js';
 
 import type { JsonSchema } from './json-schema.js';
 
@@ -19,6 +20,10 @@ export interface ServerContext {
   readonly stream: StreamHub;
   /** Largest body a route accepts, in bytes. */
   readonly bodyLimit: number;
+  /** Task errors carry their stack (the `stacks` option). */
+  readonly stacks: boolean;
+  /** The parsers of POST /triggers/:name. */
+  readonly triggers: TriggerRegistry;
 }
 
 export interface RouteInput<Params, Query, Body> {
@@ -39,6 +44,8 @@ export interface RouteDefinition<Params = Record<string, string>, Query = Record
   auth?: boolean;
   /** Left out of the OpenAPI document (the dashboard's files). */
   hidden?: boolean;
+  /** The body reaches the handler as the Buffer received, whatever its content type (to check a signature over it). */
+  rawBody?: boolean;
   schema: {
     params?: JsonSchema;
     querystring?: JsonSchema;

@@ -1,22 +1,20 @@
 /**
- * Workflows by status, for the dashboard's counts and the `deflow_workflows` gauge. The
- * contract has no count: the newest `cap` workflows are paged through and counted, at most once
- * per `maxAgeMs` (concurrent askers share one count). `complete` says whether that was all.
+ * Workflows by status, for the dashboard's counts and the `deflow_workflows` gauge: the
+ * backend's exact count (countWorkflows), at most once per `maxAgeMs` (concurrent askers share
+ * one count), so a dashboard polling it does not make the store count on every request.
  */
-import type { Backend, WorkflowRecord, WorkflowStatus } from '../backends/backend.js';
+import type { Backend, WorkflowStatus } from '../backends/backend.js';
 import { WORKFLOW_STATUSES } from './views.js';
 
 export interface Counts {
   counts: Record<WorkflowStatus, number>;
-  /** Workflows looked at. */
+  /** Workflows counted (the sum). */
   counted: number;
-  /** False when there were more than `cap`: the counts are of the newest `cap`. */
+  /** Always true: the count is exact (kept for clients of the earlier, capped count). */
   complete: boolean;
   /** When it was counted (epoch ms). */
   at: number;
 }
-
-const PAGE = 500;
 
 export class StatusCounts {
   private last: Counts | null = null;
@@ -24,7 +22,6 @@ export class StatusCounts {
 
   constructor(
     private readonly backend: Backend,
-    private readonly cap: number,
     private readonly maxAgeMs: number,
   ) {}
 
@@ -37,24 +34,9 @@ export class StatusCounts {
   }
 
   private async count(): Promise<Counts> {
-    const counts = Object.fromEntries(WORKFLOW_STATUSES.map((status) => [status, 0])) as Record<WorkflowStatus, number>;
-    let counted = 0;
-    let before: { createdAt: number; id: string } | undefined;
-    for (;;) {
-      const limit = Math.min(PAGE, this.cap + 1 - counted);
-      const page: WorkflowRecord[] = await this.backend.listWorkflows({ limit, ...(before === undefined ? {} : { before }) });
-      for (const workflow of page) {
-        if (counted === this.cap) {
-          this.last = { counts, counted, complete: false, at: Date.now() };
-          return this.last;
-        }
-        counts[workflow.status] = (counts[workflow.status] ?? 0) + 1;
-        counted++;
-      }
-      const tail = page[page.length - 1];
-      if (page.length < limit || tail === undefined) break;
-      before = { createdAt: tail.createdAt, id: tail.id };
-    }
+    const stored = await this.backend.countWorkflows({});
+    const counts = Object.fromEntries(WORKFLOW_STATUSES.map((status) => [status, stored[status] ?? 0])) as Record<WorkflowStatus, number>;
+    const counted = Object.values(counts).reduce((sum, n) => sum + n, 0);
     this.last = { counts, counted, complete: true, at: Date.now() };
     return this.last;
   }

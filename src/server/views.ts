@@ -23,7 +23,7 @@ export function errorView(error: SerializedError | null): ErrorView | null {
 }
 
 export function workflowView(w: WorkflowRecord): Record<string, unknown> {
-  return { id: w.id, name: w.name, status: w.status, createdAt: w.createdAt, startedAt: w.startedAt, finishedAt: w.finishedAt, openSteps: w.openSteps, error: errorView(w.error) };
+  return { id: w.id, name: w.name, key: w.key, status: w.status, createdAt: w.createdAt, startedAt: w.startedAt, finishedAt: w.finishedAt, openSteps: w.openSteps, error: errorView(w.error) };
 }
 
 export function stepView(s: StepRecord): Record<string, unknown> {
@@ -79,14 +79,26 @@ export const TASK_STATUSES = ['ready', 'leased', 'succeeded', 'failed'] as const
 
 export const errorSchema: JsonSchema = {
   type: ['object', 'null'],
-  properties: { name: { type: 'string' }, code: nullable('string'), message: { type: 'string' }, hook: nullable('string') },
+  properties: { name: { type: 'string' }, code: nullable('string'), message: { type: 'string' }, hook: nullable('string'), stack: { type: 'string' } },
 };
+
+/** Longest stack returned (with the server's `stacks` option), in characters. */
+export const MAX_STACK_TEXT = 8192;
+
+/** A task's view with its error's stack (only when the server was asked for stacks: they name the workers' files). */
+export function taskViewWithStack(t: TaskRecord): Record<string, unknown> {
+  const view = taskView(t);
+  const stack = t.error?.stack;
+  if (view.error !== null && typeof stack === 'string') view.error = { ...(view.error as ErrorView), stack: stack.slice(0, MAX_STACK_TEXT) };
+  return view;
+}
 
 export const workflowSchema: JsonSchema = {
   type: 'object',
   properties: {
     id: { type: 'string' },
     name: { type: 'string' },
+    key: { type: ['string', 'null'] },
     status: { type: 'string', enum: [...WORKFLOW_STATUSES] },
     createdAt: { type: 'number' },
     startedAt: time,

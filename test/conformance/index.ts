@@ -11,6 +11,7 @@ import { useConformance } from './context.js';
 import { concurrencyLimits } from './concurrency-limits.js';
 import { concurrencyProcesses } from './concurrency-processes.js';
 import { corruptRecords } from './corrupt-records.js';
+import { counts } from './counts.js';
 import { crashPoints } from './crash-points.js';
 import { dag } from './dag.js';
 import { definitions } from './definitions.js';
@@ -56,6 +57,7 @@ export function runConformance(backend: BackendUnderTest): void {
     rateLimits(context);
     priorities(context);
     results(context);
+    counts(context);
   });
 }
 

@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
+import DeFlow from '../../src/index.js';
 import { defineRoute } from '../../src/server/index.js';
 import { AUTH, OTHER_TOKEN, TOKEN, chain, cleanup, parseExposition, registerSqlite, serve, total } from './helpers.js';
 
@@ -78,7 +79,6 @@ describe('server API (sqlite)', () => {
     await expect(serve({ stream: { pollMs: 3e9 } })).rejects.toThrow(new RegExp(`stream.pollMs ${limit}`));
     await expect(serve({ stream: { flushMs: 0 } })).rejects.toThrow(/stream.flushMs must be a positive integer/);
     await expect(serve({ counts: { maxAgeMs: 3e9 } })).rejects.toThrow(new RegExp(`counts.maxAgeMs ${limit}`));
-    await expect(serve({ counts: { cap: 0 } })).rejects.toThrow(/counts.cap must be a positive integer/);
     await expect(serve({ bodyLimit: -1 })).rejects.toThrow(/bodyLimit must be a positive integer/);
     app = await serve({ stream: { heartbeatMs: 2 ** 31 - 1 }, counts: { maxAgeMs: 0 } });
     expect((await get('/api/workflows')).status).toBe(200);
@@ -129,6 +129,7 @@ describe('server API (sqlite)', () => {
     const failed = await get('/api/workflows?status=failed');
     expect(failed.body.items).toMatchObject([{ id: runs[3]!.id, status: 'failed', name: 'pay' }]);
     expect((await get('/api/counts')).body).toMatchObject({ counts: { succeeded: 3, failed: 1, running: 0 }, counted: 4, complete: true });
+    expect((await get('/api/counts?name=pay')).body).toMatchObject({ counts: { succeeded: 2, failed: 1, running: 0 }, counted: 3 });
 
     const detail = await get(`/api/workflows/${runs[3]!.id}`);
     expect(detail.body.workflow).toMatchObject({ id: runs[3]!.id, status: 'failed' });
@@ -182,10 +183,25 @@ describe('server API (sqlite)', () => {
         '/api/workflows/{id}/steps/{step}/tasks',
         '/healthz',
         '/metrics',
+        '/triggers/{name}',
       ].sort(),
     );
-    expect(body.paths['/api/workflows'].get.parameters.map((p: { name: string }) => p.name)).toEqual(['name', 'status', 'cursor', 'limit']);
+    expect(body.paths['/api/workflows'].get.parameters.map((p: { name: string }) => p.name)).toEqual(['name', 'key', 'status', 'cursor', 'limit']);
     expect(body.paths['/healthz'].get.security).toEqual([]);
+  });
+
+  it("gives failed tasks' stacks only when asked (stacks: true)", async () => {
+    await registerSqlite();
+    app = await serve({ stacks: true });
+    const run = chain('stacked', 2, { fail: [1] }).run();
+    await run.done().catch(() => undefined);
+    const [task] = (await get(`/api/workflows/${run.id}/steps/1/tasks?status=failed`)).body.items as { error: { message: string; stack?: string } }[];
+    expect(task!.error.message).toBe('task 1 failed on purpose');
+    expect(task!.error.stack).toMatch(/^Error: task 1 failed on purpose\n\s+at /);
+    await app.close();
+    app = await serve();
+    const [plain] = (await get(`/api/workflows/${run.id}/steps/1/tasks?status=failed`)).body.items as { error: { stack?: string } }[];
+    expect(plain!.error.stack).toBeUndefined();
   });
 
   it('exposes Prometheus metrics that parse and count what ran', async () => {
@@ -207,5 +223,14 @@ describe('server API (sqlite)', () => {
     expect(total(samples, 'deflow_task_duration_seconds_count', 'workflow="metered"')).toBe(7);
     expect(total(samples, 'deflow_claim_latency_seconds_count')).toBeGreaterThan(0);
     expect(total(samples, 'deflow_live_nodes')).toBe(1);
+    expect(samples.get('deflow_lease_recoveries_total')).toBe(0);
+
+    // Events sent from this process count the workflows they reached.
+    const waiting = chain('metered', 1, { ms: 10_000 }).run();
+    await waiting.started();
+    expect(await DeFlow.signal(waiting.id, 'poke', { n: 1 })).toBe(true);
+    await waiting.cancel();
+    const after = parseExposition((await app.inject({ url: '/metrics', headers: AUTH })).body);
+    expect(total(after, 'deflow_events_delivered_total', 'event="poke"')).toBe(1);
   });
 });

@@ -3,6 +3,7 @@
  * before connecting, serves with a token it never prints, and leaves cleanly on SIGTERM.
  */
 import { execFile, spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,11 +97,14 @@ it('serve --steps is also a worker, and its stream sees another process start a 
   expect(await exited).toBe(0);
 }, 90_000);
 
-it('serve --workflows loads definitions that POST /api/workflows starts by name', async () => {
+it('serve --workflows loads definitions that POST /api/workflows starts by name, and --triggers the webhooks that start them', async () => {
   const port = await freePort();
   const backend = store();
   const workflows = fileURLToPath(new URL('../fixtures/workflows/', import.meta.url));
-  const child = spawn(process.execPath, ['--import', TSX, SRC_CLI, 'serve', '--port', String(port), '-b', backend, '--steps', STEPS, '--workflows', workflows, '--token', TOKEN], { env: env() });
+  const hooks = fileURLToPath(new URL('../fixtures/triggers/echo-hook.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', TSX, SRC_CLI, 'serve', '--port', String(port), '-b', backend, '--steps', STEPS, '--workflows', workflows, '--triggers', hooks, '--token', TOKEN], {
+    env: env(),
+  });
   let out = '';
   let err = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -120,8 +124,18 @@ it('serve --workflows loads definitions that POST /api/workflows starts by name'
     });
     expect(start.status).toBe(201);
     expect(await start.json()).toEqual({ id: 'served-1', created: true });
+    // --triggers: the module's trigger takes a signed request, without the bearer token.
+    expect(err).toMatch(/triggers: echo/);
+    const body = JSON.stringify({ values: [3] });
+    const hooked = await fetch(`${base}/triggers/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-delivery': 'hook-1', 'x-signature': `sha256=${createHmac('sha256', 'fixture-secret').update(body).digest('hex')}` },
+      body,
+    });
+    expect(await hooked.json()).toEqual({ id: 'hook-1', created: true, workflow: 'fixture-echoes' });
     await DeFlow.register({ backend, worker: false }).ready();
     await (await WorkFlow.getById('served-1'))!.done();
+    await (await WorkFlow.getById('hook-1'))!.done();
   } finally {
     await DeFlow.unregister();
     child.kill('SIGTERM');

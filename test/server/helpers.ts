@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import DeFlow, { StepHandler, WorkFlow } from '../../src/index.js';
 import { createServer } from '../../src/server/index.js';
-import type { CreateServerOptions } from '../../src/server/index.js';
+import type { CreateServerOptions, DeflowApp } from '../../src/server/index.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';
 export const OTHER_TOKEN = 'other-token-0123456789abcdef';
@@ -25,7 +25,7 @@ export async function cleanup(app?: FastifyInstance): Promise<void> {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
-export function serve(options: CreateServerOptions = {}): Promise<FastifyInstance> {
+export function serve(options: CreateServerOptions = {}): Promise<DeflowApp> {
   return createServer({ tokens: [TOKEN, OTHER_TOKEN], ...options });
 }
 

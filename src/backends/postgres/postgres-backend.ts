@@ -37,6 +37,8 @@ import type {
   RunControlResult,
   RunnableSteps,
   TaskPage,
+  WorkflowCountQuery,
+  WorkflowCounts,
   WorkflowQuery,
 } from '../backend.js';
 import type { CreateOptions } from '../descriptor.js';
@@ -360,6 +362,14 @@ export class PostgresBackend implements Backend {
       query.limit,
     ]);
     return rows.map(toWorkflowRecord);
+  }
+
+  async countWorkflows(query: WorkflowCountQuery): Promise<WorkflowCounts> {
+    const rows =
+      query.key === undefined
+        ? await this.run<{ status: WorkflowStatus; n: number }>('countWorkflows', [query.name ?? null])
+        : await this.run<{ status: WorkflowStatus; n: number }>('countWorkflowsByKey', [query.key, query.name ?? null]);
+    return Object.fromEntries(rows.map((row) => [row.status, row.n]));
   }
 
   async getSteps(workflowId: string): Promise<StepRecord[]> {

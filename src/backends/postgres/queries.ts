@@ -63,6 +63,8 @@ const QUERY_NAMES = [
   'getWorkflow',
   'listWorkflows',
   'listWorkflowsByKey',
+  'countWorkflows',
+  'countWorkflowsByKey',
   'getSteps',
   'getStep',
   'getTasks',

@@ -2,12 +2,15 @@
  * Reads and listings. Listings walk the per-prefix lexicographic indexes newest first and
  * drop entries whose workflow is gone (expired by TTL, removed, never created).
  */
-import type { StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
-import type { TaskPage, WorkflowQuery } from '../backend.js';
+import type { StepRecord, TaskRecord, WorkflowRecord, WorkflowStatus } from '../records.js';
+import type { TaskPage, WorkflowCountQuery, WorkflowCounts, WorkflowQuery } from '../backend.js';
 import type { RedisCore } from './core.js';
 import { STEP_ATTRIBUTES, list, text, toStepRecord, toStepRecords, toTaskRecord, toWorkflowRecord } from './records.js';
 import { stamp } from './retention.js';
 import type { Retention } from './retention.js';
+
+/** Workflows read per round trip when counting. */
+const COUNT_BATCH = 1_000;
 
 export class Reads {
   constructor(
@@ -57,6 +60,39 @@ export class Reads {
       }
       if (members.length < page) return out;
       max = `(${members[members.length - 1] ?? ''}`;
+    }
+  }
+
+  /**
+   * Exact counts: walks the narrowest index (key, else name, else time) a batch at a time and
+   * reads each workflow's status, name and key; entries whose workflow is gone are not counted.
+   * O(workflows indexed) round trips of COUNT_BATCH: the server caches the answer.
+   */
+  async countWorkflows(query: WorkflowCountQuery): Promise<WorkflowCounts> {
+    const g = this.core.keys.global;
+    const by: { key: string; of: string } | null =
+      query.key !== undefined ? { key: g.bykey, of: query.key } : query.name !== undefined ? { key: g.byname, of: query.name } : null;
+    const key = by === null ? g.bytime : by.key;
+    const prefix = by === null ? '' : `${by.of}\u0000`;
+    let min = by === null ? '-' : `[${prefix}`;
+    const max = by === null ? '+' : `(${by.of}\u0001`;
+    const counts: WorkflowCounts = {};
+    for (;;) {
+      const members = (await this.guard(this.core.client.call('ZRANGE', key, min, max, 'BYLEX', 'LIMIT', 0, COUNT_BATCH), 'counting workflows')) as string[];
+      const ids = members.map((member) => {
+        const body = member.slice(prefix.length);
+        return body.slice(body.indexOf(':') + 1);
+      });
+      const fields = await this.guard(Promise.all(ids.map((id) => this.core.client.hmget(this.wf(id), 'id', 'status', 'name', 'key'))), 'counting workflows');
+      for (const [workflowId, status, name, businessKey] of fields) {
+        if (workflowId === null || workflowId === undefined) continue;
+        if (query.name !== undefined && name !== query.name) continue;
+        if (query.key !== undefined && businessKey !== query.key) continue;
+        const state = (status ?? 'pending') as WorkflowStatus;
+        counts[state] = (counts[state] ?? 0) + 1;
+      }
+      if (members.length < COUNT_BATCH) return counts;
+      min = `(${members[members.length - 1] ?? ''}`;
     }
   }
 

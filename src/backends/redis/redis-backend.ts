@@ -31,6 +31,8 @@ import type {
   RunControlResult,
   RunnableSteps,
   TaskPage,
+  WorkflowCountQuery,
+  WorkflowCounts,
   WorkflowQuery,
 } from '../backend.js';
 import createDebug from 'debug';
@@ -264,6 +266,10 @@ export class RedisBackend implements Backend {
 
   listWorkflows(query: WorkflowQuery): Promise<WorkflowRecord[]> {
     return this.use((parts) => parts.reads.listWorkflows(query));
+  }
+
+  countWorkflows(query: WorkflowCountQuery): Promise<WorkflowCounts> {
+    return this.use((parts) => parts.reads.countWorkflows(query));
   }
 
   getSteps(workflowId: string): Promise<StepRecord[]> {

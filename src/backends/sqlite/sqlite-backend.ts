@@ -33,9 +33,11 @@ import type {
   RunControlResult,
   RunnableSteps,
   TaskPage,
+  WorkflowCountQuery,
+  WorkflowCounts,
   WorkflowQuery,
 } from '../backend.js';
-import type { EventRecord, NodeRecord, StepRecord, TaskRecord, WorkflowRecord } from '../records.js';
+import type { EventRecord, NodeRecord, StepRecord, TaskRecord, WorkflowRecord, WorkflowStatus } from '../records.js';
 import { ProblemLog } from '../problem-log.js';
 import { openDatabase, openDatabaseToRead } from './connection.js';
 import type { SqliteDatabase } from './connection.js';
@@ -335,6 +337,17 @@ export class SqliteBackend implements Backend {
         }) as WorkflowRow[],
     );
     return Promise.resolve(rows.map(toWorkflowRecord));
+  }
+
+  async countWorkflows(query: WorkflowCountQuery): Promise<WorkflowCounts> {
+    const rows = this.guard(
+      () =>
+        (query.key === undefined ? this.q.countWorkflows : this.q.countWorkflowsByKey).all({
+          ...(query.key === undefined ? {} : { key: query.key }),
+          name: query.name ?? null,
+        }) as { status: WorkflowStatus; n: number }[],
+    );
+    return Promise.resolve(Object.fromEntries(rows.map((row) => [row.status, row.n])));
   }
 
   async getSteps(workflowId: string): Promise<StepRecord[]> {

@@ -17,6 +17,8 @@ const QUERY_NAMES = [
   'watchNextTask',
   'listWorkflows',
   'listWorkflowsByKey',
+  'countWorkflows',
+  'countWorkflowsByKey',
   'expiredWorkflows',
   'deleteLeasesOfWorkflow',
   'deleteBatchesOfWorkflow',

@@ -13,6 +13,7 @@ import type { BackendOptions } from '../backend-option.js';
 import { enableTypeScript } from '../ts-loader.js';
 import { cliMilliseconds, reportProblems, withStartupTimeout } from '../startup.js';
 import { printable } from '../format.js';
+import { loadTriggerModules } from '../trigger-modules.js';
 import { loadWorkflowModules } from '../workflow-modules.js';
 import { collect, existingDir, importStepModule } from './worker.js';
 
@@ -22,10 +23,12 @@ interface ServeOptions extends BackendOptions {
   steps?: string[];
   workflows?: string[];
   allow?: string[];
+  triggers?: string[];
   token?: string[];
   worker: boolean;
   bodyLimit: string;
   publicMetrics?: boolean;
+  stacks?: boolean;
   startupTimeout: string;
 }
 
@@ -38,11 +41,13 @@ export function serveCommand(program: Command): void {
       .option('--host <host>', 'address to listen on (beyond 127.0.0.1 a token is required)', '127.0.0.1')
       .option('-s, --steps <dir>', 'directory of step modules to run as a worker (repeatable); without it the server only serves', collect)
       .option('-w, --workflows <dir>', 'directory of workflow definition modules (defineWorkflow) that POST /api/workflows starts (repeatable)', collect)
+      .option('--triggers <file>', 'module whose default export (server) => void registers triggers: server.trigger(name, [parser, ...]) (repeatable)', collect)
       .option('--allow <dir>', 'directory whose modules may be imported when a stored step names them (repeatable)', collect)
       .option('--token <token>', 'bearer token clients must send (repeatable; default: $DEFLOW_TOKEN, comma-separated)', collect)
       .option('--no-worker', 'only serve, even with --steps')
       .option('--body-limit <bytes>', 'largest request body', String(64 * 1024))
-      .option('--public-metrics', 'serve /metrics without a token'),
+      .option('--public-metrics', 'serve /metrics without a token')
+      .option('--stacks', "show failed tasks' stacks in the API and the dashboard (they name your files)"),
   );
   withStartupTimeout(command).action(async (options: ServeOptions) => {
     const port = Number(options.port);
@@ -68,19 +73,22 @@ export function serveCommand(program: Command): void {
       for (const module of scan.modules) if (await importStepModule(module)) loaded += 1;
     }
     // As `deflow worker --workflows`: the definitions POST /api/workflows starts by name.
-    if (workflowsDirs.length > 0) enableTypeScript();
+    if (workflowsDirs.length > 0 || (options.triggers ?? []).length > 0) enableTypeScript();
     const definitions = workflowsDirs.length === 0 ? [] : await loadWorkflowModules(workflowsDirs, stepDirs, 'serve');
     const startupTimeout = cliMilliseconds(options.startupTimeout, '--startup-timeout', 0);
     const deflow = DeFlow.register({ ...registerOptions(options), worker, ...(stepDirs.length > 0 ? { stepDirs } : {}), startupTimeout });
     reportProblems(deflow, 'serve');
     await deflow.ready();
-    const app = await createServer({ deflow, tokens, bodyLimit, publicMetrics: options.publicMetrics === true });
+    const app = await createServer({ deflow, tokens, bodyLimit, publicMetrics: options.publicMetrics === true, stacks: options.stacks === true });
+    await loadTriggerModules(options.triggers ?? [], app);
     const url = await listenServer(app, { host: options.host, port, tokens });
     const backend = (await deflow.services()).backend;
     const role = worker ? `worker with ${loaded} step modules` : 'serving only (no worker)';
     const auth = tokens.length === 0 ? 'no token: this machine only' : `${tokens.length} token${tokens.length === 1 ? '' : 's'}`;
     const defined = definitions.length === 0 ? '' : `, workflow definitions: ${definitions.map((name) => printable(name)).join(', ')}`;
-    process.stderr.write(`deflow serve ${process.pid} on ${backend.kind} (${backend.location}), ${role}, ${auth}${defined}\n`);
+    const triggerNames = app.triggerNames();
+    const triggered = triggerNames.length === 0 ? '' : `, triggers: ${triggerNames.map((name) => printable(name)).join(', ')}`;
+    process.stderr.write(`deflow serve ${process.pid} on ${backend.kind} (${backend.location}), ${role}, ${auth}${defined}${triggered}\n`);
     process.stdout.write(`${url}/\n`);
     await new Promise<void>((done) => {
       const stop = (signal: string): void => {

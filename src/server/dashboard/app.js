@@ -124,10 +124,14 @@ function bar(done, total) {
 
 async function workflowsPage(params) {
   const name = params.get('name') ?? '';
+  const key = params.get('key') ?? '';
   const status = params.get('status') ?? '';
   const cursor = params.get('cursor') ?? '';
   const query = new URLSearchParams();
-  if (name) query.set('name', name);
+  const filtered = new URLSearchParams();
+  if (name) filtered.set('name', name);
+  if (key) filtered.set('key', key);
+  for (const [k, v] of filtered) query.set(k, v);
   if (status) query.set('status', status);
   if (cursor) query.set('cursor', cursor);
   query.set('limit', '25');
@@ -141,16 +145,19 @@ async function workflowsPage(params) {
     location.hash = `#/?${next}`;
   };
   const nameInput = el('input', { type: 'search', placeholder: 'name', value: name, 'aria-label': 'name' });
+  const keyInput = el('input', { type: 'search', placeholder: 'business key', value: key, 'aria-label': 'key' });
+  const chosen = () => ({ name: nameInput.value.trim(), key: keyInput.value.trim(), status: statusSelect.value, cursor: '' });
   const statusSelect = el('select', { 'aria-label': 'status' }, el('option', { value: '' }, 'any status'), ...STATUSES.map((s) => el('option', { value: s }, s)));
   statusSelect.value = status;
   const filters = el(
     'form',
-    { class: 'filters', onsubmit: (event) => (event.preventDefault(), go({ name: nameInput.value.trim(), status: statusSelect.value, cursor: '' })) },
+    { class: 'filters', onsubmit: (event) => (event.preventDefault(), go(chosen())) },
     nameInput,
+    keyInput,
     statusSelect,
     el('button', { type: 'submit' }, 'Filter'),
   );
-  statusSelect.addEventListener('change', () => go({ name: nameInput.value.trim(), status: statusSelect.value, cursor: '' }));
+  statusSelect.addEventListener('change', () => go(chosen()));
   const counts = el('div', { class: 'counts', 'data-testid': 'counts' });
   const body = el('tbody');
   const pager = el('div', { class: 'pager' });
@@ -175,13 +182,12 @@ async function workflowsPage(params) {
   };
   let countTimer = null;
   const refreshCounts = async () => {
-    const result = await api('api/counts');
+    const result = await api(`api/counts${filtered.size > 0 ? `?${filtered}` : ''}`);
     counts.replaceChildren(
       ...STATUSES.map((s) => el('button', { type: 'button', 'data-count': s, onclick: () => go({ status: s, cursor: '' }) }, `${s}: ${result.counts[s] ?? 0}`)),
-      result.complete ? '' : el('span', {}, `(newest ${result.counted})`),
     );
   };
-  const matches = (w) => (!name || w.name === name) && (!status || w.status === status);
+  const matches = (w) => (!name || w.name === name) && (!key || w.key === key) && (!status || w.status === status);
   const load = async () => {
     const page = await api(`api/workflows?${query}`);
     body.replaceChildren(...page.items.map(render));
@@ -267,24 +273,50 @@ async function workflowPage(id) {
     header,
     dag,
     el('h2', {}, 'Steps'),
-    el('table', {}, el('thead', {}, el('tr', {}, ...['step', 'name', 'status', 'stage', 'tasks', 'error'].map((h) => el('th', {}, h)))), stepsBody),
+    el('table', {}, el('thead', {}, el('tr', {}, ...['step', 'name', 'status', 'stage', 'tasks', 'error', ''].map((h) => el('th', {}, h)))), stepsBody),
     errors,
     tasks,
   );
   let picked = null;
   const outcome = el('p', { 'data-testid': 'action-outcome' });
-  const act = async (action) => {
+  let status = '';
+  const act = async (action, body = {}, label = action) => {
     outcome.textContent = '';
     try {
-      const answer = await apiPost(`api/workflows/${encodeURIComponent(id)}/${action}`);
-      outcome.textContent = answer.changed === false ? `${action}: nothing to change` : `${action}: done`;
+      const answer = await apiPost(`api/workflows/${encodeURIComponent(id)}/${action}`, body);
+      outcome.textContent = answer.changed === false || answer.delivered === false ? `${label}: nothing to change` : `${label}: done`;
       await load();
     } catch (error) {
       if (error instanceof Unauthorized) return showLogin('The token was refused.');
-      outcome.textContent = `${action} refused: ${error.message}`;
+      outcome.textContent = `${label} refused: ${error.message}`;
     }
   };
+  // A signal: an event name and optional JSON data, to this workflow only.
+  const signalName = el('input', { type: 'text', placeholder: 'event name', 'aria-label': 'event name', required: 'required' });
+  const signalData = el('input', { type: 'text', placeholder: 'data (JSON, optional)', 'aria-label': 'event data' });
+  const signalForm = el(
+    'form',
+    {
+      class: 'filters',
+      'data-testid': 'signal',
+      onsubmit: (event) => {
+        event.preventDefault();
+        let data;
+        try {
+          data = signalData.value.trim() === '' ? undefined : JSON.parse(signalData.value);
+        } catch {
+          outcome.textContent = 'signal: the data is not JSON';
+          return;
+        }
+        void act(`signals/${encodeURIComponent(signalName.value.trim())}`, data === undefined ? {} : { data }, `signal ${signalName.value.trim()}`);
+      },
+    },
+    signalName,
+    signalData,
+    el('button', { type: 'submit' }, 'Signal'),
+  );
   const showWorkflow = (w) => {
+    status = w.status;
     header.replaceChildren(
       el('h1', {}, w.name, ' ', statusCell(w.status)),
       el(
@@ -293,6 +325,7 @@ async function workflowPage(id) {
         ...ACTIONS.filter(([, , allowed]) => allowed(w.status)).map(([action, label]) => el('button', { type: 'button', 'data-action': action, onclick: () => void act(action) }, label)),
         outcome,
       ),
+      ['pending', 'running', 'paused'].includes(w.status) ? signalForm : '',
       el('p', {}, `id ${w.id} · created ${time(w.createdAt)}${w.finishedAt ? ` · finished ${time(w.finishedAt)} (${took(w)})` : ''}`),
       w.error ? el('p', { class: 'error' }, errorText(w.error)) : '',
     );
@@ -310,6 +343,13 @@ async function workflowPage(id) {
           el('td', {}, step.stage),
           el('td', {}, bar(step.counts.done, step.counts.total), step.counts.failed ? ` (${step.counts.failed} failed)` : ''),
           el('td', { class: 'error' }, errorText(step.error)),
+          el(
+            'td',
+            {},
+            status === 'failed' || status === 'cancelled'
+              ? el('button', { type: 'button', 'data-retry-from': step.id, onclick: () => void act('retry', { from: step.name }, `retry from ${step.name}`) }, 'Retry from here')
+              : '',
+          ),
         ),
       ),
     );
@@ -320,7 +360,16 @@ async function workflowPage(id) {
     const parts = [];
     for (const step of failing) {
       const page = await api(`api/workflows/${encodeURIComponent(id)}/steps/${encodeURIComponent(step.id)}/tasks?status=failed&limit=20`);
-      parts.push(el('h3', {}, `Failed tasks of ${step.name}`), el('ul', {}, ...page.items.map((task) => el('li', { class: 'error' }, `#${task.seq}: ${errorText(task.error)}`))));
+      parts.push(
+        el('h3', {}, `Failed tasks of ${step.name}`),
+        el(
+          'ul',
+          {},
+          ...page.items.map((task) =>
+            el('li', { class: 'error' }, `#${task.seq}: ${errorText(task.error)}`, task.error?.stack ? el('details', {}, el('summary', {}, 'stack'), el('pre', { 'data-testid': 'stack' }, task.error.stack)) : ''),
+          ),
+        ),
+      );
     }
     errors.replaceChildren(...(parts.length ? [el('h2', {}, 'Errors'), ...parts] : []));
   };
@@ -373,8 +422,8 @@ async function nodesPage() {
     el(
       'table',
       { 'data-testid': 'nodes' },
-      el('thead', {}, el('tr', {}, ...['id', 'host', 'pid', 'started', 'last heartbeat', 'live'].map((h) => el('th', {}, h)))),
-      el('tbody', {}, ...page.items.map((n) => el('tr', {}, el('td', {}, n.id), el('td', {}, n.host), el('td', {}, n.pid), el('td', {}, time(n.startedAt)), el('td', {}, time(n.heartbeatAt)), el('td', {}, n.live ? 'yes' : 'no')))),
+      el('thead', {}, el('tr', {}, ...['id', 'host', 'pid', 'runs steps', 'started', 'last heartbeat', 'live'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, ...page.items.map((n) => el('tr', {}, el('td', {}, n.id), el('td', {}, n.host), el('td', {}, n.pid), el('td', {}, (n.handlers ?? []).join(', ') || 'any'), el('td', {}, time(n.startedAt)), el('td', {}, time(n.heartbeatAt)), el('td', {}, n.live ? 'yes' : 'no')))),
     ),
   );
 }

@@ -7,7 +7,7 @@ import type { JobStatus, TaskRecord } from '../../backends/backend.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { notFound } from '../http-errors.js';
 import { defineRoute } from '../route.js';
-import { TASK_STATUSES, pageSchema, taskSchema, taskView } from '../views.js';
+import { TASK_STATUSES, pageSchema, taskSchema, taskView, taskViewWithStack } from '../views.js';
 
 const SCAN_LIMIT = 5_000;
 const READ_PAGE = 500;
@@ -39,7 +39,7 @@ export default defineRoute<{ id: string; step: string }, Query>({
     },
     response: { 200: pageSchema(taskSchema) },
   },
-  async handler({ params, query }, { backend }) {
+  async handler({ params, query }, { backend, stacks }) {
     const step = await backend.getStep(params.id, params.step);
     if (step === null) throw notFound(`no step ${JSON.stringify(params.step)} in workflow ${JSON.stringify(params.id)}`);
     let afterSeq = query.cursor === undefined ? 0 : decodeCursor<{ seq: number }>(query.cursor, { seq: 'number' }).seq;
@@ -60,6 +60,6 @@ export default defineRoute<{ id: string; step: string }, Query>({
     }
     // A full page, or a scan cut short: there may be more after afterSeq.
     const nextCursor = more ? encodeCursor({ seq: afterSeq }) : null;
-    return { items: items.map(taskView), nextCursor };
+    return { items: items.map(stacks ? taskViewWithStack : taskView), nextCursor };
   },
 });

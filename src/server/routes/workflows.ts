@@ -1,4 +1,4 @@
-/** GET /api/workflows: newest first, filtered by name and status, a page at a time. */
+/** GET /api/workflows: newest first, filtered by name, business key and status, a page at a time. */
 import type { WorkflowStatus } from '../../backends/backend.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { defineRoute } from '../route.js';
@@ -6,6 +6,7 @@ import { WORKFLOW_STATUSES, pageSchema, workflowSchema, workflowView } from '../
 
 interface Query {
   name?: string;
+  key?: string;
   status?: WorkflowStatus;
   cursor?: string;
   limit: number;
@@ -21,6 +22,7 @@ export default defineRoute<Record<string, string>, Query>({
       additionalProperties: false,
       properties: {
         name: { type: 'string', minLength: 1, maxLength: 500 },
+        key: { type: 'string', minLength: 1, maxLength: 1000 },
         status: { type: 'string', enum: [...WORKFLOW_STATUSES] },
         cursor: { type: 'string', minLength: 1, maxLength: 2000 },
         limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
@@ -33,6 +35,7 @@ export default defineRoute<Record<string, string>, Query>({
     const rows = await backend.listWorkflows({
       limit: query.limit + 1,
       ...(query.name === undefined ? {} : { name: query.name }),
+      ...(query.key === undefined ? {} : { key: query.key }),
       ...(query.status === undefined ? {} : { status: query.status }),
       ...(before === undefined ? {} : { before: { createdAt: before.createdAt, id: before.id } }),
     });

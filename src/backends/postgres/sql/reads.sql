@@ -33,6 +33,19 @@ WHERE business_key = $1
 ORDER BY created_at DESC, id DESC
 LIMIT $6;
 
+-- name: countWorkflows
+-- ($1 name or null)
+SELECT status, COUNT(*)::int AS n FROM workflows
+WHERE ($1::text IS NULL OR name = $1)
+GROUP BY status;
+
+-- name: countWorkflowsByKey
+-- ($1 key, $2 name or null) Its own query so that the workflows_by_key index serves it.
+SELECT status, COUNT(*)::int AS n FROM workflows
+WHERE business_key = $1
+  AND ($2::text IS NULL OR name = $2)
+GROUP BY status;
+
 -- name: getSteps
 -- Execution order first; steps that never started follow in declaration order.
 SELECT s.workflow_id, s.id, s.name, s.handler, s.data, s.options, s.deps, a.id AS anchor_id, s.anchor_phase, s.anchor_seq,

@@ -65,6 +65,18 @@ WHERE business_key = @key
 ORDER BY created_at DESC, id DESC
 LIMIT @limit;
 
+-- name: countWorkflows
+SELECT status, COUNT(*) AS n FROM workflows
+WHERE (@name IS NULL OR name = @name)
+GROUP BY status;
+
+-- name: countWorkflowsByKey
+-- Its own query so that the workflows_by_key index serves it.
+SELECT status, COUNT(*) AS n FROM workflows
+WHERE business_key = @key
+  AND (@name IS NULL OR name = @name)
+GROUP BY status;
+
 -- name: expiredWorkflows
 SELECT id FROM workflows WHERE expires_at <= ? LIMIT ?;
 
