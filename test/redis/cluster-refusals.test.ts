@@ -37,6 +37,7 @@ describe.skipIf(unsupported !== null)(`Redis Cluster refusals${unsupported === n
 
   it('refuses a keyed rate limit when the workflow is started, naming the step', async () => {
     await cluster.start();
+    await DeFlow.unregister();
     await DeFlow.register({ backend: cluster.url, prefix: randomPrefix('refusals') }).ready();
     await DeFlow.setRateLimit('crm', { max: 5, per: 1000 });
     const workflow = WorkFlow.create('keyed-rate')
