@@ -24,6 +24,7 @@ import { nodeLosses } from './node-losses.js';
 import { priorities } from './priorities.js';
 import { processEvents } from './process-events.js';
 import { processes } from './processes.js';
+import { queues } from './queues.js';
 import { rateLimitProcesses } from './rate-limit-processes.js';
 import { rateLimits } from './rate-limits.js';
 import { retry } from './retry.js';
@@ -54,6 +55,7 @@ export function runConformance(backend: BackendUnderTest): void {
     concurrencyLimits(context);
     rateLimits(context);
     priorities(context);
+    queues(context);
   });
 }
 

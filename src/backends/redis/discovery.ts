@@ -11,6 +11,7 @@
 import type { Redis } from 'ioredis';
 import createDebug from 'debug';
 import type { RunnableStep, RunnableSteps } from '../backend.js';
+import { servesStep } from '../policy.js';
 import { toRunnable } from '../stored-records.js';
 import type { HintIndex } from './hint-index.js';
 import type { KeySpace } from './keys.js';
@@ -78,12 +79,19 @@ export class Discovery {
     return this.offered.has(`${workflowId}\u0000${stepId}`);
   }
 
-  async runnableSteps(limit: number): Promise<RunnableSteps> {
+  /**
+   * With `queues`, steps of other queues are left out of the answer (their hints stay: they
+   * have work for other nodes). The hints are not split by queue yet: a node reads them in
+   * workflow order whatever their queues (see docs/backends/redis.md#queues).
+   */
+  async runnableSteps(limit: number, queues?: readonly string[]): Promise<RunnableSteps> {
+    const serves = (entry: { step: RunnableStep }) => queues === undefined || servesStep(queues, entry.step.options);
     if (this.offered.size > 0 && performance.now() - this.lastGlobalRead < GLOBAL_READ_MS) {
-      const entries = [...this.offered.values()];
+      const entries = [...this.offered.values()].filter(serves);
       this.offered.clear();
       entries.sort(claimOrder);
-      return { steps: entries.slice(0, limit).map((entry) => entry.step), now: Date.now() + this.clockOffset, nextRunAt: null };
+      // Only other queues' steps were offered: read the hints as usual.
+      if (entries.length > 0) return { steps: entries.slice(0, limit).map((entry) => entry.step), now: Date.now() + this.clockOffset, nextRunAt: null };
     }
     this.offered.clear();
     const g = this.keys.global;
@@ -135,8 +143,9 @@ export class Discovery {
       }
     }
     await this.hints.drop(drops);
-    found.sort(claimOrder);
-    return { steps: found.slice(0, limit).map((entry) => entry.step), now, nextRunAt };
+    const mine = found.filter(serves);
+    mine.sort(claimOrder);
+    return { steps: mine.slice(0, limit).map((entry) => entry.step), now, nextRunAt };
   }
 
   /** Checks the next `count` unfinished workflows and repairs their hints and index entries. */

@@ -56,6 +56,7 @@ const QUERY_NAMES = [
   'resetStepFresh',
   'resumeStep',
   'allChildrenOf',
+  'queueCounts',
   // jobs.sql
   'insertJob',
   'claimHook',
