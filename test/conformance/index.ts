@@ -24,6 +24,7 @@ import { nodeLosses } from './node-losses.js';
 import { priorities } from './priorities.js';
 import { processEvents } from './process-events.js';
 import { processes } from './processes.js';
+import { queueProcesses } from './queue-processes.js';
 import { queues } from './queues.js';
 import { rateLimitProcesses } from './rate-limit-processes.js';
 import { rateLimits } from './rate-limits.js';
@@ -71,5 +72,6 @@ export function runProcessConformance(backend: BackendUnderTest): void {
     processEvents(context);
     concurrencyProcesses(context);
     rateLimitProcesses(context);
+    queueProcesses(context);
   });
 }

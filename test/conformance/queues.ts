@@ -39,6 +39,9 @@ export function queues(t: Conformance): void {
       const backlog: string[] = [];
       for (let i = 0; i < 120; i++) backlog.push(await stored(`backlog-${i}`));
       const billing = await stored('billing', 'billing');
+      // A fresh registration: nothing remembered of the workflows this one created.
+      await DeFlow.unregister();
+      await t.register({ worker: false });
       const backend = await backendOf();
       const mine = await backend.runnableSteps(100, ['billing']);
       expect(mine.steps.map((step) => step.workflowId)).toEqual([billing]);

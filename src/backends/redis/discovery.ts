@@ -80,9 +80,9 @@ export class Discovery {
   }
 
   /**
-   * With `queues`, steps of other queues are left out of the answer (their hints stay: they
-   * have work for other nodes). The hints are not split by queue yet: a node reads them in
-   * workflow order whatever their queues (see docs/backends/redis.md#queues).
+   * With `queues`, only those queues' hint sets are read (lua/lib/queue-hints.lua), and steps
+   * of other queues in a hinted workflow are left out of the answer (their hints stay: they have
+   * work for other nodes). Without: the default queue's set, every queue's steps.
    */
   async runnableSteps(limit: number, queues?: readonly string[]): Promise<RunnableSteps> {
     const serves = (entry: { step: RunnableStep }) => queues === undefined || servesStep(queues, entry.step.options);
@@ -102,13 +102,15 @@ export class Discovery {
     let head: Reply[] | null = null;
     const readHints = recent.length === 0 || performance.now() - this.lastGlobalRead >= GLOBAL_READ_MS;
     const calls: BatchCall[] = recent.map((id) => this.checkCall(id, limit));
-    if (readHints) calls.unshift({ script: 'hints', keys: [g.runnable], args: [limit] });
+    // Each served queue's hint set (lua/lib/queue-hints.lua): another queue's backlog is not read.
+    const hintsCall: BatchCall = { script: 'hints', keys: [g.runnable], args: [limit, ...(queues ?? [])] };
+    if (readHints) calls.unshift(hintsCall);
     const answers = await this.scripts.batch(calls);
     if (readHints) head = this.hintsReply(answers.shift());
     const checks = new Map<string, Check>();
     recent.forEach((id, i) => checks.set(id, this.parseCheck(id, answers[i])));
     const anySteps = [...checks.values()].some((check) => check.kind === 'ok' && check.steps.length > 0);
-    if (head === null && !anySteps) head = this.hintsReply((await this.scripts.batch([{ script: 'hints', keys: [g.runnable], args: [limit] }]))[0]);
+    if (head === null && !anySteps) head = this.hintsReply((await this.scripts.batch([hintsCall]))[0]);
     const due = head === null ? [] : list(head[1]).map(text);
     const unchecked = due.filter((id) => !checks.has(id));
     if (unchecked.length > 0) {
@@ -176,7 +178,7 @@ export class Discovery {
     }
     const g = this.keys.global;
     this.scripts
-      .run('unindex-workflow', [g.active, g.bytime, g.byname, g.wmeta, g.runnable, g.hintv, g.expiry, g.bykey, g.wkey], [id, '', '', ''])
+      .run('unindex-workflow', [g.active, g.bytime, g.byname, g.wmeta, g.runnable, g.hintv, g.expiry, g.bykey, g.wkey, g.wqueues], [id, '', '', ''])
       .catch((error: unknown) => debug('unindexing the vanished workflow %s failed: %O', id, error));
   }
 
