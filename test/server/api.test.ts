@@ -5,8 +5,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
+import { WorkFlow } from '../../src/index.js';
 import { defineRoute } from '../../src/server/index.js';
-import { AUTH, OTHER_TOKEN, TOKEN, chain, cleanup, parseExposition, registerSqlite, serve, total } from './helpers.js';
+import { AUTH, OTHER_TOKEN, TOKEN, chain, cleanup, parseExposition, registerSqlite, serve, total, work } from './helpers.js';
 
 let app: FastifyInstance | undefined;
 afterEach(async () => {
@@ -143,7 +144,7 @@ describe('server API (sqlite)', () => {
     expect((await get(`${tasks.replace('/steps/1/', '/steps/9/')}`)).status).toBe(404);
 
     const nodes = await get('/api/nodes');
-    expect(nodes.body.items).toMatchObject([{ pid: process.pid, live: true }]);
+    expect(nodes.body.items).toMatchObject([{ pid: process.pid, live: true, queues: ['default'] }]);
     expect((await get('/healthz', {})).body.liveNodes).toBe(1);
   });
 
@@ -194,5 +195,15 @@ describe('server API (sqlite)', () => {
     expect(total(samples, 'deflow_task_duration_seconds_count', 'workflow="metered"')).toBe(7);
     expect(total(samples, 'deflow_claim_latency_seconds_count')).toBeGreaterThan(0);
     expect(total(samples, 'deflow_live_nodes')).toBe(1);
+  });
+
+  it('counts ready jobs by queue, for a queue no node serves', async () => {
+    await registerSqlite();
+    app = await serve();
+    const waiting = WorkFlow.create('billed').addStep({ step: work, tasks: [{ n: 1 }, { n: 2 }, { n: 3 }], options: { queue: 'billing' } }).run();
+    await waiting.started();
+    const samples = parseExposition((await app.inject({ url: '/metrics', headers: AUTH })).body);
+    expect(total(samples, 'deflow_queue_jobs', 'queue="billing"', 'state="ready"')).toBe(3);
+    expect(total(samples, 'deflow_queue_jobs', 'queue="billing"', 'state="leased"')).toBe(0);
   });
 });

@@ -98,7 +98,7 @@ SELECT known, changed, status, events, pg_backend_pid() AS pid FROM control_work
 SELECT s.queue,
        sum(CASE WHEN s.stage = 'tasks' THEN s.next_seq - s.fresh_cursor ELSE 0 END
            + (SELECT count(*) FROM jobs j WHERE j.step_pk = s.pk
-                AND (j.status = 'requeued' OR (j.status = 'fresh' AND s.stage IN ('before', 'after') AND j.seq IN (0, 2147483647)))
+                AND (j.status = 'requeued' OR (j.status = 'fresh' AND j.seq = CASE s.stage WHEN 'before' THEN 0 WHEN 'after' THEN 2147483647 END))
                 AND (j.run_at IS NULL OR j.run_at <= now())))::float8 AS ready,
        sum((SELECT count(*) FROM jobs j WHERE j.step_pk = s.pk AND j.status = 'leased')
            + (SELECT coalesce(sum(l.hi - l.lo + 1), 0) FROM leases l WHERE l.step_pk = s.pk))::float8 AS leased

@@ -164,7 +164,7 @@ SELECT pk, status FROM steps WHERE anchor_pk = ? ORDER BY anchor_seq;
 SELECT s.queue AS queue,
   sum(CASE WHEN s.stage = 'tasks' THEN s.next_seq - s.fresh_cursor ELSE 0 END)
     + sum((SELECT count(*) FROM jobs j WHERE j.id BETWEEN s.pk * 67108864 AND s.pk * 67108864 + 67108863
-             AND (j.status = 4 OR (j.status = 0 AND (j.id = s.pk * 67108864 OR j.id = s.pk * 67108864 + 67108863)))
+             AND (j.status = 4 OR (j.status = 0 AND j.id = CASE s.stage WHEN 'before' THEN s.pk * 67108864 WHEN 'after' THEN s.pk * 67108864 + 67108863 END))
              AND j.run_at <= @now)) AS ready,
   sum((SELECT count(*) FROM jobs j WHERE j.id BETWEEN s.pk * 67108864 AND s.pk * 67108864 + 67108863 AND j.status = 1))
     + sum((SELECT coalesce(sum(l.hi - l.lo + 1), 0) FROM leases l WHERE l.step_pk = s.pk)) AS leased
