@@ -149,7 +149,7 @@ export class SqliteBackend implements Backend {
     // Held-back steps whose waitTimeout ran out fail first (a write only when one is due).
     if (this.nextWaitDue() <= now) this.write((machine) => this.expireWaits(machine, limit));
     const rows = this.database().transaction(() => ({
-      steps: this.q.runnableSteps.all({ now, limit, queues: queues === undefined ? null : JSON.stringify(queues) }) as (StepRow & { workflow_name: string })[],
+      steps: (queues === undefined ? this.q.runnableStepsAnyQueue.all({ now, limit }) : this.q.runnableSteps.all({ now, limit, queues: JSON.stringify(queues) })) as (StepRow & { workflow_name: string })[],
       nextJob: (this.q.nextRunAt.get(now) as { next: number | null }).next,
       nextTimer: (this.q.nextTimerAt.get() as { next: number | null }).next,
       waitDue: this.nextWaitDue(),

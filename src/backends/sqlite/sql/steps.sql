@@ -105,12 +105,14 @@ SELECT e.on_cond, s.status FROM step_edges e JOIN steps s ON s.pk = e.parent_pk 
 -- Running steps whose current stage has a claimable job, highest priority first, then oldest
 -- workflow first (paused and cancelled workflows have none). A step whose rate limit has no
 -- room now is left out (nextRateStart says when).
--- @queues (a JSON array, or null for every queue): only steps of those queues, read through
--- steps_running_by_queue, so a node never reads another queue's backlog.
+-- @queues (a JSON array): only steps of those queues, read through steps_running_by_queue, so
+-- a node never reads another queue's backlog. runnableStepsAnyQueue (statements.ts) is this
+-- query without the line marked @queue-filter, for every queue.
 -- (67108864 = 2^26: job ids are step_pk * 2^26 + slot, see jobs.sql.)
 SELECT s.*, w.name AS workflow_name FROM steps s
 JOIN workflows w ON w.id = s.workflow_id
-WHERE s.status = 'running' AND (@queues IS NULL OR s.queue IN (SELECT value FROM json_each(@queues)))
+WHERE s.status = 'running'
+AND s.queue IN (SELECT value FROM json_each(@queues)) -- @queue-filter
 AND w.status IN ('pending', 'running') AND (
   (s.stage = 'tasks' AND (
     s.rate_limit IS NULL OR NOT EXISTS (
