@@ -63,6 +63,13 @@ describe('examples', () => {
     expect(result.stdout).toContain('globex: 4 calls, at most 3 in any 1000 ms');
   });
 
+  it('queues runs the payment step in the billing service, which owns its code', async () => {
+    const result = await run([join(ROOT, 'examples/queues/main.js')]);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toContain('charge ran in the billing service');
+    expect(result.stdout).toContain('ship ran in the order service');
+  });
+
   it('invoices adds a fallback step from afterAll for the bounced invoice', async () => {
     const result = await run([CLI, 'run', join(ROOT, 'examples/invoices/workflow.ts')]);
     expect(result.code).toBe(0);

@@ -330,6 +330,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
           drainTimeoutMs: this.options.drainTimeout,
           poolSize: this.options.poolSize,
           stepDirs: this.options.stepDirs,
+          queues: this.options.queues,
           clock: systemClock,
         },
         (problem) => this.#onProblem(problem),

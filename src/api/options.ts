@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { BackendInput, RedisConnectionOptions } from '../backends/registry.js';
-import { DEFAULT_MAX_NODE_LOSSES } from '../backends/policy.js';
+import { DEFAULT_MAX_NODE_LOSSES, DEFAULT_QUEUE } from '../backends/policy.js';
 import type { ResolvedStepOptions, StoredWorkflowOptions } from '../backends/records.js';
 import { ValidationError } from '../errors.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../engine/json.js';
@@ -68,6 +68,11 @@ export interface StepOptions {
   rateLimit?: string | KeyedRateLimit;
   /** Which runnable step a node claims first: higher first, FIFO (oldest workflow) within one priority. Default 0. */
   priority?: number;
+  /**
+   * The named queue the step's jobs go to: only nodes registered with this queue
+   * (`DeFlow.register({ queues })`) run them. Default `'default'`.
+   */
+  queue?: string;
 }
 
 /** A rate limit with one bucket per value at `key` (a dotted path into task data). */
@@ -102,7 +107,7 @@ const LIMIT_KEYS = ['globalConcurrency', 'concurrencyKey', 'keyConcurrency'] as 
 const MAX_CONCURRENCY = 2_147_483_647;
 
 /** Options without a default value (absent from DEFAULT_STEP_OPTIONS, absent from steps that do not set them). */
-const OPTIONAL_STEP_OPTION_KEYS = ['rateLimit', 'priority'] as const;
+const OPTIONAL_STEP_OPTION_KEYS = ['rateLimit', 'priority', 'queue'] as const;
 const STEP_OPTION_KEYS = [...Object.keys(DEFAULT_STEP_OPTIONS), ...LIMIT_KEYS, ...OPTIONAL_STEP_OPTION_KEYS] as (keyof StepOptions)[];
 /** Priorities are kept as 32-bit integers by every backend. */
 const MAX_PRIORITY = 2_147_483_647;
@@ -170,6 +175,8 @@ export interface RegisterOptions {
    * `iterateResults`). Default 10000; `Infinity` loads every task, as earlier versions always did.
    */
   resultTasks?: number;
+  /** The queues whose steps this process runs (step option `queue`). Default `['default']`. */
+  queues?: string[];
 }
 
 export interface ResolvedRegisterOptions {
@@ -191,6 +198,7 @@ export interface ResolvedRegisterOptions {
   maxPayloadBytes: number;
   startupTimeout: number;
   resultTasks: number;
+  queues: string[];
 }
 
 const REGISTER_KEYS = [
@@ -209,6 +217,7 @@ const REGISTER_KEYS = [
   'maxPayloadBytes',
   'startupTimeout',
   'resultTasks',
+  'queues',
 ] as const;
 
 export const DEFAULT_BACKEND = 'sqlite:./.deflow/deflow.db';
@@ -274,6 +283,11 @@ function pickStepOptions(options: Record<string, unknown>, where: string): Parti
     }
     out.priority = priority;
   }
+  // The default queue is not stored: steps without one (and steps stored before queues) read as 'default'.
+  if (options.queue !== undefined) {
+    const queue = checkQueueName(options.queue, `${where}.queue`);
+    if (queue !== DEFAULT_QUEUE) out.queue = queue;
+  }
   return out;
 }
 
@@ -325,6 +339,28 @@ export function checkRateLimitName(value: unknown, where: string): string {
   const name = checkNoNul(nonEmptyString(value, where), where);
   if (name.length > 200) throw new ValidationError(`${where} must be at most 200 characters, got ${name.length}`);
   return name;
+}
+
+/** Queue names are index keys in every backend (and part of Redis key names): kept short. */
+const MAX_QUEUE_NAME = 100;
+
+/** A queue name: 1 to 100 characters, no control character, no comma (`--queues a,b` lists them). */
+export function checkQueueName(value: unknown, where: string): string {
+  const name = nonEmptyString(value, where);
+  if (name.length > MAX_QUEUE_NAME) throw new ValidationError(`${where} must be at most ${MAX_QUEUE_NAME} characters, got ${name.length}`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f,]/.test(name)) {
+    throw new ValidationError(`${where} must not contain control characters or commas, got ${describe(name)}`);
+  }
+  return name;
+}
+
+/** `DeFlow.register` queues: a non-empty list of queue names, duplicates dropped. */
+export function checkQueueList(value: unknown, where: string): string[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new ValidationError(`${where} must be a non-empty array of queue names, e.g. ['default', 'billing'], got ${describe(value)}`);
+  }
+  return [...new Set(value.map((queue, i) => checkQueueName(queue, `${where}[${i}]`)))];
 }
 
 /** `DeFlow.setRateLimit` options: at most `max` task starts in any window of `per` milliseconds. */
@@ -449,6 +485,7 @@ export function checkRegisterOptions(value: unknown, env: NodeJS.ProcessEnv = pr
         : options.resultTasks === Infinity
           ? Infinity
           : integer(options.resultTasks, `${where}.resultTasks`, 0, ' (tasks, or Infinity)'),
+    queues: options.queues === undefined ? [DEFAULT_QUEUE] : checkQueueList(options.queues, `${where}.queues`),
   };
 }
 

@@ -20,6 +20,7 @@ import { signalWorkflow } from './signals.js';
 import { checkWorkflowOptions, publicRateLimit } from './options.js';
 import type { ResolvedWorkflowOptions, WorkflowOptions } from './options.js';
 import { checkRateLimitsSet } from './rate-limit-check.js';
+import { warnUnservedQueues } from './queue-check.js';
 import { loadWorkflowResult } from './results.js';
 import type { WorkflowResult } from './results.js';
 import { stepFromRecord } from './step.js';
@@ -393,6 +394,7 @@ export class WorkFlow {
     if (this.#follower.wanted) this.#follower.subscribe(deflow, node.hub, backend);
     const steps = await buildSteps(this.name, this.#drafts, deps, this.#resolvedOptions.stored.stepDefaults, deflow.options.stepDirs);
     await checkRateLimitsSet(backend, this.name, steps);
+    await warnUnservedQueues(backend, this.name, steps, deflow.options.worker ? deflow.options.queues : []);
     this.#drafts.length = 0;
     if (!deflow.options.worker) warnAboutScriptHandlers(this.name, steps);
     const replaced = this.#resolvedOptions.replaceByName ? (await unfinishedByName(backend, this.name)).filter((id) => id !== this.id) : [];

@@ -225,6 +225,8 @@ export interface AdoptRequest {
   handlers: readonly string[];
   /** At most this many jobs per adopted step (the backend also caps at the step's taskConcurrency). */
   limit: number;
+  /** Queues this node serves; only steps of one of them are adopted. Absent: `['default']`. */
+  queues?: readonly string[];
 }
 
 export interface AdoptedStep {
@@ -387,6 +389,8 @@ export interface NewNode {
   host: string;
   pid: number;
   handlers: string[];
+  /** Queues whose steps the node runs (docs/concepts.md#queues); absent: `['default']`. */
+  queues?: string[];
   leaseMs: number;
 }
 
@@ -417,6 +421,13 @@ export interface RateLimit {
   name: string;
   max: number;
   perMs: number;
+}
+
+/** Jobs of one queue (the step option `queue`): claimable now (ready) and held by nodes (leased). */
+export interface QueueCount {
+  queue: string;
+  ready: number;
+  leased: number;
 }
 
 export interface RecoverResult {
@@ -469,9 +480,12 @@ export interface Backend {
   // --- work ---------------------------------------------------------------------------------
   /**
    * Steps that have claimable jobs now (a step whose rate limit allows no start now is left
-   * out), highest `priority` first, then oldest workflow first, then run index.
+   * out), highest `priority` first, then oldest workflow first, then run index. With `queues`:
+   * only steps of those queues (the step option `queue`, `'default'` when absent), found through
+   * an index by queue, so a node is never kept from its queue's work by another queue's backlog;
+   * without: every queue.
    */
-  runnableSteps(limit: number): Promise<RunnableSteps>;
+  runnableSteps(limit: number, queues?: readonly string[]): Promise<RunnableSteps>;
   /** Leases up to `limit` ready jobs of one step to a node. */
   claim(request: ClaimRequest): Promise<ClaimResult>;
   /** Records outcomes (fenced), fires transitions, optionally claims the next batch. */
@@ -527,6 +541,11 @@ export interface Backend {
   /** Takes jobs back from nodes whose lease expired (one node loss each, the node-loss rule) and removes those nodes. */
   recoverExpired(limit: number): Promise<RecoverResult>;
   listNodes(): Promise<NodeRecord[]>;
+  /**
+   * Optional: ready and leased jobs per queue, for metrics (queues with neither are left out).
+   * Redis has none yet: its jobs live in per-workflow keys, with no index to count them by queue.
+   */
+  queueCounts?(): Promise<QueueCount[]>;
 
   // --- events -------------------------------------------------------------------------------
   /** Publishes events to every subscriber in every process. */

@@ -27,3 +27,21 @@ export function lostForGood(lostCount: number, maxNodeLosses: number): boolean {
  * end cancel gives. The one list every backend checks, handed to Lua and SQL as a parameter.
  */
 export const RETRYABLE_STATUSES: readonly string[] = ['failed', 'cancelled'];
+
+/**
+ * The queue of a step that names none (and of steps stored before queues existed), and the one
+ * queue of a node that lists none. Backends store no queue for it, so their indexes read an
+ * absent queue as this one.
+ */
+export const DEFAULT_QUEUE = 'default';
+export const DEFAULT_QUEUES: readonly string[] = Object.freeze([DEFAULT_QUEUE]);
+
+/** A step's queue: its stored option, or the default. */
+export function queueOf(options: { queue?: unknown }): string {
+  return typeof options.queue === 'string' && options.queue !== '' ? options.queue : DEFAULT_QUEUE;
+}
+
+/** Whether a node serving `queues` (absent: the default queue) runs a step with these options. */
+export function servesStep(queues: readonly string[] | undefined, options: { queue?: unknown }): boolean {
+  return (queues ?? DEFAULT_QUEUES).includes(queueOf(options));
+}

@@ -80,6 +80,8 @@ export interface ResolvedStepOptions {
   rateLimitKey?: string;
   /** Claim order among runnable steps: higher first; absent = 0. */
   priority?: number;
+  /** The named queue of its jobs: only nodes serving it claim them; absent = 'default'. */
+  queue?: string;
 }
 
 /** Workflow-level options as stored. */
@@ -194,4 +196,6 @@ export interface NodeRecord {
   leaseExpiresAt: number;
   /** Handler keys the node announced it can run (informational). */
   handlers: string[];
+  /** Queues the node serves (`['default']` for nodes registered before queues existed). */
+  queues: string[];
 }

@@ -22,6 +22,8 @@ export interface NodeOptions {
   poolSize: number;
   /** Directories this node may import step modules from (module-policy.ts); empty: the working directory. */
   stepDirs?: readonly string[];
+  /** Queues whose steps this node runs (step option `queue`); default `['default']`. */
+  queues?: readonly string[];
   /** Where the node reads time and sets its timers; the system clock by default. */
   clock?: Clock;
 }

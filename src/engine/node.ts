@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import createDebug from 'debug';
 import type { Backend, BackendEvent, ClaimedJob, CompleteResult, JobOutcome } from '../backends/backend.js';
+import { DEFAULT_QUEUES } from '../backends/policy.js';
 import { systemClock } from '../clock.js';
 import type { Clock } from '../clock.js';
 import { DeflowError, LeaseLostError, WORKFLOW_CANCELLED, deserializeError } from '../errors.js';
@@ -72,6 +73,11 @@ export class WorkerNode implements StepRunnerHost {
   private readonly repeats: RepeatFilter;
   private readonly reportedCorrupt = new Set<string>();
 
+  /** Queues whose steps this node runs. */
+  get queues(): readonly string[] {
+    return this.options.queues ?? DEFAULT_QUEUES;
+  }
+
   get stepDirs(): readonly string[] {
     return this.options.stepDirs ?? [];
   }
@@ -100,7 +106,7 @@ export class WorkerNode implements StepRunnerHost {
       clock: this.clock,
       onResult: (result, sent) => this.onCompleted(result, sent),
       onError: (error) => this.problem('complete', error),
-      adopt: () => (this.accepting ? { nodeId: this.id, handlers: registeredKeys(), limit: this.options.maxBatch } : undefined),
+      adopt: () => (this.accepting ? { nodeId: this.id, handlers: registeredKeys(), limit: this.options.maxBatch, queues: this.queues } : undefined),
     });
     this.executionHooks = {
       onTaskStart: (event) => this.batcher.addEvent(event),
@@ -352,6 +358,7 @@ export class WorkerNode implements StepRunnerHost {
       host: hostname(),
       pid: process.pid,
       handlers: registeredKeys(),
+      queues: [...this.queues],
       leaseMs: this.options.leaseMs,
     });
   }

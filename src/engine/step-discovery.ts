@@ -141,7 +141,7 @@ export class StepDiscovery {
   }
 
   private async discoverOnce(): Promise<void> {
-    const { steps, nextRunAt, now } = await this.host.backend.runnableSteps(STEPS_PER_ROUND);
+    const { steps, nextRunAt, now } = await this.host.backend.runnableSteps(STEPS_PER_ROUND, this.host.queues);
     for (const step of steps) {
       const existing = this.runners.get(step.workflowId, step.stepId);
       if (existing !== undefined) {

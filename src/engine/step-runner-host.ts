@@ -29,6 +29,8 @@ export interface StepRunnerHost extends JobNode {
   readonly views: ViewFactory;
   readonly executionHooks: ExecutionHooks;
   readonly maxBatch: number;
+  /** Queues this node serves: discovery and adoption look at their steps only. */
+  readonly queues: readonly string[];
   /** Times jobs (the hold target adapts to their duration) and task timeouts. */
   readonly clock: Clock;
   /** False while draining or stopped: runners stop claiming. */

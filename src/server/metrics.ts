@@ -36,6 +36,22 @@ export function createMetrics(backend: Backend, counts: StatusCounts): ServerMet
       this.set(nodes.filter((node) => node.leaseExpiresAt > now).length);
     },
   });
+  const queueCounts = backend.queueCounts?.bind(backend);
+  if (queueCounts !== undefined) {
+    new Gauge({
+      name: 'deflow_queue_jobs',
+      help: 'Jobs of running steps by queue (step option queue) and state: ready (claimable now) or leased (held by a node; range leases counted whole)',
+      labelNames: ['queue', 'state'],
+      registers: [registry],
+      async collect() {
+        this.reset(); // a queue that emptied leaves the series
+        for (const { queue, ready, leased } of await queueCounts()) {
+          this.set({ queue, state: 'ready' }, ready);
+          this.set({ queue, state: 'leased' }, leased);
+        }
+      },
+    });
+  }
   const labelNames = ['workflow', 'step'] as const;
   const started = new Counter({ name: 'deflow_tasks_started_total', help: 'Task attempts started by this process', labelNames, registers: [registry] });
   const succeeded = new Counter({ name: 'deflow_tasks_succeeded_total', help: 'Task attempts that succeeded in this process', labelNames, registers: [registry] });

@@ -66,7 +66,7 @@ export function taskView(t: TaskRecord): Record<string, unknown> {
 }
 
 export function nodeView(n: NodeRecord, now: number): Record<string, unknown> {
-  return { id: n.id, host: n.host, pid: n.pid, startedAt: n.startedAt, heartbeatAt: n.heartbeatAt, leaseExpiresAt: n.leaseExpiresAt, live: n.leaseExpiresAt > now, handlers: n.handlers };
+  return { id: n.id, host: n.host, pid: n.pid, startedAt: n.startedAt, heartbeatAt: n.heartbeatAt, leaseExpiresAt: n.leaseExpiresAt, live: n.leaseExpiresAt > now, handlers: n.handlers, queues: n.queues };
 }
 
 // --- schemas (OpenAPI) ----------------------------------------------------------------------
@@ -153,6 +153,7 @@ export const nodeSchema: JsonSchema = {
     leaseExpiresAt: { type: 'number' },
     live: { type: 'boolean' },
     handlers: { type: 'array', items: { type: 'string' } },
+    queues: { type: 'array', items: { type: 'string' } },
   },
 };
 

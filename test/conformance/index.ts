@@ -25,6 +25,8 @@ import { nodeLosses } from './node-losses.js';
 import { priorities } from './priorities.js';
 import { processEvents } from './process-events.js';
 import { processes } from './processes.js';
+import { queueProcesses } from './queue-processes.js';
+import { queues } from './queues.js';
 import { rateLimitProcesses } from './rate-limit-processes.js';
 import { rateLimits } from './rate-limits.js';
 import { results } from './results.js';
@@ -58,6 +60,7 @@ export function runConformance(backend: BackendUnderTest): void {
     priorities(context);
     results(context);
     counts(context);
+    queues(context);
   });
 }
 
@@ -73,5 +76,6 @@ export function runProcessConformance(backend: BackendUnderTest): void {
     processEvents(context);
     concurrencyProcesses(context);
     rateLimitProcesses(context);
+    queueProcesses(context);
   });
 }

@@ -22,6 +22,7 @@ const NODE = 'node-runner';
 
 class TestHost implements StepRunnerHost {
   readonly nodeId = NODE;
+  readonly queues = ['default'];
   readonly views = views;
   readonly batcher: CompletionBatcher;
   readonly executionHooks: ExecutionHooks;

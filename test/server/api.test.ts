@@ -5,9 +5,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import DeFlow from '../../src/index.js';
+import DeFlow, { WorkFlow } from '../../src/index.js';
 import { defineRoute } from '../../src/server/index.js';
-import { AUTH, OTHER_TOKEN, TOKEN, chain, cleanup, parseExposition, registerSqlite, serve, total } from './helpers.js';
+import { AUTH, OTHER_TOKEN, TOKEN, chain, cleanup, parseExposition, registerSqlite, serve, total, work } from './helpers.js';
 
 let app: FastifyInstance | undefined;
 afterEach(async () => {
@@ -157,7 +157,7 @@ describe('server API (sqlite)', () => {
     expect((await get(`${tasks.replace('/steps/1/', '/steps/9/')}`)).status).toBe(404);
 
     const nodes = await get('/api/nodes');
-    expect(nodes.body.items).toMatchObject([{ pid: process.pid, live: true }]);
+    expect(nodes.body.items).toMatchObject([{ pid: process.pid, live: true, queues: ['default'] }]);
     expect((await get('/healthz', {})).body.liveNodes).toBe(1);
   });
 
@@ -232,5 +232,15 @@ describe('server API (sqlite)', () => {
     await waiting.cancel();
     const after = parseExposition((await app.inject({ url: '/metrics', headers: AUTH })).body);
     expect(total(after, 'deflow_events_delivered_total', 'event="poke"')).toBe(1);
+  });
+
+  it('counts ready jobs by queue, for a queue no node serves', async () => {
+    await registerSqlite();
+    app = await serve();
+    const waiting = WorkFlow.create('billed').addStep({ step: work, tasks: [{ n: 1 }, { n: 2 }, { n: 3 }], options: { queue: 'billing' } }).run();
+    await waiting.started();
+    const samples = parseExposition((await app.inject({ url: '/metrics', headers: AUTH })).body);
+    expect(total(samples, 'deflow_queue_jobs', 'queue="billing"', 'state="ready"')).toBe(3);
+    expect(total(samples, 'deflow_queue_jobs', 'queue="billing"', 'state="leased"')).toBe(0);
   });
 });

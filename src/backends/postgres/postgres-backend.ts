@@ -35,6 +35,7 @@ import type {
   RetryResult,
   RunControlRequest,
   RunControlResult,
+  QueueCount,
   RunnableSteps,
   TaskPage,
   WorkflowCountQuery,
@@ -43,7 +44,7 @@ import type {
 } from '../backend.js';
 import type { CreateOptions } from '../descriptor.js';
 import { NODE_LOST } from '../failures.js';
-import { DEFAULT_MAX_NODE_LOSSES, RETRYABLE_STATUSES } from '../policy.js';
+import { DEFAULT_MAX_NODE_LOSSES, DEFAULT_QUEUES, RETRYABLE_STATUSES } from '../policy.js';
 import { ProblemLog } from '../problem-log.js';
 import type { EventRecord, NodeRecord, StepRecord, TaskRecord, WorkflowRecord, WorkflowStatus } from '../records.js';
 import { clientConfig, redactUrl } from './config.js';
@@ -194,20 +195,21 @@ export class PostgresBackend implements Backend {
 
   // --- work -----------------------------------------------------------------------------------
 
-  async runnableSteps(limit: number): Promise<RunnableSteps> {
-    let rows = await this.run<RunnableRow>('runnableSteps', [limit]);
+  async runnableSteps(limit: number, queues?: readonly string[]): Promise<RunnableSteps> {
+    const only = queues === undefined ? null : [...queues];
+    let rows = await this.run<RunnableRow>('runnableSteps', [limit, only]);
     const due = rows[0];
     if (due !== undefined && due.next_timer_at !== null && due.next_timer_at <= due.now) {
       // A step's timer came due: start it (and its due neighbours), then look again.
       await this.run('startDueSteps', [DUE_STEPS_PER_ROUND]);
-      rows = await this.run<RunnableRow>('runnableSteps', [limit]);
+      rows = await this.run<RunnableRow>('runnableSteps', [limit, only]);
     }
     const waitDue = rows[0]?.next_wait_due;
     if (waitDue !== undefined && waitDue !== null && waitDue <= (rows[0]?.now ?? 0)) {
       // Held-back steps whose waitTimeout ran out fail first (an extra call only when one is due).
       const [expired] = await this.run<{ events: BackendEvent[]; pid: number }>('expireWaits', [limit]);
       this.deliverOwn(expired?.pid, expired?.events);
-      rows = await this.run<RunnableRow>('runnableSteps', [limit]);
+      rows = await this.run<RunnableRow>('runnableSteps', [limit, only]);
     }
     const first = rows[0];
     const nextRunAt = Math.min(first?.next_run_at ?? Infinity, first?.next_timer_at ?? Infinity, first?.next_wait_due ?? Infinity);
@@ -265,6 +267,7 @@ export class PostgresBackend implements Backend {
       adopt === undefined ? null : [...adopt.handlers],
       adopt?.limit ?? null,
       this.nextClaimCall(),
+      adopt === undefined ? null : [...(adopt.queues ?? DEFAULT_QUEUES)],
     ]);
     faultPoint('complete:in-transition'); // committed; this node has not read the answer
     const result: CompleteResult = { stale: row?.stale ?? [], events: this.deliverOwn(row?.pid, row?.events) };
@@ -283,7 +286,7 @@ export class PostgresBackend implements Backend {
 
   async registerNode(node: NewNode): Promise<void> {
     const sentAt = performance.now();
-    await this.run('registerNode', [node.id, node.host || hostname(), node.pid, JSON.stringify(node.handlers), node.leaseMs]);
+    await this.run('registerNode', [node.id, node.host || hostname(), node.pid, JSON.stringify(node.handlers), node.leaseMs, JSON.stringify(node.queues ?? DEFAULT_QUEUES)]);
     this.heardBack(sentAt);
   }
 
@@ -323,6 +326,11 @@ export class PostgresBackend implements Backend {
       DEFAULT_MAX_NODE_LOSSES,
     ]);
     return { recovered: row?.recovered ?? 0, nodesRemoved: row?.nodes_removed ?? 0, events: this.deliverOwn(row?.pid, row?.events) };
+  }
+
+  async queueCounts(): Promise<QueueCount[]> {
+    const rows = await this.run<QueueCount>('queueCounts', []);
+    return rows.filter((row) => row.ready > 0 || row.leased > 0);
   }
 
   async listNodes(): Promise<NodeRecord[]> {

@@ -47,6 +47,7 @@ const QUERY_NAMES = [
   'release',
   'runnableSteps',
   'startDueSteps',
+  'queueCounts',
   'controlWorkflow',
   // rate-limits.sql
   'setRateLimit',

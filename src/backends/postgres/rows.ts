@@ -3,6 +3,7 @@
  * columns arrive parsed, but stored errors arrive as JSON text (failure records, worded here by
  * readFailure); instants arrive as epoch milliseconds (float8).
  */
+import { DEFAULT_QUEUES } from '../policy.js';
 import type { BackendEvent, ClaimResult, RunnableStep } from '../backend.js';
 import { readFailure } from '../failures.js';
 import { readForDisplay, toRunnable } from '../stored-records.js';
@@ -85,6 +86,7 @@ export interface NodeRow {
   host: string;
   pid: number;
   handlers: string[];
+  queues: string[];
   started_at: number;
   heartbeat_at: number;
   lease_expires_at: number;
@@ -201,6 +203,7 @@ export function toNodeRecord(row: NodeRow): NodeRecord {
     heartbeatAt: row.heartbeat_at,
     leaseExpiresAt: row.lease_expires_at,
     handlers: row.handlers,
+    queues: Array.isArray(row.queues) ? row.queues : [...DEFAULT_QUEUES],
   };
 }
 

@@ -8,7 +8,7 @@ import type { BackendEvent, NewAnchoredSteps, NewStep, NewTasks, NewWorkflow, Re
 import { ValidationError } from '../../errors.js';
 import { refusalError } from '../failures.js';
 import type { RefusalRecord } from '../failures.js';
-import { RETRYABLE_STATUSES } from '../policy.js';
+import { DEFAULT_QUEUE, RETRYABLE_STATUSES, queueOf } from '../policy.js';
 import type { RedisCore } from './core.js';
 import { encodeAnchoredSteps, encodeDeclaredSteps } from './encode.js';
 import type { Reads } from './reads.js';
@@ -65,6 +65,7 @@ export class Definitions {
     } catch (error) {
       throw core.link.wrap(error, 'creating a workflow');
     }
+    await this.recordQueues(workflow.id, workflow.steps, false);
     const options = workflow.options;
     const reply = await core.runWorkflow(
       'create',
@@ -93,6 +94,7 @@ export class Definitions {
 
   async addAnchoredSteps(input: NewAnchoredSteps): Promise<{ added: number }> {
     refuseOnCluster(this.core, input.steps);
+    await this.recordQueues(input.workflowId, input.steps, true);
     const reply = await this.core.runWorkflow(
       'add-steps',
       input.workflowId,
@@ -102,6 +104,17 @@ export class Definitions {
     throwIfRefused(reply);
     const { tail } = this.core.settle(input.workflowId, reply);
     return { added: Number(tail[0] ?? 0) };
+  }
+
+  /**
+   * Before steps of a queue other than 'default' are stored: the workflow's queues, so its
+   * hints go to each queue's set (lua/lib/queue-hints.lua). Nothing for default-only steps.
+   */
+  private async recordQueues(workflowId: string, steps: readonly NewStep[], exists: boolean): Promise<void> {
+    const queues = [...new Set(steps.map((step) => queueOf(step.options)))];
+    if (queues.every((queue) => queue === DEFAULT_QUEUE)) return;
+    const g = this.core.keys.global;
+    await this.core.guard(this.core.scripts.run('workflow-queues', [g.wqueues], [workflowId, queues.join(','), exists ? 1 : 0]), 'storing queues');
   }
 
   /**

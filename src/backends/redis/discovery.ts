@@ -11,6 +11,7 @@
 import type { RedisClient } from './connection.js';
 import createDebug from 'debug';
 import type { RunnableStep, RunnableSteps } from '../backend.js';
+import { servesStep } from '../policy.js';
 import { toRunnable } from '../stored-records.js';
 import type { HintIndex } from './hint-index.js';
 import type { KeySpace } from './keys.js';
@@ -78,12 +79,19 @@ export class Discovery {
     return this.offered.has(`${workflowId}\u0000${stepId}`);
   }
 
-  async runnableSteps(limit: number): Promise<RunnableSteps> {
+  /**
+   * With `queues`, only those queues' hint sets are read (lua/lib/queue-hints.lua), and steps
+   * of other queues in a hinted workflow are left out of the answer (their hints stay: they have
+   * work for other nodes). Without: the default queue's set, every queue's steps.
+   */
+  async runnableSteps(limit: number, queues?: readonly string[]): Promise<RunnableSteps> {
+    const serves = (entry: { step: RunnableStep }) => queues === undefined || servesStep(queues, entry.step.options);
     if (this.offered.size > 0 && performance.now() - this.lastGlobalRead < GLOBAL_READ_MS) {
-      const entries = [...this.offered.values()];
+      const entries = [...this.offered.values()].filter(serves);
       this.offered.clear();
       entries.sort(claimOrder);
-      return { steps: entries.slice(0, limit).map((entry) => entry.step), now: Date.now() + this.clockOffset, nextRunAt: null };
+      // Only other queues' steps were offered: read the hints as usual.
+      if (entries.length > 0) return { steps: entries.slice(0, limit).map((entry) => entry.step), now: Date.now() + this.clockOffset, nextRunAt: null };
     }
     this.offered.clear();
     const g = this.keys.global;
@@ -94,13 +102,15 @@ export class Discovery {
     let head: Reply[] | null = null;
     const readHints = recent.length === 0 || performance.now() - this.lastGlobalRead >= GLOBAL_READ_MS;
     const calls: BatchCall[] = recent.map((id) => this.checkCall(id, limit));
-    if (readHints) calls.unshift({ script: 'hints', keys: [g.runnable], args: [limit] });
+    // Each served queue's hint set (lua/lib/queue-hints.lua): another queue's backlog is not read.
+    const hintsCall: BatchCall = { script: 'hints', keys: [g.runnable], args: [limit, ...(queues ?? [])] };
+    if (readHints) calls.unshift(hintsCall);
     const answers = await this.scripts.batch(calls);
     if (readHints) head = this.hintsReply(answers.shift());
     const checks = new Map<string, Check>();
     recent.forEach((id, i) => checks.set(id, this.parseCheck(id, answers[i])));
     const anySteps = [...checks.values()].some((check) => check.kind === 'ok' && check.steps.length > 0);
-    if (head === null && !anySteps) head = this.hintsReply((await this.scripts.batch([{ script: 'hints', keys: [g.runnable], args: [limit] }]))[0]);
+    if (head === null && !anySteps) head = this.hintsReply((await this.scripts.batch([hintsCall]))[0]);
     const due = head === null ? [] : list(head[1]).map(text);
     const unchecked = due.filter((id) => !checks.has(id));
     if (unchecked.length > 0) {
@@ -135,8 +145,9 @@ export class Discovery {
       }
     }
     await this.hints.drop(drops);
-    found.sort(claimOrder);
-    return { steps: found.slice(0, limit).map((entry) => entry.step), now, nextRunAt };
+    const mine = found.filter(serves);
+    mine.sort(claimOrder);
+    return { steps: mine.slice(0, limit).map((entry) => entry.step), now, nextRunAt };
   }
 
   /** Checks the next `count` unfinished workflows and repairs their hints and index entries. */
@@ -167,7 +178,7 @@ export class Discovery {
     }
     const g = this.keys.global;
     this.scripts
-      .run('unindex-workflow', [g.active, g.bytime, g.byname, g.wmeta, g.runnable, g.hintv, g.expiry, g.bykey, g.wkey], [id, '', '', ''])
+      .run('unindex-workflow', [g.active, g.bytime, g.byname, g.wmeta, g.runnable, g.hintv, g.expiry, g.bykey, g.wkey, g.wqueues], [id, '', '', ''])
       .catch((error: unknown) => debug('unindexing the vanished workflow %s failed: %O', id, error));
   }
 

@@ -119,7 +119,7 @@ export class HintIndex {
     const g = this.keys.global;
     const calls: BatchCall[] = finished.map(([id, expireAt]) => ({
       script: 'finished',
-      keys: [g.active, g.runnable, g.hintv, g.expiry],
+      keys: [g.active, g.runnable, g.hintv, g.expiry, g.wqueues],
       args: [id, expireAt],
     }));
     if (hints.length > 0 || events.length > 0 || quiet.length > 0) {
@@ -129,7 +129,7 @@ export class HintIndex {
         quiet.length === 0 ? '' : JSON.stringify({ origin: this.origin, events: quiet }),
       ];
       for (const [id, hint] of hints) args.push(id, hint.at, hint.wv);
-      calls.push({ script: 'hint', keys: [g.runnable, g.hintv], args });
+      calls.push({ script: 'hint', keys: [g.runnable, g.hintv, g.wqueues], args });
     }
     const sent = this.scripts.batch(calls).then((replies) => {
       const failed = replies.find((reply): reply is Error => reply instanceof Error);
@@ -162,7 +162,7 @@ export class HintIndex {
     const g = this.keys.global;
     const args: (string | number)[] = [];
     for (const entry of entries) args.push(entry.workflowId, entry.wv, entry.nextAt);
-    await this.scripts.run('drop-hint', [g.runnable, g.hintv], args);
+    await this.scripts.run('drop-hint', [g.runnable, g.hintv, g.wqueues], args);
   }
 
   /** Retries queued posts now (the connection is back). */

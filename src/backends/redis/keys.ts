@@ -32,6 +32,8 @@ export interface GlobalKeys {
   runnable: string;
   /** HASH workflow id -> highest work version hinted. */
   hintv: string;
+  /** HASH workflow id -> the queues its steps use, when one is not 'default' (lua/lib/queue-hints.lua). */
+  wqueues: string;
   /** ZSET finished workflow id -> retention expiry. */
   expiry: string;
   /** ZSET node id -> lease expiry. */
@@ -67,6 +69,7 @@ export class KeySpace {
       wkey: g('wkey'),
       runnable: g('runnable'),
       hintv: g('hintv'),
+      wqueues: g('wqueues'),
       expiry: g('expiry'),
       nodes: g('nodes'),
       nodeinfo: g('nodeinfo'),

@@ -11,7 +11,8 @@
 import type { RedisClient } from './connection.js';
 import type { NewNode } from '../backend.js';
 import type { KeySpace } from './keys.js';
-import { list, text } from './records.js';
+import { DEFAULT_QUEUES } from '../policy.js';
+import { list, nodeInfoTail, text } from './records.js';
 import type { BatchCall, Scripts } from './scripts.js';
 
 export interface Registration {
@@ -41,7 +42,7 @@ export class NodeBook {
   async register(node: NewNode, host: string): Promise<Registration> {
     const g = this.keys.global;
     const reply = list(
-      await this.scripts.run('register-node', [g.nodes, g.nodeinfo, g.nodeseq], [node.id, host, node.pid, JSON.stringify(node.handlers), node.leaseMs]),
+      await this.scripts.run('register-node', [g.nodes, g.nodeinfo, g.nodeseq], [node.id, host, node.pid, nodeInfoTail(node.handlers, node.queues ?? DEFAULT_QUEUES), node.leaseMs]),
     );
     const tag = text(reply[0]);
     const previous = this.registrations.get(node.id);

@@ -1,4 +1,5 @@
 /** Redis hashes and script replies turned into contract records (and nothing else). */
+import { DEFAULT_QUEUES } from '../policy.js';
 import { readFailure } from '../failures.js';
 import { readForDisplay, UNREADABLE } from '../stored-records.js';
 import type {
@@ -143,9 +144,18 @@ export function toTaskRecord(workflowId: string, stepId: string, seq: number, da
   };
 }
 
-/** nodeinfo value: "<tag>|<leaseMs>|<startedAt>|<heartbeatAt>|<pid>|<host>|<handlers JSON>". */
+/**
+ * The end of a nodeinfo value: the handlers as JSON, then a newline and the queues as JSON (JSON
+ * text has no raw newline, so the split is unambiguous; a value without one is from before queues).
+ */
+export function nodeInfoTail(handlers: readonly string[], queues: readonly string[]): string {
+  return `${JSON.stringify(handlers)}\n${JSON.stringify(queues)}`;
+}
+
+/** nodeinfo value: "<tag>|<leaseMs>|<startedAt>|<heartbeatAt>|<pid>|<host>|<handlers JSON>\n<queues JSON>". */
 export function toNodeRecord(id: string, info: string, leaseExpiresAt: number): NodeRecord {
   const parts = info.split('|');
+  const [handlers = '[]', queues] = (parts.slice(6).join('|') || '[]').split('\n');
   return {
     id,
     host: parts[5] ?? '',
@@ -153,7 +163,8 @@ export function toNodeRecord(id: string, info: string, leaseExpiresAt: number): 
     startedAt: Number(parts[2] ?? 0),
     heartbeatAt: Number(parts[3] ?? 0),
     leaseExpiresAt,
-    handlers: readForDisplay<string[]>(parts.slice(6).join('|') || '[]', []),
+    handlers: readForDisplay<string[]>(handlers, []),
+    queues: queues === undefined ? [...DEFAULT_QUEUES] : readForDisplay<string[]>(queues, [...DEFAULT_QUEUES]),
   };
 }
 

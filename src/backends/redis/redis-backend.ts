@@ -165,10 +165,10 @@ export class RedisBackend implements Backend {
 
   // --- work -----------------------------------------------------------------------------------
 
-  runnableSteps(limit: number): Promise<RunnableSteps> {
+  runnableSteps(limit: number, queues?: readonly string[]): Promise<RunnableSteps> {
     return this.use(async ({ core }) => {
       try {
-        return await core.discovery.runnableSteps(limit);
+        return await core.discovery.runnableSteps(limit, queues);
       } catch (error) {
         throw core.link.wrap(error, 'looking for work');
       }

@@ -46,7 +46,7 @@ export class Retention {
     const g = this.core.keys.global;
     return this.core.scripts.run(
       'unindex-workflow',
-      [g.active, g.bytime, g.byname, g.wmeta, g.runnable, g.hintv, g.expiry, g.bykey, g.wkey],
+      [g.active, g.bytime, g.byname, g.wmeta, g.runnable, g.hintv, g.expiry, g.bykey, g.wkey, g.wqueues],
       [workflowId, createdAt, name, key],
     );
   }

@@ -26,7 +26,7 @@ const LUA_DIR = new URL('./lua/', import.meta.url);
 const UTF8 = { replyEncoding: 'utf8' } as const;
 const INCLUDE = /^--- @include ([a-z-]+)\s*$/gm;
 /** Libraries in dependency order (the Functions library holds all of them once). */
-const LIB_ORDER = ['number', 'core', 'machine', 'insert', 'apply', 'claim', 'release'] as const;
+const LIB_ORDER = ['number', 'queue-hints', 'core', 'machine', 'insert', 'apply', 'claim', 'release'] as const;
 
 export const WORKFLOW_SCRIPTS = [
   'create',
@@ -50,12 +50,13 @@ export const WORKFLOW_SCRIPTS = [
 /** Global scripts and how many KEYS each takes. */
 export const GLOBAL_SCRIPTS = {
   'index-workflow': 6,
-  'unindex-workflow': 9,
+  'unindex-workflow': 10,
   'drop-duplicate': 6,
-  finished: 4,
+  finished: 5,
   reopen: 2,
-  hint: 2,
-  'drop-hint': 2,
+  hint: 3,
+  'drop-hint': 3,
+  'workflow-queues': 1,
   hints: 1,
   'register-node': 3,
   heartbeat: 2,

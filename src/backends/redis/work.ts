@@ -18,6 +18,7 @@ import type {
   JobLease,
 } from '../backend.js';
 import { refusalError } from '../failures.js';
+import { DEFAULT_QUEUES } from '../policy.js';
 import { toRunnable } from '../stored-records.js';
 import type { RedisCore } from './core.js';
 import { encodeOutcomes } from './encode.js';
@@ -28,7 +29,7 @@ import { list, text } from './records.js';
 import type { BatchCall, Reply, ScriptArg } from './scripts.js';
 
 const NO_CLAIM: ScriptArg[] = [0, '', '', 0, 0];
-const NO_ADOPT: ScriptArg[] = [0, '', '', 0, 0];
+const NO_ADOPT: ScriptArg[] = [0, '', '', 0, 0, ''];
 
 function kindOf(slot: string): JobKind {
   return slot === 'b' ? 'before' : slot === 'a' ? 'after' : 'task';
@@ -281,7 +282,7 @@ export class Work {
 
   private adoptArgs(registration: Registration | null, adopt: AdoptRequest | undefined): ScriptArg[] {
     if (registration === null || adopt === undefined) return NO_ADOPT;
-    return [1, registration.tag, registration.validUntil, adopt.limit, adopt.handlers.length, ...adopt.handlers];
+    return [1, registration.tag, registration.validUntil, adopt.limit, adopt.handlers.length, ...adopt.handlers, (adopt.queues ?? DEFAULT_QUEUES).join(',')];
   }
 
   private nextArgs(registration: Registration | null, next: ClaimRequest | undefined): ScriptArg[] {

@@ -19,7 +19,7 @@ import {
 import type { StepRow, WorkflowRow } from './rows.js';
 import { nodeLost, refusalError } from '../failures.js';
 import type { StoredError } from '../failures.js';
-import { lostForGood, maxNodeLossesOf } from '../policy.js';
+import { lostForGood, maxNodeLossesOf, servesStep } from '../policy.js';
 import { readForDisplay, storedNumber, UNREADABLE } from '../stored-records.js';
 import { MAX_LEASE_SPAN, covers, isSettled, markSettled, noneSettled, unsettledIds } from './range-lease.js';
 import type { RangeLease } from './range-lease.js';
@@ -205,7 +205,7 @@ export class JobLedger {
     if (cursor !== step.fresh_cursor) this.q.advanceCursor.run(cursor, step.pk);
   }
 
-  /** Claims the first jobs of steps this transaction made runnable, for handlers the node has. */
+  /** Claims the first jobs of steps this transaction made runnable, for handlers and queues the node has. */
   adopt(adopt: AdoptRequest, events: readonly BackendEvent[], next: ClaimRequest | undefined, now: number): AdoptedStep[] {
     if (adopt.handlers.length === 0 || this.q.nodeExists.get(adopt.nodeId) === undefined) return [];
     const keys = new Set(adopt.handlers);
@@ -219,7 +219,7 @@ export class JobLedger {
       const row = this.q.stepById.get(event.workflowId, event.stepId) as StepRow | undefined;
       if (row === undefined || row.status !== 'running') continue;
       const step = runnableStep(row, (this.q.getWorkflow.get(row.workflow_id) as WorkflowRow).name);
-      if (!keys.has(step.handler.key)) continue;
+      if (!keys.has(step.handler.key) || !servesStep(adopt.queues, step.options)) continue;
       const limit = Math.min(adopt.limit, step.options.taskConcurrency);
       const claim = this.claim({ nodeId: adopt.nodeId, workflowId: event.workflowId, stepId: event.stepId, limit }, now);
       if (claim.jobs.length > 0) adopted.push({ step, claim });

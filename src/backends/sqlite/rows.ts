@@ -1,6 +1,7 @@
 /** Row shapes of the embedded schema and their mapping to contract records. */
 import type { RunnableStep } from '../backend.js';
 import { readFailure } from '../failures.js';
+import { DEFAULT_QUEUES } from '../policy.js';
 import { readForDisplay, toRunnable, UNREADABLE } from '../stored-records.js';
 import type { StoredError } from '../failures.js';
 import type { Statements } from './statements.js';
@@ -105,6 +106,7 @@ export interface NodeRow {
   host: string;
   pid: number;
   handlers: string;
+  queues: string;
   started_at: number;
   heartbeat_at: number;
   lease_expires_at: number;
@@ -244,6 +246,7 @@ export function toNodeRecord(row: NodeRow): NodeRecord {
     heartbeatAt: row.heartbeat_at,
     leaseExpiresAt: row.lease_expires_at,
     handlers: readForDisplay<string[]>(row.handlers, []),
+    queues: readForDisplay<string[]>(row.queues, [...DEFAULT_QUEUES]),
   };
 }
 

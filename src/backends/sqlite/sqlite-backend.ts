@@ -31,6 +31,7 @@ import type {
   RetryResult,
   RunControlRequest,
   RunControlResult,
+  QueueCount,
   RunnableSteps,
   TaskPage,
   WorkflowCountQuery,
@@ -38,6 +39,7 @@ import type {
   WorkflowQuery,
 } from '../backend.js';
 import type { EventRecord, NodeRecord, StepRecord, TaskRecord, WorkflowRecord, WorkflowStatus } from '../records.js';
+import { DEFAULT_QUEUES } from '../policy.js';
 import { ProblemLog } from '../problem-log.js';
 import { openDatabase, openDatabaseToRead } from './connection.js';
 import type { SqliteDatabase } from './connection.js';
@@ -143,13 +145,13 @@ export class SqliteBackend implements Backend {
 
   // --- work -----------------------------------------------------------------------------------
 
-  async runnableSteps(limit: number): Promise<RunnableSteps> {
+  async runnableSteps(limit: number, queues?: readonly string[]): Promise<RunnableSteps> {
     this.startDueSteps();
     const now = this.clock.now();
     // Held-back steps whose waitTimeout ran out fail first (a write only when one is due).
     if (this.nextWaitDue() <= now) this.write((machine) => this.expireWaits(machine, limit));
     const rows = this.database().transaction(() => ({
-      steps: this.q.runnableSteps.all({ now, limit }) as (StepRow & { workflow_name: string })[],
+      steps: (queues === undefined ? this.q.runnableStepsAnyQueue.all({ now, limit }) : this.q.runnableSteps.all({ now, limit, queues: JSON.stringify(queues) })) as (StepRow & { workflow_name: string })[],
       nextJob: (this.q.nextRunAt.get(now) as { next: number | null }).next,
       nextTimer: (this.q.nextTimerAt.get() as { next: number | null }).next,
       waitDue: this.nextWaitDue(),
@@ -257,6 +259,7 @@ export class SqliteBackend implements Backend {
         host: node.host || hostname(),
         pid: node.pid,
         handlers: JSON.stringify(node.handlers),
+        queues: JSON.stringify(node.queues ?? DEFAULT_QUEUES),
         now,
         expiresAt: now + node.leaseMs,
       }) as { pk: number };
@@ -292,6 +295,11 @@ export class SqliteBackend implements Backend {
       return { recovered: this.ledger.recoverOrphans(machine, now, limit), nodesRemoved: dead.length };
     });
     return Promise.resolve({ ...value, events });
+  }
+
+  async queueCounts(): Promise<QueueCount[]> {
+    const rows = this.q.queueCounts.all({ now: this.clock.now() }) as QueueCount[];
+    return Promise.resolve(rows.filter((row) => row.ready > 0 || row.leased > 0));
   }
 
   async listNodes(): Promise<NodeRecord[]> {

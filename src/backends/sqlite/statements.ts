@@ -58,6 +58,7 @@ const QUERY_NAMES = [
   'resetStepFresh',
   'resumeStep',
   'allChildrenOf',
+  'queueCounts',
   // jobs.sql
   'insertJob',
   'claimHook',
@@ -144,7 +145,10 @@ const QUERY_NAMES = [
 ] as const;
 
 export type QueryName = (typeof QUERY_NAMES)[number];
-export type Statements = { readonly [K in QueryName]: Statement };
+export type Statements = { readonly [K in QueryName | 'runnableStepsAnyQueue']: Statement };
+
+/** The queue filter of runnableSteps, on a line of its own: left out, the query lists every queue. */
+const QUEUE_FILTER_LINE = /^.*-- @queue-filter$/m;
 
 const SQL_DIR = fileURLToPath(new URL('./sql/', import.meta.url));
 
@@ -156,6 +160,12 @@ export function prepareStatements(db: SqliteDatabase): Statements {
     if (text === undefined) throw new Error(`SQL query "${name}" is missing from ${SQL_DIR}`);
     prepared[name] = db.prepare(text);
   }
+  // One rule, two plans: with the filter SQLite reads steps_running_by_queue; an "IS NULL OR"
+  // filter would make it scan every running step instead.
+  const runnable = sql.runnableSteps ?? '';
+  if (!QUEUE_FILTER_LINE.test(runnable)) throw new Error('runnableSteps has no line marked @queue-filter');
+  const withAny = prepared as Partial<Record<QueryName | 'runnableStepsAnyQueue', Statement>>;
+  withAny.runnableStepsAnyQueue = db.prepare(runnable.replace(QUEUE_FILTER_LINE, ''));
   // Rows as arrays, two to three times quicker to read than objects: the claim hot path and
   // result pages build their own records.
   prepared.freshRange?.raw(true);

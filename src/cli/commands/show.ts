@@ -1,6 +1,7 @@
 /** `deflow show <id>`: one workflow's steps, progress and errors. */
 import Table from 'cli-table3';
 import type { Command } from 'commander';
+import { unservedStepLines } from '../../api/queue-check.js';
 import { openStoreToLook } from '../../api/store-look.js';
 import { registerOptions, requireExistingStore, withBackendOptions } from '../backend-option.js';
 import type { BackendOptions } from '../backend-option.js';
@@ -70,6 +71,9 @@ export function showCommand(program: Command): void {
         }
         process.stdout.write(`${table.toString()}\n`);
         process.stdout.write(eventLines(steps, await backend.getEvents(id)));
+        if (workflow.status === 'running') {
+          for (const line of unservedStepLines(steps, await backend.listNodes())) process.stdout.write(`${printable(line)}\n`);
+        }
         for (const step of steps.filter((s) => s.counts.failed > 0)) {
           const failed = (await backend.getTasks(id, step.id, { afterSeq: 0, limit: 100_000 })).filter((t) => t.status === 'failed');
           process.stdout.write(`failed tasks of ${printable(step.name)}:\n`);

@@ -32,6 +32,7 @@ export function workerCommand(program: Command): void {
       .option('-s, --steps <dir>', 'directory of step modules, imported at start and allowed (searched recursively; repeatable)', collect)
       .option('-w, --workflows <dir>', 'directory of workflow definition modules (defineWorkflow), imported at start and allowed (repeatable)', collect)
       .option('--allow <dir>', 'directory whose modules may be imported when a stored step names them, not at start (repeatable)', collect)
+      .option('-q, --queues <names>', 'comma-separated queues whose steps this node runs (step option queue)', 'default')
       .option('--lease <ms>', 'node lease in milliseconds', '10000')
       .option('--check-interval <ms>', 'how often to look for work of dead nodes, in milliseconds', '2000'),
   );
@@ -60,13 +61,16 @@ export function workerCommand(program: Command): void {
     const leaseMs = cliMilliseconds(options.lease, '--lease', 100);
     const checkProcessQueueInterval = cliMilliseconds(options.checkInterval, '--check-interval', 0);
     const startupTimeout = cliMilliseconds(options.startupTimeout, '--startup-timeout', 0);
-    const deflow = DeFlow.register({ ...registerOptions(options), leaseMs, checkProcessQueueInterval, stepDirs, startupTimeout });
+    // Each name is checked by DeFlow.register (queues[i]); empty entries of "a,,b" are dropped.
+    const queues = options.queues.split(',').map((queue) => queue.trim()).filter((queue) => queue !== '');
+    const deflow = DeFlow.register({ ...registerOptions(options), leaseMs, checkProcessQueueInterval, stepDirs, startupTimeout, queues });
     // Also each attempt to reach a backend that is down at start ("connect"), with the next delay.
     reportProblems(deflow, 'worker');
     await deflow.ready();
     const backend = (await deflow.services()).backend;
     const defined = definitions.length === 0 ? '' : `, workflow definitions: ${definitions.map((name) => printable(name)).join(', ')}`;
-    process.stderr.write(`deflow worker ${process.pid} on ${backend.kind} (${backend.location}), ${loaded} step modules loaded${defined}\n`);
+    const served = `queues ${queues.map((queue) => printable(queue)).join(', ')}`;
+    process.stderr.write(`deflow worker ${process.pid} on ${backend.kind} (${backend.location}), ${served}, ${loaded} step modules loaded${defined}\n`);
     await new Promise<void>((done) => {
       const stop = (signal: string): void => {
         process.stderr.write(`${signal}: finishing running tasks, handing back the rest...\n`);
@@ -82,6 +86,7 @@ interface WorkerOptions extends BackendOptions {
   steps?: string[];
   workflows?: string[];
   allow?: string[];
+  queues: string;
   lease: string;
   checkInterval: string;
   startupTimeout: string;

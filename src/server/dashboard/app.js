@@ -422,8 +422,8 @@ async function nodesPage() {
     el(
       'table',
       { 'data-testid': 'nodes' },
-      el('thead', {}, el('tr', {}, ...['id', 'host', 'pid', 'runs steps', 'started', 'last heartbeat', 'live'].map((h) => el('th', {}, h)))),
-      el('tbody', {}, ...page.items.map((n) => el('tr', {}, el('td', {}, n.id), el('td', {}, n.host), el('td', {}, n.pid), el('td', {}, (n.handlers ?? []).join(', ') || 'any'), el('td', {}, time(n.startedAt)), el('td', {}, time(n.heartbeatAt)), el('td', {}, n.live ? 'yes' : 'no')))),
+      el('thead', {}, el('tr', {}, ...['id', 'host', 'pid', 'queues', 'runs steps', 'started', 'last heartbeat', 'live'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, ...page.items.map((n) => el('tr', {}, el('td', {}, n.id), el('td', {}, n.host), el('td', {}, n.pid), el('td', {}, (n.queues ?? ['default']).join(', ')), el('td', {}, (n.handlers ?? []).join(', ') || 'any'), el('td', {}, time(n.startedAt)), el('td', {}, time(n.heartbeatAt)), el('td', {}, n.live ? 'yes' : 'no')))),
     ),
   );
 }

@@ -200,13 +200,14 @@ END
 $$;
 
 -- Claims the first jobs of the steps that the given events say became runnable (work
--- events of this transaction), for a node that has their handlers loaded: a chain's next
+-- events of this transaction), for a node that has their handlers loaded and serves their
+-- queue (p_queues; null: the default queue): a chain's next
 -- step starts in the round trip that finished the previous one. Skips p_skip (the step the
 -- caller claims anyway) and does nothing for a node that is not registered. Its claims are
 -- call p_call.
 CREATE FUNCTION adopt_steps(
   p_events jsonb, p_node_id text, p_handlers text[], p_limit integer, p_skip_workflow_id text, p_skip_step_id text,
-  p_call bigint
+  p_call bigint, p_queues text[]
 ) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
   v_adopted jsonb := '[]';
@@ -234,7 +235,8 @@ BEGIN
     SELECT s.*, w.name AS workflow_name INTO v_step
     FROM steps s JOIN workflows w ON w.id = s.workflow_id
     WHERE s.workflow_id = v_work.workflow_id AND s.id = v_work.step_id;
-    CONTINUE WHEN NOT FOUND OR v_step.status <> 'running' OR NOT (v_step.handler->>'key' = ANY(p_handlers));
+    CONTINUE WHEN NOT FOUND OR v_step.status <> 'running' OR NOT (v_step.handler->>'key' = ANY(p_handlers))
+      OR NOT (v_step.queue = ANY(coalesce(p_queues, ARRAY['default'])));
     -- A limited step (a keyed rate limit too) is claimed by its own runner: its bucket locks come
     -- after every row lock.
     CONTINUE WHEN v_step.global_limit IS NOT NULL OR v_step.key_limit IS NOT NULL
@@ -273,7 +275,7 @@ CREATE FUNCTION complete_jobs(
   p_batch_seqs integer[], p_batch_results text[], p_batch_errors jsonb[],
   p_events text[],
   p_next_node_id text, p_next_workflow_id text, p_next_step_id text, p_next_limit integer,
-  p_adopt_node_id text, p_adopt_handlers text[], p_adopt_limit integer, p_call bigint,
+  p_adopt_node_id text, p_adopt_handlers text[], p_adopt_limit integer, p_call bigint, p_adopt_queues text[],
   OUT stale text[], OUT events jsonb,
   OUT step_pk bigint, OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[],
   OUT total integer, OUT watch boolean, OUT adopted jsonb, OUT lost integer[],
@@ -329,7 +331,7 @@ BEGIN
     INTO step_pk, seqs, datas, failed, tokens, total, watch, lost, rate_limited_ms, unknown_rate_limit
     FROM claim_core(p_next_node_id, p_next_workflow_id, p_next_step_id, p_next_limit, p_call, false) c;
   END IF;
-  adopted := adopt_steps(events, p_adopt_node_id, p_adopt_handlers, p_adopt_limit, p_next_workflow_id, p_next_step_id, p_call);
+  adopted := adopt_steps(events, p_adopt_node_id, p_adopt_handlers, p_adopt_limit, p_next_workflow_id, p_next_step_id, p_call, p_adopt_queues);
 END
 $$;
 

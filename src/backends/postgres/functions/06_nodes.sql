@@ -83,15 +83,15 @@ END
 $$;
 
 -- Entry point: registers a node (again: a node declared dead comes back under a new pk).
-CREATE FUNCTION register_node(p_id text, p_host text, p_pid integer, p_handlers jsonb, p_lease_ms integer) RETURNS void
+CREATE FUNCTION register_node(p_id text, p_host text, p_pid integer, p_handlers jsonb, p_lease_ms integer, p_queues jsonb) RETURNS void
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
   PERFORM note_contact(p_lease_ms);
-  INSERT INTO nodes (id, host, pid, handlers, started_at, heartbeat_at, lease_expires_at, lease_ms)
-  VALUES (p_id, p_host, p_pid, p_handlers, ms_now(), ms_now(), now() + p_lease_ms * interval '1 millisecond', p_lease_ms)
+  INSERT INTO nodes (id, host, pid, handlers, started_at, heartbeat_at, lease_expires_at, lease_ms, queues)
+  VALUES (p_id, p_host, p_pid, p_handlers, ms_now(), ms_now(), now() + p_lease_ms * interval '1 millisecond', p_lease_ms, p_queues)
   ON CONFLICT (id) DO UPDATE
   SET heartbeat_at = EXCLUDED.heartbeat_at, lease_expires_at = EXCLUDED.lease_expires_at, lease_ms = EXCLUDED.lease_ms,
-      handlers = EXCLUDED.handlers;
+      handlers = EXCLUDED.handlers, queues = EXCLUDED.queues;
 END
 $$;
 

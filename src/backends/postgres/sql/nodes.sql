@@ -1,8 +1,8 @@
 -- Nodes, heartbeats and the watchdog (functions/06_nodes.sql).
 
 -- name: registerNode
--- ($1 id, $2 host, $3 pid, $4 handlers, $5 lease ms)
-SELECT register_node($1, $2, $3, $4::jsonb, $5);
+-- ($1 id, $2 host, $3 pid, $4 handlers, $5 lease ms, $6 queues)
+SELECT register_node($1, $2, $3, $4::jsonb, $5, $6::jsonb);
 
 -- name: heartbeat
 -- ($1 id, $2 lease ms, $3 held step pks or null, $4 held seqs or null, $5 the last call number
@@ -18,6 +18,6 @@ SELECT unregister_node($1);
 SELECT recovered, nodes_removed, events, pg_backend_pid() AS pid FROM recover_expired($1, $2, $3::jsonb, $4);
 
 -- name: listNodes
-SELECT id, host, pid, handlers, epoch_ms(started_at) AS started_at, epoch_ms(heartbeat_at) AS heartbeat_at,
+SELECT id, host, pid, handlers, queues, epoch_ms(started_at) AS started_at, epoch_ms(heartbeat_at) AS heartbeat_at,
        epoch_ms(lease_expires_at) AS lease_expires_at
 FROM nodes ORDER BY started_at, id;

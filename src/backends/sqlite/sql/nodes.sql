@@ -1,9 +1,9 @@
 -- Queries on nodes (one row per process that joined) and the event log.
 
 -- name: registerNode
-INSERT INTO nodes (id, host, pid, handlers, started_at, heartbeat_at, lease_expires_at)
-VALUES (@id, @host, @pid, @handlers, @now, @now, @expiresAt)
-ON CONFLICT (id) DO UPDATE SET heartbeat_at = @now, lease_expires_at = @expiresAt, handlers = @handlers
+INSERT INTO nodes (id, host, pid, handlers, queues, started_at, heartbeat_at, lease_expires_at)
+VALUES (@id, @host, @pid, @handlers, @queues, @now, @now, @expiresAt)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = @now, lease_expires_at = @expiresAt, handlers = @handlers, queues = @queues
 RETURNING pk;
 
 -- name: heartbeat

@@ -104,10 +104,15 @@ SELECT e.on_cond, s.status FROM step_edges e JOIN steps s ON s.pk = e.parent_pk 
 -- Running steps whose current stage has a claimable job, highest priority first, then oldest
 -- workflow first (paused and cancelled workflows have none). A step whose rate limit has no
 -- room now is left out (nextRateStart says when).
+-- @queues (a JSON array): only steps of those queues, read through steps_running_by_queue, so
+-- a node never reads another queue's backlog. runnableStepsAnyQueue (statements.ts) is this
+-- query without the line marked @queue-filter, for every queue.
 -- (67108864 = 2^26: job ids are step_pk * 2^26 + slot, see jobs.sql.)
 SELECT s.*, w.name AS workflow_name FROM steps s
 JOIN workflows w ON w.id = s.workflow_id
-WHERE s.status = 'running' AND w.status IN ('pending', 'running') AND (
+WHERE s.status = 'running'
+AND s.queue IN (SELECT value FROM json_each(@queues)) -- @queue-filter
+AND w.status IN ('pending', 'running') AND (
   (s.stage = 'tasks' AND (
     s.rate_limit IS NULL OR s.rate_key IS NOT NULL OR NOT EXISTS (
       SELECT 1 FROM rate_limits l WHERE l.name = s.rate_limit
@@ -152,3 +157,18 @@ WHERE pk = @pk;
 
 -- name: allChildrenOf
 SELECT pk, status FROM steps WHERE anchor_pk = ? ORDER BY anchor_seq;
+
+-- name: queueCounts
+-- Ready and leased jobs per queue of running steps (metrics). Ready: fresh tasks past the range
+-- cursor, and jobs ready again whose retry delay passed; hooks count as they stand. Leased: jobs
+-- leased alone, and range leases counted whole (their settled jobs included: an upper bound).
+SELECT s.queue AS queue,
+  sum(CASE WHEN s.stage = 'tasks' THEN s.next_seq - s.fresh_cursor ELSE 0 END)
+    + sum((SELECT count(*) FROM jobs j WHERE j.id BETWEEN s.pk * 67108864 AND s.pk * 67108864 + 67108863
+             AND (j.status = 4 OR (j.status = 0 AND j.id = CASE s.stage WHEN 'before' THEN s.pk * 67108864 WHEN 'after' THEN s.pk * 67108864 + 67108863 END))
+             AND j.run_at <= @now)) AS ready,
+  sum((SELECT count(*) FROM jobs j WHERE j.id BETWEEN s.pk * 67108864 AND s.pk * 67108864 + 67108863 AND j.status = 1))
+    + sum((SELECT coalesce(sum(l.hi - l.lo + 1), 0) FROM leases l WHERE l.step_pk = s.pk)) AS leased
+FROM steps s
+WHERE s.status = 'running'
+GROUP BY s.queue;

@@ -2,22 +2,21 @@
 -- its next delayed job, or drop it. Only when no newer work was hinted since the reader
 -- looked (the work version it saw is still the highest hinted); otherwise the hint stays.
 --
--- KEYS[1] runnable   KEYS[2] hintv   (see hint.lua)
+-- KEYS[1] runnable   KEYS[2] hintv   KEYS[3] wqueues   (see hint.lua)
 -- ARGV triples: workflow id, work version seen, next time (ms) or '' for none
 
 --- @include number
+--- @include queue-hints
 
 local dropped = 0
 for i = 1, #ARGV, 3 do
   local id, seen, at = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
   local known = as_number(redis.call('HGET', KEYS[2], id)) or 0 -- unusable: as if unknown
   if known <= seen then
-    if at == '' then
-      redis.call('ZREM', KEYS[1], id)
-      dropped = dropped + 1
-    else
-      redis.call('ZADD', KEYS[1], 'XX', at, id)
+    for _, key in ipairs(hint_keys(KEYS[1], KEYS[3], id)) do
+      if at == '' then redis.call('ZREM', key, id) else redis.call('ZADD', key, 'XX', at, id) end
     end
+    if at == '' then dropped = dropped + 1 end
   end
 end
 return dropped

@@ -2,10 +2,13 @@
 -- its keys expired, or it never came to exist).
 --
 -- KEYS[1] active  KEYS[2] bytime  KEYS[3] byname  KEYS[4] wmeta  KEYS[5] runnable  KEYS[6] hintv
--- KEYS[7] expiry  KEYS[8] bykey  KEYS[9] wkey  (see index-workflow.lua, hint.lua, finished.lua)
+-- KEYS[7] expiry  KEYS[8] bykey  KEYS[9] wkey  KEYS[10] wqueues
+-- (see index-workflow.lua, hint.lua, finished.lua, workflow-queues.lua)
 -- ARGV[1] workflow id   ARGV[2] createdAt (15 digits) of the entry to remove, '' = the one in wmeta
 -- ARGV[3] name, ARGV[4] business key of that entry ('' = as indexed in wmeta / wkey)
 -- Returns 1 when the indexed entry was removed.
+
+--- @include queue-hints
 
 local id = ARGV[1]
 local meta = redis.call('HGET', KEYS[4], id)
@@ -27,6 +30,8 @@ if ARGV[2] ~= '' and (ARGV[2] ~= stamp or entry_name ~= name or entry_key ~= key
 end
 redis.call('ZREM', KEYS[1], id)
 redis.call('ZREM', KEYS[5], id)
+for _, hint_key in ipairs(hint_keys(KEYS[5], KEYS[10], id)) do redis.call('ZREM', hint_key, id) end
+redis.call('HDEL', KEYS[10], id)
 redis.call('HDEL', KEYS[6], id)
 redis.call('ZREM', KEYS[7], id)
 if key then
