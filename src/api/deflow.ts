@@ -184,8 +184,8 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
    * true when it counted, false when the workflow finished or already has an event with this id.
    */
   static async signal(workflowId: string, name: string, data?: unknown, options?: EmitOptions): Promise<boolean> {
-    const { backend } = await DeFlow.getInstance().services();
-    return signalWorkflow(backend, workflowId, name, data, options, 'DeFlow.signal()');
+    const { backend, node } = await DeFlow.getInstance().services();
+    return signalWorkflow(backend, workflowId, name, data, options, 'DeFlow.signal()', node);
   }
 
   /**

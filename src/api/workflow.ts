@@ -327,8 +327,8 @@ export class WorkFlow {
    * counted, false when the workflow finished or already received an event with this id.
    */
   async signal(name: string, data?: unknown, options?: EmitOptions): Promise<boolean> {
-    const { backend } = await this.#services();
-    return signalWorkflow(backend, this.id, name, data, options, 'workflow.signal()');
+    const { backend, node } = await this.#services();
+    return signalWorkflow(backend, this.id, name, data, options, 'workflow.signal()', node);
   }
 
   /** Events the workflow received, in arrival order. */
@@ -370,7 +370,7 @@ export class WorkFlow {
 
   // --- internals --------------------------------------------------------------------------------
 
-  async #services(): Promise<{ backend: Backend }> {
+  async #services(): Promise<{ backend: Backend; node: WorkerNode }> {
     if (this.#phase === 'draft') throw new ValidationError(`workflow ${this.id} was not started: call run() first`);
     await this.#starting;
     return (this.#deflow ?? DeFlow.getInstance()).services();

@@ -244,6 +244,14 @@ export interface CompleteRequest {
   adopt?: AdoptRequest;
 }
 
+export interface DeliverResult {
+  delivered: boolean;
+  /** Transitions that fired (also published to subscribers). */
+  events: BackendEvent[];
+  /** Steps adopted for `adopt`, with their first jobs (absent when the backend does not adopt). */
+  adopted?: AdoptedStep[];
+}
+
 export interface CompleteResult {
   /** Ids of outcomes refused because their token was no longer current. */
   stale: string[];
@@ -506,9 +514,10 @@ export interface Backend {
   /**
    * Stores an event for a workflow that has not finished and starts the steps it lets start,
    * in one atomic operation (receive). `delivered: false` when the workflow is unknown or
-   * finished, or already received an event with this id.
+   * finished, or already received an event with this id. `adopt`: the steps it starts are
+   * claimed for that node in the same round trip, as a completion's (backends may ignore it).
    */
-  deliverEvent(workflowId: string, event: NewEvent): Promise<{ delivered: boolean; events: BackendEvent[] }>;
+  deliverEvent(workflowId: string, event: NewEvent, adopt?: AdoptRequest): Promise<DeliverResult>;
   /**
    * Delivers an event to every workflow that has not finished (`target.key`: only to those with
    * that business key, found through the key index); returns how many received it.

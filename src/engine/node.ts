@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import createDebug from 'debug';
-import type { Backend, BackendEvent, ClaimedJob, CompleteResult, JobOutcome } from '../backends/backend.js';
+import type { AdoptRequest, AdoptedStep, Backend, BackendEvent, ClaimedJob, CompleteResult, JobOutcome } from '../backends/backend.js';
 import { DEFAULT_QUEUES } from '../backends/policy.js';
 import { systemClock } from '../clock.js';
 import type { Clock } from '../clock.js';
@@ -106,7 +106,7 @@ export class WorkerNode implements StepRunnerHost {
       clock: this.clock,
       onResult: (result, sent) => this.onCompleted(result, sent),
       onError: (error) => this.problem('complete', error),
-      adopt: () => (this.accepting ? { nodeId: this.id, handlers: registeredKeys(), limit: this.options.maxBatch, queues: this.queues } : undefined),
+      adopt: () => this.adoptRequest(),
     });
     this.executionHooks = {
       onTaskStart: (event) => this.batcher.addEvent(event),
@@ -138,6 +138,16 @@ export class WorkerNode implements StepRunnerHost {
 
   get status(): NodeState {
     return this.state;
+  }
+
+  /** What this node can take of the steps its own call makes runnable (undefined: nothing, not a worker now). */
+  adoptRequest(): AdoptRequest | undefined {
+    return this.accepting ? { nodeId: this.id, handlers: registeredKeys(), limit: this.options.maxBatch, queues: this.queues } : undefined;
+  }
+
+  /** Steps an event this process delivered started, claimed for this node in the same round trip. */
+  adoptDelivered(adopted: AdoptedStep[]): void {
+    this.discovery.afterCompletion({ stale: [], events: [], adopted }, []);
   }
 
   get accepting(): boolean {

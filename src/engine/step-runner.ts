@@ -124,6 +124,7 @@ export class StepRunner implements HostedRunner {
       limit: target - held,
     };
     this.claiming = true;
+    if (this.current.events === undefined) void this.loadEvents();
     const claim = (): void => {
       if (this.stopped || !this.host.accepting) {
         this.claiming = false;
@@ -151,6 +152,22 @@ export class StepRunner implements HostedRunner {
     // then so timers (heartbeats, flushes) and I/O keep running.
     if (this.host.shouldYield()) setImmediate(claim);
     else claim();
+  }
+
+  /**
+   * A step that waited for events reads them once, before its first job runs (step.events).
+   * The read starts with the first claim, not after it: a signalled step's first task would
+   * otherwise wait for one more round trip.
+   */
+  private loadEvents(): Promise<void> | undefined {
+    if (this.loadingEvents !== undefined) return this.loadingEvents;
+    const loading = withEvents(this.host.backend, this.current)?.then((step) => {
+      this.current = { ...this.current, events: step.events ?? [] };
+    });
+    // A failure is seen (and the read retried) by the job that waits for it; none may be waiting yet.
+    void loading?.catch(() => undefined);
+    this.loadingEvents = loading;
+    return loading;
   }
 
   private holdTarget(): number {
@@ -225,10 +242,7 @@ export class StepRunner implements HostedRunner {
       const context = { node: this.host, step: this.current, job, taskCount: this.taskCount, calls: 0 };
       return executeJob(context, this.handler, this.host.views, this.watchNextTask, this.host.executionHooks, this.host.clock);
     };
-    // A step that waited for events reads them once, before its first job (step.events).
-    const loading = (this.loadingEvents ??= withEvents(this.host.backend, this.current)?.then((step) => {
-      this.current = { ...this.current, events: step.events ?? [] };
-    }));
+    const loading = this.loadEvents();
     const trip = loading === undefined || this.current.events !== undefined ? run() : loading.then(run, (error: unknown) => {
       this.loadingEvents = undefined; // the next job reads them again
       throw error;

@@ -15,6 +15,7 @@ import type { Pool, QueryResultRow } from 'pg';
 import { BackendError, BackendUnavailableError } from '../../errors.js';
 import { faultPoint } from '../../fault-points.js';
 import type {
+  AdoptRequest,
   Backend,
   BackendEvent,
   BroadcastTarget,
@@ -22,6 +23,7 @@ import type {
   ClaimResult,
   CompleteRequest,
   CompleteResult,
+  DeliverResult,
   EventListener,
   JobLease,
   NewAnchoredSteps,
@@ -222,14 +224,22 @@ export class PostgresBackend implements Backend {
 
   // --- events between workflows ----------------------------------------------------------------
 
-  async deliverEvent(workflowId: string, event: NewEvent): Promise<{ delivered: boolean; events: BackendEvent[] }> {
-    const [row] = await this.run<{ delivered: boolean; events: BackendEvent[]; pid: number }>('deliverEvent', [
+  async deliverEvent(workflowId: string, event: NewEvent, adopt?: AdoptRequest): Promise<DeliverResult> {
+    const [row] = await this.run<Pick<CompleteRow, 'adopted'> & { delivered: boolean; events: BackendEvent[]; pid: number }>('deliverEvent', [
       workflowId,
       event.id,
       event.name,
       event.dataJson,
+      adopt?.nodeId ?? null,
+      adopt === undefined ? null : [...adopt.handlers],
+      adopt?.limit ?? null,
+      this.nextClaimCall(),
+      adopt === undefined ? null : [...(adopt.queues ?? DEFAULT_QUEUES)],
     ]);
-    return { delivered: row?.delivered ?? false, events: this.deliverOwn(row?.pid, row?.events) };
+    const result: DeliverResult = { delivered: row?.delivered ?? false, events: this.deliverOwn(row?.pid, row?.events) };
+    const adopted = (row?.adopted ?? []).map(({ step, claim }) => ({ step: toAdoptedStep(step), claim: toClaimResult(claim, step.workflowId, step.stepId) }));
+    if (adopted.length > 0) result.adopted = adopted;
+    return result;
   }
 
   async broadcastEvent(event: NewEvent, target: BroadcastTarget = {}): Promise<{ delivered: number }> {

@@ -83,7 +83,10 @@ BEGIN
       run_at = CASE WHEN o.kind IN ('r', 'l') AND o.retry_ms > 0 THEN now() + o.retry_ms * interval '1 millisecond' END,
       owner = NULL
     FROM outcome o
-    WHERE o.token > 0 AND j.step_pk = o.step_pk AND j.seq = o.seq AND j.status = 'leased' AND j.token = o.token
+    -- status compared as text: the partial indexes on leased jobs must not match, or a plan
+    -- cached with stale statistics scans every leased job of the step per outcome instead of
+    -- probing the primary key (quadratic on a limited step's thousand leased tasks).
+    WHERE o.token > 0 AND j.step_pk = o.step_pk AND j.seq = o.seq AND j.status::text = 'leased' AND j.token = o.token
       AND EXISTS (SELECT 1 FROM steps s WHERE s.pk = o.step_pk)
     RETURNING o.idx
   ), applied AS (

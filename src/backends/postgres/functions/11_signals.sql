@@ -33,14 +33,22 @@ BEGIN
 END
 $$;
 
--- Entry point: an event to one workflow.
-CREATE FUNCTION deliver_event(p_workflow_id text, p_id text, p_name text, p_data text, OUT delivered boolean, OUT events jsonb)
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+-- Entry point: an event to one workflow. The steps it starts are adopted for the sending
+-- node (p_adopt_*, as in complete_jobs; its claims are call p_call): a signalled step's first
+-- task starts one round trip after the signal, not three (discovery, claim).
+CREATE FUNCTION deliver_event(
+  p_workflow_id text, p_id text, p_name text, p_data text,
+  p_adopt_node_id text, p_adopt_handlers text[], p_adopt_limit integer, p_call bigint, p_adopt_queues text[],
+  OUT delivered boolean, OUT events jsonb, OUT adopted jsonb
+) LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
+  -- Before any other lock (see reconcile_held): the claims below are this call's.
+  PERFORM lock_claims_shared(p_adopt_node_id);
   PERFORM begin_events();
   PERFORM 1 FROM workflows WHERE id = p_workflow_id FOR UPDATE;
   delivered := receive_event(p_workflow_id, p_id, p_name, p_data);
   events := flush_events();
+  adopted := adopt_steps(events, p_adopt_node_id, p_adopt_handlers, p_adopt_limit, NULL, NULL, p_call, p_adopt_queues);
 END
 $$;
 

@@ -1,8 +1,9 @@
 -- Events between workflows. Each query is one call of an entry function (functions/11_signals.sql).
 
 -- name: deliverEvent
--- ($1 workflow id, $2 event id, $3 name, $4 data JSON)
-SELECT delivered, events, pg_backend_pid() AS pid FROM deliver_event($1, $2, $3, $4);
+-- ($1 workflow id, $2 event id, $3 name, $4 data JSON, $5 adopting node id or NULL, $6 its handler
+-- keys, $7 jobs per adopted step, $8 claim call, $9 its queues)
+SELECT delivered, events, adopted, pg_backend_pid() AS pid FROM deliver_event($1, $2, $3, $4, $5, $6::text[], $7, $8::bigint, $9::text[]);
 
 -- name: broadcastEvent
 -- ($1 event id, $2 name, $3 data JSON, $4 business key or NULL for every unfinished workflow)
