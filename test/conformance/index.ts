@@ -28,6 +28,8 @@ import { rateLimitProcesses } from './rate-limit-processes.js';
 import { rateLimits } from './rate-limits.js';
 import { retry } from './retry.js';
 import { retryProcesses } from './retry-processes.js';
+import { scheduleProcesses } from './schedule-processes.js';
+import { schedules } from './schedules.js';
 import { runControl } from './run-control.js';
 import { runControlProcesses } from './run-control-processes.js';
 import { storedCode } from './stored-code.js';
@@ -54,6 +56,7 @@ export function runConformance(backend: BackendUnderTest): void {
     concurrencyLimits(context);
     rateLimits(context);
     priorities(context);
+    schedules(context);
   });
 }
 
@@ -69,5 +72,6 @@ export function runProcessConformance(backend: BackendUnderTest): void {
     processEvents(context);
     concurrencyProcesses(context);
     rateLimitProcesses(context);
+    scheduleProcesses(context);
   });
 }

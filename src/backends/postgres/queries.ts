@@ -52,6 +52,11 @@ const QUERY_NAMES = [
   'setRateLimit',
   'rateLimits',
   'removeRateLimit',
+  // schedules.sql
+  'saveSchedule',
+  'listSchedules',
+  'removeSchedule',
+  'claimScheduleTick',
   // nodes.sql
   'registerNode',
   'heartbeat',

@@ -9,6 +9,13 @@ import { STEP_ATTRIBUTES, list, text, toStepRecord, toStepRecords, toTaskRecord,
 import { stamp } from './retention.js';
 import type { Retention } from './retention.js';
 
+/**
+ * A create indexes its workflow (index-workflow.lua) before it stores it (its own slot): an entry
+ * this young whose workflow is not there yet may be a create in flight, and is skipped, not
+ * removed (removing it would leave that workflow unlisted for good).
+ */
+const IN_FLIGHT_MS = 60_000;
+
 export class Reads {
   constructor(
     private readonly core: RedisCore,
@@ -46,6 +53,7 @@ export class Reads {
       for (const [i, entry] of entries.entries()) {
         const record = toWorkflowRecord(hashes[i] ?? {});
         const indexed = query.key !== undefined ? record?.key === query.key : query.name === undefined || record?.name === query.name;
+        if (record === null && Date.now() - Number(entry.createdAt) < IN_FLIGHT_MS) continue;
         if (record === null || stamp(record.createdAt) !== entry.createdAt || !indexed) {
           this.unindex(entry.id, entry.createdAt, query.key === undefined ? (query.name ?? '') : '', query.key ?? '');
           continue;

@@ -23,6 +23,7 @@ import type {
   NewAnchoredSteps,
   NewEvent,
   NewNode,
+  NewSchedule,
   NewTasks,
   NewWorkflow,
   RateLimit,
@@ -32,6 +33,7 @@ import type {
   RunControlRequest,
   RunControlResult,
   RunnableSteps,
+  ScheduleRecord,
   TaskPage,
   WorkflowQuery,
 } from '../backend.js';
@@ -42,6 +44,7 @@ import type { SqliteDatabase } from './connection.js';
 import { Definitions } from './definitions.js';
 import { EventLog } from './event-log.js';
 import { JobLedger } from './job-ledger.js';
+import { listSchedules, saveSchedule } from './schedules.js';
 import { AFTER_SLOT, jobId, overlayRangeResults, runnableStep, toNodeRecord, toStepRecord, toTaskRecord, toWorkflowRecord } from './rows.js';
 import type { NodeRow, StepRow, TaskRow, WorkflowRow } from './rows.js';
 import { retryWorkflow } from './retry.js';
@@ -242,6 +245,27 @@ export class SqliteBackend implements Backend {
       this.q.deleteRateStarts.run(name);
       return this.q.deleteRateLimit.get(name) !== undefined;
     });
+    return Promise.resolve(value);
+  }
+
+  // --- schedules ------------------------------------------------------------------------------
+
+  async saveSchedule(schedule: NewSchedule): Promise<{ created: boolean }> {
+    const { value } = this.write((_machine, now) => saveSchedule(this.q, schedule, now));
+    return Promise.resolve({ created: value });
+  }
+
+  async removeSchedule(name: string): Promise<boolean> {
+    const { value } = this.write(() => this.q.deleteSchedule.get(name) !== undefined);
+    return Promise.resolve(value);
+  }
+
+  async listSchedules(): Promise<ScheduleRecord[]> {
+    return Promise.resolve(this.guard(() => listSchedules(this.q)));
+  }
+
+  async claimScheduleTick(name: string, tick: number, workflowId: string | null): Promise<boolean> {
+    const { value } = this.write(() => this.q.claimScheduleTick.get({ name, tick, workflowId }) !== undefined);
     return Promise.resolve(value);
   }
 

@@ -123,6 +123,12 @@ const QUERY_NAMES = [
   'rateWindow',
   'logRateStarts',
   'nextRateStart',
+  // schedules.sql
+  'saveSchedule',
+  'scheduleExists',
+  'listSchedules',
+  'deleteSchedule',
+  'claimScheduleTick',
   // nodes.sql
   'registerNode',
   'heartbeat',
