@@ -11,10 +11,10 @@ import type { Retention } from './retention.js';
 
 /**
  * A create indexes its workflow (index-workflow.lua) before it stores it (its own slot): an entry
- * this young whose workflow is not there yet may be a create in flight, and is skipped, not
- * removed (removing it would leave that workflow unlisted for good).
+ * whose workflow is not there may be a create in flight. It is dropped only if the workflow is
+ * still missing this long after (dropping it at once would leave that workflow unlisted for good).
  */
-const IN_FLIGHT_MS = 60_000;
+const IN_FLIGHT_MS = 2_000;
 
 export class Reads {
   constructor(
@@ -53,8 +53,11 @@ export class Reads {
       for (const [i, entry] of entries.entries()) {
         const record = toWorkflowRecord(hashes[i] ?? {});
         const indexed = query.key !== undefined ? record?.key === query.key : query.name === undefined || record?.name === query.name;
-        if (record === null && Date.now() - Number(entry.createdAt) < IN_FLIGHT_MS) continue;
-        if (record === null || stamp(record.createdAt) !== entry.createdAt || !indexed) {
+        if (record === null) {
+          this.unindexIfStillGone(entry.id, entry.createdAt, query.key === undefined ? (query.name ?? '') : '', query.key ?? '');
+          continue;
+        }
+        if (stamp(record.createdAt) !== entry.createdAt || !indexed) {
           this.unindex(entry.id, entry.createdAt, query.key === undefined ? (query.name ?? '') : '', query.key ?? '');
           continue;
         }
@@ -113,6 +116,17 @@ export class Reads {
   private unindex(workflowId: string, createdAt: string, name: string, key: string): void {
     if (!this.repair) return;
     this.retention.unindexNow(workflowId, createdAt, name, key).catch(() => undefined);
+  }
+
+  /** Drops the entry of a workflow found missing if it is still missing a moment later (in the background). */
+  private unindexIfStillGone(workflowId: string, createdAt: string, name: string, key: string): void {
+    if (!this.repair) return;
+    setTimeout(() => {
+      this.core.client
+        .exists(this.wf(workflowId))
+        .then((found) => (found === 0 ? this.retention.unindexNow(workflowId, createdAt, name, key) : undefined))
+        .catch(() => undefined);
+    }, IN_FLIGHT_MS).unref();
   }
 
   private guard<T>(promise: Promise<T>, during: string): Promise<T> {
