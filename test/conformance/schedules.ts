@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import DeFlow, { ValidationError, WorkFlow } from '../../src/index.js';
 import '../fixtures/workflows/echoes.js';
-import { releaseHeld } from '../fixtures/steps/held.js';
+import { releaseHeld } from '../fixtures/held-workflow.js';
 import type { Conformance } from './context.js';
 import { eventually, sleep } from './context.js';
 

@@ -110,7 +110,7 @@ export class Scheduler {
     try {
       sleepMs = await this.#tickAll();
     } catch (error) {
-      this.#s.problem(error as Error, 'schedules');
+      if (!this.#stopped) this.#s.problem(error as Error, 'schedules');
     }
     if (!this.#stopped && !this.#again) this.#sleep(sleepMs);
   }
@@ -143,6 +143,7 @@ export class Scheduler {
       if (next !== null) wakeAt = Math.min(wakeAt, next);
     }
     for (const name of this.#handled.keys()) if (!names.has(name)) this.#handled.delete(name);
+    for (const name of this.#crons.keys()) if (!names.has(name)) this.#crons.delete(name);
     return wakeAt - now;
   }
 
@@ -161,7 +162,8 @@ export class Scheduler {
       try {
         await this.#fire(schedule, definition, tick);
       } catch (error) {
-        this.#s.problem(error as Error, `schedule ${JSON.stringify(schedule.name)}`);
+        // Stopping (unregister) refuses new starts: nothing to report, the tick is left to others.
+        if (!this.#stopped) this.#s.problem(error as Error, `schedule ${JSON.stringify(schedule.name)}`);
         return now + RETRY_MS;
       }
       this.#handled.set(schedule.name, tick);
