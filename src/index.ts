@@ -14,6 +14,7 @@ export { StepHandler } from './api/step-handler.js';
 export { defineWorkflow, WorkflowDefinition } from './api/define-workflow.js';
 export type { DefineWorkflowOptions } from './api/define-workflow.js';
 export type { DefinitionInfo, StartOptions } from './api/definition-registry.js';
+export type { ScheduleInfo, ScheduleOptions } from './api/schedules/schedule-options.js';
 export type { StepHandlerDefinition } from './api/step-handler.js';
 export { Step, formatPercent } from './api/step.js';
 export type { AddAfterParams, StepProgress } from './api/step.js';

@@ -56,6 +56,14 @@ describe('examples', () => {
     expect(result.stdout).toContain('workflows of A-17: fulfil-A-17 succeeded');
   });
 
+  it('schedules starts one workflow per tick of a cron', async () => {
+    const result = await run([join(ROOT, 'examples/schedules/main.js')]);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toMatch(/scheduled every-second-report: \* \* \* \* \* \* -> report, next at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z/);
+    expect(result.stdout).toMatch(/\d+ ticks, one workflow each, a second apart: true/);
+    expect(result.stdout).toContain('summary for last second');
+  });
+
   it('throttle keeps each customer under its own rate limit', async () => {
     const result = await run([join(ROOT, 'examples/throttle/main.js')]);
     expect(result.stderr).toBe('');

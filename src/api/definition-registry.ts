@@ -45,6 +45,11 @@ export function registerDefinition(definition: RegisteredDefinition): void {
   definitions.set(definition.name, definition);
 }
 
+/** The definition of this name loaded in this process, if any. */
+export function findDefinition(name: string): RegisteredDefinition | undefined {
+  return definitions.get(name);
+}
+
 /** The definition of this name; a ValidationError listing the known ones when there is none. */
 export function requireDefinition(name: string, where: string): RegisteredDefinition {
   const found = definitions.get(name);

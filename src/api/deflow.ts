@@ -28,7 +28,10 @@ import { controlRun } from './run-control.js';
 import { openBackend } from './startup-retry.js';
 import { warnIfEveryFileAllowed } from './step-dirs.js';
 import { views } from './views.js';
-import { listDefinitions, requireDefinition } from './definition-registry.js';
+import { findDefinition, listDefinitions, requireDefinition } from './definition-registry.js';
+import { Scheduler } from './schedules/scheduler.js';
+import { listSchedules, removeSchedule, saveSchedule } from './schedules/schedules.js';
+import type { ScheduleInfo, ScheduleOptions } from './schedules/schedule-options.js';
 import type { DefinitionInfo, StartOptions } from './definition-registry.js';
 import type { WorkFlow } from './workflow.js';
 import { retryStored } from './workflow-retry.js';
@@ -67,6 +70,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
   #state: DeFlowState = 'connecting';
   #backend: Backend | null = null;
   #node: WorkerNode | null = null;
+  #scheduler: Scheduler | null = null;
   #failure: Error | null = null;
   readonly #ready: Promise<void>;
   readonly #watchers = new Set<RegistrationWatcher>();
@@ -197,6 +201,28 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
     return emitGlobal(backend, name, data, options);
   }
 
+  /**
+   * Stores (creates or replaces) a schedule: each tick of `cron` starts the definition
+   * `workflow` with `input`, once across every node (docs/concepts.md#schedules). Resolves true
+   * when the schedule is new. The definition must be loaded in this process.
+   */
+  static async schedule(name: string, options: ScheduleOptions): Promise<boolean> {
+    const deflow = DeFlow.getInstance();
+    const created = await deflow.accept(({ backend }) => saveSchedule(backend, name, options));
+    deflow.#scheduler?.poke();
+    return created;
+  }
+
+  /** Removes a schedule (workflows it started are left alone); resolves false when there was none. */
+  static async unschedule(name: string): Promise<boolean> {
+    return DeFlow.getInstance().accept(({ backend }) => removeSchedule(backend, name));
+  }
+
+  /** Every stored schedule, by name, with its last and next tick. */
+  static async schedules(): Promise<ScheduleInfo[]> {
+    return DeFlow.getInstance().accept(({ backend }) => listSchedules(backend));
+  }
+
   /** The registration of this process, or null. */
   static get current(): DeFlow | null {
     return DeFlow.#current;
@@ -285,6 +311,7 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
     }
     // Workflows run() accepted are stored before we leave.
     while (this.#accepted.size > 0) await Promise.all([...this.#accepted]);
+    await this.#scheduler?.stop();
     await this.#node?.stop();
     const ended = new DeflowError(
       'ERR_UNREGISTERED',
@@ -338,6 +365,16 @@ export class DeFlow extends EventEmitter<DeFlowEvents> {
       this.#node = node;
       await node.start();
       if (this.#state === 'connecting') this.#state = 'ready';
+      // Nodes that run work also fire the ticks of the schedules whose definition they loaded.
+      if (this.options.worker && this.#state === 'ready') {
+        this.#scheduler = new Scheduler({
+          backend,
+          clock: systemClock,
+          definition: findDefinition,
+          problem: (error, during) => this.#onProblem({ during, error }),
+        });
+        this.#scheduler.start();
+      }
     } catch (error) {
       this.#failure = redactError(error instanceof Error ? error : new Error(String(error)), this.#secrets);
       if (this.#state === 'connecting') this.#state = 'failed';

@@ -438,6 +438,33 @@ export interface QueueCount {
   leased: number;
 }
 
+/** What a schedule starts when its cron ticks (docs/concepts.md#schedules). */
+export interface NewSchedule {
+  name: string;
+  /** Cron expression (5 or 6 fields, seconds first when 6), checked by the api before it is stored. */
+  cron: string;
+  /** IANA time zone the cron is read in; null: UTC. */
+  timezone: string | null;
+  /** Name of the workflow definition (defineWorkflow) each tick starts. */
+  workflow: string;
+  /** The definition's input, as JSON text. */
+  inputJson: Json;
+  /** 'skip': a tick is not started while the schedule's previous workflow is unfinished. */
+  overlap: 'skip' | 'allow';
+  /** Ticks missed while no node ran: 'none' skips them, 'latest' fires the most recent once. */
+  catchUp: 'none' | 'latest';
+}
+
+/** A stored schedule. */
+export interface ScheduleRecord extends NewSchedule {
+  /** When it was last saved (backend clock): ticks at or before it are never fired. */
+  savedAt: number;
+  /** The most recent tick claimed (fired or skipped), epoch ms; null: none yet. */
+  lastTick: number | null;
+  /** The workflow id of the most recent tick that started one; null: none yet. */
+  lastWorkflowId: string | null;
+}
+
 export interface RecoverResult {
   /** Jobs taken back from dead nodes. */
   recovered: number;
@@ -533,6 +560,24 @@ export interface Backend {
   rateLimits(): Promise<RateLimit[]>;
   /** Removes a rate limit and its record of starts; false when there was none. */
   removeRateLimit(name: string): Promise<boolean>;
+
+  // --- schedules ----------------------------------------------------------------------------
+  /**
+   * Creates or replaces the schedule of this name (`savedAt` becomes the backend's now); its
+   * `lastTick` and `lastWorkflowId` are kept. `created`: there was none of this name.
+   */
+  saveSchedule(schedule: NewSchedule): Promise<{ created: boolean }>;
+  /** Removes a schedule; false when there was none. */
+  removeSchedule(name: string): Promise<boolean>;
+  /** Every schedule, by name (binary order). */
+  listSchedules(): Promise<ScheduleRecord[]>;
+  /**
+   * Records that `tick` (epoch ms) of a schedule was handled, atomically, only when its
+   * `lastTick` is null or earlier (ticks only move forward, whoever races); `workflowId` sets
+   * `lastWorkflowId` (null keeps it: a skipped tick). False when the schedule is gone or
+   * already at this tick or a later one.
+   */
+  claimScheduleTick(name: string, tick: number, workflowId: string | null): Promise<boolean>;
 
   // --- nodes and leases ---------------------------------------------------------------------
   registerNode(node: NewNode): Promise<void>;

@@ -32,6 +32,8 @@ import { rateLimits } from './rate-limits.js';
 import { results } from './results.js';
 import { retry } from './retry.js';
 import { retryProcesses } from './retry-processes.js';
+import { scheduleProcesses } from './schedule-processes.js';
+import { schedules } from './schedules.js';
 import { runControl } from './run-control.js';
 import { runControlProcesses } from './run-control-processes.js';
 import { storedCode } from './stored-code.js';
@@ -61,6 +63,7 @@ export function runConformance(backend: BackendUnderTest): void {
     results(context);
     counts(context);
     queues(context);
+    schedules(context);
   });
 }
 
@@ -77,5 +80,6 @@ export function runProcessConformance(backend: BackendUnderTest): void {
     concurrencyProcesses(context);
     rateLimitProcesses(context);
     queueProcesses(context);
+    scheduleProcesses(context);
   });
 }

@@ -31,7 +31,9 @@ import type {
   NewNode,
   NewTasks,
   NewWorkflow,
+  NewSchedule,
   RateLimit,
+  ScheduleRecord,
   RecoverResult,
   RetryRequest,
   RetryResult,
@@ -61,6 +63,8 @@ import { queries } from './queries.js';
 import type { Queries, QueryName } from './queries.js';
 import { toAdoptedStep, toClaimResult, toNodeRecord, toRunnableStep, toStepRecord, toTaskRecord, toWorkflowRecord } from './rows.js';
 import type { ClaimRow, CompleteRow, NodeRow, RunnableRow, StepRow, TaskRow, WorkflowRow } from './rows.js';
+import { toScheduleRecords } from './schedule-rows.js';
+import type { ScheduleRow } from './schedule-rows.js';
 
 const debug = createDebug('deflow:postgres');
 
@@ -420,6 +424,27 @@ export class PostgresBackend implements Backend {
   async removeRateLimit(name: string): Promise<boolean> {
     const [row] = await this.run<{ removed: boolean }>('removeRateLimit', [name]);
     return row?.removed ?? false;
+  }
+
+  // --- schedules ------------------------------------------------------------------------------
+
+  async saveSchedule(schedule: NewSchedule): Promise<{ created: boolean }> {
+    const { name, cron, timezone, workflow, inputJson, overlap, catchUp } = schedule;
+    const [row] = await this.run<{ created: boolean }>('saveSchedule', [name, cron, timezone, workflow, inputJson, overlap, catchUp]);
+    return { created: row?.created ?? false };
+  }
+
+  async removeSchedule(name: string): Promise<boolean> {
+    const [row] = await this.run<{ removed: boolean }>('removeSchedule', [name]);
+    return row?.removed ?? false;
+  }
+
+  async listSchedules(): Promise<ScheduleRecord[]> {
+    return toScheduleRecords(await this.run<ScheduleRow>('listSchedules', []));
+  }
+
+  async claimScheduleTick(name: string, tick: number, workflowId: string | null): Promise<boolean> {
+    return (await this.run('claimScheduleTick', [name, tick, workflowId])).length > 0;
   }
 
   async removeWorkflow(workflowId: string): Promise<boolean> {

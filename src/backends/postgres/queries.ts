@@ -53,6 +53,11 @@ const QUERY_NAMES = [
   'setRateLimit',
   'rateLimits',
   'removeRateLimit',
+  // schedules.sql
+  'saveSchedule',
+  'listSchedules',
+  'removeSchedule',
+  'claimScheduleTick',
   // nodes.sql
   'registerNode',
   'heartbeat',

@@ -48,6 +48,8 @@ export interface GlobalKeys {
   ratelimits: string;
   /** HASH rate limit name -> starts in its window (lua/global/rate-take.lua). */
   rateused: string;
+  /** SET of schedule names (each one's fields in `schedule(name)`). */
+  schedules: string;
 }
 
 export class KeySpace {
@@ -77,6 +79,7 @@ export class KeySpace {
       dead: g('dead'),
       ratelimits: g('ratelimits'),
       rateused: g('rateused'),
+      schedules: g('schedules'),
     };
     this.channel = `${prefix}:events`;
   }
@@ -91,6 +94,11 @@ export class KeySpace {
   /** LIST of a rate limit's starts in its window, oldest first (lua/global/rate-take.lua). */
   rateStarts(name: string): string {
     return `${this.globalBase}rate:${name}`;
+  }
+
+  /** HASH of one schedule's fields (lua/global/schedule-save.lua), in the prefix's slot like its index. */
+  schedule(name: string): string {
+    return `${this.globalBase}schedule:${name}`;
   }
 
   /** SET of the workflows an owner tag claimed jobs in (read when that registration dies). */

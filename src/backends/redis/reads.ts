@@ -11,6 +11,12 @@ import type { Retention } from './retention.js';
 
 /** Workflows read per round trip when counting. */
 const COUNT_BATCH = 1_000;
+/**
+ * A create indexes its workflow (index-workflow.lua) before it stores it (its own slot): an entry
+ * whose workflow is not there may be a create in flight. It is dropped only if the workflow is
+ * still missing this long after (dropping it at once would leave that workflow unlisted for good).
+ */
+const IN_FLIGHT_MS = 2_000;
 
 export class Reads {
   constructor(
@@ -49,7 +55,11 @@ export class Reads {
       for (const [i, entry] of entries.entries()) {
         const record = toWorkflowRecord(hashes[i] ?? {});
         const indexed = query.key !== undefined ? record?.key === query.key : query.name === undefined || record?.name === query.name;
-        if (record === null || stamp(record.createdAt) !== entry.createdAt || !indexed) {
+        if (record === null) {
+          this.unindexIfStillGone(entry.id, entry.createdAt, query.key === undefined ? (query.name ?? '') : '', query.key ?? '');
+          continue;
+        }
+        if (stamp(record.createdAt) !== entry.createdAt || !indexed) {
           this.unindex(entry.id, entry.createdAt, query.key === undefined ? (query.name ?? '') : '', query.key ?? '');
           continue;
         }
@@ -141,6 +151,17 @@ export class Reads {
   private unindex(workflowId: string, createdAt: string, name: string, key: string): void {
     if (!this.repair) return;
     this.retention.unindexNow(workflowId, createdAt, name, key).catch(() => undefined);
+  }
+
+  /** Drops the entry of a workflow found missing if it is still missing a moment later (in the background). */
+  private unindexIfStillGone(workflowId: string, createdAt: string, name: string, key: string): void {
+    if (!this.repair) return;
+    setTimeout(() => {
+      this.core.client
+        .exists(this.wf(workflowId))
+        .then((found) => (found === 0 ? this.retention.unindexNow(workflowId, createdAt, name, key) : undefined))
+        .catch(() => undefined);
+    }, IN_FLIGHT_MS).unref();
   }
 
   private guard<T>(promise: Promise<T>, during: string): Promise<T> {

@@ -23,7 +23,9 @@ import type {
   NewNode,
   NewTasks,
   NewWorkflow,
+  NewSchedule,
   RateLimit,
+  ScheduleRecord,
   RecoverResult,
   RetryRequest,
   RetryResult,
@@ -47,6 +49,7 @@ import { Definitions } from './definitions.js';
 import { KeySpace } from './keys.js';
 import { Leases } from './leases.js';
 import { RateLimits } from './rate-limits.js';
+import { Schedules } from './schedules.js';
 import { Reads } from './reads.js';
 import { Retention } from './retention.js';
 import { controlWorkflow } from './run-control.js';
@@ -82,6 +85,7 @@ interface Parts {
   retention: Retention;
   definitions: Definitions;
   rateLimits: RateLimits;
+  schedules: Schedules;
 }
 
 export class RedisBackend implements Backend {
@@ -226,6 +230,24 @@ export class RedisBackend implements Backend {
 
   removeRateLimit(name: string): Promise<boolean> {
     return this.use((parts) => parts.rateLimits.remove(name));
+  }
+
+  // --- schedules ------------------------------------------------------------------------------
+
+  saveSchedule(schedule: NewSchedule): Promise<{ created: boolean }> {
+    return this.use((parts) => parts.schedules.save(schedule));
+  }
+
+  removeSchedule(name: string): Promise<boolean> {
+    return this.use((parts) => parts.schedules.remove(name));
+  }
+
+  listSchedules(): Promise<ScheduleRecord[]> {
+    return this.use((parts) => parts.schedules.list());
+  }
+
+  claimScheduleTick(name: string, tick: number, workflowId: string | null): Promise<boolean> {
+    return this.use((parts) => parts.schedules.claimTick(name, tick, workflowId));
   }
 
   // --- events ---------------------------------------------------------------------------------
@@ -378,6 +400,7 @@ export class RedisBackend implements Backend {
       retention,
       definitions: new Definitions(core, reads, retention),
       rateLimits: new RateLimits(core),
+      schedules: new Schedules(core),
     };
   }
 }

@@ -65,6 +65,8 @@ export const GLOBAL_SCRIPTS = {
   sweep: 1,
   'rate-take': 3,
   'rate-refund': 2,
+  'schedule-save': 2,
+  'schedule-claim': 1,
 } as const;
 
 export type WorkflowScript = (typeof WORKFLOW_SCRIPTS)[number];

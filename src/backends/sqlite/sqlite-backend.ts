@@ -23,6 +23,7 @@ import type {
   NewAnchoredSteps,
   NewEvent,
   NewNode,
+  NewSchedule,
   NewTasks,
   NewWorkflow,
   RateLimit,
@@ -33,6 +34,7 @@ import type {
   RunControlResult,
   QueueCount,
   RunnableSteps,
+  ScheduleRecord,
   TaskPage,
   WorkflowCountQuery,
   WorkflowCounts,
@@ -46,6 +48,7 @@ import type { SqliteDatabase } from './connection.js';
 import { Definitions } from './definitions.js';
 import { EventLog } from './event-log.js';
 import { JobLedger } from './job-ledger.js';
+import { listSchedules, saveSchedule } from './schedules.js';
 import { AFTER_SLOT, jobId, overlayRangeResults, runnableStep, toNodeRecord, toStepRecord, toTaskRecord, toWorkflowRecord } from './rows.js';
 import type { NodeRow, StepRow, TaskRow, WorkflowRow } from './rows.js';
 import { retryWorkflow } from './retry.js';
@@ -247,6 +250,27 @@ export class SqliteBackend implements Backend {
       this.q.deleteRateBucketStarts.run(name);
       return this.q.deleteRateLimit.get(name) !== undefined;
     });
+    return Promise.resolve(value);
+  }
+
+  // --- schedules ------------------------------------------------------------------------------
+
+  async saveSchedule(schedule: NewSchedule): Promise<{ created: boolean }> {
+    const { value } = this.write((_machine, now) => saveSchedule(this.q, schedule, now));
+    return Promise.resolve({ created: value });
+  }
+
+  async removeSchedule(name: string): Promise<boolean> {
+    const { value } = this.write(() => this.q.deleteSchedule.get(name) !== undefined);
+    return Promise.resolve(value);
+  }
+
+  async listSchedules(): Promise<ScheduleRecord[]> {
+    return Promise.resolve(this.guard(() => listSchedules(this.q)));
+  }
+
+  async claimScheduleTick(name: string, tick: number, workflowId: string | null): Promise<boolean> {
+    const { value } = this.write(() => this.q.claimScheduleTick.get({ name, tick, workflowId }) !== undefined);
     return Promise.resolve(value);
   }
 

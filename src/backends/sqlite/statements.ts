@@ -131,6 +131,12 @@ const QUERY_NAMES = [
   'pruneRateBucketStarts',
   'rateBucketWindow',
   'logRateBucketStarts',
+  // schedules.sql
+  'saveSchedule',
+  'scheduleExists',
+  'listSchedules',
+  'deleteSchedule',
+  'claimScheduleTick',
   // nodes.sql
   'registerNode',
   'heartbeat',
