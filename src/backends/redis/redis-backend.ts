@@ -256,7 +256,7 @@ export class RedisBackend implements Backend {
     if (events.length === 0) return Promise.resolve();
     return this.use(async ({ core }) => {
       try {
-        await core.client.publish(this.keys.channel, JSON.stringify(events));
+        await core.scripts.publish(this.keys.channel, JSON.stringify(events));
       } catch (error) {
         throw core.link.wrap(error, 'publishing events');
       }

@@ -264,7 +264,8 @@ export class Scripts {
 
   /** The calls as one pipeline (one server, or one slot of a cluster); EVAL scripts one by one, in order. */
   private async pipelined(calls: readonly BatchCall[]): Promise<(Reply | Error)[]> {
-    if (calls.length === 1 || this.mode === 'eval') {
+    // On a cluster a PUBLISH goes on its own to one node (commandTarget), not in a pipeline.
+    if (calls.length === 1 || this.mode === 'eval' || (this.client instanceof Cluster && calls.some((call) => !('script' in call)))) {
       const settled = await Promise.allSettled(calls.map((call) => this.one(call)));
       return settled.map((entry) => (entry.status === 'fulfilled' ? entry.value : toError(entry.reason)));
     }
@@ -293,7 +294,24 @@ export class Scripts {
 
   private one(call: BatchCall): Promise<Reply> {
     if ('script' in call) return this.run(call.script, call.keys, call.args);
-    return this.client.sendCommand(new Command(call.command, call.args as ScriptArg[], UTF8)) as Promise<Reply>;
+    return this.commandTarget(call.command).sendCommand(new Command(call.command, call.args as ScriptArg[], UTF8)) as Promise<Reply>;
+  }
+
+  /**
+   * Where a plain command goes. A cluster sends a command without keys (PUBLISH) to any node,
+   * and messages published through different nodes reach a subscriber in any order: every
+   * PUBLISH goes through one node (the first master by address), so events keep their order.
+   */
+  private commandTarget(command: string): RedisClient {
+    if (!(this.client instanceof Cluster) || command.toLowerCase() !== 'publish') return this.client;
+    const masters = this.client.nodes('master');
+    const address = (node: (typeof masters)[number]): string => `${node.options.host ?? ''}:${node.options.port ?? 0}`;
+    return [...masters].sort((a, b) => address(a).localeCompare(address(b)))[0] ?? this.client;
+  }
+
+  /** PUBLISH, in order with every other event this client publishes (see commandTarget). */
+  publish(channel: string, message: string): Promise<Reply> {
+    return this.one({ command: 'publish', args: [channel, message] });
   }
 
   private checkSlot(name: ScriptName, keys: readonly string[]): void {
