@@ -55,11 +55,14 @@ $$;
 -- (READ COMMITTED). The fresh cursor marks the prefix of tasks no longer fresh, so a claim never
 -- rescans them. rate_wait: ms until a rate bucket that refused a task has room (NULL: none did);
 -- rate_known false: p_rate is not set (its tasks are claimed unchecked and fail in the engine).
+-- No bitmap scans: with the statistics of a freshly filled table the candidates' scan became a
+-- bitmap scan of every task after the cursor (the whole step) sorted for the first v_scan,
+-- instead of an index scan in seq order that stops there.
 CREATE FUNCTION claim_limited(
   p_step steps, p_owner bigint, p_limit integer, p_call bigint, p_rate text,
   OUT seqs integer[], OUT datas text[], OUT failed integer[], OUT tokens bigint[], OUT lost integer[],
   OUT rate_wait bigint, OUT rate_known boolean
-) LANGUAGE plpgsql AS $$
+) LANGUAGE plpgsql SET enable_bitmapscan = off AS $$
 DECLARE
   v_scan integer := greatest(2000, p_limit);
   v_room integer := p_limit;
@@ -155,8 +158,14 @@ BEGIN
     END IF;
   END IF;
   -- One statement, so its snapshot is taken after the bucket locks: the counts are current.
+  -- The locked buckets and rate buckets are joined (hashed), not searched as an array per
+  -- candidate: with a thousand buckets that search was most of the claim.
   WITH cand AS (
     SELECT u.seq, u.bucket, u.rbucket, u.ord FROM unnest(v_seqs, v_bucket_of, v_rate_of) WITH ORDINALITY AS u(seq, bucket, rbucket, ord)
+  ), locked AS MATERIALIZED (
+    SELECT DISTINCT b.bucket FROM unnest(v_buckets) AS b(bucket)
+  ), rlocked AS MATERIALIZED (
+    SELECT DISTINCT b.bucket FROM unnest(v_rbuckets) AS b(bucket)
   ), counted AS (
     SELECT l.bucket, count(*) AS n FROM jobs l
     WHERE v_buckets IS NOT NULL AND l.status = 'leased' AND l.bucket = ANY(v_buckets) GROUP BY l.bucket
@@ -164,21 +173,24 @@ BEGIN
     SELECT r.bucket, sum(r.n) AS n FROM rate_bucket_starts r
     WHERE v_rbuckets IS NOT NULL AND r.bucket = ANY(v_rbuckets) AND r.at > v_now - v_rate_per GROUP BY r.bucket
   ), ranked AS (
-    SELECT c.seq, c.ord, c.bucket, c.rbucket,
+    SELECT c.seq, c.ord, c.bucket, c.rbucket, b.bucket IS NOT NULL AS held, rb.bucket IS NOT NULL AS rheld,
            coalesce(k.n, 0) + row_number() OVER (PARTITION BY c.bucket ORDER BY c.ord) AS nth,
            coalesce(q.n, 0) + row_number() OVER (PARTITION BY c.rbucket ORDER BY c.ord) AS rnth
     FROM cand c LEFT JOIN counted k ON k.bucket = c.bucket LEFT JOIN rcounted q ON q.bucket = c.rbucket
+      LEFT JOIN locked b ON b.bucket = c.bucket LEFT JOIN rlocked rb ON rb.bucket = c.rbucket
   )
   SELECT array_agg(c.seq) INTO v_chosen FROM (
     SELECT r.seq FROM ranked r
-    WHERE (p_step.key_limit IS NULL OR r.bucket IS NULL OR (r.bucket = ANY(v_buckets) AND r.nth <= p_step.key_limit))
-      AND (v_rate_max IS NULL OR r.rbucket IS NULL OR (r.rbucket = ANY(v_rbuckets) AND r.rnth <= v_rate_max))
+    WHERE (p_step.key_limit IS NULL OR r.bucket IS NULL OR (r.held AND r.nth <= p_step.key_limit))
+      AND (v_rate_max IS NULL OR r.rbucket IS NULL OR (r.rheld AND r.rnth <= v_rate_max))
     ORDER BY r.ord LIMIT v_room
   ) c;
-  -- By primary key (an array, not a join the planner could turn into scans).
+  -- By primary key, one index probe per chosen seq (a filter over the step's rows was the
+  -- plan with fresh statistics).
   WITH claimed AS (
     UPDATE jobs j SET status = 'leased', owner = p_owner, token = j.token + 1, claim_call = p_call
-    WHERE j.step_pk = p_step.pk AND j.seq = ANY(coalesce(v_chosen, '{}')) AND j.status IN ('fresh', 'requeued')
+    FROM unnest(coalesce(v_chosen, '{}')) AS c(seq)
+    WHERE j.step_pk = p_step.pk AND j.seq = c.seq AND j.status IN ('fresh', 'requeued')
     RETURNING j.seq, j.data, j.failed_count, j.token, j.lost_count
   )
   SELECT coalesce(array_agg(c.seq ORDER BY c.seq), '{}'), coalesce(array_agg(c.data ORDER BY c.seq), '{}'),
@@ -187,13 +199,16 @@ BEGIN
   INTO seqs, datas, failed, tokens, lost FROM claimed c;
   IF v_rate_max IS NOT NULL THEN
     -- The claim's starts, one entry per rate bucket; then when a bucket that refused a task has room.
+    -- (The claimed seqs are joined, not searched as an array per candidate, as above.)
     INSERT INTO rate_bucket_starts (name, bucket, at, n)
     SELECT p_rate, u.rbucket, v_now, count(*) FROM unnest(v_seqs, v_rate_of) AS u(seq, rbucket)
-    WHERE u.rbucket IS NOT NULL AND u.seq = ANY(seqs) GROUP BY u.rbucket;
+    JOIN unnest(seqs) AS t(seq) ON t.seq = u.seq
+    WHERE u.rbucket IS NOT NULL GROUP BY u.rbucket;
     SELECT min(greatest(0, least(w.oldest, v_now) + v_rate_per - v_now)) INTO rate_wait FROM (
       SELECT min(r.at) AS oldest, sum(r.n) AS used FROM rate_bucket_starts r
       WHERE r.at > v_now - v_rate_per AND r.bucket IN (
-        SELECT u.rbucket FROM unnest(v_seqs, v_rate_of) AS u(seq, rbucket) WHERE u.rbucket IS NOT NULL AND NOT u.seq = ANY(seqs)
+        SELECT u.rbucket FROM unnest(v_seqs, v_rate_of) AS u(seq, rbucket)
+        WHERE u.rbucket IS NOT NULL AND NOT EXISTS (SELECT FROM unnest(seqs) AS t(seq) WHERE t.seq = u.seq)
       )
       GROUP BY r.bucket
     ) w WHERE w.used >= v_rate_max;

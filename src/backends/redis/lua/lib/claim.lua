@@ -18,6 +18,8 @@ local CLAIM_ATTRS = { 'status', 'stage', 'total', 'cur', 'hb', 'ha', 'rlc', 'gli
 
 -- Most ready tasks of a limited step one claim looks at (more when it asks for more).
 local LIMITED_SCAN = 2000
+-- Candidates read per call while a limited claim scans fresh tasks.
+local LIMITED_CHUNK = 200
 
 -- Concurrency buckets are shared by every workflow, so their in-flight sets live under the
 -- prefix's own tag, `<prefix>:{<prefix>}:kb:<bucket>`: the one place a workflow script touches
@@ -120,10 +122,13 @@ local function claim_limited(n, owner, limit, total, cur, glim, klim, base_token
   end
   if room <= 0 then return end
   local counts = {}
-  local function fits(seq)
+  local touched = {}
+  -- bucket, rbucket: the task's bucket and rate bucket when the caller read them already
+  -- (false: it has none; nil: read here).
+  local function fits(seq, bucket, rbucket)
     local key = nil
     if klim then
-      local bucket = redis.call('HGET', K_TD, pre .. seq .. ':k')
+      if bucket == nil then bucket = redis.call('HGET', K_TD, pre .. seq .. ':k') end
       if bucket then
         key = bucket_key(bucket)
         if counts[key] == nil then counts[key] = bucket_count(key) end
@@ -131,22 +136,32 @@ local function claim_limited(n, owner, limit, total, cur, glim, klim, base_token
       end
     end
     if not rgate then return true, key end
-    local ok, rkey = rgate.fits(redis.call('HGET', K_TD, pre .. seq .. ':r'))
+    if rbucket == nil then rbucket = redis.call('HGET', K_TD, pre .. seq .. ':r') end
+    local ok, rkey = rgate.fits(rbucket)
     return ok, key, rkey
   end
+  -- Leases are written at the end, a chunk of fields per call (states, held, data): a claim
+  -- of a limited step leases its tasks alone, and one call per field each was most of its cost.
+  local states, helds, datas = {}, {}, {}
   local function lease(field, s, key, rkey)
     local fc, token, tail, lc = 0, base_token + 1, '', 0
     if s then fc, token, tail, lc = s.fc, math.max(s.token, base_token) + 1, s.tail, s.lc end
-    redis.call('HSET', K_JS, field, make_state(1, fc, token, owner, 0, '', tail, lc))
-    redis.call('HSET', K_HELD, field, owner)
+    states[#states + 1] = field
+    states[#states + 1] = make_state(1, fc, token, owner, 0, '', tail, lc)
+    helds[#helds + 1] = field
+    helds[#helds + 1] = owner
+    datas[#datas + 1] = field
     if key then
       redis.call('SADD', key, WID .. '\n' .. field .. '\n' .. I(token))
-      redis.call('PEXPIRE', key, BUCKET_TTL_MS)
+      if not touched[key] then
+        touched[key] = true
+        touched[#touched + 1] = key
+      end
       counts[key] = counts[key] + 1
     end
     if rkey then rgate.took(rkey, WID .. '\n' .. field .. '\n' .. I(token)) end
     again[#again + 1] = string.sub(field, #pre + 1)
-    again[#again + 1] = redis.call('HGET', K_TD, field)
+    again[#again + 1] = false -- its data, read with the others below
     again[#again + 1] = fc
     again[#again + 1] = token
     again[#again + 1] = lc
@@ -170,20 +185,50 @@ local function claim_limited(n, owner, limit, total, cur, glim, klim, base_token
   local prefix_done = true
   local seq = cur
   local last = math.min(total, cur + math.max(LIMITED_SCAN, limit))
-  for candidate = cur + 1, last do
-    if room == 0 then break end
-    local field = pre .. I(candidate)
-    if redis.call('HEXISTS', K_JS, field) == 0 then
-      local ok, key, rkey = fits(I(candidate))
-      if ok then
-        lease(field, nil, key, rkey)
-      else
-        prefix_done = false
-      end
+  -- Candidates are read in chunks (their states, buckets and rate buckets), not with a call
+  -- each: a claim of a key-limited step passes over many tasks whose bucket is full.
+  local first = cur + 1
+  while first <= last and room > 0 do
+    local upto = math.min(last, first + LIMITED_CHUNK - 1)
+    local fields, tdfields = {}, {}
+    for candidate = first, upto do
+      local field = pre .. I(candidate)
+      fields[#fields + 1] = field
+      if klim then tdfields[#tdfields + 1] = field .. ':k' end
+      if rgate then tdfields[#tdfields + 1] = field .. ':r' end
     end
-    if prefix_done then seq = candidate end
+    local got = redis.call('HMGET', K_JS, unpack(fields))
+    local tds = #tdfields > 0 and redis.call('HMGET', K_TD, unpack(tdfields)) or {}
+    local per = #tdfields / #fields
+    for i = 1, #fields do
+      if room == 0 then break end
+      local candidate = first + i - 1
+      if not got[i] then
+        local at = per * (i - 1)
+        local bucket = klim and tds[at + 1] or false
+        local rbucket = false
+        if rgate then rbucket = tds[at + per] end
+        local ok, key, rkey = fits(I(candidate), bucket, rbucket)
+        if ok then
+          lease(fields[i], nil, key, rkey)
+        else
+          prefix_done = false
+        end
+      end
+      if prefix_done then seq = candidate end
+    end
+    first = upto + 1
   end
+  for _, key in ipairs(touched) do redis.call('PEXPIRE', key, BUCKET_TTL_MS) end
   if seq ~= cur then sset(n, 'cur', I(seq)) end
+  local base_at = #again - 5 * #datas -- `again` may hold jobs of an earlier part of the claim
+  for from = 1, #datas, LIMITED_CHUNK do
+    local upto = math.min(#datas, from + LIMITED_CHUNK - 1)
+    redis.call('HSET', K_JS, unpack(states, 2 * from - 1, 2 * upto))
+    redis.call('HSET', K_HELD, unpack(helds, 2 * from - 1, 2 * upto))
+    local part = redis.call('HMGET', K_TD, unpack(datas, from, upto))
+    for i = 1, #part do again[base_at + 5 * (from + i - 2) + 2] = part[i] end
+  end
 end
 -- n: the step's number when the caller knows it (else it is looked up by id).
 -- grant: for a step with a rate limit (attribute rlim), the starts lua/global/rate-take.lua
