@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Backend } from '../backends/backend.js';
+import { queueOf } from '../backends/policy.js';
 import { observeJobs } from '../api/telemetry.js';
 import type { StatusCounts } from './status-counts.js';
 
@@ -52,7 +53,7 @@ export function createMetrics(backend: Backend, counts: StatusCounts): ServerMet
       },
     });
   }
-  const labelNames = ['workflow', 'step'] as const;
+  const labelNames = ['workflow', 'step', 'queue'] as const;
   const started = new Counter({ name: 'deflow_tasks_started_total', help: 'Task attempts started by this process', labelNames, registers: [registry] });
   const succeeded = new Counter({ name: 'deflow_tasks_succeeded_total', help: 'Task attempts that succeeded in this process', labelNames, registers: [registry] });
   const failed = new Counter({
@@ -89,11 +90,11 @@ export function createMetrics(backend: Backend, counts: StatusCounts): ServerMet
       events.inc({ event: name }, workflows);
     },
     jobStarted(step, job) {
-      if (job.kind === 'task') started.inc({ workflow: step.workflowName, step: step.name });
+      if (job.kind === 'task') started.inc({ workflow: step.workflowName, step: step.name, queue: queueOf(step.options) });
     },
     jobFinished(step, job, end, tookMs) {
       if (job.kind !== 'task') return;
-      const labels = { workflow: step.workflowName, step: step.name };
+      const labels = { workflow: step.workflowName, step: step.name, queue: queueOf(step.options) };
       if (end === 'succeeded') succeeded.inc(labels);
       else failed.inc({ ...labels, final: end === 'failed' ? 'true' : 'false' });
       duration.observe({ ...labels, outcome: end }, tookMs / 1000);

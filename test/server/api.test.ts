@@ -218,6 +218,8 @@ describe('server API (sqlite)', () => {
     expect(total(samples, 'deflow_workflows', 'status="failed"')).toBe(1);
     // ok: 4 + 1 tasks, bad: 2 tasks in a (b skipped).
     expect(total(samples, 'deflow_tasks_started_total', 'workflow="metered"')).toBe(7);
+    // Every attempt carries its step's queue (the default one here).
+    expect(total(samples, 'deflow_tasks_started_total', 'workflow="metered"', 'queue="default"')).toBe(7);
     expect(total(samples, 'deflow_tasks_succeeded_total', 'workflow="metered"')).toBe(6);
     expect(total(samples, 'deflow_tasks_failed_total', 'workflow="metered"', 'final="true"')).toBe(1);
     expect(total(samples, 'deflow_task_duration_seconds_count', 'workflow="metered"')).toBe(7);
