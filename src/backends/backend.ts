@@ -115,6 +115,12 @@ export interface NewTasks {
   taskRateBuckets?: (string | null)[];
   /** Deterministic key of this addTasks call; a batch with a known key is ignored. */
   batchKey?: string;
+  /**
+   * Milliseconds (> 0) before these tasks may be claimed, counted on the backend's clock when
+   * the call lands: they are stored as jobs ready again at that time (as a task waiting for its
+   * retry delay), never as fresh tasks a range lease could hand out early.
+   */
+  delayMs?: number;
 }
 
 /**

@@ -35,6 +35,7 @@ import { retryProcesses } from './retry-processes.js';
 import { runControl } from './run-control.js';
 import { runControlProcesses } from './run-control-processes.js';
 import { storedCode } from './stored-code.js';
+import { taskDelay } from './task-delay.js';
 import { timerProcesses } from './timer-processes.js';
 import { timers } from './timers.js';
 
@@ -51,6 +52,7 @@ export function runConformance(backend: BackendUnderTest): void {
     names(context);
     corruptRecords(context);
     timers(context);
+    taskDelay(context);
     retry(context);
     runControl(context);
     definitions(context);
