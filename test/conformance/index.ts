@@ -36,7 +36,7 @@ import { runControl } from './run-control.js';
 import { runControlProcesses } from './run-control-processes.js';
 import { storedCode } from './stored-code.js';
 import { taskDelay } from './task-delay.js';
-import { timerProcesses } from './timer-processes.js';
+import { taskDelayProcesses, timerProcesses } from './timer-processes.js';
 import { timers } from './timers.js';
 
 export function runConformance(backend: BackendUnderTest): void {
@@ -72,6 +72,7 @@ export function runProcessConformance(backend: BackendUnderTest): void {
     processes(context);
     crashPoints(context);
     timerProcesses(context);
+    taskDelayProcesses(context);
     retryProcesses(context);
     runControlProcesses(context);
     idempotentProcesses(context);
