@@ -558,7 +558,7 @@ export interface Backend {
   listNodes(): Promise<NodeRecord[]>;
   /**
    * Optional: ready and leased jobs per queue, for metrics (queues with neither are left out).
-   * Redis has none yet: its jobs live in per-workflow keys, with no index to count them by queue.
+   * Redis walks its unfinished workflows for it (bounded: docs/backends/redis.md).
    */
   queueCounts?(): Promise<QueueCount[]>;
 

@@ -23,6 +23,7 @@ import type {
   NewNode,
   NewTasks,
   NewWorkflow,
+  QueueCount,
   RateLimit,
   RecoverResult,
   RetryRequest,
@@ -212,6 +213,10 @@ export class RedisBackend implements Backend {
 
   listNodes(): Promise<NodeRecord[]> {
     return this.use((parts) => parts.leases.listNodes());
+  }
+
+  queueCounts(): Promise<QueueCount[]> {
+    return this.use((parts) => parts.reads.queueCounts());
   }
 
   // --- rate limits ----------------------------------------------------------------------------
