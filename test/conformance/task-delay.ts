@@ -48,6 +48,7 @@ const quick = mixed(1_200, 'quick');
 const held = mixed(3_000, 'held');
 // A limited step leases its tasks alone (the limit rule), past the cursor: it skips delayed ones too.
 const limited = mixed(1_200, 'limited', { globalConcurrency: 2 });
+const long = mixed(60_000, 'long');
 
 const badDelay = new StepHandler<unknown, number, string>({
   name: 'task-delay-bad',
@@ -96,6 +97,21 @@ export function taskDelay(t: Conformance): void {
       const result = await workflow.done();
       expect(result.steps[0]?.tasks.map((task) => task.result)).toContain('held-d');
       expect(startedAt.get('held-d')).toBeGreaterThanOrEqual(resumedAt);
+    });
+
+    it('makes a delayed task ready at once when a retry takes its cancelled step up again', async () => {
+      await t.register();
+      const workflow = WorkFlow.create('task-delay-retry').addStep({ name: 'mixed', step: long }).run();
+      await eventually(() => (startedAt.has('long-a') && startedAt.has('long-c') ? true : undefined));
+      // The step waits for its delayed task: still running with three of four done.
+      const backend = await backendOf();
+      await eventually(async () => ((await backend.getSteps(workflow.id))[0]?.counts.done === 3 ? true : undefined));
+      expect((await backend.getSteps(workflow.id))[0]?.status).toBe('running');
+      expect(await workflow.cancel()).toBe(true);
+      await DeFlow.retry(workflow.id);
+      const result = await workflow.done();
+      expect(result.steps[0]?.tasks.map((task) => task.result)).toEqual(['long-a', 'long-d', 'long-b', 'long-c']);
+      expect(startedAt.get('long-d')).toBeLessThan((calledAt.get('long-d') ?? -Infinity) + 60_000);
     });
 
     it('refuses a bad delay at the call, naming the option', async () => {
