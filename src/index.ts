@@ -18,6 +18,7 @@ export type { ScheduleInfo, ScheduleOptions } from './api/schedules/schedule-opt
 export type { StepHandlerDefinition } from './api/step-handler.js';
 export { Step, formatPercent } from './api/step.js';
 export type { AddAfterParams, StepProgress } from './api/step.js';
+export type { AddTasksOptions } from './api/step-timer.js';
 export { Task } from './api/task.js';
 export type { TaskError } from './api/task.js';
 export type { StepResult, WorkflowResult } from './api/results.js';

@@ -16,7 +16,8 @@ import { noteEventsDelivered } from './telemetry.js';
 import { jobEventId, newEvent, randomEventId, toWorkflowEvent } from './events.js';
 import type { EmitOptions, WorkflowEvent } from './events.js';
 import { checkStepOptions, resolveStepOptions, toStepOptions } from './options.js';
-import { STEP_TIMER_KEYS, checkStepTimer } from './step-timer.js';
+import { STEP_TIMER_KEYS, addTasksDelay, checkStepTimer } from './step-timer.js';
+import type { AddTasksOptions } from './step-timer.js';
 import type { StepTimerParams } from './step-timer.js';
 import type { StepOptions } from './options.js';
 import { trackAttemptCall } from './attempt-calls.js';
@@ -166,13 +167,17 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
     if (delivered) noteEventsDelivered(event.name, 1);
   }
 
-  /** Appends tasks to this step (from beforeAll, or from handler while the tasks run). */
-  addTasks(tasks: TD[]): Promise<void> {
-    return this.#track('addTasks', () => this.#addTasks(tasks));
+  /**
+   * Appends tasks to this step (from beforeAll, or from handler while the tasks run). With
+   * `delay`: no added task starts before `delay` ms after the call, by the backend's clock.
+   */
+  addTasks(tasks: TD[], options?: AddTasksOptions): Promise<void> {
+    return this.#track('addTasks', () => this.#addTasks(tasks, options));
   }
 
-  async #addTasks(tasks: TD[]): Promise<void> {
+  async #addTasks(tasks: TD[], options: AddTasksOptions | undefined): Promise<void> {
     if (!Array.isArray(tasks)) throw new ValidationError('step.addTasks() takes an array of task data');
+    const delayMs = addTasksDelay(options);
     const tasksJson = tasks.map((task, i) => toJson(task, `step.addTasks(): task data at index ${i}`));
     const context = this.#context;
     const batchKey = context === null ? undefined : `${context.job.kind}:${context.job.seq}:${context.calls++}`;
@@ -185,6 +190,7 @@ export class Step<SD = unknown, TD = unknown, TR = unknown> {
       ...(taskBuckets === undefined ? {} : { taskBuckets }),
       ...(rateBuckets === undefined ? {} : { taskRateBuckets: rateBuckets }),
       ...(batchKey === undefined ? {} : { batchKey }),
+      ...(delayMs > 0 ? { delayMs } : {}),
     });
     this.taskCount = total;
   }

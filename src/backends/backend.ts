@@ -115,6 +115,12 @@ export interface NewTasks {
   taskRateBuckets?: (string | null)[];
   /** Deterministic key of this addTasks call; a batch with a known key is ignored. */
   batchKey?: string;
+  /**
+   * Milliseconds (> 0) before these tasks may be claimed, counted on the backend's clock when
+   * the call lands: they are stored as jobs ready again at that time (as a task waiting for its
+   * retry delay), never as fresh tasks a range lease could hand out early.
+   */
+  delayMs?: number;
 }
 
 /**
@@ -597,7 +603,7 @@ export interface Backend {
   listNodes(): Promise<NodeRecord[]>;
   /**
    * Optional: ready and leased jobs per queue, for metrics (queues with neither are left out).
-   * Redis has none yet: its jobs live in per-workflow keys, with no index to count them by queue.
+   * Redis walks its unfinished workflows for it (bounded: docs/backends/redis.md).
    */
   queueCounts?(): Promise<QueueCount[]>;
 

@@ -37,7 +37,8 @@ import { schedules } from './schedules.js';
 import { runControl } from './run-control.js';
 import { runControlProcesses } from './run-control-processes.js';
 import { storedCode } from './stored-code.js';
-import { timerProcesses } from './timer-processes.js';
+import { taskDelay } from './task-delay.js';
+import { taskDelayProcesses, timerProcesses } from './timer-processes.js';
 import { timers } from './timers.js';
 
 export function runConformance(backend: BackendUnderTest): void {
@@ -53,6 +54,7 @@ export function runConformance(backend: BackendUnderTest): void {
     names(context);
     corruptRecords(context);
     timers(context);
+    taskDelay(context);
     retry(context);
     runControl(context);
     definitions(context);
@@ -73,6 +75,7 @@ export function runProcessConformance(backend: BackendUnderTest): void {
     processes(context);
     crashPoints(context);
     timerProcesses(context);
+    taskDelayProcesses(context);
     retryProcesses(context);
     runControlProcesses(context);
     idempotentProcesses(context);

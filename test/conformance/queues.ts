@@ -86,13 +86,19 @@ export function queues(t: Conformance): void {
       const backend = await backendOf();
       if (backend.queueCounts === undefined) return; // optional: not every backend counts them
       await stored('counted');
-      await stored('counted-billing', 'billing');
+      const billing = await stored('counted-billing', 'billing');
       await stored('counted-billing-2', 'billing');
       const counts = await backend.queueCounts();
       expect(counts.sort((a, b) => a.queue.localeCompare(b.queue))).toEqual([
         { queue: 'billing', ready: 4, leased: 0 },
         { queue: 'default', ready: 2, leased: 0 },
       ]);
+      // A task leased to a node moves from ready to leased.
+      await backend.registerNode({ id: 'counter', host: 'test', pid: 1, handlers: [], queues: ['billing'], leaseMs: 60_000 });
+      const stepId = (await backend.getSteps(billing))[0]?.id ?? '';
+      expect((await backend.claim({ nodeId: 'counter', workflowId: billing, stepId, limit: 1 })).jobs).toHaveLength(1);
+      const after = await backend.queueCounts();
+      expect(after.find((count) => count.queue === 'billing')).toEqual({ queue: 'billing', ready: 3, leased: 1 });
     });
 
     it('runs a step named by its handler name, with no code in the creating process needed', async () => {

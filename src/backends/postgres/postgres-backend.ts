@@ -172,6 +172,7 @@ export class PostgresBackend implements Backend {
       input.batchKey ?? null,
       input.taskBuckets ?? [],
       input.taskRateBuckets ?? [],
+      input.delayMs ?? 0,
     ]);
     return { added: row?.added ?? 0, total: row?.total ?? 0 };
   }

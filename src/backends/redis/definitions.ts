@@ -138,6 +138,7 @@ export class Definitions {
         batchKey,
         buckets.length,
         rateBuckets.length,
+        input.delayMs ?? 0,
         ...tasksJson,
         ...buckets.map((bucket) => bucket ?? ''),
         ...rateBuckets.map((bucket) => bucket ?? ''),

@@ -3,11 +3,14 @@
  * drop entries whose workflow is gone (expired by TTL, removed, never created).
  */
 import type { StepRecord, TaskRecord, WorkflowRecord, WorkflowStatus } from '../records.js';
-import type { TaskPage, WorkflowCountQuery, WorkflowCounts, WorkflowQuery } from '../backend.js';
+import type { QueueCount, TaskPage, WorkflowCountQuery, WorkflowCounts, WorkflowQuery } from '../backend.js';
 import type { RedisCore } from './core.js';
 import { STEP_ATTRIBUTES, list, text, toStepRecord, toStepRecords, toTaskRecord, toWorkflowRecord } from './records.js';
 import { stamp } from './retention.js';
 import type { Retention } from './retention.js';
+
+/** Most unfinished workflows one queueCounts call walks (oldest first). */
+const QUEUE_COUNT_WORKFLOWS = 1_000;
 
 /** Workflows read per round trip when counting. */
 const COUNT_BATCH = 1_000;
@@ -132,6 +135,32 @@ export class Reads {
       tasks.push(toTaskRecord(workflowId, stepId, Number(rows[i]), text(rows[i + 1]), text(rows[i + 2]), text(rows[i + 3])));
     }
     return tasks;
+  }
+
+  /**
+   * Ready and leased jobs by queue (metrics): one read-only script per unfinished workflow
+   * (queue-counts.lua, its steps walked), pipelined, over the oldest QUEUE_COUNT_WORKFLOWS of
+   * the active index; workflows beyond them are left out of the counts.
+   */
+  async queueCounts(): Promise<QueueCount[]> {
+    const ids = await this.guard(this.core.client.zrange(this.core.keys.global.active, 0, QUEUE_COUNT_WORKFLOWS - 1), 'counting jobs by queue');
+    const answers = await this.guard(
+      this.core.scripts.batch(ids.map((id) => ({ script: 'queue-counts' as const, keys: this.core.keys.workflow(id), args: [] }))),
+      'counting jobs by queue',
+    );
+    const byQueue = new Map<string, QueueCount>();
+    for (const answer of answers) {
+      if (answer instanceof Error) continue; // a workflow removed meanwhile, or unreadable: not counted
+      const flat = list(answer);
+      for (let i = 0; i + 2 < flat.length; i += 3) {
+        const queue = text(flat[i]);
+        const count = byQueue.get(queue) ?? { queue, ready: 0, leased: 0 };
+        count.ready += Number(flat[i + 1]);
+        count.leased += Number(flat[i + 2]);
+        byQueue.set(queue, count);
+      }
+    }
+    return [...byQueue.values()];
   }
 
   /** Ids of every workflow with this name (for ifExist: 'replace'). */

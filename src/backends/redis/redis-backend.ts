@@ -24,6 +24,7 @@ import type {
   NewTasks,
   NewWorkflow,
   NewSchedule,
+  QueueCount,
   RateLimit,
   ScheduleRecord,
   RecoverResult,
@@ -216,6 +217,10 @@ export class RedisBackend implements Backend {
 
   listNodes(): Promise<NodeRecord[]> {
     return this.use((parts) => parts.leases.listNodes());
+  }
+
+  queueCounts(): Promise<QueueCount[]> {
+    return this.use((parts) => parts.reads.queueCounts());
   }
 
   // --- rate limits ----------------------------------------------------------------------------

@@ -41,6 +41,7 @@ export const WORKFLOW_SCRIPTS = [
   'check',
   'read-tasks',
   'read-step',
+  'queue-counts',
   'retry',
   'control',
   'receive',

@@ -6,7 +6,7 @@
 import { BackendError, ValidationError } from '../../errors.js';
 import type { NewAnchoredSteps, NewStep, NewTasks, NewWorkflow } from '../backend.js';
 import { refusalError } from '../failures.js';
-import { AFTER_SLOT, BEFORE_SLOT, MAX_STEP_PK, MAX_TASKS_PER_STEP, SLOTS_PER_STEP, jobId } from './rows.js';
+import { AFTER_SLOT, BEFORE_SLOT, MAX_STEP_PK, MAX_TASKS_PER_STEP, SLOTS_PER_STEP, jobId, slotOf } from './rows.js';
 import type { StepRow } from './rows.js';
 import type { Statements } from './statements.js';
 import { addAfterRefusal, addTasksRefusal } from './step-machine.js';
@@ -96,15 +96,20 @@ export class Definitions {
   }
 
   /** addTasks: appends tasks to a step that has not finished its tasks stage. */
-  addTasks(input: NewTasks, machine: StepMachine): { added: number; total: number } {
+  addTasks(input: NewTasks, machine: StepMachine, now: number): { added: number; total: number } {
     const step = this.requireStep(input.workflowId, input.stepId);
     const refused = addTasksRefusal(step);
     if (refused !== null) throw refusalError(refused);
     if (input.batchKey !== undefined && this.q.batchApplied.run(step.pk, input.batchKey).changes === 0) {
       return { added: 0, total: step.total };
     }
-    this.insertTasks(step.pk, input.tasksJson, input.taskBuckets, input.taskRateBuckets);
-    if (step.status === 'running' && step.stage === 'tasks' && input.tasksJson.length > 0) {
+    const first = this.insertTasks(step.pk, input.tasksJson, input.taskBuckets, input.taskRateBuckets);
+    const delayMs = input.delayMs ?? 0;
+    if (delayMs > 0 && input.tasksJson.length > 0) {
+      this.q.delayJobs.run({ runAt: now + delayMs, lo: first, hi: first + input.tasksJson.length - 1 });
+      this.q.skipDelayedJobs.run({ pk: step.pk, cursor: slotOf(first) - 1 });
+      machine.events.push({ type: 'wake' }); // idle nodes learn the new due time (runnableSteps' nextRunAt)
+    } else if (step.status === 'running' && step.stage === 'tasks' && input.tasksJson.length > 0) {
       machine.events.push({ type: 'work', workflowId: input.workflowId, stepId: input.stepId });
     }
     return { added: input.tasksJson.length, total: step.total + input.tasksJson.length };
@@ -157,8 +162,8 @@ export class Definitions {
     tasksJson: readonly string[],
     buckets: readonly (string | null)[] | undefined,
     rateBuckets: readonly (string | null)[] | undefined,
-  ): void {
-    if (tasksJson.length === 0) return;
+  ): number {
+    if (tasksJson.length === 0) return 0;
     const { next_seq } = this.q.reserveTaskSeq.get({ pk: stepPk, n: tasksJson.length }) as { next_seq: number };
     if (next_seq > MAX_TASKS_PER_STEP) {
       throw new ValidationError(`a step of the embedded backend holds at most ${MAX_TASKS_PER_STEP} tasks; split the work over several steps`);
@@ -185,6 +190,7 @@ export class Definitions {
       const bucket = rateBuckets[k];
       if (bucket !== null && bucket !== undefined) this.q.setRateBucket.run(bucket, first + k);
     }
+    return first;
   }
 
   deleteWorkflow(workflowId: string): boolean {

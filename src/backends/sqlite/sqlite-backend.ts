@@ -129,7 +129,7 @@ export class SqliteBackend implements Backend {
   }
 
   async addTasks(input: NewTasks): Promise<{ added: number; total: number }> {
-    const { value } = this.write((machine) => this.definitions.addTasks(input, machine));
+    const { value } = this.write((machine) => this.definitions.addTasks(input, machine, this.clock.now()));
     return Promise.resolve(value);
   }
 

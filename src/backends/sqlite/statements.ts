@@ -61,6 +61,8 @@ const QUERY_NAMES = [
   'queueCounts',
   // jobs.sql
   'insertJob',
+  'delayJobs',
+  'skipDelayedJobs',
   'claimHook',
   'claimRequeued',
   'setBucket',

@@ -185,9 +185,13 @@ END
 $$;
 
 -- Entry point: appends tasks to a step that has not finished its tasks stage.
--- A batch whose key was already applied (a retried hook) changes nothing.
+-- A batch whose key was already applied (a retried hook) changes nothing. Tasks added with a
+-- delay (p_delay_ms > 0) are requeued jobs ready from now() + delay, as a task waiting for its
+-- retry delay: no range lease of fresh tasks covers them (ranges take 'fresh' rows only), and the
+-- cursor moves over them when no fresh task is before them.
 CREATE FUNCTION add_tasks(
   p_workflow_id text, p_step_id text, p_tasks text[], p_batch_key text, p_buckets text[], p_rate_buckets text[],
+  p_delay_ms bigint,
   OUT added integer, OUT total integer
 )
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
@@ -212,7 +216,17 @@ BEGIN
       RETURN;
     END IF;
   END IF;
-  IF v_count > 0 THEN
+  IF v_count > 0 AND p_delay_ms > 0 THEN
+    INSERT INTO jobs (step_pk, seq, data, status, run_at)
+    SELECT v_step.pk, v_step.next_seq + t.ord, t.data, 'requeued', now() + p_delay_ms * interval '1 millisecond'
+    FROM unnest(p_tasks) WITH ORDINALITY AS t(data, ord);
+    PERFORM set_buckets(v_step.pk, v_step.next_seq, p_buckets, p_rate_buckets);
+    UPDATE steps SET next_seq = next_seq + v_count, total = steps.total + v_count,
+      fresh_cursor = CASE WHEN fresh_cursor = next_seq THEN next_seq + v_count ELSE fresh_cursor END
+    WHERE pk = v_step.pk;
+    -- Idle nodes learn the new due time (runnableSteps' next_run_at).
+    PERFORM emit('{"type": "wake"}'::jsonb);
+  ELSIF v_count > 0 THEN
     INSERT INTO jobs (step_pk, seq, data)
     SELECT v_step.pk, v_step.next_seq + t.ord, t.data FROM unnest(p_tasks) WITH ORDINALITY AS t(data, ord);
     PERFORM set_buckets(v_step.pk, v_step.next_seq, p_buckets, p_rate_buckets);

@@ -21,8 +21,8 @@ SELECT add_anchored_steps(
 
 -- name: addTasks
 -- ($1 workflow id, $2 step id, $3 tasks, $4 batch key or null, $5 buckets (empty without concurrencyKey),
---  $6 rate buckets (empty without a keyed rate limit))
-SELECT added, total FROM add_tasks($1, $2, $3::text[], $4, $5::text[], $6::text[]);
+--  $6 rate buckets (empty without a keyed rate limit), $7 delay ms (0: ready at once))
+SELECT added, total FROM add_tasks($1, $2, $3::text[], $4, $5::text[], $6::text[], $7::bigint);
 
 -- name: watchNextTask
 SELECT watch_next_task($1);

@@ -16,6 +16,15 @@ INSERT INTO jobs (id, data) VALUES
 (?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),
 (?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?),(?,?);
 
+-- name: delayJobs
+-- Tasks added with a delay (addTasks { delay }): ready again at @runAt, like a task waiting for
+-- its retry delay, so no range lease of fresh tasks hands them out (ranges take status 0 only).
+UPDATE jobs SET status = 4, run_at = @runAt WHERE id BETWEEN @lo AND @hi AND status = 0;
+
+-- name: skipDelayedJobs
+-- The cursor moves over delayed tasks appended right at it: no fresh task is left to claim there.
+UPDATE steps SET fresh_cursor = next_seq WHERE pk = @pk AND fresh_cursor = @cursor;
+
 -- name: claimHook
 UPDATE jobs SET status = 1, owner = @owner, token = token + 1
 WHERE id = @id AND status IN (0, 4) AND run_at <= @now

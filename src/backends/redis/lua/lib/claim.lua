@@ -14,7 +14,7 @@
 -- A claim of a step with a keyed rate limit adds { 0, waitMs (-1: no bucket refused a task),
 -- unknown limit name ('' when it is set) } (the 0 stands where claim.lua puts the common reply).
 
-local CLAIM_ATTRS = { 'status', 'stage', 'total', 'cur', 'hb', 'ha', 'rlc', 'glim', 'klim', 'rlim', 'tkb', 'rkey' }
+local CLAIM_ATTRS = { 'status', 'stage', 'total', 'cur', 'hb', 'ha', 'rlc', 'glim', 'klim', 'rlim', 'tkb', 'rkey', 'dhi' }
 
 -- Most ready tasks of a limited step one claim looks at (more when it asks for more).
 local LIMITED_SCAN = 2000
@@ -230,6 +230,37 @@ local function claim_limited(n, owner, limit, total, cur, glim, klim, base_token
     for i = 1, #part do again[base_at + 5 * (from + i - 2) + 2] = part[i] end
   end
 end
+-- Tasks added with a delay (add-tasks.lua) have a state beyond the cursor, up to seq `dhi`: a
+-- range must not cover one. Moves the cursor over those right after it, then ends the range
+-- (at most `room` tasks) before the next one. Returns the new cursor and the range's last seq
+-- (equal to the cursor: nothing fresh to lease now).
+local function fresh_span(n, cur, room, total, dhi)
+  local prefix = n .. ':'
+  local function states(from, to)
+    local fields = {}
+    for seq = from, to do fields[#fields + 1] = prefix .. seq end
+    return redis.call('HMGET', K_JS, unpack(fields))
+  end
+  while cur < math.min(total, dhi) do
+    local got = states(cur + 1, math.min(total, dhi, cur + 1000))
+    local skipped = 0
+    while skipped < #got and got[skipped + 1] do skipped = skipped + 1 end
+    cur = cur + skipped
+    if skipped < #got then break end
+  end
+  local hi = math.min(cur + room, total)
+  if cur < dhi and cur < hi then
+    local got = states(cur + 1, math.min(hi, dhi))
+    for i = 1, #got do
+      if got[i] then
+        hi = cur + i - 1
+        break
+      end
+    end
+  end
+  return cur, hi
+end
+
 -- n: the step's number when the caller knows it (else it is looked up by id).
 -- grant: for a step with a rate limit (attribute rlim), the starts lua/global/rate-take.lua
 -- granted this claim; without it such a step's tasks are not claimed and the reply is
@@ -296,8 +327,15 @@ local function claim(step_id, owner, valid_until, limit, n, grant)
     end
     local room = limit - #rows
     local cur = snum(n, 'cur')
-    if cur and room > 0 and cur < total then
-      local hi = math.min(cur + room, total)
+    local hi = cur and math.min(cur + room, total)
+    local dhi = as_number(f[13])
+    if cur and dhi and room > 0 and cur < total and cur < dhi then
+      local moved
+      moved, hi = fresh_span(n, cur, room, total, dhi)
+      if moved ~= cur then sset(n, 'cur', I(moved)) end
+      cur = moved
+    end
+    if cur and room > 0 and cur < hi then
       lo = cur + 1
       local prefix = n .. ':'
       for first = lo, hi, 1000 do

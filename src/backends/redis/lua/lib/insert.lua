@@ -21,6 +21,7 @@
 -- A task's concurrency bucket is kept in `td` as "<n>:<seq>:k", its rate bucket as "<n>:<seq>:r"
 -- (never read for plain steps).
 --   rlim (rate limit name, '' = none) rkey ('1': the limit is keyed, a bucket per task's rate bucket)
+--   dhi (set once addTasks added tasks with a delay: the highest such seq; see add-tasks.lua)
 
 local STEP_FIELDS = 17
 

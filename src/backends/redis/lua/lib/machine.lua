@@ -88,9 +88,18 @@ end
 
 -- Removes what is left of a finished step's jobs from the claim indexes. A step finishes with
 -- every task terminal, or before its tasks started: none is requeued or delayed then, so
--- only its `ready` entry and its range leases ("<n>:1" .. "<n>:<rlc>") are left.
+-- only its `ready` entry and its range leases ("<n>:1" .. "<n>:<rlc>") are left; except tasks
+-- added with a delay (`dhi` set) by a step that failed before its tasks ran.
 local function drop_step_jobs(n)
   redis.call('ZREM', K_READY, n)
+  if sget(n, 'dhi') and has_delayed() then
+    local prefix = n .. ':'
+    for _, field in ipairs(redis.call('ZRANGE', K_DL, 0, -1)) do
+      if string.sub(field, 1, #prefix) == prefix then redis.call('ZREM', K_DL, field) end
+    end
+    local base = tonumber(n) * SPAN
+    redis.call('ZREMRANGEBYSCORE', K_RQ, I(base + 1), I(base + SPAN - 1))
+  end
   local count = num(sget(n, 'rlc'), 'rlc', sget(n, 'id')) or 0 -- unusable: its leases expire with the workflow
   for first = 1, count, 1000 do
     local ids = {}
