@@ -37,6 +37,8 @@ export function timerProcesses(t: Conformance): void {
       const second = await startNode(t.options());
       const result = await workflow.done();
       expect(echoResults(result, 1).map((r) => r.pid)).toEqual([second.pid]);
+      // The node's start report comes over IPC, which may arrive after done() resolves.
+      await eventually(() => (starts([second]).length > 0 ? true : undefined), 30_000);
       expect(starts([second])).toEqual([2]);
       const later = (await backend.getSteps(workflow.id)).find((step) => step.name === 'later');
       expect(later?.readyAt).toBe(waiting.readyAt);
@@ -70,6 +72,7 @@ export function taskDelayProcesses(t: Conformance): void {
         [1, first.pid],
         [2, second.pid],
       ]);
+      await eventually(() => (starts([second]).length > 0 ? true : undefined), 30_000);
       expect(starts([second])).toEqual([2]);
     });
   });
