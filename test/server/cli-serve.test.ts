@@ -97,12 +97,12 @@ it('serve --steps is also a worker, and its stream sees another process start a 
   expect(await exited).toBe(0);
 }, 90_000);
 
-it('serve --workflows loads definitions that POST /api/workflows starts by name, and --triggers the webhooks that start them', async () => {
+it('serve --workflows loads definitions that POST /api/workflows starts by name and runs them, and --triggers the webhooks that start them', async () => {
   const port = await freePort();
   const backend = store();
   const workflows = fileURLToPath(new URL('../fixtures/workflows/', import.meta.url));
   const hooks = fileURLToPath(new URL('../fixtures/triggers/echo-hook.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', TSX, SRC_CLI, 'serve', '--port', String(port), '-b', backend, '--steps', STEPS, '--workflows', workflows, '--triggers', hooks, '--token', TOKEN], {
+  const child = spawn(process.execPath, ['--import', TSX, SRC_CLI, 'serve', '--port', String(port), '-b', backend, '--workflows', workflows, '--triggers', hooks, '--token', TOKEN], {
     env: env(),
   });
   let out = '';
@@ -114,6 +114,8 @@ it('serve --workflows loads definitions that POST /api/workflows starts by name,
     const deadline = Date.now() + 40_000;
     while (!out.includes('http://') && Date.now() < deadline && child.exitCode === null) await new Promise((resolve) => setTimeout(resolve, 100));
     expect(err).toMatch(/workflow definitions: .*fixture-echoes/);
+    // No --steps: the server is the worker of its definitions' handlers (nothing else runs them here).
+    expect(err).toMatch(/worker for its workflow definitions/);
     const base = `http://127.0.0.1:${port}`;
     const definitions = (await (await fetch(`${base}/api/definitions`, { headers: AUTH })).json()) as { items: { name: string }[] };
     expect(definitions.items.map((definition) => definition.name)).toContain('fixture-echoes');

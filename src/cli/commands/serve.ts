@@ -1,7 +1,7 @@
 /**
  * `deflow serve`: the HTTP API, event stream, metrics and dashboard (docs/server.md). With
- * --steps it is also a worker running those step modules (as `deflow worker`), unless
- * --no-worker; without --steps it only serves. It refuses to listen beyond this machine without
+ * --steps or --workflows it is also a worker running those modules (as `deflow worker`), unless
+ * --no-worker; without them it only serves. It refuses to listen beyond this machine without
  * a token (DEFLOW_TOKEN or --token), and never prints a token.
  */
 import { resolve } from 'node:path';
@@ -39,7 +39,7 @@ export function serveCommand(program: Command): void {
       .description('serve the HTTP API, event stream, metrics and dashboard (and run --steps as a worker)')
       .option('-p, --port <port>', 'port to listen on', '3000')
       .option('--host <host>', 'address to listen on (beyond 127.0.0.1 a token is required)', '127.0.0.1')
-      .option('-s, --steps <dir>', 'directory of step modules to run as a worker (repeatable); without it the server only serves', collect)
+      .option('-s, --steps <dir>', 'directory of step modules to run as a worker (repeatable); without it (or --workflows) the server only serves', collect)
       .option('-w, --workflows <dir>', 'directory of workflow definition modules (defineWorkflow) that POST /api/workflows starts (repeatable)', collect)
       .option('--triggers <file>', 'module whose default export (server) => void registers triggers: server.trigger(name, [parser, ...]) (repeatable)', collect)
       .option('--allow <dir>', 'directory whose modules may be imported when a stored step names them (repeatable)', collect)
@@ -60,12 +60,13 @@ export function serveCommand(program: Command): void {
     // Before anything connects: a refused address should not cost a backend start-up.
     checkListenAddress(options.host, tokens);
     const stepsDirs = (options.steps ?? []).map((dir) => resolve(dir));
-    const worker = options.worker && stepsDirs.length > 0;
     const allowDirs = (options.allow ?? []).map((dir) => existingDir(dir, '--allow'));
     const workflowsDirs = (options.workflows ?? []).map((dir) => resolve(dir));
+    // Workflow modules may define their handlers inline: a server given them runs them too.
+    const worker = options.worker && (stepsDirs.length > 0 || workflowsDirs.length > 0);
     const stepDirs = [...new Set([...stepsDirs, ...workflowsDirs, ...allowDirs])];
     let loaded = 0;
-    if (worker) {
+    if (worker && stepsDirs.length > 0) {
       enableTypeScript();
       const scan = scanStepModules(stepsDirs, stepDirs);
       for (const line of scan.skipped) process.stderr.write(`deflow serve: ${line}\n`);
@@ -83,7 +84,7 @@ export function serveCommand(program: Command): void {
     await loadTriggerModules(options.triggers ?? [], app);
     const url = await listenServer(app, { host: options.host, port, tokens });
     const backend = (await deflow.services()).backend;
-    const role = worker ? `worker with ${loaded} step modules` : 'serving only (no worker)';
+    const role = !worker ? 'serving only (no worker)' : stepsDirs.length > 0 ? `worker with ${loaded} step modules` : 'worker for its workflow definitions';
     const auth = tokens.length === 0 ? 'no token: this machine only' : `${tokens.length} token${tokens.length === 1 ? '' : 's'}`;
     const defined = definitions.length === 0 ? '' : `, workflow definitions: ${definitions.map((name) => printable(name)).join(', ')}`;
     const triggerNames = app.triggerNames();
