@@ -65,7 +65,7 @@ for (const backend of [redisUnderTest(), postgresUnderTest()] as BackendUnderTes
       expect(counts.has(3)).toBe(true);
     }, 90_000);
 
-    it('starts a loaded definition (idempotent by id) and cancels it through the write API', async () => {
+    it('starts a loaded definition (idempotent by id), pauses, resumes, cancels and retries it through the write API', async () => {
       await DeFlow.register(await backend.fresh()).ready();
       app = await serve();
       const post = async (url: string, payload: Record<string, unknown>) => {
@@ -76,10 +76,22 @@ for (const backend of [redisUnderTest(), postgresUnderTest()] as BackendUnderTes
       expect(started).toEqual({ status: 201, body: { id: `run-${backend.name}`, created: true } });
       expect((await post('/api/workflows', { workflow: 'server-backends-chain', input: { tasks: 2 }, id: `run-${backend.name}` })).status).toBe(200);
       const handle = (await WorkFlow.getById(`run-${backend.name}`))!;
+      const status = async () => (await app!.inject({ url: `/api/workflows/run-${backend.name}`, headers: AUTH })).json<{ workflow: { status: string } }>().workflow.status;
+      // Pause and resume, each saying whether it changed anything.
+      expect(await post(`/api/workflows/run-${backend.name}/pause`, {})).toEqual({ status: 200, body: { changed: true } });
+      expect(await status()).toBe('paused');
+      expect(await post(`/api/workflows/run-${backend.name}/pause`, {})).toEqual({ status: 200, body: { changed: false } });
+      expect(await post(`/api/workflows/run-${backend.name}/resume`, {})).toEqual({ status: 200, body: { changed: true } });
+      expect(await status()).toBe('running');
+      // A retry of a running workflow is refused with 409.
+      expect((await post(`/api/workflows/run-${backend.name}/retry`, {})).status).toBe(409);
       expect(await post(`/api/workflows/run-${backend.name}/cancel`, { reason: 'enough' })).toEqual({ status: 200, body: { changed: true } });
       await expect(handle.done()).rejects.toBeInstanceOf(WorkflowCancelledError);
-      expect((await app.inject({ url: `/api/workflows/run-${backend.name}`, headers: AUTH })).json()).toMatchObject({ workflow: { status: 'cancelled' } });
-      expect((await post('/api/workflows/missing/cancel', {})).status).toBe(404);
+      expect(await status()).toBe('cancelled');
+      // A retry of the cancelled run goes on where the cancel stopped, and finishes.
+      expect(await post(`/api/workflows/run-${backend.name}/retry`, {})).toEqual({ status: 200, body: { retries: 1 } });
+      await expect((await WorkFlow.getById(`run-${backend.name}`))!.done()).resolves.toMatchObject({ status: 'succeeded' });
+      for (const action of ['cancel', 'pause', 'resume', 'retry']) expect((await post(`/api/workflows/missing/${action}`, {})).status).toBe(404);
     }, 60_000);
   });
 }
