@@ -27,22 +27,22 @@ async function atLeast(count: number): Promise<number[]> {
   return eventually(async () => {
     const found = await ticks();
     return found.length >= count ? found : undefined;
-  }, 60_000);
+  }, 90_000);
 }
 
 export function scheduleProcesses(t: Conformance): void {
   describe('schedules with node processes', () => {
-    it('starts one workflow per tick with three nodes, one killed midway', async () => {
+    it('starts one workflow per tick over 50 ticks with three nodes, one killed midway', async () => {
       // A short lease: a task the killed node held is run again soon.
       const options = { ...t.options(), leaseMs: 1_000, checkProcessQueueInterval: 200 };
       const nodes = await Promise.all([startNode(options), startNode(options), startNode(options)]);
       await t.register({ worker: false });
       await DeFlow.schedule('every-second', { cron: '* * * * * *', workflow: 'fixture-echoes', input: { values: [1] }, overlap: 'allow' });
       const savedAt = ((await DeFlow.schedules())[0]?.savedAt as Date).getTime();
-      await atLeast(6);
+      await atLeast(10);
       await nodes[0]?.kill('SIGKILL');
       const before = (await ticks()).length;
-      await atLeast(before + 10);
+      await atLeast(before + 40);
       expect(await DeFlow.unschedule('every-second')).toBe(true);
       const listed = await ticks();
       // One workflow per second from the first tick after the save to the last, the kill included:
@@ -51,7 +51,7 @@ export function scheduleProcesses(t: Conformance): void {
       const first = Math.floor(savedAt / 1000) * 1000 + 1000;
       expect(listed[0]).toBeGreaterThanOrEqual(first);
       const last = listed.at(-1) as number;
-      expect((last - first) / 1000 + 1).toBeGreaterThanOrEqual(16);
+      expect((last - first) / 1000 + 1).toBeGreaterThanOrEqual(50);
       const seconds = Array.from({ length: (last - first) / 1000 + 1 }, (_, i) => first + i * 1000);
       const workflows = await Promise.all(seconds.map((tick) => WorkFlow.getById(`schedule:every-second:${new Date(tick).toISOString()}`)));
       expect(seconds.filter((_, i) => workflows[i] === null).map((tick) => new Date(tick).toISOString())).toEqual([]);
@@ -59,6 +59,6 @@ export function scheduleProcesses(t: Conformance): void {
       const counts = await Promise.all(workflows.map(async (workflow) => (await (workflow as WorkFlow).done()).steps[0]?.tasks.length));
       expect(counts.every((count) => count === 1)).toBe(true);
       await Promise.all(nodes.slice(1).map((node) => node.kill('SIGTERM')));
-    }, 180_000);
+    }, 240_000);
   });
 }
