@@ -90,6 +90,25 @@ export class RedisCore {
     }
   }
 
+  /**
+   * The calls that publish `events`: one PUBLISH on a single server. On a cluster, one call per
+   * workflow run on that workflow's master (publish.lua), so its events reach subscribers in the
+   * order of the events its scripts publish there ('done' never before its last 'nextTask').
+   */
+  publishCalls(events: readonly BackendEvent[]): BatchCall[] {
+    const plain = (batch: readonly BackendEvent[]): BatchCall => ({ command: 'publish', args: [this.keys.channel, JSON.stringify(batch)] });
+    if (!this.cluster) return [plain(events)];
+    const byWorkflow = new Map<string, BackendEvent[]>();
+    const other: BackendEvent[] = [];
+    for (const event of events) {
+      const workflowId = 'workflowId' in event && typeof event.workflowId === 'string' ? event.workflowId : null;
+      if (workflowId === null) other.push(event);
+      else byWorkflow.set(workflowId, [...(byWorkflow.get(workflowId) ?? []), event]);
+    }
+    const calls = [...byWorkflow].map(([workflowId, batch]) => this.workflowCall('publish', workflowId, [JSON.stringify(batch)]));
+    return other.length > 0 ? [...calls, plain(other)] : calls;
+  }
+
   /** A workflow script call for a batch. */
   workflowCall(name: WorkflowScript, workflowId: string, args: readonly ScriptArg[]): BatchCall {
     return { script: name, keys: this.keys.workflow(workflowId), args: [workflowId, this.keys.channel, ...args] };

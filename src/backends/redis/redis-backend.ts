@@ -260,11 +260,7 @@ export class RedisBackend implements Backend {
   publish(events: BackendEvent[]): Promise<void> {
     if (events.length === 0) return Promise.resolve();
     return this.use(async ({ core }) => {
-      try {
-        await core.scripts.publish(this.keys.channel, JSON.stringify(events));
-      } catch (error) {
-        throw core.link.wrap(error, 'publishing events');
-      }
+      await core.batch(core.publishCalls(events), 'publishing events');
     });
   }
 

@@ -46,6 +46,7 @@ export const WORKFLOW_SCRIPTS = [
   'control',
   'receive',
   'expire-waits',
+  'publish',
 ] as const;
 
 /** Global scripts and how many KEYS each takes. */
@@ -308,11 +309,6 @@ export class Scripts {
     const masters = this.client.nodes('master');
     const address = (node: (typeof masters)[number]): string => `${node.options.host ?? ''}:${node.options.port ?? 0}`;
     return [...masters].sort((a, b) => address(a).localeCompare(address(b)))[0] ?? this.client;
-  }
-
-  /** PUBLISH, in order with every other event this client publishes (see commandTarget). */
-  publish(channel: string, message: string): Promise<Reply> {
-    return this.one({ command: 'publish', args: [channel, message] });
   }
 
   private checkSlot(name: ScriptName, keys: readonly string[]): void {

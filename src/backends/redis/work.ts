@@ -209,7 +209,7 @@ export class Work {
     // One write, in this order: nextTask events first, then the holdings entries, then the scripts.
     const calls: BatchCall[] = [];
     if (request.events !== undefined && request.events.length > 0) {
-      calls.push({ command: 'publish', args: [core.keys.channel, JSON.stringify(request.events)] });
+      calls.push(...core.publishCalls(request.events));
     }
     const holds: [Registration, string][] = [];
     if (next !== undefined && registration !== null) holds.push([registration, next.workflowId]);
